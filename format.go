@@ -1,0 +1,281 @@
+package credslots
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Format describes one CLI's credential file: where it lives by default, how
+// to read the access token's expiry, which field identifies the login (its
+// sha256 is the slot fingerprint), and when a document is blank (what a CLI
+// writes after a failed refresh or a logout).
+//
+// The interface is sealed: the package provides ClaudeCode, GeminiCLI and
+// CodexCLI, and the unexported parsing method keeps every reader inside the
+// package, where it is fuzzed.
+type Format interface {
+	// Name is the short tool name: "claude", "gemini" or "codex".
+	Name() string
+	// DefaultDir is the creds dir relative to the user's home directory.
+	DefaultDir() string
+	// DefaultLiveName is the live credential file's name in the creds dir.
+	DefaultLiveName() string
+	// DefaultSlotTemplate is the slot template New uses with this format.
+	DefaultSlotTemplate() string
+
+	// expiryField names the expiry in reasons ("expiresAt").
+	expiryField() string
+	// parse reads a credential document. It never panics and never keeps
+	// token material beyond the identity's hash.
+	parse(data []byte) credential
+}
+
+// credential is what the package knows about one credential document.
+type credential struct {
+	// problem says why the document cannot serve as a credential, in the
+	// words of the heal reasons ("missing claudeAiOauth payload"); "" when
+	// it has a readable expiry.
+	problem string
+	// expiry is the access token's expiry, UTC; valid when problem is "".
+	expiry time.Time
+	// fingerprint is the sha256 hex of the identity key; "" when absent.
+	fingerprint string
+	// blank names a blanked field ("claudeAiOauth.accessToken"); "" when none.
+	blank string
+}
+
+func (c credential) hasExpiry() bool { return c.problem == "" }
+
+// The supported formats.
+var (
+	// ClaudeCode reads Claude Code's ~/.claude/.credentials.json:
+	// claudeAiOauth.expiresAt (Unix ms), identity claudeAiOauth.refreshToken.
+	ClaudeCode Format = claudeFormat{}
+	// GeminiCLI reads Gemini CLI's ~/.gemini/oauth_creds.json:
+	// expiry_date (Unix ms), identity refresh_token.
+	GeminiCLI Format = geminiFormat{}
+	// CodexCLI reads Codex CLI's ~/.codex/auth.json: the exp claim (Unix
+	// seconds) of the JWT in tokens.access_token, decoded without verifying
+	// its signature; identity tokens.account_id.
+	CodexCLI Format = codexFormat{}
+)
+
+// Formats lists the supported formats, for lookup by Name.
+func Formats() []Format { return []Format{ClaudeCode, GeminiCLI, CodexCLI} }
+
+type claudeFormat struct{}
+
+func (claudeFormat) Name() string                { return "claude" }
+func (claudeFormat) DefaultDir() string          { return ".claude" }
+func (claudeFormat) DefaultLiveName() string     { return DefaultLiveName }
+func (claudeFormat) DefaultSlotTemplate() string { return DefaultSlotTemplate }
+func (claudeFormat) expiryField() string         { return "expiresAt" }
+func (claudeFormat) String() string              { return "claude" }
+
+func (claudeFormat) parse(data []byte) credential {
+	var c credential
+	root, problem := decodeObject(data)
+	if problem != "" {
+		c.problem = problem
+		return c
+	}
+	oauth, ok := root["claudeAiOauth"].(map[string]any)
+	if !ok {
+		c.problem = "missing claudeAiOauth payload"
+		return c
+	}
+	c.fingerprint = fingerprintOf(oauth["refreshToken"])
+	c.blank = blankField("claudeAiOauth.", oauth, "accessToken", "refreshToken")
+	c.expiry, c.problem = msExpiry(oauth["expiresAt"], "expiresAt")
+	return c
+}
+
+type geminiFormat struct{}
+
+func (geminiFormat) Name() string                { return "gemini" }
+func (geminiFormat) DefaultDir() string          { return ".gemini" }
+func (geminiFormat) DefaultLiveName() string     { return "oauth_creds.json" }
+func (geminiFormat) DefaultSlotTemplate() string { return "oauth_creds.json.{sub}" }
+func (geminiFormat) expiryField() string         { return "expiry_date" }
+func (geminiFormat) String() string              { return "gemini" }
+
+func (geminiFormat) parse(data []byte) credential {
+	var c credential
+	root, problem := decodeObject(data)
+	if problem != "" {
+		c.problem = problem
+		return c
+	}
+	c.fingerprint = fingerprintOf(root["refresh_token"])
+	c.blank = blankField("", root, "access_token")
+	c.expiry, c.problem = msExpiry(root["expiry_date"], "expiry_date")
+	return c
+}
+
+type codexFormat struct{}
+
+func (codexFormat) Name() string                { return "codex" }
+func (codexFormat) DefaultDir() string          { return ".codex" }
+func (codexFormat) DefaultLiveName() string     { return "auth.json" }
+func (codexFormat) DefaultSlotTemplate() string { return "auth.json.{sub}" }
+func (codexFormat) expiryField() string         { return "tokens.access_token exp" }
+func (codexFormat) String() string              { return "codex" }
+
+func (codexFormat) parse(data []byte) credential {
+	var c credential
+	root, problem := decodeObject(data)
+	if problem != "" {
+		c.problem = problem
+		return c
+	}
+	tokens, ok := root["tokens"].(map[string]any)
+	if !ok {
+		c.problem = "missing tokens payload"
+		return c
+	}
+	c.fingerprint = fingerprintOf(tokens["account_id"])
+	c.blank = blankField("tokens.", tokens, "access_token")
+	jwt, ok := tokens["access_token"].(string)
+	if !ok || jwt == "" {
+		c.problem = "missing tokens.access_token"
+		return c
+	}
+	claims, ok := jwtClaims(jwt)
+	if !ok {
+		c.problem = "tokens.access_token exp unparseable"
+		return c
+	}
+	exp, present := claims["exp"]
+	if !present {
+		c.problem = "missing tokens.access_token exp"
+		return c
+	}
+	num, ok := exp.(json.Number)
+	if !ok {
+		c.problem = "missing tokens.access_token exp"
+		return c
+	}
+	sec, err := strconv.ParseFloat(string(num), 64)
+	if err != nil || !inTimeRange(sec) {
+		c.problem = "tokens.access_token exp unparseable"
+		return c
+	}
+	c.expiry = unixTime(sec, time.Second)
+	return c
+}
+
+// decodeObject parses data as a JSON object, keeping numbers exact. problem
+// is the heal-reason wording when it is not one.
+func decodeObject(data []byte) (map[string]any, string) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, "unreadable or malformed JSON: " + jsonDetail(err)
+	}
+	if len(bytes.TrimSpace(data[dec.InputOffset():])) != 0 {
+		return nil, "unreadable or malformed JSON: trailing data after the document"
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, "malformed: the document is not a JSON object"
+	}
+	return obj, ""
+}
+
+// jsonDetail describes a decoding error without quoting the document, not
+// even the one offending character a syntax error names.
+func jsonDetail(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "syntax error at offset " + strconv.FormatInt(se.Offset, 10)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of JSON input"
+	}
+	return "not a valid JSON document"
+}
+
+// msExpiry reads a JSON number of Unix milliseconds. problem is "missing
+// <field>" when v is not a number and "<field> unparseable" when it is out
+// of the years 1 to 9999.
+func msExpiry(v any, field string) (time.Time, string) {
+	num, ok := v.(json.Number)
+	if !ok {
+		return time.Time{}, "missing " + field
+	}
+	ms, err := strconv.ParseFloat(string(num), 64)
+	if err != nil || !inTimeRange(ms/1000) {
+		return time.Time{}, field + " unparseable"
+	}
+	return unixTime(ms, time.Millisecond), ""
+}
+
+// Unix seconds of 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z.
+const (
+	minUnixSeconds = -62135596800
+	maxUnixSeconds = 253402300800
+)
+
+func inTimeRange(sec float64) bool {
+	return !math.IsNaN(sec) && sec >= minUnixSeconds && sec < maxUnixSeconds
+}
+
+// unixTime converts a range-checked, possibly fractional count of units
+// (time.Second or time.Millisecond) since the Unix epoch to UTC. The whole
+// and fractional parts are converted separately to keep sub-unit precision.
+func unixTime(v float64, unit time.Duration) time.Time {
+	whole := math.Floor(v)
+	frac := time.Duration(math.Round((v - whole) * float64(unit)))
+	if unit == time.Millisecond {
+		return time.UnixMilli(int64(whole)).Add(frac).UTC()
+	}
+	return time.Unix(int64(whole), int64(frac)).UTC()
+}
+
+// fingerprintOf hashes an identity value that is a non-empty string.
+func fingerprintOf(v any) string {
+	s, ok := v.(string)
+	if !ok || s == "" {
+		return ""
+	}
+	return hashBytes([]byte(s))
+}
+
+// blankField returns the first of keys that is present in obj but holds no
+// usable token (an empty string or null), prefixed for reasons.
+func blankField(prefix string, obj map[string]any, keys ...string) string {
+	for _, k := range keys {
+		v, present := obj[k]
+		if !present {
+			continue
+		}
+		if s, ok := v.(string); !ok || s == "" {
+			if ok || v == nil {
+				return prefix + k
+			}
+		}
+	}
+	return ""
+}
+
+// jwtClaims decodes a JWT's payload segment without verifying anything.
+func jwtClaims(jwt string) (map[string]any, bool) {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 || parts[1] == "" {
+		return nil, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return nil, false
+	}
+	claims, problem := decodeObject(raw)
+	return claims, problem == ""
+}

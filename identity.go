@@ -1,0 +1,156 @@
+package credslots
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Identity-drift reasons, one per row of the matrix in DetectSlotIdentityDrift.
+const (
+	reasonNoneNone   = "no fingerprint stored and slot missing/unreadable"
+	reasonNoneSome   = "no fingerprint stored yet — call CaptureSlotFingerprint after a fresh login"
+	reasonSomeNone   = "slot is missing or has no refresh token; cannot verify identity"
+	reasonChanged    = "refresh token changed since last capture — slot identity may have been replaced"
+	reasonFingerprOK = "fingerprint matches"
+)
+
+// IdentityDriftInfo is the result of DetectSlotIdentityDrift.
+type IdentityDriftInfo struct {
+	Drift              bool   `json:"drift"`
+	Sub                string `json:"sub"`
+	StoredFingerprint  string `json:"stored_fingerprint"`  // "" when none stored
+	CurrentFingerprint string `json:"current_fingerprint"` // "" when the slot is missing or has no refresh token
+	Reason             string `json:"reason"`
+}
+
+// sidecar is the identity sidecar's JSON document.
+type sidecar struct {
+	CapturedAt         string `json:"captured_at"`
+	RefreshTokenSHA256 string `json:"refresh_token_sha256"`
+	Slot               string `json:"slot"`
+}
+
+// ComputeSlotFingerprint returns the sha256 hex of the refresh token's UTF-8
+// bytes in a Claude Code credential file. It reports false when the file is
+// missing, not JSON, or has no non-empty claudeAiOauth.refreshToken string.
+// The token itself is never returned or logged.
+func ComputeSlotFingerprint(path string) (string, bool) {
+	data, err := osFS{}.ReadFile(path)
+	if err != nil {
+		return "", false
+	}
+	fp := ClaudeCode.parse(data).fingerprint
+	return fp, fp != ""
+}
+
+// ReadStoredFingerprint returns the fingerprint last captured for sub. It
+// reports false for an unknown sub, or a sidecar that is missing, malformed,
+// or whose refresh_token_sha256 is not a non-empty string.
+func (m *Manager) ReadStoredFingerprint(sub string) (string, bool) {
+	if !m.knows(sub) {
+		return "", false
+	}
+	data, err := m.cfg.fs.ReadFile(m.prints[sub])
+	if err != nil {
+		return "", false
+	}
+	return parseSidecar(data)
+}
+
+// parseSidecar reads a sidecar document's fingerprint.
+func parseSidecar(data []byte) (string, bool) {
+	obj, problem := decodeObject(data)
+	if problem != "" {
+		return "", false
+	}
+	fp, ok := obj["refresh_token_sha256"].(string)
+	return fp, ok && fp != ""
+}
+
+// currentFingerprint reads sub's slot and returns its identity fingerprint.
+func (m *Manager) currentFingerprint(sub string) string {
+	_, c, err := m.readCredential(m.slots[sub])
+	if err != nil {
+		return ""
+	}
+	return c.fingerprint
+}
+
+// CaptureSlotFingerprint records the identity of sub's slot in its sidecar
+// (mode 0600, written atomically) and returns the fingerprint. When the slot
+// is missing or has no identity it returns "", nil and writes nothing. An
+// unknown sub returns an error wrapping ErrUnknownSubscription; waiting too
+// long for the manager's lock returns ErrLockTimeout.
+//
+// Call it after a fresh login establishes a slot's identity; SwitchTo and
+// HealDriftTo call it themselves after a successful change.
+func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
+	if !m.knows(sub) {
+		return "", fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
+	}
+	release, err := m.beginMutation()
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	return m.captureLocked(sub)
+}
+
+// captureLocked is CaptureSlotFingerprint for a caller holding the lock.
+func (m *Manager) captureLocked(sub string) (string, error) {
+	fp := m.currentFingerprint(sub)
+	if fp == "" {
+		return "", nil
+	}
+	doc, err := json.MarshalIndent(sidecar{
+		CapturedAt:         formatTime(m.cfg.now()),
+		RefreshTokenSHA256: fp,
+		Slot:               sub,
+	}, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("credslots: encode fingerprint of %q: %w", sub, err)
+	}
+	if err := writeFileAtomic(m.cfg.fs, m.prints[sub], append(doc, '\n')); err != nil {
+		return "", err
+	}
+	return fp, nil
+}
+
+// DetectSlotIdentityDrift compares sub's stored fingerprint with its slot's
+// current one:
+//
+//	stored  current  Drift  Reason
+//	none    none     false  no fingerprint stored and slot missing/unreadable
+//	none    some     false  no fingerprint stored yet — call CaptureSlotFingerprint after a fresh login
+//	some    none     true   slot is missing or has no refresh token; cannot verify identity
+//	a       b≠a      true   refresh token changed since last capture — slot identity may have been replaced
+//	a       a        false  fingerprint matches
+//
+// This catches a login written through the live symlink into a slot, which
+// hash drift cannot see because live and slot still match. An unknown sub
+// returns an error wrapping ErrUnknownSubscription.
+func (m *Manager) DetectSlotIdentityDrift(sub string) (IdentityDriftInfo, error) {
+	if !m.knows(sub) {
+		return IdentityDriftInfo{Sub: sub}, fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
+	}
+	return m.identityVerdict(sub, m.currentFingerprint(sub)), nil
+}
+
+// identityVerdict applies the matrix to a current fingerprint.
+func (m *Manager) identityVerdict(sub, current string) IdentityDriftInfo {
+	stored, _ := m.ReadStoredFingerprint(sub)
+	info := IdentityDriftInfo{Sub: sub, StoredFingerprint: stored, CurrentFingerprint: current}
+	switch {
+	case stored == "" && current == "":
+		info.Reason = reasonNoneNone
+	case stored == "":
+		info.Reason = reasonNoneSome
+	case current == "":
+		info.Drift, info.Reason = true, reasonSomeNone
+	case stored != current:
+		info.Drift, info.Reason = true, reasonChanged
+	default:
+		info.Reason = reasonFingerprOK
+	}
+	return info
+}

@@ -1,0 +1,12 @@
+//go:build !unix && !windows
+
+package credslots
+
+import "errors"
+
+// tryLock is unsupported on this platform: mutations fail rather than run
+// unserialized.
+func tryLock(string) (func() error, bool, error) { return nil, false, errors.ErrUnsupported }
+
+// syncDir is a no-op on this platform.
+func syncDir(string) error { return nil }

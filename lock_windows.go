@@ -1,0 +1,35 @@
+//go:build windows
+
+package credslots
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/windows"
+)
+
+// tryLock takes a non-blocking exclusive LockFileEx lock on name, creating it
+// if needed. The lock is released when the returned function runs or the
+// process dies.
+func tryLock(name string) (func() error, bool, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, false, err
+	}
+	ol := new(windows.Overlapped)
+	err = windows.LockFileEx(windows.Handle(f.Fd()),
+		windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, ol)
+	if err != nil {
+		_ = f.Close()
+		if errors.Is(err, windows.ERROR_LOCK_VIOLATION) {
+			return nil, false, nil
+		}
+		return nil, false, &os.PathError{Op: "LockFileEx", Path: name, Err: err}
+	}
+	return f.Close, true, nil
+}
+
+// syncDir is a no-op on Windows, which cannot open a directory for syncing;
+// NTFS journals the rename itself.
+func syncDir(string) error { return nil }

@@ -1,0 +1,255 @@
+package credslots
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Defaults used by New when the corresponding option is not given.
+const (
+	// DefaultLiveName is the file name of the live credential path in the creds dir.
+	DefaultLiveName = ".credentials.json"
+	// DefaultSlotTemplate names a slot file relative to the creds dir.
+	DefaultSlotTemplate = ".credentials.json.{sub}"
+	// DefaultFingerprintTemplate names a slot's identity sidecar relative to the creds dir.
+	DefaultFingerprintTemplate = ".credentials.json.{sub}.fingerprint.json"
+	// DefaultGrace is how long before its expiry a token already counts as stale.
+	DefaultGrace = 5 * time.Minute
+	// DefaultLockTimeout is how long a mutation waits for the manager's file lock.
+	DefaultLockTimeout = 10 * time.Second
+)
+
+// subPlaceholder is the marker every slot and fingerprint template must contain.
+const subPlaceholder = "{sub}"
+
+// Option configures a Manager. Options are applied in order by New; the
+// resulting configuration is validated once, after all options ran.
+type Option func(*config)
+
+// config is what the options build. New validates it and derives every path.
+type config struct {
+	credsDir            string
+	subs                []string
+	slotTemplate        string
+	liveName            string
+	fingerprintTemplate string
+	grace               time.Duration
+	lockGuard           func() []string
+	onSwitch            func(sub, reason string)
+	logger              *slog.Logger
+	now                 func() time.Time
+	lockTimeout         time.Duration
+	format              Format
+	refreshLockDir      string
+	fs                  fileSystem
+
+	// Set when the option was given, so that the format's defaults apply
+	// to the names left unset.
+	slotTemplateSet, liveNameSet, fingerprintTemplateSet bool
+}
+
+func defaultConfig() config {
+	return config{
+		grace:       DefaultGrace,
+		logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		now:         time.Now,
+		lockTimeout: DefaultLockTimeout,
+		format:      ClaudeCode,
+		fs:          osFS{},
+	}
+}
+
+// WithCredsDir sets the directory that holds the live path, the slots and
+// their sidecars. Required.
+func WithCredsDir(dir string) Option {
+	return func(c *config) { c.credsDir = dir }
+}
+
+// WithSubscriptions sets the configured slot names, in the order used by
+// every lookup that picks "the first" match. Required, at least one.
+func WithSubscriptions(subs ...string) Option {
+	return func(c *config) { c.subs = append([]string(nil), subs...) }
+}
+
+// WithSlotTemplate sets the slot file name relative to the creds dir. It must
+// contain "{sub}" and may contain a directory part ("slots/{sub}.json").
+func WithSlotTemplate(tmpl string) Option {
+	return func(c *config) { c.slotTemplate, c.slotTemplateSet = tmpl, true }
+}
+
+// WithLiveName sets the live path's file name inside the creds dir. It must be
+// a plain file name.
+func WithLiveName(name string) Option {
+	return func(c *config) { c.liveName, c.liveNameSet = name, true }
+}
+
+// WithFingerprintTemplate sets the identity sidecar's name relative to the
+// creds dir. It must contain "{sub}".
+func WithFingerprintTemplate(tmpl string) Option {
+	return func(c *config) { c.fingerprintTemplate, c.fingerprintTemplateSet = tmpl, true }
+}
+
+// WithGrace sets the safety margin: a token that expires within d of now is
+// treated as already stale. Negative values are rejected by New.
+func WithGrace(d time.Duration) Option {
+	return func(c *config) { c.grace = d }
+}
+
+// WithLockGuard sets the busy-signal probe. Automated switches and heals are
+// deferred while it returns a non-empty list; Force overrides it.
+func WithLockGuard(guard func() []string) Option {
+	return func(c *config) { c.lockGuard = guard }
+}
+
+// WithOnSwitch sets a hook called after every successful switch or heal with
+// the sub and the reason. It runs while the manager's lock is held, so it
+// must not call back into a mutating method of the same Manager.
+func WithOnSwitch(hook func(sub, reason string)) Option {
+	return func(c *config) { c.onSwitch = hook }
+}
+
+// WithLogger sets the structured logger. The default discards everything.
+// The logger never receives token material.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+// WithClock sets the clock used for freshness checks and sidecar timestamps.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now != nil {
+			c.now = now
+		}
+	}
+}
+
+// WithLockTimeout sets how long SwitchTo, HealDriftTo and
+// CaptureSlotFingerprint wait for the manager's exclusive file lock before
+// returning ErrLockTimeout. Zero means a single attempt.
+func WithLockTimeout(d time.Duration) Option {
+	return func(c *config) { c.lockTimeout = d }
+}
+
+// WithFormat sets the credential file format. The default is ClaudeCode.
+func WithFormat(f Format) Option {
+	return func(c *config) { c.format = f }
+}
+
+// WithRefreshLock makes every mutation also hold the CLI's own refresh lock
+// directory (for Claude Code, "<creds dir>.lock" as created by its lock
+// library): it is created with mkdir, treated as stale once its mtime is more
+// than a minute old, and removed afterwards. Off by default.
+func WithRefreshLock(dir string) Option {
+	return func(c *config) { c.refreshLockDir = dir }
+}
+
+// applyFormatDefaults fills the names no option set from the format.
+func (c *config) applyFormatDefaults() {
+	if c.format == nil {
+		return
+	}
+	if !c.liveNameSet {
+		c.liveName = c.format.DefaultLiveName()
+	}
+	if !c.slotTemplateSet {
+		c.slotTemplate = c.format.DefaultSlotTemplate()
+	}
+	if !c.fingerprintTemplateSet {
+		c.fingerprintTemplate = c.format.DefaultSlotTemplate() + ".fingerprint.json"
+	}
+}
+
+// invalid builds an ErrInvalidConfig error naming the problem.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("credslots: invalid config: %s: %w", fmt.Sprintf(format, args...), ErrInvalidConfig)
+}
+
+// validate checks everything that can be checked without touching the disk.
+func (c *config) validate() error {
+	if c.format == nil {
+		return invalid("format must not be nil")
+	}
+	if c.credsDir == "" {
+		return invalid("creds dir is required")
+	}
+	if len(c.subs) == 0 {
+		return invalid("subscriptions must be non-empty")
+	}
+	seen := make(map[string]bool, len(c.subs))
+	for _, s := range c.subs {
+		if err := validateSubName(s); err != nil {
+			return err
+		}
+		if seen[s] {
+			return invalid("duplicate subscription %q", s)
+		}
+		seen[s] = true
+	}
+	if err := validateTemplate("slot template", c.slotTemplate); err != nil {
+		return err
+	}
+	if err := validateTemplate("fingerprint template", c.fingerprintTemplate); err != nil {
+		return err
+	}
+	if c.liveName == "" || c.liveName == "." || c.liveName == ".." ||
+		strings.ContainsAny(c.liveName, `/\`+"\x00") {
+		return invalid("live name %q must be a plain file name", c.liveName)
+	}
+	if c.grace < 0 {
+		return invalid("grace must not be negative (got %s)", c.grace)
+	}
+	if c.lockTimeout < 0 {
+		return invalid("lock timeout must not be negative (got %s)", c.lockTimeout)
+	}
+	return nil
+}
+
+func validateSubName(s string) error {
+	switch {
+	case s == "":
+		return invalid("subscription name must not be empty")
+	case s == "." || s == "..":
+		return invalid("subscription name %q is not allowed", s)
+	case strings.ContainsAny(s, `/\`+"\x00"):
+		return invalid("subscription name %q must not contain a path separator or NUL", s)
+	}
+	return nil
+}
+
+// validateTemplate checks a {sub} template for presence of the placeholder and
+// for being a relative path that stays inside the creds dir.
+func validateTemplate(what, tmpl string) error {
+	if !strings.Contains(tmpl, subPlaceholder) {
+		return invalid("%s %q must contain %s", what, tmpl, subPlaceholder)
+	}
+	if strings.ContainsRune(tmpl, 0) || strings.Contains(tmpl, `\`) {
+		return invalid("%s %q must not contain NUL or a backslash", what, tmpl)
+	}
+	if filepath.IsAbs(tmpl) || strings.HasPrefix(tmpl, "/") {
+		return invalid("%s %q must be relative to the creds dir", what, tmpl)
+	}
+	// Sub names cannot contain separators, so checking the template's own
+	// elements (with the placeholder as one opaque name) decides escape.
+	for _, elem := range strings.Split(tmpl, "/") {
+		if elem == ".." || elem == "." {
+			return invalid("%s %q must not contain %q elements", what, tmpl, elem)
+		}
+	}
+	if strings.HasSuffix(tmpl, "/") || strings.Contains(tmpl, "//") {
+		return invalid("%s %q has an empty path element", what, tmpl)
+	}
+	return nil
+}
+
+// expand replaces the placeholder in tmpl with sub.
+func expand(tmpl, sub string) string {
+	return strings.ReplaceAll(tmpl, subPlaceholder, sub)
+}

@@ -1,0 +1,260 @@
+package credslots
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Manager performs the offline safety checks around one creds dir's live
+// symlink and its slots. Build it with New.
+//
+// A Manager holds no mutable state of its own and is safe for concurrent use.
+// Reads take no lock. SwitchTo, HealDriftTo and CaptureSlotFingerprint hold an
+// exclusive advisory lock on "<live path>.lock" while they change files, so
+// mutations from any number of goroutines and processes are serialized.
+type Manager struct {
+	cfg      config
+	dir      string
+	live     string
+	lockPath string
+	subs     []string
+	slots    map[string]string // sub -> slot path
+	prints   map[string]string // sub -> fingerprint sidecar path
+}
+
+// New builds a Manager from options. It touches no file. It returns an error
+// wrapping ErrInvalidConfig that names the problem when the configuration is
+// incomplete or unsafe: no creds dir, no subscriptions, a sub name that is
+// empty, "." or "..", or contains a path separator or NUL, a duplicate sub, a
+// template without "{sub}", an absolute template or one that escapes the creds
+// dir, a live name with a path separator, a negative grace or lock timeout,
+// or two derived paths (live, slots, sidecars, backups, lock) that coincide.
+func New(opts ...Option) (*Manager, error) {
+	c := defaultConfig()
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&c)
+		}
+	}
+	c.applyFormatDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		cfg:    c,
+		dir:    filepath.Clean(c.credsDir),
+		subs:   append([]string(nil), c.subs...),
+		slots:  make(map[string]string, len(c.subs)),
+		prints: make(map[string]string, len(c.subs)),
+	}
+	m.live = filepath.Join(m.dir, c.liveName)
+	m.lockPath = m.live + lockSuffix
+
+	paths := map[string]string{}
+	claim := func(path, what string) error {
+		if other, dup := paths[path]; dup {
+			return invalid("%s and %s are the same path %s", other, what, path)
+		}
+		paths[path] = what
+		return nil
+	}
+	if err := errors.Join(
+		claim(m.live, "the live path"),
+		claim(m.live+prevSuffix, "the live backup"),
+		claim(m.lockPath, "the lock file"),
+	); err != nil {
+		return nil, err
+	}
+	for _, sub := range m.subs {
+		for _, rel := range []string{expand(c.slotTemplate, sub), expand(c.fingerprintTemplate, sub)} {
+			if !filepath.IsLocal(rel) {
+				return nil, invalid("template expands to %q for sub %q, outside the creds dir", rel, sub)
+			}
+		}
+		m.slots[sub] = filepath.Join(m.dir, expand(c.slotTemplate, sub))
+		m.prints[sub] = filepath.Join(m.dir, expand(c.fingerprintTemplate, sub))
+		if err := errors.Join(
+			claim(m.slots[sub], fmt.Sprintf("slot %q", sub)),
+			claim(m.slots[sub]+prevSuffix, fmt.Sprintf("the backup of slot %q", sub)),
+			claim(m.prints[sub], fmt.Sprintf("the fingerprint of %q", sub)),
+		); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// CredsDir returns the creds dir, cleaned.
+func (m *Manager) CredsDir() string { return m.dir }
+
+// Subscriptions returns a copy of the configured subs in configured order.
+func (m *Manager) Subscriptions() []string { return append([]string(nil), m.subs...) }
+
+// SlotPath returns the slot file's path for sub: the creds dir joined with the
+// expanded slot template. It does not check that sub is configured.
+func (m *Manager) SlotPath(sub string) string {
+	if p, ok := m.slots[sub]; ok {
+		return p
+	}
+	return filepath.Join(m.dir, expand(m.cfg.slotTemplate, sub))
+}
+
+// FingerprintPath returns the identity sidecar's path for sub. It does not
+// check that sub is configured.
+func (m *Manager) FingerprintPath(sub string) string {
+	if p, ok := m.prints[sub]; ok {
+		return p
+	}
+	return filepath.Join(m.dir, expand(m.cfg.fingerprintTemplate, sub))
+}
+
+// LivePath returns the live credential path.
+func (m *Manager) LivePath() string { return m.live }
+
+// Format returns the credential format the Manager reads.
+func (m *Manager) Format() Format { return m.cfg.format }
+
+// symlinkTarget is the relative target the live symlink gets for sub.
+func (m *Manager) symlinkTarget(sub string) string {
+	rel, err := filepath.Rel(m.dir, m.slots[sub])
+	if err != nil {
+		return expand(m.cfg.slotTemplate, sub)
+	}
+	return rel
+}
+
+// ActiveSubscription returns the sub whose slot the live symlink resolves to.
+// It reports false when the live path is missing, a regular file, a broken
+// symlink, or a symlink to anything that is not a configured slot. When
+// several slots are the same file, the first in configured order wins.
+func (m *Manager) ActiveSubscription() (string, bool) {
+	fsys := m.cfg.fs
+	// Readlink fails for anything but a symlink, so it doubles as the Lstat.
+	if _, err := fsys.Readlink(m.live); err != nil {
+		return "", false
+	}
+	target, err := fsys.Stat(m.live)
+	if err != nil || !target.Mode().IsRegular() {
+		return "", false
+	}
+	for _, sub := range m.subs {
+		if si, err := fsys.Stat(m.slots[sub]); err == nil && os.SameFile(si, target) {
+			return sub, true
+		}
+	}
+	return "", false
+}
+
+// AvailableSubscriptions returns, in configured order, the subs whose slot
+// file exists. Freshness is not checked.
+func (m *Manager) AvailableSubscriptions() []string {
+	var out []string
+	for _, sub := range m.subs {
+		if _, err := m.cfg.fs.Stat(m.slots[sub]); err == nil {
+			out = append(out, sub)
+		}
+	}
+	return out
+}
+
+// knows reports whether sub is configured.
+func (m *Manager) knows(sub string) bool {
+	_, ok := m.slots[sub]
+	return ok
+}
+
+// unknownSub is the reason given for a sub that is not configured.
+func (m *Manager) unknownSub(sub string) string {
+	return fmt.Sprintf("unknown subscription: %q (known: %s)", sub, strings.Join(m.subs, ", "))
+}
+
+// readCredential reads and parses path once with the Manager's format.
+func (m *Manager) readCredential(path string) ([]byte, credential, error) {
+	data, err := m.cfg.fs.ReadFile(path)
+	if err != nil {
+		return nil, credential{}, err
+	}
+	return data, m.cfg.format.parse(data), nil
+}
+
+// ReadSlotExpiry returns the access token's expiry (UTC) in a Claude Code
+// credential file. It reports false when the file is missing, unreadable,
+// not JSON, or has no numeric claudeAiOauth.expiresAt within the years 1 to
+// 9999. It never panics.
+func ReadSlotExpiry(path string) (time.Time, bool) {
+	data, err := osFS{}.ReadFile(path)
+	if err != nil {
+		return time.Time{}, false
+	}
+	c := ClaudeCode.parse(data)
+	return c.expiry, c.hasExpiry()
+}
+
+// SlotIsFresh reports whether the Claude Code credential at path is usable
+// for longer than grace after now, with a reason for logs: "slot missing:
+// <name>", "unreadable or no expiresAt in <name>", "expired <N>m ago (at
+// <expiry>)", "expires within grace (<N>s left, at <expiry>)" or "valid until
+// <expiry>", times in RFC 3339 UTC.
+func SlotIsFresh(path string, grace time.Duration, now time.Time) (bool, string) {
+	data, err := osFS{}.ReadFile(path)
+	return freshness(ClaudeCode, filepath.Base(path), data, err, grace, now)
+}
+
+// SlotExpiry returns the expiry of sub's slot in the Manager's format. It
+// reports false for an unknown sub or an unreadable expiry.
+func (m *Manager) SlotExpiry(sub string) (time.Time, bool) {
+	if !m.knows(sub) {
+		return time.Time{}, false
+	}
+	_, c, err := m.readCredential(m.slots[sub])
+	if err != nil {
+		return time.Time{}, false
+	}
+	return c.expiry, c.hasExpiry()
+}
+
+// SlotIsFresh is the package-level SlotIsFresh for sub's slot, with the
+// Manager's format, grace and clock. An unknown sub is not fresh.
+func (m *Manager) SlotIsFresh(sub string) (bool, string) {
+	if !m.knows(sub) {
+		return false, m.unknownSub(sub)
+	}
+	data, err := m.cfg.fs.ReadFile(m.slots[sub])
+	return freshness(m.cfg.format, filepath.Base(m.slots[sub]), data, err, m.cfg.grace, m.cfg.now())
+}
+
+// freshness decides SlotIsFresh from one read of a slot.
+func freshness(f Format, name string, data []byte, readErr error, grace time.Duration, now time.Time) (bool, string) {
+	if errors.Is(readErr, fs.ErrNotExist) {
+		return false, "slot missing: " + name
+	}
+	var c credential
+	if readErr == nil {
+		c = f.parse(data)
+	}
+	if readErr != nil || !c.hasExpiry() {
+		return false, fmt.Sprintf("unreadable or no %s in %s", f.expiryField(), name)
+	}
+	return expiryVerdict(c.expiry, grace, now)
+}
+
+// expiryVerdict compares a known expiry with now+grace.
+func expiryVerdict(expiry time.Time, grace time.Duration, now time.Time) (bool, string) {
+	now = now.Round(0)
+	at := formatTime(expiry)
+	if expiry.After(now.Add(grace)) {
+		return true, "valid until " + at
+	}
+	if !now.Before(expiry) {
+		return false, fmt.Sprintf("expired %dm ago (at %s)", int64(now.Sub(expiry)/time.Minute), at)
+	}
+	return false, fmt.Sprintf("expires within grace (%ds left, at %s)", int64(expiry.Sub(now)/time.Second), at)
+}
+
+// formatTime renders t in RFC 3339, UTC.
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -1,0 +1,158 @@
+package credslots
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+)
+
+// SwitchResult is the outcome of SwitchTo or HealDriftTo.
+type SwitchResult struct {
+	OK            bool     `json:"ok"`
+	Reason        string   `json:"reason"`                   // human-readable, for logs
+	DeferredLocks []string `json:"deferred_locks,omitempty"` // the lock guard's answer when deferred
+}
+
+// switchConfig is what SwitchOptions build.
+type switchConfig struct {
+	force bool
+}
+
+// SwitchOption modifies one SwitchTo or HealDriftTo call.
+type SwitchOption func(*switchConfig)
+
+// Force overrides the lock guard and the identity and live-drift refusals.
+// It never overrides freshness: an expired or unreadable slot is refused even
+// when forced. A forced switch away from a drifted live file first keeps that
+// file as "<live path>.prev".
+func Force() SwitchOption {
+	return func(c *switchConfig) { c.force = true }
+}
+
+func applySwitchOptions(opts []SwitchOption) switchConfig {
+	var c switchConfig
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&c)
+		}
+	}
+	return c
+}
+
+// SwitchTo points the live symlink at sub's slot. It checks, in order, and
+// the first failing check decides:
+//
+//  1. sub is configured, else ErrUnknownSubscription;
+//  2. unless Force, the lock guard reports no busy-signal, else ErrDeferred
+//     with DeferredLocks set;
+//  3. the slot file exists, else ErrSlotMissing;
+//  4. the slot is fresh (see SlotIsFresh), else ErrNotFresh, even with Force;
+//  5. unless Force, the slot's identity has not drifted (see
+//     DetectSlotIdentityDrift), else ErrIdentityDrift: switching would
+//     re-capture the fingerprint and erase the evidence;
+//  6. unless Force, the live path is not a regular file that matches no slot
+//     (a token that exists nowhere else), else ErrLiveDrifted; with Force that
+//     file is first kept as "<live path>.prev".
+//
+// Then the live path is replaced by a relative symlink to the slot,
+// atomically, so that no reader ever sees it missing; if the live path
+// changed after it was checked, the newer entry is left in place and the
+// error wraps ErrLiveChanged. Finally the slot's fingerprint is captured (a
+// failure is logged, not returned) and the on-switch hook runs.
+//
+// err is nil exactly when OK is true. A refusal's error contains Reason and
+// wraps one sentinel; an I/O failure returns the underlying error and leaves
+// the live path as it was.
+func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResult, error) {
+	sc := applySwitchOptions(opts)
+	if !m.knows(sub) {
+		return m.refuse(ErrUnknownSubscription, sub, m.unknownSub(sub), nil)
+	}
+	if locks := m.busy(sc); len(locks) > 0 {
+		why := fmt.Sprintf("deferred: active lock(s) %s; would switch to %s (%s)", strings.Join(locks, ", "), sub, reason)
+		return m.refuse(ErrDeferred, sub, why, locks)
+	}
+
+	release, err := m.beginMutation()
+	if err != nil {
+		return m.fail(sub, err)
+	}
+	defer release()
+
+	slot := m.slots[sub]
+	data, rerr := m.cfg.fs.ReadFile(slot)
+	if errors.Is(rerr, fs.ErrNotExist) {
+		return m.refuse(ErrSlotMissing, sub, "slot missing: "+slot, nil)
+	}
+	if fresh, why := freshness(m.cfg.format, filepath.Base(slot), data, rerr, m.cfg.grace, m.cfg.now()); !fresh {
+		return m.refuse(ErrNotFresh, sub, fmt.Sprintf("refusing to switch to %s: %s", sub, why), nil)
+	}
+	if !sc.force {
+		if id := m.identityVerdict(sub, m.cfg.format.parse(data).fingerprint); id.Drift {
+			why := fmt.Sprintf("refusing to switch to %s: %s; verify the login, then CaptureSlotFingerprint (or Force)", sub, id.Reason)
+			return m.refuse(ErrIdentityDrift, sub, why, nil)
+		}
+	}
+	drift, live, err := m.liveDrift()
+	if err != nil {
+		return m.fail(sub, err)
+	}
+	if live.kind == kindFile && drift.Drift {
+		if !sc.force {
+			why := fmt.Sprintf("refusing to switch to %s: live file %s matches no slot and would be lost; heal it into its slot first (HealDriftTo) or Force to keep it as %s",
+				sub, filepath.Base(m.live), filepath.Base(m.live+prevSuffix))
+			return m.refuse(ErrLiveDrifted, sub, why, nil)
+		}
+		if err := writeFileAtomic(m.cfg.fs, m.live+prevSuffix, live.data); err != nil {
+			return m.fail(sub, err)
+		}
+		m.cfg.logger.Warn("credslots: kept drifted live file before forced switch",
+			"sub", sub, "path", m.live+prevSuffix)
+	}
+	if err := swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(sub), live); err != nil {
+		return m.fail(sub, err)
+	}
+	return m.changed(sub, reason, "switched to "+sub)
+}
+
+// busy asks the lock guard for busy-signals unless the call is forced.
+func (m *Manager) busy(sc switchConfig) []string {
+	if sc.force || m.cfg.lockGuard == nil {
+		return nil
+	}
+	return append([]string(nil), m.cfg.lockGuard()...)
+}
+
+// refuse builds a refusal: logged at Warn, OK false, an error that carries the
+// reason and wraps sentinel.
+func (m *Manager) refuse(sentinel error, sub, reason string, locks []string) (SwitchResult, error) {
+	attrs := []any{"sub", sub, "reason", reason}
+	if len(locks) > 0 {
+		attrs = append(attrs, "locks", locks)
+	}
+	m.cfg.logger.Warn("credslots: refused", attrs...)
+	return SwitchResult{Reason: reason, DeferredLocks: locks},
+		fmt.Errorf("credslots: %s: %w", reason, sentinel)
+}
+
+// fail reports an error met while changing files (or waiting for the lock).
+func (m *Manager) fail(sub string, err error) (SwitchResult, error) {
+	m.cfg.logger.Warn("credslots: change failed", "sub", sub, "reason", err.Error())
+	return SwitchResult{Reason: err.Error()}, err
+}
+
+// changed finishes a successful switch or heal: capture the new fingerprint
+// (a failure is only logged), run the on-switch hook, log at Info.
+func (m *Manager) changed(sub, hookReason, reason string) (SwitchResult, error) {
+	if _, err := m.captureLocked(sub); err != nil {
+		m.cfg.logger.Warn("credslots: fingerprint capture failed after change",
+			"sub", sub, "path", m.prints[sub], "reason", err.Error())
+	}
+	if m.cfg.onSwitch != nil {
+		m.cfg.onSwitch(sub, hookReason)
+	}
+	m.cfg.logger.Info("credslots: "+reason, "sub", sub, "reason", hookReason, "path", m.slots[sub])
+	return SwitchResult{OK: true, Reason: reason}, nil
+}
