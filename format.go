@@ -171,8 +171,9 @@ func (codexFormat) parse(data []byte) credential {
 	return c
 }
 
-// decodeObject parses data as a JSON object, keeping numbers exact. problem
-// is the heal-reason wording when it is not one.
+// decodeObject parses data as JSON, keeping numbers exact. problem is the
+// heal-reason wording when it is not JSON; a document whose root is not an
+// object yields a nil map, in which every field is missing.
 func decodeObject(data []byte) (map[string]any, string) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -183,10 +184,7 @@ func decodeObject(data []byte) (map[string]any, string) {
 	if len(bytes.TrimSpace(data[dec.InputOffset():])) != 0 {
 		return nil, "unreadable or malformed JSON: trailing data after the document"
 	}
-	obj, ok := v.(map[string]any)
-	if !ok {
-		return nil, "malformed: the document is not a JSON object"
-	}
+	obj, _ := v.(map[string]any)
 	return obj, ""
 }
 
