@@ -322,32 +322,38 @@ func checkThenRename(fsys fileSystem, tmp, path string, want entry, tmpIsOurs *b
 }
 
 // settleExchange runs after tmp and path were exchanged: tmp now holds what
-// was at path. If that is disposable it is removed; otherwise it is swapped
-// back so the newer entry stays live.
+// was at path. If that may be discarded and the directory is synced, it is
+// removed; otherwise it is swapped back so the live path is as it was (or
+// holds the newer entry a concurrent writer put there).
 func settleExchange(fsys fileSystem, tmp, path string, want entry, tmpIsOurs *bool) error {
-	out, ierr := inspect(fsys, tmp)
-	if ierr == nil && disposable(out, want.hash) {
-		// The swap is done. Should the removal fail, the leftover is a
-		// verified duplicate or a symlink, which a later sweep removes.
+	out, err := inspect(fsys, tmp)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("credslots: inspect replaced %s: %w", path, err)
+	case !disposable(out, want.hash):
+		err = fmt.Errorf("credslots: %s changed since it was checked: %w", path, ErrLiveChanged)
+	default:
+		err = syncDirOf(fsys, path)
+	}
+	if err == nil {
+		// Should the removal fail, the leftover is a verified duplicate or
+		// a symlink, which a later sweep removes.
 		_ = fsys.Remove(tmp)
-		return syncDirOf(fsys, path)
+		return nil
 	}
 	// Put the entry we took out back in place.
-	if err := fsys.Exchange(tmp, path); err != nil {
+	if xerr := fsys.Exchange(tmp, path); xerr != nil {
 		rescue(fsys, tmp, path)
-		return fmt.Errorf("credslots: swap back %s: %w", path, errors.Join(err, ErrLiveChanged))
+		return errors.Join(err, fmt.Errorf("credslots: swap back %s: %w", path, xerr))
 	}
 	*tmpIsOurs = true
 	// If yet another writer replaced path between the two exchanges, tmp now
 	// holds that entry rather than our symlink; keep it.
-	if back, err := fsys.Lstat(tmp); err == nil && back.Mode()&fs.ModeSymlink == 0 {
+	if back, lerr := fsys.Lstat(tmp); lerr == nil && back.Mode()&fs.ModeSymlink == 0 {
 		*tmpIsOurs = false
 		rescue(fsys, tmp, path)
 	}
-	if ierr != nil {
-		return fmt.Errorf("credslots: inspect replaced %s: %w", path, ierr)
-	}
-	return fmt.Errorf("credslots: %s changed since it was checked: %w", path, ErrLiveChanged)
+	return err
 }
 
 // rescue moves an unverified entry out of a temporary name to path's backup,

@@ -182,9 +182,15 @@ type faultFS struct {
 	failAt int
 	ops    map[string]bool // nil: every operation counts
 	log    []string        // operations seen, in order
+	// before, when set, runs before every operation: a concurrent writer
+	// acting at an exact step.
+	before func(op, name string)
 }
 
 func (f *faultFS) hit(op, name string) error {
+	if f.before != nil {
+		f.before(op, name)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.ops != nil && !f.ops[op] {

@@ -2,7 +2,9 @@ package credslots
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 )
 
 // Identity-drift reasons, one per row of the matrix in DetectSlotIdentityDrift.
@@ -50,11 +52,23 @@ func (m *Manager) ReadStoredFingerprint(sub string) (string, bool) {
 	if !m.knows(sub) {
 		return "", false
 	}
+	fp, _ := m.storedFingerprint(sub)
+	return fp, fp != ""
+}
+
+// storedFingerprint reads sub's sidecar. A missing or malformed sidecar is
+// "none"; any other read failure is an error, so that a check never mistakes
+// an unreadable sidecar for an absent one.
+func (m *Manager) storedFingerprint(sub string) (string, error) {
 	data, err := m.cfg.fs.ReadFile(m.prints[sub])
-	if err != nil {
-		return "", false
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
 	}
-	return parseSidecar(data)
+	if err != nil {
+		return "", fmt.Errorf("credslots: read fingerprint of %q: %w", sub, err)
+	}
+	fp, _ := parseSidecar(data)
+	return fp, nil
 }
 
 // parseSidecar reads a sidecar document's fingerprint.
@@ -128,18 +142,23 @@ func (m *Manager) captureLocked(sub string) (string, error) {
 //
 // This catches a login written through the live symlink into a slot, which
 // hash drift cannot see because live and slot still match. An unknown sub
-// returns an error wrapping ErrUnknownSubscription.
+// returns an error wrapping ErrUnknownSubscription; a sidecar that exists but
+// cannot be read returns that error.
 func (m *Manager) DetectSlotIdentityDrift(sub string) (IdentityDriftInfo, error) {
 	if !m.knows(sub) {
 		return IdentityDriftInfo{Sub: sub}, fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
 	}
-	return m.identityVerdict(sub, m.currentFingerprint(sub)), nil
+	return m.identityVerdict(sub, m.currentFingerprint(sub))
 }
 
-// identityVerdict applies the matrix to a current fingerprint.
-func (m *Manager) identityVerdict(sub, current string) IdentityDriftInfo {
-	stored, _ := m.ReadStoredFingerprint(sub)
+// identityVerdict applies the matrix to a current fingerprint. It fails only
+// when the sidecar exists but cannot be read.
+func (m *Manager) identityVerdict(sub, current string) (IdentityDriftInfo, error) {
+	stored, err := m.storedFingerprint(sub)
 	info := IdentityDriftInfo{Sub: sub, StoredFingerprint: stored, CurrentFingerprint: current}
+	if err != nil {
+		return info, err
+	}
 	switch {
 	case stored == "" && current == "":
 		info.Reason = reasonNoneNone
@@ -152,5 +171,5 @@ func (m *Manager) identityVerdict(sub, current string) IdentityDriftInfo {
 	default:
 		info.Reason = reasonFingerprOK
 	}
-	return info
+	return info, nil
 }

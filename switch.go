@@ -90,7 +90,11 @@ func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResu
 		return m.refuse(ErrNotFresh, sub, fmt.Sprintf("refusing to switch to %s: %s", sub, why), nil)
 	}
 	if !sc.force {
-		if id := m.identityVerdict(sub, m.cfg.format.parse(data).fingerprint); id.Drift {
+		id, err := m.identityVerdict(sub, m.cfg.format.parse(data).fingerprint)
+		if err != nil {
+			return m.fail(sub, err)
+		}
+		if id.Drift {
 			why := fmt.Sprintf("refusing to switch to %s: %s; verify the login, then CaptureSlotFingerprint (or Force)", sub, id.Reason)
 			return m.refuse(ErrIdentityDrift, sub, why, nil)
 		}

@@ -1,0 +1,309 @@
+package credslots
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// refreshTokens collects every Claude refresh token held by any regular file
+// under dir, so tests can prove that a failed operation lost none.
+func refreshTokens(t testing.TB, dir string) map[string]bool {
+	t.Helper()
+	tokens := map[string]bool{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var doc struct {
+			ClaudeAiOauth struct {
+				RefreshToken string `json:"refreshToken"`
+			} `json:"claudeAiOauth"`
+		}
+		if json.Unmarshal(data, &doc) == nil && doc.ClaudeAiOauth.RefreshToken != "" {
+			tokens[doc.ClaudeAiOauth.RefreshToken] = true
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	return tokens
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// mutationCase is one mutating call over a prepared creds dir.
+type mutationCase struct {
+	name  string
+	setup func(t *testing.T, f *fixture)
+	run   func(m *Manager) error
+	// after is the sub the live path must point at once the call succeeded.
+	after string
+}
+
+func mutationCases() []mutationCase {
+	twoSlots := func(t *testing.T, f *fixture) {
+		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+		writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	}
+	return []mutationCase{
+		{
+			name: "switch between slots",
+			setup: func(t *testing.T, f *fixture) {
+				twoSlots(t, f)
+				f.link(t, "alice")
+			},
+			run:   func(m *Manager) error { _, err := m.SwitchTo("bob", "rotate"); return err },
+			after: "bob",
+		},
+		{
+			name:  "switch with no live path",
+			setup: twoSlots,
+			run:   func(m *Manager) error { _, err := m.SwitchTo("bob", "first"); return err },
+			after: "bob",
+		},
+		{
+			name: "forced switch away from a drifted live file",
+			setup: func(t *testing.T, f *fixture) {
+				twoSlots(t, f)
+				writeFile(t, f.m.LivePath(), claudeDoc(fresh, "rt-live-only"))
+			},
+			run:   func(m *Manager) error { _, err := m.SwitchTo("bob", "operator", Force()); return err },
+			after: "bob",
+		},
+		{
+			name: "heal after a refresh",
+			setup: func(t *testing.T, f *fixture) {
+				twoSlots(t, f)
+				f.link(t, "bob")
+				f.refresh(t, claudeDoc(fresh, "rt-bob-2"))
+			},
+			run:   func(m *Manager) error { _, err := m.HealDriftTo("bob"); return err },
+			after: "bob",
+		},
+		{
+			name: "capture",
+			setup: func(t *testing.T, f *fixture) {
+				twoSlots(t, f)
+				f.link(t, "alice")
+			},
+			run:   func(m *Manager) error { _, err := m.CaptureSlotFingerprint("bob"); return err },
+			after: "alice",
+		},
+	}
+}
+
+// TestFaultAtEveryStep fails the k-th file-system operation of each mutation,
+// for every k, and checks the invariants after each.
+func TestFaultAtEveryStep(t *testing.T) {
+	for _, mc := range mutationCases() {
+		t.Run(mc.name, func(t *testing.T) {
+			// A clean run counts the operations.
+			counter := &faultFS{inner: osFS{}, failAt: -1}
+			f := newFixture(t, withFS(counter))
+			mc.setup(t, f)
+			require.NoError(t, mc.run(f.m))
+			total := counter.count()
+			require.Greater(t, total, 3)
+			t.Logf("%d operations: %v", total, counter.log)
+
+			for k := 1; k <= total; k++ {
+				ffs := &faultFS{inner: osFS{}, failAt: k}
+				f := newFixture(t, withFS(ffs))
+				mc.setup(t, f)
+				before := refreshTokens(t, f.dir)
+				_, lerr := os.Lstat(f.m.LivePath())
+				liveExisted := lerr == nil
+
+				err := mc.run(f.m)
+				failed := ffs.log[k-1]
+
+				if err != nil {
+					// The injected error is returned, or the check that met
+					// it refused (an unreadable slot is not fresh).
+					assert.True(t, errors.Is(err, errInjected) || isRefusal(err),
+						"k=%d (%s): got %v", k, failed, err)
+				}
+				if liveExisted {
+					_, lerr := os.Lstat(f.m.LivePath())
+					assert.NoError(t, lerr, "k=%d (%s): the live path still exists", k, failed)
+				}
+				if err == nil {
+					target := f.readlink(t)
+					if mc.after != "" && target != "" {
+						assert.Equal(t, f.m.symlinkTarget(mc.after), target, "k=%d (%s)", k, failed)
+					}
+				}
+				after := refreshTokens(t, f.dir)
+				for tok := range before {
+					assert.True(t, after[tok], "k=%d (%s): refresh token %s lost (have %v)", k, failed, tok, keys(after))
+				}
+				assert.Empty(t, tempLeftovers(t, f.dir), "k=%d (%s)", k, failed)
+
+				// The next operation, without faults, succeeds.
+				clean, err := New(WithCredsDir(f.dir), WithSubscriptions("bob", "alice", "erik"), WithClock(fixedClock))
+				require.NoError(t, err)
+				_, err = clean.SwitchTo("bob", "retry", Force())
+				assert.NoError(t, err, "k=%d (%s): the next switch succeeds", k, failed)
+			}
+		})
+	}
+}
+
+func TestSwitchFailingExchangeLeavesLiveUnchanged(t *testing.T) {
+	ffs := &faultFS{inner: osFS{}, failAt: 1, ops: map[string]bool{"exchange": true, "rename": true}}
+	f := newFixture(t, withFS(ffs))
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	f.link(t, "alice")
+
+	res, err := f.m.SwitchTo("bob", "rotate")
+	require.ErrorIs(t, err, errInjected)
+	assert.False(t, res.OK)
+	assert.NotEmpty(t, res.Reason)
+	assert.Equal(t, ".credentials.json.alice", f.readlink(t))
+	assert.Empty(t, f.hook.get())
+	assert.Empty(t, tempLeftovers(t, f.dir))
+}
+
+func TestForcedSwitchFailingBackupWriteKeepsLive(t *testing.T) {
+	ffs := &faultFS{inner: osFS{}, failAt: 1, ops: map[string]bool{"write": true}}
+	f := newFixture(t, withFS(ffs))
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	live := claudeDoc(fresh, "rt-live-only")
+	writeFile(t, f.m.LivePath(), live)
+
+	_, err := f.m.SwitchTo("bob", "operator", Force())
+	require.ErrorIs(t, err, errInjected)
+	got, err := os.ReadFile(f.m.LivePath())
+	require.NoError(t, err)
+	assert.Equal(t, live, got)
+	assert.Equal(t, "", f.readlink(t), "still a regular file")
+	assert.Empty(t, tempLeftovers(t, f.dir))
+}
+
+func TestHealFailingSymlinkRestoreKeepsLiveFile(t *testing.T) {
+	ffs := &faultFS{inner: osFS{}, failAt: 1, ops: map[string]bool{"exchange": true}}
+	f := newFixture(t, withFS(ffs))
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	f.link(t, "bob")
+	refreshed := claudeDoc(fresh, "rt-bob-2")
+	f.refresh(t, refreshed)
+
+	res, err := f.m.HealDriftTo("bob")
+	require.ErrorIs(t, err, errInjected)
+	assert.False(t, res.OK)
+	got, err := os.ReadFile(f.m.LivePath())
+	require.NoError(t, err)
+	assert.Equal(t, refreshed, got, "the live file is unchanged")
+	assert.Equal(t, "", f.readlink(t))
+	assert.Empty(t, f.hook.get())
+	assert.Empty(t, tempLeftovers(t, f.dir))
+}
+
+func TestHealFailingSlotWriteKeepsEverything(t *testing.T) {
+	for _, op := range []string{"write", "rename", "sync", "create"} {
+		t.Run(op, func(t *testing.T) {
+			// The second such operation is the slot's own write (the first is its backup).
+			ffs := &faultFS{inner: osFS{}, failAt: 2, ops: map[string]bool{op: true}}
+			f := newFixture(t, withFS(ffs))
+			old := writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+			writeFile(t, f.m.LivePath(), claudeDoc(fresh, "rt-bob-2"))
+
+			_, err := f.m.HealDriftTo("bob")
+			require.ErrorIs(t, err, errInjected)
+			got, err := os.ReadFile(f.slot("bob"))
+			require.NoError(t, err)
+			assert.Equal(t, old, got, "slot unchanged")
+			assert.Equal(t, "", f.readlink(t))
+			assert.Empty(t, tempLeftovers(t, f.dir))
+		})
+	}
+}
+
+func TestCaptureFailingRenameReturnsError(t *testing.T) {
+	for _, op := range []string{"rename", "write", "sync", "close", "create"} {
+		t.Run(op, func(t *testing.T) {
+			ffs := &faultFS{inner: osFS{}, failAt: 1, ops: map[string]bool{op: true}}
+			f := newFixture(t, withFS(ffs))
+			writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+			fp, err := f.m.CaptureSlotFingerprint("bob")
+			require.ErrorIs(t, err, errInjected)
+			assert.Empty(t, fp)
+			assert.NoFileExists(t, f.m.FingerprintPath("bob"))
+			assert.Empty(t, tempLeftovers(t, f.dir))
+		})
+	}
+}
+
+func TestFailedCaptureAfterChangeIsOnlyLogged(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(f *fixture) (SwitchResult, error)
+		// ops and failAt pick the sidecar's rename.
+		failAt int
+	}{
+		{"switch", func(f *fixture) (SwitchResult, error) { return f.m.SwitchTo("bob", "rotate") }, 1},
+		{"heal", func(f *fixture) (SwitchResult, error) { return f.m.HealDriftTo("bob") }, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ffs := &faultFS{inner: osFS{}, failAt: tt.failAt, ops: map[string]bool{"rename": true}}
+			f := newFixture(t, withFS(ffs))
+			writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+			writeFile(t, f.m.LivePath(), claudeDoc(fresh, "rt-bob-2"))
+			if tt.name == "switch" {
+				f.link(t, "bob")
+			}
+			res, err := tt.run(f)
+			require.NoError(t, err)
+			assert.True(t, res.OK)
+			require.Len(t, ffs.log, tt.failAt)
+			assert.Contains(t, ffs.log[tt.failAt-1], "fingerprint.json", "the failed rename was the sidecar's")
+			assert.Len(t, f.hook.get(), 1, "on-switch still runs")
+			assert.Contains(t, f.logs.String(), "level=WARN")
+			assert.Contains(t, f.logs.String(), "fingerprint capture failed")
+			assert.NoFileExists(t, f.m.FingerprintPath("bob"))
+			assert.Empty(t, tempLeftovers(t, f.dir))
+		})
+	}
+}
+
+func TestLockFailureIsReturned(t *testing.T) {
+	ffs := &faultFS{inner: osFS{}, failAt: 1, ops: map[string]bool{"lock": true}}
+	f := newFixture(t, withFS(ffs))
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	res, err := f.m.SwitchTo("bob", "r")
+	require.ErrorIs(t, err, errInjected)
+	assert.False(t, res.OK)
+	assert.False(t, errors.Is(err, ErrLockTimeout))
+	assert.Equal(t, "", f.readlink(t))
+}
+
+// isRefusal reports whether err wraps one of the refusal sentinels.
+func isRefusal(err error) bool {
+	for _, s := range []error{ErrUnknownSubscription, ErrDeferred, ErrSlotMissing, ErrNotFresh,
+		ErrNoDrift, ErrUnhealable, ErrIdentityDrift, ErrLiveDrifted, ErrLiveChanged} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
