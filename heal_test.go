@@ -132,7 +132,7 @@ func TestHealDriftToRefusals(t *testing.T) {
 			setup:  liveDoc(`{"claudeAiOauth":{"accessToken":"at","refreshToken":"","expiresAt":1767283200000}}`)},
 		{name: "deferred", sub: "bob", sentinel: ErrDeferred, opts: []Option{WithLockGuard(busy)},
 			reason: "deferred: active lock(s) agent-1; would heal to bob", locks: []string{"agent-1"},
-			setup:  liveDoc(string(claudeDoc(fresh, "rt-new")))},
+			setup: liveDoc(string(claudeDoc(fresh, "rt-new")))},
 		{name: "expired even with force", sub: "bob", sentinel: ErrNotFresh, force: true, opts: []Option{WithLockGuard(busy)},
 			reason: "live token expired or in grace (2026-01-01T10:30:00Z)", setup: liveDoc(string(claudeDoc(stale, "rt-new")))},
 	}
