@@ -7,7 +7,6 @@ package credslots
 // which tests replace to inject faults at any single step.
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -399,12 +398,6 @@ func sweepTemps(fsys fileSystem, dir, livePath string, now time.Time, known func
 		}
 		_ = fsys.Remove(p)
 	}
-}
-
-// sameBytes reports whether a file at path holds exactly data.
-func sameBytes(fsys fileSystem, path string, data []byte) bool {
-	cur, err := fsys.ReadFile(path)
-	return err == nil && bytes.Equal(cur, data)
 }
 
 // lockPollInterval bounds the wait between attempts to take a busy lock.

@@ -1,0 +1,59 @@
+# credslots: build, test and lint targets. Tools are run with `go run
+# module@version`, never added to go.mod.
+GO                  ?= go
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK         := $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+FUZZTIME            ?= 10s
+
+.PHONY: all test test-race vet lint fmt-check staticcheck bench demo tidy-check cross fuzz ci
+
+all: test
+
+## test: go vet, then every test under the race detector
+test: vet
+	$(GO) test -race -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+## demo: walk through the incidents on a temporary creds dir
+demo:
+	$(GO) run ./examples/demo
+
+## lint: gofmt check and staticcheck
+lint: fmt-check staticcheck
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+staticcheck:
+	$(STATICCHECK) ./...
+
+## bench: every benchmark, with allocations
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## tidy-check: go mod tidy must leave go.mod and go.sum unchanged
+tidy-check:
+	@cp go.mod go.mod.orig && cp go.sum go.sum.orig; \
+	$(GO) mod tidy; \
+	status=0; \
+	cmp -s go.mod go.mod.orig && cmp -s go.sum go.sum.orig || { echo "go mod tidy changes go.mod/go.sum:"; diff -u go.mod.orig go.mod; diff -u go.sum.orig go.sum; status=1; }; \
+	mv go.mod.orig go.mod; mv go.sum.orig go.sum; exit $$status
+
+## cross: the package builds for macOS and Windows too
+cross:
+	GOOS=darwin GOARCH=arm64 $(GO) build ./...
+	GOOS=windows GOARCH=amd64 $(GO) build ./...
+	GOOS=freebsd GOARCH=amd64 $(GO) build ./...
+
+## fuzz: run each fuzz target for FUZZTIME
+fuzz:
+	@for target in $$($(GO) test -list '^Fuzz' . | grep '^Fuzz'); do \
+		echo "fuzz $$target"; \
+		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) . || exit 1; \
+	done
+
+## ci: everything CI checks
+ci: lint tidy-check cross demo test

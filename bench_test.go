@@ -1,0 +1,100 @@
+package credslots
+
+import (
+	"fmt"
+	"testing"
+)
+
+// benchManager builds a creds dir with n fresh slots, the live symlink on the
+// last one, and every fingerprint captured.
+func benchManager(b *testing.B, n int) *Manager {
+	b.Helper()
+	subs := make([]string, n)
+	for i := range subs {
+		subs[i] = fmt.Sprintf("sub%03d", i)
+	}
+	dir := b.TempDir()
+	m, err := New(WithCredsDir(dir), WithSubscriptions(subs...), WithClock(fixedClock))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, sub := range subs {
+		writeSlot(b, m.SlotPath(sub), fresh, "rt-"+sub)
+		if _, err := m.CaptureSlotFingerprint(sub); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := m.SwitchTo(subs[n-1], "bench"); err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+func BenchmarkActiveSubscription(b *testing.B) {
+	for _, n := range []int{3, 100} {
+		b.Run(fmt.Sprintf("slots=%d", n), func(b *testing.B) {
+			m := benchManager(b, n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, ok := m.ActiveSubscription(); !ok {
+					b.Fatal("no active sub")
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkSlotIsFresh(b *testing.B) {
+	m := benchManager(b, 3)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if ok, _ := m.SlotIsFresh("sub000"); !ok {
+			b.Fatal("not fresh")
+		}
+	}
+}
+
+func BenchmarkDetectLiveSlotDrift(b *testing.B) {
+	for _, n := range []int{3, 100} {
+		b.Run(fmt.Sprintf("slots=%d", n), func(b *testing.B) {
+			m := benchManager(b, n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				info, err := m.DetectLiveSlotDrift()
+				if err != nil || info.Drift {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDetectSlotIdentityDrift(b *testing.B) {
+	m := benchManager(b, 3)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		info, err := m.DetectSlotIdentityDrift("sub001")
+		if err != nil || info.Drift {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSwitchToRoundTrip switches back and forth between two slots: each
+// iteration is two full switches (lock, checks, swap, fingerprint capture).
+func BenchmarkSwitchToRoundTrip(b *testing.B) {
+	m := benchManager(b, 3)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, sub := range []string{"sub000", "sub001"} {
+			if res, err := m.SwitchTo(sub, "bench"); err != nil || !res.OK {
+				b.Fatal(err)
+			}
+		}
+	}
+}

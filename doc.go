@@ -1,0 +1,32 @@
+// Package credslots rotates the OAuth logins of AI coding-agent CLIs (Claude
+// Code, Gemini CLI, Codex CLI) safely and offline. Operators keep several
+// logins as named slots beside a live symlink,
+//
+//	~/.claude/.credentials.json -> .credentials.json.bob
+//	~/.claude/.credentials.json.bob
+//	~/.claude/.credentials.json.alice
+//
+// and flip the link to rotate. A Manager does the checks around that flip:
+// it refuses to switch into an expired or unreadable slot (even when forced),
+// detects hash drift when the live file matches no slot, detects identity
+// drift when a slot's refresh token was replaced behind its back, defers
+// automated changes while the caller reports busy-signals, and heals the
+// live file back into its slot after the CLI's own token refresh.
+//
+// The package exists because of real incidents. A token refreshed by
+// "claude /login" was written to the live file only, and the next switch
+// would have silently put the stale token back; a CLI refresh turned the
+// symlink into a regular file and stranded every slot at the old token; a
+// login written through the symlink replaced the wrong slot's identity. So
+// credslots never loses a credential: every file is written atomically
+// (exclusive 0600 temp file, fsync, rename, directory fsync), the live path is
+// replaced with a compare-and-swap that leaves a concurrent writer's newer
+// file in place, the previous content of a healed slot and of a forcibly
+// replaced live file is kept as a ".prev" backup, and mutations from any
+// number of goroutines and processes are serialized by a file lock.
+//
+// Every refusal returns an error that wraps one sentinel (ErrNotFresh,
+// ErrDeferred, ...) so callers branch with errors.Is; SwitchResult.Reason
+// carries the same text for logs. The package never makes a network call and
+// never logs, prints or returns token material.
+package credslots

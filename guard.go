@@ -1,0 +1,115 @@
+package credslots
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// GlobLockGuard returns a lock guard for WithLockGuard that reports the
+// busy-signal files matching any of the glob patterns: their base names
+// without extension, sorted and de-duplicated. A file whose content starts
+// with the decimal PID of a process that no longer exists is stale and not
+// reported; any other file, readable or not, is reported. A malformed
+// pattern matches nothing.
+func GlobLockGuard(patterns ...string) func() []string {
+	patterns = append([]string(nil), patterns...)
+	return func() []string {
+		seen := map[string]bool{}
+		for _, pattern := range patterns {
+			matches, _ := filepath.Glob(pattern)
+			for _, path := range matches {
+				if staleLockFile(path) {
+					continue
+				}
+				base := filepath.Base(path)
+				seen[strings.TrimSuffix(base, filepath.Ext(base))] = true
+			}
+		}
+		names := make([]string, 0, len(seen))
+		for name := range seen {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		return names
+	}
+}
+
+// staleLockFile reports whether path starts with the PID of a dead process.
+func staleLockFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, 32)
+	n, _ := f.Read(buf)
+	head := strings.TrimLeft(string(buf[:n]), " \t\r\n")
+	end := strings.IndexFunc(head, func(r rune) bool { return r < '0' || r > '9' })
+	if end == 0 || end == -1 && len(head) == 0 {
+		return false
+	}
+	if end == -1 {
+		end = len(head)
+	}
+	pid, err := strconv.Atoi(head[:end])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return !processExists(pid)
+}
+
+// DiscoverSubscriptions lists the subs whose slot files exist in dir for a
+// slot template whose "{sub}" is in the file name (a directory part before
+// it is allowed), sorted. It never returns a fingerprint sidecar, a backup
+// (".prev"), a lock, a temporary file or a directory, nor a name that is not
+// a valid sub. A template without "{sub}" in its file name returns an error
+// wrapping ErrInvalidConfig; an unreadable directory returns that error.
+func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
+	if err := validateTemplate("slot template", slotTemplate); err != nil {
+		return nil, err
+	}
+	tmplDir, tmplBase := filepath.Split(filepath.FromSlash(slotTemplate))
+	if strings.Contains(tmplDir, subPlaceholder) || !strings.Contains(tmplBase, subPlaceholder) {
+		return nil, invalid("slot template %q must have %s in its file name", slotTemplate, subPlaceholder)
+	}
+	prefix, suffix, _ := strings.Cut(tmplBase, subPlaceholder)
+	ents, err := os.ReadDir(filepath.Join(dir, tmplDir))
+	if err != nil {
+		return nil, fmt.Errorf("credslots: discover subscriptions: %w", err)
+	}
+	var subs []string
+	for _, de := range ents {
+		name := de.Name()
+		if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, suffix) || len(name) < len(prefix)+len(suffix) {
+			continue
+		}
+		sub := name[len(prefix) : len(name)-len(suffix)]
+		if expand(tmplBase, sub) != name || validateSubName(sub) != nil || !slotLike(name) {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join(dir, tmplDir, name)); err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		subs = append(subs, sub)
+	}
+	sort.Strings(subs)
+	return subs, nil
+}
+
+// slotLike rejects the names of files the package or a CLI keeps beside the
+// slots: sidecars, backups, locks, logs and temporaries.
+func slotLike(name string) bool {
+	if strings.Contains(name, ".tmp") {
+		return false
+	}
+	for _, suffix := range []string{".fingerprint.json", prevSuffix, lockSuffix, ".jsonl"} {
+		if strings.HasSuffix(name, suffix) {
+			return false
+		}
+	}
+	return true
+}
