@@ -370,12 +370,12 @@ func syncDirOf(fsys fileSystem, path string) error {
 	return nil
 }
 
-// sweepTemps removes the package's temporaries older than sweepAge in dir,
+// sweepTemps removes the package's temporaries last modified before cutoff in dir,
 // left by a process that was killed mid-operation. A regular file under a
 // symlink-swap name may be the only copy of a credential (the process died
 // between exchange and verification), so it is moved to livePath's backup
 // instead of being removed, unless known reports its hash as kept elsewhere.
-func sweepTemps(fsys fileSystem, dir, livePath string, now time.Time, known func(hash string) bool) {
+func sweepTemps(fsys fileSystem, dir, livePath string, cutoff time.Time, known func(hash string) bool) {
 	ents, err := fsys.ReadDir(dir)
 	if err != nil {
 		return
@@ -387,7 +387,7 @@ func sweepTemps(fsys fileSystem, dir, livePath string, now time.Time, known func
 		}
 		p := filepath.Join(dir, name)
 		fi, err := fsys.Lstat(p)
-		if err != nil || now.Sub(fi.ModTime()) < sweepAge {
+		if err != nil || fi.ModTime().After(cutoff) {
 			continue
 		}
 		if strings.Contains(name, tmpLinkMarker) && fi.Mode().IsRegular() {
@@ -503,8 +503,8 @@ func (m *Manager) sweep() {
 		}
 		return hashes[h]
 	}
-	now := time.Now()
+	cutoff := time.Now().Add(-m.cfg.sweepAge)
 	for dir := range dirs {
-		sweepTemps(m.cfg.fs, dir, m.live, now, known)
+		sweepTemps(m.cfg.fs, dir, m.live, cutoff, known)
 	}
 }

@@ -346,3 +346,8 @@ func (f *faultFile) Close() error {
 func withFS(fsys fileSystem) Option {
 	return func(c *config) { c.fs = fsys }
 }
+
+// withSweepAge sets the age at which leftovers are swept (tests only).
+func withSweepAge(d time.Duration) Option {
+	return func(c *config) { c.sweepAge = d }
+}

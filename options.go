@@ -46,6 +46,7 @@ type config struct {
 	format              Format
 	refreshLockDir      string
 	fs                  fileSystem
+	sweepAge            time.Duration // age at which leftover temporaries are swept
 
 	// Set when the option was given, so that the format's defaults apply
 	// to the names left unset.
@@ -60,6 +61,7 @@ func defaultConfig() config {
 		lockTimeout: DefaultLockTimeout,
 		format:      ClaudeCode,
 		fs:          osFS{},
+		sweepAge:    sweepAge,
 	}
 }
 
