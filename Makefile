@@ -56,4 +56,6 @@ fuzz:
 	done
 
 ## ci: everything CI checks
-ci: lint tidy-check cross demo test
+ci: lint tidy-check cross demo
+	$(MAKE) fuzz FUZZTIME=4s
+	$(MAKE) test

@@ -1,0 +1,139 @@
+package credslots
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The fuzz targets check each reader against an oracle written with plain
+// json.Unmarshal: whatever the reader accepts, the oracle must find at the
+// documented place with the documented type and range; nothing the
+// specification calls unknown may be accepted. Seeds live in testdata/fuzz.
+
+// lookup walks nested objects in a document decoded by json.Unmarshal.
+func lookup(doc any, path ...string) (any, bool) {
+	for _, key := range path {
+		obj, ok := doc.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if doc, ok = obj[key]; !ok {
+			return nil, false
+		}
+	}
+	return doc, true
+}
+
+// oracleTime reads a number at path, in units since the epoch, within years 1 to 9999.
+func oracleTime(doc any, unit time.Duration, path ...string) (time.Time, bool) {
+	v, ok := lookup(doc, path...)
+	f, isNum := v.(float64)
+	if !ok || !isNum {
+		return time.Time{}, false
+	}
+	sec := f / float64(time.Second/unit)
+	if sec < minUnixSeconds || sec >= maxUnixSeconds {
+		return time.Time{}, false
+	}
+	whole := math.Floor(sec)
+	return time.Unix(int64(whole), int64((sec-whole)*1e9)).UTC(), true
+}
+
+func oracleString(doc any, path ...string) string {
+	v, _ := lookup(doc, path...)
+	s, _ := v.(string)
+	return s
+}
+
+// checkCredential compares a parsed credential with the oracle's reading.
+func checkCredential(t *testing.T, c credential, ok bool, want time.Time, identity string) {
+	t.Helper()
+	if c.hasExpiry() != ok {
+		t.Fatalf("expiry readable=%v, oracle says %v (problem %q)", c.hasExpiry(), ok, c.problem)
+	}
+	if ok {
+		if d := c.expiry.Sub(want); d > time.Microsecond || d < -time.Microsecond {
+			t.Fatalf("expiry %s, oracle %s", c.expiry, want)
+		}
+		if c.expiry.Location() != time.UTC {
+			t.Fatalf("expiry not UTC")
+		}
+	}
+	wantFP := ""
+	if identity != "" {
+		wantFP = hashBytes([]byte(identity))
+	}
+	if c.fingerprint != wantFP {
+		t.Fatalf("fingerprint %q, oracle %q", c.fingerprint, wantFP)
+	}
+}
+
+func FuzzClaudeCredential(f *testing.F) {
+	f.Add([]byte(`{"claudeAiOauth":{"refreshToken":"rt","expiresAt":1767225600000}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := ClaudeCode.parse(data)
+		var doc any
+		if json.Unmarshal(data, &doc) != nil {
+			checkCredential(t, c, false, time.Time{}, "")
+			return
+		}
+		want, ok := oracleTime(doc, time.Millisecond, "claudeAiOauth", "expiresAt")
+		checkCredential(t, c, ok, want, oracleString(doc, "claudeAiOauth", "refreshToken"))
+	})
+}
+
+func FuzzGeminiCredential(f *testing.F) {
+	f.Add([]byte(`{"access_token":"a","refresh_token":"rt","expiry_date":1767225600000}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := GeminiCLI.parse(data)
+		var doc any
+		if json.Unmarshal(data, &doc) != nil {
+			checkCredential(t, c, false, time.Time{}, "")
+			return
+		}
+		want, ok := oracleTime(doc, time.Millisecond, "expiry_date")
+		checkCredential(t, c, ok, want, oracleString(doc, "refresh_token"))
+	})
+}
+
+func FuzzCodexCredential(f *testing.F) {
+	f.Add([]byte(`{"tokens":{"access_token":"eyJhbGciOiJub25lIn0.eyJleHAiOjE3NjcyMjU2MDB9.x","account_id":"a"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := CodexCLI.parse(data)
+		var doc any
+		if json.Unmarshal(data, &doc) != nil {
+			checkCredential(t, c, false, time.Time{}, "")
+			return
+		}
+		var want time.Time
+		ok := false
+		parts := strings.Split(oracleString(doc, "tokens", "access_token"), ".")
+		if len(parts) == 3 {
+			payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+			var claims any
+			if err == nil && json.Unmarshal(payload, &claims) == nil {
+				want, ok = oracleTime(claims, time.Second, "exp")
+			}
+		}
+		checkCredential(t, c, ok, want, oracleString(doc, "tokens", "account_id"))
+	})
+}
+
+func FuzzSidecar(f *testing.F) {
+	f.Add([]byte(`{"refresh_token_sha256":"ab","slot":"bob"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fp, ok := parseSidecar(data)
+		var doc any
+		want := ""
+		if json.Unmarshal(data, &doc) == nil {
+			want = oracleString(doc, "refresh_token_sha256")
+		}
+		if ok != (want != "") || fp != want {
+			t.Fatalf("parseSidecar = %q, %v; oracle %q", fp, ok, want)
+		}
+	})
+}
