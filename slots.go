@@ -116,9 +116,6 @@ func (m *Manager) FingerprintPath(sub string) string {
 // LivePath returns the live credential path.
 func (m *Manager) LivePath() string { return m.live }
 
-// Format returns the credential format the Manager reads.
-func (m *Manager) Format() Format { return m.cfg.format }
-
 // symlinkTarget is the relative target the live symlink gets for sub.
 func (m *Manager) symlinkTarget(sub string) string {
 	rel, err := filepath.Rel(m.dir, m.slots[sub])

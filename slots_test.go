@@ -68,7 +68,7 @@ func TestNewDefaultsAndPaths(t *testing.T) {
 	assert.Equal(t, filepath.Join(dir, ".credentials.json"), m.LivePath())
 	assert.Equal(t, filepath.Join(dir, ".credentials.json.bob"), m.SlotPath("bob"))
 	assert.Equal(t, filepath.Join(dir, ".credentials.json.bob.fingerprint.json"), m.FingerprintPath("bob"))
-	assert.Equal(t, ClaudeCode, m.Format())
+	assert.Equal(t, ClaudeCode, m.cfg.format)
 
 	subs := m.Subscriptions()
 	subs[0] = "mallory"

@@ -1,0 +1,155 @@
+package credslots
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"time"
+)
+
+// Status is a snapshot of one creds dir's health, for dashboards, cron checks
+// and the credslots command. It marshals to stable JSON with snake_case keys
+// and times in RFC 3339, UTC.
+type Status struct {
+	CredsDir  string       `json:"creds_dir"`
+	Format    string       `json:"format"`
+	CheckedAt time.Time    `json:"checked_at"`
+	Live      LiveStatus   `json:"live"`
+	Active    string       `json:"active"` // "" when no configured slot is active
+	Drift     *DriftInfo   `json:"drift"`  // nil when there is no live path
+	Slots     []SlotStatus `json:"slots"`  // configured order
+	// Problems lists what needs attention; empty (never nil) when healthy.
+	Problems []string `json:"problems"`
+	Healthy  bool     `json:"healthy"`
+}
+
+// LiveStatus describes the live path.
+type LiveStatus struct {
+	Path string `json:"path"`
+	// Kind is "missing", "symlink", "broken-symlink", "file" or "other".
+	Kind string `json:"kind"`
+	// Target is the symlink's target as written; "" for anything else.
+	Target string `json:"target"`
+}
+
+// SlotStatus describes one configured slot.
+type SlotStatus struct {
+	Sub         string            `json:"sub"`
+	Path        string            `json:"path"`
+	Exists      bool              `json:"exists"`
+	Expiry      *time.Time        `json:"expiry"` // nil when unknown
+	Fresh       bool              `json:"fresh"`
+	FreshReason string            `json:"fresh_reason"`
+	Identity    IdentityDriftInfo `json:"identity"`
+	Mode        string            `json:"mode"` // permission bits, "0600"; "" when missing
+	Active      bool              `json:"active"`
+}
+
+// Status inspects the creds dir without changing anything and reports the
+// live path's kind and target, the active sub, the hash drift, every slot's
+// expiry, freshness, identity drift and file mode, and the problems found:
+// a missing or unreadable live path, drift, a broken link, the active slot
+// not fresh, identity drift, no fresh slot at all, a credential file readable
+// by group or others, and a creds dir writable by group or others. It
+// returns an error only when the creds dir itself cannot be inspected.
+func (m *Manager) Status() (Status, error) {
+	fsys := m.cfg.fs
+	dirInfo, err := fsys.Stat(m.dir)
+	if err != nil {
+		return Status{}, fmt.Errorf("credslots: status of creds dir %s: %w", m.dir, err)
+	}
+	st := Status{
+		CredsDir:  m.dir,
+		Format:    m.cfg.format.Name(),
+		CheckedAt: m.cfg.now().UTC(),
+		Live:      LiveStatus{Path: m.live},
+		Slots:     make([]SlotStatus, 0, len(m.subs)),
+		Problems:  []string{},
+	}
+	problem := func(format string, args ...any) { st.Problems = append(st.Problems, fmt.Sprintf(format, args...)) }
+
+	if !dirInfo.IsDir() {
+		problem("creds dir %s is not a directory", m.dir)
+	} else if dirInfo.Mode().Perm()&0o022 != 0 {
+		problem("creds dir %s is writable by group or others (mode %04o)", m.dir, dirInfo.Mode().Perm())
+	}
+
+	drift, live, derr := m.liveDrift()
+	st.Live.Kind = live.kind.String()
+	if live.kind == kindSymlink || live.kind == kindBrokenSymlink {
+		st.Live.Target, _ = fsys.Readlink(m.live)
+	}
+	st.Drift = drift
+	st.Active, _ = m.ActiveSubscription()
+	switch {
+	case derr != nil:
+		problem("live path %s is unreadable: %v", m.live, errors.Unwrap(derr))
+	case live.kind == kindMissing:
+		problem("live path %s is missing", m.live)
+	case live.kind == kindBrokenSymlink:
+		problem("live symlink is broken: %s does not exist", st.Live.Target)
+	case drift.Drift && live.kind == kindFile:
+		problem("live file matches no slot (drift, typically after the CLI refreshed its token): heal it into the slot that was active")
+	case drift.Drift:
+		problem("live symlink points at %s, which matches no configured slot", st.Live.Target)
+	}
+	if live.kind == kindFile {
+		m.checkMode(&st, "live file", m.live)
+	}
+
+	anyFresh := false
+	now := m.cfg.now()
+	for _, sub := range m.subs {
+		path := m.slots[sub]
+		ss := SlotStatus{Sub: sub, Path: path, Active: sub == st.Active}
+		data, rerr := fsys.ReadFile(path)
+		ss.Exists = !errors.Is(rerr, fs.ErrNotExist)
+		if rerr == nil {
+			if c := m.cfg.format.parse(data); c.hasExpiry() {
+				exp := c.expiry
+				ss.Expiry = &exp
+			}
+		}
+		ss.Fresh, ss.FreshReason = freshness(m.cfg.format, filepath.Base(path), data, rerr, m.cfg.grace, now)
+		anyFresh = anyFresh || ss.Fresh
+		current := ""
+		if rerr == nil {
+			current = m.cfg.format.parse(data).fingerprint
+		}
+		id, ierr := m.identityVerdict(sub, current)
+		ss.Identity = id
+		if ierr != nil {
+			problem("slot %s: fingerprint unreadable: %v", sub, errors.Unwrap(ierr))
+		} else if id.Drift {
+			problem("slot %s: identity drift: %s", sub, id.Reason)
+		}
+		if ss.Exists {
+			ss.Mode = m.checkMode(&st, "slot "+sub, path)
+		}
+		if ss.Active && !ss.Fresh {
+			problem("active slot %s is not fresh: %s", sub, ss.FreshReason)
+		}
+		st.Slots = append(st.Slots, ss)
+	}
+	if !anyFresh {
+		problem("no fresh slot: every configured slot is missing, unreadable, expired or within grace")
+	}
+	st.Healthy = len(st.Problems) == 0
+	return st, nil
+}
+
+// checkMode records a problem when a credential file is readable by group or
+// others, and returns its permission bits as "0600" ("" when unknown).
+func (m *Manager) checkMode(st *Status, what, path string) string {
+	fi, err := m.cfg.fs.Stat(path)
+	if err != nil {
+		return ""
+	}
+	perm := fi.Mode().Perm()
+	if perm&0o044 != 0 {
+		st.Problems = append(st.Problems,
+			fmt.Sprintf("%s %s is readable by group or others (mode %04o)", what, filepath.Base(path), perm))
+	}
+	return fmt.Sprintf("%04o", perm)
+}

@@ -1,0 +1,170 @@
+package credslots
+
+import (
+	"encoding/json"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// healthyFixture has three fresh, captured slots and the live symlink on bob.
+func healthyFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t)
+	require.NoError(t, os.Chmod(f.dir, 0o700))
+	for _, sub := range []string{"bob", "alice", "erik"} {
+		writeSlot(t, f.slot(sub), fresh, "rt-"+sub)
+		_, err := f.m.CaptureSlotFingerprint(sub)
+		require.NoError(t, err)
+	}
+	f.link(t, "bob")
+	return f
+}
+
+func TestStatusHealthy(t *testing.T) {
+	f := healthyFixture(t)
+	st, err := f.m.Status()
+	require.NoError(t, err)
+	assert.True(t, st.Healthy)
+	assert.Empty(t, st.Problems)
+	assert.NotNil(t, st.Problems)
+	assert.Equal(t, "claude", st.Format)
+	assert.Equal(t, testNow, st.CheckedAt)
+	assert.Equal(t, LiveStatus{Path: f.m.LivePath(), Kind: "symlink", Target: ".credentials.json.bob"}, st.Live)
+	assert.Equal(t, "bob", st.Active)
+	require.NotNil(t, st.Drift)
+	assert.False(t, st.Drift.Drift)
+	require.Len(t, st.Slots, 3)
+	bob := st.Slots[0]
+	assert.Equal(t, "bob", bob.Sub)
+	assert.True(t, bob.Exists)
+	assert.True(t, bob.Active)
+	assert.True(t, bob.Fresh)
+	assert.Equal(t, "valid until 2026-01-01T20:00:00Z", bob.FreshReason)
+	require.NotNil(t, bob.Expiry)
+	assert.True(t, bob.Expiry.Equal(fresh))
+	assert.Equal(t, "0600", bob.Mode)
+	assert.Equal(t, "fingerprint matches", bob.Identity.Reason)
+	assert.False(t, st.Slots[1].Active)
+}
+
+func TestStatusProblems(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, f *fixture)
+		want  string
+		kind  string
+	}{
+		{"live missing", func(t *testing.T, f *fixture) { require.NoError(t, os.Remove(f.m.LivePath())) }, "live path", "missing"},
+		{"drift", func(t *testing.T, f *fixture) { f.refresh(t, claudeDoc(fresh, "rt-new")) }, "matches no slot", "file"},
+		{"broken link", func(t *testing.T, f *fixture) { require.NoError(t, os.Remove(f.slot("bob"))) }, "broken", "broken-symlink"},
+		{"active slot not fresh", func(t *testing.T, f *fixture) {
+			writeSlot(t, f.slot("bob"), stale, "rt-bob")
+		}, "active slot bob is not fresh: expired 90m ago", "symlink"},
+		{"identity drift", func(t *testing.T, f *fixture) {
+			writeSlot(t, f.slot("alice"), fresh, "rt-other")
+		}, "slot alice: identity drift: refresh token changed", "symlink"},
+		{"no fresh slot", func(t *testing.T, f *fixture) {
+			for _, sub := range []string{"bob", "alice", "erik"} {
+				writeSlot(t, f.slot(sub), stale, "rt-"+sub)
+			}
+		}, "no fresh slot", "symlink"},
+		{"slot readable by others", func(t *testing.T, f *fixture) {
+			require.NoError(t, os.Chmod(f.slot("erik"), 0o644))
+		}, "slot erik .credentials.json.erik is readable by group or others (mode 0644)", "symlink"},
+		{"live file readable by group", func(t *testing.T, f *fixture) {
+			data, err := os.ReadFile(f.slot("bob"))
+			require.NoError(t, err)
+			require.NoError(t, os.Remove(f.m.LivePath()))
+			require.NoError(t, os.WriteFile(f.m.LivePath(), data, 0o640))
+			require.NoError(t, os.Chmod(f.m.LivePath(), 0o640))
+		}, "live file .credentials.json is readable by group or others (mode 0640)", "file"},
+		{"dir writable by others", func(t *testing.T, f *fixture) {
+			require.NoError(t, os.Chmod(f.dir, 0o777))
+		}, "is writable by group or others (mode 0777)", "symlink"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := healthyFixture(t)
+			tt.setup(t, f)
+			st, err := f.m.Status()
+			require.NoError(t, err)
+			assert.False(t, st.Healthy)
+			assert.Equal(t, tt.kind, st.Live.Kind)
+			assert.True(t, containsSubstring(st.Problems, tt.want), "problems %q lack %q", st.Problems, tt.want)
+		})
+	}
+}
+
+func containsSubstring(list []string, sub string) bool {
+	for _, s := range list {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestStatusUnreadableLiveIsAProblemNotAnError(t *testing.T) {
+	f := healthyFixture(t)
+	require.NoError(t, os.Remove(f.m.LivePath()))
+	require.NoError(t, os.Mkdir(f.m.LivePath(), 0o700))
+	st, err := f.m.Status()
+	require.NoError(t, err)
+	assert.Equal(t, "other", st.Live.Kind)
+	assert.True(t, containsSubstring(st.Problems, "unreadable"))
+
+	g, err := New(WithCredsDir(f.dir+"/absent"), WithSubscriptions("bob"))
+	require.NoError(t, err)
+	_, err = g.Status()
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func TestStatusJSONIsStableSnakeCase(t *testing.T) {
+	f := healthyFixture(t)
+	writeSlot(t, f.slot("erik"), testNow.Add(90*time.Minute+500*time.Millisecond), "rt-erik")
+	_, err := f.m.CaptureSlotFingerprint("erik")
+	require.NoError(t, err)
+	st, err := f.m.Status()
+	require.NoError(t, err)
+	raw, err := json.Marshal(st)
+	require.NoError(t, err)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(raw, &doc))
+	for _, key := range []string{"creds_dir", "format", "checked_at", "live", "active", "drift", "slots", "problems", "healthy"} {
+		assert.Contains(t, doc, key)
+	}
+	assert.Equal(t, "2026-01-01T12:00:00Z", doc["checked_at"])
+	slot := doc["slots"].([]any)[2].(map[string]any)
+	for _, key := range []string{"sub", "path", "exists", "expiry", "fresh", "fresh_reason", "identity", "mode", "active"} {
+		assert.Contains(t, slot, key)
+	}
+	assert.Equal(t, "2026-01-01T13:30:00.5Z", slot["expiry"])
+	drift := doc["drift"].(map[string]any)
+	for _, key := range []string{"drift", "matching_slot", "live_hash", "slot_hashes"} {
+		assert.Contains(t, drift, key)
+	}
+	again, err := json.Marshal(st)
+	require.NoError(t, err)
+	assert.Equal(t, raw, again, "stable")
+	assert.NotContains(t, string(raw), "rt-", "no token material")
+}
+
+// TestExportedStructsHaveSnakeCaseJSONTags guards every exported struct.
+func TestExportedStructsHaveSnakeCaseJSONTags(t *testing.T) {
+	for _, v := range []any{Status{}, LiveStatus{}, SlotStatus{}, DriftInfo{}, IdentityDriftInfo{}, SwitchResult{}} {
+		typ := reflect.TypeOf(v)
+		for i := 0; i < typ.NumField(); i++ {
+			field := typ.Field(i)
+			tag := strings.Split(field.Tag.Get("json"), ",")[0]
+			assert.NotEmpty(t, tag, "%s.%s has no json tag", typ.Name(), field.Name)
+			assert.Equal(t, strings.ToLower(tag), tag, "%s.%s", typ.Name(), field.Name)
+			assert.NotContains(t, tag, "-")
+		}
+	}
+}
