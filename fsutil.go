@@ -18,13 +18,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gptme/credslots/internal/atomicfile"
 )
 
 // tmpMarker is part of every temporary name the package creates. Such names
 // start with a dot followed by the destination's base name, so they never
 // match a slot, backup or sidecar name built from a template.
 const (
-	tmpMarker     = ".credslots.tmp."
+	tmpMarker     = atomicfile.TempMarker
 	tmpLinkMarker = ".credslots.tmp-link."
 	// sweepAge is how old a leftover temp file must be before a mutation removes it.
 	sweepAge = time.Minute
@@ -41,12 +43,7 @@ const lockSuffix = ".lock"
 var errExchangeUnsupported = errors.New("atomic exchange not supported")
 
 // tempFile is the subset of *os.File the atomic writer needs.
-type tempFile interface {
-	Name() string
-	Write(p []byte) (int, error)
-	Sync() error
-	Close() error
-}
+type tempFile = atomicfile.File
 
 // fileSystem is the seam between the package and the disk.
 type fileSystem interface {
@@ -87,7 +84,7 @@ func (osFS) Remove(name string) error                   { return os.Remove(name)
 func (osFS) Mkdir(name string, perm fs.FileMode) error  { return os.Mkdir(name, perm) }
 func (osFS) Exchange(a, b string) error                 { return exchange(a, b) }
 func (osFS) RenameNoReplace(from, to string) error      { return renameNoReplace(from, to) }
-func (osFS) SyncDir(dir string) error                   { return syncDir(dir) }
+func (osFS) SyncDir(dir string) error                   { return atomicfile.SyncDir(dir) }
 func (osFS) TryLock(name string) (func() error, bool, error) {
 	return tryLock(name)
 }
@@ -103,54 +100,14 @@ func hashBytes(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// tempPattern is the os.CreateTemp pattern for a temporary sibling of dest.
-func tempPattern(dest string) string {
-	return "." + filepath.Base(dest) + tmpMarker + "*"
-}
-
 // isTempName reports whether a base name is one of the package's temporaries.
 func isTempName(base string) bool {
 	return strings.Contains(base, tmpMarker) || strings.Contains(base, tmpLinkMarker)
 }
 
-// writeFileAtomic replaces dest with data: a 0600 temp file created
-// exclusively beside dest, written, fsynced, renamed over dest, and the
-// directory fsynced. dest itself is never opened, so a symlink at dest is
-// replaced, not followed. On any error the temp file is removed and dest is
-// unchanged (or already replaced, if only the final directory sync failed).
-func writeFileAtomic(fsys fileSystem, dest string, data []byte) (err error) {
-	f, err := fsys.CreateTemp(filepath.Dir(dest), tempPattern(dest))
-	if err != nil {
-		return fmt.Errorf("credslots: create temp file for %s: %w", dest, err)
-	}
-	tmp := f.Name()
-	closed := false
-	defer func() {
-		if err != nil {
-			if !closed {
-				_ = f.Close()
-			}
-			_ = fsys.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("credslots: write %s: %w", tmp, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("credslots: sync %s: %w", tmp, err)
-	}
-	closed = true
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("credslots: close %s: %w", tmp, err)
-	}
-	if err = fsys.Rename(tmp, dest); err != nil {
-		return fmt.Errorf("credslots: rename into %s: %w", dest, err)
-	}
-	if serr := fsys.SyncDir(filepath.Dir(dest)); serr != nil {
-		// The rename happened; the temp name no longer exists.
-		return fmt.Errorf("credslots: sync directory of %s: %w", dest, serr)
-	}
-	return nil
+// writeFileAtomic replaces dest with data through fsys; see atomicfile.WriteFile.
+func writeFileAtomic(fsys fileSystem, dest string, data []byte) error {
+	return atomicfile.WriteFile(fsys, dest, data)
 }
 
 // createTempSymlink creates a symlink to target under a fresh temporary name

@@ -8,9 +8,6 @@ import "errors"
 // unserialized.
 func tryLock(string) (func() error, bool, error) { return nil, false, errors.ErrUnsupported }
 
-// syncDir is a no-op on this platform.
-func syncDir(string) error { return nil }
-
 // processExists cannot tell here, so every PID counts as alive and no lock
 // file is ever treated as stale.
 func processExists(int) bool { return true }

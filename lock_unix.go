@@ -32,20 +32,6 @@ func tryLock(name string) (func() error, bool, error) {
 	return f.Close, true, nil
 }
 
-// syncDir fsyncs a directory so that a rename inside it is durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	serr := d.Sync()
-	cerr := d.Close()
-	if serr != nil {
-		return serr
-	}
-	return cerr
-}
-
 // processExists reports whether a process with this PID exists. A process
 // that exists but belongs to another user still counts.
 func processExists(pid int) bool {

@@ -30,10 +30,6 @@ func tryLock(name string) (func() error, bool, error) {
 	return f.Close, true, nil
 }
 
-// syncDir is a no-op on Windows, which cannot open a directory for syncing;
-// NTFS journals the rename itself.
-func syncDir(string) error { return nil }
-
 // processExists reports whether a process with this PID exists.
 func processExists(pid int) bool {
 	h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pid))

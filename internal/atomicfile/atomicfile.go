@@ -1,0 +1,93 @@
+// Package atomicfile writes a file so that readers see its old content or
+// its new content, never a missing, empty or partial file. It is the one
+// atomic-write helper of credslots and its command.
+package atomicfile
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// TempMarker is part of every temporary name WriteFile creates. Such names
+// start with a dot followed by the destination's base name.
+const TempMarker = ".credslots.tmp."
+
+// File is the subset of *os.File that WriteFile needs.
+type File interface {
+	Name() string
+	Write(p []byte) (int, error)
+	Sync() error
+	Close() error
+}
+
+// FS is the file-system seam WriteFile works through, so that callers can
+// inject faults at any single step.
+type FS interface {
+	// CreateTemp creates a new file exclusively (O_EXCL) with mode 0600.
+	CreateTemp(dir, pattern string) (File, error)
+	Rename(from, to string) error
+	Remove(name string) error
+	SyncDir(dir string) error
+}
+
+// OS is the real file system.
+type OS struct{}
+
+// CreateTemp opens a new file with O_RDWR|O_CREATE|O_EXCL and mode 0600.
+func (OS) CreateTemp(dir, pattern string) (File, error) { return os.CreateTemp(dir, pattern) }
+
+// Rename is os.Rename.
+func (OS) Rename(from, to string) error { return os.Rename(from, to) }
+
+// Remove is os.Remove.
+func (OS) Remove(name string) error { return os.Remove(name) }
+
+// SyncDir fsyncs a directory so that a rename inside it is durable.
+func (OS) SyncDir(dir string) error { return SyncDir(dir) }
+
+// TempPattern is the os.CreateTemp pattern for a temporary sibling of dest.
+func TempPattern(dest string) string {
+	return "." + filepath.Base(dest) + TempMarker + "*"
+}
+
+// WriteFile replaces dest with data: a 0600 temporary file is created
+// exclusively beside dest, written, fsynced, closed and renamed over dest,
+// and the directory is fsynced. dest itself is never opened, so a symlink at
+// dest is replaced, not followed. On any error the temporary file is removed
+// and dest is unchanged, except when only the final directory sync failed:
+// then dest holds data but may not survive a crash, and the error says so.
+func WriteFile(fsys FS, dest string, data []byte) (err error) {
+	f, err := fsys.CreateTemp(filepath.Dir(dest), TempPattern(dest))
+	if err != nil {
+		return fmt.Errorf("credslots: create temp file for %s: %w", dest, err)
+	}
+	tmp := f.Name()
+	closed := false
+	defer func() {
+		if err != nil {
+			if !closed {
+				_ = f.Close()
+			}
+			_ = fsys.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("credslots: write %s: %w", tmp, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("credslots: sync %s: %w", tmp, err)
+	}
+	closed = true
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("credslots: close %s: %w", tmp, err)
+	}
+	if err = fsys.Rename(tmp, dest); err != nil {
+		return fmt.Errorf("credslots: rename into %s: %w", dest, err)
+	}
+	if serr := fsys.SyncDir(filepath.Dir(dest)); serr != nil {
+		// The rename happened; the temporary name no longer exists.
+		return fmt.Errorf("credslots: sync directory of %s (written, durability unknown): %w", dest, serr)
+	}
+	return nil
+}
