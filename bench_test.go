@@ -98,3 +98,18 @@ func BenchmarkSwitchToRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkStatus(b *testing.B) {
+	for _, n := range []int{3, 100} {
+		b.Run(fmt.Sprintf("slots=%d", n), func(b *testing.B) {
+			m := benchManager(b, n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := m.Status(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

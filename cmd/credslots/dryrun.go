@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gptme/credslots"
+)
+
+// dryRunHeal runs the heal with every check on a private copy of the live
+// path, slots and sidecars, in a 0700 directory inside the creds dir that is
+// removed afterwards, and reports what the heal would do. The real files and
+// the switch log are not touched.
+func (a *app) dryRunHeal(sub string, opts []credslots.SwitchOption) int {
+	m, err := a.manager()
+	if err != nil {
+		return a.fail(err)
+	}
+	shadowDir, err := os.MkdirTemp(m.CredsDir(), ".credslots-dryrun-")
+	if err != nil {
+		return a.fail(err)
+	}
+	defer os.RemoveAll(shadowDir)
+
+	paths := []string{m.LivePath()}
+	for _, s := range m.Subscriptions() {
+		paths = append(paths, m.SlotPath(s), m.FingerprintPath(s))
+	}
+	for _, p := range paths {
+		if err := copyEntry(m.CredsDir(), shadowDir, p); err != nil {
+			return a.fail(err)
+		}
+	}
+	shadow, err := credslots.New(a.options(shadowDir, m.Subscriptions())...)
+	if err != nil {
+		return a.fail(err)
+	}
+	res, err := shadow.HealDriftTo(sub, opts...)
+	res.Reason = strings.ReplaceAll(res.Reason, shadowDir, m.CredsDir())
+	if err == nil {
+		res.Reason = "dry run, nothing changed: would have " + res.Reason
+	}
+	return a.report("heal", sub, res, err, nil)
+}
+
+// copyEntry copies path (relative to dir) into shadow: a symlink as a
+// symlink with the same target, a regular file as a new 0600 file.
+func copyEntry(dir, shadow, path string) error {
+	rel, err := filepath.Rel(dir, path)
+	if err != nil {
+		return err
+	}
+	dst := filepath.Join(shadow, rel)
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, err := os.Readlink(path)
+		if err != nil {
+			return err
+		}
+		return os.Symlink(target, dst)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,424 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// binary is the command built once for the end-to-end tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "credslots-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "credslots")
+	if runtime.GOOS == "windows" {
+		binary += ".exe"
+	}
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var testNow = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+func cred(expiry time.Time, refreshToken string) []byte {
+	return []byte(fmt.Sprintf(`{"claudeAiOauth":{"accessToken":"at-%s","refreshToken":%q,"expiresAt":%d}}`,
+		refreshToken, refreshToken, expiry.UnixMilli()))
+}
+
+func write(t *testing.T, path string, data []byte) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
+	require.NoError(t, os.WriteFile(path, data, 0o600))
+}
+
+// credsDir builds bob (fresh, active), alice (expired) and erik (fresh, but
+// its identity drifted after capture) relative to now.
+func credsDir(t *testing.T, now time.Time) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o700))
+	write(t, filepath.Join(dir, ".credentials.json.bob"), cred(now.Add(7*time.Hour+12*time.Minute), "rt-bob"))
+	write(t, filepath.Join(dir, ".credentials.json.alice"), cred(now.Add(-3*time.Hour), "rt-alice"))
+	write(t, filepath.Join(dir, ".credentials.json.erik"), cred(now.Add(30*time.Hour), "rt-erik"))
+	require.NoError(t, os.Symlink(".credentials.json.bob", filepath.Join(dir, ".credentials.json")))
+	return dir
+}
+
+// result is what one invocation printed and returned.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r result) json(t *testing.T) map[string]any {
+	t.Helper()
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &doc), "stdout is one JSON object: %q", r.stdout)
+	return doc
+}
+
+// run invokes the command in process with the clock at testNow.
+func run(args ...string) result {
+	var out, errOut bytes.Buffer
+	a := &app{now: func() time.Time { return testNow }, stdout: &out, stderr: &errOut}
+	code := a.run(args)
+	return result{code, out.String(), errOut.String()}
+}
+
+// captureAll records every slot's identity, then replaces erik's login.
+func captureAll(t *testing.T, dir string) {
+	t.Helper()
+	for _, sub := range []string{"bob", "alice", "erik"} {
+		r := run("--dir", dir, "capture", sub)
+		require.Equal(t, 0, r.code, r.stderr)
+	}
+	write(t, filepath.Join(dir, ".credentials.json.erik"), cred(testNow.Add(30*time.Hour), "rt-erik-relogin"))
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run go test -update to create %s", path)
+	assert.Equal(t, string(want), got)
+}
+
+func TestStatusGolden(t *testing.T) {
+	dir := credsDir(t, testNow)
+	captureAll(t, dir)
+
+	r := run("--dir", dir, "status")
+	require.Equal(t, 0, r.code, r.stderr)
+	golden(t, "status.golden", strings.ReplaceAll(r.stdout, dir, "$DIR"))
+
+	r = run("--dir", dir, "--json", "status")
+	require.Equal(t, 0, r.code, r.stderr)
+	golden(t, "status.json.golden", strings.ReplaceAll(r.stdout, dir, "$DIR"))
+	doc := r.json(t)
+	assert.Equal(t, false, doc["healthy"])
+	assert.Equal(t, "bob", doc["active"])
+	assert.NotContains(t, r.stdout, "rt-", "no token material")
+}
+
+func TestStatusHealthyTable(t *testing.T) {
+	dir := credsDir(t, testNow)
+	r := run("--dir", dir, "--subs", "bob", "status")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "* bob")
+	assert.Contains(t, r.stdout, "in 7h12m")
+	assert.Contains(t, r.stdout, "healthy: no problems")
+}
+
+func TestCheckExitCodes(t *testing.T) {
+	dir := credsDir(t, testNow)
+	r := run("--dir", dir, "--subs", "bob,erik", "check")
+	assert.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "healthy")
+
+	r = run("--dir", dir, "check") // alice is expired but not active: still healthy
+	assert.Equal(t, 0, r.code, r.stdout)
+
+	require.NoError(t, os.Chmod(filepath.Join(dir, ".credentials.json.erik"), 0o644))
+	r = run("--dir", dir, "check")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stdout, "readable by group or others")
+
+	r = run("--dir", dir, "--json", "check")
+	assert.Equal(t, 1, r.code)
+	assert.Equal(t, false, r.json(t)["healthy"])
+
+	r = run("--dir", filepath.Join(dir, "absent"), "check")
+	assert.Equal(t, 2, r.code)
+	r = run("--dir", filepath.Join(dir, "absent"), "--json", "status")
+	assert.Equal(t, 2, r.code)
+	assert.Equal(t, "error", r.json(t)["error"])
+}
+
+func TestSwitchExitCodesAndLog(t *testing.T) {
+	dir := credsDir(t, testNow)
+	r := run("--dir", dir, "switch", "erik", "--reason", "bob quota exhausted")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "switched to erik\n", r.stdout)
+	target, err := os.Readlink(filepath.Join(dir, ".credentials.json"))
+	require.NoError(t, err)
+	assert.Equal(t, ".credentials.json.erik", target)
+
+	r = run("--dir", dir, "--json", "switch", "alice")
+	assert.Equal(t, 1, r.code)
+	doc := r.json(t)
+	assert.Equal(t, "not_fresh", doc["error"])
+	assert.Equal(t, false, doc["ok"])
+	assert.Contains(t, r.stderr, "refused")
+
+	r = run("--dir", dir, "--json", "switch", "alice", "--force")
+	assert.Equal(t, 1, r.code, "freshness is never overridden")
+
+	r = run("--dir", dir, "--json", "switch", "zed")
+	assert.Equal(t, 1, r.code)
+	assert.Equal(t, "unknown_subscription", r.json(t)["error"])
+
+	locks := t.TempDir()
+	write(t, filepath.Join(locks, "agent-1.lock"), []byte("busy"))
+	r = run("--dir", dir, "--lock-glob", filepath.Join(locks, "*.lock"), "--json", "switch", "bob")
+	assert.Equal(t, 1, r.code)
+	doc = r.json(t)
+	assert.Equal(t, "deferred", doc["error"])
+	assert.Equal(t, []any{"agent-1"}, doc["deferred_locks"])
+	r = run("--dir", dir, "--lock-glob", filepath.Join(locks, "*.lock"), "--json", "switch", "--force", "bob")
+	assert.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, true, r.json(t)["ok"])
+
+	// An I/O failure is exit 2: the live path is a directory.
+	require.NoError(t, os.Remove(filepath.Join(dir, ".credentials.json")))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, ".credentials.json"), 0o700))
+	r = run("--dir", dir, "--json", "switch", "bob")
+	assert.Equal(t, 2, r.code)
+	assert.Equal(t, "error", r.json(t)["error"])
+
+	logPath := filepath.Join(dir, ".credslots-switches.jsonl")
+	fi, err := os.Stat(logPath)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	r = run("--dir", dir, "--json", "log")
+	require.Equal(t, 0, r.code)
+	entries := r.json(t)["entries"].([]any)
+	require.Len(t, entries, 2, "only successful changes are logged")
+	first := entries[0].(map[string]any)
+	assert.Equal(t, map[string]any{"time": "2026-01-01T12:00:00Z", "action": "switch", "sub": "erik", "reason": "bob quota exhausted"}, first)
+
+	r = run("--dir", dir, "log", "-n", "1")
+	require.Equal(t, 0, r.code)
+	assert.Equal(t, 1, strings.Count(r.stdout, "\n"))
+	assert.Contains(t, r.stdout, "switch  bob")
+}
+
+func TestHealAutoPicksLastSwitchedSub(t *testing.T) {
+	dir := credsDir(t, testNow)
+	require.Equal(t, 0, run("--dir", dir, "switch", "erik").code)
+	require.Equal(t, 0, run("--dir", dir, "switch", "bob").code)
+	// The CLI refreshes: a regular file replaces the symlink.
+	live := filepath.Join(dir, ".credentials.json")
+	require.NoError(t, os.Remove(live))
+	refreshed := cred(testNow.Add(8*time.Hour), "rt-bob-2")
+	write(t, live, refreshed)
+
+	r := run("--dir", dir, "--json", "heal", "--auto", "--dry-run")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.json(t)["reason"], "dry run, nothing changed")
+	fi, err := os.Lstat(live)
+	require.NoError(t, err)
+	assert.True(t, fi.Mode().IsRegular(), "dry run changed nothing")
+	leftovers, _ := filepath.Glob(filepath.Join(dir, ".credslots-dryrun-*"))
+	assert.Empty(t, leftovers)
+
+	r = run("--dir", dir, "heal", "--auto")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "bob was active last")
+	assert.Equal(t, "healed: synced live → .credentials.json.bob, symlink restored\n", r.stdout)
+	slot, err := os.ReadFile(filepath.Join(dir, ".credentials.json.bob"))
+	require.NoError(t, err)
+	assert.Equal(t, refreshed, slot)
+
+	r = run("--dir", dir, "--json", "heal", "bob")
+	assert.Equal(t, 1, r.code)
+	assert.Equal(t, "no_drift", r.json(t)["error"])
+
+	entries, err := readLog(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 3)
+	assert.Equal(t, logEntry{Time: testNow, Action: "heal", Sub: "bob", Reason: "auto-heal drift (live cred resynced to slot)"}, entries[2])
+}
+
+func TestHealRefusalsAndErrors(t *testing.T) {
+	dir := credsDir(t, testNow)
+	r := run("--dir", dir, "--json", "heal", "--auto")
+	assert.Equal(t, 2, r.code, "no switch log yet")
+	assert.Contains(t, r.stderr, "no switch recorded")
+
+	live := filepath.Join(dir, ".credentials.json")
+	require.NoError(t, os.Remove(live))
+	write(t, live, []byte(`{"claudeAiOauth":{"accessToken":"","refreshToken":"","expiresAt":1767290000000}}`))
+	r = run("--dir", dir, "--json", "heal", "bob")
+	assert.Equal(t, 1, r.code)
+	assert.Equal(t, "unhealable", r.json(t)["error"])
+
+	r = run("--dir", dir, "heal", "bob", "--auto")
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "usage:")
+}
+
+func TestCaptureExitCodes(t *testing.T) {
+	dir := credsDir(t, testNow)
+	r := run("--dir", dir, "--json", "capture", "bob")
+	require.Equal(t, 0, r.code, r.stderr)
+	doc := r.json(t)
+	assert.Equal(t, true, doc["ok"])
+	assert.Len(t, doc["fingerprint"], 64)
+
+	r = run("--dir", dir, "capture", "bob")
+	assert.Equal(t, 0, r.code)
+	assert.Contains(t, r.stdout, "captured bob")
+
+	r = run("--dir", dir, "--subs", "bob,zed", "--json", "capture", "zed")
+	assert.Equal(t, 1, r.code, "nothing to capture")
+	assert.Equal(t, "nothing_to_capture", r.json(t)["error"])
+
+	r = run("--dir", dir, "--json", "capture", "zed")
+	assert.Equal(t, 1, r.code)
+	assert.Equal(t, "unknown_subscription", r.json(t)["error"])
+
+	r = run("--dir", dir, "--subs", "a/b", "--json", "capture", "bob")
+	assert.Equal(t, 2, r.code)
+	assert.Equal(t, "invalid_config", r.json(t)["error"])
+}
+
+func TestUsageErrors(t *testing.T) {
+	dir := credsDir(t, testNow)
+	tests := [][]string{
+		{},
+		{"--dir", dir},
+		{"--bogus", "status"},
+		{"--dir", dir, "frobnicate"},
+		{"--tool", "vim", "status"},
+		{"--grace", "soon", "status"},
+		{"--grace", "-1m", "status"},
+		{"--dir", dir, "switch"},
+		{"--dir", dir, "switch", "bob", "alice"},
+		{"--dir", dir, "switch", "bob", "--bogus"},
+		{"--dir", dir, "status", "extra"},
+		{"--dir", dir, "capture"},
+		{"--dir", dir, "heal"},
+		{"--dir", dir, "log", "-n", "x"},
+		{"--dir", dir, "log", "-n", "-1"},
+	}
+	for _, args := range tests {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			r := run(args...)
+			assert.Equal(t, 2, r.code)
+			assert.Contains(t, r.stderr, "usage: credslots")
+			assert.Empty(t, r.stdout)
+		})
+	}
+	r := run("-h")
+	assert.Equal(t, 0, r.code)
+	assert.Contains(t, r.stdout, "usage: credslots")
+}
+
+func TestLogEmpty(t *testing.T) {
+	dir := credsDir(t, testNow)
+	r := run("--dir", dir, "log")
+	assert.Equal(t, 0, r.code)
+	assert.Equal(t, "no switches recorded\n", r.stdout)
+	r = run("--dir", dir, "--json", "log")
+	assert.Equal(t, 0, r.code)
+	assert.Equal(t, []any{}, r.json(t)["entries"])
+}
+
+func TestToolDefaults(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	gem := filepath.Join(home, ".gemini")
+	write(t, filepath.Join(gem, "oauth_creds.json.work"),
+		[]byte(fmt.Sprintf(`{"access_token":"a","refresh_token":"r","expiry_date":%d}`, testNow.Add(time.Hour).UnixMilli())))
+	r := run("--tool", "gemini", "--json", "status")
+	require.Equal(t, 0, r.code, r.stderr)
+	doc := r.json(t)
+	assert.Equal(t, gem, doc["creds_dir"])
+	assert.Equal(t, "gemini", doc["format"])
+	assert.Equal(t, filepath.Join(gem, "oauth_creds.json"), doc["live"].(map[string]any)["path"])
+	r = run("--tool", "gemini", "switch", "work")
+	require.Equal(t, 0, r.code, r.stderr)
+	target, err := os.Readlink(filepath.Join(gem, "oauth_creds.json"))
+	require.NoError(t, err)
+	assert.Equal(t, "oauth_creds.json.work", target)
+}
+
+func TestRelativeTimes(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{7*time.Hour + 12*time.Minute + 30*time.Second, "in 7h12m"},
+		{-3 * time.Hour, "expired 3h ago"},
+		{45 * time.Minute, "in 45m"},
+		{20 * time.Second, "in 20s"},
+		{-50 * time.Hour, "expired 2d2h ago"},
+		{72 * time.Hour, "in 3d"},
+		{0, "in 0s"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, relative(testNow.Add(tt.d), testNow))
+	}
+}
+
+// execBinary runs the built command.
+func execBinary(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if exitErr, ok := err.(*exec.ExitError); ok {
+		code = exitErr.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return result{code, out.String(), errOut.String()}
+}
+
+func TestBinaryEndToEnd(t *testing.T) {
+	dir := credsDir(t, time.Now())
+	r := execBinary(t, "--dir", dir, "--json", "status")
+	require.Equal(t, 0, r.code, r.stderr)
+	doc := r.json(t)
+	assert.Equal(t, "bob", doc["active"])
+	assert.Equal(t, "symlink", doc["live"].(map[string]any)["kind"])
+
+	r = execBinary(t, "--dir", dir, "check")
+	assert.Equal(t, 0, r.code, r.stdout)
+
+	r = execBinary(t, "--dir", dir, "--json", "switch", "alice")
+	assert.Equal(t, 1, r.code)
+	assert.Equal(t, "not_fresh", r.json(t)["error"])
+
+	r = execBinary(t, "--dir", dir, "switch", "erik")
+	assert.Equal(t, 0, r.code, r.stderr)
+	r = execBinary(t, "--dir", dir, "--json", "log")
+	assert.Equal(t, 0, r.code)
+	assert.Len(t, r.json(t)["entries"], 1)
+
+	r = execBinary(t, "nonsense")
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "usage:")
+	assert.NotContains(t, r.stdout+r.stderr, "rt-")
+}
