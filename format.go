@@ -43,15 +43,18 @@ type credential struct {
 	// words of the heal reasons ("missing claudeAiOauth payload"); "" when
 	// it has a readable expiry.
 	problem string
-	// expiry is the access token's expiry, UTC; valid when problem is "".
+	// expiry is the access token's expiry, UTC, when hasExpiry.
 	expiry time.Time
+	// expiryOK is set only by a parse that read the expiry, so that the
+	// zero credential has none.
+	expiryOK bool
 	// fingerprint is the sha256 hex of the identity key; "" when absent.
 	fingerprint string
 	// blank names a blanked field ("claudeAiOauth.accessToken"); "" when none.
 	blank string
 }
 
-func (c credential) hasExpiry() bool { return c.problem == "" }
+func (c credential) hasExpiry() bool { return c.expiryOK }
 
 // The supported formats.
 var (
@@ -94,6 +97,7 @@ func (claudeFormat) parse(data []byte) credential {
 	c.fingerprint = fingerprintOf(oauth["refreshToken"])
 	c.blank = blankField("claudeAiOauth.", oauth, "accessToken", "refreshToken")
 	c.expiry, c.problem = msExpiry(oauth["expiresAt"], "expiresAt")
+	c.expiryOK = c.problem == ""
 	return c
 }
 
@@ -116,6 +120,7 @@ func (geminiFormat) parse(data []byte) credential {
 	c.fingerprint = fingerprintOf(root["refresh_token"])
 	c.blank = blankField("", root, "access_token")
 	c.expiry, c.problem = msExpiry(root["expiry_date"], "expiry_date")
+	c.expiryOK = c.problem == ""
 	return c
 }
 
@@ -167,7 +172,7 @@ func (codexFormat) parse(data []byte) credential {
 		c.problem = "tokens.access_token exp unparseable"
 		return c
 	}
-	c.expiry = unixTime(sec, time.Second)
+	c.expiry, c.expiryOK = unixTime(sec, time.Second), true
 	return c
 }
 

@@ -227,12 +227,17 @@ func (m *Manager) SlotIsFresh(sub string) (bool, string) {
 
 // freshness decides SlotIsFresh from one read of a slot.
 func freshness(f Format, name string, data []byte, readErr error, grace time.Duration, now time.Time) (bool, string) {
-	if errors.Is(readErr, fs.ErrNotExist) {
-		return false, "slot missing: " + name
-	}
 	var c credential
 	if readErr == nil {
 		c = f.parse(data)
+	}
+	return freshnessOf(f, name, c, readErr, grace, now)
+}
+
+// freshnessOf is freshness for a credential already parsed (when readErr is nil).
+func freshnessOf(f Format, name string, c credential, readErr error, grace time.Duration, now time.Time) (bool, string) {
+	if errors.Is(readErr, fs.ErrNotExist) {
+		return false, "slot missing: " + name
 	}
 	if readErr != nil || !c.hasExpiry() {
 		return false, fmt.Sprintf("unreadable or no %s in %s", f.expiryField(), name)

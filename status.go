@@ -105,19 +105,17 @@ func (m *Manager) Status() (Status, error) {
 		ss := SlotStatus{Sub: sub, Path: path, Active: sub == st.Active}
 		data, rerr := fsys.ReadFile(path)
 		ss.Exists = !errors.Is(rerr, fs.ErrNotExist)
+		var c credential
 		if rerr == nil {
-			if c := m.cfg.format.parse(data); c.hasExpiry() {
-				exp := c.expiry
-				ss.Expiry = &exp
-			}
+			c = m.cfg.format.parse(data)
 		}
-		ss.Fresh, ss.FreshReason = freshness(m.cfg.format, filepath.Base(path), data, rerr, m.cfg.grace, now)
+		if c.hasExpiry() {
+			exp := c.expiry
+			ss.Expiry = &exp
+		}
+		ss.Fresh, ss.FreshReason = freshnessOf(m.cfg.format, filepath.Base(path), c, rerr, m.cfg.grace, now)
 		anyFresh = anyFresh || ss.Fresh
-		current := ""
-		if rerr == nil {
-			current = m.cfg.format.parse(data).fingerprint
-		}
-		id, ierr := m.identityVerdict(sub, current)
+		id, ierr := m.identityVerdict(sub, c.fingerprint)
 		ss.Identity = id
 		if ierr != nil {
 			problem("slot %s: fingerprint unreadable: %v", sub, errors.Unwrap(ierr))

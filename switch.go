@@ -86,11 +86,15 @@ func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResu
 	if errors.Is(rerr, fs.ErrNotExist) {
 		return m.refuse(ErrSlotMissing, sub, "slot missing: "+slot, nil)
 	}
-	if fresh, why := freshness(m.cfg.format, filepath.Base(slot), data, rerr, m.cfg.grace, m.cfg.now()); !fresh {
+	var cred credential
+	if rerr == nil {
+		cred = m.cfg.format.parse(data)
+	}
+	if fresh, why := freshnessOf(m.cfg.format, filepath.Base(slot), cred, rerr, m.cfg.grace, m.cfg.now()); !fresh {
 		return m.refuse(ErrNotFresh, sub, fmt.Sprintf("refusing to switch to %s: %s", sub, why), nil)
 	}
 	if !sc.force {
-		id, err := m.identityVerdict(sub, m.cfg.format.parse(data).fingerprint)
+		id, err := m.identityVerdict(sub, cred.fingerprint)
 		if err != nil {
 			return m.fail(sub, err)
 		}
