@@ -16,9 +16,11 @@ test: vet
 vet:
 	$(GO) vet ./...
 
-## demo: walk through the incidents on a temporary creds dir
+## demo: walk through the incidents, then the command, on temporary creds dirs
 demo:
-	$(GO) run ./examples/demo
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(GO) build -o "$$tmp/credslots" ./cmd/credslots && \
+	$(GO) run ./examples/demo -cli "$$tmp/credslots"
 
 ## lint: gofmt check and staticcheck
 lint: fmt-check staticcheck

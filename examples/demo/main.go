@@ -3,7 +3,9 @@
 // It prints each step and its outcome, exits 0, and removes everything it
 // created.
 //
-//	go run ./examples/demo [-fixtures testdata/claude]
+// With -cli it then runs the credslots command on a second temporary dir.
+//
+//	go run ./examples/demo [-fixtures testdata/claude] [-cli path/to/credslots]
 package main
 
 import (
@@ -22,10 +24,17 @@ var demoNow = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
 func main() {
 	fixtures := flag.String("fixtures", filepath.Join("testdata", "claude"), "directory of credential fixtures")
+	cli := flag.String("cli", "", "path to a built credslots command to demonstrate too")
 	flag.Parse()
 	if err := run(*fixtures); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
+	}
+	if *cli != "" {
+		if err := runCLI(*cli, *fixtures); err != nil {
+			fmt.Fprintln(os.Stderr, "demo:", err)
+			os.Exit(1)
+		}
 	}
 }
 
@@ -88,7 +97,7 @@ func run(fixtures string) error {
 			return fmt.Errorf("step %d: %w", d.step, err)
 		}
 	}
-	fmt.Println("\ndone: every step behaved as expected; the temporary creds dir is removed")
+	fmt.Println("\nlibrary walkthrough done: every step behaved as expected; its temporary creds dir is removed")
 	return nil
 }
 
