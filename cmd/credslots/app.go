@@ -38,9 +38,6 @@ commands:
 exit codes: 0 done, 1 refused/deferred/unhealthy, 2 error or bad usage
 `
 
-// errUsage marks a command-line mistake: usage is printed and the exit is 2.
-var errUsage = errors.New("usage")
-
 // app is one invocation of the command. Tests set now, stdout and stderr.
 type app struct {
 	now            func() time.Time
