@@ -60,35 +60,46 @@ func (c credential) hasExpiry() bool { return c.expiryOK }
 var (
 	// ClaudeCode reads Claude Code's ~/.claude/.credentials.json:
 	// claudeAiOauth.expiresAt (Unix ms), identity claudeAiOauth.refreshToken.
-	ClaudeCode Format = claudeFormat{}
+	ClaudeCode Format = &jsonFormat{name: "claude", dir: ".claude", live: DefaultLiveName, field: "expiresAt", read: readClaude}
 	// GeminiCLI reads Gemini CLI's ~/.gemini/oauth_creds.json:
 	// expiry_date (Unix ms), identity refresh_token.
-	GeminiCLI Format = geminiFormat{}
+	GeminiCLI Format = &jsonFormat{name: "gemini", dir: ".gemini", live: "oauth_creds.json", field: "expiry_date", read: readGemini}
 	// CodexCLI reads Codex CLI's ~/.codex/auth.json: the exp claim (Unix
 	// seconds) of the JWT in tokens.access_token, decoded without verifying
 	// its signature; identity tokens.account_id.
-	CodexCLI Format = codexFormat{}
+	CodexCLI Format = &jsonFormat{name: "codex", dir: ".codex", live: "auth.json", field: "tokens.access_token exp", read: readCodex}
 )
 
 // Formats lists the supported formats, for lookup by Name.
 func Formats() []Format { return []Format{ClaudeCode, GeminiCLI, CodexCLI} }
 
-type claudeFormat struct{}
+// jsonFormat is a credential format stored as one JSON object whose slots
+// are named "<live name>.{sub}".
+type jsonFormat struct {
+	name, dir, live string
+	field           string                          // the expiry, as reasons name it
+	read            func(map[string]any) credential // reads a decoded document
+}
 
-func (claudeFormat) Name() string                { return "claude" }
-func (claudeFormat) DefaultDir() string          { return ".claude" }
-func (claudeFormat) DefaultLiveName() string     { return DefaultLiveName }
-func (claudeFormat) DefaultSlotTemplate() string { return DefaultSlotTemplate }
-func (claudeFormat) expiryField() string         { return "expiresAt" }
-func (claudeFormat) String() string              { return "claude" }
+func (f *jsonFormat) Name() string                { return f.name }
+func (f *jsonFormat) String() string              { return f.name }
+func (f *jsonFormat) DefaultDir() string          { return f.dir }
+func (f *jsonFormat) DefaultLiveName() string     { return f.live }
+func (f *jsonFormat) DefaultSlotTemplate() string { return f.live + "." + subPlaceholder }
+func (f *jsonFormat) expiryField() string         { return f.field }
 
-func (claudeFormat) parse(data []byte) credential {
-	var c credential
+func (f *jsonFormat) parse(data []byte) credential {
 	root, problem := decodeObject(data)
 	if problem != "" {
-		c.problem = problem
-		return c
+		return credential{problem: problem}
 	}
+	c := f.read(root)
+	c.expiryOK = c.problem == ""
+	return c
+}
+
+func readClaude(root map[string]any) credential {
+	var c credential
 	oauth, ok := root["claudeAiOauth"].(map[string]any)
 	if !ok {
 		c.problem = "missing claudeAiOauth payload"
@@ -97,49 +108,19 @@ func (claudeFormat) parse(data []byte) credential {
 	c.fingerprint = fingerprintOf(oauth["refreshToken"])
 	c.blank = blankField("claudeAiOauth.", oauth, "accessToken", "refreshToken")
 	c.expiry, c.problem = msExpiry(oauth["expiresAt"], "expiresAt")
-	c.expiryOK = c.problem == ""
 	return c
 }
 
-type geminiFormat struct{}
-
-func (geminiFormat) Name() string                { return "gemini" }
-func (geminiFormat) DefaultDir() string          { return ".gemini" }
-func (geminiFormat) DefaultLiveName() string     { return "oauth_creds.json" }
-func (geminiFormat) DefaultSlotTemplate() string { return "oauth_creds.json.{sub}" }
-func (geminiFormat) expiryField() string         { return "expiry_date" }
-func (geminiFormat) String() string              { return "gemini" }
-
-func (geminiFormat) parse(data []byte) credential {
+func readGemini(root map[string]any) credential {
 	var c credential
-	root, problem := decodeObject(data)
-	if problem != "" {
-		c.problem = problem
-		return c
-	}
 	c.fingerprint = fingerprintOf(root["refresh_token"])
 	c.blank = blankField("", root, "access_token")
 	c.expiry, c.problem = msExpiry(root["expiry_date"], "expiry_date")
-	c.expiryOK = c.problem == ""
 	return c
 }
 
-type codexFormat struct{}
-
-func (codexFormat) Name() string                { return "codex" }
-func (codexFormat) DefaultDir() string          { return ".codex" }
-func (codexFormat) DefaultLiveName() string     { return "auth.json" }
-func (codexFormat) DefaultSlotTemplate() string { return "auth.json.{sub}" }
-func (codexFormat) expiryField() string         { return "tokens.access_token exp" }
-func (codexFormat) String() string              { return "codex" }
-
-func (codexFormat) parse(data []byte) credential {
+func readCodex(root map[string]any) credential {
 	var c credential
-	root, problem := decodeObject(data)
-	if problem != "" {
-		c.problem = problem
-		return c
-	}
 	tokens, ok := root["tokens"].(map[string]any)
 	if !ok {
 		c.problem = "missing tokens payload"
@@ -157,12 +138,7 @@ func (codexFormat) parse(data []byte) credential {
 		c.problem = "tokens.access_token exp unparseable"
 		return c
 	}
-	exp, present := claims["exp"]
-	if !present {
-		c.problem = "missing tokens.access_token exp"
-		return c
-	}
-	num, ok := exp.(json.Number)
+	num, ok := claims["exp"].(json.Number)
 	if !ok {
 		c.problem = "missing tokens.access_token exp"
 		return c
@@ -172,7 +148,7 @@ func (codexFormat) parse(data []byte) credential {
 		c.problem = "tokens.access_token exp unparseable"
 		return c
 	}
-	c.expiry, c.expiryOK = unixTime(sec, time.Second), true
+	c.expiry = unixTime(sec, time.Second)
 	return c
 }
 

@@ -13,55 +13,50 @@ import (
 )
 
 func (a *app) cmdStatus(args []string) int {
-	if _, err := parseCommand(flag.NewFlagSet("status", flag.ContinueOnError), args, 0, 0); err != nil {
-		return a.usageError(err)
-	}
-	st, code := a.status()
-	if code != exitOK {
-		return code
-	}
-	if a.json {
-		a.printJSON(st)
-	} else {
-		a.printStatus(st)
-	}
-	return exitOK
+	return a.snapshot("status", args, a.printStatus, func(credslots.Status) int { return exitOK })
 }
 
 func (a *app) cmdCheck(args []string) int {
-	if _, err := parseCommand(flag.NewFlagSet("check", flag.ContinueOnError), args, 0, 0); err != nil {
-		return a.usageError(err)
-	}
-	st, code := a.status()
-	if code != exitOK {
-		return code
-	}
-	if a.json {
-		a.printJSON(st)
-	} else if st.Healthy {
-		fmt.Fprintf(a.stdout, "ok: %s is healthy\n", st.CredsDir)
-	} else {
-		fmt.Fprintf(a.stdout, "%d problem(s) in %s:\n", len(st.Problems), st.CredsDir)
-		for _, p := range st.Problems {
-			fmt.Fprintf(a.stdout, "  - %s\n", p)
+	return a.snapshot("check", args, a.printProblems, func(st credslots.Status) int {
+		if st.Healthy {
+			return exitOK
 		}
-	}
-	if !st.Healthy {
 		return exitRefused
-	}
-	return exitOK
+	})
 }
 
-func (a *app) status() (credslots.Status, int) {
+// snapshot takes the status, prints it as JSON or with show, and exits with
+// what code says.
+func (a *app) snapshot(name string, args []string, show func(credslots.Status), code func(credslots.Status) int) int {
+	if _, err := parseCommand(flag.NewFlagSet(name, flag.ContinueOnError), args, 0, 0); err != nil {
+		return a.usageError(err)
+	}
 	m, err := a.manager()
 	if err != nil {
-		return credslots.Status{}, a.fail(err)
+		return a.fail(err)
 	}
 	st, err := m.Status()
 	if err != nil {
-		return credslots.Status{}, a.fail(err)
+		return a.fail(err)
 	}
-	return st, exitOK
+	if a.json {
+		a.printJSON(st)
+	} else {
+		show(st)
+	}
+	return code(st)
+}
+
+// printProblems is check's output: one line when healthy, else the problems.
+func (a *app) printProblems(st credslots.Status) {
+	if st.Healthy {
+		fmt.Fprintf(a.stdout, "ok: %s is healthy\n", st.CredsDir)
+		return
+	}
+	fmt.Fprintf(a.stdout, "%d problem(s) in %s:\n", len(st.Problems), st.CredsDir)
+	for _, p := range st.Problems {
+		fmt.Fprintf(a.stdout, "  - %s\n", p)
+	}
 }
 
 // printStatus renders the snapshot as a table a person can scan.
