@@ -210,11 +210,12 @@ func disposable(e entry, wantHash string) bool {
 // holds want's content. Otherwise path is left holding that newer entry and
 // ErrLiveChanged is returned.
 //
-// On Linux the symlink is swapped in with renameat2(RENAME_EXCHANGE) and what
-// came out is inspected afterwards; a mismatch is swapped back. Elsewhere the
+// On Linux (renameat2 RENAME_EXCHANGE) and macOS on APFS (renamex_np
+// RENAME_SWAP) the symlink is swapped in and what came out is inspected
+// afterwards; a mismatch is swapped back. Where no atomic exchange exists the
 // entry is re-checked immediately before a plain rename, which leaves a window
 // of a few microseconds in which a concurrent writer's new file can be
-// replaced; that file is then lost only if it also matches no slot.
+// replaced.
 func swapInSymlink(fsys fileSystem, path, target string, want entry) (err error) {
 	tmp, err := createTempSymlink(fsys, path, target)
 	if err != nil {
