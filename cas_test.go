@@ -99,3 +99,40 @@ func TestSwitchReplacingVerifiedCopyRemovesIt(t *testing.T) {
 	assert.NoFileExists(t, f.m.LivePath()+".prev", "a copy of a slot needs no backup")
 	assert.Empty(t, tempLeftovers(t, f.dir))
 }
+
+// TestPortableFallback runs the flows where no atomic exchange exists: the
+// live path is re-checked right before a plain rename.
+func TestPortableFallback(t *testing.T) {
+	t.Run("switch and heal", func(t *testing.T) {
+		f := newFixture(t, withFS(&faultFS{inner: osFS{}, failAt: -1, noExchange: true}))
+		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+		writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+		_, err := f.m.SwitchTo("alice", "first")
+		require.NoError(t, err)
+		assert.Equal(t, ".credentials.json.alice", f.readlink(t))
+		_, err = f.m.SwitchTo("bob", "rotate")
+		require.NoError(t, err)
+		assert.Equal(t, ".credentials.json.bob", f.readlink(t))
+		f.refresh(t, claudeDoc(fresh, "rt-bob-2"))
+		_, err = f.m.HealDriftTo("bob")
+		require.NoError(t, err)
+		assert.Equal(t, ".credentials.json.bob", f.readlink(t))
+		assert.Empty(t, tempLeftovers(t, f.dir))
+	})
+	t.Run("a file written before the re-check is kept", func(t *testing.T) {
+		var f *fixture
+		newer := claudeDoc(fresh, "rt-written-meanwhile")
+		ffs := writerAt("symlink", func() { f.refresh(t, newer) })
+		ffs.noExchange = true
+		f = newFixture(t, withFS(ffs))
+		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+		writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+		f.link(t, "alice")
+		_, err := f.m.SwitchTo("bob", "rotate")
+		require.ErrorIs(t, err, ErrLiveChanged)
+		got, err := os.ReadFile(f.m.LivePath())
+		require.NoError(t, err)
+		assert.Equal(t, newer, got)
+		assert.Empty(t, tempLeftovers(t, f.dir))
+	})
+}

@@ -113,10 +113,20 @@ func mutationCases() []mutationCase {
 // TestFaultAtEveryStep fails the k-th file-system operation of each mutation,
 // for every k, and checks the invariants after each.
 func TestFaultAtEveryStep(t *testing.T) {
+	for _, noExchange := range []bool{false, true} {
+		mode := "exchange"
+		if noExchange {
+			mode = "fallback"
+		}
+		t.Run(mode, func(t *testing.T) { faultAtEveryStep(t, noExchange) })
+	}
+}
+
+func faultAtEveryStep(t *testing.T, noExchange bool) {
 	for _, mc := range mutationCases() {
 		t.Run(mc.name, func(t *testing.T) {
 			// A clean run counts the operations.
-			counter := &faultFS{inner: osFS{}, failAt: -1}
+			counter := &faultFS{inner: osFS{}, failAt: -1, noExchange: noExchange}
 			f := newFixture(t, withFS(counter))
 			mc.setup(t, f)
 			require.NoError(t, mc.run(f.m))
@@ -125,7 +135,7 @@ func TestFaultAtEveryStep(t *testing.T) {
 			t.Logf("%d operations: %v", total, counter.log)
 
 			for k := 1; k <= total; k++ {
-				ffs := &faultFS{inner: osFS{}, failAt: k}
+				ffs := &faultFS{inner: osFS{}, failAt: k, noExchange: noExchange}
 				f := newFixture(t, withFS(ffs))
 				mc.setup(t, f)
 				before := refreshTokens(t, f.dir)

@@ -185,6 +185,9 @@ type faultFS struct {
 	// before, when set, runs before every operation: a concurrent writer
 	// acting at an exact step.
 	before func(op, name string)
+	// noExchange makes the platform look like one without an atomic
+	// exchange, to exercise the portable fallback.
+	noExchange bool
 }
 
 func (f *faultFS) hit(op, name string) error {
@@ -274,12 +277,18 @@ func (f *faultFS) Exchange(a, b string) error {
 	if err := f.hit("exchange", b); err != nil {
 		return err
 	}
+	if f.noExchange {
+		return errExchangeUnsupported
+	}
 	return f.inner.Exchange(a, b)
 }
 
 func (f *faultFS) RenameNoReplace(from, to string) error {
 	if err := f.hit("rename-noreplace", to); err != nil {
 		return err
+	}
+	if f.noExchange {
+		return errExchangeUnsupported
 	}
 	return f.inner.RenameNoReplace(from, to)
 }
