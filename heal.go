@@ -59,11 +59,14 @@ func (m *Manager) HealDriftTo(sub string, opts ...SwitchOption) (SwitchResult, e
 		return m.refuse(ErrUnhealable, sub, "live file missing", nil)
 	}
 	cred := m.cfg.format.parse(live.data)
-	now := m.cfg.now()
+	fresh := false
+	if cred.hasExpiry() {
+		fresh, _ = expiryVerdict(cred.expiry, m.cfg.grace, m.cfg.now())
+	}
 	switch {
 	case cred.problem != "":
 		return m.refuse(ErrUnhealable, sub, "live file "+cred.problem, nil)
-	case !cred.expiry.After(now.Round(0).Add(m.cfg.grace)):
+	case !fresh:
 		return m.refuse(ErrNotFresh, sub, fmt.Sprintf("live token expired or in grace (%s)", formatTime(cred.expiry)), nil)
 	case cred.blank != "":
 		why := fmt.Sprintf("live credential is blank: %s is empty (written after a failed refresh or a logout)", cred.blank)
