@@ -144,6 +144,9 @@ func (a *app) usageError(err error) int {
 		fmt.Fprint(a.stdout, usageText)
 		return exitOK
 	}
+	if a.json {
+		a.printJSON(map[string]any{"ok": false, "error": "usage", "message": err.Error()})
+	}
 	fmt.Fprintf(a.stderr, "credslots: %v\n\n%s", err, usageText)
 	return exitError
 }

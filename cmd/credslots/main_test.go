@@ -331,6 +331,11 @@ func TestUsageErrors(t *testing.T) {
 	r := run("-h")
 	assert.Equal(t, 0, r.code)
 	assert.Contains(t, r.stdout, "usage: credslots")
+
+	r = run("--json", "--dir", dir, "switch")
+	assert.Equal(t, 2, r.code)
+	assert.Equal(t, "usage", r.json(t)["error"], "with --json a usage error is one JSON object too")
+	assert.Contains(t, r.stderr, "usage: credslots")
 }
 
 func TestLogEmpty(t *testing.T) {
