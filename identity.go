@@ -102,6 +102,9 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 	if !m.knows(sub) {
 		return "", fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
 	}
+	if m.currentFingerprint(sub) == "" {
+		return "", nil // nothing to capture: not even the lock file is created
+	}
 	release, err := m.beginMutation()
 	if err != nil {
 		return "", err

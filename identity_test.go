@@ -51,6 +51,9 @@ func TestCaptureSlotFingerprint(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, fp, "missing slot: nothing to capture")
 	assert.NoFileExists(t, f.m.FingerprintPath("bob"))
+	ents, err := os.ReadDir(f.dir)
+	require.NoError(t, err)
+	assert.Empty(t, ents, "nothing at all is written")
 
 	writeFile(t, f.slot("alice"), []byte(`{"claudeAiOauth":{"expiresAt":1}}`))
 	fp, err = f.m.CaptureSlotFingerprint("alice")
