@@ -159,3 +159,49 @@ func ExampleManager_DetectSlotIdentityDrift() {
 	// Output:
 	// true refresh token changed since last capture — slot identity may have been replaced
 }
+
+func ExampleManager_Status() {
+	dir := exampleDir()
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o700); err != nil {
+		panic(err)
+	}
+	now := time.Now()
+	writeCred(filepath.Join(dir, ".credentials.json.bob"), now.Add(8*time.Hour), "rt-bob")
+	writeCred(filepath.Join(dir, ".credentials.json.alice"), now.Add(-time.Hour), "rt-alice")
+
+	m, err := credslots.New(credslots.WithCredsDir(dir), credslots.WithSubscriptions("bob", "alice"))
+	if err != nil {
+		panic(err)
+	}
+	if _, err := m.SwitchTo("alice", "rotate"); err != nil {
+		fmt.Println("refused:", errors.Is(err, credslots.ErrNotFresh))
+	}
+	st, err := m.Status()
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("healthy=%v live=%s problems=%d\n", st.Healthy, st.Live.Kind, len(st.Problems))
+	for _, s := range st.Slots {
+		fmt.Printf("%s fresh=%v active=%v\n", s.Sub, s.Fresh, s.Active)
+	}
+	// Output:
+	// refused: true
+	// healthy=false live=missing problems=1
+	// bob fresh=true active=false
+	// alice fresh=false active=false
+}
+
+func ExampleGlobLockGuard() {
+	locks := exampleDir()
+	defer os.RemoveAll(locks)
+	// A running agent session holds a lock file with its PID.
+	pid := fmt.Sprint(os.Getpid())
+	if err := os.WriteFile(filepath.Join(locks, "agent-7.lock"), []byte(pid), 0o600); err != nil {
+		panic(err)
+	}
+	guard := credslots.GlobLockGuard(filepath.Join(locks, "agent-*.lock"))
+	fmt.Println(guard())
+	// Output:
+	// [agent-7]
+}
