@@ -55,20 +55,11 @@ func New(opts ...Option) (*Manager, error) {
 	m.live = filepath.Join(m.dir, c.liveName)
 	m.lockPath = m.live + lockSuffix
 
-	paths := map[string]string{}
-	claim := func(path, what string) error {
-		if other, dup := paths[path]; dup {
-			return invalid("%s and %s are the same path %s", other, what, path)
-		}
-		paths[path] = what
-		return nil
-	}
-	if err := errors.Join(
-		claim(m.live, "the live path"),
-		claim(m.live+prevSuffix, "the live backup"),
-		claim(m.lockPath, "the lock file"),
-	); err != nil {
-		return nil, err
+	type derived struct{ path, what string }
+	all := []derived{
+		{m.live, "the live path"},
+		{m.live + prevSuffix, "the live backup"},
+		{m.lockPath, "the lock file"},
 	}
 	for _, sub := range m.subs {
 		for _, rel := range []string{expand(c.slotTemplate, sub), expand(c.fingerprintTemplate, sub)} {
@@ -78,13 +69,17 @@ func New(opts ...Option) (*Manager, error) {
 		}
 		m.slots[sub] = filepath.Join(m.dir, expand(c.slotTemplate, sub))
 		m.prints[sub] = filepath.Join(m.dir, expand(c.fingerprintTemplate, sub))
-		if err := errors.Join(
-			claim(m.slots[sub], fmt.Sprintf("slot %q", sub)),
-			claim(m.slots[sub]+prevSuffix, fmt.Sprintf("the backup of slot %q", sub)),
-			claim(m.prints[sub], fmt.Sprintf("the fingerprint of %q", sub)),
-		); err != nil {
-			return nil, err
+		all = append(all,
+			derived{m.slots[sub], fmt.Sprintf("slot %q", sub)},
+			derived{m.slots[sub] + prevSuffix, fmt.Sprintf("the backup of slot %q", sub)},
+			derived{m.prints[sub], fmt.Sprintf("the fingerprint of %q", sub)})
+	}
+	seen := make(map[string]string, len(all))
+	for _, d := range all {
+		if other, dup := seen[d.path]; dup {
+			return nil, invalid("%s and %s are the same path %s", other, d.what, d.path)
 		}
+		seen[d.path] = d.what
 	}
 	return m, nil
 }
