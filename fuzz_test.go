@@ -1,9 +1,11 @@
 package credslots
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +16,20 @@ import (
 // documented place with the documented type and range; nothing the
 // specification calls unknown may be accepted. Seeds live in testdata/fuzz.
 
-// lookup walks nested objects in a document decoded by json.Unmarshal.
+// decode is the oracle's reading of a document: valid JSON (json.Valid),
+// with numbers kept as json.Number so that a number too large for float64
+// in an unrelated field does not make the document invalid.
+func decode(data []byte) (any, bool) {
+	if !json.Valid(data) {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var doc any
+	return doc, dec.Decode(&doc) == nil
+}
+
+// lookup walks nested objects in a decoded document.
 func lookup(doc any, path ...string) (any, bool) {
 	for _, key := range path {
 		obj, ok := doc.(map[string]any)
@@ -31,8 +46,12 @@ func lookup(doc any, path ...string) (any, bool) {
 // oracleTime reads a number at path, in units since the epoch, within years 1 to 9999.
 func oracleTime(doc any, unit time.Duration, path ...string) (time.Time, bool) {
 	v, ok := lookup(doc, path...)
-	f, isNum := v.(float64)
+	num, isNum := v.(json.Number)
 	if !ok || !isNum {
+		return time.Time{}, false
+	}
+	f, err := strconv.ParseFloat(string(num), 64)
+	if err != nil {
 		return time.Time{}, false
 	}
 	sec := f / float64(time.Second/unit)
@@ -56,7 +75,9 @@ func checkCredential(t *testing.T, c credential, ok bool, want time.Time, identi
 		t.Fatalf("expiry readable=%v, oracle says %v (problem %q)", c.hasExpiry(), ok, c.problem)
 	}
 	if ok {
-		if d := c.expiry.Sub(want); d > time.Microsecond || d < -time.Microsecond {
+		// The oracle divides to seconds first, which costs precision on
+		// large values; a millisecond still tells any unit mistake apart.
+		if d := c.expiry.Sub(want); d > time.Millisecond || d < -time.Millisecond {
 			t.Fatalf("expiry %s, oracle %s", c.expiry, want)
 		}
 		if c.expiry.Location() != time.UTC {
@@ -76,8 +97,8 @@ func FuzzClaudeCredential(f *testing.F) {
 	f.Add([]byte(`{"claudeAiOauth":{"refreshToken":"rt","expiresAt":1767225600000}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := ClaudeCode.parse(data)
-		var doc any
-		if json.Unmarshal(data, &doc) != nil {
+		doc, ok := decode(data)
+		if !ok {
 			checkCredential(t, c, false, time.Time{}, "")
 			return
 		}
@@ -90,8 +111,8 @@ func FuzzGeminiCredential(f *testing.F) {
 	f.Add([]byte(`{"access_token":"a","refresh_token":"rt","expiry_date":1767225600000}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := GeminiCLI.parse(data)
-		var doc any
-		if json.Unmarshal(data, &doc) != nil {
+		doc, ok := decode(data)
+		if !ok {
 			checkCredential(t, c, false, time.Time{}, "")
 			return
 		}
@@ -104,18 +125,17 @@ func FuzzCodexCredential(f *testing.F) {
 	f.Add([]byte(`{"tokens":{"access_token":"eyJhbGciOiJub25lIn0.eyJleHAiOjE3NjcyMjU2MDB9.x","account_id":"a"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := CodexCLI.parse(data)
-		var doc any
-		if json.Unmarshal(data, &doc) != nil {
+		doc, ok := decode(data)
+		if !ok {
 			checkCredential(t, c, false, time.Time{}, "")
 			return
 		}
 		var want time.Time
-		ok := false
+		ok = false
 		parts := strings.Split(oracleString(doc, "tokens", "access_token"), ".")
 		if len(parts) == 3 {
 			payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-			var claims any
-			if err == nil && json.Unmarshal(payload, &claims) == nil {
+			if claims, valid := decode(payload); err == nil && valid {
 				want, ok = oracleTime(claims, time.Second, "exp")
 			}
 		}
@@ -127,9 +147,8 @@ func FuzzSidecar(f *testing.F) {
 	f.Add([]byte(`{"refresh_token_sha256":"ab","slot":"bob"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fp, ok := parseSidecar(data)
-		var doc any
 		want := ""
-		if json.Unmarshal(data, &doc) == nil {
+		if doc, valid := decode(data); valid {
 			want = oracleString(doc, "refresh_token_sha256")
 		}
 		if ok != (want != "") || fp != want {
