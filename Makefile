@@ -5,7 +5,7 @@ STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK         := $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 FUZZTIME            ?= 10s
 
-.PHONY: all test test-race vet lint fmt-check staticcheck bench demo tidy-check cross fuzz ci
+.PHONY: all test vet lint fmt-check staticcheck bench demo tidy-check cross compat fuzz ci
 
 all: test
 
@@ -50,6 +50,11 @@ cross:
 	GOOS=windows GOARCH=amd64 $(GO) build ./...
 	GOOS=freebsd GOARCH=amd64 $(GO) build ./...
 
+## compat: the module, its tests included, still builds with the oldest Go it declares
+GO_MIN ?= go1.22.12
+compat:
+	GOTOOLCHAIN=$(GO_MIN) $(GO) vet ./...
+
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:
 	@for target in $$($(GO) test -list '^Fuzz' . | grep '^Fuzz'); do \
@@ -58,6 +63,6 @@ fuzz:
 	done
 
 ## ci: everything CI checks
-ci: lint tidy-check cross demo
+ci: lint tidy-check cross compat demo
 	$(MAKE) fuzz FUZZTIME=4s
 	$(MAKE) test
