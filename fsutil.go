@@ -63,6 +63,8 @@ type fileSystem interface {
 	// exists; errExchangeUnsupported where the platform cannot.
 	RenameNoReplace(from, to string) error
 	Remove(name string) error
+	// RemoveAll is used only on the package's own temporary directories.
+	RemoveAll(name string) error
 	Mkdir(name string, perm fs.FileMode) error
 	SyncDir(dir string) error
 	// TryLock takes an exclusive advisory lock on name without waiting.
@@ -81,6 +83,7 @@ func (osFS) ReadDir(name string) ([]fs.DirEntry, error) { return os.ReadDir(name
 func (osFS) Symlink(target, name string) error          { return os.Symlink(target, name) }
 func (osFS) Rename(from, to string) error               { return os.Rename(from, to) }
 func (osFS) Remove(name string) error                   { return os.Remove(name) }
+func (osFS) RemoveAll(name string) error                { return os.RemoveAll(name) }
 func (osFS) Mkdir(name string, perm fs.FileMode) error  { return os.Mkdir(name, perm) }
 func (osFS) Exchange(a, b string) error                 { return exchange(a, b) }
 func (osFS) RenameNoReplace(from, to string) error      { return renameNoReplace(from, to) }
@@ -348,7 +351,13 @@ func sweepTemps(fsys fileSystem, dir, livePath string, cutoff time.Time, known f
 		if err != nil || fi.ModTime().After(cutoff) {
 			continue
 		}
-		if strings.Contains(name, tmpLinkMarker) && fi.Mode().IsRegular() {
+		switch {
+		case fi.IsDir():
+			// A private working copy (the command's heal --dry-run) whose
+			// process died: every file in it is a copy.
+			_ = fsys.RemoveAll(p)
+			continue
+		case strings.Contains(name, tmpLinkMarker) && fi.Mode().IsRegular():
 			if data, err := fsys.ReadFile(p); err != nil || !known(hashBytes(data)) {
 				rescue(fsys, p, livePath)
 				continue

@@ -302,6 +302,13 @@ func (f *faultFS) Remove(name string) error {
 	return f.inner.Remove(name)
 }
 
+func (f *faultFS) RemoveAll(name string) error {
+	if err := f.hit("removeall", name); err != nil {
+		return err
+	}
+	return f.inner.RemoveAll(name)
+}
+
 func (f *faultFS) Mkdir(name string, perm fs.FileMode) error {
 	if err := f.hit("mkdir", name); err != nil {
 		return err

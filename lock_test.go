@@ -136,6 +136,9 @@ func TestSweepRemovesOldLeftovers(t *testing.T) {
 	require.NoError(t, os.Symlink("slots/bob.json", linkLeft))
 	lchtimes(t, linkLeft, old)
 	foreign := mk(filepath.Join(f.dir, ".credentials.json.tmp.1234.5678"), []byte("cli's own temp"), old)
+	workDir := filepath.Join(f.dir, "."+DefaultLiveName+tmpMarker+"dryrun-9")
+	mk(filepath.Join(workDir, "slots", "bob.json"), bob, old)
+	require.NoError(t, os.Chtimes(workDir, old, old))
 
 	_, err := f.m.SwitchTo("bob", "r")
 	require.NoError(t, err)
@@ -144,6 +147,7 @@ func TestSweepRemovesOldLeftovers(t *testing.T) {
 	assert.NoFileExists(t, dupLink)
 	assert.NoFileExists(t, orphan)
 	assert.NoFileExists(t, linkLeft)
+	assert.NoDirExists(t, workDir, "an abandoned working directory is removed")
 	assert.FileExists(t, young, "a temp file younger than a minute may belong to a running operation")
 	assert.FileExists(t, foreign, "a file the package did not write is never touched")
 	kept, err := os.ReadFile(f.m.LivePath() + prevSuffix)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gptme/credslots"
+	"github.com/gptme/credslots/internal/atomicfile"
 )
 
 // dryRunHeal runs the heal with every check on a private copy of the live
@@ -19,7 +20,9 @@ func (a *app) dryRunHeal(sub string, opts []credslots.SwitchOption) int {
 	if err != nil {
 		return a.fail(err)
 	}
-	shadowDir, err := os.MkdirTemp(m.CredsDir(), ".credslots-dryrun-")
+	// The name carries the temporary marker, so that a mutation sweeps the
+	// directory should this process die before removing it.
+	shadowDir, err := os.MkdirTemp(m.CredsDir(), "."+filepath.Base(m.LivePath())+atomicfile.TempMarker+"dryrun-")
 	if err != nil {
 		return a.fail(err)
 	}

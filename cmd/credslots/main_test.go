@@ -237,7 +237,7 @@ func TestHealAutoPicksLastSwitchedSub(t *testing.T) {
 	fi, err := os.Lstat(live)
 	require.NoError(t, err)
 	assert.True(t, fi.Mode().IsRegular(), "dry run changed nothing")
-	leftovers, _ := filepath.Glob(filepath.Join(dir, ".credslots-dryrun-*"))
+	leftovers, _ := filepath.Glob(filepath.Join(dir, "*dryrun*"))
 	assert.Empty(t, leftovers)
 
 	r = run("--dir", dir, "heal", "--auto")
