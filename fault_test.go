@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -316,4 +317,52 @@ func isRefusal(err error) bool {
 		}
 	}
 	return false
+}
+
+// TestDurabilityOrder checks, from the operations each mutation performs,
+// that every written file is fsynced before its rename and that the
+// directory is fsynced after every rename, exchange and symlink placement.
+func TestDurabilityOrder(t *testing.T) {
+	for _, mc := range mutationCases() {
+		t.Run(mc.name, func(t *testing.T) {
+			rec := &faultFS{inner: osFS{}, failAt: -1}
+			f := newFixture(t, withFS(rec))
+			mc.setup(t, f)
+			require.NoError(t, mc.run(f.m))
+			ops := make([]string, len(rec.log))
+			for i, entry := range rec.log {
+				ops[i], _, _ = strings.Cut(entry, " ")
+			}
+			// syncedBeforeNextChange: a directory sync follows op i before
+			// anything else is created, written or renamed.
+			syncedBeforeNextChange := func(i int) bool {
+				for _, next := range ops[i+1:] {
+					switch next {
+					case "syncdir":
+						return true
+					case "create", "write", "symlink", "rename", "exchange", "rename-noreplace":
+						return false
+					}
+				}
+				return false
+			}
+			changes := 0
+			for i, op := range ops {
+				switch op {
+				case "rename":
+					changes++
+					require.GreaterOrEqual(t, i, 3, "%v", ops)
+					assert.Equal(t, []string{"write", "sync", "close"}, ops[i-3:i], "written, synced and closed before rename: %v", ops)
+					assert.True(t, syncedBeforeNextChange(i), "directory synced after rename %d: %v", i, ops)
+				case "exchange", "rename-noreplace":
+					if op == "exchange" && i+1 < len(ops) && ops[i+1] == "rename-noreplace" {
+						continue // the exchange found no live path and changed nothing
+					}
+					changes++
+					assert.True(t, syncedBeforeNextChange(i), "directory synced after %s %d: %v", op, i, ops)
+				}
+			}
+			assert.Positive(t, changes)
+		})
+	}
 }
