@@ -30,19 +30,26 @@ func benchManager(b *testing.B, n int) *Manager {
 	return m
 }
 
-func BenchmarkActiveSubscription(b *testing.B) {
+// benchSizes runs op b.N times over a manager with 3 and with 100 slots.
+func benchSizes(b *testing.B, op func(b *testing.B, m *Manager)) {
 	for _, n := range []int{3, 100} {
 		b.Run(fmt.Sprintf("slots=%d", n), func(b *testing.B) {
 			m := benchManager(b, n)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, ok := m.ActiveSubscription(); !ok {
-					b.Fatal("no active sub")
-				}
+				op(b, m)
 			}
 		})
 	}
+}
+
+func BenchmarkActiveSubscription(b *testing.B) {
+	benchSizes(b, func(b *testing.B, m *Manager) {
+		if _, ok := m.ActiveSubscription(); !ok {
+			b.Fatal("no active sub")
+		}
+	})
 }
 
 func BenchmarkSlotIsFresh(b *testing.B) {
@@ -57,19 +64,11 @@ func BenchmarkSlotIsFresh(b *testing.B) {
 }
 
 func BenchmarkDetectLiveSlotDrift(b *testing.B) {
-	for _, n := range []int{3, 100} {
-		b.Run(fmt.Sprintf("slots=%d", n), func(b *testing.B) {
-			m := benchManager(b, n)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				info, err := m.DetectLiveSlotDrift()
-				if err != nil || info.Drift {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	benchSizes(b, func(b *testing.B, m *Manager) {
+		if info, err := m.DetectLiveSlotDrift(); err != nil || info.Drift {
+			b.Fatal(err)
+		}
+	})
 }
 
 func BenchmarkDetectSlotIdentityDrift(b *testing.B) {
@@ -100,16 +99,9 @@ func BenchmarkSwitchToRoundTrip(b *testing.B) {
 }
 
 func BenchmarkStatus(b *testing.B) {
-	for _, n := range []int{3, 100} {
-		b.Run(fmt.Sprintf("slots=%d", n), func(b *testing.B) {
-			m := benchManager(b, n)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := m.Status(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	benchSizes(b, func(b *testing.B, m *Manager) {
+		if _, err := m.Status(); err != nil {
+			b.Fatal(err)
+		}
+	})
 }
