@@ -14,7 +14,7 @@ import (
 // The fuzz targets check each reader against an oracle written with plain
 // json.Unmarshal: whatever the reader accepts, the oracle must find at the
 // documented place with the documented type and range; nothing the
-// specification calls unknown may be accepted. Seeds live in testdata/fuzz.
+// documented rules call unknown may be accepted. Seeds live in testdata/fuzz.
 
 // decode is the oracle's reading of a document: valid JSON (json.Valid),
 // with numbers kept as json.Number so that a number too large for float64
