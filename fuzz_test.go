@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// The fuzz targets check each reader against an oracle written with plain
-// json.Unmarshal: whatever the reader accepts, the oracle must find at the
-// documented place with the documented type and range; nothing the
+// The fuzz targets check each reader against an oracle that walks the
+// generic JSON document: whatever the reader accepts, the oracle must find at
+// the documented place with the documented type and range; nothing the
 // documented rules call unknown may be accepted. Seeds live in testdata/fuzz.
 
 // decode is the oracle's reading of a document: valid JSON (json.Valid),
