@@ -78,19 +78,23 @@ func WithSubscriptions(subs ...string) Option {
 }
 
 // WithSlotTemplate sets the slot file name relative to the creds dir. It must
-// contain "{sub}" and may contain a directory part ("slots/{sub}.json").
+// contain "{sub}" and may contain a directory part ("slots/{sub}.json"). The
+// default is the format's, DefaultSlotTemplate for ClaudeCode.
 func WithSlotTemplate(tmpl string) Option {
 	return func(c *config) { c.slotTemplate, c.slotTemplateSet = tmpl, true }
 }
 
 // WithLiveName sets the live path's file name inside the creds dir. It must be
-// a plain file name.
+// a plain file name. The default is the format's, DefaultLiveName for
+// ClaudeCode.
 func WithLiveName(name string) Option {
 	return func(c *config) { c.liveName, c.liveNameSet = name, true }
 }
 
 // WithFingerprintTemplate sets the identity sidecar's name relative to the
-// creds dir. It must contain "{sub}".
+// creds dir. It must contain "{sub}". The default is the format's slot
+// template followed by ".fingerprint.json" (DefaultFingerprintTemplate for
+// ClaudeCode), whatever WithSlotTemplate says.
 func WithFingerprintTemplate(tmpl string) Option {
 	return func(c *config) { c.fingerprintTemplate, c.fingerprintTemplateSet = tmpl, true }
 }
@@ -141,6 +145,8 @@ func WithLockTimeout(d time.Duration) Option {
 }
 
 // WithFormat sets the credential file format. The default is ClaudeCode.
+// The live name, slot template and fingerprint template follow the format
+// unless their own options are given.
 func WithFormat(f Format) Option {
 	return func(c *config) { c.format = f }
 }
