@@ -1,6 +1,7 @@
 package credslots
 
 import (
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -21,24 +22,32 @@ func writerAt(op string, write func()) *faultFS {
 	}}
 }
 
+// TestSwitchKeepsLiveFileWrittenAfterTheCheck races a CLI refresh between
+// the checks and the swap, with the atomic exchange and with the portable
+// re-check-then-rename fallback.
 func TestSwitchKeepsLiveFileWrittenAfterTheCheck(t *testing.T) {
-	var f *fixture
-	newer := claudeDoc(fresh, "rt-written-meanwhile")
-	ffs := writerAt("symlink", func() { f.refresh(t, newer) })
-	f = newFixture(t, withFS(ffs))
-	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
-	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
-	f.link(t, "alice")
+	for _, noExchange := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noExchange=%v", noExchange), func(t *testing.T) {
+			var f *fixture
+			newer := claudeDoc(fresh, "rt-written-meanwhile")
+			ffs := writerAt("symlink", func() { f.refresh(t, newer) })
+			ffs.noExchange = noExchange
+			f = newFixture(t, withFS(ffs))
+			writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+			writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+			f.link(t, "alice")
 
-	res, err := f.m.SwitchTo("bob", "rotate")
-	require.ErrorIs(t, err, ErrLiveChanged)
-	assert.False(t, res.OK)
-	got, err := os.ReadFile(f.m.LivePath())
-	require.NoError(t, err)
-	assert.Equal(t, newer, got, "the newer live file stays live")
-	assert.Equal(t, "", f.readlink(t))
-	assert.Empty(t, f.hook.get())
-	assert.Empty(t, tempLeftovers(t, f.dir))
+			res, err := f.m.SwitchTo("bob", "rotate")
+			require.ErrorIs(t, err, ErrLiveChanged)
+			assert.False(t, res.OK)
+			got, err := os.ReadFile(f.m.LivePath())
+			require.NoError(t, err)
+			assert.Equal(t, newer, got, "the newer live file stays live")
+			assert.Equal(t, "", f.readlink(t))
+			assert.Empty(t, f.hook.get())
+			assert.Empty(t, tempLeftovers(t, f.dir))
+		})
+	}
 }
 
 func TestSwitchIntoMissingLiveRefusesWhenOneAppears(t *testing.T) {
@@ -103,36 +112,18 @@ func TestSwitchReplacingVerifiedCopyRemovesIt(t *testing.T) {
 // TestPortableFallback runs the flows where no atomic exchange exists: the
 // live path is re-checked right before a plain rename.
 func TestPortableFallback(t *testing.T) {
-	t.Run("switch and heal", func(t *testing.T) {
-		f := newFixture(t, withFS(&faultFS{inner: osFS{}, failAt: -1, noExchange: true}))
-		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
-		writeSlot(t, f.slot("alice"), fresh, "rt-alice")
-		_, err := f.m.SwitchTo("alice", "first")
-		require.NoError(t, err)
-		assert.Equal(t, ".credentials.json.alice", f.readlink(t))
-		_, err = f.m.SwitchTo("bob", "rotate")
-		require.NoError(t, err)
-		assert.Equal(t, ".credentials.json.bob", f.readlink(t))
-		f.refresh(t, claudeDoc(fresh, "rt-bob-2"))
-		_, err = f.m.HealDriftTo("bob")
-		require.NoError(t, err)
-		assert.Equal(t, ".credentials.json.bob", f.readlink(t))
-		assert.Empty(t, tempLeftovers(t, f.dir))
-	})
-	t.Run("a file written before the re-check is kept", func(t *testing.T) {
-		var f *fixture
-		newer := claudeDoc(fresh, "rt-written-meanwhile")
-		ffs := writerAt("symlink", func() { f.refresh(t, newer) })
-		ffs.noExchange = true
-		f = newFixture(t, withFS(ffs))
-		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
-		writeSlot(t, f.slot("alice"), fresh, "rt-alice")
-		f.link(t, "alice")
-		_, err := f.m.SwitchTo("bob", "rotate")
-		require.ErrorIs(t, err, ErrLiveChanged)
-		got, err := os.ReadFile(f.m.LivePath())
-		require.NoError(t, err)
-		assert.Equal(t, newer, got)
-		assert.Empty(t, tempLeftovers(t, f.dir))
-	})
+	f := newFixture(t, withFS(&faultFS{inner: osFS{}, failAt: -1, noExchange: true}))
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	_, err := f.m.SwitchTo("alice", "first")
+	require.NoError(t, err)
+	assert.Equal(t, ".credentials.json.alice", f.readlink(t))
+	_, err = f.m.SwitchTo("bob", "rotate")
+	require.NoError(t, err)
+	assert.Equal(t, ".credentials.json.bob", f.readlink(t))
+	f.refresh(t, claudeDoc(fresh, "rt-bob-2"))
+	_, err = f.m.HealDriftTo("bob")
+	require.NoError(t, err)
+	assert.Equal(t, ".credentials.json.bob", f.readlink(t))
+	assert.Empty(t, tempLeftovers(t, f.dir))
 }

@@ -1,7 +1,6 @@
 package credslots
 
 import (
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -27,13 +26,8 @@ func refreshTokens(t testing.TB, dir string) map[string]bool {
 		if err != nil {
 			return err
 		}
-		var doc struct {
-			ClaudeAiOauth struct {
-				RefreshToken string `json:"refreshToken"`
-			} `json:"claudeAiOauth"`
-		}
-		if json.Unmarshal(data, &doc) == nil && doc.ClaudeAiOauth.RefreshToken != "" {
-			tokens[doc.ClaudeAiOauth.RefreshToken] = true
+		if tok := refreshTokenOf(data); tok != "" {
+			tokens[tok] = true
 		}
 		return nil
 	})

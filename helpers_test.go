@@ -367,3 +367,18 @@ func withFS(fsys fileSystem) Option {
 func withSweepAge(d time.Duration) Option {
 	return func(c *config) { c.sweepAge = d }
 }
+
+// refreshTokenOf returns the Claude Code refresh token in data, or "" (the
+// tests' one way to see which login a file holds; the package itself only
+// ever keeps its hash).
+func refreshTokenOf(data []byte) string {
+	var doc struct {
+		ClaudeAiOauth struct {
+			RefreshToken string `json:"refreshToken"`
+		} `json:"claudeAiOauth"`
+	}
+	if json.Unmarshal(data, &doc) != nil {
+		return ""
+	}
+	return doc.ClaudeAiOauth.RefreshToken
+}

@@ -195,7 +195,6 @@ func TestReadSlotExpiry(t *testing.T) {
 }
 
 func TestSlotIsFreshReasons(t *testing.T) {
-	dir := t.TempDir()
 	grace := 5 * time.Minute
 	tests := []struct {
 		name   string
@@ -229,7 +228,6 @@ func TestSlotIsFreshReasons(t *testing.T) {
 			assert.Equal(t, tt.reason, reason)
 		})
 	}
-	_ = dir
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -1,7 +1,6 @@
 package credslots
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -140,13 +139,7 @@ func credentialFiles(t *testing.T, dir string) map[string]string {
 		require.NoError(t, err, name)
 		c := ClaudeCode.parse(data)
 		require.True(t, c.hasExpiry(), "%s is torn or malformed: %s", name, c.problem)
-		var doc struct {
-			ClaudeAiOauth struct {
-				RefreshToken string `json:"refreshToken"`
-			} `json:"claudeAiOauth"`
-		}
-		require.NoError(t, json.Unmarshal(data, &doc), name)
-		out[name] = doc.ClaudeAiOauth.RefreshToken
+		out[name] = refreshTokenOf(data)
 	}
 	return out
 }
