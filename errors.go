@@ -27,4 +27,12 @@ var (
 	ErrLiveChanged = errors.New("live path changed concurrently")
 	// ErrLockTimeout: another mutation held the manager's lock for longer than the lock timeout.
 	ErrLockTimeout = errors.New("lock timeout")
+	// ErrLockLost: another process took over a CLI lock the change held, so
+	// the change was abandoned before the live path changed.
+	ErrLockLost = errors.New("lock lost")
+	// ErrAmbiguous: the journal cannot tell which sub the drifted live file
+	// belongs to; name the sub explicitly.
+	ErrAmbiguous = errors.New("ambiguous: cannot tell whose token is live")
+	// ErrTooLarge: a file is larger than the package ever reads (1 MiB).
+	ErrTooLarge = errors.New("file too large")
 )

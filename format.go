@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,16 @@ type Format interface {
 	// parse reads a credential document. It never panics and never keeps
 	// token material beyond the identity's hash.
 	parse(data []byte) credential
+	// identityName names the identity key in reasons ("refresh token").
+	identityName() string
+	// stableIdentity reports whether the identity key survives a token
+	// refresh, so that a heal can check the live file's identity.
+	stableIdentity() bool
+	// cliLocks lists the locks the CLI takes around a token refresh, in its
+	// order, for creds dir dir whose real path is real.
+	cliLocks(dir, real string) []cliLock
+	// needsRealDir reports whether cliLocks uses the real path.
+	needsRealDir() bool
 }
 
 // credential is what the package knows about one credential document.
@@ -60,14 +71,17 @@ func (c credential) hasExpiry() bool { return c.expiryOK }
 var (
 	// ClaudeCode reads Claude Code's ~/.claude/.credentials.json:
 	// claudeAiOauth.expiresAt (Unix ms), identity claudeAiOauth.refreshToken.
-	ClaudeCode Format = &jsonFormat{name: "claude", dir: ".claude", live: DefaultLiveName, field: "expiresAt", read: readClaude}
+	ClaudeCode Format = &jsonFormat{name: "claude", dir: ".claude", live: DefaultLiveName, field: "expiresAt",
+		id: "refresh token", read: readClaude, locks: claudeLocks}
 	// GeminiCLI reads Gemini CLI's ~/.gemini/oauth_creds.json:
 	// expiry_date (Unix ms), identity refresh_token.
-	GeminiCLI Format = &jsonFormat{name: "gemini", dir: ".gemini", live: "oauth_creds.json", field: "expiry_date", read: readGemini}
+	GeminiCLI Format = &jsonFormat{name: "gemini", dir: ".gemini", live: "oauth_creds.json", field: "expiry_date",
+		id: "refresh_token", stable: true, read: readGemini}
 	// CodexCLI reads Codex CLI's ~/.codex/auth.json: the exp claim (Unix
 	// seconds) of the JWT in tokens.access_token, decoded without verifying
 	// its signature; identity tokens.account_id.
-	CodexCLI Format = &jsonFormat{name: "codex", dir: ".codex", live: "auth.json", field: "tokens.access_token exp", read: readCodex}
+	CodexCLI Format = &jsonFormat{name: "codex", dir: ".codex", live: "auth.json", field: "tokens.access_token exp",
+		id: "tokens.account_id", stable: true, read: readCodex, locks: codexLocks}
 )
 
 // Formats lists the supported formats, for lookup by Name.
@@ -77,8 +91,11 @@ func Formats() []Format { return []Format{ClaudeCode, GeminiCLI, CodexCLI} }
 // are named "<live name>.{sub}".
 type jsonFormat struct {
 	name, dir, live string
-	field           string                          // the expiry, as reasons name it
-	read            func(map[string]any) credential // reads a decoded document
+	field           string                           // the expiry, as reasons name it
+	id              string                           // the identity key, as reasons name it
+	stable          bool                             // the identity survives a refresh
+	read            func(map[string]any) credential  // reads a decoded document
+	locks           func(dir, real string) []cliLock // the CLI's refresh locks; nil for none
 }
 
 func (f *jsonFormat) Name() string                { return f.name }
@@ -87,6 +104,41 @@ func (f *jsonFormat) DefaultDir() string          { return f.dir }
 func (f *jsonFormat) DefaultLiveName() string     { return f.live }
 func (f *jsonFormat) DefaultSlotTemplate() string { return f.live + "." + subPlaceholder }
 func (f *jsonFormat) expiryField() string         { return f.field }
+func (f *jsonFormat) identityName() string        { return f.id }
+func (f *jsonFormat) stableIdentity() bool        { return f.stable }
+func (f *jsonFormat) needsRealDir() bool          { return f.name == "claude" }
+
+func (f *jsonFormat) cliLocks(dir, real string) []cliLock {
+	if f.locks == nil {
+		return nil
+	}
+	return f.locks(dir, real)
+}
+
+// Claude Code's lock directories and their stale times, as its lock library
+// takes them around a token refresh.
+const (
+	claudeRefreshLock  = ".oauth_refresh.lock"
+	claudeStorageLock  = ".storage-write.lock"
+	claudeRefreshStale = 10 * time.Second
+	claudeStorageStale = 15 * time.Second
+	codexAuthLock      = "auth.lock"
+)
+
+// claudeLocks: the refresh lock, the legacy lock beside the real creds dir,
+// and the storage-write lock, in Claude Code's order.
+func claudeLocks(dir, real string) []cliLock {
+	return []cliLock{
+		{path: filepath.Join(dir, claudeRefreshLock), stale: claudeRefreshStale},
+		{path: real + lockSuffix, stale: claudeRefreshStale},
+		{path: filepath.Join(dir, claudeStorageLock), stale: claudeStorageStale},
+	}
+}
+
+// codexLocks: the flock Codex CLI takes before it commits auth.json.
+func codexLocks(dir, _ string) []cliLock {
+	return []cliLock{{path: filepath.Join(dir, codexAuthLock)}}
+}
 
 func (f *jsonFormat) parse(data []byte) credential {
 	root, problem := decodeObject(data)

@@ -19,6 +19,19 @@ func testJWT(claims string) string {
 	return enc.EncodeToString([]byte(`{"alg":"none"}`)) + "." + enc.EncodeToString([]byte(claims)) + ".c2ln"
 }
 
+// geminiDoc builds a Gemini CLI credential whose identity is its refresh token.
+func geminiDoc(expiry time.Time, refreshToken string) []byte {
+	return []byte(fmt.Sprintf(`{"access_token":"ya29.%s","refresh_token":%q,"token_type":"Bearer","expiry_date":%d}`,
+		refreshToken, refreshToken, expiry.UnixMilli()))
+}
+
+// codexDoc builds a Codex CLI credential for an account; its refresh token
+// is "rt-<account>".
+func codexDoc(expiry time.Time, account string) []byte {
+	return []byte(fmt.Sprintf(`{"OPENAI_API_KEY":null,"tokens":{"id_token":"x","access_token":%q,"refresh_token":"rt-%s","account_id":%q},"last_refresh":"2026-01-01T00:00:00Z"}`,
+		testJWT(fmt.Sprintf(`{"exp":%d,"sub":"u"}`, expiry.Unix())), account, account))
+}
+
 // formatCase describes one credential format for the shared flow tests.
 type formatCase struct {
 	format Format
@@ -49,11 +62,8 @@ func formatCases() []formatCase {
 		},
 		{
 			format: GeminiCLI,
-			doc: func(expiry time.Time, identity string) []byte {
-				return []byte(fmt.Sprintf(`{"access_token":"ya29.%s","refresh_token":%q,"token_type":"Bearer","expiry_date":%d}`,
-					identity, identity, expiry.UnixMilli()))
-			},
-			field: "expiry_date",
+			doc:    geminiDoc,
+			field:  "expiry_date",
 			malformed: map[string]string{
 				`{"access_token":"a"}`:                    "live file missing expiry_date",
 				`{"expiry_date":null}`:                    "live file missing expiry_date",
@@ -67,11 +77,8 @@ func formatCases() []formatCase {
 		},
 		{
 			format: CodexCLI,
-			doc: func(expiry time.Time, identity string) []byte {
-				return []byte(fmt.Sprintf(`{"OPENAI_API_KEY":null,"tokens":{"id_token":"x","access_token":%q,"refresh_token":"rt-%s","account_id":%q},"last_refresh":"2026-01-01T00:00:00Z"}`,
-					testJWT(fmt.Sprintf(`{"exp":%d,"sub":"u"}`, expiry.Unix())), identity, identity))
-			},
-			field: "tokens.access_token exp",
+			doc:    codexDoc,
+			field:  "tokens.access_token exp",
 			malformed: map[string]string{
 				`{"tokens":"x"}`:                                                 "live file missing tokens payload",
 				`{"tokens":{"access_token":""}}`:                                 "live file missing tokens.access_token",

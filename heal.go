@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // healHookReason is passed to the on-switch hook after a heal.
@@ -35,16 +36,33 @@ const healHookReason = "auto-heal drift (live cred resynced to slot)"
 // Finally the fingerprint is captured (a failure is logged) and the
 // on-switch hook runs with "auto-heal drift (live cred resynced to slot)".
 func (m *Manager) HealDriftTo(sub string, opts ...SwitchOption) (SwitchResult, error) {
-	sc := applySwitchOptions(opts)
 	if !m.knows(sub) {
 		return m.refuse(ErrUnknownSubscription, sub, m.unknownSub(sub), nil)
 	}
+	return m.heal(sub, applySwitchOptions(opts))
+}
 
-	release, err := m.beginMutation()
+// HealDrift is HealDriftTo into the sub the journal says was active: the
+// one whose switch or heal completed last ([Manager.LastActive]). Beyond the
+// checks of HealDriftTo, it refuses with an error wrapping ErrAmbiguous,
+// changing nothing, when the journal cannot tell whose token the drifted live
+// file holds: no completed switch or heal is recorded; the newest change has
+// an intent but no done record (its process stopped in between, so the live
+// path may hold either sub's token); or the live file is not newer than the
+// symlink that change placed (it was written before that sub became active,
+// so it may hold the previous sub's token). Name the sub with HealDriftTo
+// once you know it.
+func (m *Manager) HealDrift(opts ...SwitchOption) (SwitchResult, error) {
+	return m.heal("", applySwitchOptions(opts))
+}
+
+// heal is HealDriftTo, or HealDrift when sub is "".
+func (m *Manager) heal(sub string, sc switchConfig) (SwitchResult, error) {
+	mu, err := m.beginMutation()
 	if err != nil {
 		return m.fail(sub, err)
 	}
-	defer release()
+	defer mu.end()
 
 	drift, live, err := m.liveDrift()
 	if err != nil {
@@ -57,6 +75,12 @@ func (m *Manager) HealDriftTo(sub string, opts ...SwitchOption) (SwitchResult, e
 		return m.refuse(ErrUnhealable, sub, "live is a symlink — drift implies slot rewrite, not OAuth refresh", nil)
 	case live.kind != kindFile:
 		return m.refuse(ErrUnhealable, sub, "live file missing", nil)
+	}
+	if sub == "" {
+		var why string
+		if sub, why = m.activeFor(live); why != "" {
+			return m.refuse(ErrAmbiguous, sub, "cannot tell whose token the live file holds: "+why+"; name the sub (HealDriftTo)", nil)
+		}
 	}
 	cred := m.cfg.format.parse(live.data)
 	fresh := false
@@ -72,27 +96,102 @@ func (m *Manager) HealDriftTo(sub string, opts ...SwitchOption) (SwitchResult, e
 		why := fmt.Sprintf("live credential is blank: %s is empty (written after a failed refresh or a logout)", cred.blank)
 		return m.refuse(ErrUnhealable, sub, why, nil)
 	}
+	if m.cfg.format.stableIdentity() && !sc.force {
+		if why := m.foreignIdentity(sub, cred.fingerprint); why != "" {
+			return m.refuse(ErrIdentityDrift, sub, fmt.Sprintf("refusing to heal into %s: %s (or Force)", sub, why), nil)
+		}
+	}
 	if locks := m.busy(sc); len(locks) > 0 {
 		why := fmt.Sprintf("deferred: active lock(s) %s; would heal to %s", strings.Join(locks, ", "), sub)
 		return m.refuse(ErrDeferred, sub, why, locks)
 	}
 
+	c, err := m.beginChange(opHeal, sub, "", healHookReason)
+	if err != nil {
+		return m.fail(sub, err)
+	}
+	if err := c.finish(m.healLocked(mu, sub, live)); err != nil {
+		return m.fail(sub, err)
+	}
+	return m.changed(sub, healHookReason,
+		fmt.Sprintf("healed: synced live → %s, symlink restored", filepath.Base(m.slots[sub])))
+}
+
+// healLocked makes the change of a heal whose checks passed: keep the slot's
+// previous content, write the live bytes into the slot, and swap the link in
+// while the live file still holds those bytes.
+func (m *Manager) healLocked(mu *mutation, sub string, live entry) error {
+	if err := mu.verify(); err != nil {
+		return err
+	}
 	slot := m.slots[sub]
 	prev, err := m.cfg.fs.ReadFile(slot)
 	switch {
 	case err == nil && !bytes.Equal(prev, live.data):
-		if err := writeFileAtomic(m.cfg.fs, slot+prevSuffix, prev); err != nil {
-			return m.fail(sub, err)
+		if err := m.keepBackup(slot, prev); err != nil {
+			return err
 		}
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return m.fail(sub, fmt.Errorf("credslots: read slot %s before backup: %w", slot, err))
+		return fmt.Errorf("credslots: read slot %s before backup: %w", slot, err)
 	}
 	if err := writeFileAtomic(m.cfg.fs, slot, live.data); err != nil {
-		return m.fail(sub, err)
+		return err
 	}
-	if err := swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(sub), live); err != nil {
-		return m.fail(sub, err)
+	if err := mu.verify(); err != nil {
+		return err
 	}
-	return m.changed(sub, healHookReason,
-		fmt.Sprintf("healed: synced live → %s, symlink restored", filepath.Base(slot)))
+	return swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(sub), live, m.rescue)
+}
+
+// activeFor returns the sub the journal says the drifted live file belongs
+// to, or why it cannot tell.
+func (m *Manager) activeFor(live entry) (string, string) {
+	entries, err := m.readJournal()
+	if err != nil {
+		return "", err.Error()
+	}
+	done, why := lastLiveChange(entries)
+	if why != "" {
+		return "", why
+	}
+	if !m.knows(done.Sub) {
+		return "", fmt.Sprintf("the journal's last active sub %q is not configured", done.Sub)
+	}
+	ref := done.Time
+	if done.LiveMtime != nil {
+		ref = *done.LiveMtime
+	}
+	if !live.mtime.After(ref) {
+		return "", fmt.Sprintf("the live file was written at %s, not after the %s to %s completed at %s, so it may hold the previous sub's token",
+			live.mtime.UTC().Format(time.RFC3339Nano), done.Op, done.Sub, ref.UTC().Format(time.RFC3339Nano))
+	}
+	return done.Sub, ""
+}
+
+// foreignIdentity checks, for a format whose identity survives a refresh,
+// that the live file's identity (fp) is sub's: it must not be another
+// configured slot's, current or captured, and must equal sub's captured
+// fingerprint when there is one. It returns why not, naming the format's
+// identity field; "" when it is sub's.
+func (m *Manager) foreignIdentity(sub, fp string) string {
+	field := m.cfg.format.identityName()
+	if fp != "" {
+		for _, other := range m.subs {
+			if other == sub {
+				continue
+			}
+			stored, _ := m.storedFingerprint(other)
+			if fp == stored || fp == m.currentFingerprint(other) {
+				return fmt.Sprintf("the live file's %s is that of slot %s", field, other)
+			}
+		}
+	}
+	stored, err := m.storedFingerprint(sub)
+	if err != nil {
+		return err.Error()
+	}
+	if stored != "" && fp != stored {
+		return fmt.Sprintf("the live file's %s differs from the one captured for %s", field, sub)
+	}
+	return ""
 }

@@ -330,6 +330,34 @@ func (f *faultFS) TryLock(name string) (func() error, bool, error) {
 	return f.inner.TryLock(name)
 }
 
+func (f *faultFS) Chtimes(name string, atime, mtime time.Time) error {
+	if err := f.hit("chtimes", name); err != nil {
+		return err
+	}
+	return f.inner.Chtimes(name, atime, mtime)
+}
+
+func (f *faultFS) Chmod(name string, mode fs.FileMode) error {
+	if err := f.hit("chmod", name); err != nil {
+		return err
+	}
+	return f.inner.Chmod(name, mode)
+}
+
+func (f *faultFS) AppendSync(name string, data []byte) error {
+	if err := f.hit("append", name); err != nil {
+		return err
+	}
+	return f.inner.AppendSync(name, data)
+}
+
+func (f *faultFS) EvalSymlinks(name string) (string, error) {
+	if err := f.hit("realpath", name); err != nil {
+		return "", err
+	}
+	return f.inner.EvalSymlinks(name)
+}
+
 // faultFile counts writes, syncs and closes of a temp file.
 type faultFile struct {
 	tempFile
@@ -361,6 +389,11 @@ func (f *faultFile) Close() error {
 // withFS swaps the manager's file-system seam (tests only).
 func withFS(fsys fileSystem) Option {
 	return func(c *config) { c.fs = fsys }
+}
+
+// withStaleScale scales the CLI lock directories' stale times (tests only).
+func withStaleScale(x float64) Option {
+	return func(c *config) { c.staleScale = x }
 }
 
 // withSweepAge sets the age at which leftovers are swept (tests only).

@@ -9,10 +9,12 @@ import (
 
 // Identity-drift reasons, one per row of the matrix in DetectSlotIdentityDrift.
 const (
-	reasonNoneNone   = "no fingerprint stored and slot missing/unreadable"
-	reasonNoneSome   = "no fingerprint stored yet — call CaptureSlotFingerprint after a fresh login"
-	reasonSomeNone   = "slot is missing or has no refresh token; cannot verify identity"
-	reasonChanged    = "refresh token changed since last capture — slot identity may have been replaced"
+	reasonNoneNone = "no fingerprint stored and slot missing/unreadable"
+	reasonNoneSome = "no fingerprint stored yet — call CaptureSlotFingerprint after a fresh login"
+	// These two name the format's identity field; for ClaudeCode it is
+	// "refresh token".
+	reasonSomeNone   = "slot is missing or has no %s; cannot verify identity"
+	reasonChanged    = "%s changed since last capture — slot identity may have been replaced"
 	reasonFingerprOK = "fingerprint matches"
 )
 
@@ -105,12 +107,16 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 	if m.currentFingerprint(sub) == "" {
 		return "", nil // nothing to capture: not even the lock file is created
 	}
-	release, err := m.beginMutation()
+	mu, err := m.beginMutation()
 	if err != nil {
 		return "", err
 	}
-	defer release()
-	return m.captureLocked(sub)
+	defer mu.end()
+	fp, err := m.captureLocked(sub)
+	if err == nil && fp != "" {
+		err = m.record(JournalEntry{Time: m.cfg.now(), Op: opCapture, Phase: phaseDone, Sub: sub, Reason: "fingerprint captured"})
+	}
+	return fp, err
 }
 
 // captureLocked is CaptureSlotFingerprint for a caller holding the lock.
@@ -168,9 +174,9 @@ func (m *Manager) identityVerdict(sub, current string) (IdentityDriftInfo, error
 	case stored == "":
 		info.Reason = reasonNoneSome
 	case current == "":
-		info.Drift, info.Reason = true, reasonSomeNone
+		info.Drift, info.Reason = true, fmt.Sprintf(reasonSomeNone, m.cfg.format.identityName())
 	case stored != current:
-		info.Drift, info.Reason = true, reasonChanged
+		info.Drift, info.Reason = true, fmt.Sprintf(reasonChanged, m.cfg.format.identityName())
 	default:
 		info.Reason = reasonFingerprOK
 	}

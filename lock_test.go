@@ -3,6 +3,8 @@ package credslots
 import (
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 // holdLock takes the manager's lock file the way another process would.
 func holdLock(t *testing.T, m *Manager) func() {
 	t.Helper()
+	require.NoError(t, os.MkdirAll(filepath.Dir(m.lockPath), 0o700))
 	unlock, ok, err := tryLock(m.lockPath)
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -67,7 +70,8 @@ func TestLockFileIsNotFollowedThroughASymlink(t *testing.T) {
 	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 	victim := filepath.Join(t.TempDir(), "victim")
 	writeFile(t, victim, []byte("keep"))
-	require.NoError(t, os.Symlink(victim, f.m.LivePath()+".lock"))
+	require.NoError(t, os.Mkdir(filepath.Join(f.dir, ".credslots"), 0o700))
+	require.NoError(t, os.Symlink(victim, f.m.lockPath))
 	_, err := f.m.SwitchTo("bob", "r")
 	require.Error(t, err, "a symlinked lock file is refused, not followed")
 	data, rerr := os.ReadFile(victim)
@@ -75,46 +79,260 @@ func TestLockFileIsNotFollowedThroughASymlink(t *testing.T) {
 	assert.Equal(t, "keep", string(data))
 }
 
-func TestRefreshLock(t *testing.T) {
-	t.Run("held while mutating and removed after", func(t *testing.T) {
-		lockDir := filepath.Join(t.TempDir(), ".claude.lock")
-		var heldDuringHook bool
-		f := newFixture(t, WithRefreshLock(lockDir))
+func TestPrivateDirMustBeADirectory(t *testing.T) {
+	f := newFixture(t)
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	elsewhere := t.TempDir()
+	require.NoError(t, os.Symlink(elsewhere, filepath.Join(f.dir, ".credslots")))
+	_, err := f.m.SwitchTo("bob", "r")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not a directory")
+	ents, rerr := os.ReadDir(elsewhere)
+	require.NoError(t, rerr)
+	assert.Empty(t, ents, "nothing is written through a symlinked private directory")
+	assert.Equal(t, "", f.readlink(t))
+}
+
+func TestLockFileIs0600WhateverTheUmask(t *testing.T) {
+	old := syscall.Umask(0o277)
+	defer syscall.Umask(old)
+	f := newFixture(t)
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	for _, sub := range []string{"bob", "alice", "bob"} {
+		_, err := f.m.SwitchTo(sub, "r")
+		require.NoError(t, err, "every change works under umask 0277")
+	}
+	for path, want := range map[string]os.FileMode{
+		f.m.lockPath:                       0o600,
+		filepath.Join(f.dir, ".credslots"): 0o700,
+		f.m.journalPath():                  0o600,
+		f.m.FingerprintPath("bob"):         0o600,
+	} {
+		fi, err := os.Stat(path)
+		require.NoError(t, err)
+		assert.Equal(t, want, fi.Mode().Perm(), path)
+	}
+}
+
+// claudeLockDirs are Claude Code's three lock directories for a fixture.
+func claudeLockDirs(t *testing.T, f *fixture) []string {
+	t.Helper()
+	real, err := filepath.EvalSymlinks(f.dir)
+	require.NoError(t, err)
+	return []string{
+		filepath.Join(f.dir, ".oauth_refresh.lock"),
+		real + ".lock",
+		filepath.Join(f.dir, ".storage-write.lock"),
+	}
+}
+
+func TestClaudeCodeLocks(t *testing.T) {
+	t.Run("held while changing and removed after", func(t *testing.T) {
+		f := newFixture(t)
+		dirs := claudeLockDirs(t, f)
+		var held []bool
 		f.m.cfg.onSwitch = func(string, string) {
-			fi, err := os.Stat(lockDir)
-			heldDuringHook = err == nil && fi.IsDir()
+			for _, d := range dirs {
+				fi, err := os.Stat(d)
+				held = append(held, err == nil && fi.IsDir())
+			}
 		}
 		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 		_, err := f.m.SwitchTo("bob", "r")
 		require.NoError(t, err)
-		assert.True(t, heldDuringHook)
-		assert.NoDirExists(t, lockDir)
+		assert.Equal(t, []bool{true, true, true}, held)
+		for _, d := range dirs {
+			assert.NoDirExists(t, d)
+		}
 	})
-	t.Run("a fresh lock held by the CLI times out", func(t *testing.T) {
-		lockDir := filepath.Join(t.TempDir(), ".claude.lock")
-		require.NoError(t, os.Mkdir(lockDir, 0o700))
-		f := newFixture(t, WithRefreshLock(lockDir), WithLockTimeout(40*time.Millisecond))
+	t.Run("taken in Claude Code's order", func(t *testing.T) {
+		ffs := &faultFS{inner: osFS{}, failAt: -1, ops: map[string]bool{"mkdir": true}}
+		f := newFixture(t, withFS(ffs))
 		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+		_, err := f.m.SwitchTo("bob", "r")
+		require.NoError(t, err)
+		dirs := claudeLockDirs(t, f)
+		want := []string{"mkdir .credslots"}
+		for _, d := range dirs {
+			want = append(want, "mkdir "+filepath.Base(d))
+		}
+		assert.Equal(t, want, ffs.log)
+	})
+	for i, name := range []string{"refresh lock", "legacy lock", "storage-write lock"} {
+		t.Run("a fresh "+name+" held by the CLI times out", func(t *testing.T) {
+			f := newFixture(t, WithLockTimeout(60*time.Millisecond))
+			writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+			dir := claudeLockDirs(t, f)[i]
+			require.NoError(t, os.Mkdir(dir, 0o700))
+			_, err := f.m.SwitchTo("bob", "r")
+			require.ErrorIs(t, err, ErrLockTimeout)
+			assert.DirExists(t, dir, "someone else's lock is left alone")
+			for j, other := range claudeLockDirs(t, f) {
+				if j != i {
+					assert.NoDirExists(t, other, "locks taken before are released")
+				}
+			}
+			assert.Equal(t, "", f.readlink(t))
+			unlock, ok, err := tryLock(f.m.lockPath)
+			require.NoError(t, err)
+			assert.True(t, ok, "the package's own lock was released")
+			_ = unlock()
+		})
+	}
+	t.Run("an abandoned lock is taken over", func(t *testing.T) {
+		f := newFixture(t, WithLockTimeout(time.Second))
+		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+		for _, d := range claudeLockDirs(t, f) {
+			require.NoError(t, os.Mkdir(d, 0o700))
+			old := time.Now().Add(-16 * time.Second)
+			require.NoError(t, os.Chtimes(d, old, old))
+		}
+		_, err := f.m.SwitchTo("bob", "r")
+		require.NoError(t, err)
+		for _, d := range claudeLockDirs(t, f) {
+			assert.NoDirExists(t, d)
+		}
+	})
+	t.Run("a lock younger than its stale time is not taken over", func(t *testing.T) {
+		f := newFixture(t, WithLockTimeout(100*time.Millisecond))
+		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+		d := claudeLockDirs(t, f)[2] // stale after 15 s, not 10 s
+		require.NoError(t, os.Mkdir(d, 0o700))
+		old := time.Now().Add(-12 * time.Second)
+		require.NoError(t, os.Chtimes(d, old, old))
 		_, err := f.m.SwitchTo("bob", "r")
 		require.ErrorIs(t, err, ErrLockTimeout)
-		assert.DirExists(t, lockDir, "someone else's lock is left alone")
-		assert.Equal(t, "", f.readlink(t))
-		// The manager's own lock was released on the way out.
-		unlock, ok, err := tryLock(f.m.lockPath)
-		require.NoError(t, err)
-		assert.True(t, ok)
-		_ = unlock()
+		assert.DirExists(t, d)
 	})
-	t.Run("a stale lock is broken", func(t *testing.T) {
-		lockDir := filepath.Join(t.TempDir(), ".claude.lock")
-		require.NoError(t, os.Mkdir(lockDir, 0o700))
-		old := time.Now().Add(-2 * time.Minute)
-		require.NoError(t, os.Chtimes(lockDir, old, old))
-		f := newFixture(t, WithRefreshLock(lockDir), WithLockTimeout(time.Second))
+	t.Run("a non-directory at a lock path is an error", func(t *testing.T) {
+		f := newFixture(t, WithLockTimeout(time.Second))
+		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+		writeFile(t, claudeLockDirs(t, f)[0], []byte("x"))
+		_, err := f.m.SwitchTo("bob", "r")
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, ErrLockTimeout)
+		assert.Contains(t, err.Error(), "not a lock directory")
+	})
+}
+
+func TestCLILockHeartbeat(t *testing.T) {
+	// Stale times scaled down 50 times: 200 ms, refreshed every 100 ms.
+	f := newFixture(t, withStaleScale(0.02))
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	dir := claudeLockDirs(t, f)[0]
+	var mtimes []time.Time
+	f.m.cfg.onSwitch = func(string, string) {
+		for i := 0; i < 8; i++ {
+			fi, err := os.Stat(dir)
+			if err == nil {
+				mtimes = append(mtimes, fi.ModTime())
+				assert.Less(t, time.Since(fi.ModTime()), 200*time.Millisecond, "never stale while held")
+			}
+			time.Sleep(60 * time.Millisecond)
+		}
+	}
+	_, err := f.m.SwitchTo("bob", "r")
+	require.NoError(t, err)
+	require.Len(t, mtimes, 8)
+	assert.True(t, mtimes[7].After(mtimes[0]), "the mtime was refreshed while held")
+	assert.NoDirExists(t, dir)
+}
+
+func TestCLILockTakenOverAbandonsTheChange(t *testing.T) {
+	for _, op := range []string{"switch", "heal"} {
+		t.Run(op, func(t *testing.T) {
+			ffs := &faultFS{inner: osFS{}, failAt: -1}
+			f := newFixture(t, withFS(ffs))
+			writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+			alice := writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+			f.link(t, "alice")
+			dir := claudeLockDirs(t, f)[0]
+			refreshed := claudeDoc(fresh.Add(time.Hour), "rt-alice-2")
+			if op == "heal" {
+				f.refresh(t, refreshed)
+			}
+			// Another process takes the refresh lock over right after the
+			// intent is journaled, before anything changes.
+			var theirs time.Time
+			ffs.before = func(o, name string) {
+				if o == "append" && theirs.IsZero() {
+					theirs = time.Now().Add(time.Second).Truncate(time.Millisecond)
+					require.NoError(t, os.Chtimes(dir, theirs, theirs))
+				}
+			}
+			var err error
+			if op == "switch" {
+				_, err = f.m.SwitchTo("bob", "r")
+				assert.Equal(t, ".credentials.json.alice", f.readlink(t), "live path unchanged")
+			} else {
+				_, err = f.m.HealDriftTo("alice")
+				data, rerr := os.ReadFile(f.m.LivePath())
+				require.NoError(t, rerr)
+				assert.Equal(t, refreshed, data, "live file unchanged")
+				slot, rerr := os.ReadFile(f.slot("alice"))
+				require.NoError(t, rerr)
+				assert.Equal(t, alice, slot, "slot unchanged")
+			}
+			require.ErrorIs(t, err, ErrLockLost)
+			fi, serr := os.Stat(dir)
+			require.NoError(t, serr, "the new holder's lock is not removed")
+			assert.True(t, fi.ModTime().Equal(theirs))
+			entries, jerr := f.m.Journal()
+			require.NoError(t, jerr)
+			require.Len(t, entries, 2)
+			assert.Equal(t, phaseFailed, entries[1].Phase)
+			_, ok := f.m.LastActive()
+			assert.False(t, ok)
+		})
+	}
+}
+
+func TestCLILockLeftByAKilledHolder(t *testing.T) {
+	// A holder killed mid-change leaves its lock directory with a recent
+	// mtime; it is taken over once stale (200 ms here, 10 s for real).
+	f := newFixture(t, withStaleScale(0.02), WithLockTimeout(5*time.Second))
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	dir := claudeLockDirs(t, f)[0]
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	start := time.Now()
+	_, err := f.m.SwitchTo("bob", "r")
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond, "waited for the lock to go stale")
+	assert.NoDirExists(t, dir)
+}
+
+func TestCodexAndGeminiLocks(t *testing.T) {
+	t.Run("codex holds auth.lock", func(t *testing.T) {
+		f := newFixture(t, WithFormat(CodexCLI), WithLockTimeout(60*time.Millisecond))
+		writeFile(t, f.slot("bob"), codexDoc(fresh, "acct-bob"))
+		lock := filepath.Join(f.dir, "auth.lock")
+		unlock, ok, err := tryLock(lock)
+		require.NoError(t, err)
+		require.True(t, ok)
+		_, err = f.m.SwitchTo("bob", "r")
+		require.ErrorIs(t, err, ErrLockTimeout, "held by Codex")
+		_ = unlock()
+		_, err = f.m.SwitchTo("bob", "r")
+		require.NoError(t, err)
+		assert.FileExists(t, lock, "Codex's lock file stays, as Codex leaves it")
+		assert.NoFileExists(t, f.m.LivePath()+".lock", "auth.json.lock is Codex's commit lock, never taken")
+	})
+	t.Run("gemini takes none", func(t *testing.T) {
+		ffs := &faultFS{inner: osFS{}, failAt: -1, ops: map[string]bool{"mkdir": true, "lock": true}}
+		f := newFixture(t, WithFormat(GeminiCLI), withFS(ffs))
+		writeFile(t, f.slot("bob"), geminiDoc(fresh, "rt-bob"))
+		_, err := f.m.SwitchTo("bob", "r")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"mkdir .credslots", "lock lock"}, ffs.log)
+	})
+	t.Run("off", func(t *testing.T) {
+		ffs := &faultFS{inner: osFS{}, failAt: -1, ops: map[string]bool{"mkdir": true, "lock": true}}
+		f := newFixture(t, withFS(ffs), WithCLILocks(false))
 		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 		_, err := f.m.SwitchTo("bob", "r")
 		require.NoError(t, err)
-		assert.NoDirExists(t, lockDir)
+		assert.Equal(t, []string{"mkdir .credslots", "lock lock"}, ffs.log)
 	})
 }
 
@@ -132,6 +350,7 @@ func TestSweepRemovesOldLeftovers(t *testing.T) {
 	dupLink := mk(filepath.Join(f.dir, "."+DefaultLiveName+tmpLinkMarker+"a"), bob, old)
 	onlyCopy := claudeDoc(fresh, "rt-only-in-leftover")
 	orphan := mk(filepath.Join(f.dir, "."+DefaultLiveName+tmpLinkMarker+"b"), onlyCopy, old)
+	require.NoError(t, os.Chmod(orphan, 0o644)) // the CLI's file, as it wrote it
 	linkLeft := filepath.Join(f.dir, "."+DefaultLiveName+tmpLinkMarker+"c")
 	require.NoError(t, os.Symlink("slots/bob.json", linkLeft))
 	lchtimes(t, linkLeft, old)
@@ -150,9 +369,21 @@ func TestSweepRemovesOldLeftovers(t *testing.T) {
 	assert.NoDirExists(t, workDir, "an abandoned working directory is removed")
 	assert.FileExists(t, young, "a temp file younger than a minute may belong to a running operation")
 	assert.FileExists(t, foreign, "a file the package did not write is never touched")
-	kept, err := os.ReadFile(f.m.LivePath() + prevSuffix)
+	backups, err := f.m.Backups()
 	require.NoError(t, err)
-	assert.Equal(t, onlyCopy, kept, "an unverified leftover of a swap is rescued, not deleted")
+	require.Len(t, backups, 1, "an unverified leftover of a swap is rescued, not deleted")
+	b := backups[0]
+	assert.Equal(t, DefaultLiveName, b.Of)
+	assert.Equal(t, "", b.Sub)
+	assert.True(t, strings.HasPrefix(b.Name, ".credslots/backups/"+DefaultLiveName+"."), b.Name)
+	assert.Equal(t, hashBytes([]byte("rt-only-in-leftover")), b.Fingerprint)
+	kept, err := os.ReadFile(b.Path)
+	require.NoError(t, err)
+	assert.Equal(t, onlyCopy, kept)
+	fi, err := os.Stat(b.Path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "rescued files are 0600")
+	assert.NoFileExists(t, f.m.LivePath()+prevSuffix, "the live backup is not overwritten by a rescue")
 }
 
 func TestLeftoversNeverBlockOrMatch(t *testing.T) {

@@ -4,15 +4,29 @@ package credslots
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"syscall"
 )
 
 // tryLock takes a non-blocking exclusive flock on name, creating it with mode
-// 0600 if needed and never following a symlink. The lock is released when the
-// returned function runs or the process dies.
+// 0600 (whatever the umask) if needed and never following a symlink. A file
+// that exists keeps its mode: it may be a CLI's. The lock is released when
+// the returned function runs or the process dies.
 func tryLock(name string) (func() error, bool, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+	const flags = os.O_RDWR | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
+	f, err := os.OpenFile(name, flags, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = os.OpenFile(name, flags|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			err = f.Chmod(0o600)
+			if err != nil {
+				_ = f.Close()
+			}
+		} else if errors.Is(err, fs.ErrExist) {
+			f, err = os.OpenFile(name, flags, 0) // created meanwhile
+		}
+	}
 	if err != nil {
 		return nil, false, err
 	}

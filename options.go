@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Defaults used by New when the corresponding option is not given.
@@ -44,7 +46,9 @@ type config struct {
 	now                 func() time.Time
 	lockTimeout         time.Duration
 	format              Format
-	refreshLockDir      string
+	cliLocks            bool    // hold the format's CLI locks during changes
+	staleScale          float64 // scales the CLI lock stale times (tests only)
+	generations         int     // backup generations kept per file
 	fs                  fileSystem
 	sweepAge            time.Duration // age at which leftover temporaries are swept
 
@@ -60,6 +64,9 @@ func defaultConfig() config {
 		now:         time.Now,
 		lockTimeout: DefaultLockTimeout,
 		format:      ClaudeCode,
+		cliLocks:    true,
+		staleScale:  1,
+		generations: DefaultBackupGenerations,
 		fs:          osFS{},
 		sweepAge:    sweepAge,
 	}
@@ -151,12 +158,44 @@ func WithFormat(f Format) Option {
 	return func(c *config) { c.format = f }
 }
 
-// WithRefreshLock makes every mutation also hold the CLI's own refresh lock
-// directory (for Claude Code, "<creds dir>.lock" as created by its lock
-// library): it is created with mkdir, treated as stale once its mtime is more
-// than a minute old, and removed afterwards. Off by default.
+// WithCLILocks sets whether every change also holds the locks the format's
+// CLI takes around a token refresh, so that a switch or heal never
+// interleaves with one. On by default.
+//
+//   - ClaudeCode: the lock directories "<creds dir>/.oauth_refresh.lock" and
+//     "<real creds dir>.lock" (stale after 10 s) and
+//     "<creds dir>/.storage-write.lock" (stale after 15 s), taken in that
+//     order the way Claude Code's lock library (proper-lockfile) takes them:
+//     created with mkdir, taken over once abandoned (mtime older than the
+//     stale time), their mtime refreshed every half stale time while held,
+//     and removed on release only if still this holder's. A lock found taken
+//     over before the live path changes abandons the change with
+//     [ErrLockLost].
+//   - CodexCLI: an exclusive flock on "<creds dir>/auth.lock", the lock Codex
+//     CLI takes before it re-reads and commits auth.json. Codex holds no lock
+//     during the network part of its refresh: use [ProcessGuard] to defer
+//     changes while it runs.
+//   - GeminiCLI: Gemini CLI takes no lock; nothing is held.
+//
+// Turn them off only for a creds dir no CLI uses, or in tests.
+func WithCLILocks(on bool) Option {
+	return func(c *config) { c.cliLocks = on }
+}
+
+// WithRefreshLock turns the format's CLI locks on; dir is ignored, since the
+// lock paths follow from the format and the creds dir.
+//
+// Deprecated: The CLI locks are on by default; use [WithCLILocks].
 func WithRefreshLock(dir string) Option {
-	return func(c *config) { c.refreshLockDir = dir }
+	return WithCLILocks(true)
+}
+
+// WithBackupGenerations sets how many older backups of each file are kept
+// in "<creds dir>/.credslots/backups/" besides its newest backup
+// "<path>.prev" (default [DefaultBackupGenerations]). A backup is never
+// overwritten; past n generations the oldest is removed. n must be at least 1.
+func WithBackupGenerations(n int) Option {
+	return func(c *config) { c.generations = n }
 }
 
 // applyFormatDefaults fills the names no option set from the format.
@@ -214,6 +253,9 @@ func (c *config) validate() error {
 	if c.grace < 0 {
 		return invalid("grace must not be negative (got %s)", c.grace)
 	}
+	if c.generations < 1 {
+		return invalid("backup generations must be at least 1 (got %d)", c.generations)
+	}
 	if c.lockTimeout < 0 {
 		return invalid("lock timeout must not be negative (got %s)", c.lockTimeout)
 	}
@@ -224,10 +266,14 @@ func validateSubName(s string) error {
 	switch {
 	case s == "":
 		return invalid("subscription name must not be empty")
-	case s == "." || s == "..":
+	case s == "." || s == ".." || s == "prev" || s == "lock":
 		return invalid("subscription name %q is not allowed", s)
 	case strings.ContainsAny(s, `/\`+"\x00"):
 		return invalid("subscription name %q must not contain a path separator or NUL", s)
+	case !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsControl) >= 0:
+		return invalid("subscription name %q must be UTF-8 without control characters", s)
+	case strings.Contains(s, tmpMarkerStem):
+		return invalid("subscription name %q contains the temporary-file marker %q", s, tmpMarkerStem)
 	}
 	return nil
 }

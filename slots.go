@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -14,13 +15,18 @@ import (
 // symlink and its slots. Build it with New.
 //
 // A Manager holds no mutable state of its own and is safe for concurrent use.
-// Reads take no lock. SwitchTo, HealDriftTo and CaptureSlotFingerprint hold an
-// exclusive advisory lock on "<live path>.lock" while they change files, so
-// mutations from any number of goroutines and processes are serialized.
+// Reads take no lock. Every change (SwitchTo, HealDriftTo, HealDrift,
+// CaptureSlotFingerprint, Restore) holds an exclusive advisory lock on
+// "<creds dir>/.credslots/lock" and the format's CLI locks (see
+// [WithCLILocks]) while it changes files, so changes from any number of
+// goroutines and processes are serialized, and never interleave with the
+// CLI's own token refresh. The zero Manager is not usable: build one with
+// [New].
 type Manager struct {
 	cfg      config
 	dir      string
 	live     string
+	private  string // "<creds dir>/.credslots": lock, journal, backups
 	lockPath string
 	subs     []string
 	slots    map[string]string // sub -> slot path
@@ -53,18 +59,29 @@ func New(opts ...Option) (*Manager, error) {
 		prints: make(map[string]string, len(c.subs)),
 	}
 	m.live = filepath.Join(m.dir, c.liveName)
-	m.lockPath = m.live + lockSuffix
+	m.private = filepath.Join(m.dir, privateDirName)
+	m.lockPath = filepath.Join(m.private, "lock")
 
 	type derived struct{ path, what string }
 	all := []derived{
 		{m.live, "the live path"},
 		{m.live + prevSuffix, "the live backup"},
-		{m.lockPath, "the lock file"},
+		{m.private, "the package's private directory"},
+		{m.live + lockSuffix, "the CLI's commit lock"},
+	}
+	for _, cl := range c.format.cliLocks(m.dir, m.dir) {
+		all = append(all, derived{cl.path, "the CLI lock " + filepath.Base(cl.path)})
 	}
 	for _, sub := range m.subs {
 		for _, rel := range []string{expand(c.slotTemplate, sub), expand(c.fingerprintTemplate, sub)} {
 			if !filepath.IsLocal(rel) {
 				return nil, invalid("template expands to %q for sub %q, outside the creds dir", rel, sub)
+			}
+			if first, _, _ := strings.Cut(rel, "/"); first == privateDirName {
+				return nil, invalid("template expands to %q for sub %q, inside the package's private directory", rel, sub)
+			}
+			if err := checkNameLengths(rel); err != nil {
+				return nil, invalid("sub %q: %v", sub, err)
 			}
 		}
 		m.slots[sub] = filepath.Join(m.dir, expand(c.slotTemplate, sub))
@@ -82,6 +99,29 @@ func New(opts ...Option) (*Manager, error) {
 		seen[d.path] = d.what
 	}
 	return m, nil
+}
+
+// nameMax is the longest file name the package creates (NAME_MAX on Linux,
+// macOS and Windows file systems alike).
+const nameMax = 255
+
+// longestTempSuffix is the most that a temporary or backup name adds to the
+// base name of the file it stands for.
+const longestTempSuffix = 1 + len(tmpLinkMarker) + 13 + len(prevSuffix)
+
+// checkNameLengths refuses a relative path whose file name, or the names of
+// its temporaries, backups and backup generations, pass the name limit.
+func checkNameLengths(rel string) error {
+	for _, elem := range strings.Split(rel, "/") {
+		if len(elem) > nameMax {
+			return fmt.Errorf("name %q is longer than %d bytes", elem, nameMax)
+		}
+	}
+	base := path.Base(rel)
+	if len(base)+longestTempSuffix > nameMax || len(generationName(rel+prevSuffix, time.Time{})) > nameMax {
+		return fmt.Errorf("name %q leaves no room for its temporary and backup names within %d bytes", base, nameMax)
+	}
+	return nil
 }
 
 // CredsDir returns the creds dir, cleaned.

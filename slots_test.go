@@ -44,7 +44,19 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"fingerprint equals slot", []Option{WithCredsDir(dir), subs, WithFingerprintTemplate(".credentials.json.{sub}")}, []string{"same path"}},
 		{"slot equals another slot's backup", []Option{WithCredsDir(dir), WithSubscriptions("a", "a.prev")}, []string{"same path"}},
 		{"slot equals lock file", []Option{WithCredsDir(dir), WithSubscriptions(".lock"), WithSlotTemplate(".credentials.json{sub}"), WithFingerprintTemplate("fp.{sub}")}, []string{"same path"}},
-		{"slot equals live backup", []Option{WithCredsDir(dir), WithSubscriptions("prev")}, []string{"same path"}},
+		{"slot equals live backup", []Option{WithCredsDir(dir), WithSubscriptions("prev")}, []string{`"prev"`, "not allowed"}},
+		{"sub named lock", []Option{WithCredsDir(dir), WithSubscriptions("lock")}, []string{`"lock"`, "not allowed"}},
+		{"sub with the temporary marker", []Option{WithCredsDir(dir), WithSubscriptions("x.credslots.tmp.y")}, []string{"temporary"}},
+		{"sub with the link marker", []Option{WithCredsDir(dir), WithSubscriptions("x.credslots.tmp-link.y")}, []string{"temporary"}},
+		{"sub with a newline", []Option{WithCredsDir(dir), WithSubscriptions("bob\nalice")}, []string{"control"}},
+		{"sub with a terminal escape", []Option{WithCredsDir(dir), WithSubscriptions("bob\x1b[31m")}, []string{"control"}},
+		{"sub not UTF-8", []Option{WithCredsDir(dir), WithSubscriptions("bob\xff")}, []string{"UTF-8"}},
+		{"sub past the name limit", []Option{WithCredsDir(dir), WithSubscriptions(strings.Repeat("b", 250))}, []string{"255"}},
+		{"sub too long for its backups", []Option{WithCredsDir(dir), WithSubscriptions(strings.Repeat("b", 200))}, []string{"no room"}},
+		{"template into the private directory", []Option{WithCredsDir(dir), subs, WithSlotTemplate(".credslots/{sub}")}, []string{"private directory"}},
+		{"slot equals the private directory", []Option{WithCredsDir(dir), WithSubscriptions(".credslots"), WithSlotTemplate("{sub}"), WithFingerprintTemplate("fp.{sub}")}, []string{"private directory"}},
+		{"slot equals a CLI lock", []Option{WithCredsDir(dir), WithSubscriptions(".oauth_refresh.lock"), WithSlotTemplate("{sub}"), WithFingerprintTemplate("fp.{sub}")}, []string{"same path"}},
+		{"no backup generations", []Option{WithCredsDir(dir), subs, WithBackupGenerations(0)}, []string{"generations"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

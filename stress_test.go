@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -45,6 +47,12 @@ func stressManager(dir string, opts ...Option) (*Manager, error) {
 	return New(append([]Option{
 		WithCredsDir(dir), WithSubscriptions(stressSubs...), WithClock(fixedClock),
 		WithLockTimeout(30 * time.Second),
+		// Keep every backup, so that the loss checks see all of them.
+		WithBackupGenerations(1 << 20),
+		// A child killed while it holds Claude Code's lock directories
+		// leaves them for their stale time, as a killed CLI does; that wait
+		// has its own test (TestCLILockLeftByAKilledHolder).
+		WithCLILocks(false),
 	}, opts...)...)
 }
 
@@ -121,21 +129,32 @@ func stressDir(t *testing.T) string {
 	return dir
 }
 
-// credentialFiles maps each live, slot and backup path under dir to the
-// refresh token it holds; a file that does not parse fails the test.
+// credentialFiles maps each live, slot and backup path under dir (backup
+// generations included) to the refresh token it holds; a file that does not
+// parse fails the test.
 func credentialFiles(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	ents, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	for _, de := range ents {
-		name := de.Name()
-		if isTempName(name) || strings.HasSuffix(name, ".lock") || strings.HasSuffix(name, ".fingerprint.json") ||
-			strings.HasPrefix(name, ".cli-") {
+	var names []string
+	for _, sub := range []string{"", privateDirName + "/" + backupsDirName} {
+		ents, err := os.ReadDir(filepath.Join(dir, sub))
+		if sub != "" && errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		path := filepath.Join(dir, name)
-		data, err := os.ReadFile(path)
+		require.NoError(t, err)
+		for _, de := range ents {
+			if !de.IsDir() {
+				names = append(names, path.Join(sub, de.Name()))
+			}
+		}
+	}
+	out := map[string]string{}
+	for _, name := range names {
+		base := path.Base(name)
+		if isTempName(base) || strings.HasSuffix(base, ".lock") || strings.HasSuffix(base, ".fingerprint.json") ||
+			strings.HasPrefix(base, ".cli-") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, name))
 		require.NoError(t, err, name)
 		c := ClaudeCode.parse(data)
 		require.True(t, c.hasExpiry(), "%s is torn or malformed: %s", name, c.problem)
@@ -297,9 +316,7 @@ func TestCrashLoop(t *testing.T) {
 		require.NoError(t, err, "iteration %d: live path exists", i)
 		after := credentialFiles(t, dir) // every credential file parses
 		for name, tok := range before {
-			if strings.HasSuffix(name, prevSuffix) {
-				continue // one generation of backup may be superseded
-			}
+			// Backups included: no backup is ever overwritten.
 			require.True(t, holds(after, tok), "iteration %d: token of %s lost", i, name)
 		}
 		for _, p := range tempLeftovers(t, dir) {

@@ -75,11 +75,11 @@ func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResu
 		return m.refuse(ErrDeferred, sub, why, locks)
 	}
 
-	release, err := m.beginMutation()
+	mu, err := m.beginMutation()
 	if err != nil {
 		return m.fail(sub, err)
 	}
-	defer release()
+	defer mu.end()
 
 	slot := m.slots[sub]
 	data, rerr := m.cfg.fs.ReadFile(slot)
@@ -107,22 +107,41 @@ func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResu
 	if err != nil {
 		return m.fail(sub, err)
 	}
-	if live.kind == kindFile && drift.Drift {
-		if !sc.force {
-			why := fmt.Sprintf("refusing to switch to %s: live file %s matches no slot and would be lost; heal it into its slot first (HealDriftTo) or Force to keep it as %s",
-				sub, filepath.Base(m.live), filepath.Base(m.live+prevSuffix))
-			return m.refuse(ErrLiveDrifted, sub, why, nil)
-		}
-		if err := writeFileAtomic(m.cfg.fs, m.live+prevSuffix, live.data); err != nil {
-			return m.fail(sub, err)
+	keepLive := live.kind == kindFile && drift.Drift
+	if keepLive && !sc.force {
+		why := fmt.Sprintf("refusing to switch to %s: live file %s matches no slot and would be lost; heal it into its slot first (HealDriftTo) or Force to keep it as %s",
+			sub, filepath.Base(m.live), filepath.Base(m.live+prevSuffix))
+		return m.refuse(ErrLiveDrifted, sub, why, nil)
+	}
+	from := ""
+	if live.kind == kindSymlink && drift != nil {
+		from = drift.MatchingSlot
+	}
+	c, err := m.beginChange(opSwitch, sub, from, reason)
+	if err != nil {
+		return m.fail(sub, err)
+	}
+	err = c.finish(m.switchLocked(mu, sub, live, keepLive))
+	if err != nil {
+		return m.fail(sub, err)
+	}
+	return m.changed(sub, reason, "switched to "+sub)
+}
+
+// switchLocked makes the change of a switch whose checks passed: keep a
+// drifted live file as its backup when forced, then swap the link in.
+func (m *Manager) switchLocked(mu *mutation, sub string, live entry, keepLive bool) error {
+	if err := mu.verify(); err != nil {
+		return err
+	}
+	if keepLive {
+		if err := m.keepBackup(m.live, live.data); err != nil {
+			return err
 		}
 		m.cfg.logger.Warn("credslots: kept drifted live file before forced switch",
 			"sub", sub, "path", m.live+prevSuffix)
 	}
-	if err := swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(sub), live); err != nil {
-		return m.fail(sub, err)
-	}
-	return m.changed(sub, reason, "switched to "+sub)
+	return swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(sub), live, m.rescue)
 }
 
 // busy asks the lock guard for busy-signals unless the call is forced.

@@ -59,9 +59,13 @@ func TestSwitchToSucceeds(t *testing.T) {
 			assert.Contains(t, f.logs.String(), "sub=bob")
 			assert.NoFileExists(t, f.m.LivePath()+".prev", "nothing needed keeping")
 			assert.Empty(t, tempLeftovers(t, f.dir))
-			fi, err := os.Stat(f.m.LivePath() + ".lock")
+			fi, err := os.Stat(filepath.Join(f.dir, ".credslots", "lock"))
 			require.NoError(t, err)
 			assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+			fi, err = os.Stat(filepath.Join(f.dir, ".credslots"))
+			require.NoError(t, err)
+			assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
+			assert.NoFileExists(t, f.m.LivePath()+".lock", "the CLI's commit lock name is never used")
 		})
 	}
 }

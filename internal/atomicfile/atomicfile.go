@@ -17,6 +17,7 @@ const TempMarker = ".credslots.tmp."
 type File interface {
 	Name() string
 	Write(p []byte) (int, error)
+	Chmod(mode os.FileMode) error
 	Sync() error
 	Close() error
 }
@@ -51,8 +52,8 @@ func TempPattern(dest string) string {
 	return "." + filepath.Base(dest) + TempMarker + "*"
 }
 
-// WriteFile replaces dest with data: a 0600 temporary file is created
-// exclusively beside dest, written, fsynced, closed and renamed over dest,
+// WriteFile replaces dest with data: a temporary file is created
+// exclusively beside dest, made 0600 whatever the umask, written, fsynced, closed and renamed over dest,
 // and the directory is fsynced. dest itself is never opened, so a symlink at
 // dest is replaced, not followed. On any error the temporary file is removed
 // and dest is unchanged, except when only the final directory sync failed:
@@ -72,6 +73,10 @@ func WriteFile(fsys FS, dest string, data []byte) (err error) {
 			_ = fsys.Remove(tmp)
 		}
 	}()
+	// The file was created 0600 less the umask; make it 0600 exactly.
+	if err = f.Chmod(0o600); err != nil {
+		return fmt.Errorf("credslots: chmod %s: %w", tmp, err)
+	}
 	if _, err = f.Write(data); err != nil {
 		return fmt.Errorf("credslots: write %s: %w", tmp, err)
 	}

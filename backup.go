@@ -1,0 +1,351 @@
+package credslots
+
+// This file keeps backups: "<path>.prev" is the newest copy of a slot or of
+// the live file, and older copies move to "<creds dir>/.credslots/backups/"
+// as generations. No backup is ever overwritten.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+const (
+	// privateDirName is the package's own directory in the creds dir: its
+	// lock, journal and backup generations.
+	privateDirName = ".credslots"
+	// backupsDirName holds backup generations inside the private directory.
+	backupsDirName = "backups"
+	// generationTime names a generation's time; it is fixed-width.
+	generationTime = "20060102T150405.000000000Z"
+	// DefaultBackupGenerations is how many older backups of each file
+	// WithBackupGenerations keeps by default.
+	DefaultBackupGenerations = 20
+)
+
+// Backup is one kept copy of a slot or of the live file.
+type Backup struct {
+	// Name identifies the backup for Restore: its path relative to the
+	// creds dir (".credentials.json.bob.prev", or
+	// ".credslots/backups/.credentials.json.bob.20261128T101500.000000000Z").
+	Name string `json:"name"`
+	Path string `json:"path"`
+	// Of is the file it is a copy of, relative to the creds dir.
+	Of string `json:"of"`
+	// Sub is the sub whose slot it copies; "" for a copy of the live file.
+	Sub string `json:"sub"`
+	// Time is when the copy was made, UTC.
+	Time time.Time `json:"time"`
+	Size int64     `json:"size"`
+	// Expiry is the copied token's expiry; nil when unreadable.
+	Expiry *time.Time `json:"expiry"`
+	// Fingerprint is the copied login's identity fingerprint; "" when none.
+	Fingerprint string `json:"fingerprint"`
+}
+
+// ensurePrivateDir creates dir with mode 0700 whatever the umask, and
+// refuses anything at dir that is not a directory (a symlink included).
+func (m *Manager) ensurePrivateDir(dir string) error {
+	fsys := m.cfg.fs
+	fi, err := fsys.Lstat(dir)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil
+	case err == nil:
+		return fmt.Errorf("credslots: %s is not a directory", dir)
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("credslots: %s: %w", dir, err)
+	}
+	if err := fsys.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("credslots: create %s: %w", dir, err)
+	}
+	if err := fsys.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("credslots: chmod %s: %w", dir, err)
+	}
+	return nil
+}
+
+// backupsDir is where generations live.
+func (m *Manager) backupsDir() string { return filepath.Join(m.private, backupsDirName) }
+
+// rel is path relative to the creds dir, with forward slashes.
+func (m *Manager) rel(path string) string {
+	r, err := filepath.Rel(m.dir, path)
+	if err != nil {
+		return filepath.Base(path)
+	}
+	return filepath.ToSlash(r)
+}
+
+// generationName names a generation of the file at rel made at t.
+func generationName(rel string, t time.Time) string {
+	return url.PathEscape(rel) + "." + t.UTC().Format(generationTime)
+}
+
+// parseGeneration splits a generation's name into the file it copies and
+// its time.
+func parseGeneration(name string) (string, time.Time, bool) {
+	n := len(generationTime)
+	if len(name) < n+2 || name[len(name)-n-1] != '.' {
+		return "", time.Time{}, false
+	}
+	t, err := time.Parse(generationTime, name[len(name)-n:])
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	rel, err := url.PathUnescape(name[:len(name)-n-1])
+	if err != nil || rel == "" {
+		return "", time.Time{}, false
+	}
+	return rel, t, true
+}
+
+// keepBackup makes data the newest backup of path ("<path>.prev"). An
+// existing, different "<path>.prev" first becomes a generation, so no backup
+// is ever overwritten.
+func (m *Manager) keepBackup(path string, data []byte) error {
+	fsys := m.cfg.fs
+	prev := path + prevSuffix
+	old, err := fsys.ReadFile(prev)
+	switch {
+	case err == nil && bytes.Equal(old, data):
+		return nil
+	case err == nil:
+		if err := m.archive(prev, m.rel(path)); err != nil {
+			return err
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("credslots: read backup %s: %w", prev, err)
+	}
+	return writeFileAtomic(fsys, prev, data)
+}
+
+// archive moves the file at name into the backups directory as a generation
+// of the file at rel, made 0600, then drops the oldest generations past the
+// configured count.
+func (m *Manager) archive(name, rel string) error {
+	fsys := m.cfg.fs
+	if err := m.ensurePrivateDir(m.private); err != nil {
+		return err
+	}
+	dir := m.backupsDir()
+	if err := m.ensurePrivateDir(dir); err != nil {
+		return err
+	}
+	at := time.Now()
+	if fi, err := fsys.Lstat(name); err == nil {
+		at = fi.ModTime()
+	}
+	dest := filepath.Join(dir, generationName(rel, at))
+	for {
+		if _, err := fsys.Lstat(dest); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		at = at.Add(time.Nanosecond)
+		dest = filepath.Join(dir, generationName(rel, at))
+	}
+	if err := fsys.Rename(name, dest); err != nil {
+		return fmt.Errorf("credslots: move backup %s to %s: %w", name, dest, err)
+	}
+	if err := fsys.Chmod(dest, 0o600); err != nil {
+		return fmt.Errorf("credslots: chmod %s: %w", dest, err)
+	}
+	if err := syncDirOf(fsys, dest); err != nil {
+		return err
+	}
+	if err := syncDirOf(fsys, name); err != nil {
+		return err
+	}
+	m.prune(rel)
+	return nil
+}
+
+// prune removes the oldest generations of rel beyond the configured count.
+func (m *Manager) prune(rel string) {
+	ents, err := m.cfg.fs.ReadDir(m.backupsDir())
+	if err != nil {
+		return
+	}
+	var mine []string
+	for _, de := range ents {
+		if of, _, ok := parseGeneration(de.Name()); ok && of == rel {
+			mine = append(mine, de.Name())
+		}
+	}
+	if len(mine) <= m.cfg.generations {
+		return
+	}
+	sort.Strings(mine) // fixed-width times sort in time order
+	for _, name := range mine[:len(mine)-m.cfg.generations] {
+		_ = m.cfg.fs.Remove(filepath.Join(m.backupsDir(), name))
+	}
+}
+
+// rescue moves an unverified entry out of a temporary name into the backups
+// directory, as a generation of the live file, so that no sweep deletes it.
+func (m *Manager) rescue(name string) {
+	if err := m.archive(name, m.rel(m.live)); err != nil {
+		m.cfg.logger.Warn("credslots: could not rescue a swapped-out live entry", "path", name, "reason", err.Error())
+	}
+}
+
+// Backups lists every backup of the live file and of the configured slots,
+// newest first: each "<path>.prev" and every generation in
+// "<creds dir>/.credslots/backups/". It changes nothing and reads each
+// backup once for its expiry and fingerprint.
+func (m *Manager) Backups() ([]Backup, error) {
+	fsys := m.cfg.fs
+	subOf := map[string]string{m.rel(m.live): ""}
+	for _, sub := range m.subs {
+		subOf[m.rel(m.slots[sub])] = sub
+	}
+	var out []Backup
+	add := func(name, path, of string, at time.Time) {
+		data, err := fsys.ReadFile(path)
+		if err != nil {
+			return
+		}
+		b := Backup{Name: name, Path: path, Of: of, Sub: subOf[of], Time: at.UTC(), Size: int64(len(data))}
+		c := m.cfg.format.parse(data)
+		if c.hasExpiry() {
+			exp := c.expiry
+			b.Expiry = &exp
+		}
+		b.Fingerprint = c.fingerprint
+		out = append(out, b)
+	}
+	for of := range subOf {
+		path := filepath.Join(m.dir, filepath.FromSlash(of)) + prevSuffix
+		if fi, err := fsys.Lstat(path); err == nil && fi.Mode().IsRegular() {
+			add(of+prevSuffix, path, of, fi.ModTime())
+		}
+	}
+	ents, err := fsys.ReadDir(m.backupsDir())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("credslots: list backups: %w", err)
+	}
+	for _, de := range ents {
+		if of, at, ok := parseGeneration(de.Name()); ok && de.Type().IsRegular() {
+			add(privateDirName+"/"+backupsDirName+"/"+de.Name(), filepath.Join(m.backupsDir(), de.Name()), of, at)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.After(out[j].Time)
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}
+
+// backupPath resolves a Backup's Name to its path; it accepts only the
+// names Backups can list.
+func (m *Manager) backupPath(name string) (string, bool) {
+	if gen, ok := strings.CutPrefix(name, privateDirName+"/"+backupsDirName+"/"); ok {
+		if _, _, ok := parseGeneration(gen); ok && !strings.ContainsAny(gen, `/\`) {
+			return filepath.Join(m.backupsDir(), gen), true
+		}
+		return "", false
+	}
+	of, ok := strings.CutSuffix(name, prevSuffix)
+	if !ok {
+		return "", false
+	}
+	if of == m.rel(m.live) {
+		return m.live + prevSuffix, true
+	}
+	for _, sub := range m.subs {
+		if of == m.rel(m.slots[sub]) {
+			return m.slots[sub] + prevSuffix, true
+		}
+	}
+	return "", false
+}
+
+// Restore writes the backup named backup (a Backup's Name) into sub's slot,
+// under the locks of every change: the slot's current content is kept as a
+// backup first, the change is journaled, and the slot's fingerprint is
+// captured afterwards. It refuses, changing nothing, an unknown sub
+// (ErrUnknownSubscription), a name that is no backup (an error wrapping
+// fs.ErrNotExist), a backup that is not a credential of the Manager's format
+// (ErrUnhealable), and a backup whose login is another configured sub's
+// (ErrIdentityDrift).
+func (m *Manager) Restore(backup, sub string) error {
+	if !m.knows(sub) {
+		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
+	}
+	path, ok := m.backupPath(backup)
+	if !ok {
+		return fmt.Errorf("credslots: no backup named %q: %w", backup, fs.ErrNotExist)
+	}
+	mu, err := m.beginMutation()
+	if err != nil {
+		return err
+	}
+	defer mu.end()
+	fsys := m.cfg.fs
+	data, err := fsys.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("credslots: read backup %s: %w", backup, err)
+	}
+	cred := m.cfg.format.parse(data)
+	if cred.problem != "" {
+		return fmt.Errorf("credslots: backup %s is not a %s credential: %s: %w", backup, m.cfg.format.Name(), cred.problem, ErrUnhealable)
+	}
+	if other := m.storedOwner(cred.fingerprint, sub); other != "" {
+		return fmt.Errorf("credslots: backup %s holds the login captured for %s, not %s: %w", backup, other, sub, ErrIdentityDrift)
+	}
+	slot := m.slots[sub]
+	c, err := m.beginChange(opRestore, sub, "", "restore "+backup)
+	if err != nil {
+		return err
+	}
+	if err := c.finish(m.restoreLocked(mu, slot, data)); err != nil {
+		return err
+	}
+	if _, err := m.captureLocked(sub); err != nil {
+		m.cfg.logger.Warn("credslots: fingerprint capture failed after change", "sub", sub, "reason", err.Error())
+	}
+	m.cfg.logger.Info("credslots: restored", "sub", sub, "path", slot, "backup", backup)
+	return nil
+}
+
+// restoreLocked backs up the slot and writes data into it.
+func (m *Manager) restoreLocked(mu *mutation, slot string, data []byte) error {
+	if err := mu.verify(); err != nil {
+		return err
+	}
+	cur, err := m.cfg.fs.ReadFile(slot)
+	switch {
+	case err == nil:
+		if err := m.keepBackup(slot, cur); err != nil {
+			return err
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("credslots: read slot %s before backup: %w", slot, err)
+	}
+	return writeFileAtomic(m.cfg.fs, slot, data)
+}
+
+// storedOwner returns the configured sub other than except whose stored
+// fingerprint is fp; "" when none (or fp is "").
+func (m *Manager) storedOwner(fp, except string) string {
+	if fp == "" {
+		return ""
+	}
+	for _, sub := range m.subs {
+		if sub == except {
+			continue
+		}
+		if stored, _ := m.storedFingerprint(sub); stored == fp {
+			return sub
+		}
+	}
+	return ""
+}

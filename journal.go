@@ -1,0 +1,370 @@
+package credslots
+
+// This file holds the journal: one JSON object a line in
+// "<creds dir>/.credslots/journal.jsonl", appended under the package's lock,
+// so that the package knows whose token the live path holds.
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"time"
+)
+
+const (
+	// journalName is the journal's file name in the private directory.
+	journalName = "journal.jsonl"
+	// oldSwitchLog is the switch log that earlier versions of the command
+	// kept in the creds dir; it is read once and migrated into the journal.
+	oldSwitchLog = ".credslots-switches.jsonl"
+	// migratedSwitchLog is where the old switch log goes once migrated.
+	migratedSwitchLog = "switches.jsonl.migrated"
+	// journalMaxLine bounds one record; a longer reason is shortened.
+	journalMaxLine = 4 << 10
+	// journalRotateAt is the size past which older records are dropped,
+	// keeping about journalKeep bytes of the newest ones and always the last
+	// completed switch or heal.
+	journalRotateAt = 256 << 10
+	journalKeep     = 128 << 10
+)
+
+// Journal operations and phases.
+const (
+	opSwitch  = "switch"
+	opHeal    = "heal"
+	opRestore = "restore"
+	opCapture = "capture"
+
+	phaseIntent = "intent"
+	phaseDone   = "done"
+	phaseFailed = "failed"
+)
+
+// JournalEntry is one record of the journal that a Manager keeps of every
+// change it makes. A switch, heal or restore writes an "intent" record before
+// it changes a file and a "done" or "failed" record after; a capture writes
+// one "done" record. Records never hold token material.
+type JournalEntry struct {
+	Time time.Time `json:"time"` // the Manager's clock, UTC
+	// Op is "switch", "heal", "restore" or "capture".
+	Op string `json:"op"`
+	// Phase is "intent", "done" or "failed".
+	Phase string `json:"phase"`
+	// ID pairs an intent with its done or failed record.
+	ID     string `json:"id,omitempty"`
+	Sub    string `json:"sub"`
+	From   string `json:"from,omitempty"` // the sub whose slot the live path held before
+	Reason string `json:"reason,omitempty"`
+	// LiveMtime is, on a done switch or heal, the modification time of the
+	// symlink it placed: a live file written later is newer than this.
+	LiveMtime *time.Time `json:"live_mtime,omitempty"`
+	// Error says why a change failed.
+	Error string `json:"error,omitempty"`
+	// Migrated marks a record read from the command's old switch log.
+	Migrated bool `json:"migrated,omitempty"`
+}
+
+// Journal returns the journal's records, oldest first. Before the first
+// change, an old switch log of the credslots command is read instead.
+// Malformed or over-long lines are skipped (and logged at Warn).
+func (m *Manager) Journal() ([]JournalEntry, error) {
+	return m.readJournal()
+}
+
+// journalPath is the journal's path.
+func (m *Manager) journalPath() string { return filepath.Join(m.private, journalName) }
+
+// readJournal parses the journal, or the old switch log when there is no
+// journal yet.
+func (m *Manager) readJournal() ([]JournalEntry, error) {
+	data, err := m.cfg.fs.ReadFile(m.journalPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return m.readOldSwitchLog()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("credslots: read journal: %w", err)
+	}
+	return m.parseJournal(data), nil
+}
+
+// parseJournal decodes journal lines, skipping what does not parse.
+func (m *Manager) parseJournal(data []byte) []JournalEntry {
+	entries := []JournalEntry{}
+	for n, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		e, ok := parseJournalLine(line)
+		if !ok {
+			m.cfg.logger.Warn("credslots: skipped a malformed journal line", "path", m.journalPath(), "line", n+1)
+			continue
+		}
+		entries = append(entries, e)
+	}
+	return entries
+}
+
+// parseJournalLine decodes one journal record; it refuses over-long lines
+// and records without an op, a phase or a sub.
+func parseJournalLine(line []byte) (JournalEntry, bool) {
+	var e JournalEntry
+	if len(line) > journalMaxLine || json.Unmarshal(line, &e) != nil {
+		return JournalEntry{}, false
+	}
+	if e.Op == "" || e.Phase == "" || e.Sub == "" {
+		return JournalEntry{}, false
+	}
+	return e, true
+}
+
+// oldLogEntry is one line of the command's old switch log.
+type oldLogEntry struct {
+	Time   time.Time `json:"time"`
+	Action string    `json:"action"`
+	Sub    string    `json:"sub"`
+	Reason string    `json:"reason"`
+}
+
+// readOldSwitchLog converts the command's old switch log into done records.
+func (m *Manager) readOldSwitchLog() ([]JournalEntry, error) {
+	data, err := m.cfg.fs.ReadFile(filepath.Join(m.dir, oldSwitchLog))
+	if errors.Is(err, fs.ErrNotExist) {
+		return []JournalEntry{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("credslots: read old switch log: %w", err)
+	}
+	entries := []JournalEntry{}
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		var o oldLogEntry
+		if len(line) > journalMaxLine || json.Unmarshal(line, &o) != nil || o.Sub == "" ||
+			(o.Action != opSwitch && o.Action != opHeal) {
+			continue
+		}
+		entries = append(entries, JournalEntry{
+			Time: o.Time.UTC(), Op: o.Action, Phase: phaseDone, Sub: o.Sub, Reason: o.Reason, Migrated: true,
+		})
+	}
+	return entries, nil
+}
+
+// newChangeID returns a random id pairing an intent with its outcome.
+func newChangeID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// record appends e to the journal, fsynced, under the lock the caller holds.
+// The first record migrates the old switch log; a journal grown past
+// journalRotateAt drops its oldest records.
+func (m *Manager) record(e JournalEntry) error {
+	fsys := m.cfg.fs
+	path := m.journalPath()
+	fi, err := fsys.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := m.migrateOldSwitchLog(); err != nil {
+			return err
+		}
+	case err != nil:
+		return fmt.Errorf("credslots: journal: %w", err)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("credslots: journal %s is not a regular file", path)
+	case fi.Size() > journalRotateAt:
+		if err := m.rotateJournal(); err != nil {
+			return err
+		}
+	}
+	e.Time = e.Time.UTC()
+	line, err := encodeJournalLine(e)
+	if err != nil {
+		return err
+	}
+	if err := fsys.AppendSync(path, line); err != nil {
+		return fmt.Errorf("credslots: append to journal: %w", err)
+	}
+	return nil
+}
+
+// encodeJournalLine marshals e as one line no longer than journalMaxLine,
+// shortening the reason and error if needed.
+func encodeJournalLine(e JournalEntry) ([]byte, error) {
+	for {
+		line, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("credslots: encode journal record: %w", err)
+		}
+		if len(line) < journalMaxLine {
+			return append(line, '\n'), nil
+		}
+		if e.Reason == "" && e.Error == "" {
+			return nil, errors.New("credslots: journal record too long")
+		}
+		e.Reason = shorten(e.Reason)
+		e.Error = shorten(e.Error)
+	}
+}
+
+// shorten halves s at a rune boundary.
+func shorten(s string) string {
+	r := []rune(s)
+	return string(r[:len(r)/2])
+}
+
+// migrateOldSwitchLog writes the old switch log's entries as the journal's
+// first records and moves the old log into the private directory.
+func (m *Manager) migrateOldSwitchLog() error {
+	old := filepath.Join(m.dir, oldSwitchLog)
+	if _, err := m.cfg.fs.Lstat(old); err != nil {
+		return nil // nothing to migrate
+	}
+	entries, err := m.readOldSwitchLog()
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	for _, e := range entries {
+		line, err := encodeJournalLine(e)
+		if err != nil {
+			return err
+		}
+		buf.Write(line)
+	}
+	if err := writeFileAtomic(m.cfg.fs, m.journalPath(), buf.Bytes()); err != nil {
+		return err
+	}
+	if err := m.cfg.fs.Rename(old, filepath.Join(m.private, migratedSwitchLog)); err != nil {
+		return fmt.Errorf("credslots: move migrated switch log: %w", err)
+	}
+	return syncDirOf(m.cfg.fs, old)
+}
+
+// rotateJournal rewrites the journal with its newest records, about
+// journalKeep bytes, and always the intent and done records of the last
+// completed switch or heal.
+func (m *Manager) rotateJournal() error {
+	data, err := m.cfg.fs.ReadFile(m.journalPath())
+	if err != nil {
+		return fmt.Errorf("credslots: rotate journal: %w", err)
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	start, size := len(lines), 0
+	for start > 0 && size+len(lines[start-1]) <= journalKeep {
+		start--
+		size += len(lines[start])
+	}
+	var keep [][]byte
+	if done, _ := lastLiveChange(m.parseJournal(bytes.Join(lines[:start], nil))); done.ID != "" || done.Migrated {
+		for _, line := range lines[:start] {
+			if e, ok := parseJournalLine(bytes.TrimSpace(line)); ok && sameChange(e, done) {
+				keep = append(keep, line)
+			}
+		}
+	}
+	keep = append(keep, lines[start:]...)
+	return writeFileAtomic(m.cfg.fs, m.journalPath(), bytes.Join(keep, nil))
+}
+
+// sameChange reports whether e belongs to the change whose done record is d.
+func sameChange(e, d JournalEntry) bool {
+	if d.ID != "" {
+		return e.ID == d.ID
+	}
+	return e.Migrated && e.Sub == d.Sub && e.Time.Equal(d.Time)
+}
+
+// lastLiveChange finds the newest switch or heal whose outcome decides what
+// the live path holds. It returns that change's done record, or why the
+// journal cannot tell: no completed change, or a newest change whose intent
+// has no done or failed record (the process stopped in between).
+func lastLiveChange(entries []JournalEntry) (JournalEntry, string) {
+	done := map[string]JournalEntry{}
+	failed := map[string]bool{}
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if e.Op != opSwitch && e.Op != opHeal {
+			continue
+		}
+		switch e.Phase {
+		case phaseDone:
+			if e.ID == "" {
+				return e, "" // migrated from the old switch log
+			}
+			if _, seen := done[e.ID]; !seen {
+				done[e.ID] = e
+			}
+		case phaseFailed:
+			failed[e.ID] = true
+		case phaseIntent:
+			if d, ok := done[e.ID]; ok {
+				return d, ""
+			}
+			if failed[e.ID] {
+				continue
+			}
+			return JournalEntry{}, fmt.Sprintf("the last %s (to %s at %s) has no done record: it may or may not have changed the live path",
+				e.Op, e.Sub, formatTime(e.Time))
+		}
+	}
+	return JournalEntry{}, "no completed switch or heal in the journal"
+}
+
+// LastActive returns the sub whose switch or heal, made by any Manager or by
+// the credslots command on this creds dir, completed last, as the journal
+// records it. It reports false when the journal records none, or when the
+// newest change's outcome is unknown because its process stopped between
+// intent and done: then the live path may hold either sub's token.
+func (m *Manager) LastActive() (string, bool) {
+	entries, err := m.readJournal()
+	if err != nil {
+		return "", false
+	}
+	done, why := lastLiveChange(entries)
+	if why != "" {
+		return "", false
+	}
+	return done.Sub, true
+}
+
+// change is a switch, heal or restore in progress, as the journal sees it.
+type change struct {
+	m     *Manager
+	entry JournalEntry
+}
+
+// beginChange writes the intent record of a change.
+func (m *Manager) beginChange(op, sub, from, reason string) (*change, error) {
+	e := JournalEntry{Time: m.cfg.now(), Op: op, Phase: phaseIntent, ID: newChangeID(), Sub: sub, From: from, Reason: reason}
+	if err := m.record(e); err != nil {
+		return nil, err
+	}
+	return &change{m: m, entry: e}, nil
+}
+
+// finish writes the change's done record, or its failed record when err is
+// not nil, and returns err. A done switch or heal records the placed
+// symlink's mtime. Failing to write the outcome is logged: the intent
+// without an outcome makes HealDrift refuse rather than guess.
+func (c *change) finish(err error) error {
+	e := c.entry
+	e.Time = c.m.cfg.now()
+	e.Phase = phaseDone
+	if err != nil {
+		e.Phase, e.Error = phaseFailed, err.Error()
+	} else if e.Op == opSwitch || e.Op == opHeal {
+		if fi, lerr := c.m.cfg.fs.Lstat(c.m.live); lerr == nil {
+			mt := fi.ModTime().UTC()
+			e.LiveMtime = &mt
+		}
+	}
+	if rerr := c.m.record(e); rerr != nil {
+		c.m.cfg.logger.Warn("credslots: journal record failed", "sub", e.Sub, "op", e.Op, "phase", e.Phase, "reason", rerr.Error())
+	}
+	return err
+}
