@@ -23,7 +23,8 @@ const (
 )
 
 const usageText = `usage: credslots [--tool claude|gemini|codex] [--dir D] [--subs a,b] [--grace 5m]
-                 [--lock-glob PATTERN]... [--json] [-v] COMMAND [ARGS]
+                 [--lock-glob PATTERN]... [--busy-proc NAME]... [--no-cli-locks]
+                 [--json] [-v] COMMAND [ARGS]
 
 commands:
   status                               health snapshot of the creds dir (table or JSON)
@@ -31,9 +32,10 @@ commands:
   switch SUB [--reason R] [--force]    point the live symlink at SUB's slot
   heal SUB|--auto [--force] [--dry-run]
                                        copy a refreshed live file into its slot;
-                                       --auto heals into the sub last switched to
+                                       --auto heals into the sub the journal
+                                       says was active, refusing when unsure
   capture SUB                          record SUB's identity after a fresh login
-  log [-n N]                           show the last N switch-log entries (default 20)
+  log [-n N]                           show the last N journal records (default 20)
 
 exit codes: 0 done, 1 refused/deferred/unhealthy, 2 error or bad usage
 `
@@ -43,13 +45,15 @@ type app struct {
 	now            func() time.Time
 	stdout, stderr io.Writer
 
-	tool    credslots.Format
-	dir     string
-	subs    []string
-	grace   time.Duration
-	globs   []string
-	json    bool
-	verbose bool
+	tool       credslots.Format
+	dir        string
+	subs       []string
+	grace      time.Duration
+	globs      []string
+	procs      []string
+	noCLILocks bool
+	json       bool
+	verbose    bool
 }
 
 // stringList is a repeatable flag.
@@ -86,14 +90,16 @@ func (a *app) parseGlobal(args []string) (string, []string, error) {
 	fs.StringVar(&a.dir, "dir", "", "creds dir (default: the tool's, e.g. ~/.claude)")
 	subs := fs.String("subs", "", "comma-separated subscriptions (default: discovered from the slot files)")
 	fs.DurationVar(&a.grace, "grace", credslots.DefaultGrace, "treat tokens expiring within this as stale")
-	var globs stringList
+	var globs, procs stringList
 	fs.Var(&globs, "lock-glob", "busy-signal file pattern; repeatable")
+	fs.Var(&procs, "busy-proc", "defer while a process with this executable name runs (e.g. codex); repeatable")
+	fs.BoolVar(&a.noCLILocks, "no-cli-locks", false, "do not hold the CLI's own refresh locks during changes")
 	fs.BoolVar(&a.json, "json", false, "print one JSON object on stdout")
 	fs.BoolVar(&a.verbose, "v", false, "log what happens to stderr")
 	if err := fs.Parse(args); err != nil {
 		return "", nil, err
 	}
-	a.globs = globs
+	a.globs, a.procs = globs, procs
 	for _, f := range credslots.Formats() {
 		if f.Name() == *tool {
 			a.tool = f
@@ -172,9 +178,23 @@ func (a *app) options(dir string, subs []string) []credslots.Option {
 		credslots.WithFormat(a.tool),
 		credslots.WithGrace(a.grace),
 		credslots.WithClock(a.now),
+		credslots.WithCLILocks(!a.noCLILocks),
 	}
+	var guards []func() []string
 	if len(a.globs) > 0 {
-		opts = append(opts, credslots.WithLockGuard(credslots.GlobLockGuard(a.globs...)))
+		guards = append(guards, credslots.GlobLockGuard(a.globs...))
+	}
+	if len(a.procs) > 0 {
+		guards = append(guards, credslots.ProcessGuard(a.procs...))
+	}
+	if len(guards) > 0 {
+		opts = append(opts, credslots.WithLockGuard(func() []string {
+			var busy []string
+			for _, g := range guards {
+				busy = append(busy, g()...)
+			}
+			return busy
+		}))
 	}
 	if a.verbose {
 		opts = append(opts, credslots.WithLogger(slog.New(slog.NewTextHandler(a.stderr, nil))))
@@ -217,6 +237,9 @@ func errorWord(err error) string {
 		{credslots.ErrLiveDrifted, "live_drifted"},
 		{credslots.ErrLiveChanged, "live_changed"},
 		{credslots.ErrLockTimeout, "lock_timeout"},
+		{credslots.ErrLockLost, "lock_lost"},
+		{credslots.ErrAmbiguous, "ambiguous"},
+		{credslots.ErrTooLarge, "too_large"},
 		{credslots.ErrInvalidConfig, "invalid_config"},
 	}
 	for _, w := range words {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -176,8 +177,8 @@ func (a *app) cmdSwitch(args []string) int {
 
 func (a *app) cmdHeal(args []string) int {
 	fs := flag.NewFlagSet("heal", flag.ContinueOnError)
-	auto := fs.Bool("auto", false, "heal into the sub last recorded in the switch log")
-	force := fs.Bool("force", false, "override busy-signals")
+	auto := fs.Bool("auto", false, "heal into the sub the journal says was active")
+	force := fs.Bool("force", false, "override busy-signals and the identity check")
 	dryRun := fs.Bool("dry-run", false, "run every check on a private copy; change nothing")
 	pos, err := parseCommand(fs, args, 0, 1)
 	if err != nil {
@@ -190,51 +191,37 @@ func (a *app) cmdHeal(args []string) int {
 	if *force {
 		opts = append(opts, credslots.Force())
 	}
-	sub := ""
-	if len(pos) == 1 {
-		sub = pos[0]
-	} else {
-		dir, err := a.resolveDir()
-		if err != nil {
-			return a.fail(err)
-		}
-		last, err := lastSwitched(dir)
-		if err != nil {
-			return a.fail(err)
-		}
-		sub = last
-		fmt.Fprintf(a.stderr, "credslots: --auto: %s was active last (switch log)\n", sub)
-	}
 	if *dryRun {
-		return a.dryRunHeal(sub, opts)
+		return a.dryRunHeal(pos, opts)
 	}
-	return a.change("heal", sub, func(m *credslots.Manager) (credslots.SwitchResult, error) {
-		return m.HealDriftTo(sub, opts...)
-	})
-}
-
-// change runs a switch or heal, records it in the switch log, and reports.
-func (a *app) change(action, sub string, do func(*credslots.Manager) (credslots.SwitchResult, error)) int {
-	dir, err := a.resolveDir()
+	m, err := a.manager()
 	if err != nil {
 		return a.fail(err)
 	}
-	var logErr error
-	// The hook runs under the manager's lock, so concurrent commands never
-	// lose each other's log entries.
-	record := credslots.WithOnSwitch(func(sub, reason string) {
-		logErr = appendLog(dir, logEntry{Time: a.now().UTC(), Action: action, Sub: sub, Reason: reason})
-	})
-	m, err := a.manager(record)
+	if len(pos) == 1 {
+		res, err := m.HealDriftTo(pos[0], opts...)
+		return a.report("heal", pos[0], res, err)
+	}
+	if last, ok := m.LastActive(); ok {
+		fmt.Fprintf(a.stderr, "credslots: --auto: the journal says %s was active last\n", printable(last))
+	}
+	res, err := m.HealDrift(opts...)
+	sub, _ := m.LastActive()
+	return a.report("heal", sub, res, err)
+}
+
+// change runs a switch and reports it; the library journals it.
+func (a *app) change(action, sub string, do func(*credslots.Manager) (credslots.SwitchResult, error)) int {
+	m, err := a.manager()
 	if err != nil {
 		return a.fail(err)
 	}
 	res, err := do(m)
-	return a.report(action, sub, res, err, logErr)
+	return a.report(action, sub, res, err)
 }
 
 // report prints a switch or heal outcome and returns its exit code.
-func (a *app) report(action, sub string, res credslots.SwitchResult, err, logErr error) int {
+func (a *app) report(action, sub string, res credslots.SwitchResult, err error) int {
 	code := exitOK
 	word := ""
 	switch {
@@ -243,9 +230,6 @@ func (a *app) report(action, sub string, res credslots.SwitchResult, err, logErr
 		code, word = exitRefused, errorWord(err)
 	default:
 		code, word = exitError, errorWord(err)
-	}
-	if logErr != nil {
-		fmt.Fprintf(a.stderr, "credslots: warning: %s done but not recorded in the switch log: %v\n", action, logErr)
 	}
 	if a.json {
 		out := map[string]any{"ok": res.OK, "action": action, "sub": sub, "reason": res.Reason}
@@ -308,18 +292,18 @@ func (a *app) cmdCapture(args []string) int {
 
 func (a *app) cmdLog(args []string) int {
 	fs := flag.NewFlagSet("log", flag.ContinueOnError)
-	n := fs.Int("n", 20, "how many entries, newest last")
+	n := fs.Int("n", 20, "how many records, newest last")
 	if _, err := parseCommand(fs, args, 0, 0); err != nil {
 		return a.usageError(err)
 	}
 	if *n < 0 {
 		return a.usageError(errors.New("log: -n must not be negative"))
 	}
-	dir, err := a.resolveDir()
+	m, err := a.manager()
 	if err != nil {
 		return a.fail(err)
 	}
-	entries, err := readLog(dir)
+	entries, err := m.Journal()
 	if err != nil {
 		return a.fail(err)
 	}
@@ -334,14 +318,27 @@ func (a *app) cmdLog(args []string) int {
 	return exitOK
 }
 
-func printLog(w io.Writer, entries []logEntry) {
+// printLog prints journal records, one a line, with every name and reason
+// escaped so that nothing in them can drive the terminal.
+func printLog(w io.Writer, entries []credslots.JournalEntry) {
 	if len(entries) == 0 {
-		fmt.Fprintln(w, "no switches recorded")
+		fmt.Fprintln(w, "no changes recorded")
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Action, e.Sub, strings.ReplaceAll(e.Reason, "\n", " "))
+		what := printable(e.Reason)
+		if e.Error != "" {
+			what = printable(e.Error)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), printable(e.Op), printable(e.Phase), printable(e.Sub), what)
 	}
 	_ = tw.Flush()
+}
+
+// printable escapes control characters and invalid UTF-8 the way Go quotes
+// strings, without the quotes.
+func printable(s string) string {
+	q := strconv.QuoteToGraphic(s)
+	return strings.ReplaceAll(q[1:len(q)-1], `\"`, `"`)
 }

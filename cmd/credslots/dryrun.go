@@ -11,11 +11,12 @@ import (
 	"github.com/gptme/credslots/internal/atomicfile"
 )
 
-// dryRunHeal runs the heal with every check on a private copy of the live
-// path, slots and sidecars, in a 0700 directory inside the creds dir that is
-// removed afterwards, and reports what the heal would do. The real files and
-// the switch log are not touched.
-func (a *app) dryRunHeal(sub string, opts []credslots.SwitchOption) int {
+// dryRunHeal runs the heal (into pos[0], or --auto when pos is empty) with
+// every check on a private copy of the live path, slots, sidecars and
+// journal, in a 0700 directory inside the creds dir that is removed
+// afterwards, and reports what the heal would do. The real files are not
+// touched.
+func (a *app) dryRunHeal(pos []string, opts []credslots.SwitchOption) int {
 	m, err := a.manager()
 	if err != nil {
 		return a.fail(err)
@@ -28,7 +29,11 @@ func (a *app) dryRunHeal(sub string, opts []credslots.SwitchOption) int {
 	}
 	defer os.RemoveAll(shadowDir)
 
-	paths := []string{m.LivePath()}
+	paths := []string{
+		m.LivePath(),
+		filepath.Join(m.CredsDir(), ".credslots", "journal.jsonl"),
+		filepath.Join(m.CredsDir(), ".credslots-switches.jsonl"),
+	}
 	for _, s := range m.Subscriptions() {
 		paths = append(paths, m.SlotPath(s), m.FingerprintPath(s))
 	}
@@ -37,20 +42,30 @@ func (a *app) dryRunHeal(sub string, opts []credslots.SwitchOption) int {
 			return a.fail(err)
 		}
 	}
-	shadow, err := credslots.New(a.options(shadowDir, m.Subscriptions())...)
+	// No CLI uses the copy, so its locks are not taken.
+	shadow, err := credslots.New(append(a.options(shadowDir, m.Subscriptions()), credslots.WithCLILocks(false))...)
 	if err != nil {
 		return a.fail(err)
 	}
-	res, err := shadow.HealDriftTo(sub, opts...)
+	var res credslots.SwitchResult
+	sub := ""
+	if len(pos) == 1 {
+		sub = pos[0]
+		res, err = shadow.HealDriftTo(sub, opts...)
+	} else {
+		res, err = shadow.HealDrift(opts...)
+		sub, _ = shadow.LastActive()
+	}
 	res.Reason = strings.ReplaceAll(res.Reason, shadowDir, m.CredsDir())
 	if err == nil {
 		res.Reason = "dry run, nothing changed: would have " + res.Reason
 	}
-	return a.report("heal", sub, res, err, nil)
+	return a.report("heal", sub, res, err)
 }
 
 // copyEntry copies path (relative to dir) into shadow: a symlink as a
-// symlink with the same target, a regular file as a new 0600 file.
+// symlink with the same target, a regular file as a new 0600 file with the
+// same modification time (the journal's checks compare it).
 func copyEntry(dir, shadow, path string) error {
 	rel, err := filepath.Rel(dir, path)
 	if err != nil {
@@ -89,5 +104,8 @@ func copyEntry(dir, shadow, path string) error {
 		f.Close()
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Chtimes(dst, fi.ModTime(), fi.ModTime())
 }

@@ -3,7 +3,8 @@
 // credslots package.
 //
 //	credslots [--tool claude|gemini|codex] [--dir D] [--subs a,b] [--grace 5m]
-//	          [--lock-glob PATTERN]... [--json] [-v] COMMAND [ARGS]
+//	          [--lock-glob PATTERN]... [--busy-proc NAME]... [--no-cli-locks]
+//	          [--json] [-v] COMMAND [ARGS]
 //
 // Commands:
 //
@@ -13,11 +14,12 @@
 //	heal SUB|--auto [--force] [--dry-run]
 //	                                    copy a refreshed live file into its slot
 //	capture SUB                         record SUB's identity after a fresh login
-//	log [-n N]                          the switch log
+//	log [-n N]                          the journal's newest records
 //
 // Exit codes: 0 done, 1 refused, deferred or unhealthy, 2 error or bad usage.
-// Every switch and heal is appended to <dir>/.credslots-switches.jsonl. The
-// command never prints token material.
+// Every change is recorded by the library in <dir>/.credslots/journal.jsonl,
+// and made under the CLI's own locks unless --no-cli-locks. The command
+// never prints token material.
 package main
 
 import (

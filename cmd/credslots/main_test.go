@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -204,32 +205,53 @@ func TestSwitchExitCodesAndLog(t *testing.T) {
 	assert.Equal(t, 2, r.code)
 	assert.Equal(t, "error", r.json(t)["error"])
 
-	logPath := filepath.Join(dir, ".credslots-switches.jsonl")
-	fi, err := os.Stat(logPath)
+	journal := filepath.Join(dir, ".credslots", "journal.jsonl")
+	fi, err := os.Stat(journal)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 	r = run("--dir", dir, "--json", "log")
 	require.Equal(t, 0, r.code)
 	entries := r.json(t)["entries"].([]any)
-	require.Len(t, entries, 2, "only successful changes are logged")
+	require.Len(t, entries, 4, "an intent and a done record for each switch made; refusals change nothing")
 	first := entries[0].(map[string]any)
-	assert.Equal(t, map[string]any{"time": "2026-01-01T12:00:00Z", "action": "switch", "sub": "erik", "reason": "bob quota exhausted"}, first)
+	assert.Equal(t, "2026-01-01T12:00:00Z", first["time"])
+	assert.Equal(t, "switch", first["op"])
+	assert.Equal(t, "intent", first["phase"])
+	assert.Equal(t, "erik", first["sub"])
+	assert.Equal(t, "bob", first["from"])
+	assert.Equal(t, "bob quota exhausted", first["reason"])
+	assert.Equal(t, first["id"], entries[1].(map[string]any)["id"])
+	assert.Equal(t, "done", entries[1].(map[string]any)["phase"])
 
 	r = run("--dir", dir, "log", "-n", "1")
 	require.Equal(t, 0, r.code)
 	assert.Equal(t, 1, strings.Count(r.stdout, "\n"))
-	assert.Contains(t, r.stdout, "switch  bob")
+	assert.Contains(t, r.stdout, "switch  done  bob")
+}
+
+func TestLogEscapesWhatItPrints(t *testing.T) {
+	dir := credsDir(t, testNow)
+	r := run("--dir", dir, "switch", "erik", "--reason", "evil\x1b]0;pwned\x07\nreason")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = run("--dir", dir, "log")
+	require.Equal(t, 0, r.code)
+	assert.NotContains(t, r.stdout, "\x1b")
+	assert.NotContains(t, r.stdout, "\x07")
+	assert.Contains(t, r.stdout, `evil\x1b]0;pwned\a\nreason`)
+	assert.Equal(t, 2, strings.Count(r.stdout, "\n"), "one line a record")
 }
 
 func TestHealAutoPicksLastSwitchedSub(t *testing.T) {
 	dir := credsDir(t, testNow)
 	require.Equal(t, 0, run("--dir", dir, "switch", "erik").code)
 	require.Equal(t, 0, run("--dir", dir, "switch", "bob").code)
-	// The CLI refreshes: a regular file replaces the symlink.
+	// The CLI refreshes: a regular file replaces the symlink, later.
 	live := filepath.Join(dir, ".credentials.json")
 	require.NoError(t, os.Remove(live))
 	refreshed := cred(testNow.Add(8*time.Hour), "rt-bob-2")
 	write(t, live, refreshed)
+	later := time.Now().Add(time.Second)
+	require.NoError(t, os.Chtimes(live, later, later))
 
 	r := run("--dir", dir, "--json", "heal", "--auto", "--dry-run")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -242,7 +264,7 @@ func TestHealAutoPicksLastSwitchedSub(t *testing.T) {
 
 	r = run("--dir", dir, "heal", "--auto")
 	require.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stderr, "bob was active last")
+	assert.Contains(t, r.stderr, "the journal says bob was active last")
 	assert.Equal(t, "healed: synced live → .credentials.json.bob, symlink restored\n", r.stdout)
 	slot, err := os.ReadFile(filepath.Join(dir, ".credentials.json.bob"))
 	require.NoError(t, err)
@@ -252,17 +274,125 @@ func TestHealAutoPicksLastSwitchedSub(t *testing.T) {
 	assert.Equal(t, 1, r.code)
 	assert.Equal(t, "no_drift", r.json(t)["error"])
 
-	entries, err := readLog(dir)
+	r = run("--dir", dir, "--json", "log")
+	require.Equal(t, 0, r.code)
+	entries := r.json(t)["entries"].([]any)
+	require.Len(t, entries, 6)
+	last := entries[5].(map[string]any)
+	assert.Equal(t, "heal", last["op"])
+	assert.Equal(t, "done", last["phase"])
+	assert.Equal(t, "bob", last["sub"])
+	assert.Equal(t, "auto-heal drift (live cred resynced to slot)", last["reason"])
+}
+
+func TestHealAutoAfterLibrarySwitches(t *testing.T) {
+	dir := credsDir(t, testNow)
+	m, err := credslots.New(credslots.WithCredsDir(dir), credslots.WithSubscriptions("bob", "alice", "erik"),
+		credslots.WithClock(func() time.Time { return testNow }))
 	require.NoError(t, err)
+	_, err = m.SwitchTo("erik", "by the library")
+	require.NoError(t, err)
+	live := filepath.Join(dir, ".credentials.json")
+	require.NoError(t, os.Remove(live))
+	refreshed := cred(testNow.Add(9*time.Hour), "rt-erik-2")
+	write(t, live, refreshed)
+	later := time.Now().Add(time.Second)
+	require.NoError(t, os.Chtimes(live, later, later))
+
+	r := run("--dir", dir, "--json", "heal", "--auto")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "erik", r.json(t)["sub"])
+	slot, err := os.ReadFile(filepath.Join(dir, ".credentials.json.erik"))
+	require.NoError(t, err)
+	assert.Equal(t, refreshed, slot)
+}
+
+func TestHealAutoMigratesTheOldSwitchLog(t *testing.T) {
+	dir := credsDir(t, testNow)
+	write(t, filepath.Join(dir, ".credslots-switches.jsonl"),
+		[]byte(`{"time":"2026-01-01T10:00:00Z","action":"switch","sub":"erik","reason":"old"}`+"\n"))
+	live := filepath.Join(dir, ".credentials.json")
+	require.NoError(t, os.Remove(live))
+	write(t, live, cred(testNow.Add(9*time.Hour), "rt-erik-2"))
+
+	r := run("--dir", dir, "--json", "heal", "--auto")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "erik", r.json(t)["sub"])
+	assert.NoFileExists(t, filepath.Join(dir, ".credslots-switches.jsonl"), "read once and migrated")
+	r = run("--dir", dir, "--json", "log")
+	entries := r.json(t)["entries"].([]any)
 	require.Len(t, entries, 3)
-	assert.Equal(t, logEntry{Time: testNow, Action: "heal", Sub: "bob", Reason: "auto-heal drift (live cred resynced to slot)"}, entries[2])
+	assert.Equal(t, true, entries[0].(map[string]any)["migrated"])
+}
+
+func TestHealAutoRefusesWhenUnsure(t *testing.T) {
+	dir := credsDir(t, testNow)
+	live := filepath.Join(dir, ".credentials.json")
+	require.NoError(t, os.Remove(live))
+	write(t, live, cred(testNow.Add(9*time.Hour), "rt-someone"))
+	before, err := os.ReadFile(live)
+	require.NoError(t, err)
+
+	r := run("--dir", dir, "--json", "heal", "--auto")
+	assert.Equal(t, 1, r.code, "no change recorded: refused, not guessed")
+	doc := r.json(t)
+	assert.Equal(t, "ambiguous", doc["error"])
+	assert.Contains(t, doc["reason"], "no completed switch or heal")
+	after, err := os.ReadFile(live)
+	require.NoError(t, err)
+	assert.Equal(t, before, after)
+	for _, sub := range []string{"bob", "alice", "erik"} {
+		assert.NotContains(t, mustRead(t, filepath.Join(dir, ".credentials.json."+sub)), "rt-someone")
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(data)
+}
+
+func TestNoCLILocksAndBusyProc(t *testing.T) {
+	dir := credsDir(t, testNow)
+	// A fresh Claude Code refresh lock: with --no-cli-locks the switch
+	// neither waits for it nor touches it.
+	lock := filepath.Join(dir, ".oauth_refresh.lock")
+	require.NoError(t, os.Mkdir(lock, 0o700))
+	r := run("--dir", dir, "--no-cli-locks", "switch", "erik")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.DirExists(t, lock)
+	require.NoError(t, os.Remove(lock))
+
+	if runtime.GOOS != "linux" {
+		return
+	}
+	// --busy-proc defers while a process of that name runs.
+	exe := filepath.Join(t.TempDir(), "fake-codex-proc")
+	sleep, err := exec.LookPath("sleep")
+	require.NoError(t, err)
+	data, err := os.ReadFile(sleep)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(exe, data, 0o700))
+	proc := exec.Command(exe, "30")
+	require.NoError(t, proc.Start())
+	t.Cleanup(func() { _ = proc.Process.Kill(); _ = proc.Wait() })
+	r = run("--dir", dir, "--busy-proc", "fake-codex-proc", "--json", "switch", "bob")
+	assert.Equal(t, 1, r.code)
+	doc := r.json(t)
+	assert.Equal(t, "deferred", doc["error"])
+	assert.Equal(t, []any{fmt.Sprintf("fake-codex-proc (pid %d)", proc.Process.Pid)}, doc["deferred_locks"])
+	require.NoError(t, proc.Process.Kill())
+	_ = proc.Wait()
+	r = run("--dir", dir, "--busy-proc", "fake-codex-proc", "switch", "bob")
+	assert.Equal(t, 0, r.code, r.stderr)
 }
 
 func TestHealRefusalsAndErrors(t *testing.T) {
 	dir := credsDir(t, testNow)
 	r := run("--dir", dir, "--json", "heal", "--auto")
-	assert.Equal(t, 2, r.code, "no switch log yet")
-	assert.Contains(t, r.stderr, "no switch recorded")
+	assert.Equal(t, 1, r.code, "nothing drifted")
+	assert.Equal(t, "no_drift", r.json(t)["error"])
 
 	live := filepath.Join(dir, ".credentials.json")
 	require.NoError(t, os.Remove(live))
@@ -342,7 +472,7 @@ func TestLogEmpty(t *testing.T) {
 	dir := credsDir(t, testNow)
 	r := run("--dir", dir, "log")
 	assert.Equal(t, 0, r.code)
-	assert.Equal(t, "no switches recorded\n", r.stdout)
+	assert.Equal(t, "no changes recorded\n", r.stdout)
 	r = run("--dir", dir, "--json", "log")
 	assert.Equal(t, 0, r.code)
 	assert.Equal(t, []any{}, r.json(t)["entries"])
@@ -420,7 +550,7 @@ func TestBinaryEndToEnd(t *testing.T) {
 	assert.Equal(t, 0, r.code, r.stderr)
 	r = execBinary(t, "--dir", dir, "--json", "log")
 	assert.Equal(t, 0, r.code)
-	assert.Len(t, r.json(t)["entries"], 1)
+	assert.Len(t, r.json(t)["entries"], 2, "the switch's intent and done records")
 
 	r = execBinary(t, "nonsense")
 	assert.Equal(t, 2, r.code)
