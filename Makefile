@@ -5,7 +5,7 @@ STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK         := $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 FUZZTIME            ?= 10s
 
-.PHONY: all test vet lint fmt-check staticcheck bench demo tidy-check cross compat fuzz ci
+.PHONY: all test vet lint fmt-check staticcheck bench demo tidy-check cross compat fuzz interop interop-install ci
 
 all: test
 
@@ -62,7 +62,18 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) . || exit 1; \
 	done
 
+## interop: install the pinned real CLIs and proper-lockfile from the npm
+## registry into interop/node_modules (git-ignored), then run credslots
+## against them; fails, never skips, without node and npm
+interop: interop-install
+	$(GO) test -tags interop -count=1 -v ./interop/
+
+interop-install:
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "interop needs node and npm"; exit 1; }
+	npm ci --prefix interop --no-audit --no-fund
+
 ## ci: everything CI checks
 ci: lint tidy-check cross compat demo
 	$(MAKE) fuzz FUZZTIME=4s
 	$(MAKE) test
+	$(MAKE) interop
