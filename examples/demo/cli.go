@@ -62,7 +62,10 @@ func runCLI(bin, fixtures string) error {
 		func() error { return cli(0, "status") },
 		func() error { return cli(1, "switch", "alice", "--force") },
 		func() error {
-			// The CLI refreshes its token, replacing the symlink.
+			// The CLI refreshes its token, replacing the symlink. It does so
+			// hours after a switch; a pause longer than the file system's
+			// timestamp tick keeps the order visible to heal --auto.
+			time.Sleep(50 * time.Millisecond)
 			live := filepath.Join(dir, ".credentials.json")
 			if err := os.Remove(live); err != nil {
 				return err
