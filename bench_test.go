@@ -7,14 +7,14 @@ import (
 
 // benchManager builds a creds dir with n fresh slots, the live symlink on the
 // last one, and every fingerprint captured.
-func benchManager(b *testing.B, n int) *Manager {
+func benchManager(b *testing.B, n int, opts ...Option) *Manager {
 	b.Helper()
 	subs := make([]string, n)
 	for i := range subs {
 		subs[i] = fmt.Sprintf("sub%03d", i)
 	}
 	dir := b.TempDir()
-	m, err := New(WithCredsDir(dir), WithSubscriptions(subs...), WithClock(fixedClock))
+	m, err := New(append([]Option{WithCredsDir(dir), WithSubscriptions(subs...), WithClock(fixedClock)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -104,4 +104,37 @@ func BenchmarkStatus(b *testing.B) {
 			b.Fatal(err)
 		}
 	})
+}
+
+// BenchmarkSwitchToCost is one switch between two captured slots, with the
+// Claude Code locks held and without: the difference is what the CLI locks
+// cost; the journal's two fsynced appends are in both (TestSwitchSyncCount
+// pins the fsyncs).
+func BenchmarkSwitchToCost(b *testing.B) {
+	for _, locks := range []bool{true, false} {
+		b.Run(fmt.Sprintf("cli-locks=%v", locks), func(b *testing.B) {
+			m := benchManager(b, 3, WithCLILocks(locks))
+			subs := []string{"sub000", "sub001"}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := m.SwitchTo(subs[i%2], "bench"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkJournalRecord is one fsynced journal append under the lock.
+func BenchmarkJournalRecord(b *testing.B) {
+	m := benchManager(b, 3)
+	e := JournalEntry{Time: testNow, Op: opSwitch, Phase: phaseDone, ID: newChangeID(), Sub: "sub000", Reason: "bench"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := m.record(e); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

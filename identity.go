@@ -112,7 +112,7 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 		return "", err
 	}
 	defer mu.end()
-	fp, err := m.captureLocked(sub)
+	fp, err := m.captureLocked(sub, true)
 	if err == nil && fp != "" {
 		err = m.record(JournalEntry{Time: m.cfg.now(), Op: opCapture, Phase: phaseDone, Sub: sub, Reason: "fingerprint captured"})
 	}
@@ -120,10 +120,17 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 }
 
 // captureLocked is CaptureSlotFingerprint for a caller holding the lock.
-func (m *Manager) captureLocked(sub string) (string, error) {
+// Unless always, a sidecar that already holds the fingerprint is left as it
+// is, which spares a switch between known slots two fsyncs.
+func (m *Manager) captureLocked(sub string, always bool) (string, error) {
 	fp := m.currentFingerprint(sub)
 	if fp == "" {
 		return "", nil
+	}
+	if !always {
+		if stored, err := m.storedFingerprint(sub); err == nil && stored == fp {
+			return fp, nil
+		}
 	}
 	doc, err := json.MarshalIndent(sidecar{
 		CapturedAt:         formatTime(m.cfg.now()),

@@ -173,7 +173,7 @@ func (m *Manager) fail(sub string, err error) (SwitchResult, error) {
 // changed finishes a successful switch or heal: capture the new fingerprint
 // (a failure is only logged), run the on-switch hook, log at Info.
 func (m *Manager) changed(sub, hookReason, reason string) (SwitchResult, error) {
-	if _, err := m.captureLocked(sub); err != nil {
+	if _, err := m.captureLocked(sub, false); err != nil {
 		m.cfg.logger.Warn("credslots: fingerprint capture failed after change",
 			"sub", sub, "path", m.prints[sub], "reason", err.Error())
 	}

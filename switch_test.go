@@ -269,3 +269,22 @@ func TestSwitchLogsNoTokenMaterial(t *testing.T) {
 	assert.NotContains(t, f.logs.String(), "SECRET")
 	assert.True(t, strings.Count(f.logs.String(), "\n") >= 4)
 }
+
+// TestSwitchSyncCount pins the fsyncs of a switch between two captured slots:
+// the journal's intent and done records (each fsynced, so that the intent is
+// durable before the live path changes), and the directory after the swap.
+// The unchanged sidecar is not rewritten.
+func TestSwitchSyncCount(t *testing.T) {
+	ffs := &faultFS{inner: osFS{}, failAt: -1, ops: map[string]bool{"sync": true, "syncdir": true, "append": true}}
+	f := newFixture(t, withFS(ffs))
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	for _, sub := range []string{"bob", "alice"} {
+		_, err := f.m.SwitchTo(sub, "warm up")
+		require.NoError(t, err)
+	}
+	ffs.log = nil
+	_, err := f.m.SwitchTo("bob", "r")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"append journal.jsonl", "syncdir " + filepath.Base(f.dir), "append journal.jsonl"}, ffs.log)
+}
