@@ -21,9 +21,12 @@
 // credslots never loses a credential: every file is written atomically
 // (exclusive 0600 temp file, fsync, rename, directory fsync), the live path is
 // replaced with a compare-and-swap that leaves a concurrent writer's newer
-// file in place, the previous content of a healed slot and of a forcibly
-// replaced live file is kept as a ".prev" backup, and mutations from any
-// number of goroutines and processes are serialized by a file lock.
+// file in place, and no backup is ever overwritten. Later, a switch made
+// while Claude Code was refreshing let the rotated token of one account land
+// in another account's slot; so every change now holds the CLI's own refresh
+// locks (see [WithCLILocks]) besides a lock of its own, and is recorded in a
+// journal, from which [Manager.HealDrift] knows whose token the live file
+// holds, or refuses to guess.
 //
 // Every refusal returns an error that wraps one sentinel (ErrNotFresh,
 // ErrDeferred, ...) so callers branch with errors.Is; SwitchResult.Reason
