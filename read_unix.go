@@ -3,12 +3,68 @@
 package credslots
 
 import (
-	"os"
+	"errors"
+	"io/fs"
 	"syscall"
 )
 
-// openNonBlocking opens name for reading with O_NONBLOCK, so that opening a
-// FIFO never waits for a writer.
-func openNonBlocking(name string) (*os.File, error) {
-	return os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+// readRegular reads the regular file at name (following symlinks) without
+// ever blocking on it and without reading more than maxFileSize: a FIFO,
+// socket or device is refused as "not a regular file" (it is opened
+// non-blocking, so nothing waits for a writer), and a larger file returns an
+// error wrapping ErrTooLarge. It makes exactly the system calls open, fstat,
+// read and close; a file that reports no size (as in /proc) is read until
+// its end.
+func readRegular(name string) ([]byte, error) {
+	fd, err := retryEINTR(func() (int, error) {
+		return syscall.Open(name, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	})
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return nil, &fs.PathError{Op: "fstat", Path: name, Err: err}
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
+	}
+	if st.Size > maxFileSize {
+		return nil, tooLarge(name)
+	}
+	size := int(st.Size)
+	if size == 0 {
+		size = 4096 // unknown: read in steps until the end
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			if st.Size > 0 {
+				return buf, nil // the size fstat reported, in one read
+			}
+			if len(buf) > maxFileSize {
+				return nil, tooLarge(name)
+			}
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := retryEINTR(func() (int, error) { return syscall.Read(fd, buf[len(buf):cap(buf)]) })
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
+}
+
+// retryEINTR runs a system call again while a signal interrupts it.
+func retryEINTR(call func() (int, error)) (int, error) {
+	for {
+		n, err := call()
+		if !errors.Is(err, syscall.EINTR) {
+			return n, err
+		}
+	}
 }
