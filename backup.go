@@ -290,6 +290,11 @@ func (m *Manager) Restore(backup, sub string) error {
 	}
 	defer mu.end()
 	fsys := m.cfg.fs
+	// A backup is a regular file the package wrote; a symlink at a backup's
+	// name is never followed.
+	if fi, err := fsys.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+		return fmt.Errorf("credslots: no backup named %q: %w", backup, fs.ErrNotExist)
+	}
 	data, err := fsys.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("credslots: read backup %s: %w", backup, err)

@@ -78,7 +78,8 @@ type fileSystem interface {
 	// Chmod sets a file's permission bits.
 	Chmod(name string, mode fs.FileMode) error
 	// AppendSync appends data to name with one write, creating it with mode
-	// 0600 (never following a symlink), and fsyncs it.
+	// 0600 (never following a symlink), and fsyncs it. When the file does not
+	// end with a newline (a line torn by a crash), data starts on a new line.
 	AppendSync(name string, data []byte) error
 	// EvalSymlinks returns name with every symlink resolved.
 	EvalSymlinks(name string) (string, error)
@@ -108,12 +109,24 @@ func (osFS) Chmod(name string, mode fs.FileMode) error         { return os.Chmod
 func (osFS) EvalSymlinks(name string) (string, error)          { return filepath.EvalSymlinks(name) }
 
 func (osFS) AppendSync(name string, data []byte) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE|oNoFollow, 0o600)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_APPEND|os.O_CREATE|oNoFollow, 0o600)
 	if err != nil {
 		return err
 	}
-	if fi, err := f.Stat(); err == nil && fi.Mode().Perm() != 0o600 {
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return err
+	}
+	if fi.Mode().Perm() != 0o600 {
 		_ = f.Chmod(0o600) // created under a umask that took bits away
+	}
+	if fi.Size() > 0 {
+		// A line torn by a crash must not swallow the next one.
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, fi.Size()-1); err == nil && last[0] != '\n' {
+			data = append([]byte{'\n'}, data...)
+		}
 	}
 	_, werr := f.Write(data)
 	serr := f.Sync()

@@ -260,7 +260,7 @@ func (m *Manager) rotateJournal() error {
 		size += len(lines[start])
 	}
 	var keep [][]byte
-	if done, _ := lastLiveChange(m.parseJournal(bytes.Join(lines[:start], nil))); done.ID != "" || done.Migrated {
+	if done, why := lastLiveChange(m.parseJournal(data)); why == "" {
 		for _, line := range lines[:start] {
 			if e, ok := parseJournalLine(bytes.TrimSpace(line)); ok && sameChange(e, done) {
 				keep = append(keep, line)
