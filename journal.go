@@ -140,10 +140,14 @@ func (m *Manager) readOldSwitchLog() ([]JournalEntry, error) {
 		return nil, fmt.Errorf("credslots: read old switch log: %w", err)
 	}
 	entries := []JournalEntry{}
-	for _, line := range bytes.Split(data, []byte("\n")) {
+	for n, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
 		var o oldLogEntry
 		if len(line) > journalMaxLine || json.Unmarshal(line, &o) != nil || o.Sub == "" ||
 			(o.Action != opSwitch && o.Action != opHeal) {
+			m.cfg.logger.Warn("credslots: skipped a malformed switch-log line", "path", oldSwitchLog, "line", n+1)
 			continue
 		}
 		entries = append(entries, JournalEntry{
