@@ -68,6 +68,7 @@ func (m *Manager) ensurePrivateDir(dir string) error {
 	if err := fsys.Chmod(dir, 0o700); err != nil {
 		return fmt.Errorf("credslots: chmod %s: %w", dir, err)
 	}
+	m.own(dir)
 	return nil
 }
 
@@ -123,7 +124,7 @@ func (m *Manager) keepBackup(path string, data []byte) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("credslots: read backup %s: %w", prev, err)
 	}
-	return writeFileAtomic(fsys, prev, data)
+	return m.writeFile(prev, data)
 }
 
 // archive moves the file at name into the backups directory as a generation
@@ -138,10 +139,10 @@ func (m *Manager) archive(name, rel string) error {
 	if err := m.ensurePrivateDir(dir); err != nil {
 		return err
 	}
+	// Named by when it was archived, so that the newest generation is the
+	// one archived last: a rescued file (old by the time a sweep finds it)
+	// is never the first to be pruned.
 	at := time.Now()
-	if fi, err := fsys.Lstat(name); err == nil {
-		at = fi.ModTime()
-	}
 	dest := filepath.Join(dir, generationName(rel, at))
 	for {
 		if _, err := fsys.Lstat(dest); errors.Is(err, fs.ErrNotExist) {
@@ -335,7 +336,7 @@ func (m *Manager) restoreLocked(mu *mutation, slot string, data []byte) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("credslots: read slot %s before backup: %w", slot, err)
 	}
-	return writeFileAtomic(m.cfg.fs, slot, data)
+	return m.writeFile(slot, data)
 }
 
 // storedOwner returns the configured sub other than except whose stored

@@ -366,3 +366,30 @@ func TestRestoreRefusesSymlinkedBackup(t *testing.T) {
 		})
 	}
 }
+
+// A rescued entry (maybe the only copy of a token) is the newest generation
+// whatever its mtime, so pruning never drops it first.
+func TestRescuedEntryIsNeverPrunedFirst(t *testing.T) {
+	f := newFixture(t, WithCLILocks(false), WithBackupGenerations(1))
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	f.link(t, "bob")
+	// One existing generation of the live file, made now.
+	bdir := filepath.Join(f.dir, ".credslots", "backups")
+	require.NoError(t, os.MkdirAll(bdir, 0o700))
+	writeFile(t, filepath.Join(bdir, generationName(".credentials.json", time.Now())), []byte("{}"))
+	// A killed process left the live file it swapped out under a link temp name.
+	orphan := filepath.Join(f.dir, "..credentials.json"+tmpLinkMarker+"abc")
+	writeSlot(t, orphan, fresh, "rt-only-copy")
+	old := time.Now().Add(-10 * time.Minute)
+	require.NoError(t, os.Chtimes(orphan, old, old))
+
+	_, err := f.m.SwitchTo("alice", "x")
+	require.NoError(t, err)
+	backups, err := f.m.Backups()
+	require.NoError(t, err)
+	require.Len(t, backups, 1, "one generation kept")
+	data, err := os.ReadFile(backups[0].Path)
+	require.NoError(t, err)
+	assert.Equal(t, "rt-only-copy", refreshTokenOf(data), "the rescued token is the one kept")
+}

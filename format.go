@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -195,12 +194,12 @@ func readCodex(root map[string]any) credential {
 		c.problem = "missing tokens.access_token exp"
 		return c
 	}
-	sec, err := strconv.ParseFloat(string(num), 64)
-	if err != nil || !inTimeRange(sec) {
+	exp, ok := decimalTime(string(num), time.Second)
+	if !ok {
 		c.problem = "tokens.access_token exp unparseable"
 		return c
 	}
-	c.expiry = unixTime(sec, time.Second)
+	c.expiry = exp
 	return c
 }
 
@@ -242,33 +241,11 @@ func msExpiry(v any, field string) (time.Time, string) {
 	if !ok {
 		return time.Time{}, "missing " + field
 	}
-	ms, err := strconv.ParseFloat(string(num), 64)
-	if err != nil || !inTimeRange(ms/1000) {
+	exp, ok := decimalTime(string(num), time.Millisecond)
+	if !ok {
 		return time.Time{}, field + " unparseable"
 	}
-	return unixTime(ms, time.Millisecond), ""
-}
-
-// Unix seconds of 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z.
-const (
-	minUnixSeconds = -62135596800
-	maxUnixSeconds = 253402300800
-)
-
-func inTimeRange(sec float64) bool {
-	return !math.IsNaN(sec) && sec >= minUnixSeconds && sec < maxUnixSeconds
-}
-
-// unixTime converts a range-checked, possibly fractional count of units
-// (time.Second or time.Millisecond) since the Unix epoch to UTC. The whole
-// and fractional parts are converted separately to keep sub-unit precision.
-func unixTime(v float64, unit time.Duration) time.Time {
-	whole := math.Floor(v)
-	frac := time.Duration(math.Round((v - whole) * float64(unit)))
-	if unit == time.Millisecond {
-		return time.UnixMilli(int64(whole)).Add(frac).UTC()
-	}
-	return time.Unix(int64(whole), int64(frac)).UTC()
+	return exp, ""
 }
 
 // fingerprintOf hashes an identity value that is a non-empty string.

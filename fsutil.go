@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gptme/credslots/internal/atomicfile"
@@ -83,6 +84,8 @@ type fileSystem interface {
 	AppendSync(name string, data []byte) error
 	// EvalSymlinks returns name with every symlink resolved.
 	EvalSymlinks(name string) (string, error)
+	// Lchown sets the owner and group of name, not following a symlink.
+	Lchown(name string, uid, gid int) error
 }
 
 // osFS is the real file system.
@@ -107,6 +110,7 @@ func (osFS) TryLock(name string) (func() error, bool, error) {
 func (osFS) Chtimes(name string, atime, mtime time.Time) error { return os.Chtimes(name, atime, mtime) }
 func (osFS) Chmod(name string, mode fs.FileMode) error         { return os.Chmod(name, mode) }
 func (osFS) EvalSymlinks(name string) (string, error)          { return filepath.EvalSymlinks(name) }
+func (osFS) Lchown(name string, uid, gid int) error            { return os.Lchown(name, uid, gid) }
 
 func (osFS) AppendSync(name string, data []byte) error {
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_APPEND|os.O_CREATE|oNoFollow, 0o600)
@@ -148,11 +152,6 @@ func hashBytes(b []byte) string {
 // isTempName reports whether a base name is one of the package's temporaries.
 func isTempName(base string) bool {
 	return strings.Contains(base, tmpMarkerStem)
-}
-
-// writeFileAtomic replaces dest with data through fsys; see atomicfile.WriteFile.
-func writeFileAtomic(fsys fileSystem, dest string, data []byte) error {
-	return atomicfile.WriteFile(fsys, dest, data)
 }
 
 // createTempSymlink creates a symlink to target under a fresh temporary name
@@ -225,7 +224,7 @@ func classify(fi fs.FileInfo, data []byte, rerr error, path string) (entry, erro
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		if rerr != nil {
-			if errors.Is(rerr, fs.ErrNotExist) {
+			if isMissing(rerr) {
 				return entry{kind: kindBrokenSymlink}, nil
 			}
 			return entry{kind: kindSymlink}, rerr
@@ -242,6 +241,13 @@ func classify(fi fs.FileInfo, data []byte, rerr error, path string) (entry, erro
 		}
 		return entry{kind: kindOther}, rerr
 	}
+}
+
+// isMissing reports whether err means that nothing usable is at a path: it
+// does not exist, a symlink on the way loops (ELOOP), or a component on the
+// way is not a directory (ENOTDIR). The reference treats all three alike.
+func isMissing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.ENOTDIR)
 }
 
 // syncDirOf fsyncs the directory holding path.

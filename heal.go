@@ -2,9 +2,7 @@ package credslots
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"strings"
 	"time"
@@ -131,16 +129,20 @@ func (m *Manager) healLocked(mu *mutation, sub string, live entry) error {
 		if err := m.keepBackup(slot, prev); err != nil {
 			return err
 		}
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
+	case err != nil && !isMissing(err):
 		return fmt.Errorf("credslots: read slot %s before backup: %w", slot, err)
 	}
-	if err := writeFileAtomic(m.cfg.fs, slot, live.data); err != nil {
+	if err := m.writeFile(slot, live.data); err != nil {
 		return err
 	}
 	if err := mu.verify(); err != nil {
 		return err
 	}
-	return swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(sub), live, m.rescue)
+	if err := swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(sub), live, m.rescue); err != nil {
+		return err
+	}
+	m.own(m.live)
+	return nil
 }
 
 // activeFor returns the sub the journal says the drifted live file belongs
@@ -157,7 +159,9 @@ func (m *Manager) activeFor(live entry) (string, string) {
 	if !m.knows(done.Sub) {
 		return "", fmt.Sprintf("the journal's last active sub %q is not configured", done.Sub)
 	}
-	ref := done.Time
+	// The old switch log kept whole seconds: its change may have happened
+	// up to a second after the time it says.
+	ref := done.Time.Add(time.Second)
 	if done.LiveMtime != nil {
 		ref = *done.LiveMtime
 	}

@@ -358,6 +358,13 @@ func (f *faultFS) EvalSymlinks(name string) (string, error) {
 	return f.inner.EvalSymlinks(name)
 }
 
+func (f *faultFS) Lchown(name string, uid, gid int) error {
+	if err := f.hit("lchown", name); err != nil {
+		return err
+	}
+	return f.inner.Lchown(name, uid, gid)
+}
+
 // faultFile counts writes, syncs and closes of a temp file.
 type faultFile struct {
 	tempFile

@@ -140,7 +140,7 @@ func (m *Manager) captureLocked(sub string, always bool) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("credslots: encode fingerprint of %q: %w", sub, err)
 	}
-	if err := writeFileAtomic(m.cfg.fs, m.prints[sub], append(doc, '\n')); err != nil {
+	if err := m.writeFile(m.prints[sub], append(doc, '\n')); err != nil {
 		return "", err
 	}
 	return fp, nil

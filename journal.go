@@ -136,6 +136,12 @@ func (m *Manager) readOldSwitchLog() ([]JournalEntry, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return []JournalEntry{}, nil
 	}
+	if errors.Is(err, ErrTooLarge) {
+		// Never fatal: without its records HealDrift refuses until a
+		// change is recorded, and the file is moved aside on migration.
+		m.cfg.logger.Warn("credslots: old switch log too large to read; not migrated", "path", oldSwitchLog)
+		return []JournalEntry{}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("credslots: read old switch log: %w", err)
 	}
@@ -193,6 +199,9 @@ func (m *Manager) record(e JournalEntry) error {
 	if err := fsys.AppendSync(path, line); err != nil {
 		return fmt.Errorf("credslots: append to journal: %w", err)
 	}
+	if fi == nil {
+		m.own(path) // just created
+	}
 	return nil
 }
 
@@ -240,7 +249,7 @@ func (m *Manager) migrateOldSwitchLog() error {
 		}
 		buf.Write(line)
 	}
-	if err := writeFileAtomic(m.cfg.fs, m.journalPath(), buf.Bytes()); err != nil {
+	if err := m.writeFile(m.journalPath(), buf.Bytes()); err != nil {
 		return err
 	}
 	if err := m.cfg.fs.Rename(old, filepath.Join(m.private, migratedSwitchLog)); err != nil {
@@ -272,7 +281,7 @@ func (m *Manager) rotateJournal() error {
 		}
 	}
 	keep = append(keep, lines[start:]...)
-	return writeFileAtomic(m.cfg.fs, m.journalPath(), bytes.Join(keep, nil))
+	return m.writeFile(m.journalPath(), bytes.Join(keep, nil))
 }
 
 // sameChange reports whether e belongs to the change whose done record is d.
@@ -352,16 +361,24 @@ func (m *Manager) beginChange(op, sub, from, reason string) (*change, error) {
 }
 
 // finish writes the change's done record, or its failed record when err is
-// not nil, and returns err. A done switch or heal records the placed
-// symlink's mtime. Failing to write the outcome is logged: the intent
-// without an outcome makes HealDrift refuse rather than guess.
+// not nil, and returns err. An error met after the live path already changed
+// (a failed directory sync) still makes a done record, carrying the error:
+// the journal must say what the live path holds. A done switch or heal
+// records the placed symlink's mtime. Failing to write the outcome is
+// logged: the intent without an outcome makes HealDrift refuse rather than
+// guess.
 func (c *change) finish(err error) error {
 	e := c.entry
 	e.Time = c.m.cfg.now()
 	e.Phase = phaseDone
+	var changed *liveChangedError
 	if err != nil {
-		e.Phase, e.Error = phaseFailed, err.Error()
-	} else if e.Op == opSwitch || e.Op == opHeal {
+		e.Error = err.Error()
+		if !errors.As(err, &changed) {
+			e.Phase = phaseFailed
+		}
+	}
+	if e.Phase == phaseDone && (e.Op == opSwitch || e.Op == opHeal) {
 		if fi, lerr := c.m.cfg.fs.Lstat(c.m.live); lerr == nil {
 			mt := fi.ModTime().UTC()
 			e.LiveMtime = &mt

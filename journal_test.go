@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -1223,4 +1224,96 @@ func FuzzJournalLine(f *testing.F) {
 			t.Fatalf("round trip changed the text:\n%+v\n%+v", e, e2)
 		}
 	})
+}
+
+// An old switch log over 1 MiB is not migrated, and never stops a change.
+func TestOldSwitchLogTooLargeIsNotFatal(t *testing.T) {
+	f := newFixture(t, WithCLILocks(false))
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	f.link(t, "bob")
+	var buf bytes.Buffer
+	for buf.Len() <= 1<<20 {
+		fmt.Fprintf(&buf, `{"time":"2025-06-01T10:00:00Z","action":"switch","sub":"bob","reason":"cron auto-rotate"}`+"\n")
+	}
+	writeFile(t, filepath.Join(f.dir, ".credslots-switches.jsonl"), buf.Bytes())
+	_, ok := f.m.LastActive()
+	assert.False(t, ok, "unreadable, so unknown")
+	for i := 0; i < 2; i++ {
+		_, err := f.m.SwitchTo("alice", "x")
+		require.NoError(t, err, "attempt %d", i)
+	}
+	sub, ok := f.m.LastActive()
+	assert.True(t, ok)
+	assert.Equal(t, "alice", sub)
+	assert.NoFileExists(t, filepath.Join(f.dir, ".credslots-switches.jsonl"), "moved aside")
+}
+
+// syncFailAfterPlace fails the directory sync that follows placing the live
+// symlink where there was none.
+type syncFailAfterPlace struct {
+	fileSystem
+	placed bool
+}
+
+func (s *syncFailAfterPlace) RenameNoReplace(from, to string) error {
+	err := s.fileSystem.RenameNoReplace(from, to)
+	if err == nil && filepath.Base(to) == ".credentials.json" {
+		s.placed = true
+	}
+	return err
+}
+func (s *syncFailAfterPlace) SyncDir(dir string) error {
+	if s.placed {
+		s.placed = false
+		return errors.New("injected EIO on directory fsync")
+	}
+	return s.fileSystem.SyncDir(dir)
+}
+
+func TestLiveChangedBeforeAFailedSyncIsJournaledDone(t *testing.T) {
+	fsys := &syncFailAfterPlace{fileSystem: osFS{}}
+	f := newFixture(t, WithCLILocks(false), withFS(fsys))
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	f.link(t, "bob")
+	_, err := f.m.SwitchTo("bob", "start")
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(f.m.LivePath())) // e.g. `claude auth logout`
+	_, err = f.m.SwitchTo("alice", "rotate")
+	require.Error(t, err, "the directory sync failed")
+	assert.Contains(t, err.Error(), "the live path was changed")
+	require.Equal(t, ".credentials.json.alice", f.readlink(t))
+	last, ok := f.m.LastActive()
+	require.True(t, ok)
+	assert.Equal(t, "alice", last, "the journal says what the live path holds")
+	// Claude refreshes alice's token (the live path points at alice).
+	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-alice-2"), time.Now().Add(time.Second))
+	_, err = f.m.HealDrift()
+	require.NoError(t, err)
+	bob, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	assert.Equal(t, "rt-bob", refreshTokenOf(bob), "alice's token never lands in bob's slot")
+	alice, err := os.ReadFile(f.slot("alice"))
+	require.NoError(t, err)
+	assert.Equal(t, "rt-alice-2", refreshTokenOf(alice))
+}
+
+// The old switch log kept whole seconds: a live file written within the
+// second of a migrated switch may predate it, so HealDrift refuses.
+func TestHealDriftMigratedRecordsKeepWholeSeconds(t *testing.T) {
+	f := newFixture(t, WithCLILocks(false))
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	// Old command: switch to bob really at 10:00:00.900, logged as 10:00:00.
+	writeFile(t, filepath.Join(f.dir, ".credslots-switches.jsonl"),
+		[]byte(`{"time":"2026-01-01T10:00:00Z","action":"switch","sub":"bob","reason":"r"}`+"\n"))
+	f.link(t, "bob")
+	// alice's in-flight refresh: written at 10:00:00.400 (before the switch), renamed after.
+	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-alice-2"), time.Date(2026, 1, 1, 10, 0, 0, 400e6, time.UTC))
+	_, err := f.m.HealDrift()
+	require.ErrorIs(t, err, ErrAmbiguous)
+	bob, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	assert.Equal(t, "rt-bob", refreshTokenOf(bob), "a file older than the switch is not healed into bob")
 }

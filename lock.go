@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -106,7 +107,13 @@ func takeDirLock(fsys fileSystem, path string, stale time.Duration, deadline tim
 			case time.Since(fi.ModTime()) <= stale:
 				return false, nil // held, and its holder is alive
 			}
-			// Abandoned: its holder stopped refreshing it.
+			// Abandoned: its holder stopped refreshing it. Look once more
+			// right before removing it, so that a lock another process has
+			// just taken over is left alone; what remains is the window
+			// proper-lockfile itself has between its stat and its rmdir.
+			if again, err := fsys.Lstat(path); err != nil || !os.SameFile(fi, again) || !again.ModTime().Equal(fi.ModTime()) {
+				continue
+			}
 			if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return false, err
 			}
@@ -231,6 +238,7 @@ func (m *Manager) beginMutation() (*mutation, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.own(m.lockPath)
 	mu := &mutation{release: []func(){unlock}}
 	if m.cfg.cliLocks {
 		locks, err := m.cliLockPaths()
@@ -243,6 +251,7 @@ func (m *Manager) beginMutation() (*mutation, error) {
 				mu.end()
 				return nil, err
 			}
+			m.own(cl.path)
 		}
 	}
 	m.sweep()

@@ -271,8 +271,11 @@ func freshness(f Format, name string, data []byte, readErr error, grace time.Dur
 
 // freshnessOf is freshness for a credential already parsed (when readErr is nil).
 func freshnessOf(f Format, name string, c credential, readErr error, grace time.Duration, now time.Time) (bool, string) {
-	if errors.Is(readErr, fs.ErrNotExist) {
+	if isMissing(readErr) {
 		return false, "slot missing: " + name
+	}
+	if errors.Is(readErr, fs.ErrPermission) {
+		return false, "permission denied reading " + name
 	}
 	if readErr != nil || !c.hasExpiry() {
 		return false, fmt.Sprintf("unreadable or no %s in %s", f.expiryField(), name)
@@ -288,9 +291,20 @@ func expiryVerdict(expiry time.Time, grace time.Duration, now time.Time) (bool, 
 		return true, "valid until " + at
 	}
 	if !now.Before(expiry) {
-		return false, fmt.Sprintf("expired %dm ago (at %s)", int64(now.Sub(expiry)/time.Minute), at)
+		return false, fmt.Sprintf("expired %dm ago (at %s)", wholeSeconds(expiry, now)/60, at)
 	}
-	return false, fmt.Sprintf("expires within grace (%ds left, at %s)", int64(expiry.Sub(now)/time.Second), at)
+	return false, fmt.Sprintf("expires within grace (%ds left, at %s)", wholeSeconds(now, expiry), at)
+}
+
+// wholeSeconds is the whole seconds from a to b (b not before a), without
+// the overflow of time.Duration past 292 years: an expiry in year 1 says its
+// true age.
+func wholeSeconds(a, b time.Time) int64 {
+	s := b.Unix() - a.Unix()
+	if b.Nanosecond() < a.Nanosecond() {
+		s--
+	}
+	return s
 }
 
 // formatTime renders t in RFC 3339, UTC.

@@ -3,7 +3,6 @@ package credslots
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"time"
 )
@@ -104,7 +103,10 @@ func (m *Manager) Status() (Status, error) {
 		path := m.slots[sub]
 		ss := SlotStatus{Sub: sub, Path: path, Active: sub == st.Active}
 		data, rerr := fsys.ReadFile(path)
-		ss.Exists = !errors.Is(rerr, fs.ErrNotExist)
+		ss.Exists = !isMissing(rerr)
+		if rerr != nil && ss.Exists {
+			problem("slot %s: cannot read %s: %v", sub, filepath.Base(path), errors.Unwrap(rerr))
+		}
 		var c credential
 		if rerr == nil {
 			c = m.cfg.format.parse(data)

@@ -22,6 +22,25 @@ func disposable(e entry, wantHash string) bool {
 	return false
 }
 
+// liveChangedError is an error met after the live path already changed: the
+// symlink is in place, but the directory sync failed or the entry taken out
+// could not be put back. The change must be journaled as done.
+type liveChangedError struct{ err error }
+
+func (e *liveChangedError) Error() string {
+	return e.err.Error() + " (the live path was changed)"
+}
+
+func (e *liveChangedError) Unwrap() error { return e.err }
+
+// afterChange marks err, met after the live path changed, as such.
+func afterChange(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &liveChangedError{err}
+}
+
 // swap is one replacement of the live path in progress.
 type swap struct {
 	fsys fileSystem
@@ -90,7 +109,7 @@ func (s *swap) placeIfAbsent() error {
 		return fmt.Errorf("credslots: rename into %s: %w", s.path, err)
 	}
 	s.ours = false
-	return syncDirOf(s.fsys, s.path)
+	return afterChange(syncDirOf(s.fsys, s.path))
 }
 
 // checkThenRename is the portable fallback: re-inspect path and rename over
@@ -107,7 +126,7 @@ func (s *swap) checkThenRename(want entry) error {
 		return fmt.Errorf("credslots: rename into %s: %w", s.path, err)
 	}
 	s.ours = false
-	return syncDirOf(s.fsys, s.path)
+	return afterChange(syncDirOf(s.fsys, s.path))
 }
 
 // settleExchange runs after tmp and path were exchanged: tmp now holds what
@@ -133,7 +152,7 @@ func (s *swap) settleExchange() error {
 	// Put the entry we took out back in place.
 	if xerr := s.fsys.Exchange(s.tmp, s.path); xerr != nil {
 		s.rescue(s.tmp)
-		return errors.Join(err, fmt.Errorf("credslots: swap back %s: %w", s.path, xerr))
+		return afterChange(errors.Join(err, fmt.Errorf("credslots: swap back %s: %w", s.path, xerr)))
 	}
 	s.ours = true
 	// If yet another writer replaced path between the two exchanges, tmp now

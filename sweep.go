@@ -47,7 +47,7 @@ func sweepTemps(fsys fileSystem, dir string, cutoff time.Time, known func(hash s
 
 // sweep removes stale temporaries from every directory the manager writes to.
 func (m *Manager) sweep() {
-	dirs := map[string]bool{filepath.Dir(m.live): true}
+	dirs := map[string]bool{filepath.Dir(m.live): true, m.private: true}
 	for _, sub := range m.subs {
 		dirs[filepath.Dir(m.slots[sub])] = true
 		dirs[filepath.Dir(m.prints[sub])] = true

@@ -1,9 +1,7 @@
 package credslots
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"strings"
 )
@@ -83,7 +81,7 @@ func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResu
 
 	slot := m.slots[sub]
 	data, rerr := m.cfg.fs.ReadFile(slot)
-	if errors.Is(rerr, fs.ErrNotExist) {
+	if isMissing(rerr) {
 		return m.refuse(ErrSlotMissing, sub, "slot missing: "+slot, nil)
 	}
 	var cred credential
@@ -141,7 +139,11 @@ func (m *Manager) switchLocked(mu *mutation, sub string, live entry, keepLive bo
 		m.cfg.logger.Warn("credslots: kept drifted live file before forced switch",
 			"sub", sub, "path", m.live+prevSuffix)
 	}
-	return swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(sub), live, m.rescue)
+	if err := swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(sub), live, m.rescue); err != nil {
+		return err
+	}
+	m.own(m.live)
+	return nil
 }
 
 // busy asks the lock guard for busy-signals unless the call is forced.

@@ -18,6 +18,7 @@ type File interface {
 	Name() string
 	Write(p []byte) (int, error)
 	Chmod(mode os.FileMode) error
+	Chown(uid, gid int) error
 	Sync() error
 	Close() error
 }
@@ -52,13 +53,17 @@ func TempPattern(dest string) string {
 	return "." + filepath.Base(dest) + TempMarker + "*"
 }
 
+// Owner is the owner and group to give a written file.
+type Owner struct{ UID, GID int }
+
 // WriteFile replaces dest with data: a temporary file is created
-// exclusively beside dest, made 0600 whatever the umask, written, fsynced, closed and renamed over dest,
+// exclusively beside dest, made 0600 whatever the umask (and given owner,
+// when not nil), written, fsynced, closed and renamed over dest,
 // and the directory is fsynced. dest itself is never opened, so a symlink at
 // dest is replaced, not followed. On any error the temporary file is removed
 // and dest is unchanged, except when only the final directory sync failed:
 // then dest holds data but may not survive a crash, and the error says so.
-func WriteFile(fsys FS, dest string, data []byte) (err error) {
+func WriteFile(fsys FS, dest string, data []byte, owner *Owner) (err error) {
 	f, err := fsys.CreateTemp(filepath.Dir(dest), TempPattern(dest))
 	if err != nil {
 		return fmt.Errorf("credslots: create temp file for %s: %w", dest, err)
@@ -76,6 +81,11 @@ func WriteFile(fsys FS, dest string, data []byte) (err error) {
 	// The file was created 0600 less the umask; make it 0600 exactly.
 	if err = f.Chmod(0o600); err != nil {
 		return fmt.Errorf("credslots: chmod %s: %w", tmp, err)
+	}
+	if owner != nil {
+		if err = f.Chown(owner.UID, owner.GID); err != nil {
+			return fmt.Errorf("credslots: chown %s: %w", tmp, err)
+		}
 	}
 	if _, err = f.Write(data); err != nil {
 		return fmt.Errorf("credslots: write %s: %w", tmp, err)

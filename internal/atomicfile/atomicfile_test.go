@@ -14,7 +14,7 @@ func TestWriteFileReplacesWith0600(t *testing.T) {
 	dir := t.TempDir()
 	dest := filepath.Join(dir, "log.jsonl")
 	require.NoError(t, os.WriteFile(dest, []byte("old"), 0o644))
-	require.NoError(t, WriteFile(OS{}, dest, []byte("new")))
+	require.NoError(t, WriteFile(OS{}, dest, []byte("new"), nil))
 	data, err := os.ReadFile(dest)
 	require.NoError(t, err)
 	assert.Equal(t, "new", string(data))
@@ -32,7 +32,7 @@ func TestWriteFileReplacesASymlinkWithoutFollowingIt(t *testing.T) {
 	require.NoError(t, os.WriteFile(victim, []byte("keep"), 0o600))
 	dest := filepath.Join(dir, "dest")
 	require.NoError(t, os.Symlink("victim", dest))
-	require.NoError(t, WriteFile(OS{}, dest, []byte("new")))
+	require.NoError(t, WriteFile(OS{}, dest, []byte("new"), nil))
 	data, err := os.ReadFile(victim)
 	require.NoError(t, err)
 	assert.Equal(t, "keep", string(data))
@@ -50,7 +50,7 @@ func TestWriteFileCleansUpOnFailure(t *testing.T) {
 	dir := t.TempDir()
 	dest := filepath.Join(dir, "dest")
 	require.NoError(t, os.WriteFile(dest, []byte("old"), 0o600))
-	err := WriteFile(failingRename{}, dest, []byte("new"))
+	err := WriteFile(failingRename{}, dest, []byte("new"), nil)
 	require.Error(t, err)
 	data, rerr := os.ReadFile(dest)
 	require.NoError(t, rerr)
@@ -59,5 +59,5 @@ func TestWriteFileCleansUpOnFailure(t *testing.T) {
 	require.NoError(t, rerr)
 	assert.Len(t, ents, 1, "the temporary file was removed")
 
-	assert.Error(t, WriteFile(OS{}, filepath.Join(dir, "absent-dir", "f"), []byte("x")))
+	assert.Error(t, WriteFile(OS{}, filepath.Join(dir, "absent-dir", "f"), []byte("x"), nil))
 }

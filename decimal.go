@@ -1,0 +1,110 @@
+package credslots
+
+import (
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Unix seconds of 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z.
+const (
+	minUnixSeconds = -62135596800
+	maxUnixSeconds = 253402300800
+)
+
+// decimalTime converts a JSON number (its literal text) counting units
+// (time.Second or time.Millisecond) since the Unix epoch into a UTC time,
+// exactly: the decimal is never rounded through a float. A fraction finer
+// than a nanosecond rounds up, which keeps every comparison with a
+// whole-nanosecond time (now, now+grace) exact: an expiry of exactly
+// now+grace is never fresh. ok is false outside the years 1 to 9999.
+func decimalTime(num string, unit time.Duration) (time.Time, bool) {
+	per := int64(time.Second / unit)
+	if n, err := strconv.ParseInt(num, 10, 64); err == nil {
+		sec, rem := n/per, n%per
+		if rem < 0 {
+			sec, rem = sec-1, rem+per
+		}
+		return unixChecked(sec, rem*int64(unit))
+	}
+	sec, nsec, ok := decimalNanos(num, len(strconv.FormatInt(int64(unit), 10))-1)
+	if !ok {
+		return time.Time{}, false
+	}
+	return unixChecked(sec, nsec)
+}
+
+// unixChecked is time.Unix(sec, nsec) in UTC when sec is within the years
+// 1 to 9999.
+func unixChecked(sec, nsec int64) (time.Time, bool) {
+	if sec < minUnixSeconds || sec >= maxUnixSeconds {
+		return time.Time{}, false
+	}
+	return time.Unix(sec, nsec).UTC(), true
+}
+
+// maxSignificant bounds the digits decimalNanos computes with; digits past
+// it only decide the rounding.
+const maxSignificant = 40
+
+// decimalNanos reads a JSON number literal times 10^shift as a count of
+// nanoseconds, rounded up, split into seconds and nanoseconds. It reports
+// false when the value's magnitude is beyond any time it could name.
+func decimalNanos(num string, shift int) (sec, nsec int64, ok bool) {
+	neg := strings.HasPrefix(num, "-")
+	num = strings.TrimPrefix(num, "-")
+	mant, expText, hasExp := strings.Cut(strings.ToLower(num), "e")
+	exp := 0
+	if hasExp {
+		e, err := strconv.Atoi(expText)
+		if err != nil {
+			// Beyond int: astronomically large or small.
+			if strings.HasPrefix(expText, "-") {
+				e = -1 << 30
+			} else {
+				e = 1 << 30
+			}
+		}
+		exp = max(min(e, 1<<30), -1<<30)
+	}
+	whole, frac, _ := strings.Cut(mant, ".")
+	digits := strings.TrimLeft(whole+frac, "0")
+	k := exp - len(frac) + shift // value = digits × 10^k nanoseconds
+	trimmed := strings.TrimRight(digits, "0")
+	k += len(digits) - len(trimmed)
+	digits = trimmed
+	if digits == "" {
+		return 0, 0, true
+	}
+	// 10^22 ns is past year 300000: out of range whatever the digits.
+	if len(digits)-1+k > 22 {
+		return 0, 0, false
+	}
+	sticky := false // nonzero digits below the nanosecond
+	if len(digits) > maxSignificant {
+		k += len(digits) - maxSignificant
+		digits, sticky = digits[:maxSignificant], true
+	}
+	n := new(big.Int)
+	switch {
+	case k >= 0:
+		n.SetString(digits, 10)
+		n.Mul(n, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(k)), nil))
+	case -k >= len(digits):
+		sticky = true // below a nanosecond: n stays 0
+	default:
+		n.SetString(digits[:len(digits)+k], 10)
+		sticky = true // the cut digits end in a nonzero one
+	}
+	if neg {
+		n.Neg(n) // rounding up a negative value drops its fraction
+	} else if sticky {
+		n.Add(n, big.NewInt(1))
+	}
+	q, r := new(big.Int).DivMod(n, big.NewInt(int64(time.Second)), new(big.Int))
+	if !q.IsInt64() {
+		return 0, 0, false
+	}
+	return q.Int64(), r.Int64(), true
+}

@@ -1,0 +1,99 @@
+package credslots
+
+// This file keeps the package's writes inside the creds dir and, when run as
+// root on another user's creds dir, gives every file it creates that user.
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+
+	"github.com/gptme/credslots/internal/atomicfile"
+)
+
+// writeFile is the one way a Manager writes a file: atomically (see
+// atomicfile.WriteFile), only inside the creds dir (a directory on the way
+// that is a symlink is refused, never followed), and owned like the file it
+// replaces, or else like its directory.
+func (m *Manager) writeFile(dest string, data []byte) error {
+	if err := m.contained(dest); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(m.cfg.fs, dest, data, m.ownerFor(dest))
+}
+
+// contained refuses a path below the creds dir whose directories between the
+// creds dir and the file include a symlink: writing there could land
+// outside the creds dir.
+func (m *Manager) contained(path string) error {
+	rel, err := filepath.Rel(m.dir, filepath.Dir(path))
+	if err != nil || rel == "." {
+		return nil
+	}
+	if rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("credslots: refusing to write %s: outside the creds dir %s", path, m.dir)
+	}
+	dir := m.dir
+	for _, elem := range strings.Split(rel, string(filepath.Separator)) {
+		dir = filepath.Join(dir, elem)
+		fi, err := m.cfg.fs.Lstat(dir)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // the write fails on its own
+			}
+			return fmt.Errorf("credslots: check %s: %w", dir, err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("credslots: refusing to write %s: directory %s is a symlink, which could lead outside the creds dir", path, dir)
+		}
+	}
+	return nil
+}
+
+// ownerFor returns the owner a file created at path must have: when the
+// package runs as root, that of the file at path, or else of its directory;
+// nil when the creator's ownership is right.
+func (m *Manager) ownerFor(path string) *atomicfile.Owner {
+	if !runningAsRoot() {
+		return nil
+	}
+	fi, err := m.cfg.fs.Lstat(path)
+	if err != nil {
+		if fi, err = m.cfg.fs.Stat(filepath.Dir(path)); err != nil {
+			return nil
+		}
+	}
+	uid, gid, ok := ownerOf(fi)
+	if !ok || uid == 0 && gid == 0 {
+		return nil
+	}
+	return &atomicfile.Owner{UID: uid, GID: gid}
+}
+
+// own gives the file the package just created at path the owner ownerFor
+// would pick for a new file in its directory (a no-op unless run as root).
+// A failure is logged: the file is usable by root, and the next change
+// tries again.
+func (m *Manager) own(path string) {
+	if !runningAsRoot() {
+		return
+	}
+	fi, err := m.cfg.fs.Stat(filepath.Dir(path))
+	if err != nil {
+		return
+	}
+	uid, gid, ok := ownerOf(fi)
+	if !ok || uid == 0 && gid == 0 {
+		return
+	}
+	if cur, err := m.cfg.fs.Lstat(path); err == nil {
+		if u, g, ok := ownerOf(cur); ok && u == uid && g == gid {
+			return
+		}
+	}
+	if err := m.cfg.fs.Lchown(path, uid, gid); err != nil {
+		m.cfg.logger.Warn("credslots: could not give a created file the creds dir's owner", "path", path, "reason", err.Error())
+	}
+}
