@@ -93,7 +93,7 @@ type jsonFormat struct {
 	field           string                           // the expiry, as reasons name it
 	id              string                           // the identity key, as reasons name it
 	stable          bool                             // the identity survives a refresh
-	read            func(map[string]any) credential  // reads a decoded document
+	read            func(root []byte) credential     // reads a validated document
 	locks           func(dir, real string) []cliLock // the CLI's refresh locks; nil for none
 }
 
@@ -140,7 +140,7 @@ func codexLocks(dir, _ string) []cliLock {
 }
 
 func (f *jsonFormat) parse(data []byte) credential {
-	root, problem := decodeObject(data)
+	root, problem := validDocument(data)
 	if problem != "" {
 		return credential{problem: problem}
 	}
@@ -149,37 +149,43 @@ func (f *jsonFormat) parse(data []byte) credential {
 	return c
 }
 
-func readClaude(root map[string]any) credential {
+// The readers take a document json.Valid accepted, trimmed; a root that is
+// not an object has every field missing.
+
+func readClaude(root []byte) credential {
 	var c credential
-	oauth, ok := root["claudeAiOauth"].(map[string]any)
-	if !ok {
+	oauth := objectFields(root, "claudeAiOauth")[0]
+	if len(oauth) == 0 || oauth[0] != '{' {
 		c.problem = "missing claudeAiOauth payload"
 		return c
 	}
-	c.fingerprint = fingerprintOf(oauth["refreshToken"])
-	c.blank = blankField("claudeAiOauth.", oauth, "accessToken", "refreshToken")
-	c.expiry, c.problem = msExpiry(oauth["expiresAt"], "expiresAt")
+	v := objectFields(oauth, "accessToken", "refreshToken", "expiresAt")
+	c.fingerprint = fingerprintOf(v[1])
+	c.blank = blankField("claudeAiOauth.", []string{"accessToken", "refreshToken"}, v[0], v[1])
+	c.expiry, c.problem = msExpiry(v[2], "expiresAt")
 	return c
 }
 
-func readGemini(root map[string]any) credential {
+func readGemini(root []byte) credential {
 	var c credential
-	c.fingerprint = fingerprintOf(root["refresh_token"])
-	c.blank = blankField("", root, "access_token")
-	c.expiry, c.problem = msExpiry(root["expiry_date"], "expiry_date")
+	v := objectFields(root, "access_token", "refresh_token", "expiry_date")
+	c.fingerprint = fingerprintOf(v[1])
+	c.blank = blankField("", []string{"access_token"}, v[0])
+	c.expiry, c.problem = msExpiry(v[2], "expiry_date")
 	return c
 }
 
-func readCodex(root map[string]any) credential {
+func readCodex(root []byte) credential {
 	var c credential
-	tokens, ok := root["tokens"].(map[string]any)
-	if !ok {
+	tokens := objectFields(root, "tokens")[0]
+	if len(tokens) == 0 || tokens[0] != '{' {
 		c.problem = "missing tokens payload"
 		return c
 	}
-	c.fingerprint = fingerprintOf(tokens["account_id"])
-	c.blank = blankField("tokens.", tokens, "access_token")
-	jwt, ok := tokens["access_token"].(string)
+	v := objectFields(tokens, "access_token", "account_id")
+	c.fingerprint = fingerprintOf(v[1])
+	c.blank = blankField("tokens.", []string{"access_token"}, v[0])
+	jwt, ok := jsonString(v[0])
 	if !ok || jwt == "" {
 		c.problem = "missing tokens.access_token"
 		return c
@@ -189,12 +195,12 @@ func readCodex(root map[string]any) credential {
 		c.problem = "tokens.access_token exp unparseable"
 		return c
 	}
-	num, ok := claims["exp"].(json.Number)
+	num, ok := jsonNumber(objectFields(claims, "exp")[0])
 	if !ok {
 		c.problem = "missing tokens.access_token exp"
 		return c
 	}
-	exp, ok := decimalTime(string(num), time.Second)
+	exp, ok := decimalTime(num, time.Second)
 	if !ok {
 		c.problem = "tokens.access_token exp unparseable"
 		return c
@@ -203,79 +209,65 @@ func readCodex(root map[string]any) credential {
 	return c
 }
 
-// decodeObject parses data as JSON, keeping numbers exact. problem is the
-// heal-reason wording when it is not JSON; a document whose root is not an
-// object yields a nil map, in which every field is missing.
-func decodeObject(data []byte) (map[string]any, string) {
+// invalidDetail describes why data is not one JSON document, without
+// quoting it, not even the one offending character a syntax error names.
+func invalidDetail(data []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
+	var v json.RawMessage
 	if err := dec.Decode(&v); err != nil {
-		return nil, "unreadable or malformed JSON: " + jsonDetail(err)
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return "syntax error at offset " + strconv.FormatInt(se.Offset, 10)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return "unexpected end of JSON input"
+		}
+		return "not a valid JSON document"
 	}
-	if len(bytes.TrimSpace(data[dec.InputOffset():])) != 0 {
-		return nil, "unreadable or malformed JSON: trailing data after the document"
-	}
-	obj, _ := v.(map[string]any)
-	return obj, ""
+	return "trailing data after the document"
 }
 
-// jsonDetail describes a decoding error without quoting the document, not
-// even the one offending character a syntax error names.
-func jsonDetail(err error) string {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return "syntax error at offset " + strconv.FormatInt(se.Offset, 10)
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return "unexpected end of JSON input"
-	}
-	return "not a valid JSON document"
-}
-
-// msExpiry reads a JSON number of Unix milliseconds. problem is "missing
-// <field>" when v is not a number and "<field> unparseable" when it is out
-// of the years 1 to 9999.
-func msExpiry(v any, field string) (time.Time, string) {
-	num, ok := v.(json.Number)
+// msExpiry reads a raw JSON number of Unix milliseconds. problem is "missing
+// <field>" when raw is not a number and "<field> unparseable" when it is
+// out of the years 1 to 9999.
+func msExpiry(raw []byte, field string) (time.Time, string) {
+	num, ok := jsonNumber(raw)
 	if !ok {
 		return time.Time{}, "missing " + field
 	}
-	exp, ok := decimalTime(string(num), time.Millisecond)
+	exp, ok := decimalTime(num, time.Millisecond)
 	if !ok {
 		return time.Time{}, field + " unparseable"
 	}
 	return exp, ""
 }
 
-// fingerprintOf hashes an identity value that is a non-empty string.
-func fingerprintOf(v any) string {
-	s, ok := v.(string)
+// fingerprintOf hashes a raw identity value that is a non-empty string.
+func fingerprintOf(raw []byte) string {
+	s, ok := jsonString(raw)
 	if !ok || s == "" {
 		return ""
 	}
 	return hashBytes([]byte(s))
 }
 
-// blankField returns the first of keys that is present in obj but holds no
-// usable token (an empty string or null), prefixed for reasons.
-func blankField(prefix string, obj map[string]any, keys ...string) string {
-	for _, k := range keys {
-		v, present := obj[k]
-		if !present {
+// blankField returns the first of names whose raw value is present but
+// holds no usable token (an empty string or null), prefixed for reasons.
+func blankField(prefix string, names []string, raws ...[]byte) string {
+	for n, raw := range raws {
+		if raw == nil {
 			continue
 		}
-		if s, ok := v.(string); !ok || s == "" {
-			if ok || v == nil {
-				return prefix + k
-			}
+		if s, ok := jsonString(raw); ok && s == "" || string(raw) == "null" {
+			return prefix + names[n]
 		}
 	}
 	return ""
 }
 
-// jwtClaims decodes a JWT's payload segment without verifying anything.
-func jwtClaims(jwt string) (map[string]any, bool) {
+// jwtClaims decodes a JWT's payload segment without verifying anything and
+// returns it when it is a JSON document.
+func jwtClaims(jwt string) ([]byte, bool) {
 	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 || parts[1] == "" {
 		return nil, false
@@ -284,6 +276,6 @@ func jwtClaims(jwt string) (map[string]any, bool) {
 	if err != nil {
 		return nil, false
 	}
-	claims, problem := decodeObject(raw)
+	claims, problem := validDocument(raw)
 	return claims, problem == ""
 }

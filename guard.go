@@ -39,15 +39,14 @@ func GlobLockGuard(patterns ...string) func() []string {
 }
 
 // staleLockFile reports whether path starts with the PID of a dead process.
+// It reads through the package's bounded reader, so a FIFO or device never
+// blocks it (such a file is reported, not stale).
 func staleLockFile(path string) bool {
-	f, err := os.Open(path)
+	data, err := readRegular(path)
 	if err != nil {
 		return false
 	}
-	defer f.Close()
-	buf := make([]byte, 32)
-	n, _ := f.Read(buf)
-	head := strings.TrimLeft(string(buf[:n]), " \t\r\n")
+	head := strings.TrimLeft(string(data[:min(len(data), 32)]), " \t\r\n")
 	end := strings.IndexFunc(head, func(r rune) bool { return r < '0' || r > '9' })
 	if end == 0 || end == -1 && len(head) == 0 {
 		return false

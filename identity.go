@@ -75,11 +75,11 @@ func (m *Manager) storedFingerprint(sub string) (string, error) {
 
 // parseSidecar reads a sidecar document's fingerprint.
 func parseSidecar(data []byte) (string, bool) {
-	obj, problem := decodeObject(data)
+	root, problem := validDocument(data)
 	if problem != "" {
 		return "", false
 	}
-	fp, ok := obj["refresh_token_sha256"].(string)
+	fp, ok := jsonString(objectFields(root, "refresh_token_sha256")[0])
 	return fp, ok && fp != ""
 }
 

@@ -1,0 +1,134 @@
+package credslots
+
+// This file reads the few fields the formats need straight from the JSON
+// text, without building a generic map: the document is validated once with
+// json.Valid, and then only scanned.
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// scanValue returns the end of the JSON value starting at data[i], which is
+// part of a document json.Valid accepted.
+func scanValue(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		return scanString(data, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(data); i++ {
+			switch data[i] {
+			case '"':
+				i = scanString(data, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	default: // a number, true, false or null
+		for ; i < len(data); i++ {
+			switch data[i] {
+			case ',', '}', ']', ' ', '\t', '\r', '\n':
+				return i
+			}
+		}
+		return i
+	}
+}
+
+// scanString returns the end of the string starting at data[i] (a quote).
+func scanString(data []byte, i int) int {
+	for i++; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}
+
+// skipSpace returns the first index at or after i that is not JSON space.
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// objectFields returns the raw values of the members named in names of the
+// JSON object obj (nil for a missing member, and for all when obj is not an
+// object). As encoding/json does, the last of duplicate members wins, and a
+// key matches only exactly (after unescaping).
+func objectFields(obj []byte, names ...string) [4][]byte {
+	var vals [4][]byte
+	if len(obj) == 0 || obj[0] != '{' {
+		return vals
+	}
+	i := skipSpace(obj, 1)
+	for i < len(obj) && obj[i] == '"' {
+		keyEnd := scanString(obj, i)
+		key := obj[i:keyEnd]
+		i = skipSpace(obj, skipSpace(obj, keyEnd)+1) // past the colon
+		valEnd := scanValue(obj, i)
+		for n, name := range names {
+			if keyIs(key, name) {
+				vals[n] = obj[i:valEnd]
+			}
+		}
+		i = skipSpace(obj, valEnd)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+	return vals
+}
+
+// keyIs reports whether the raw JSON string key decodes to name.
+func keyIs(key []byte, name string) bool {
+	inner := key[1 : len(key)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner) == name
+	}
+	var s string
+	return json.Unmarshal(key, &s) == nil && s == name
+}
+
+// jsonString decodes a raw JSON value that is a string, as encoding/json
+// would (invalid UTF-8 becomes U+FFFD).
+func jsonString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true
+	}
+	var s string
+	return s, json.Unmarshal(raw, &s) == nil
+}
+
+// jsonNumber returns the literal text of a raw JSON value that is a number.
+func jsonNumber(raw []byte) (string, bool) {
+	if len(raw) == 0 || raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
+		return "", false
+	}
+	return string(raw), true
+}
+
+// validDocument trims data to its one JSON value, or returns the heal
+// reason's wording of why it is not JSON.
+func validDocument(data []byte) ([]byte, string) {
+	if !json.Valid(data) {
+		return nil, "unreadable or malformed JSON: " + invalidDetail(data)
+	}
+	return bytes.TrimSpace(data), ""
+}
