@@ -111,6 +111,9 @@ func parseGeneration(name string) (string, time.Time, bool) {
 // existing, different "<path>.prev" first becomes a generation, so no backup
 // is ever overwritten.
 func (m *Manager) keepBackup(path string, data []byte) error {
+	if err := m.contained(path); err != nil {
+		return err
+	}
 	fsys := m.cfg.fs
 	prev := path + prevSuffix
 	old, err := fsys.ReadFile(prev)
@@ -285,27 +288,19 @@ func (m *Manager) Restore(backup, sub string) error {
 	if !ok {
 		return fmt.Errorf("credslots: no backup named %q: %w", backup, fs.ErrNotExist)
 	}
+	// A first look without locks, so that a refusal changes nothing on
+	// disk; under the locks the backup is read again, and that decides.
+	if _, err := m.readBackup(backup, path, sub); err != nil {
+		return err
+	}
 	mu, err := m.beginMutation()
 	if err != nil {
 		return err
 	}
 	defer mu.end()
-	fsys := m.cfg.fs
-	// A backup is a regular file the package wrote; a symlink at a backup's
-	// name is never followed.
-	if fi, err := fsys.Lstat(path); err != nil || !fi.Mode().IsRegular() {
-		return fmt.Errorf("credslots: no backup named %q: %w", backup, fs.ErrNotExist)
-	}
-	data, err := fsys.ReadFile(path)
+	data, err := m.readBackup(backup, path, sub)
 	if err != nil {
-		return fmt.Errorf("credslots: read backup %s: %w", backup, err)
-	}
-	cred := m.cfg.format.parse(data)
-	if cred.problem != "" {
-		return fmt.Errorf("credslots: backup %s is not a %s credential: %s: %w", backup, m.cfg.format.Name(), cred.problem, ErrUnhealable)
-	}
-	if other := m.storedOwner(cred.fingerprint, sub); other != "" {
-		return fmt.Errorf("credslots: backup %s holds the login captured for %s, not %s: %w", backup, other, sub, ErrIdentityDrift)
+		return err
 	}
 	slot := m.slots[sub]
 	c, err := m.beginChange(opRestore, sub, "", "restore "+backup)
@@ -320,6 +315,29 @@ func (m *Manager) Restore(backup, sub string) error {
 	}
 	m.cfg.logger.Info("credslots: restored", "sub", sub, "path", slot, "backup", backup)
 	return nil
+}
+
+// readBackup reads the backup named backup at path and checks that it may be
+// restored into sub; it only reads.
+func (m *Manager) readBackup(backup, path, sub string) ([]byte, error) {
+	fsys := m.cfg.fs
+	// A backup is a regular file the package wrote; a symlink at a backup's
+	// name is never followed.
+	if fi, err := fsys.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("credslots: no backup named %q: %w", backup, fs.ErrNotExist)
+	}
+	data, err := fsys.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("credslots: read backup %s: %w", backup, err)
+	}
+	cred := m.cfg.format.parse(data)
+	if cred.problem != "" {
+		return nil, fmt.Errorf("credslots: backup %s is not a %s credential: %s: %w", backup, m.cfg.format.Name(), cred.problem, ErrUnhealable)
+	}
+	if other := m.storedOwner(cred.fingerprint, sub); other != "" {
+		return nil, fmt.Errorf("credslots: backup %s holds the login captured for %s, not %s: %w", backup, other, sub, ErrIdentityDrift)
+	}
+	return data, nil
 }
 
 // restoreLocked backs up the slot and writes data into it.

@@ -56,54 +56,20 @@ func (m *Manager) HealDrift(opts ...SwitchOption) (SwitchResult, error) {
 
 // heal is HealDriftTo, or HealDrift when sub is "".
 func (m *Manager) heal(sub string, sc switchConfig) (SwitchResult, error) {
+	// A first look without locks, so that a refusal changes nothing on
+	// disk; under the locks the checks run again, and that verdict decides.
+	if _, _, r := m.checkHeal(sub, sc); r != nil {
+		return m.deny(sub, r)
+	}
 	mu, err := m.beginMutation()
 	if err != nil {
 		return m.fail(sub, err)
 	}
 	defer mu.end()
-
-	drift, live, err := m.liveDrift()
-	if err != nil {
-		return m.fail(sub, err)
+	sub, live, r := m.checkHeal(sub, sc)
+	if r != nil {
+		return m.deny(sub, r)
 	}
-	switch {
-	case drift == nil || !drift.Drift:
-		return m.refuse(ErrNoDrift, sub, "no drift", nil)
-	case live.kind == kindSymlink || live.kind == kindBrokenSymlink:
-		return m.refuse(ErrUnhealable, sub, "live is a symlink — drift implies slot rewrite, not OAuth refresh", nil)
-	case live.kind != kindFile:
-		return m.refuse(ErrUnhealable, sub, "live file missing", nil)
-	}
-	if sub == "" {
-		var why string
-		if sub, why = m.activeFor(live); why != "" {
-			return m.refuse(ErrAmbiguous, sub, "cannot tell whose token the live file holds: "+why+"; name the sub (HealDriftTo)", nil)
-		}
-	}
-	cred := m.cfg.format.parse(live.data)
-	fresh := false
-	if cred.hasExpiry() {
-		fresh, _ = expiryVerdict(cred.expiry, m.cfg.grace, m.cfg.now())
-	}
-	switch {
-	case cred.problem != "":
-		return m.refuse(ErrUnhealable, sub, "live file "+cred.problem, nil)
-	case !fresh:
-		return m.refuse(ErrNotFresh, sub, fmt.Sprintf("live token expired or in grace (%s)", formatTime(cred.expiry)), nil)
-	case cred.blank != "":
-		why := fmt.Sprintf("live credential is blank: %s is empty (written after a failed refresh or a logout)", cred.blank)
-		return m.refuse(ErrUnhealable, sub, why, nil)
-	}
-	if m.cfg.format.stableIdentity() && !sc.force {
-		if why := m.foreignIdentity(sub, cred.fingerprint); why != "" {
-			return m.refuse(ErrIdentityDrift, sub, fmt.Sprintf("refusing to heal into %s: %s (or Force)", sub, why), nil)
-		}
-	}
-	if locks := m.busy(sc); len(locks) > 0 {
-		why := fmt.Sprintf("deferred: active lock(s) %s; would heal to %s", strings.Join(locks, ", "), sub)
-		return m.refuse(ErrDeferred, sub, why, locks)
-	}
-
 	c, err := m.beginChange(opHeal, sub, "", healHookReason)
 	if err != nil {
 		return m.fail(sub, err)
@@ -113,6 +79,56 @@ func (m *Manager) heal(sub string, sc switchConfig) (SwitchResult, error) {
 	}
 	return m.changed(sub, healHookReason,
 		fmt.Sprintf("healed: synced live → %s, symlink restored", filepath.Base(m.slots[sub])))
+}
+
+// checkHeal runs checks 2 to 6 of HealDriftTo (and, when sub is "", finds
+// the sub in the journal); it only reads. It returns the sub and what the
+// live path held.
+func (m *Manager) checkHeal(sub string, sc switchConfig) (string, entry, *refusal) {
+	refuse := func(sentinel error, reason string) (string, entry, *refusal) {
+		return sub, entry{}, &refusal{sentinel: sentinel, reason: reason}
+	}
+	drift, live, err := m.liveDrift()
+	if err != nil {
+		return sub, entry{}, &refusal{err: err}
+	}
+	switch {
+	case drift == nil || !drift.Drift:
+		return refuse(ErrNoDrift, "no drift")
+	case live.kind == kindSymlink || live.kind == kindBrokenSymlink:
+		return refuse(ErrUnhealable, "live is a symlink — drift implies slot rewrite, not OAuth refresh")
+	case live.kind != kindFile:
+		return refuse(ErrUnhealable, "live file missing")
+	}
+	if sub == "" {
+		var why string
+		if sub, why = m.activeFor(live); why != "" {
+			return refuse(ErrAmbiguous, "cannot tell whose token the live file holds: "+why+"; name the sub (HealDriftTo)")
+		}
+	}
+	cred := m.cfg.format.parse(live.data)
+	fresh := false
+	if cred.hasExpiry() {
+		fresh, _ = expiryVerdict(cred.expiry, m.cfg.grace, m.cfg.now())
+	}
+	switch {
+	case cred.problem != "":
+		return refuse(ErrUnhealable, "live file "+cred.problem)
+	case !fresh:
+		return refuse(ErrNotFresh, fmt.Sprintf("live token expired or in grace (%s)", formatTime(cred.expiry)))
+	case cred.blank != "":
+		return refuse(ErrUnhealable, fmt.Sprintf("live credential is blank: %s is empty (written after a failed refresh or a logout)", cred.blank))
+	}
+	if m.cfg.format.stableIdentity() && !sc.force {
+		if why := m.foreignIdentity(sub, cred.fingerprint); why != "" {
+			return refuse(ErrIdentityDrift, fmt.Sprintf("refusing to heal into %s: %s (or Force)", sub, why))
+		}
+	}
+	if locks := m.busy(sc); len(locks) > 0 {
+		why := fmt.Sprintf("deferred: active lock(s) %s; would heal to %s", strings.Join(locks, ", "), sub)
+		return sub, entry{}, &refusal{sentinel: ErrDeferred, reason: why, locks: locks}
+	}
+	return sub, live, nil
 }
 
 // healLocked makes the change of a heal whose checks passed: keep the slot's

@@ -74,36 +74,6 @@ func ofOp(entries []JournalEntry, op string) []JournalEntry {
 	return out
 }
 
-// snapshot maps every regular file and symlink under dir (relative path) to
-// its content or target, leaving out lock files, which a refused change may
-// create: a refusal must leave everything else exactly as it was.
-func snapshot(t testing.TB, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		base := filepath.Base(path)
-		if d.IsDir() || base == "lock" || strings.HasSuffix(base, lockSuffix) {
-			return nil
-		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			target, err := os.Readlink(path)
-			require.NoError(t, err)
-			out[rel] = "symlink -> " + target
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		require.NoError(t, err)
-		out[rel] = string(data)
-		return nil
-	})
-	require.NoError(t, err)
-	return out
-}
-
 // liveMtime is the live path's own modification time.
 func liveMtime(t testing.TB, f *fixture) time.Time {
 	t.Helper()

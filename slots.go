@@ -229,9 +229,13 @@ func ReadSlotExpiry(path string) (time.Time, bool) {
 
 // SlotIsFresh reports whether the Claude Code credential at path is usable
 // for longer than grace after now, with a reason for logs: "slot missing:
-// <name>", "unreadable or no expiresAt in <name>", "expired <N>m ago (at
-// <expiry>)", "expires within grace (<N>s left, at <expiry>)" or "valid until
-// <expiry>", times in RFC 3339 UTC.
+// <name>" (also for a symlink loop or a path through a non-directory),
+// "permission denied reading <name>", "cannot read <name>: <cause>" (a FIFO,
+// device or file over 1 MiB), "unreadable or no expiresAt in <name>",
+// "expired <N>m ago (at <expiry>)", "expires within grace (<N>s left, at
+// <expiry>)" or "valid until <expiry>", times in RFC 3339 UTC. Expiries are
+// compared exactly, never through a float: an expiry at exactly now+grace is
+// not fresh.
 func SlotIsFresh(path string, grace time.Duration, now time.Time) (bool, string) {
 	data, err := osFS{}.ReadFile(path)
 	return freshness(ClaudeCode, filepath.Base(path), data, err, grace, now)
@@ -277,10 +281,26 @@ func freshnessOf(f Format, name string, c credential, readErr error, grace time.
 	if errors.Is(readErr, fs.ErrPermission) {
 		return false, "permission denied reading " + name
 	}
-	if readErr != nil || !c.hasExpiry() {
+	if readErr != nil {
+		return false, fmt.Sprintf("cannot read %s: %s", name, readCause(readErr))
+	}
+	if !c.hasExpiry() {
 		return false, fmt.Sprintf("unreadable or no %s in %s", f.expiryField(), name)
 	}
 	return expiryVerdict(c.expiry, grace, now)
+}
+
+// readCause is what went wrong in a failed read, without the path the error
+// already carries.
+func readCause(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	if errors.Is(err, ErrTooLarge) {
+		return fmt.Sprintf("larger than %d bytes", maxFileSize)
+	}
+	return err.Error()
 }
 
 // expiryVerdict compares a known expiry with now+grace.

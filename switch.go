@@ -73,73 +73,110 @@ func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResu
 		return m.refuse(ErrDeferred, sub, why, locks)
 	}
 
+	// A first look without locks: a refusal changes nothing on disk, not
+	// even the lock file. The checks run again under the locks, and that
+	// second verdict decides.
+	if _, r := m.checkSwitch(sub, sc); r != nil {
+		return m.deny(sub, r)
+	}
 	mu, err := m.beginMutation()
 	if err != nil {
 		return m.fail(sub, err)
 	}
 	defer mu.end()
-
-	slot := m.slots[sub]
-	data, rerr := m.cfg.fs.ReadFile(slot)
-	if isMissing(rerr) {
-		return m.refuse(ErrSlotMissing, sub, "slot missing: "+slot, nil)
+	plan, r := m.checkSwitch(sub, sc)
+	if r != nil {
+		return m.deny(sub, r)
 	}
-	var cred credential
-	if rerr == nil {
-		cred = m.cfg.format.parse(data)
-	}
-	if fresh, why := freshnessOf(m.cfg.format, filepath.Base(slot), cred, rerr, m.cfg.grace, m.cfg.now()); !fresh {
-		return m.refuse(ErrNotFresh, sub, fmt.Sprintf("refusing to switch to %s: %s", sub, why), nil)
-	}
-	if !sc.force {
-		id, err := m.identityVerdict(sub, cred.fingerprint)
-		if err != nil {
-			return m.fail(sub, err)
-		}
-		if id.Drift {
-			why := fmt.Sprintf("refusing to switch to %s: %s; verify the login, then CaptureSlotFingerprint (or Force)", sub, id.Reason)
-			return m.refuse(ErrIdentityDrift, sub, why, nil)
-		}
-	}
-	drift, live, err := m.liveDrift()
+	c, err := m.beginChange(opSwitch, sub, plan.from, reason)
 	if err != nil {
 		return m.fail(sub, err)
 	}
-	keepLive := live.kind == kindFile && drift.Drift
-	if keepLive && !sc.force {
-		why := fmt.Sprintf("refusing to switch to %s: live file %s matches no slot and would be lost; heal it into its slot first (HealDriftTo) or Force to keep it as %s",
-			sub, filepath.Base(m.live), filepath.Base(m.live+prevSuffix))
-		return m.refuse(ErrLiveDrifted, sub, why, nil)
-	}
-	from := ""
-	if live.kind == kindSymlink && drift != nil {
-		from = drift.MatchingSlot
-	}
-	c, err := m.beginChange(opSwitch, sub, from, reason)
-	if err != nil {
-		return m.fail(sub, err)
-	}
-	err = c.finish(m.switchLocked(mu, sub, live, keepLive))
+	err = c.finish(m.switchLocked(mu, sub, plan))
 	if err != nil {
 		return m.fail(sub, err)
 	}
 	return m.changed(sub, reason, "switched to "+sub)
 }
 
+// switchPlan is what checks 3 to 6 of a switch found.
+type switchPlan struct {
+	live     entry  // what the live path held
+	keepLive bool   // a drifted live file to keep as the live backup (forced)
+	from     string // the sub the live path pointed at
+}
+
+// refusal is why a change is not made: a sentinel with its reason, or an
+// error met while checking.
+type refusal struct {
+	sentinel error
+	reason   string
+	locks    []string // the busy-signals, for ErrDeferred
+	err      error
+}
+
+// deny returns a refusal's result.
+func (m *Manager) deny(sub string, r *refusal) (SwitchResult, error) {
+	if r.err != nil {
+		return m.fail(sub, r.err)
+	}
+	return m.refuse(r.sentinel, sub, r.reason, r.locks)
+}
+
+// checkSwitch runs checks 3 to 6 of SwitchTo; it only reads.
+func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal) {
+	slot := m.slots[sub]
+	data, rerr := m.cfg.fs.ReadFile(slot)
+	if isMissing(rerr) {
+		return switchPlan{}, &refusal{sentinel: ErrSlotMissing, reason: "slot missing: " + slot}
+	}
+	var cred credential
+	if rerr == nil {
+		cred = m.cfg.format.parse(data)
+	}
+	if fresh, why := freshnessOf(m.cfg.format, filepath.Base(slot), cred, rerr, m.cfg.grace, m.cfg.now()); !fresh {
+		return switchPlan{}, &refusal{sentinel: ErrNotFresh, reason: fmt.Sprintf("refusing to switch to %s: %s", sub, why)}
+	}
+	if !sc.force {
+		id, err := m.identityVerdict(sub, cred.fingerprint)
+		if err != nil {
+			return switchPlan{}, &refusal{err: err}
+		}
+		if id.Drift {
+			return switchPlan{}, &refusal{sentinel: ErrIdentityDrift,
+				reason: fmt.Sprintf("refusing to switch to %s: %s; verify the login, then CaptureSlotFingerprint (or Force)", sub, id.Reason)}
+		}
+	}
+	drift, live, err := m.liveDrift()
+	if err != nil {
+		return switchPlan{}, &refusal{err: err}
+	}
+	plan := switchPlan{live: live, keepLive: live.kind == kindFile && drift.Drift}
+	if plan.keepLive && !sc.force {
+		return switchPlan{}, &refusal{sentinel: ErrLiveDrifted,
+			reason: fmt.Sprintf("refusing to switch to %s: live file %s matches no slot and would be lost; heal it into its slot first (HealDriftTo) or Force to keep it as %s",
+				sub, filepath.Base(m.live), filepath.Base(m.live+prevSuffix))}
+	}
+	if live.kind == kindSymlink && drift != nil {
+		plan.from = drift.MatchingSlot
+	}
+	return plan, nil
+}
+
 // switchLocked makes the change of a switch whose checks passed: keep a
 // drifted live file as its backup when forced, then swap the link in.
-func (m *Manager) switchLocked(mu *mutation, sub string, live entry, keepLive bool) error {
+func (m *Manager) switchLocked(mu *mutation, sub string, plan switchPlan) error {
 	if err := mu.verify(); err != nil {
 		return err
 	}
-	if keepLive {
-		if err := m.keepBackup(m.live, live.data); err != nil {
+	if plan.keepLive {
+		if err := m.keepBackup(m.live, plan.live.data); err != nil {
 			return err
 		}
 		m.cfg.logger.Warn("credslots: kept drifted live file before forced switch",
 			"sub", sub, "path", m.live+prevSuffix)
 	}
-	if err := swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(sub), live, m.rescue); err != nil {
+	if err := swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(sub), plan.live, m.rescue); err != nil {
 		return err
 	}
 	m.own(m.live)
