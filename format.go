@@ -45,6 +45,9 @@ type Format interface {
 	cliLocks(dir, real string) []cliLock
 	// needsRealDir reports whether cliLocks uses the real path.
 	needsRealDir() bool
+	// carriesState reports whether the file holds account-independent
+	// state that a switch carries into the target slot.
+	carriesState() bool
 }
 
 // credential is what the package knows about one credential document.
@@ -106,6 +109,7 @@ func (f *jsonFormat) expiryField() string         { return f.field }
 func (f *jsonFormat) identityName() string        { return f.id }
 func (f *jsonFormat) stableIdentity() bool        { return f.stable }
 func (f *jsonFormat) needsRealDir() bool          { return f.name == "claude" }
+func (f *jsonFormat) carriesState() bool          { return f.name == "claude" }
 
 func (f *jsonFormat) cliLocks(dir, real string) []cliLock {
 	if f.locks == nil {

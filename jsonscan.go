@@ -132,3 +132,60 @@ func validDocument(data []byte) ([]byte, string) {
 	}
 	return bytes.TrimSpace(data), ""
 }
+
+// member is one member of a JSON object: its raw key (quotes included), its
+// decoded name, and its raw value.
+type member struct {
+	key   []byte
+	name  string
+	value []byte
+}
+
+// objectMembers lists the members of the JSON object obj (a document
+// json.Valid accepted, trimmed), in order, keeping only the last of
+// duplicate names, as encoding/json would read them. It returns false when
+// obj is not an object.
+func objectMembers(obj []byte) ([]member, bool) {
+	if len(obj) == 0 || obj[0] != '{' {
+		return nil, false
+	}
+	var out []member
+	at := map[string]int{}
+	i := skipSpace(obj, 1)
+	for i < len(obj) && obj[i] == '"' {
+		keyEnd := scanString(obj, i)
+		key := obj[i:keyEnd]
+		name, _ := jsonString(key)
+		i = skipSpace(obj, skipSpace(obj, keyEnd)+1)
+		valEnd := scanValue(obj, i)
+		m := member{key: key, name: name, value: obj[i:valEnd]}
+		if n, dup := at[name]; dup {
+			out[n] = m
+		} else {
+			at[name] = len(out)
+			out = append(out, m)
+		}
+		i = skipSpace(obj, valEnd)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+	return out, true
+}
+
+// writeObject renders members as one compact JSON object, each key and value
+// byte for byte as given.
+func writeObject(members []member) []byte {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for n, m := range members {
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(m.key)
+		b.WriteByte(':')
+		b.Write(m.value)
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}

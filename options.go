@@ -47,6 +47,7 @@ type config struct {
 	lockTimeout         time.Duration
 	format              Format
 	cliLocks            bool    // hold the format's CLI locks during changes
+	carryState          bool    // carry account-independent state on a switch
 	staleScale          float64 // scales the CLI lock stale times (tests only)
 	generations         int     // backup generations kept per file
 	fs                  fileSystem
@@ -65,6 +66,7 @@ func defaultConfig() config {
 		lockTimeout: DefaultLockTimeout,
 		format:      ClaudeCode,
 		cliLocks:    true,
+		carryState:  true,
 		staleScale:  1,
 		generations: DefaultBackupGenerations,
 		fs:          osFS{},
@@ -180,6 +182,26 @@ func WithFormat(f Format) Option {
 // Turn them off only for a creds dir no CLI uses, or in tests.
 func WithCLILocks(on bool) Option {
 	return func(c *config) { c.cliLocks = on }
+}
+
+// WithCarryState sets whether a switch with the ClaudeCode format carries
+// the live file's account-independent state into the target slot before it
+// swaps the link. On by default.
+//
+// Claude Code's .credentials.json holds more than the account's login
+// (claudeAiOauth): MCP server logins (mcpOAuth, mcpOAuthClientConfig,
+// mcpXaaIdp, mcpXaaIdpConfig), pluginSecrets, trustedDeviceToken,
+// designOauth, gatewayTrust, and keys yet to come. A whole-file switch would
+// roll all of them back to the target slot's old copy, and MCP refresh
+// tokens may be single-use. So the target slot is first rewritten
+// (atomically, its old content kept as its backup, under the locks) to hold
+// the live file's current value of every top-level key but claudeAiOauth;
+// the slot's claudeAiOauth bytes, identity and expiry are unchanged, and keys
+// only the slot has are kept. A live file that is not a readable JSON object
+// leaves the slot as it is (logged). Gemini CLI and Codex CLI files hold
+// only the account: their slots stay whole files.
+func WithCarryState(on bool) Option {
+	return func(c *config) { c.carryState = on }
 }
 
 // WithRefreshLock turns the format's CLI locks on; dir is ignored, since the

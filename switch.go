@@ -101,6 +101,7 @@ func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResu
 
 // switchPlan is what checks 3 to 6 of a switch found.
 type switchPlan struct {
+	slot     []byte // the target slot's content
 	live     entry  // what the live path held
 	keepLive bool   // a drifted live file to keep as the live backup (forced)
 	from     string // the sub the live path pointed at
@@ -151,7 +152,7 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal
 	if err != nil {
 		return switchPlan{}, &refusal{err: err}
 	}
-	plan := switchPlan{live: live, keepLive: live.kind == kindFile && drift.Drift}
+	plan := switchPlan{slot: data, live: live, keepLive: live.kind == kindFile && drift.Drift}
 	if plan.keepLive && !sc.force {
 		return switchPlan{}, &refusal{sentinel: ErrLiveDrifted,
 			reason: fmt.Sprintf("refusing to switch to %s: live file %s matches no slot and would be lost; heal it into its slot first (HealDriftTo) or Force to keep it as %s",
@@ -163,11 +164,42 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal
 	return plan, nil
 }
 
+// carryState rewrites the target slot so that it holds the live file's
+// account-independent state (see carriedSlot), keeping its old content as
+// its backup. A live file that is not a readable JSON object leaves the
+// slot as it is, logged.
+func (m *Manager) carryState(sub string, plan switchPlan) error {
+	if plan.live.data == nil {
+		return nil // no live content: nothing to carry
+	}
+	next, ok := carriedSlot(plan.slot, plan.live.data)
+	if !ok {
+		if doc, problem := validDocument(plan.live.data); problem != "" || doc[0] != '{' {
+			m.cfg.logger.Warn("credslots: live file is not a readable JSON object; its state was not carried", "sub", sub, "path", m.live)
+		}
+		return nil
+	}
+	slot := m.slots[sub]
+	if err := m.keepBackup(slot, plan.slot); err != nil {
+		return err
+	}
+	if err := m.writeFile(slot, next); err != nil {
+		return err
+	}
+	m.cfg.logger.Info("credslots: carried state into slot", "sub", sub, "path", slot)
+	return nil
+}
+
 // switchLocked makes the change of a switch whose checks passed: keep a
 // drifted live file as its backup when forced, then swap the link in.
 func (m *Manager) switchLocked(mu *mutation, sub string, plan switchPlan) error {
 	if err := mu.verify(); err != nil {
 		return err
+	}
+	if m.cfg.carryState && m.cfg.format.carriesState() {
+		if err := m.carryState(sub, plan); err != nil {
+			return err
+		}
 	}
 	if plan.keepLive {
 		if err := m.keepBackup(m.live, plan.live.data); err != nil {
