@@ -310,7 +310,7 @@ func (m *Manager) Restore(backup, sub string) error {
 	if err := c.finish(m.restoreLocked(mu, slot, data)); err != nil {
 		return err
 	}
-	if _, err := m.captureLocked(sub, false); err != nil {
+	if _, err := m.captureLocked(sub, false, false); err != nil {
 		m.cfg.logger.Warn("credslots: fingerprint capture failed after change", "sub", sub, "reason", err.Error())
 	}
 	m.cfg.logger.Info("credslots: restored", "sub", sub, "path", slot, "backup", backup)

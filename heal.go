@@ -78,7 +78,7 @@ func (m *Manager) heal(sub string, sc switchConfig) (SwitchResult, error) {
 		return m.fail(sub, err)
 	}
 	return m.changed(sub, healHookReason,
-		fmt.Sprintf("healed: synced live → %s, symlink restored", filepath.Base(m.slots[sub])))
+		fmt.Sprintf("healed: synced live → %s, symlink restored", filepath.Base(m.slots[sub])), true)
 }
 
 // checkHeal runs checks 2 to 6 of HealDriftTo (and, when sub is "", finds

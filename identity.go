@@ -1,6 +1,7 @@
 package credslots
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,9 @@ type sidecar struct {
 	CapturedAt         string `json:"captured_at"`
 	RefreshTokenSHA256 string `json:"refresh_token_sha256"`
 	Slot               string `json:"slot"`
+	// OAuthAccount is Claude Code's account metadata for the slot, from
+	// .claude.json, as raw JSON; absent when none was captured.
+	OAuthAccount json.RawMessage `json:"oauth_account,omitempty"`
 }
 
 // ComputeSlotFingerprint returns the sha256 hex of the refresh token's UTF-8
@@ -62,15 +66,22 @@ func (m *Manager) ReadStoredFingerprint(sub string) (string, bool) {
 // "none"; any other read failure is an error, so that a check never mistakes
 // an unreadable sidecar for an absent one.
 func (m *Manager) storedFingerprint(sub string) (string, error) {
+	fp, _, err := m.storedSidecar(sub)
+	return fp, err
+}
+
+// storedSidecar reads sub's sidecar: the fingerprint and the remembered
+// oauthAccount (raw JSON; nil when none).
+func (m *Manager) storedSidecar(sub string) (string, []byte, error) {
 	data, err := m.cfg.fs.ReadFile(m.prints[sub])
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+		return "", nil, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("credslots: read fingerprint of %q: %w", sub, err)
+		return "", nil, fmt.Errorf("credslots: read fingerprint of %q: %w", sub, err)
 	}
 	fp, _ := parseSidecar(data)
-	return fp, nil
+	return fp, sidecarAccount(data), nil
 }
 
 // parseSidecar reads a sidecar document's fingerprint.
@@ -112,7 +123,7 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 		return "", err
 	}
 	defer mu.end()
-	fp, err := m.captureLocked(sub, true)
+	fp, err := m.captureLocked(sub, true, true)
 	if err == nil && fp != "" {
 		err = m.record(JournalEntry{Time: m.cfg.now(), Op: opCapture, Phase: phaseDone, Sub: sub, Reason: "fingerprint captured"})
 	}
@@ -120,22 +131,32 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 }
 
 // captureLocked is CaptureSlotFingerprint for a caller holding the lock.
-// Unless always, a sidecar that already holds the fingerprint is left as it
-// is, which spares a switch between known slots two fsyncs.
-func (m *Manager) captureLocked(sub string, always bool) (string, error) {
+// Unless always, a sidecar that already holds the fingerprint (and the
+// account, when one is captured) is left as it is, which spares a switch
+// between known slots two fsyncs. With account, and while sub is active,
+// Claude Code's oauthAccount from .claude.json is remembered too (see
+// WithCarryState); a sidecar keeps the account it had otherwise.
+func (m *Manager) captureLocked(sub string, always, account bool) (string, error) {
 	fp := m.currentFingerprint(sub)
 	if fp == "" {
 		return "", nil
 	}
-	if !always {
-		if stored, err := m.storedFingerprint(sub); err == nil && stored == fp {
-			return fp, nil
-		}
+	stored, storedAccount, serr := m.storedSidecar(sub)
+	var acct []byte
+	if account {
+		acct = m.currentAccount(sub)
+	}
+	if !always && serr == nil && stored == fp && (acct == nil || bytes.Equal(acct, storedAccount)) {
+		return fp, nil
+	}
+	if acct == nil && stored == fp {
+		acct = storedAccount // the same login keeps its account
 	}
 	doc, err := json.MarshalIndent(sidecar{
 		CapturedAt:         formatTime(m.cfg.now()),
 		RefreshTokenSHA256: fp,
 		Slot:               sub,
+		OAuthAccount:       acct,
 	}, "", "  ")
 	if err != nil {
 		return "", fmt.Errorf("credslots: encode fingerprint of %q: %w", sub, err)

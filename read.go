@@ -13,7 +13,7 @@ const maxFileSize = 1 << 20
 // returns.
 var errNotRegular = errors.New("not a regular file")
 
-// tooLarge is the error for a file over maxFileSize.
-func tooLarge(name string) error {
-	return fmt.Errorf("credslots: %s is larger than %d bytes: %w", name, maxFileSize, ErrTooLarge)
+// tooLarge is the error for a file over limit bytes.
+func tooLarge(name string, limit int64) error {
+	return fmt.Errorf("credslots: %s is larger than %d bytes: %w", name, limit, ErrTooLarge)
 }

@@ -10,7 +10,10 @@ import (
 
 // readRegular reads the regular file at name, refusing anything else as "not
 // a regular file" and a file over maxFileSize with ErrTooLarge.
-func readRegular(name string) ([]byte, error) {
+func readRegular(name string) ([]byte, error) { return readRegularMax(name, maxFileSize) }
+
+// readRegularMax is readRegular with another bound.
+func readRegularMax(name string, limit int64) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
@@ -23,9 +26,9 @@ func readRegular(name string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err == nil && len(data) > maxFileSize {
-		return nil, tooLarge(name)
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(data)) > limit {
+		return nil, tooLarge(name, limit)
 	}
 	return data, err
 }

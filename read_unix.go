@@ -15,7 +15,10 @@ import (
 // error wrapping ErrTooLarge. It makes exactly the system calls open, fstat,
 // read and close; a file that reports no size (as in /proc) is read until
 // its end.
-func readRegular(name string) ([]byte, error) {
+func readRegular(name string) ([]byte, error) { return readRegularMax(name, maxFileSize) }
+
+// readRegularMax is readRegular with another bound.
+func readRegularMax(name string, limit int64) ([]byte, error) {
 	fd, err := retryEINTR(func() (int, error) {
 		return syscall.Open(name, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	})
@@ -30,8 +33,8 @@ func readRegular(name string) ([]byte, error) {
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
 	}
-	if st.Size > maxFileSize {
-		return nil, tooLarge(name)
+	if st.Size > limit {
+		return nil, tooLarge(name, limit)
 	}
 	size := int(st.Size)
 	if size == 0 {
@@ -43,8 +46,8 @@ func readRegular(name string) ([]byte, error) {
 			if st.Size > 0 {
 				return buf, nil // the size fstat reported, in one read
 			}
-			if len(buf) > maxFileSize {
-				return nil, tooLarge(name)
+			if int64(len(buf)) > limit {
+				return nil, tooLarge(name, limit)
 			}
 			buf = append(buf, 0)[:len(buf)]
 		}

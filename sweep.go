@@ -52,6 +52,11 @@ func (m *Manager) sweep() {
 		dirs[filepath.Dir(m.slots[sub])] = true
 		dirs[filepath.Dir(m.prints[sub])] = true
 	}
+	if m.cfg.carryState && m.cfg.format.carriesState() {
+		if path := m.claudeJSONPath(); path != "" {
+			dirs[filepath.Dir(path)] = true // an account splice's temporary
+		}
+	}
 	var hashes map[string]bool
 	known := func(h string) bool {
 		if hashes == nil {

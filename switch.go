@@ -96,7 +96,7 @@ func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResu
 	if err != nil {
 		return m.fail(sub, err)
 	}
-	return m.changed(sub, reason, "switched to "+sub)
+	return m.changed(sub, reason, "switched to "+sub, false)
 }
 
 // switchPlan is what checks 3 to 6 of a switch found.
@@ -212,6 +212,14 @@ func (m *Manager) switchLocked(mu *mutation, sub string, plan switchPlan) error 
 		return err
 	}
 	m.own(m.live)
+	if m.cfg.carryState && m.cfg.format.carriesState() {
+		// The account Claude Code shows follows the switch; a failure
+		// leaves .claude.json as it was until Claude Code fetches the
+		// profile itself.
+		if err := m.spliceAccount(sub); err != nil {
+			m.cfg.logger.Warn("credslots: could not splice the account into "+claudeJSONName, "sub", sub, "reason", err.Error())
+		}
+	}
 	return nil
 }
 
@@ -242,9 +250,10 @@ func (m *Manager) fail(sub string, err error) (SwitchResult, error) {
 }
 
 // changed finishes a successful switch or heal: capture the new fingerprint
-// (a failure is only logged), run the on-switch hook, log at Info.
-func (m *Manager) changed(sub, hookReason, reason string) (SwitchResult, error) {
-	if _, err := m.captureLocked(sub, false); err != nil {
+// (a failure is only logged; after a heal, with the account Claude Code
+// shows), run the on-switch hook, log at Info.
+func (m *Manager) changed(sub, hookReason, reason string, healed bool) (SwitchResult, error) {
+	if _, err := m.captureLocked(sub, false, healed); err != nil {
 		m.cfg.logger.Warn("credslots: fingerprint capture failed after change",
 			"sub", sub, "path", m.prints[sub], "reason", err.Error())
 	}

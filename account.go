@@ -1,0 +1,203 @@
+package credslots
+
+// This file keeps Claude Code's per-account metadata (oauthAccount in
+// .claude.json) with each slot, and splices the target's into .claude.json
+// on a switch, so that Claude Code shows the account it now uses.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/gptme/credslots/internal/atomicfile"
+)
+
+const (
+	// claudeJSONName is Claude Code's state file: inside the config dir
+	// when CLAUDE_CONFIG_DIR is set, else beside ~/.claude.
+	claudeJSONName = ".claude.json"
+	// accountMember is its per-account member.
+	accountMember = "oauthAccount"
+	// maxClaudeJSON bounds the read of .claude.json, which also holds
+	// every project's history and can be larger than a credential.
+	maxClaudeJSON = 64 << 20
+)
+
+// claudeJSONPath returns Claude Code's .claude.json for this creds dir:
+// "<creds dir>/.claude.json" when it exists, else ".claude.json" beside a
+// creds dir named .claude when that exists; "" when there is none.
+func (m *Manager) claudeJSONPath() string {
+	inside := filepath.Join(m.dir, claudeJSONName)
+	if fi, err := m.cfg.fs.Lstat(inside); err == nil && fi.Mode().IsRegular() {
+		return inside
+	}
+	if filepath.Base(m.dir) == ".claude" {
+		beside := filepath.Join(filepath.Dir(m.dir), claudeJSONName)
+		if fi, err := m.cfg.fs.Lstat(beside); err == nil && fi.Mode().IsRegular() {
+			return beside
+		}
+	}
+	return ""
+}
+
+// accountIn returns the raw oauthAccount object of a .claude.json document.
+func accountIn(data []byte) []byte {
+	doc, problem := validDocument(data)
+	if problem != "" {
+		return nil
+	}
+	v := objectFields(doc, accountMember)[0]
+	if len(v) == 0 || v[0] != '{' {
+		return nil
+	}
+	return v
+}
+
+// sidecarAccount returns the oauthAccount a sidecar remembers; nil when none.
+func sidecarAccount(data []byte) []byte {
+	doc, problem := validDocument(data)
+	if problem != "" {
+		return nil
+	}
+	v := objectFields(doc, "oauth_account")[0]
+	if len(v) == 0 || v[0] != '{' {
+		return nil
+	}
+	return compactJSON(v)
+}
+
+// compactJSON is raw JSON without insignificant space, so that the same
+// object compares equal however it was indented.
+func compactJSON(raw []byte) []byte {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return raw
+	}
+	return b.Bytes()
+}
+
+// currentAccount returns the oauthAccount .claude.json shows, compacted,
+// when it is sub's: only while the live path points at sub's slot, and
+// only for the ClaudeCode format with state carrying on. nil otherwise.
+func (m *Manager) currentAccount(sub string) []byte {
+	if !m.cfg.carryState || !m.cfg.format.carriesState() {
+		return nil
+	}
+	if active, ok := m.ActiveSubscription(); !ok || active != sub {
+		return nil
+	}
+	path := m.claudeJSONPath()
+	if path == "" {
+		return nil
+	}
+	data, err := readRegularMax(path, maxClaudeJSON)
+	if err != nil {
+		return nil
+	}
+	if a := accountIn(data); a != nil {
+		return compactJSON(a)
+	}
+	return nil
+}
+
+// spliceAccount writes the oauthAccount remembered for sub into
+// .claude.json, replacing only that member's value (adding it when absent)
+// and leaving every other byte as it was; the old file is kept as a backup
+// generation. It does nothing when no account is remembered, there is no
+// .claude.json, or it already shows that account. It never follows a
+// symlink at .claude.json, and it gives up (logged) rather than overwrite a
+// .claude.json that Claude Code changed while it was being spliced.
+func (m *Manager) spliceAccount(sub string) error {
+	_, acct, err := m.storedSidecar(sub)
+	if err != nil || acct == nil {
+		return err
+	}
+	path := m.claudeJSONPath()
+	if path == "" {
+		return nil
+	}
+	fsys := m.cfg.fs
+	before, err := fsys.Lstat(path)
+	if err != nil {
+		return fmt.Errorf("credslots: %s: %w", path, err)
+	}
+	data, err := readRegularMax(path, maxClaudeJSON)
+	if err != nil {
+		return fmt.Errorf("credslots: read %s: %w", path, err)
+	}
+	doc, problem := validDocument(data)
+	if problem != "" {
+		return fmt.Errorf("credslots: %s is not JSON (%s); account not spliced", path, problem)
+	}
+	if cur := accountIn(data); cur != nil && bytes.Equal(compactJSON(cur), acct) {
+		return nil
+	}
+	next, ok := spliceMember(data, doc, accountMember, acct)
+	if !ok {
+		return fmt.Errorf("credslots: %s is not a JSON object; account not spliced", path)
+	}
+	if err := m.keepGeneration(path, data); err != nil {
+		return err
+	}
+	if again, err := fsys.Lstat(path); err != nil || !again.ModTime().Equal(before.ModTime()) || again.Size() != before.Size() {
+		return errors.New("credslots: " + path + " changed meanwhile; account not spliced")
+	}
+	if err := atomicfile.WriteFile(fsys, path, next, m.ownerFor(path)); err != nil {
+		return err
+	}
+	m.cfg.logger.Info("credslots: spliced account into "+claudeJSONName, "sub", sub, "path", path)
+	return nil
+}
+
+// spliceMember returns data with the value of the top-level member name of
+// the object doc (data trimmed) replaced by value, or value added as the
+// last member when there is none; every other byte stays.
+func spliceMember(data, doc []byte, name string, value []byte) ([]byte, bool) {
+	members, ok := objectMembers(doc)
+	if !ok {
+		return nil, false
+	}
+	for _, mb := range members {
+		if mb.name == name {
+			at := offsetIn(data, mb.value)
+			return concat(data[:at], value, data[at+len(mb.value):]), true
+		}
+	}
+	end := bytes.LastIndexByte(data, '}')
+	sep := []byte(",")
+	if len(members) == 0 {
+		sep = nil
+	}
+	return concat(data[:end], sep, []byte(`"`+name+`":`), value, data[end:]), true
+}
+
+// offsetIn is the offset within s of sub, a subslice of s (doc and its
+// members' values are subslices of data).
+func offsetIn(s, sub []byte) int {
+	return cap(s) - cap(sub)
+}
+
+func concat(parts ...[]byte) []byte {
+	return bytes.Join(parts, nil)
+}
+
+// keepGeneration keeps data, the old content of the file at path (outside
+// the slots), as a backup generation in the private directory.
+func (m *Manager) keepGeneration(path string, data []byte) error {
+	if err := m.ensurePrivateDir(m.private); err != nil {
+		return err
+	}
+	if err := m.ensurePrivateDir(m.backupsDir()); err != nil {
+		return err
+	}
+	rel := m.rel(path)
+	dest := filepath.Join(m.backupsDir(), generationName(rel, time.Now()))
+	if err := m.writeFile(dest, data); err != nil {
+		return err
+	}
+	m.prune(rel)
+	return nil
+}

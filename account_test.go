@@ -1,0 +1,197 @@
+package credslots
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	aliceAccount = `{"accountUuid":"a-1","emailAddress":"alice@example.test","organizationUuid":"o-1"}`
+	bobAccount   = `{"accountUuid":"b-2","emailAddress":"bob@example.test","organizationUuid":"o-2"}`
+)
+
+// claudeJSON is a .claude.json as Claude Code writes it, indented, with the
+// given account.
+func claudeJSON(account string) []byte {
+	return []byte("{\n  \"numStartups\": 7,\n  \"projects\": {\"/src\": {\"history\": [\"x\"]}},\n  \"oauthAccount\": " +
+		account + ",\n  \"userID\": \"u\"\n}\n")
+}
+
+// homeFixture is a creds dir at <home>/.claude with .claude.json beside it.
+func homeFixture(t *testing.T, opts ...Option) (*fixture, string) {
+	t.Helper()
+	home := t.TempDir()
+	dir := filepath.Join(home, ".claude")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	f := newFixture(t, append([]Option{WithCredsDir(dir)}, opts...)...)
+	f.dir = dir
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	return f, filepath.Join(home, ".claude.json")
+}
+
+// learnAccounts captures alice and bob while each is active and
+// .claude.json shows its account, as after a login.
+func learnAccounts(t *testing.T, f *fixture, claudeJSONPath string) {
+	t.Helper()
+	for _, a := range []struct{ sub, account string }{{"alice", aliceAccount}, {"bob", bobAccount}} {
+		f.link(t, a.sub)
+		writeFile(t, claudeJSONPath, claudeJSON(a.account))
+		_, err := f.m.CaptureSlotFingerprint(a.sub)
+		require.NoError(t, err)
+		_, acct, err := f.m.storedSidecar(a.sub)
+		require.NoError(t, err)
+		assert.JSONEq(t, a.account, string(acct), "%s's account remembered", a.sub)
+	}
+}
+
+func TestSwitchSplicesTheAccountIntoClaudeJSON(t *testing.T) {
+	f, path := homeFixture(t)
+	learnAccounts(t, f, path) // .claude.json now shows bob, live -> bob
+
+	_, err := f.m.SwitchTo("alice", "rotate")
+	require.NoError(t, err)
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, string(claudeJSON(aliceAccount)), string(got), "only oauthAccount changed, every other byte kept")
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	backups, err := f.m.Backups()
+	require.NoError(t, err)
+	var kept []byte
+	for _, b := range backups {
+		if b.Of == "../.claude.json" {
+			kept, err = os.ReadFile(b.Path)
+			require.NoError(t, err)
+		}
+	}
+	assert.Equal(t, string(claudeJSON(bobAccount)), string(kept), "the old .claude.json is kept as a backup generation")
+
+	_, err = f.m.SwitchTo("bob", "rotate")
+	require.NoError(t, err)
+	got, err = os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, string(claudeJSON(bobAccount)), string(got))
+	assert.Empty(t, tempLeftovers(t, filepath.Dir(path)))
+}
+
+func TestAccountCapturedOnlyForTheActiveSub(t *testing.T) {
+	f, path := homeFixture(t)
+	f.link(t, "bob")
+	writeFile(t, path, claudeJSON(bobAccount))
+	_, err := f.m.CaptureSlotFingerprint("alice") // alice is not active: .claude.json is bob's
+	require.NoError(t, err)
+	_, acct, err := f.m.storedSidecar("alice")
+	require.NoError(t, err)
+	assert.Nil(t, acct)
+
+	// A switch never captures: .claude.json still shows the previous account.
+	_, err = f.m.SwitchTo("alice", "r")
+	require.NoError(t, err)
+	_, acct, err = f.m.storedSidecar("alice")
+	require.NoError(t, err)
+	assert.Nil(t, acct)
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, claudeJSON(bobAccount), got, "nothing remembered for alice, nothing spliced")
+}
+
+func TestHealCapturesTheAccount(t *testing.T) {
+	f, path := homeFixture(t)
+	_, err := f.m.SwitchTo("alice", "start")
+	require.NoError(t, err)
+	// Claude Code refreshed alice's token and fetched her profile.
+	writeFile(t, path, claudeJSON(aliceAccount))
+	f.refreshAt(t, claudeDoc(fresh, "rt-alice-2"), time.Now().Add(time.Second))
+	_, err = f.m.HealDrift()
+	require.NoError(t, err)
+	_, acct, err := f.m.storedSidecar("alice")
+	require.NoError(t, err)
+	assert.JSONEq(t, aliceAccount, string(acct))
+}
+
+func TestSpliceLayoutsAndEdges(t *testing.T) {
+	t.Run("CLAUDE_CONFIG_DIR keeps .claude.json inside", func(t *testing.T) {
+		f := newFixture(t)
+		writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+		learnAccounts(t, f, filepath.Join(f.dir, ".claude.json"))
+		_, err := f.m.SwitchTo("alice", "r")
+		require.NoError(t, err)
+		got, err := os.ReadFile(filepath.Join(f.dir, ".claude.json"))
+		require.NoError(t, err)
+		assert.Equal(t, string(claudeJSON(aliceAccount)), string(got))
+	})
+	t.Run("no .claude.json: none is created", func(t *testing.T) {
+		f, path := homeFixture(t)
+		learnAccounts(t, f, path)
+		require.NoError(t, os.Remove(path))
+		_, err := f.m.SwitchTo("alice", "r")
+		require.NoError(t, err)
+		assert.NoFileExists(t, path)
+	})
+	t.Run("no oauthAccount member: added last", func(t *testing.T) {
+		f, path := homeFixture(t)
+		learnAccounts(t, f, path)
+		writeFile(t, path, []byte(`{"numStartups":7}`))
+		_, err := f.m.SwitchTo("alice", "r")
+		require.NoError(t, err)
+		got, err := os.ReadFile(path)
+		require.NoError(t, err)
+		assert.Equal(t, `{"numStartups":7,"oauthAccount":`+compactString(t, aliceAccount)+`}`, string(got))
+	})
+	t.Run("not JSON: left alone", func(t *testing.T) {
+		f, path := homeFixture(t)
+		learnAccounts(t, f, path)
+		writeFile(t, path, []byte(`{"numStartups":`))
+		_, err := f.m.SwitchTo("alice", "r")
+		require.NoError(t, err, "the switch itself succeeds")
+		got, err := os.ReadFile(path)
+		require.NoError(t, err)
+		assert.Equal(t, `{"numStartups":`, string(got))
+		assert.Contains(t, f.logs.String(), "could not splice")
+	})
+	t.Run("a symlink at .claude.json is not followed", func(t *testing.T) {
+		f, path := homeFixture(t)
+		learnAccounts(t, f, path)
+		victim := filepath.Join(t.TempDir(), "victim.json")
+		writeFile(t, victim, claudeJSON(bobAccount))
+		require.NoError(t, os.Remove(path))
+		require.NoError(t, os.Symlink(victim, path))
+		_, err := f.m.SwitchTo("alice", "r")
+		require.NoError(t, err)
+		got, err := os.ReadFile(victim)
+		require.NoError(t, err)
+		assert.Equal(t, claudeJSON(bobAccount), got)
+	})
+	t.Run("carry state off: no capture, no splice", func(t *testing.T) {
+		f, path := homeFixture(t, WithCarryState(false))
+		f.link(t, "alice")
+		writeFile(t, path, claudeJSON(aliceAccount))
+		_, err := f.m.CaptureSlotFingerprint("alice")
+		require.NoError(t, err)
+		_, acct, err := f.m.storedSidecar("alice")
+		require.NoError(t, err)
+		assert.Nil(t, acct)
+		data, err := os.ReadFile(f.m.FingerprintPath("alice"))
+		require.NoError(t, err)
+		assert.False(t, strings.Contains(string(data), "oauth_account"))
+	})
+}
+
+func compactString(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	require.NoError(t, json.Compact(&b, []byte(s)))
+	return b.String()
+}
