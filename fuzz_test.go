@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"math"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,16 +54,86 @@ func oracleTime(doc any, unit time.Duration, path ...string) (time.Time, bool) {
 	if !ok || !isNum {
 		return time.Time{}, false
 	}
-	f, err := strconv.ParseFloat(string(num), 64)
-	if err != nil {
+	return oracleDecimal(string(num), unit)
+}
+
+// The Unix seconds of the first instant of year 1 and of year 10000.
+var (
+	oracleMinSec = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	oracleEndSec = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+)
+
+// oracleDecimal is the exact reading of a JSON number literal counting
+// units since the epoch: the literal as a rational (math/big), times the
+// unit, rounded up to the nanosecond, and kept only within the years 1 to
+// 9999. A literal exponent far beyond the mantissa's length decides without
+// big arithmetic (10^|exp| would be huge): the value is then either past any
+// year or closer to zero than a nanosecond, as strconv.ParseFloat agrees.
+func oracleDecimal(num string, unit time.Duration) (time.Time, bool) {
+	mant, expText, hasExp := strings.Cut(strings.ToLower(num), "e")
+	r, ok := new(big.Rat).SetString(mant)
+	if !ok || strings.ContainsAny(mant, "eE/") {
 		return time.Time{}, false
 	}
-	sec := f / float64(time.Second/unit)
-	if sec < minUnixSeconds || sec >= maxUnixSeconds {
+	exp := 0
+	if hasExp {
+		e, err := strconv.Atoi(expText)
+		switch {
+		case err == nil:
+			exp = e
+		case strings.HasPrefix(expText, "-"):
+			exp = math.MinInt32
+		default:
+			exp = math.MaxInt32
+		}
+	}
+	// 10^-len(mant) <= |mantissa| < 10^len(mant) for a nonzero mantissa.
+	bound := len(mant) + 40
+	switch {
+	case r.Sign() == 0:
+		return time.Unix(0, 0).UTC(), true
+	case exp > bound: // |value| > 10^40 units
+		if f, err := strconv.ParseFloat(num, 64); err == nil && math.Abs(f) < 1e30 {
+			panic("oracle: ParseFloat disagrees on a huge value " + num)
+		}
+		return time.Time{}, false
+	case exp < -bound: // 0 < |value| < 10^-40 units: rounds up to 1 ns or to 0
+		if f, _ := strconv.ParseFloat(num, 64); math.Abs(f) > 1e-30 {
+			panic("oracle: ParseFloat disagrees on a tiny value " + num)
+		}
+		if r.Sign() > 0 {
+			return time.Unix(0, 1).UTC(), true
+		}
+		return time.Unix(0, 0).UTC(), true
+	}
+	pow := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(abs(exp))), nil))
+	if exp >= 0 {
+		r.Mul(r, pow)
+	} else {
+		r.Quo(r, pow)
+	}
+	r.Mul(r, new(big.Rat).SetInt64(int64(unit))) // nanoseconds
+	// Round up: the ceiling of num/den, den > 0.
+	ns, rem := new(big.Int).DivMod(r.Num(), r.Denom(), new(big.Int)) // floor, rem >= 0
+	if rem.Sign() != 0 {
+		ns.Add(ns, big.NewInt(1))
+	}
+	sec, nsec := new(big.Int).DivMod(ns, big.NewInt(int64(time.Second)), new(big.Int))
+	if !sec.IsInt64() || sec.Int64() < oracleMinSec || sec.Int64() >= oracleEndSec {
 		return time.Time{}, false
 	}
-	whole := math.Floor(sec)
-	return time.Unix(int64(whole), int64((sec-whole)*1e9)).UTC(), true
+	t := time.Unix(sec.Int64(), nsec.Int64()).UTC()
+	if t.Year() < 1 || t.Year() > 9999 {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 func oracleString(doc any, path ...string) string {
@@ -75,10 +149,9 @@ func checkCredential(t *testing.T, c credential, ok bool, want time.Time, identi
 		t.Fatalf("expiry readable=%v, oracle says %v (problem %q)", c.hasExpiry(), ok, c.problem)
 	}
 	if ok {
-		// The oracle divides to seconds first, which costs precision on
-		// large values; a millisecond still tells any unit mistake apart.
-		if d := c.expiry.Sub(want); d > time.Millisecond || d < -time.Millisecond {
-			t.Fatalf("expiry %s, oracle %s", c.expiry, want)
+		// The oracle is exact: equal to the nanosecond.
+		if !c.expiry.Equal(want) {
+			t.Fatalf("expiry %s, oracle %s", c.expiry.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
 		}
 		if c.expiry.Location() != time.UTC {
 			t.Fatalf("expiry not UTC")
@@ -153,6 +226,87 @@ func FuzzSidecar(f *testing.F) {
 		}
 		if ok != (want != "") || fp != want {
 			t.Fatalf("parseSidecar = %q, %v; oracle %q", fp, ok, want)
+		}
+	})
+}
+
+// jsonNumberLiteral reports whether s is exactly one JSON number, nothing
+// around it.
+func jsonNumberLiteral(s string) bool {
+	if !json.Valid([]byte(s)) {
+		return false
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return false
+	}
+	n, ok := v.(json.Number)
+	return ok && string(n) == s
+}
+
+func FuzzDecimalTime(f *testing.F) {
+	for _, s := range []string{
+		"0", "-0", "1767225600000", "1767225600000.5", "1767225600000.0000000001",
+		"1.7672256e12", "17672256e5", "17672256E+5", "-62135596800000", "-62135596800000.0000001",
+		"-62135596800001", "253402300799999.999999", "253402300799999.9999995", "253402300800000",
+		"1e-400", "-1e-400", "1e400", "0.0000001", "-0.0000001", "9223372036854775807",
+		"-9223372036854775808", "9223372036854775808", "1e22", "0e99999999999999999999",
+		"123456789012345678901234567890123456789012345678901234567890e-47",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, num string) {
+		if !jsonNumberLiteral(num) {
+			return
+		}
+		for _, unit := range []time.Duration{time.Millisecond, time.Second} {
+			got, ok := decimalTime(num, unit)
+			want, wok := oracleDecimal(num, unit)
+			if ok != wok {
+				t.Fatalf("decimalTime(%q, %v) ok=%v (%s), oracle ok=%v (%s)", num, unit, ok,
+					got.Format(time.RFC3339Nano), wok, want.Format(time.RFC3339Nano))
+			}
+			if ok && (!got.Equal(want) || got.Location() != time.UTC) {
+				t.Fatalf("decimalTime(%q, %v) = %s, oracle %s", num, unit, got.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
+			}
+		}
+	})
+}
+
+func FuzzReadRegular(f *testing.F) {
+	f.Add([]byte(`{"claudeAiOauth":{}}`), uint32(0))
+	f.Add([]byte{}, uint32(0))
+	f.Add([]byte{}, uint32(maxFileSize))
+	f.Add([]byte("x"), uint32(maxFileSize-1))
+	f.Add([]byte("x"), uint32(maxFileSize))
+	f.Add([]byte("\x00\xff"), uint32(4095))
+	f.Fuzz(func(t *testing.T, data []byte, grow uint32) {
+		// grow pads the file with zeros (a sparse tail) up to 2 MiB more,
+		// which puts sizes on both sides of the limit.
+		size := int64(len(data)) + int64(grow%(2*maxFileSize))
+		path := filepath.Join(t.TempDir(), "f")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(path, size); err != nil {
+			t.Fatal(err)
+		}
+		got, err := readRegular(path)
+		if size > maxFileSize {
+			if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "1048576") {
+				t.Fatalf("a %d-byte file: err %v, want ErrTooLarge naming the path and the limit", size, err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("a %d-byte file: %v", size, err)
+		}
+		want := make([]byte, size)
+		copy(want, data)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("a %d-byte file read back as %d different bytes", size, len(got))
 		}
 	})
 }
