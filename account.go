@@ -103,6 +103,34 @@ func (m *Manager) currentAccount(sub string) []byte {
 	return nil
 }
 
+// accountOwner returns the configured sub other than except that remembers
+// the same account (by accountUuid, else the whole object) as acct; "" when
+// none, or acct is nil.
+func (m *Manager) accountOwner(acct []byte, except string) string {
+	if acct == nil {
+		return ""
+	}
+	id := accountID(acct)
+	for _, sub := range m.subs {
+		if sub == except {
+			continue
+		}
+		if _, other, err := m.storedSidecar(sub); err == nil && other != nil && accountID(other) == id {
+			return sub
+		}
+	}
+	return ""
+}
+
+// accountID identifies an oauthAccount: its accountUuid, or else the whole
+// compacted object.
+func accountID(acct []byte) string {
+	if id, ok := jsonString(objectFields(acct, "accountUuid")[0]); ok && id != "" {
+		return id
+	}
+	return string(compactJSON(acct))
+}
+
 // spliceAccount writes the oauthAccount remembered for sub into
 // .claude.json, replacing only that member's value (adding it when absent)
 // and leaving every other byte as it was; the old file is kept as a backup

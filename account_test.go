@@ -195,3 +195,22 @@ func compactString(t *testing.T, s string) string {
 	require.NoError(t, json.Compact(&b, []byte(s)))
 	return b.String()
 }
+
+// TestAccountOfAnotherSubIsNotCaptured: after a switch, Claude Code may show
+// the previous account in .claude.json for up to a day; capturing then must
+// not remember it for the new sub.
+func TestAccountOfAnotherSubIsNotCaptured(t *testing.T) {
+	f, path := homeFixture(t)
+	f.link(t, "alice")
+	writeFile(t, path, claudeJSON(aliceAccount))
+	_, err := f.m.CaptureSlotFingerprint("alice")
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("bob", "r") // nothing remembered for bob: .claude.json still shows alice
+	require.NoError(t, err)
+	_, err = f.m.CaptureSlotFingerprint("bob")
+	require.NoError(t, err)
+	_, acct, err := f.m.storedSidecar("bob")
+	require.NoError(t, err)
+	assert.Nil(t, acct, "alice's account is never remembered for bob")
+	assert.Contains(t, f.logs.String(), "remembered for another sub")
+}

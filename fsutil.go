@@ -172,10 +172,11 @@ func createTempSymlink(fsys fileSystem, dest, target string) (string, error) {
 
 // entry describes what a path held when it was inspected.
 type entry struct {
-	kind  entryKind
-	mtime time.Time // of the entry itself (not a symlink's target)
-	data  []byte    // content, for kindFile (and the target's content for kindSymlink)
-	hash  string    // sha256 of data; "" when there is no readable content
+	kind   entryKind
+	mtime  time.Time // of a regular file (zero for the other kinds)
+	target string    // a symlink's target, as written
+	data   []byte    // content, for kindFile (and the target's content for kindSymlink)
+	hash   string    // sha256 of data; "" when there is no readable content
 }
 
 type entryKind int
@@ -203,10 +204,27 @@ func (k entryKind) String() string {
 	}
 }
 
-// inspect reads path once (following a symlink) and classifies it. A read
-// error other than "does not exist" is returned as is.
+// inspect reads path once (following a symlink) and classifies it: a read,
+// a readlink, and for anything but a symlink an lstat. A read error other
+// than "does not exist" is returned as is.
 func inspect(fsys fileSystem, path string) (entry, error) {
 	data, rerr := fsys.ReadFile(path)
+	link, err := fsys.Readlink(path)
+	switch {
+	case err == nil:
+		e := entry{kind: kindSymlink, target: link}
+		switch {
+		case rerr == nil:
+			e.data, e.hash = data, hashBytes(data)
+		case isMissing(rerr):
+			e.kind = kindBrokenSymlink
+		default:
+			return e, rerr
+		}
+		return e, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return entry{kind: kindMissing}, nil
+	}
 	fi, lerr := fsys.Lstat(path)
 	if lerr != nil {
 		if errors.Is(lerr, fs.ErrNotExist) {
@@ -219,22 +237,18 @@ func inspect(fsys fileSystem, path string) (entry, error) {
 	return e, err
 }
 
-// classify builds the entry for what Lstat and ReadFile reported.
+// classify builds the entry of a path that is not a symlink from what Lstat
+// and ReadFile reported.
 func classify(fi fs.FileInfo, data []byte, rerr error, path string) (entry, error) {
 	switch {
-	case fi.Mode()&fs.ModeSymlink != 0:
-		if rerr != nil {
-			if isMissing(rerr) {
-				return entry{kind: kindBrokenSymlink}, nil
-			}
-			return entry{kind: kindSymlink}, rerr
-		}
-		return entry{kind: kindSymlink, data: data, hash: hashBytes(data)}, nil
 	case fi.Mode().IsRegular():
 		if rerr != nil {
 			return entry{kind: kindFile}, rerr
 		}
 		return entry{kind: kindFile, data: data, hash: hashBytes(data)}, nil
+	case fi.Mode()&fs.ModeSymlink != 0:
+		// It became a symlink between the readlink and the lstat.
+		return entry{kind: kindOther}, fmt.Errorf("credslots: %s changed while it was read: %w", path, ErrLiveChanged)
 	default:
 		if rerr == nil {
 			rerr = fmt.Errorf("credslots: %s is not a regular file or symlink", path)

@@ -145,6 +145,12 @@ func (m *Manager) captureLocked(sub string, always, account bool) (string, error
 	var acct []byte
 	if account {
 		acct = m.currentAccount(sub)
+		if other := m.accountOwner(acct, sub); other != "" {
+			// Claude Code refetches its profile only about once a day, so
+			// .claude.json may still show the account used before a switch.
+			m.cfg.logger.Warn("credslots: the account .claude.json shows is remembered for another sub; not captured", "sub", sub, "other", other)
+			acct = nil
+		}
 	}
 	if !always && serr == nil && stored == fp && (acct == nil || bytes.Equal(acct, storedAccount)) {
 		return fp, nil

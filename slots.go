@@ -30,6 +30,7 @@ type Manager struct {
 	lockPath string
 	subs     []string
 	slots    map[string]string // sub -> slot path
+	bySlot   map[string]string // slot path -> sub
 	prints   map[string]string // sub -> fingerprint sidecar path
 }
 
@@ -56,6 +57,7 @@ func New(opts ...Option) (*Manager, error) {
 		dir:    filepath.Clean(c.credsDir),
 		subs:   append([]string(nil), c.subs...),
 		slots:  make(map[string]string, len(c.subs)),
+		bySlot: make(map[string]string, len(c.subs)),
 		prints: make(map[string]string, len(c.subs)),
 	}
 	m.live = filepath.Join(m.dir, c.liveName)
@@ -85,6 +87,7 @@ func New(opts ...Option) (*Manager, error) {
 			}
 		}
 		m.slots[sub] = filepath.Join(m.dir, expand(c.slotTemplate, sub))
+		m.bySlot[m.slots[sub]] = sub
 		m.prints[sub] = filepath.Join(m.dir, expand(c.fingerprintTemplate, sub))
 		all = append(all,
 			derived{m.slots[sub], fmt.Sprintf("slot %q", sub)},
@@ -162,17 +165,25 @@ func (m *Manager) symlinkTarget(sub string) string {
 
 // ActiveSubscription returns the sub whose slot the live symlink resolves to.
 // It reports false when the live path is missing, a regular file, a broken
-// symlink, or a symlink to anything that is not a configured slot. When
-// several slots are the same file, the first in configured order wins.
+// symlink, or a symlink to anything that is not a configured slot. It costs
+// a readlink and one stat when the link names a slot, whatever the number of
+// slots; only a link that reaches a slot some other way (through another
+// symlink, or an absolute path spelled differently) makes it compare files,
+// and then, when several slots are the same file, the first in configured
+// order wins.
 func (m *Manager) ActiveSubscription() (string, bool) {
 	fsys := m.cfg.fs
 	// Readlink fails for anything but a symlink, so it doubles as the Lstat.
-	if _, err := fsys.Readlink(m.live); err != nil {
+	link, err := fsys.Readlink(m.live)
+	if err != nil {
 		return "", false
 	}
 	target, err := fsys.Stat(m.live)
 	if err != nil || !target.Mode().IsRegular() {
 		return "", false
+	}
+	if sub, ok := m.slotNamed(link); ok {
+		return sub, true
 	}
 	for _, sub := range m.subs {
 		if si, err := fsys.Stat(m.slots[sub]); err == nil && os.SameFile(si, target) {
@@ -180,6 +191,16 @@ func (m *Manager) ActiveSubscription() (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// slotNamed returns the sub whose slot path a symlink target (relative to
+// the live path's directory, or absolute) names.
+func (m *Manager) slotNamed(link string) (string, bool) {
+	if !filepath.IsAbs(link) {
+		link = filepath.Join(filepath.Dir(m.live), link)
+	}
+	sub, ok := m.bySlot[filepath.Clean(link)]
+	return sub, ok
 }
 
 // AvailableSubscriptions returns, in configured order, the subs whose slot
