@@ -288,10 +288,11 @@ func (m *Manager) Restore(backup, sub string) error {
 	if !ok {
 		return fmt.Errorf("credslots: no backup named %q: %w", backup, fs.ErrNotExist)
 	}
-	// A first look without locks, so that a refusal changes nothing on
-	// disk; under the locks the backup is read again, and that decides.
-	if _, err := m.readBackup(backup, path, sub); err != nil {
-		return err
+	// Before the first change, a first look without locks (see SwitchTo).
+	if m.firstChange() {
+		if _, err := m.readBackup(backup, path, sub); err != nil {
+			return err
+		}
 	}
 	mu, err := m.beginMutation()
 	if err != nil {

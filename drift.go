@@ -51,6 +51,17 @@ func (m *Manager) liveDrift() (*DriftInfo, entry, error) {
 	return info, live, nil
 }
 
+// slotWithHash returns the first configured sub whose slot has content with
+// the given hash, reading slots in order only until it finds one.
+func (m *Manager) slotWithHash(hash string) (string, bool) {
+	for _, sub := range m.subs {
+		if data, err := m.cfg.fs.ReadFile(m.slots[sub]); err == nil && hashBytes(data) == hash {
+			return sub, true
+		}
+	}
+	return "", false
+}
+
 // slotHashes hashes every existing, readable slot.
 func (m *Manager) slotHashes() map[string]string {
 	hashes := make(map[string]string, len(m.subs))

@@ -78,10 +78,11 @@ type fileSystem interface {
 	Chtimes(name string, atime, mtime time.Time) error
 	// Chmod sets a file's permission bits.
 	Chmod(name string, mode fs.FileMode) error
-	// AppendSync appends data to name with one write, creating it with mode
-	// 0600 (never following a symlink), and fsyncs it. When the file does not
-	// end with a newline (a line torn by a crash), data starts on a new line.
-	AppendSync(name string, data []byte) error
+	// Append appends data to name with one write, creating it with mode
+	// 0600 (never following a symlink), and fsyncs it when durable. When
+	// the file does not end with a newline (a line torn by a crash), data
+	// starts on a new line.
+	Append(name string, data []byte, durable bool) error
 	// EvalSymlinks returns name with every symlink resolved.
 	EvalSymlinks(name string) (string, error)
 	// Lchown sets the owner and group of name, not following a symlink.
@@ -112,7 +113,7 @@ func (osFS) Chmod(name string, mode fs.FileMode) error         { return os.Chmod
 func (osFS) EvalSymlinks(name string) (string, error)          { return filepath.EvalSymlinks(name) }
 func (osFS) Lchown(name string, uid, gid int) error            { return os.Lchown(name, uid, gid) }
 
-func (osFS) AppendSync(name string, data []byte) error {
+func (osFS) Append(name string, data []byte, durable bool) error {
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_APPEND|os.O_CREATE|oNoFollow, 0o600)
 	if err != nil {
 		return err
@@ -133,7 +134,10 @@ func (osFS) AppendSync(name string, data []byte) error {
 		}
 	}
 	_, werr := f.Write(data)
-	serr := f.Sync()
+	var serr error
+	if durable {
+		serr = f.Sync()
+	}
 	cerr := f.Close()
 	return errors.Join(werr, serr, cerr)
 }

@@ -56,10 +56,11 @@ func (m *Manager) HealDrift(opts ...SwitchOption) (SwitchResult, error) {
 
 // heal is HealDriftTo, or HealDrift when sub is "".
 func (m *Manager) heal(sub string, sc switchConfig) (SwitchResult, error) {
-	// A first look without locks, so that a refusal changes nothing on
-	// disk; under the locks the checks run again, and that verdict decides.
-	if _, _, r := m.checkHeal(sub, sc); r != nil {
-		return m.deny(sub, r)
+	// Before the first change, a first look without locks (see SwitchTo).
+	if m.firstChange() {
+		if _, _, r := m.checkHeal(sub, sc); r != nil {
+			return m.deny(sub, r)
+		}
 	}
 	mu, err := m.beginMutation()
 	if err != nil {

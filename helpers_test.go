@@ -344,11 +344,17 @@ func (f *faultFS) Chmod(name string, mode fs.FileMode) error {
 	return f.inner.Chmod(name, mode)
 }
 
-func (f *faultFS) AppendSync(name string, data []byte) error {
+// Append counts as "append", and a durable one also as "fsync".
+func (f *faultFS) Append(name string, data []byte, durable bool) error {
 	if err := f.hit("append", name); err != nil {
 		return err
 	}
-	return f.inner.AppendSync(name, data)
+	if durable {
+		if err := f.hit("fsync", name); err != nil {
+			return err
+		}
+	}
+	return f.inner.Append(name, data, durable)
 }
 
 func (f *faultFS) EvalSymlinks(name string) (string, error) {

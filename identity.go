@@ -123,6 +123,7 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 		return "", err
 	}
 	defer mu.end()
+	m.sweepIfDue()
 	fp, err := m.captureLocked(sub, true, true)
 	if err == nil && fp != "" {
 		err = m.record(JournalEntry{Time: m.cfg.now(), Op: opCapture, Phase: phaseDone, Sub: sub, Reason: "fingerprint captured"})

@@ -170,7 +170,8 @@ func newChangeID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// record appends e to the journal, fsynced, under the lock the caller holds.
+// record appends e to the journal under the lock the caller holds; an
+// intent is fsynced before record returns.
 // The first record migrates the old switch log; a journal grown past
 // journalRotateAt drops its oldest records.
 func (m *Manager) record(e JournalEntry) error {
@@ -196,7 +197,10 @@ func (m *Manager) record(e JournalEntry) error {
 	if err != nil {
 		return err
 	}
-	if err := fsys.AppendSync(path, line); err != nil {
+	// Only an intent must be durable before the change it announces; an
+	// outcome lost to a crash leaves the intent alone, which makes
+	// HealDrift refuse rather than guess.
+	if err := fsys.Append(path, line, e.Phase == phaseIntent); err != nil {
 		return fmt.Errorf("credslots: append to journal: %w", err)
 	}
 	if fi == nil {
@@ -353,6 +357,7 @@ type change struct {
 
 // beginChange writes the intent record of a change.
 func (m *Manager) beginChange(op, sub, from, reason string) (*change, error) {
+	m.sweepIfDue()
 	e := JournalEntry{Time: m.cfg.now(), Op: op, Phase: phaseIntent, ID: newChangeID(), Sub: sub, From: from, Reason: reason}
 	if err := m.record(e); err != nil {
 		return nil, err

@@ -658,12 +658,14 @@ func TestLastActiveIntentWithoutDone(t *testing.T) {
 		assert.False(t, ok)
 	})
 	t.Run("done append fails", func(t *testing.T) {
-		ffs := &faultFS{inner: osFS{}, failAt: 2, ops: map[string]bool{"append": true}}
+		// Appends: the sweep marker's creation, the intent, the done record.
+		ffs := &faultFS{inner: osFS{}, failAt: 3, ops: map[string]bool{"append": true}}
 		f := newFixture(t, withFS(ffs))
 		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 		writeSlot(t, f.slot("alice"), fresh, "rt-alice")
 		f.link(t, "alice")
 		res, err := f.m.SwitchTo("bob", "r")
+		require.Equal(t, "append journal.jsonl", ffs.log[2], "the done record's append failed")
 		require.NoError(t, err, "the change itself was made")
 		assert.True(t, res.OK)
 		assert.Equal(t, ".credentials.json.bob", f.readlink(t))

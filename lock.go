@@ -227,7 +227,7 @@ func (mu *mutation) verify() error {
 
 // beginMutation serializes a change: it makes the private directory, takes
 // the package's lock in it and then the format's CLI locks (unless turned
-// off), all within the lock timeout, and sweeps stale temporaries.
+// off), all within the lock timeout.
 func (m *Manager) beginMutation() (*mutation, error) {
 	fsys := m.cfg.fs
 	if err := m.ensurePrivateDir(m.private); err != nil {
@@ -254,8 +254,14 @@ func (m *Manager) beginMutation() (*mutation, error) {
 			m.own(cl.path)
 		}
 	}
-	m.sweep()
 	return mu, nil
+}
+
+// firstChange reports whether no change was ever made in this creds dir:
+// there is no lock file yet, so taking the locks would create files.
+func (m *Manager) firstChange() bool {
+	_, err := m.cfg.fs.Lstat(m.lockPath)
+	return err != nil
 }
 
 // take acquires one CLI lock and adds it to the mutation.

@@ -45,6 +45,31 @@ func sweepTemps(fsys fileSystem, dir string, cutoff time.Time, known func(hash s
 	}
 }
 
+// sweptMarker is the private file whose mtime says when the last sweep ran.
+const sweptMarker = "swept"
+
+// sweepIfDue sweeps when the last sweep is older than the sweep age, so that
+// a change costs no directory listing (its cost grows with the number of
+// slots) more than once per sweep age. Nothing younger than the sweep age is
+// ever removed, so sweeping more often would find nothing more.
+func (m *Manager) sweepIfDue() {
+	marker := filepath.Join(m.private, sweptMarker)
+	fi, err := m.cfg.fs.Lstat(marker)
+	if err == nil && time.Since(fi.ModTime()) < m.cfg.sweepAge {
+		return
+	}
+	m.sweep()
+	if err != nil {
+		// Created empty, 0600; its content never matters.
+		if m.cfg.fs.Append(marker, nil, false) == nil {
+			m.own(marker)
+		}
+		return
+	}
+	now := time.Now()
+	_ = m.cfg.fs.Chtimes(marker, now, now)
+}
+
 // sweep removes stale temporaries from every directory the manager writes to.
 func (m *Manager) sweep() {
 	dirs := map[string]bool{filepath.Dir(m.live): true, m.private: true}

@@ -73,11 +73,13 @@ func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResu
 		return m.refuse(ErrDeferred, sub, why, locks)
 	}
 
-	// A first look without locks: a refusal changes nothing on disk, not
-	// even the lock file. The checks run again under the locks, and that
-	// second verdict decides.
-	if _, r := m.checkSwitch(sub, sc); r != nil {
-		return m.deny(sub, r)
+	// Before the first change there is no lock file: a first look without
+	// locks makes a refusal change nothing on disk. The checks under the
+	// locks decide.
+	if m.firstChange() {
+		if _, r := m.checkSwitch(sub, sc); r != nil {
+			return m.deny(sub, r)
+		}
 	}
 	mu, err := m.beginMutation()
 	if err != nil {
@@ -148,18 +150,25 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal
 				reason: fmt.Sprintf("refusing to switch to %s: %s; verify the login, then CaptureSlotFingerprint (or Force)", sub, id.Reason)}
 		}
 	}
-	drift, live, err := m.liveDrift()
+	live, err := inspect(m.cfg.fs, m.live)
 	if err != nil {
-		return switchPlan{}, &refusal{err: err}
+		return switchPlan{}, &refusal{err: fmt.Errorf("credslots: read live path %s: %w", m.live, err)}
 	}
-	plan := switchPlan{slot: data, live: live, keepLive: live.kind == kindFile && drift.Drift}
+	plan := switchPlan{slot: data, live: live}
+	switch live.kind {
+	case kindSymlink:
+		// A symlink holds no data: no slot but the target needs reading.
+		plan.from, _ = m.slotNamed(live.target)
+	case kindFile:
+		// Only a regular file can hold a token that exists nowhere else.
+		if _, found := m.slotWithHash(live.hash); !found {
+			plan.keepLive = true
+		}
+	}
 	if plan.keepLive && !sc.force {
 		return switchPlan{}, &refusal{sentinel: ErrLiveDrifted,
 			reason: fmt.Sprintf("refusing to switch to %s: live file %s matches no slot and would be lost; heal it into its slot first (HealDriftTo) or Force to keep it as %s",
 				sub, filepath.Base(m.live), filepath.Base(m.live+prevSuffix))}
-	}
-	if live.kind == kindSymlink && drift != nil {
-		plan.from = drift.MatchingSlot
 	}
 	return plan, nil
 }
