@@ -1,6 +1,10 @@
 package credslots
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+)
 
 // DriftInfo is the result of DetectLiveSlotDrift.
 type DriftInfo struct {
@@ -22,33 +26,84 @@ type DriftInfo struct {
 // symlink) with every slot. It returns nil, nil when there is no live path at
 // all, Drift true with an empty LiveHash when the live symlink is broken, and
 // an error when the live path exists but cannot be read (a directory, no
-// permission). It reads each file once and changes nothing.
+// permission). It reads each file once, k+1 reads for k slots, and changes
+// nothing.
 func (m *Manager) DetectLiveSlotDrift() (*DriftInfo, error) {
-	info, _, err := m.liveDrift()
-	return info, err
+	data, err := m.cfg.fs.ReadFile(m.live)
+	hash := ""
+	switch {
+	case err == nil:
+		hash = hashBytes(data)
+	case isMissing(err):
+		// Nothing there, or a symlink to nothing: only now tell them apart.
+		if _, lerr := m.cfg.fs.Readlink(m.live); lerr != nil {
+			if errors.Is(lerr, fs.ErrNotExist) {
+				return nil, nil
+			}
+			if _, serr := m.cfg.fs.Lstat(m.live); errors.Is(serr, fs.ErrNotExist) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("credslots: read live path %s: %w", m.live, err)
+		}
+	default:
+		return nil, fmt.Errorf("credslots: read live path %s: %w", m.live, err)
+	}
+	return m.driftInfo(hash, m.readSlots()), nil
 }
 
-// liveDrift is DetectLiveSlotDrift that also returns what it read at the live
-// path, so that callers decide and act on the same bytes.
-func (m *Manager) liveDrift() (*DriftInfo, entry, error) {
+// liveDrift is DetectLiveSlotDrift that also returns what it read at the
+// live path and in the slots, so that callers decide and act on the same
+// bytes.
+func (m *Manager) liveDrift() (*DriftInfo, entry, slotReads, error) {
 	live, err := inspect(m.cfg.fs, m.live)
+	slots := m.readSlots()
 	if err != nil {
-		return nil, live, fmt.Errorf("credslots: read live path %s: %w", m.live, err)
+		return nil, live, slots, fmt.Errorf("credslots: read live path %s: %w", m.live, err)
 	}
 	if live.kind == kindMissing {
-		return nil, live, nil
+		return nil, live, slots, nil
 	}
-	info := &DriftInfo{LiveHash: live.hash, SlotHashes: m.slotHashes()}
-	if live.hash != "" {
-		for _, sub := range m.subs {
-			if h, ok := info.SlotHashes[sub]; ok && h == live.hash {
-				info.MatchingSlot = sub
-				break
-			}
+	return m.driftInfo(live.hash, slots), live, slots, nil
+}
+
+// driftInfo compares a live content hash ("" for a broken symlink) with the
+// slots.
+func (m *Manager) driftInfo(liveHash string, slots slotReads) *DriftInfo {
+	info := &DriftInfo{LiveHash: liveHash, SlotHashes: make(map[string]string, len(slots.data))}
+	for _, sub := range m.subs {
+		data, ok := slots.data[sub]
+		if !ok {
+			continue
+		}
+		h := hashBytes(data)
+		info.SlotHashes[sub] = h
+		if liveHash != "" && h == liveHash && info.MatchingSlot == "" {
+			info.MatchingSlot = sub
 		}
 	}
 	info.Drift = info.MatchingSlot == ""
-	return info, live, nil
+	return info
+}
+
+// slotReads is one read of every configured slot: the content of each that
+// could be read, and the error of each that could not.
+type slotReads struct {
+	data map[string][]byte
+	errs map[string]error
+}
+
+// readSlots reads every configured slot once.
+func (m *Manager) readSlots() slotReads {
+	r := slotReads{data: make(map[string][]byte, len(m.subs)), errs: map[string]error{}}
+	for _, sub := range m.subs {
+		data, err := m.cfg.fs.ReadFile(m.slots[sub])
+		if err != nil {
+			r.errs[sub] = err
+			continue
+		}
+		r.data[sub] = data
+	}
+	return r
 }
 
 // slotWithHash returns the first configured sub whose slot has content with
@@ -60,15 +115,4 @@ func (m *Manager) slotWithHash(hash string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// slotHashes hashes every existing, readable slot.
-func (m *Manager) slotHashes() map[string]string {
-	hashes := make(map[string]string, len(m.subs))
-	for _, sub := range m.subs {
-		if data, err := m.cfg.fs.ReadFile(m.slots[sub]); err == nil {
-			hashes[sub] = hashBytes(data)
-		}
-	}
-	return hashes
 }

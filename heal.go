@@ -58,8 +58,8 @@ func (m *Manager) HealDrift(opts ...SwitchOption) (SwitchResult, error) {
 func (m *Manager) heal(sub string, sc switchConfig) (SwitchResult, error) {
 	// Before the first change, a first look without locks (see SwitchTo).
 	if m.firstChange() {
-		if _, _, r := m.checkHeal(sub, sc); r != nil {
-			return m.deny(sub, r)
+		if plan, r := m.checkHeal(sub, sc); r != nil {
+			return m.deny(plan.sub, r)
 		}
 	}
 	mu, err := m.beginMutation()
@@ -67,31 +67,40 @@ func (m *Manager) heal(sub string, sc switchConfig) (SwitchResult, error) {
 		return m.fail(sub, err)
 	}
 	defer mu.end()
-	sub, live, r := m.checkHeal(sub, sc)
+	plan, r := m.checkHeal(sub, sc)
 	if r != nil {
-		return m.deny(sub, r)
+		return m.deny(plan.sub, r)
 	}
+	sub = plan.sub
 	c, err := m.beginChange(opHeal, sub, "", healHookReason)
 	if err != nil {
 		return m.fail(sub, err)
 	}
-	if err := c.finish(m.healLocked(mu, sub, live)); err != nil {
+	if err := c.finish(m.healLocked(mu, plan)); err != nil {
 		return m.fail(sub, err)
 	}
 	return m.changed(sub, healHookReason,
-		fmt.Sprintf("healed: synced live → %s, symlink restored", filepath.Base(m.slots[sub])), true)
+		fmt.Sprintf("healed: synced live → %s, symlink restored", filepath.Base(m.slots[sub])), plan.cred.fingerprint, true)
+}
+
+// healPlan is what the checks of a heal found: the sub, what the live path
+// held and its reading, and the one read of every slot.
+type healPlan struct {
+	sub   string
+	live  entry
+	cred  credential
+	slots slotReads
 }
 
 // checkHeal runs checks 2 to 6 of HealDriftTo (and, when sub is "", finds
-// the sub in the journal); it only reads. It returns the sub and what the
-// live path held.
-func (m *Manager) checkHeal(sub string, sc switchConfig) (string, entry, *refusal) {
-	refuse := func(sentinel error, reason string) (string, entry, *refusal) {
-		return sub, entry{}, &refusal{sentinel: sentinel, reason: reason}
+// the sub in the journal); it only reads, each file once.
+func (m *Manager) checkHeal(sub string, sc switchConfig) (healPlan, *refusal) {
+	refuse := func(sentinel error, reason string) (healPlan, *refusal) {
+		return healPlan{sub: sub}, &refusal{sentinel: sentinel, reason: reason}
 	}
-	drift, live, err := m.liveDrift()
+	drift, live, slots, err := m.liveDrift()
 	if err != nil {
-		return sub, entry{}, &refusal{err: err}
+		return healPlan{sub: sub}, &refusal{err: err}
 	}
 	switch {
 	case drift == nil || !drift.Drift:
@@ -121,41 +130,41 @@ func (m *Manager) checkHeal(sub string, sc switchConfig) (string, entry, *refusa
 		return refuse(ErrUnhealable, fmt.Sprintf("live credential is blank: %s is empty (written after a failed refresh or a logout)", cred.blank))
 	}
 	if m.cfg.format.stableIdentity() && !sc.force {
-		if why := m.foreignIdentity(sub, cred.fingerprint); why != "" {
+		if why := m.foreignIdentity(sub, cred.fingerprint, slots); why != "" {
 			return refuse(ErrIdentityDrift, fmt.Sprintf("refusing to heal into %s: %s (or Force)", sub, why))
 		}
 	}
 	if locks := m.busy(sc); len(locks) > 0 {
 		why := fmt.Sprintf("deferred: active lock(s) %s; would heal to %s", strings.Join(locks, ", "), sub)
-		return sub, entry{}, &refusal{sentinel: ErrDeferred, reason: why, locks: locks}
+		return healPlan{sub: sub}, &refusal{sentinel: ErrDeferred, reason: why, locks: locks}
 	}
-	return sub, live, nil
+	return healPlan{sub: sub, live: live, cred: cred, slots: slots}, nil
 }
 
 // healLocked makes the change of a heal whose checks passed: keep the slot's
 // previous content, write the live bytes into the slot, and swap the link in
 // while the live file still holds those bytes.
-func (m *Manager) healLocked(mu *mutation, sub string, live entry) error {
+func (m *Manager) healLocked(mu *mutation, plan healPlan) error {
 	if err := mu.verify(); err != nil {
 		return err
 	}
-	slot := m.slots[sub]
-	prev, err := m.cfg.fs.ReadFile(slot)
-	switch {
-	case err == nil && !bytes.Equal(prev, live.data):
+	slot := m.slots[plan.sub]
+	prev, read := plan.slots.data[plan.sub]
+	switch err := plan.slots.errs[plan.sub]; {
+	case read && !bytes.Equal(prev, plan.live.data):
 		if err := m.keepBackup(slot, prev); err != nil {
 			return err
 		}
 	case err != nil && !isMissing(err):
 		return fmt.Errorf("credslots: read slot %s before backup: %w", slot, err)
 	}
-	if err := m.writeFile(slot, live.data); err != nil {
+	if err := m.writeFile(slot, plan.live.data); err != nil {
 		return err
 	}
 	if err := mu.verify(); err != nil {
 		return err
 	}
-	if err := swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(sub), live, m.rescue); err != nil {
+	if err := swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(plan.sub), plan.live, m.rescue); err != nil {
 		return err
 	}
 	m.own(m.live)
@@ -194,7 +203,7 @@ func (m *Manager) activeFor(live entry) (string, string) {
 // configured slot's, current or captured, and must equal sub's captured
 // fingerprint when there is one. It returns why not, naming the format's
 // identity field; "" when it is sub's.
-func (m *Manager) foreignIdentity(sub, fp string) string {
+func (m *Manager) foreignIdentity(sub, fp string, slots slotReads) string {
 	field := m.cfg.format.identityName()
 	if fp != "" {
 		for _, other := range m.subs {
@@ -202,7 +211,11 @@ func (m *Manager) foreignIdentity(sub, fp string) string {
 				continue
 			}
 			stored, _ := m.storedFingerprint(other)
-			if fp == stored || fp == m.currentFingerprint(other) {
+			current := ""
+			if data, ok := slots.data[other]; ok {
+				current = m.cfg.format.parse(data).fingerprint
+			}
+			if fp == stored || fp == current {
 				return fmt.Sprintf("the live file's %s is that of slot %s", field, other)
 			}
 		}

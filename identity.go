@@ -138,7 +138,15 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 // Claude Code's oauthAccount from .claude.json is remembered too (see
 // WithCarryState); a sidecar keeps the account it had otherwise.
 func (m *Manager) captureLocked(sub string, always, account bool) (string, error) {
-	fp := m.currentFingerprint(sub)
+	return m.captureKnown(sub, "", always, account)
+}
+
+// captureKnown is captureLocked for a slot whose fingerprint the caller
+// already knows (fp), so that the slot is not read again; "" reads it.
+func (m *Manager) captureKnown(sub, fp string, always, account bool) (string, error) {
+	if fp == "" {
+		fp = m.currentFingerprint(sub)
+	}
 	if fp == "" {
 		return "", nil
 	}

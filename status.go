@@ -74,7 +74,7 @@ func (m *Manager) Status() (Status, error) {
 		problem("creds dir %s is writable by group or others (mode %04o)", m.dir, dirInfo.Mode().Perm())
 	}
 
-	drift, live, derr := m.liveDrift()
+	drift, live, slots, derr := m.liveDrift()
 	st.Live.Kind = live.kind.String()
 	if live.kind == kindSymlink || live.kind == kindBrokenSymlink {
 		st.Live.Target, _ = fsys.Readlink(m.live)
@@ -102,7 +102,7 @@ func (m *Manager) Status() (Status, error) {
 	for _, sub := range m.subs {
 		path := m.slots[sub]
 		ss := SlotStatus{Sub: sub, Path: path, Active: sub == st.Active}
-		data, rerr := fsys.ReadFile(path)
+		data, rerr := slots.data[sub], slots.errs[sub]
 		ss.Exists = !isMissing(rerr)
 		if rerr != nil && ss.Exists {
 			problem("slot %s: cannot read %s: %v", sub, filepath.Base(path), errors.Unwrap(rerr))

@@ -86,8 +86,8 @@ func (m *Manager) sweep() {
 	known := func(h string) bool {
 		if hashes == nil {
 			hashes = map[string]bool{}
-			for _, sh := range m.slotHashes() {
-				hashes[sh] = true
+			for _, data := range m.readSlots().data {
+				hashes[hashBytes(data)] = true
 			}
 		}
 		return hashes[h]

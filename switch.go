@@ -98,15 +98,16 @@ func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResu
 	if err != nil {
 		return m.fail(sub, err)
 	}
-	return m.changed(sub, reason, "switched to "+sub, false)
+	return m.changed(sub, reason, "switched to "+sub, plan.fingerprint, false)
 }
 
 // switchPlan is what checks 3 to 6 of a switch found.
 type switchPlan struct {
-	slot     []byte // the target slot's content
-	live     entry  // what the live path held
-	keepLive bool   // a drifted live file to keep as the live backup (forced)
-	from     string // the sub the live path pointed at
+	slot        []byte // the target slot's content
+	fingerprint string // its identity
+	live        entry  // what the live path held
+	keepLive    bool   // a drifted live file to keep as the live backup (forced)
+	from        string // the sub the live path pointed at
 }
 
 // refusal is why a change is not made: a sentinel with its reason, or an
@@ -154,7 +155,7 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal
 	if err != nil {
 		return switchPlan{}, &refusal{err: fmt.Errorf("credslots: read live path %s: %w", m.live, err)}
 	}
-	plan := switchPlan{slot: data, live: live}
+	plan := switchPlan{slot: data, fingerprint: cred.fingerprint, live: live}
 	switch live.kind {
 	case kindSymlink:
 		// A symlink holds no data: no slot but the target needs reading.
@@ -258,11 +259,11 @@ func (m *Manager) fail(sub string, err error) (SwitchResult, error) {
 	return SwitchResult{Reason: err.Error()}, err
 }
 
-// changed finishes a successful switch or heal: capture the new fingerprint
-// (a failure is only logged; after a heal, with the account Claude Code
-// shows), run the on-switch hook, log at Info.
-func (m *Manager) changed(sub, hookReason, reason string, healed bool) (SwitchResult, error) {
-	if _, err := m.captureLocked(sub, false, healed); err != nil {
+// changed finishes a successful switch or heal: capture the fingerprint fp
+// of what the slot now holds (a failure is only logged; after a heal, with
+// the account Claude Code shows), run the on-switch hook, log at Info.
+func (m *Manager) changed(sub, hookReason, reason, fp string, healed bool) (SwitchResult, error) {
+	if _, err := m.captureKnown(sub, fp, false, healed); err != nil {
 		m.cfg.logger.Warn("credslots: fingerprint capture failed after change",
 			"sub", sub, "path", m.prints[sub], "reason", err.Error())
 	}
