@@ -81,7 +81,7 @@ func compactJSON(raw []byte) []byte {
 
 // currentAccount returns the oauthAccount .claude.json shows, compacted,
 // when it is sub's: only while the live path points at sub's slot, and
-// only for the ClaudeCode format with state carrying on. nil otherwise.
+// only for the [ClaudeCode] format with state carrying on. nil otherwise.
 func (m *Manager) currentAccount(sub string) []byte {
 	if !m.cfg.carryState || !m.cfg.format.carriesState() {
 		return nil
@@ -176,7 +176,7 @@ func (m *Manager) spliceAccount(sub string) error {
 	if err := atomicfile.WriteFile(fsys, path, next, m.ownerFor(path)); err != nil {
 		return err
 	}
-	m.cfg.logger.Info("credslots: spliced account into "+claudeJSONName, "sub", sub, "path", path)
+	m.cfg.logger.Info("spliced account", "sub", sub, "path", path)
 	return nil
 }
 

@@ -24,8 +24,8 @@ const (
 	backupsDirName = "backups"
 	// generationTime names a generation's time; it is fixed-width.
 	generationTime = "20060102T150405.000000000Z"
-	// DefaultBackupGenerations is how many older backups of each file
-	// WithBackupGenerations keeps by default.
+	// [DefaultBackupGenerations] is how many older backups of each file
+	// [WithBackupGenerations] keeps by default.
 	DefaultBackupGenerations = 20
 )
 
@@ -195,7 +195,7 @@ func (m *Manager) prune(rel string) {
 // directory, as a generation of the live file, so that no sweep deletes it.
 func (m *Manager) rescue(name string) {
 	if err := m.archive(name, m.rel(m.live)); err != nil {
-		m.cfg.logger.Warn("credslots: could not rescue a swapped-out live entry", "path", name, "reason", err.Error())
+		m.cfg.logger.Warn("could not rescue a swapped-out live entry", "path", name, "reason", err.Error())
 	}
 }
 
@@ -276,10 +276,10 @@ func (m *Manager) backupPath(name string) (string, bool) {
 // under the locks of every change: the slot's current content is kept as a
 // backup first, the change is journaled, and the slot's fingerprint is
 // captured afterwards. It refuses, changing nothing, an unknown sub
-// (ErrUnknownSubscription), a name that is no backup (an error wrapping
+// ([ErrUnknownSubscription]), a name that is no backup (an error wrapping
 // fs.ErrNotExist), a backup that is not a credential of the Manager's format
-// (ErrUnhealable), and a backup whose login is another configured sub's
-// (ErrIdentityDrift).
+// ([ErrUnhealable]), and a backup whose login is another configured sub's
+// ([ErrIdentityDrift]).
 func (m *Manager) Restore(backup, sub string) error {
 	if !m.knows(sub) {
 		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
@@ -288,7 +288,7 @@ func (m *Manager) Restore(backup, sub string) error {
 	if !ok {
 		return fmt.Errorf("credslots: no backup named %q: %w", backup, fs.ErrNotExist)
 	}
-	// Before the first change, a first look without locks (see SwitchTo).
+	// Before the first change, a first look without locks (see [Manager.SwitchTo]).
 	if m.firstChange() {
 		if _, err := m.readBackup(backup, path, sub); err != nil {
 			return err
@@ -312,9 +312,9 @@ func (m *Manager) Restore(backup, sub string) error {
 		return err
 	}
 	if _, err := m.captureLocked(sub, false, false); err != nil {
-		m.cfg.logger.Warn("credslots: fingerprint capture failed after change", "sub", sub, "reason", err.Error())
+		m.cfg.logger.Warn("fingerprint capture failed after change", "sub", sub, "reason", err.Error())
 	}
-	m.cfg.logger.Info("credslots: restored", "sub", sub, "path", slot, "backup", backup)
+	m.cfg.logger.Info("restored", "sub", sub, "path", slot, "backup", backup)
 	return nil
 }
 

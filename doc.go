@@ -28,8 +28,8 @@
 // journal, from which [Manager.HealDrift] knows whose token the live file
 // holds, or refuses to guess.
 //
-// Every refusal returns an error that wraps one sentinel (ErrNotFresh,
-// ErrDeferred, ...) so callers branch with errors.Is; SwitchResult.Reason
+// Every refusal returns an error that wraps one sentinel ([ErrNotFresh],
+// [ErrDeferred], ...) so callers branch with errors.Is; [SwitchResult].Reason
 // carries the same text for logs. The package never makes a network call and
 // never logs, prints or returns token material.
 package credslots

@@ -6,7 +6,7 @@ import (
 	"io/fs"
 )
 
-// DriftInfo is the result of DetectLiveSlotDrift.
+// DriftInfo is the result of [Manager.DetectLiveSlotDrift].
 type DriftInfo struct {
 	// Drift is true when the live content matches no slot, or the live
 	// symlink is broken.
@@ -51,7 +51,7 @@ func (m *Manager) DetectLiveSlotDrift() (*DriftInfo, error) {
 	return m.driftInfo(hash, m.readSlots()), nil
 }
 
-// liveDrift is DetectLiveSlotDrift that also returns what it read at the
+// liveDrift is [Manager.DetectLiveSlotDrift] that also returns what it read at the
 // live path and in the slots, so that callers decide and act on the same
 // bytes.
 func (m *Manager) liveDrift() (*DriftInfo, entry, slotReads, error) {

@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// GlobLockGuard returns a lock guard for WithLockGuard that reports the
+// GlobLockGuard returns a lock guard for [WithLockGuard] that reports the
 // busy-signal files matching any of the glob patterns: their base names
 // without extension, sorted and de-duplicated. A file whose content starts
 // with the decimal PID of a process that no longer exists is stale and not
@@ -66,7 +66,7 @@ func staleLockFile(path string) bool {
 // it is allowed), sorted. It never returns a fingerprint sidecar, a backup
 // (".prev"), a lock, a temporary file or a directory, nor a name that is not
 // a valid sub. A template without "{sub}" in its file name returns an error
-// wrapping ErrInvalidConfig; an unreadable directory returns that error.
+// wrapping [ErrInvalidConfig]; an unreadable directory returns that error.
 func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
 	if err := validateTemplate("slot template", slotTemplate); err != nil {
 		return nil, err

@@ -16,21 +16,21 @@ const healHookReason = "auto-heal drift (live cred resynced to slot)"
 // live bytes into sub's slot and puts the symlink back. The caller decides
 // which sub was active before the refresh. Checks, in order:
 //
-//  1. sub is configured, else ErrUnknownSubscription;
-//  2. the live content matches no slot, else ErrNoDrift ("no drift");
-//  3. the live path is not a symlink, else ErrUnhealable;
-//  4. the live path exists, else ErrUnhealable ("live file missing");
+//  1. sub is configured, else [ErrUnknownSubscription];
+//  2. the live content matches no slot, else [ErrNoDrift] ("no drift");
+//  3. the live path is not a symlink, else [ErrUnhealable];
+//  4. the live path exists, else [ErrUnhealable] ("live file missing");
 //  5. the live bytes, read once, are a credential of the Manager's format with
-//     a readable expiry (else ErrUnhealable), fresh beyond the grace period
-//     (else ErrNotFresh), and not blanked by a failed refresh or logout (else
-//     ErrUnhealable naming the blank field);
-//  6. unless Force, the lock guard reports no busy-signal, else ErrDeferred.
+//     a readable expiry (else [ErrUnhealable]), fresh beyond the grace period
+//     (else [ErrNotFresh]), and not blanked by a failed refresh or logout (else
+//     [ErrUnhealable] naming the blank field);
+//  6. unless [Force], the lock guard reports no busy-signal, else [ErrDeferred].
 //
 // Then the slot's previous content is kept as "<slot path>.prev", the
 // validated bytes are written to the slot exactly as read (never
 // re-serialized), and the live file is replaced by the relative symlink, but
 // only while it still holds those bytes: if the CLI refreshed again
-// meanwhile, the newer live file stays and the error wraps ErrLiveChanged.
+// meanwhile, the newer live file stays and the error wraps [ErrLiveChanged].
 // Finally the fingerprint is captured (a failure is logged) and the
 // on-switch hook runs with "auto-heal drift (live cred resynced to slot)".
 func (m *Manager) HealDriftTo(sub string, opts ...SwitchOption) (SwitchResult, error) {
@@ -40,23 +40,23 @@ func (m *Manager) HealDriftTo(sub string, opts ...SwitchOption) (SwitchResult, e
 	return m.heal(sub, applySwitchOptions(opts))
 }
 
-// HealDrift is HealDriftTo into the sub the journal says was active: the
+// HealDrift is [Manager.HealDriftTo] into the sub the journal says was active: the
 // one whose switch or heal completed last ([Manager.LastActive]). Beyond the
-// checks of HealDriftTo, it refuses with an error wrapping ErrAmbiguous,
+// checks of [Manager.HealDriftTo], it refuses with an error wrapping [ErrAmbiguous],
 // changing nothing, when the journal cannot tell whose token the drifted live
 // file holds: no completed switch or heal is recorded; the newest change has
 // an intent but no done record (its process stopped in between, so the live
 // path may hold either sub's token); or the live file is not newer than the
 // symlink that change placed (it was written before that sub became active,
-// so it may hold the previous sub's token). Name the sub with HealDriftTo
+// so it may hold the previous sub's token). Name the sub with [Manager.HealDriftTo]
 // once you know it.
 func (m *Manager) HealDrift(opts ...SwitchOption) (SwitchResult, error) {
 	return m.heal("", applySwitchOptions(opts))
 }
 
-// heal is HealDriftTo, or HealDrift when sub is "".
+// heal is [Manager.HealDriftTo], or [Manager.HealDrift] when sub is "".
 func (m *Manager) heal(sub string, sc switchConfig) (SwitchResult, error) {
-	// Before the first change, a first look without locks (see SwitchTo).
+	// Before the first change, a first look without locks (see [Manager.SwitchTo]).
 	if m.firstChange() {
 		if plan, r := m.checkHeal(sub, sc); r != nil {
 			return m.deny(plan.sub, r)
@@ -92,7 +92,7 @@ type healPlan struct {
 	slots slotReads
 }
 
-// checkHeal runs checks 2 to 6 of HealDriftTo (and, when sub is "", finds
+// checkHeal runs checks 2 to 6 of [Manager.HealDriftTo] (and, when sub is "", finds
 // the sub in the journal); it only reads, each file once.
 func (m *Manager) checkHeal(sub string, sc switchConfig) (healPlan, *refusal) {
 	refuse := func(sentinel error, reason string) (healPlan, *refusal) {

@@ -8,18 +8,18 @@ import (
 	"io/fs"
 )
 
-// Identity-drift reasons, one per row of the matrix in DetectSlotIdentityDrift.
+// Identity-drift reasons, one per row of the matrix in [Manager.DetectSlotIdentityDrift].
 const (
 	reasonNoneNone = "no fingerprint stored and slot missing/unreadable"
 	reasonNoneSome = "no fingerprint stored yet — call CaptureSlotFingerprint after a fresh login"
-	// These two name the format's identity field; for ClaudeCode it is
+	// These two name the format's identity field; for [ClaudeCode] it is
 	// "refresh token".
 	reasonSomeNone   = "slot is missing or has no %s; cannot verify identity"
 	reasonChanged    = "%s changed since last capture — slot identity may have been replaced"
 	reasonFingerprOK = "fingerprint matches"
 )
 
-// IdentityDriftInfo is the result of DetectSlotIdentityDrift.
+// IdentityDriftInfo is the result of [Manager.DetectSlotIdentityDrift].
 type IdentityDriftInfo struct {
 	Drift              bool   `json:"drift"`
 	Sub                string `json:"sub"`
@@ -106,11 +106,11 @@ func (m *Manager) currentFingerprint(sub string) string {
 // CaptureSlotFingerprint records the identity of sub's slot in its sidecar
 // (mode 0600, written atomically) and returns the fingerprint. When the slot
 // is missing or has no identity it returns "", nil and writes nothing. An
-// unknown sub returns an error wrapping ErrUnknownSubscription; waiting too
-// long for the manager's lock returns ErrLockTimeout.
+// unknown sub returns an error wrapping [ErrUnknownSubscription]; waiting too
+// long for the manager's lock returns [ErrLockTimeout].
 //
-// Call it after a fresh login establishes a slot's identity; SwitchTo and
-// HealDriftTo call it themselves after a successful change.
+// Call it after a fresh login establishes a slot's identity; [Manager.SwitchTo] and
+// [Manager.HealDriftTo] call it themselves after a successful change.
 func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 	if !m.knows(sub) {
 		return "", fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
@@ -131,12 +131,12 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 	return fp, err
 }
 
-// captureLocked is CaptureSlotFingerprint for a caller holding the lock.
+// captureLocked is [Manager.CaptureSlotFingerprint] for a caller holding the lock.
 // Unless always, a sidecar that already holds the fingerprint (and the
 // account, when one is captured) is left as it is, which spares a switch
 // between known slots two fsyncs. With account, and while sub is active,
 // Claude Code's oauthAccount from .claude.json is remembered too (see
-// WithCarryState); a sidecar keeps the account it had otherwise.
+// [WithCarryState]); a sidecar keeps the account it had otherwise.
 func (m *Manager) captureLocked(sub string, always, account bool) (string, error) {
 	return m.captureKnown(sub, "", always, account)
 }
@@ -157,7 +157,7 @@ func (m *Manager) captureKnown(sub, fp string, always, account bool) (string, er
 		if other := m.accountOwner(acct, sub); other != "" {
 			// Claude Code refetches its profile only about once a day, so
 			// .claude.json may still show the account used before a switch.
-			m.cfg.logger.Warn("credslots: the account .claude.json shows is remembered for another sub; not captured", "sub", sub, "other", other)
+			m.cfg.logger.Warn("account shown is remembered for another sub; not captured", "sub", sub, "other", other)
 			acct = nil
 		}
 	}
@@ -194,7 +194,7 @@ func (m *Manager) captureKnown(sub, fp string, always, account bool) (string, er
 //
 // This catches a login written through the live symlink into a slot, which
 // hash drift cannot see because live and slot still match. An unknown sub
-// returns an error wrapping ErrUnknownSubscription; a sidecar that exists but
+// returns an error wrapping [ErrUnknownSubscription]; a sidecar that exists but
 // cannot be read returns that error.
 func (m *Manager) DetectSlotIdentityDrift(sub string) (IdentityDriftInfo, error) {
 	if !m.knows(sub) {

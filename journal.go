@@ -101,7 +101,7 @@ func (m *Manager) parseJournal(data []byte) []JournalEntry {
 		}
 		e, ok := parseJournalLine(line)
 		if !ok {
-			m.cfg.logger.Warn("credslots: skipped a malformed journal line", "path", m.journalPath(), "line", n+1)
+			m.cfg.logger.Warn("skipped a malformed journal line", "path", m.journalPath(), "line", n+1)
 			continue
 		}
 		entries = append(entries, e)
@@ -137,9 +137,9 @@ func (m *Manager) readOldSwitchLog() ([]JournalEntry, error) {
 		return []JournalEntry{}, nil
 	}
 	if errors.Is(err, ErrTooLarge) {
-		// Never fatal: without its records HealDrift refuses until a
+		// Never fatal: without its records [Manager.HealDrift] refuses until a
 		// change is recorded, and the file is moved aside on migration.
-		m.cfg.logger.Warn("credslots: old switch log too large to read; not migrated", "path", oldSwitchLog)
+		m.cfg.logger.Warn("old switch log too large to read; not migrated", "path", oldSwitchLog)
 		return []JournalEntry{}, nil
 	}
 	if err != nil {
@@ -153,7 +153,7 @@ func (m *Manager) readOldSwitchLog() ([]JournalEntry, error) {
 		var o oldLogEntry
 		if len(line) > journalMaxLine || json.Unmarshal(line, &o) != nil || o.Sub == "" ||
 			(o.Action != opSwitch && o.Action != opHeal) {
-			m.cfg.logger.Warn("credslots: skipped a malformed switch-log line", "path", oldSwitchLog, "line", n+1)
+			m.cfg.logger.Warn("skipped a malformed switch-log line", "path", oldSwitchLog, "line", n+1)
 			continue
 		}
 		entries = append(entries, JournalEntry{
@@ -199,7 +199,7 @@ func (m *Manager) record(e JournalEntry) error {
 	}
 	// Only an intent must be durable before the change it announces; an
 	// outcome lost to a crash leaves the intent alone, which makes
-	// HealDrift refuse rather than guess.
+	// [Manager.HealDrift] refuse rather than guess.
 	if err := fsys.Append(path, line, e.Phase == phaseIntent); err != nil {
 		return fmt.Errorf("credslots: append to journal: %w", err)
 	}
@@ -370,7 +370,7 @@ func (m *Manager) beginChange(op, sub, from, reason string) (*change, error) {
 // (a failed directory sync) still makes a done record, carrying the error:
 // the journal must say what the live path holds. A done switch or heal
 // records the placed symlink's mtime. Failing to write the outcome is
-// logged: the intent without an outcome makes HealDrift refuse rather than
+// logged: the intent without an outcome makes [Manager.HealDrift] refuse rather than
 // guess.
 func (c *change) finish(err error) error {
 	e := c.entry
@@ -390,7 +390,7 @@ func (c *change) finish(err error) error {
 		}
 	}
 	if rerr := c.m.record(e); rerr != nil {
-		c.m.cfg.logger.Warn("credslots: journal record failed", "sub", e.Sub, "op", e.Op, "phase", e.Phase, "reason", rerr.Error())
+		c.m.cfg.logger.Warn("journal record failed", "sub", e.Sub, "op", e.Op, "phase", e.Phase, "reason", rerr.Error())
 	}
 	return err
 }

@@ -178,7 +178,7 @@ func (l *dirLock) heartbeat() {
 	}
 }
 
-// verify returns an error wrapping ErrLockLost when the lock was taken over.
+// verify returns an error wrapping [ErrLockLost] when the lock was taken over.
 func (l *dirLock) verify() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -213,7 +213,7 @@ func (mu *mutation) end() {
 	}
 }
 
-// verify returns an error wrapping ErrLockLost when a CLI's lock directory
+// verify returns an error wrapping [ErrLockLost] when a CLI's lock directory
 // this change holds was taken over. Callers run it right before each step
 // that changes a file another process reads.
 func (mu *mutation) verify() error {

@@ -19,9 +19,9 @@ const (
 	DefaultSlotTemplate = ".credentials.json.{sub}"
 	// DefaultFingerprintTemplate names a slot's identity sidecar relative to the creds dir.
 	DefaultFingerprintTemplate = ".credentials.json.{sub}.fingerprint.json"
-	// DefaultGrace is how long before its expiry a token already counts as stale.
+	// [DefaultGrace] is how long before its expiry a token already counts as stale.
 	DefaultGrace = 5 * time.Minute
-	// DefaultLockTimeout is how long a mutation waits for the manager's file lock.
+	// [DefaultLockTimeout] is how long a mutation waits for the manager's file lock.
 	DefaultLockTimeout = 10 * time.Second
 )
 
@@ -88,14 +88,14 @@ func WithSubscriptions(subs ...string) Option {
 
 // WithSlotTemplate sets the slot file name relative to the creds dir. It must
 // contain "{sub}" and may contain a directory part ("slots/{sub}.json"). The
-// default is the format's, DefaultSlotTemplate for ClaudeCode.
+// default is the format's, DefaultSlotTemplate for [ClaudeCode].
 func WithSlotTemplate(tmpl string) Option {
 	return func(c *config) { c.slotTemplate, c.slotTemplateSet = tmpl, true }
 }
 
 // WithLiveName sets the live path's file name inside the creds dir. It must be
 // a plain file name. The default is the format's, DefaultLiveName for
-// ClaudeCode.
+// [ClaudeCode].
 func WithLiveName(name string) Option {
 	return func(c *config) { c.liveName, c.liveNameSet = name, true }
 }
@@ -103,7 +103,7 @@ func WithLiveName(name string) Option {
 // WithFingerprintTemplate sets the identity sidecar's name relative to the
 // creds dir. It must contain "{sub}". The default is the format's slot
 // template followed by ".fingerprint.json" (DefaultFingerprintTemplate for
-// ClaudeCode), whatever WithSlotTemplate says.
+// [ClaudeCode]), whatever [WithSlotTemplate] says.
 func WithFingerprintTemplate(tmpl string) Option {
 	return func(c *config) { c.fingerprintTemplate, c.fingerprintTemplateSet = tmpl, true }
 }
@@ -115,7 +115,7 @@ func WithGrace(d time.Duration) Option {
 }
 
 // WithLockGuard sets the busy-signal probe. Automated switches and heals are
-// deferred while it returns a non-empty list; Force overrides it.
+// deferred while it returns a non-empty list; [Force] overrides it.
 func WithLockGuard(guard func() []string) Option {
 	return func(c *config) { c.lockGuard = guard }
 }
@@ -146,14 +146,14 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// WithLockTimeout sets how long SwitchTo, HealDriftTo and
-// CaptureSlotFingerprint wait for the manager's exclusive file lock before
-// returning ErrLockTimeout. Zero means a single attempt.
+// WithLockTimeout sets how long [Manager.SwitchTo], [Manager.HealDriftTo] and
+// [Manager.CaptureSlotFingerprint] wait for the manager's exclusive file lock before
+// returning [ErrLockTimeout]. Zero means a single attempt.
 func WithLockTimeout(d time.Duration) Option {
 	return func(c *config) { c.lockTimeout = d }
 }
 
-// WithFormat sets the credential file format. The default is ClaudeCode.
+// WithFormat sets the credential file format. The default is [ClaudeCode].
 // The live name, slot template and fingerprint template follow the format
 // unless their own options are given.
 func WithFormat(f Format) Option {
@@ -164,7 +164,7 @@ func WithFormat(f Format) Option {
 // CLI takes around a token refresh, so that a switch or heal never
 // interleaves with one. On by default.
 //
-//   - ClaudeCode: the lock directories "<creds dir>/.oauth_refresh.lock" and
+//   - [ClaudeCode]: the lock directories "<creds dir>/.oauth_refresh.lock" and
 //     "<real creds dir>.lock" (stale after 10 s) and
 //     "<creds dir>/.storage-write.lock" (stale after 15 s), taken in that
 //     order the way Claude Code's lock library (proper-lockfile) takes them:
@@ -173,18 +173,18 @@ func WithFormat(f Format) Option {
 //     and removed on release only if still this holder's. A lock found taken
 //     over before the live path changes abandons the change with
 //     [ErrLockLost].
-//   - CodexCLI: an exclusive flock on "<creds dir>/auth.lock", the lock Codex
+//   - [CodexCLI]: an exclusive flock on "<creds dir>/auth.lock", the lock Codex
 //     CLI takes before it re-reads and commits auth.json. Codex holds no lock
 //     during the network part of its refresh: use [ProcessGuard] to defer
 //     changes while it runs.
-//   - GeminiCLI: Gemini CLI takes no lock; nothing is held.
+//   - [GeminiCLI]: Gemini CLI takes no lock; nothing is held.
 //
 // Turn them off only for a creds dir no CLI uses, or in tests.
 func WithCLILocks(on bool) Option {
 	return func(c *config) { c.cliLocks = on }
 }
 
-// WithCarryState sets whether a switch with the ClaudeCode format carries
+// WithCarryState sets whether a switch with the [ClaudeCode] format carries
 // the live file's account-independent state into the target slot before it
 // swaps the link. On by default.
 //
@@ -236,7 +236,7 @@ func (c *config) applyFormatDefaults() {
 	}
 }
 
-// invalid builds an ErrInvalidConfig error naming the problem.
+// invalid builds an [ErrInvalidConfig] error naming the problem.
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("credslots: invalid config: %s: %w", fmt.Sprintf(format, args...), ErrInvalidConfig)
 }

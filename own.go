@@ -94,6 +94,6 @@ func (m *Manager) own(path string) {
 		}
 	}
 	if err := m.cfg.fs.Lchown(path, uid, gid); err != nil {
-		m.cfg.logger.Warn("credslots: could not give a created file the creds dir's owner", "path", path, "reason", err.Error())
+		m.cfg.logger.Warn("could not give a created file the creds dir's owner", "path", path, "reason", err.Error())
 	}
 }

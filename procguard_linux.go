@@ -23,7 +23,7 @@ import (
 //
 // On platforms without /proc the guard reports one busy-signal saying it
 // cannot tell, so that automated changes are deferred rather than made
-// blind; Force overrides it.
+// blind; [Force] overrides it.
 func ProcessGuard(names ...string) func() []string {
 	want := map[string]bool{}
 	for _, n := range names {

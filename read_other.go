@@ -9,7 +9,7 @@ import (
 )
 
 // readRegular reads the regular file at name, refusing anything else as "not
-// a regular file" and a file over maxFileSize with ErrTooLarge.
+// a regular file" and a file over maxFileSize with [ErrTooLarge].
 func readRegular(name string) ([]byte, error) { return readRegularMax(name, maxFileSize) }
 
 // readRegularMax is readRegular with another bound.

@@ -12,7 +12,7 @@ import (
 // ever blocking on it and without reading more than maxFileSize: a FIFO,
 // socket or device is refused as "not a regular file" (it is opened
 // non-blocking, so nothing waits for a writer), and a larger file returns an
-// error wrapping ErrTooLarge. It makes exactly the system calls open, fstat,
+// error wrapping [ErrTooLarge]. It makes exactly the system calls open, fstat,
 // read and close; a file that reports no size (as in /proc) is read until
 // its end.
 func readRegular(name string) ([]byte, error) { return readRegularMax(name, maxFileSize) }

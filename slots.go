@@ -15,8 +15,8 @@ import (
 // symlink and its slots. Build it with New.
 //
 // A Manager holds no mutable state of its own and is safe for concurrent use.
-// Reads take no lock. Every change (SwitchTo, HealDriftTo, HealDrift,
-// CaptureSlotFingerprint, Restore) holds an exclusive advisory lock on
+// Reads take no lock. Every change ([Manager.SwitchTo], [Manager.HealDriftTo], [Manager.HealDrift],
+// [Manager.CaptureSlotFingerprint], Restore) holds an exclusive advisory lock on
 // "<creds dir>/.credslots/lock" and the format's CLI locks (see
 // [WithCLILocks]) while it changes files, so changes from any number of
 // goroutines and processes are serialized, and never interleave with the
@@ -35,7 +35,7 @@ type Manager struct {
 }
 
 // New builds a Manager from options. It touches no file. It returns an error
-// wrapping ErrInvalidConfig that names the problem when the configuration is
+// wrapping [ErrInvalidConfig] that names the problem when the configuration is
 // incomplete or unsafe: no creds dir, no subscriptions, a sub name that is
 // empty, "." or "..", or contains a path separator or NUL, a duplicate sub, a
 // template without "{sub}", an absolute template or one that escapes the creds
@@ -275,7 +275,7 @@ func (m *Manager) SlotExpiry(sub string) (time.Time, bool) {
 	return c.expiry, c.hasExpiry()
 }
 
-// SlotIsFresh is the package-level SlotIsFresh for sub's slot, with the
+// SlotIsFresh is the package-level [SlotIsFresh] for sub's slot, with the
 // Manager's format, grace and clock. An unknown sub is not fresh.
 func (m *Manager) SlotIsFresh(sub string) (bool, string) {
 	if !m.knows(sub) {
@@ -285,7 +285,7 @@ func (m *Manager) SlotIsFresh(sub string) (bool, string) {
 	return freshness(m.cfg.format, filepath.Base(m.slots[sub]), data, err, m.cfg.grace, m.cfg.now())
 }
 
-// freshness decides SlotIsFresh from one read of a slot.
+// freshness decides [SlotIsFresh] from one read of a slot.
 func freshness(f Format, name string, data []byte, readErr error, grace time.Duration, now time.Time) (bool, string) {
 	var c credential
 	if readErr == nil {

@@ -59,7 +59,7 @@ type swap struct {
 // old entry or the new symlink, never nothing. want is what the caller
 // validated at path; a regular file at path is replaced only while it still
 // holds want's content. Otherwise path is left holding that newer entry and
-// the error wraps ErrLiveChanged.
+// the error wraps [ErrLiveChanged].
 //
 // On Linux (renameat2 RENAME_EXCHANGE) and macOS on APFS (renamex_np
 // RENAME_SWAP) the symlink is swapped in and what came out is inspected

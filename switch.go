@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// SwitchResult is the outcome of SwitchTo or HealDriftTo.
+// SwitchResult is the outcome of [Manager.SwitchTo] or [Manager.HealDriftTo].
 type SwitchResult struct {
 	OK            bool     `json:"ok"`
 	Reason        string   `json:"reason"`                   // human-readable, for logs
@@ -18,7 +18,7 @@ type switchConfig struct {
 	force bool
 }
 
-// SwitchOption modifies one SwitchTo or HealDriftTo call.
+// SwitchOption modifies one [Manager.SwitchTo] or [Manager.HealDriftTo] call.
 type SwitchOption func(*switchConfig)
 
 // Force overrides the lock guard and the identity and live-drift refusals.
@@ -42,22 +42,22 @@ func applySwitchOptions(opts []SwitchOption) switchConfig {
 // SwitchTo points the live symlink at sub's slot. It checks, in order, and
 // the first failing check decides:
 //
-//  1. sub is configured, else ErrUnknownSubscription;
-//  2. unless Force, the lock guard reports no busy-signal, else ErrDeferred
+//  1. sub is configured, else [ErrUnknownSubscription];
+//  2. unless [Force], the lock guard reports no busy-signal, else [ErrDeferred]
 //     with DeferredLocks set;
-//  3. the slot file exists, else ErrSlotMissing;
-//  4. the slot is fresh (see SlotIsFresh), else ErrNotFresh, even with Force;
-//  5. unless Force, the slot's identity has not drifted (see
-//     DetectSlotIdentityDrift), else ErrIdentityDrift: switching would
+//  3. the slot file exists, else [ErrSlotMissing];
+//  4. the slot is fresh (see [SlotIsFresh]), else [ErrNotFresh], even with [Force];
+//  5. unless [Force], the slot's identity has not drifted (see
+//     [Manager.DetectSlotIdentityDrift]), else [ErrIdentityDrift]: switching would
 //     re-capture the fingerprint and erase the evidence;
-//  6. unless Force, the live path is not a regular file that matches no slot
-//     (a token that exists nowhere else), else ErrLiveDrifted; with Force that
+//  6. unless [Force], the live path is not a regular file that matches no slot
+//     (a token that exists nowhere else), else [ErrLiveDrifted]; with [Force] that
 //     file is first kept as "<live path>.prev".
 //
 // Then the live path is replaced by a relative symlink to the slot,
 // atomically, so that no reader ever sees it missing; if the live path
 // changed after it was checked, the newer entry is left in place and the
-// error wraps ErrLiveChanged. Finally the slot's fingerprint is captured (a
+// error wraps [ErrLiveChanged]. Finally the slot's fingerprint is captured (a
 // failure is logged, not returned) and the on-switch hook runs.
 //
 // err is nil exactly when OK is true. A refusal's error contains Reason and
@@ -127,7 +127,7 @@ func (m *Manager) deny(sub string, r *refusal) (SwitchResult, error) {
 	return m.refuse(r.sentinel, sub, r.reason, r.locks)
 }
 
-// checkSwitch runs checks 3 to 6 of SwitchTo; it only reads.
+// checkSwitch runs checks 3 to 6 of [Manager.SwitchTo]; it only reads.
 func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal) {
 	slot := m.slots[sub]
 	data, rerr := m.cfg.fs.ReadFile(slot)
@@ -185,7 +185,7 @@ func (m *Manager) carryState(sub string, plan switchPlan) error {
 	next, ok := carriedSlot(plan.slot, plan.live.data)
 	if !ok {
 		if doc, problem := validDocument(plan.live.data); problem != "" || doc[0] != '{' {
-			m.cfg.logger.Warn("credslots: live file is not a readable JSON object; its state was not carried", "sub", sub, "path", m.live)
+			m.cfg.logger.Warn("live file is not a readable JSON object; state not carried", "sub", sub, "path", m.live)
 		}
 		return nil
 	}
@@ -196,7 +196,7 @@ func (m *Manager) carryState(sub string, plan switchPlan) error {
 	if err := m.writeFile(slot, next); err != nil {
 		return err
 	}
-	m.cfg.logger.Info("credslots: carried state into slot", "sub", sub, "path", slot)
+	m.cfg.logger.Info("carried state into slot", "sub", sub, "path", slot)
 	return nil
 }
 
@@ -215,7 +215,7 @@ func (m *Manager) switchLocked(mu *mutation, sub string, plan switchPlan) error 
 		if err := m.keepBackup(m.live, plan.live.data); err != nil {
 			return err
 		}
-		m.cfg.logger.Warn("credslots: kept drifted live file before forced switch",
+		m.cfg.logger.Warn("kept drifted live file before forced switch",
 			"sub", sub, "path", m.live+prevSuffix)
 	}
 	if err := swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(sub), plan.live, m.rescue); err != nil {
@@ -227,7 +227,7 @@ func (m *Manager) switchLocked(mu *mutation, sub string, plan switchPlan) error 
 		// leaves .claude.json as it was until Claude Code fetches the
 		// profile itself.
 		if err := m.spliceAccount(sub); err != nil {
-			m.cfg.logger.Warn("credslots: could not splice the account into "+claudeJSONName, "sub", sub, "reason", err.Error())
+			m.cfg.logger.Warn("could not splice the account", "sub", sub, "path", claudeJSONName, "reason", err.Error())
 		}
 	}
 	return nil
@@ -248,14 +248,14 @@ func (m *Manager) refuse(sentinel error, sub, reason string, locks []string) (Sw
 	if len(locks) > 0 {
 		attrs = append(attrs, "locks", locks)
 	}
-	m.cfg.logger.Warn("credslots: refused", attrs...)
+	m.cfg.logger.Warn("refused", attrs...)
 	return SwitchResult{Reason: reason, DeferredLocks: locks},
 		fmt.Errorf("credslots: %s: %w", reason, sentinel)
 }
 
 // fail reports an error met while changing files (or waiting for the lock).
 func (m *Manager) fail(sub string, err error) (SwitchResult, error) {
-	m.cfg.logger.Warn("credslots: change failed", "sub", sub, "reason", err.Error())
+	m.cfg.logger.Warn("change failed", "sub", sub, "reason", err.Error())
 	return SwitchResult{Reason: err.Error()}, err
 }
 
@@ -264,12 +264,16 @@ func (m *Manager) fail(sub string, err error) (SwitchResult, error) {
 // the account Claude Code shows), run the on-switch hook, log at Info.
 func (m *Manager) changed(sub, hookReason, reason, fp string, healed bool) (SwitchResult, error) {
 	if _, err := m.captureKnown(sub, fp, false, healed); err != nil {
-		m.cfg.logger.Warn("credslots: fingerprint capture failed after change",
+		m.cfg.logger.Warn("fingerprint capture failed after change",
 			"sub", sub, "path", m.prints[sub], "reason", err.Error())
 	}
 	if m.cfg.onSwitch != nil {
 		m.cfg.onSwitch(sub, hookReason)
 	}
-	m.cfg.logger.Info("credslots: "+reason, "sub", sub, "reason", hookReason, "path", m.slots[sub])
+	msg := "switched"
+	if healed {
+		msg = "healed"
+	}
+	m.cfg.logger.Info(msg, "sub", sub, "reason", hookReason, "result", reason, "path", m.slots[sub])
 	return SwitchResult{OK: true, Reason: reason}, nil
 }

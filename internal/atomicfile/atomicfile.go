@@ -24,7 +24,8 @@ type File interface {
 }
 
 // FS is the file-system seam WriteFile works through, so that callers can
-// inject faults at any single step.
+// inject faults at any single step. The credslots package's seam is the one
+// implementation.
 type FS interface {
 	// CreateTemp creates a new file exclusively (O_EXCL) with mode 0600.
 	CreateTemp(dir, pattern string) (File, error)
@@ -32,21 +33,6 @@ type FS interface {
 	Remove(name string) error
 	SyncDir(dir string) error
 }
-
-// OS is the real file system.
-type OS struct{}
-
-// CreateTemp opens a new file with O_RDWR|O_CREATE|O_EXCL and mode 0600.
-func (OS) CreateTemp(dir, pattern string) (File, error) { return os.CreateTemp(dir, pattern) }
-
-// Rename is os.Rename.
-func (OS) Rename(from, to string) error { return os.Rename(from, to) }
-
-// Remove is os.Remove.
-func (OS) Remove(name string) error { return os.Remove(name) }
-
-// SyncDir fsyncs a directory so that a rename inside it is durable.
-func (OS) SyncDir(dir string) error { return SyncDir(dir) }
 
 // TempPattern is the os.CreateTemp pattern for a temporary sibling of dest.
 func TempPattern(dest string) string {

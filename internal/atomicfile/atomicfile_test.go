@@ -14,7 +14,7 @@ func TestWriteFileReplacesWith0600(t *testing.T) {
 	dir := t.TempDir()
 	dest := filepath.Join(dir, "log.jsonl")
 	require.NoError(t, os.WriteFile(dest, []byte("old"), 0o644))
-	require.NoError(t, WriteFile(OS{}, dest, []byte("new"), nil))
+	require.NoError(t, WriteFile(osFS{}, dest, []byte("new"), nil))
 	data, err := os.ReadFile(dest)
 	require.NoError(t, err)
 	assert.Equal(t, "new", string(data))
@@ -32,7 +32,7 @@ func TestWriteFileReplacesASymlinkWithoutFollowingIt(t *testing.T) {
 	require.NoError(t, os.WriteFile(victim, []byte("keep"), 0o600))
 	dest := filepath.Join(dir, "dest")
 	require.NoError(t, os.Symlink("victim", dest))
-	require.NoError(t, WriteFile(OS{}, dest, []byte("new"), nil))
+	require.NoError(t, WriteFile(osFS{}, dest, []byte("new"), nil))
 	data, err := os.ReadFile(victim)
 	require.NoError(t, err)
 	assert.Equal(t, "keep", string(data))
@@ -41,8 +41,16 @@ func TestWriteFileReplacesASymlinkWithoutFollowingIt(t *testing.T) {
 	assert.True(t, fi.Mode().IsRegular())
 }
 
+// osFS is the real file system, for these tests.
+type osFS struct{}
+
+func (osFS) CreateTemp(dir, pattern string) (File, error) { return os.CreateTemp(dir, pattern) }
+func (osFS) Rename(from, to string) error                 { return os.Rename(from, to) }
+func (osFS) Remove(name string) error                     { return os.Remove(name) }
+func (osFS) SyncDir(dir string) error                     { return SyncDir(dir) }
+
 // failingRename fails every rename.
-type failingRename struct{ OS }
+type failingRename struct{ osFS }
 
 func (failingRename) Rename(string, string) error { return errors.New("injected") }
 
@@ -59,5 +67,5 @@ func TestWriteFileCleansUpOnFailure(t *testing.T) {
 	require.NoError(t, rerr)
 	assert.Len(t, ents, 1, "the temporary file was removed")
 
-	assert.Error(t, WriteFile(OS{}, filepath.Join(dir, "absent-dir", "f"), []byte("x"), nil))
+	assert.Error(t, WriteFile(osFS{}, filepath.Join(dir, "absent-dir", "f"), []byte("x"), nil))
 }
