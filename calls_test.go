@@ -151,11 +151,18 @@ func TestHealCalls(t *testing.T) {
 }
 
 func TestStatusCalls(t *testing.T) {
-	m, ffs, _ := countingFixture(t, 100)
-	st, err := m.Status()
-	require.NoError(t, err)
-	require.True(t, st.Healthy, st.Problems)
-	for name, n := range reads(ops(ffs)) {
-		assert.Equal(t, 1, n, "%s read %d times", name, n)
+	var others []int
+	for _, n := range []int{3, 100} {
+		m, ffs, _ := countingFixture(t, n)
+		st, err := m.Status()
+		require.NoError(t, err)
+		require.True(t, st.Healthy, st.Problems)
+		log := ops(ffs)
+		for name, k := range reads(log) {
+			assert.Equal(t, 1, k, "%s read %d times", name, k)
+		}
+		assert.Len(t, reads(log), 2*n+1, "the live path, each slot and each sidecar")
+		others = append(others, len(log)-(2*n+1))
 	}
+	assert.Equal(t, others[0], others[1], "no call but the reads grows with the number of slots")
 }

@@ -88,20 +88,21 @@ func (m *Manager) driftInfo(liveHash string, slots slotReads) *DriftInfo {
 // slotReads is one read of every configured slot: the content of each that
 // could be read, and the error of each that could not.
 type slotReads struct {
-	data map[string][]byte
-	errs map[string]error
+	data  map[string][]byte
+	perms map[string]fs.FileMode
+	errs  map[string]error
 }
 
 // readSlots reads every configured slot once.
 func (m *Manager) readSlots() slotReads {
-	r := slotReads{data: make(map[string][]byte, len(m.subs)), errs: map[string]error{}}
+	r := slotReads{data: make(map[string][]byte, len(m.subs)), perms: make(map[string]fs.FileMode, len(m.subs)), errs: map[string]error{}}
 	for _, sub := range m.subs {
-		data, err := m.cfg.fs.ReadFile(m.slots[sub])
+		data, perm, err := m.cfg.fs.ReadFileMode(m.slots[sub])
 		if err != nil {
 			r.errs[sub] = err
 			continue
 		}
-		r.data[sub] = data
+		r.data[sub], r.perms[sub] = data, perm
 	}
 	return r
 }

@@ -52,6 +52,8 @@ type tempFile = atomicfile.File
 // fileSystem is the seam between the package and the disk.
 type fileSystem interface {
 	ReadFile(name string) ([]byte, error)
+	// ReadFileMode is ReadFile that also returns the file's permission bits.
+	ReadFileMode(name string) ([]byte, fs.FileMode, error)
 	Lstat(name string) (fs.FileInfo, error)
 	Stat(name string) (fs.FileInfo, error)
 	Readlink(name string) (string, error)
@@ -92,7 +94,10 @@ type fileSystem interface {
 // osFS is the real file system.
 type osFS struct{}
 
-func (osFS) ReadFile(name string) ([]byte, error)       { return readRegular(name) }
+func (osFS) ReadFile(name string) ([]byte, error) { return readRegular(name) }
+func (osFS) ReadFileMode(name string) ([]byte, fs.FileMode, error) {
+	return readRegularMode(name, maxFileSize)
+}
 func (osFS) Lstat(name string) (fs.FileInfo, error)     { return os.Lstat(name) }
 func (osFS) Stat(name string) (fs.FileInfo, error)      { return os.Stat(name) }
 func (osFS) Readlink(name string) (string, error)       { return os.Readlink(name) }
@@ -177,10 +182,11 @@ func createTempSymlink(fsys fileSystem, dest, target string) (string, error) {
 // entry describes what a path held when it was inspected.
 type entry struct {
 	kind   entryKind
-	mtime  time.Time // of a regular file (zero for the other kinds)
-	target string    // a symlink's target, as written
-	data   []byte    // content, for kindFile (and the target's content for kindSymlink)
-	hash   string    // sha256 of data; "" when there is no readable content
+	perm   fs.FileMode // of a regular file
+	mtime  time.Time   // of a regular file (zero for the other kinds)
+	target string      // a symlink's target, as written
+	data   []byte      // content, for kindFile (and the target's content for kindSymlink)
+	hash   string      // sha256 of data; "" when there is no readable content
 }
 
 type entryKind int
@@ -237,7 +243,7 @@ func inspect(fsys fileSystem, path string) (entry, error) {
 		return entry{}, lerr
 	}
 	e, err := classify(fi, data, rerr, path)
-	e.mtime = fi.ModTime()
+	e.mtime, e.perm = fi.ModTime(), fi.Mode().Perm()
 	return e, err
 }
 

@@ -2,6 +2,7 @@ package credslots
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -90,8 +91,14 @@ func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
 		if expand(tmplBase, sub) != name || validateSubName(sub) != nil || !slotLike(name) {
 			continue
 		}
-		if fi, err := os.Stat(filepath.Join(dir, tmplDir, name)); err != nil || !fi.Mode().IsRegular() {
-			continue
+		// The directory entry says what it is; only a symlink needs a stat.
+		if t := de.Type(); !t.IsRegular() {
+			if t&fs.ModeSymlink == 0 {
+				continue
+			}
+			if fi, err := os.Stat(filepath.Join(dir, tmplDir, name)); err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
 		}
 		subs = append(subs, sub)
 	}

@@ -220,6 +220,13 @@ func (f *faultFS) ReadFile(name string) ([]byte, error) {
 	return f.inner.ReadFile(name)
 }
 
+func (f *faultFS) ReadFileMode(name string) ([]byte, fs.FileMode, error) {
+	if err := f.hit("read", name); err != nil {
+		return nil, 0, err
+	}
+	return f.inner.ReadFileMode(name)
+}
+
 func (f *faultFS) Lstat(name string) (fs.FileInfo, error) {
 	if err := f.hit("lstat", name); err != nil {
 		return nil, err

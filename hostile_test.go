@@ -564,6 +564,13 @@ func (p permFS) ReadFile(name string) ([]byte, error) {
 	return p.fileSystem.ReadFile(name)
 }
 
+func (p permFS) ReadFileMode(name string) ([]byte, fs.FileMode, error) {
+	if name == p.deny {
+		return nil, 0, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
+	}
+	return p.fileSystem.ReadFileMode(name)
+}
+
 func TestHostilePermissionDenied(t *testing.T) {
 	dir := t.TempDir()
 	m := plainManager(t, dir, withFS(permFS{fileSystem: osFS{}, deny: filepath.Join(dir, ".credentials.json.bob")}))

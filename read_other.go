@@ -10,25 +10,34 @@ import (
 
 // readRegular reads the regular file at name, refusing anything else as "not
 // a regular file" and a file over maxFileSize with [ErrTooLarge].
-func readRegular(name string) ([]byte, error) { return readRegularMax(name, maxFileSize) }
+func readRegular(name string) ([]byte, error) {
+	data, _, err := readRegularMode(name, maxFileSize)
+	return data, err
+}
 
 // readRegularMax is readRegular with another bound.
 func readRegularMax(name string, limit int64) ([]byte, error) {
+	data, _, err := readRegularMode(name, limit)
+	return data, err
+}
+
+// readRegularMode is readRegularMax that also returns the permission bits.
+func readRegularMode(name string, limit int64) ([]byte, fs.FileMode, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
+		return nil, 0, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err == nil && int64(len(data)) > limit {
-		return nil, tooLarge(name, limit)
+		return nil, 0, tooLarge(name, limit)
 	}
-	return data, err
+	return data, fi.Mode().Perm(), err
 }

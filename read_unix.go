@@ -15,26 +15,37 @@ import (
 // error wrapping [ErrTooLarge]. It makes exactly the system calls open, fstat,
 // read and close; a file that reports no size (as in /proc) is read until
 // its end.
-func readRegular(name string) ([]byte, error) { return readRegularMax(name, maxFileSize) }
+func readRegular(name string) ([]byte, error) {
+	data, _, err := readRegularMode(name, maxFileSize)
+	return data, err
+}
 
 // readRegularMax is readRegular with another bound.
 func readRegularMax(name string, limit int64) ([]byte, error) {
+	data, _, err := readRegularMode(name, limit)
+	return data, err
+}
+
+// readRegularMode is readRegularMax that also returns the file's permission
+// bits, from the same fstat.
+func readRegularMode(name string, limit int64) ([]byte, fs.FileMode, error) {
 	fd, err := retryEINTR(func() (int, error) {
 		return syscall.Open(name, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	})
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		return nil, 0, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	defer syscall.Close(fd)
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil {
-		return nil, &fs.PathError{Op: "fstat", Path: name, Err: err}
+		return nil, 0, &fs.PathError{Op: "fstat", Path: name, Err: err}
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
+		return nil, 0, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
 	}
+	perm := fs.FileMode(st.Mode & 0o777)
 	if st.Size > limit {
-		return nil, tooLarge(name, limit)
+		return nil, 0, tooLarge(name, limit)
 	}
 	size := int(st.Size)
 	if size == 0 {
@@ -44,19 +55,19 @@ func readRegularMax(name string, limit int64) ([]byte, error) {
 	for {
 		if len(buf) == cap(buf) {
 			if st.Size > 0 {
-				return buf, nil // the size fstat reported, in one read
+				return buf, perm, nil // the size fstat reported, in one read
 			}
 			if int64(len(buf)) > limit {
-				return nil, tooLarge(name, limit)
+				return nil, 0, tooLarge(name, limit)
 			}
 			buf = append(buf, 0)[:len(buf)]
 		}
 		n, err := retryEINTR(func() (int, error) { return syscall.Read(fd, buf[len(buf):cap(buf)]) })
 		if err != nil {
-			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+			return nil, 0, &fs.PathError{Op: "read", Path: name, Err: err}
 		}
 		if n == 0 {
-			return buf, nil
+			return buf, perm, nil
 		}
 		buf = buf[:len(buf)+n]
 	}

@@ -3,6 +3,7 @@ package credslots
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"time"
 )
@@ -94,7 +95,7 @@ func (m *Manager) Status() (Status, error) {
 		problem("live symlink points at %s, which matches no configured slot", st.Live.Target)
 	}
 	if live.kind == kindFile {
-		m.checkMode(&st, "live file", m.live)
+		m.checkMode(&st, "live file", m.live, live.perm)
 	}
 
 	anyFresh := false
@@ -125,7 +126,15 @@ func (m *Manager) Status() (Status, error) {
 			problem("slot %s: identity drift: %s", sub, id.Reason)
 		}
 		if ss.Exists {
-			ss.Mode = m.checkMode(&st, "slot "+sub, path)
+			perm, read := slots.perms[sub]
+			if !read {
+				if fi, err := fsys.Stat(path); err == nil {
+					perm, read = fi.Mode().Perm(), true
+				}
+			}
+			if read {
+				ss.Mode = m.checkMode(&st, "slot "+sub, path, perm)
+			}
 		}
 		if ss.Active && !ss.Fresh {
 			problem("active slot %s is not fresh: %s", sub, ss.FreshReason)
@@ -140,13 +149,8 @@ func (m *Manager) Status() (Status, error) {
 }
 
 // checkMode records a problem when a credential file is readable by group or
-// others, and returns its permission bits as "0600" ("" when unknown).
-func (m *Manager) checkMode(st *Status, what, path string) string {
-	fi, err := m.cfg.fs.Stat(path)
-	if err != nil {
-		return ""
-	}
-	perm := fi.Mode().Perm()
+// others, and returns its permission bits as "0600".
+func (m *Manager) checkMode(st *Status, what, path string, perm fs.FileMode) string {
 	if perm&0o044 != 0 {
 		st.Problems = append(st.Problems,
 			fmt.Sprintf("%s %s is readable by group or others (mode %04o)", what, filepath.Base(path), perm))
