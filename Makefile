@@ -5,13 +5,18 @@ STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK         := $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 FUZZTIME            ?= 10s
 
-.PHONY: all test vet lint fmt-check staticcheck bench demo tidy-check cross compat fuzz interop interop-install ci
+.PHONY: all test calls vet lint fmt-check staticcheck bench demo tidy-check cross compat fuzz interop interop-install ci
 
 all: test
 
 ## test: go vet, then every test under the race detector
 test: vet
 	$(GO) test -race -count=1 ./...
+
+## calls: the call-count and allocation tests, without the race detector
+## (whose instrumentation allocates)
+calls:
+	$(GO) test -count=1 -run 'Calls$$' .
 
 vet:
 	$(GO) vet ./...
@@ -76,5 +81,6 @@ interop-install:
 ## ci: everything CI checks
 ci: lint tidy-check cross compat demo
 	$(MAKE) fuzz FUZZTIME=4s
+	$(MAKE) calls
 	$(MAKE) test
 	$(MAKE) interop
