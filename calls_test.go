@@ -88,7 +88,7 @@ func TestFreshnessAndIdentityCalls(t *testing.T) {
 	plain, err := New(WithCredsDir(m.CredsDir()), WithSubscriptions("sub0001"), WithClock(fixedClock))
 	require.NoError(t, err)
 	// The race detector's instrumentation allocates; count without it (CI
-	// runs the tests both ways: make test with -race, make allocs without).
+	// runs the tests both ways: make test with -race, make calls without).
 	if !raceEnabled {
 		assert.LessOrEqual(t, testing.AllocsPerRun(50, func() { plain.SlotIsFresh("sub0001") }), 10.0)
 		assert.LessOrEqual(t, testing.AllocsPerRun(50, func() { _, _ = plain.DetectSlotIdentityDrift("sub0001") }), 10.0)
