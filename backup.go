@@ -24,7 +24,7 @@ const (
 	backupsDirName = "backups"
 	// generationTime names a generation's time; it is fixed-width.
 	generationTime = "20060102T150405.000000000Z"
-	// [DefaultBackupGenerations] is how many older backups of each file
+	// DefaultBackupGenerations is how many older backups of each file
 	// [WithBackupGenerations] keeps by default.
 	DefaultBackupGenerations = 20
 )

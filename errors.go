@@ -6,48 +6,54 @@ import "errors"
 // one of them (or an underlying I/O error), so callers branch with
 // [errors.Is].
 var (
-	// [ErrInvalidConfig] indicates that [New] was given an unusable
+	// ErrInvalidConfig indicates that [New] was given an unusable
 	// configuration; the message names the problem.
 	ErrInvalidConfig = errors.New("invalid config")
-	// [ErrUnknownSubscription] indicates that a sub is not one of the
+	// ErrUnknownSubscription indicates that a sub is not one of the
 	// configured subscriptions.
 	ErrUnknownSubscription = errors.New("unknown subscription")
-	// [ErrDeferred] indicates that the lock guard reported busy-signals;
+	// ErrDeferred indicates that the lock guard reported busy-signals;
 	// retry later, or use [Force].
 	ErrDeferred = errors.New("deferred by active locks")
-	// [ErrSlotMissing] indicates that the target slot file does not exist.
+	// ErrSlotMissing indicates that the target slot file does not exist.
 	ErrSlotMissing = errors.New("slot missing")
-	// [ErrNotFresh] indicates that a token is expired, within the grace
+	// ErrNotFresh indicates that a token is expired, within the grace
 	// period, or has no readable expiry. [Force] never overrides it.
 	ErrNotFresh = errors.New("credential not fresh")
-	// [ErrNoDrift] indicates that [Manager.HealDriftTo] found the live path
+	// ErrNoDrift indicates that [Manager.HealDriftTo] found the live path
 	// matching a slot, or no live path at all.
 	ErrNoDrift = errors.New("no drift")
-	// [ErrUnhealable] indicates that the live path cannot be healed into a
+	// ErrUnhealable indicates that the live path cannot be healed into a
 	// slot, or that a backup is not a credential.
 	ErrUnhealable = errors.New("unhealable drift")
-	// [ErrIdentityDrift] indicates that a login's identity is not the one
+	// ErrIdentityDrift indicates that a login's identity is not the one
 	// captured for the slot: the slot's refresh-token fingerprint changed
 	// since it was captured, or a live file or backup holds another slot's
 	// login.
 	ErrIdentityDrift = errors.New("slot identity drift")
-	// [ErrLiveDrifted] indicates that the live path is a regular file that
+	// ErrLiveDrifted indicates that the live path is a regular file that
 	// matches no slot, so a switch would lose the token it holds.
 	ErrLiveDrifted = errors.New("live file drifted")
-	// [ErrLiveChanged] indicates that the live path changed while a switch or
+	// ErrLiveChanged indicates that the live path changed while a switch or
 	// heal was in progress; the newer entry was left in place.
 	ErrLiveChanged = errors.New("live path changed concurrently")
-	// [ErrLockTimeout] indicates that another change, or the CLI, held a lock
+	// ErrLockTimeout indicates that another change, or the CLI, held a lock
 	// for longer than [WithLockTimeout].
 	ErrLockTimeout = errors.New("lock timeout")
-	// [ErrLockLost] indicates that another process took over a CLI lock the
+	// ErrLockLost indicates that another process took over a CLI lock the
 	// change held, so the change was abandoned before the live path changed.
 	ErrLockLost = errors.New("lock lost")
-	// [ErrAmbiguous] indicates that the journal cannot tell which sub the
+	// ErrAmbiguous indicates that the journal cannot tell which sub the
 	// drifted live file belongs to; name the sub with
 	// [Manager.HealDriftTo].
 	ErrAmbiguous = errors.New("ambiguous: cannot tell whose token is live")
-	// [ErrTooLarge] indicates that a file is larger than the package ever
+	// ErrNoCandidate indicates that [Manager.SwitchNext] found no usable
+	// sub to switch to; the reason says why each was passed over.
+	ErrNoCandidate = errors.New("no usable subscription")
+	// ErrInvalidated indicates that the server rejected the sub's login
+	// ([Manager.MarkInvalid]) and no new login replaced it since.
+	ErrInvalidated = errors.New("subscription invalidated")
+	// ErrTooLarge indicates that a file is larger than the package ever
 	// reads (1 MiB).
 	ErrTooLarge = errors.New("file too large")
 )

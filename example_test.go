@@ -205,3 +205,79 @@ func ExampleGlobLockGuard() {
 	// Output:
 	// [agent-7]
 }
+
+func ExampleManager_SwitchNext() {
+	dir := exampleDir()
+	defer os.RemoveAll(dir)
+	now := time.Now()
+	writeCred(filepath.Join(dir, ".credentials.json.bob"), now.Add(2*time.Hour), "rt-bob")
+	writeCred(filepath.Join(dir, ".credentials.json.alice"), now.Add(8*time.Hour), "rt-alice")
+	writeCred(filepath.Join(dir, ".credentials.json.erik"), now.Add(6*time.Hour), "rt-erik")
+
+	m, err := credslots.New(
+		credslots.WithCredsDir(dir),
+		credslots.WithSubscriptions("bob", "alice", "erik"),
+	)
+	if err != nil {
+		panic(err)
+	}
+	if _, err := m.SwitchTo("bob", "start"); err != nil {
+		panic(err)
+	}
+
+	// The API said alice is rate-limited for the next hour: rotation
+	// passes her over, and takes the freshest other login.
+	if err := m.Rest("alice", now.Add(time.Hour), "429 from the API"); err != nil {
+		panic(err)
+	}
+	res, err := m.SwitchNext("bob hit its quota")
+	fmt.Println(res.Reason, err)
+
+	for _, c := range m.Candidates() {
+		fmt.Printf("%s usable=%v %v\n", c.Sub, c.Usable, c.PassedOver != "")
+	}
+	// Output:
+	// switched to erik <nil>
+	// erik usable=true false
+	// bob usable=true false
+	// alice usable=false true
+}
+
+func ExampleManager_MarkInvalid() {
+	dir := exampleDir()
+	defer os.RemoveAll(dir)
+	now := time.Now()
+	bob := filepath.Join(dir, ".credentials.json.bob")
+	writeCred(bob, now.Add(8*time.Hour), "rt-bob")
+	writeCred(filepath.Join(dir, ".credentials.json.alice"), now.Add(8*time.Hour), "rt-alice")
+
+	m, err := credslots.New(
+		credslots.WithCredsDir(dir),
+		credslots.WithSubscriptions("bob", "alice"),
+	)
+	if err != nil {
+		panic(err)
+	}
+	if _, err := m.SwitchTo("alice", "start"); err != nil {
+		panic(err)
+	}
+
+	// The server answered 401 for bob's token although it had not expired.
+	if err := m.MarkInvalid("bob", "401 from the API"); err != nil {
+		panic(err)
+	}
+	_, err = m.SwitchTo("bob", "rotate")
+	fmt.Println(errors.Is(err, credslots.ErrInvalidated))
+
+	// After a new login for bob (a new refresh token in his slot), he can
+	// be used again.
+	writeCred(bob, now.Add(8*time.Hour), "rt-bob-new-login")
+	if _, err := m.CaptureSlotFingerprint("bob"); err != nil {
+		panic(err)
+	}
+	res, err := m.SwitchTo("bob", "rotate")
+	fmt.Println(res.Reason, err)
+	// Output:
+	// true
+	// switched to bob <nil>
+}

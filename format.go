@@ -71,15 +71,15 @@ func (c credential) hasExpiry() bool { return c.expiryOK }
 
 // The supported formats.
 var (
-	// [ClaudeCode] reads Claude Code's ~/.claude/.credentials.json:
+	// ClaudeCode reads Claude Code's ~/.claude/.credentials.json:
 	// claudeAiOauth.expiresAt (Unix ms), identity claudeAiOauth.refreshToken.
 	ClaudeCode Format = &jsonFormat{name: "claude", dir: ".claude", live: DefaultLiveName, field: "expiresAt",
 		id: "refresh token", read: readClaude, locks: claudeLocks}
-	// [GeminiCLI] reads Gemini CLI's ~/.gemini/oauth_creds.json:
+	// GeminiCLI reads Gemini CLI's ~/.gemini/oauth_creds.json:
 	// expiry_date (Unix ms), identity refresh_token.
 	GeminiCLI Format = &jsonFormat{name: "gemini", dir: ".gemini", live: "oauth_creds.json", field: "expiry_date",
 		id: "refresh_token", stable: true, read: readGemini}
-	// [CodexCLI] reads Codex CLI's ~/.codex/auth.json: the exp claim (Unix
+	// CodexCLI reads Codex CLI's ~/.codex/auth.json: the exp claim (Unix
 	// seconds) of the JWT in tokens.access_token, decoded without verifying
 	// its signature; identity tokens.account_id.
 	CodexCLI Format = &jsonFormat{name: "codex", dir: ".codex", live: "auth.json", field: "tokens.access_token exp",

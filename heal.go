@@ -72,15 +72,45 @@ func (m *Manager) heal(sub string, sc switchConfig) (SwitchResult, error) {
 		return m.deny(plan.sub, r)
 	}
 	sub = plan.sub
-	c, err := m.beginChange(opHeal, sub, "", healHookReason)
+	op, hook, done := opHeal, healHookReason, "healed: synced live → %s, symlink restored"
+	if sc.adopt {
+		op, hook, done = opAdopt, adoptHookReason, "adopted: live login written to %s, symlink restored"
+	}
+	c, err := m.beginChange(op, sub, "", hook)
 	if err != nil {
 		return m.fail(sub, err)
 	}
 	if err := c.finish(m.healLocked(mu, plan)); err != nil {
 		return m.fail(sub, err)
 	}
-	return m.changed(sub, healHookReason,
-		fmt.Sprintf("healed: synced live → %s, symlink restored", filepath.Base(m.slots[sub])), plan.cred.fingerprint, true)
+	if sc.adopt {
+		// A new login: its identity, and the account Claude Code shows, are
+		// the baseline from now on.
+		if _, err := m.captureKnown(sub, plan.cred.fingerprint, true, true); err != nil {
+			m.cfg.logger.Warn("fingerprint capture failed after change", "sub", sub, "reason", err.Error())
+		}
+	}
+	return m.changed(sub, hook, fmt.Sprintf(done, filepath.Base(m.slots[sub])), plan.cred.fingerprint, true)
+}
+
+// adoptHookReason is passed to the on-switch hook after Adopt.
+const adoptHookReason = "adopt a new login from the live file"
+
+// Adopt takes a fresh login that the CLI wrote to the live path and that is
+// in no slot yet: it writes the live bytes to sub's slot (keeping the slot's
+// old content as its backup), captures the new identity (and, for Claude
+// Code, the account .claude.json shows), and puts the symlink back. It runs
+// the checks of [Manager.HealDriftTo], and unless [Force] it refuses with
+// [ErrIdentityDrift] a login whose identity is another configured slot's,
+// or that differs from the identity sub's slot already holds or had
+// captured: adopting would replace another login.
+func (m *Manager) Adopt(sub string, opts ...SwitchOption) (SwitchResult, error) {
+	if !m.knows(sub) {
+		return m.refuse(ErrUnknownSubscription, sub, m.unknownSub(sub), nil)
+	}
+	sc := applySwitchOptions(opts)
+	sc.adopt = true
+	return m.heal(sub, sc)
 }
 
 // healPlan is what the checks of a heal found: the sub, what the live path
@@ -129,9 +159,19 @@ func (m *Manager) checkHeal(sub string, sc switchConfig) (healPlan, *refusal) {
 	case cred.blank != "":
 		return refuse(ErrUnhealable, fmt.Sprintf("live credential is blank: %s is empty (written after a failed refresh or a logout)", cred.blank))
 	}
-	if m.cfg.format.stableIdentity() && !sc.force {
-		if why := m.foreignIdentity(sub, cred.fingerprint, slots); why != "" {
-			return refuse(ErrIdentityDrift, fmt.Sprintf("refusing to heal into %s: %s (or Force)", sub, why))
+	if (m.cfg.format.stableIdentity() || sc.adopt) && !sc.force {
+		why := m.foreignIdentity(sub, cred.fingerprint, slots)
+		if why == "" && sc.adopt {
+			if data, ok := slots.data[sub]; ok && m.cfg.format.parse(data).fingerprint != cred.fingerprint {
+				why = fmt.Sprintf("slot %s already holds a login with another %s", sub, m.cfg.format.identityName())
+			}
+		}
+		if why != "" {
+			verb := "heal into"
+			if sc.adopt {
+				verb = "adopt into"
+			}
+			return refuse(ErrIdentityDrift, fmt.Sprintf("refusing to %s %s: %s (or Force)", verb, sub, why))
 		}
 	}
 	if locks := m.busy(sc); len(locks) > 0 {

@@ -37,8 +37,11 @@ const (
 const (
 	opSwitch  = "switch"
 	opHeal    = "heal"
+	opAdopt   = "adopt"
 	opRestore = "restore"
 	opCapture = "capture"
+	opRest    = "rest"
+	opInvalid = "invalid"
 
 	phaseIntent = "intent"
 	phaseDone   = "done"
@@ -51,7 +54,8 @@ const (
 // one "done" record. Records never hold token material.
 type JournalEntry struct {
 	Time time.Time `json:"time"` // the Manager's clock, UTC
-	// Op is "switch", "heal", "restore" or "capture".
+	// Op is "switch", "heal", "adopt", "restore", "capture", "rest" or
+	// "invalid".
 	Op string `json:"op"`
 	// Phase is "intent", "done" or "failed".
 	Phase string `json:"phase"`
@@ -65,6 +69,11 @@ type JournalEntry struct {
 	LiveMtime *time.Time `json:"live_mtime,omitempty"`
 	// Error says why a change failed.
 	Error string `json:"error,omitempty"`
+	// Until is, on a rest, when the sub may be used again.
+	Until *time.Time `json:"until,omitempty"`
+	// Fingerprint is, on an invalid record, the identity fingerprint the
+	// sub had when the server rejected it.
+	Fingerprint string `json:"fingerprint,omitempty"`
 	// Migrated marks a record read from the command's old switch log.
 	Migrated bool `json:"migrated,omitempty"`
 }
@@ -305,7 +314,7 @@ func lastLiveChange(entries []JournalEntry) (JournalEntry, string) {
 	failed := map[string]bool{}
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
-		if e.Op != opSwitch && e.Op != opHeal {
+		if e.Op != opSwitch && e.Op != opHeal && e.Op != opAdopt {
 			continue
 		}
 		switch e.Phase {
@@ -383,7 +392,7 @@ func (c *change) finish(err error) error {
 			e.Phase = phaseFailed
 		}
 	}
-	if e.Phase == phaseDone && (e.Op == opSwitch || e.Op == opHeal) {
+	if e.Phase == phaseDone && (e.Op == opSwitch || e.Op == opHeal || e.Op == opAdopt) {
 		if fi, lerr := c.m.cfg.fs.Lstat(c.m.live); lerr == nil {
 			mt := fi.ModTime().UTC()
 			e.LiveMtime = &mt

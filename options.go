@@ -19,9 +19,9 @@ const (
 	DefaultSlotTemplate = ".credentials.json.{sub}"
 	// DefaultFingerprintTemplate names a slot's identity sidecar relative to the creds dir.
 	DefaultFingerprintTemplate = ".credentials.json.{sub}.fingerprint.json"
-	// [DefaultGrace] is how long before its expiry a token already counts as stale.
+	// DefaultGrace is how long before its expiry a token already counts as stale.
 	DefaultGrace = 5 * time.Minute
-	// [DefaultLockTimeout] is how long a mutation waits for the manager's file lock.
+	// DefaultLockTimeout is how long a mutation waits for the manager's file lock.
 	DefaultLockTimeout = 10 * time.Second
 )
 

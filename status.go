@@ -44,6 +44,13 @@ type SlotStatus struct {
 	Identity    IdentityDriftInfo `json:"identity"`
 	Mode        string            `json:"mode"` // permission bits, "0600"; "" when missing
 	Active      bool              `json:"active"`
+	// RestingUntil is set while the sub rests (see [Manager.Rest]).
+	RestingUntil *time.Time `json:"resting_until"`
+	RestReason   string     `json:"rest_reason,omitempty"`
+	// Invalid is true while the server's rejection of the sub's login
+	// stands (see [Manager.MarkInvalid]).
+	Invalid       bool   `json:"invalid"`
+	InvalidReason string `json:"invalid_reason,omitempty"`
 }
 
 // Status inspects the creds dir without changing anything and reports the
@@ -100,6 +107,7 @@ func (m *Manager) Status() (Status, error) {
 
 	anyFresh := false
 	now := m.cfg.now()
+	state := m.readState()
 	for _, sub := range m.subs {
 		path := m.slots[sub]
 		ss := SlotStatus{Sub: sub, Path: path, Active: sub == st.Active}
@@ -134,6 +142,15 @@ func (m *Manager) Status() (Status, error) {
 			}
 			if read {
 				ss.Mode = m.checkMode(&st, "slot "+sub, path, perm)
+			}
+		}
+		if rs := state[sub]; rs.resting(now) {
+			ss.RestingUntil, ss.RestReason = rs.RestUntil, rs.RestReason
+		}
+		if rs := state[sub]; rs.invalidAt(c.fingerprint) {
+			ss.Invalid, ss.InvalidReason = true, rs.InvalidReason
+			if ss.Active {
+				problem("active slot %s was rejected by the server: %s", sub, rs.InvalidReason)
 			}
 		}
 		if ss.Active && !ss.Fresh {

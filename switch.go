@@ -16,6 +16,7 @@ type SwitchResult struct {
 // switchConfig is what SwitchOptions build.
 type switchConfig struct {
 	force bool
+	adopt bool // set by Adopt: a new login, checked against every slot's identity
 }
 
 // SwitchOption modifies one [Manager.SwitchTo] or [Manager.HealDriftTo] call.
@@ -47,7 +48,8 @@ func applySwitchOptions(opts []SwitchOption) switchConfig {
 //     with DeferredLocks set;
 //  3. the slot file exists, else [ErrSlotMissing];
 //  4. the slot is fresh (see [SlotIsFresh]), else [ErrNotFresh], even with [Force];
-//  5. unless [Force], the slot's identity has not drifted (see
+//  5. unless [Force], the sub's login was not marked invalid (see
+//     [Manager.MarkInvalid]), else [ErrInvalidated], and its identity has not drifted (see
 //     [Manager.DetectSlotIdentityDrift]), else [ErrIdentityDrift]: switching would
 //     re-capture the fingerprint and erase the evidence;
 //  6. unless [Force], the live path is not a regular file that matches no slot
@@ -142,6 +144,10 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal
 		return switchPlan{}, &refusal{sentinel: ErrNotFresh, reason: fmt.Sprintf("refusing to switch to %s: %s", sub, why)}
 	}
 	if !sc.force {
+		if why := m.invalidation(sub, cred.fingerprint); why != "" {
+			return switchPlan{}, &refusal{sentinel: ErrInvalidated,
+				reason: fmt.Sprintf("refusing to switch to %s: the server rejected its login (%s); log in again, then capture (or Force)", sub, why)}
+		}
 		id, err := m.identityVerdict(sub, cred.fingerprint)
 		if err != nil {
 			return switchPlan{}, &refusal{err: err}

@@ -1,0 +1,246 @@
+package credslots
+
+// This file keeps what the caller learned about each sub from the server:
+// resting after a quota or rate limit, invalid after the server rejected its
+// token. The state lives in "<creds dir>/.credslots/state.json"; the journal
+// records each change to it.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// stateName is the state file's name in the private directory.
+const stateName = "state.json"
+
+// subState is what is known of one sub beyond its files.
+type subState struct {
+	RestUntil     *time.Time `json:"rest_until,omitempty"`
+	RestReason    string     `json:"rest_reason,omitempty"`
+	Invalid       bool       `json:"invalid,omitempty"`
+	InvalidFP     string     `json:"invalid_fingerprint,omitempty"`
+	InvalidReason string     `json:"invalid_reason,omitempty"`
+}
+
+// readState reads the state file; a missing or malformed one is empty.
+func (m *Manager) readState() map[string]subState {
+	state := map[string]subState{}
+	data, err := m.cfg.fs.ReadFile(filepath.Join(m.private, stateName))
+	if err == nil && json.Unmarshal(data, &state) != nil {
+		m.cfg.logger.Warn("malformed state file ignored", "path", stateName)
+		state = map[string]subState{}
+	}
+	return state
+}
+
+// resting reports whether st rests sub at now.
+func (st subState) resting(now time.Time) bool {
+	return st.RestUntil != nil && st.RestUntil.After(now)
+}
+
+// invalidAt reports whether st marks the login with fingerprint fp invalid:
+// only the identity that the server rejected is; a new login clears it.
+func (st subState) invalidAt(fp string) bool {
+	return st.Invalid && st.InvalidFP == fp
+}
+
+// changeState applies update to sub's state under the package's lock, writes
+// the state file atomically and journals the change as one done record.
+func (m *Manager) changeState(sub string, e JournalEntry, update func(*subState)) error {
+	if !m.knows(sub) {
+		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
+	}
+	mu, err := m.beginMutation()
+	if err != nil {
+		return err
+	}
+	defer mu.end()
+	state := m.readState()
+	st := state[sub]
+	update(&st)
+	state[sub] = st
+	data, err := json.MarshalIndent(state, "", "  ")
+	if err != nil {
+		return fmt.Errorf("credslots: encode state: %w", err)
+	}
+	if err := m.writeFile(filepath.Join(m.private, stateName), append(data, '\n')); err != nil {
+		return err
+	}
+	e.Time, e.Phase, e.Sub = m.cfg.now(), phaseDone, sub
+	return m.record(e)
+}
+
+// Rest records that the caller saw sub hit a quota or rate limit: until
+// then, [Manager.SwitchNext] passes it over ([Manager.SwitchTo] still
+// switches to it when asked by name). A time not after now ends a rest. It
+// is journaled, and [Manager.Status] and [Manager.Candidates] show it. An
+// unknown sub returns an error wrapping [ErrUnknownSubscription].
+func (m *Manager) Rest(sub string, until time.Time, reason string) error {
+	until = until.UTC()
+	return m.changeState(sub, JournalEntry{Op: opRest, Reason: reason, Until: &until}, func(st *subState) {
+		st.RestUntil, st.RestReason = &until, reason
+	})
+}
+
+// MarkInvalid records that the server rejected sub's token (an HTTP 401
+// while its expiry was still in the future): until sub's identity
+// fingerprint changes (a new login), [Manager.SwitchTo] refuses it with
+// [ErrInvalidated] and [Manager.SwitchNext] passes it over. It is journaled,
+// and [Manager.Status] and [Manager.Candidates] show it. An unknown sub
+// returns an error wrapping [ErrUnknownSubscription].
+func (m *Manager) MarkInvalid(sub, reason string) error {
+	if !m.knows(sub) {
+		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
+	}
+	fp := m.currentFingerprint(sub)
+	return m.changeState(sub, JournalEntry{Op: opInvalid, Reason: reason, Fingerprint: fp}, func(st *subState) {
+		st.Invalid, st.InvalidFP, st.InvalidReason = true, fp, reason
+	})
+}
+
+// Candidate is one configured sub as [Manager.SwitchNext] sees it.
+type Candidate struct {
+	Sub         string            `json:"sub"`
+	Exists      bool              `json:"exists"`
+	Fresh       bool              `json:"fresh"`
+	FreshReason string            `json:"fresh_reason"`
+	Expiry      *time.Time        `json:"expiry"` // nil when unknown
+	Identity    IdentityDriftInfo `json:"identity"`
+	// RestingUntil is set while the sub rests (see [Manager.Rest]).
+	RestingUntil *time.Time `json:"resting_until"`
+	RestReason   string     `json:"rest_reason"`
+	// Invalid is true while the server's rejection of this login stands
+	// (see [Manager.MarkInvalid]).
+	Invalid       bool   `json:"invalid"`
+	InvalidReason string `json:"invalid_reason"`
+	Active        bool   `json:"active"`
+	// Usable is true when the sub could be switched to: its slot exists,
+	// is fresh, its identity has not drifted, and it is neither resting nor
+	// invalid.
+	Usable bool `json:"usable"`
+	// PassedOver says why it is not usable; "" when it is.
+	PassedOver string `json:"passed_over"`
+}
+
+// Candidates returns every configured sub with its verdicts, ranked best
+// first: usable before unusable, then the latest expiry first, then
+// configured order. It reads each slot, sidecar and the state file once and
+// changes nothing.
+func (m *Manager) Candidates() []Candidate {
+	state := m.readState()
+	active, _ := m.ActiveSubscription()
+	now := m.cfg.now()
+	out := make([]Candidate, 0, len(m.subs))
+	order := make(map[string]int, len(m.subs))
+	for i, sub := range m.subs {
+		order[sub] = i
+		path := m.slots[sub]
+		data, rerr := m.cfg.fs.ReadFile(path)
+		var cred credential
+		if rerr == nil {
+			cred = m.cfg.format.parse(data)
+		}
+		c := Candidate{Sub: sub, Exists: !isMissing(rerr), Active: sub == active}
+		c.Fresh, c.FreshReason = freshnessOf(m.cfg.format, filepath.Base(path), cred, rerr, m.cfg.grace, now)
+		if cred.hasExpiry() {
+			exp := cred.expiry
+			c.Expiry = &exp
+		}
+		id, ierr := m.identityVerdict(sub, cred.fingerprint)
+		c.Identity = id
+		st := state[sub]
+		if st.resting(now) {
+			c.RestingUntil, c.RestReason = st.RestUntil, st.RestReason
+		}
+		c.Invalid = st.invalidAt(cred.fingerprint)
+		if c.Invalid {
+			c.InvalidReason = st.InvalidReason
+		}
+		switch {
+		case !c.Exists:
+			c.PassedOver = "slot missing"
+		case !c.Fresh:
+			c.PassedOver = c.FreshReason
+		case ierr != nil:
+			c.PassedOver = "fingerprint unreadable: " + readCause(ierr)
+		case id.Drift:
+			c.PassedOver = "identity drift: " + id.Reason
+		case c.Invalid:
+			c.PassedOver = "invalidated: " + st.InvalidReason
+		case c.RestingUntil != nil:
+			c.PassedOver = fmt.Sprintf("resting until %s: %s", formatTime(*c.RestingUntil), st.RestReason)
+		}
+		c.Usable = c.PassedOver == ""
+		out = append(out, c)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Usable != b.Usable {
+			return a.Usable
+		}
+		if (a.Expiry == nil) != (b.Expiry == nil) {
+			return a.Expiry != nil
+		}
+		if a.Expiry != nil && !a.Expiry.Equal(*b.Expiry) {
+			return a.Expiry.After(*b.Expiry)
+		}
+		return order[a.Sub] < order[b.Sub]
+	})
+	return out
+}
+
+// SwitchNext switches to the best usable sub other than the active one, in
+// the order of [Manager.Candidates], with [Manager.SwitchTo]'s checks. A
+// candidate that SwitchTo refuses for a reason of its own (it went stale or
+// drifted meanwhile) is passed over for the next; a refusal that is not the
+// candidate's (busy-signals, a drifted live file, a lock) is returned as is.
+// When no candidate is left it refuses with [ErrNoCandidate], the reason
+// listing why each sub was passed over.
+func (m *Manager) SwitchNext(reason string, opts ...SwitchOption) (SwitchResult, error) {
+	var why []string
+	for _, c := range m.Candidates() {
+		switch {
+		case c.Active:
+			why = append(why, c.Sub+": active")
+			continue
+		case !c.Usable:
+			why = append(why, c.Sub+": "+c.PassedOver)
+			continue
+		}
+		res, err := m.SwitchTo(c.Sub, reason, opts...)
+		if err == nil || !candidateRefusal(err) {
+			return res, err
+		}
+		why = append(why, c.Sub+": "+res.Reason)
+	}
+	return m.refuse(ErrNoCandidate, "", "no usable subscription to switch to: "+strings.Join(why, "; "), nil)
+}
+
+// candidateRefusal reports whether SwitchTo refused because of the target
+// itself, so that the next candidate may do.
+func candidateRefusal(err error) bool {
+	for _, e := range []error{ErrSlotMissing, ErrNotFresh, ErrIdentityDrift, ErrInvalidated} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// invalidation returns why sub's login stands rejected, or "" when it does
+// not (fp is the slot's current fingerprint).
+func (m *Manager) invalidation(sub, fp string) string {
+	if _, err := m.cfg.fs.Lstat(filepath.Join(m.private, stateName)); errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	if st := m.readState()[sub]; st.invalidAt(fp) {
+		return st.InvalidReason
+	}
+	return ""
+}
