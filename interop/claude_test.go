@@ -470,16 +470,10 @@ func TestClaudeUsesSwitchedAccount(t *testing.T) {
 	assert.Empty(t, s.fake.seenGrants(), "bob's token is fresh: no refresh expected")
 	assert.Equal(t, s.bob.refresh, s.refreshTokenIn(t, ".credentials.json.bob"))
 	assert.Equal(t, ".credentials.json.bob", liveTarget(t, s.dir, ".credentials.json"), "claude replaced the symlink without refreshing")
-	// `claude auth status` reads the account from .claude.json
-	// (oauthAccount), which Claude Code rewrites from the profile endpoint on
-	// its next API use: from then on it reports bob.
-	assert.Equal(t, "bob@example.test", dig(readJSON(t, filepath.Join(s.dir, ".claude.json")), "oauthAccount", "emailAddress"))
-	st2 := s.start(t, "auth", "status", "--json")
-	assert.Equal(t, 0, st2.wait(t, 60*time.Second))
-	var status2 map[string]any
-	if assert.NoError(t, json.Unmarshal([]byte(st2.stdout.String()), &status2), "claude auth status --json output") {
-		assert.Equal(t, "bob@example.test", status2["email"], "claude auth status after claude -p: %v", status2)
-	}
+	// Which account `claude auth status` names right after a switch is
+	// TestClaudeSwitchCarriesStateAndAccount's: Claude Code's own profile
+	// fetch runs in the background and is not awaited, so it is not
+	// asserted here.
 }
 
 // assertNoIdentityDrift: `credslots check` is healthy, or at least reports no
