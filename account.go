@@ -135,9 +135,10 @@ func accountID(acct []byte) string {
 // .claude.json, replacing only that member's value (adding it when absent)
 // and leaving every other byte as it was; the old file is kept as a backup
 // generation. It does nothing when no account is remembered, there is no
-// .claude.json, or it already shows that account. It never follows a
-// symlink at .claude.json, and it gives up (logged) rather than overwrite a
-// .claude.json that Claude Code changed while it was being spliced.
+// .claude.json, or it already shows that account. It holds the lock
+// directory ".claude.json.lock" the way Claude Code's lock library takes it,
+// never follows a symlink at .claude.json, and gives up (logged) rather
+// than overwrite a .claude.json that changed while it was being spliced.
 func (m *Manager) spliceAccount(sub string) error {
 	_, acct, err := m.storedSidecar(sub)
 	if err != nil || acct == nil {
@@ -148,6 +149,13 @@ func (m *Manager) spliceAccount(sub string) error {
 		return nil
 	}
 	fsys := m.cfg.fs
+	// Claude Code saves .claude.json under a proper-lockfile lock beside it;
+	// hold it too, so that neither write undoes the other.
+	lock, err := takeDirLock(fsys, path+lockSuffix, time.Duration(float64(claudeRefreshStale)*m.cfg.staleScale), time.Now().Add(m.cfg.lockTimeout))
+	if err != nil {
+		return err
+	}
+	defer lock.release()
 	before, err := fsys.Lstat(path)
 	if err != nil {
 		return fmt.Errorf("credslots: %s: %w", path, err)
@@ -172,6 +180,9 @@ func (m *Manager) spliceAccount(sub string) error {
 	}
 	if again, err := fsys.Lstat(path); err != nil || !again.ModTime().Equal(before.ModTime()) || again.Size() != before.Size() {
 		return errors.New("credslots: " + path + " changed meanwhile; account not spliced")
+	}
+	if err := lock.verify(); err != nil {
+		return err
 	}
 	if err := atomicfile.WriteFile(fsys, path, next, m.ownerFor(path)); err != nil {
 		return err

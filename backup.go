@@ -62,8 +62,16 @@ func (m *Manager) ensurePrivateDir(dir string) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("credslots: %s: %w", dir, err)
 	}
-	if err := fsys.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("credslots: create %s: %w", dir, err)
+	if err := fsys.Mkdir(dir, 0o700); err != nil {
+		if !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("credslots: create %s: %w", dir, err)
+		}
+		// Created meanwhile: by another change of ours, or it is no
+		// directory of ours at all.
+		if fi, err := fsys.Lstat(dir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("credslots: %s is not a directory", dir)
+		}
+		return nil
 	}
 	if err := fsys.Chmod(dir, 0o700); err != nil {
 		return fmt.Errorf("credslots: chmod %s: %w", dir, err)

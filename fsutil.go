@@ -78,7 +78,7 @@ type fileSystem interface {
 	TryLock(name string) (unlock func() error, ok bool, err error)
 	// Chtimes sets a file's access and modification times.
 	Chtimes(name string, atime, mtime time.Time) error
-	// Chmod sets a file's permission bits.
+	// Chmod sets a file's permission bits, never through a symlink.
 	Chmod(name string, mode fs.FileMode) error
 	// Append appends data to name with one write, creating it with mode
 	// 0600 (never following a symlink), and fsyncs it when durable. When
@@ -114,7 +114,7 @@ func (osFS) TryLock(name string) (func() error, bool, error) {
 	return tryLock(name)
 }
 func (osFS) Chtimes(name string, atime, mtime time.Time) error { return os.Chtimes(name, atime, mtime) }
-func (osFS) Chmod(name string, mode fs.FileMode) error         { return os.Chmod(name, mode) }
+func (osFS) Chmod(name string, mode fs.FileMode) error         { return chmodNoFollow(name, mode) }
 func (osFS) EvalSymlinks(name string) (string, error)          { return filepath.EvalSymlinks(name) }
 func (osFS) Lchown(name string, uid, gid int) error            { return os.Lchown(name, uid, gid) }
 

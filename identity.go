@@ -155,8 +155,8 @@ func (m *Manager) captureKnown(sub, fp string, always, account bool) (string, er
 	if account {
 		acct = m.currentAccount(sub)
 		if other := m.accountOwner(acct, sub); other != "" {
-			// Claude Code refetches its profile only about once a day, so
-			// .claude.json may still show the account used before a switch.
+			// .claude.json may still show the account of another sub
+			// (Claude Code refetches its profile about once a day).
 			m.cfg.logger.Warn("account shown is remembered for another sub; not captured", "sub", sub, "other", other)
 			acct = nil
 		}

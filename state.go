@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // stateName is the state file's name in the private directory.
@@ -28,15 +29,36 @@ type subState struct {
 	InvalidReason string     `json:"invalid_reason,omitempty"`
 }
 
-// readState reads the state file; a missing or malformed one is empty.
-func (m *Manager) readState() map[string]subState {
+// readState reads the state file; a missing one is empty. A state file
+// that cannot be read or parsed is an error, never taken as empty: it may
+// hold a rejection that must keep standing.
+func (m *Manager) readState() (map[string]subState, error) {
 	state := map[string]subState{}
 	data, err := m.cfg.fs.ReadFile(filepath.Join(m.private, stateName))
-	if err == nil && json.Unmarshal(data, &state) != nil {
-		m.cfg.logger.Warn("malformed state file ignored", "path", stateName)
-		state = map[string]subState{}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return state, nil
+	case err != nil:
+		return nil, fmt.Errorf("credslots: read state file: %w", err)
 	}
-	return state
+	if err := json.Unmarshal(data, &state); err != nil {
+		return nil, fmt.Errorf("credslots: state file %s is malformed; fix or remove it", filepath.Join(m.private, stateName))
+	}
+	return state, nil
+}
+
+// maxStateReason bounds a reason kept in the state file.
+const maxStateReason = 512
+
+// clip shortens s to at most n bytes, at a rune boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // resting reports whether st rests sub at now.
@@ -61,7 +83,10 @@ func (m *Manager) changeState(sub string, e JournalEntry, update func(*subState)
 		return err
 	}
 	defer mu.end()
-	state := m.readState()
+	state, err := m.readState()
+	if err != nil {
+		return err
+	}
 	st := state[sub]
 	update(&st)
 	state[sub] = st
@@ -82,7 +107,7 @@ func (m *Manager) changeState(sub string, e JournalEntry, update func(*subState)
 // is journaled, and [Manager.Status] and [Manager.Candidates] show it. An
 // unknown sub returns an error wrapping [ErrUnknownSubscription].
 func (m *Manager) Rest(sub string, until time.Time, reason string) error {
-	until = until.UTC()
+	until, reason = until.UTC(), clip(reason, maxStateReason)
 	return m.changeState(sub, JournalEntry{Op: opRest, Reason: reason, Until: &until}, func(st *subState) {
 		st.RestUntil, st.RestReason = &until, reason
 	})
@@ -98,7 +123,7 @@ func (m *Manager) MarkInvalid(sub, reason string) error {
 	if !m.knows(sub) {
 		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
 	}
-	fp := m.currentFingerprint(sub)
+	fp, reason := m.currentFingerprint(sub), clip(reason, maxStateReason)
 	return m.changeState(sub, JournalEntry{Op: opInvalid, Reason: reason, Fingerprint: fp}, func(st *subState) {
 		st.Invalid, st.InvalidFP, st.InvalidReason = true, fp, reason
 	})
@@ -133,7 +158,7 @@ type Candidate struct {
 // configured order. It reads each slot, sidecar and the state file once and
 // changes nothing.
 func (m *Manager) Candidates() []Candidate {
-	state := m.readState()
+	state, serr := m.readState()
 	active, _ := m.ActiveSubscription()
 	now := m.cfg.now()
 	out := make([]Candidate, 0, len(m.subs))
@@ -163,6 +188,8 @@ func (m *Manager) Candidates() []Candidate {
 			c.InvalidReason = st.InvalidReason
 		}
 		switch {
+		case serr != nil:
+			c.PassedOver = "state unknown: " + serr.Error()
 		case !c.Exists:
 			c.PassedOver = "slot missing"
 		case !c.Fresh:
@@ -234,13 +261,15 @@ func candidateRefusal(err error) bool {
 }
 
 // invalidation returns why sub's login stands rejected, or "" when it does
-// not (fp is the slot's current fingerprint).
-func (m *Manager) invalidation(sub, fp string) string {
-	if _, err := m.cfg.fs.Lstat(filepath.Join(m.private, stateName)); errors.Is(err, fs.ErrNotExist) {
-		return ""
+// not (fp is the slot's current fingerprint), or the error reading the
+// state file.
+func (m *Manager) invalidation(sub, fp string) (string, error) {
+	state, err := m.readState()
+	if err != nil {
+		return "", err
 	}
-	if st := m.readState()[sub]; st.invalidAt(fp) {
-		return st.InvalidReason
+	if st := state[sub]; st.invalidAt(fp) {
+		return st.InvalidReason, nil
 	}
-	return ""
+	return "", nil
 }

@@ -2,9 +2,11 @@ package credslots
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -194,4 +196,34 @@ func TestAdopt(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, old, prev, "the old login is kept as the slot's backup")
 	})
+}
+
+func TestStateFileFailsClosed(t *testing.T) {
+	f := newFixture(t)
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	f.link(t, "alice")
+	require.NoError(t, f.m.MarkInvalid("bob", strings.Repeat("é", 2000)))
+	st, err := f.m.Status()
+	require.NoError(t, err)
+	assert.LessOrEqual(t, len(st.Slots[0].InvalidReason), 512, "reasons are bounded")
+	assert.True(t, utf8.ValidString(st.Slots[0].InvalidReason))
+
+	// A state file that cannot be read is never taken as empty: the
+	// rejection of bob must keep standing.
+	writeFile(t, filepath.Join(f.dir, ".credslots", "state.json"), []byte("{not json"))
+	_, err = f.m.SwitchTo("bob", "r")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "state file")
+	assert.Equal(t, ".credentials.json.alice", f.readlink(t))
+	for _, c := range f.m.Candidates() {
+		assert.False(t, c.Usable, c.Sub)
+	}
+	_, err = f.m.SwitchNext("r")
+	require.ErrorIs(t, err, ErrNoCandidate)
+	require.Error(t, f.m.Rest("bob", testNow.Add(time.Hour), "x"), "a state change does not overwrite what it cannot read")
+	st, err = f.m.Status()
+	require.NoError(t, err)
+	assert.False(t, st.Healthy)
+	assert.Contains(t, strings.Join(st.Problems, "\n"), "state file")
 }

@@ -107,7 +107,10 @@ func (m *Manager) Status() (Status, error) {
 
 	anyFresh := false
 	now := m.cfg.now()
-	state := m.readState()
+	state, serr := m.readState()
+	if serr != nil {
+		problem("%v", serr)
+	}
 	for _, sub := range m.subs {
 		path := m.slots[sub]
 		ss := SlotStatus{Sub: sub, Path: path, Active: sub == st.Active}

@@ -144,7 +144,11 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal
 		return switchPlan{}, &refusal{sentinel: ErrNotFresh, reason: fmt.Sprintf("refusing to switch to %s: %s", sub, why)}
 	}
 	if !sc.force {
-		if why := m.invalidation(sub, cred.fingerprint); why != "" {
+		why, err := m.invalidation(sub, cred.fingerprint)
+		if err != nil {
+			return switchPlan{}, &refusal{err: err}
+		}
+		if why != "" {
 			return switchPlan{}, &refusal{sentinel: ErrInvalidated,
 				reason: fmt.Sprintf("refusing to switch to %s: the server rejected its login (%s); log in again, then capture (or Force)", sub, why)}
 		}
@@ -266,10 +270,10 @@ func (m *Manager) fail(sub string, err error) (SwitchResult, error) {
 }
 
 // changed finishes a successful switch or heal: capture the fingerprint fp
-// of what the slot now holds (a failure is only logged; after a heal, with
-// the account Claude Code shows), run the on-switch hook, log at Info.
+// of what the slot now holds (a failure is only logged), run the on-switch
+// hook, log at Info.
 func (m *Manager) changed(sub, hookReason, reason, fp string, healed bool) (SwitchResult, error) {
-	if _, err := m.captureKnown(sub, fp, false, healed); err != nil {
+	if _, err := m.captureKnown(sub, fp, false, false); err != nil {
 		m.cfg.logger.Warn("fingerprint capture failed after change",
 			"sub", sub, "path", m.prints[sub], "reason", err.Error())
 	}
