@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,45 +17,39 @@ import (
 	"github.com/gptme/credslots"
 )
 
-// Exit codes.
+// Exit codes (SPEC section 15), the same for every command.
 const (
 	exitOK      = 0
-	exitRefused = 1 // refused, deferred, unhealthy, nothing to capture
+	exitRefused = 1 // refused, deferred, unhealthy, nothing to do
 	exitError   = 2 // an error, or bad usage
 )
 
-const usageText = `usage: credslots [--tool claude|gemini|codex] [--dir D] [--subs a,b] [--grace 5m]
-                 [--lock-glob PATTERN]... [--busy-proc NAME]... [--no-cli-locks]
-                 [--json] [-v] COMMAND [ARGS]
-
-commands:
-  status                               health snapshot of the creds dir (table or JSON)
-  check                                the same for monitoring: exit 0 healthy, 1 problems
-  switch SUB [--reason R] [--force]    point the live symlink at SUB's slot
-  heal SUB|--auto [--force] [--dry-run]
-                                       copy a refreshed live file into its slot;
-                                       --auto heals into the sub the journal
-                                       says was active, refusing when unsure
-  capture SUB                          record SUB's identity after a fresh login
-  log [-n N]                           show the last N journal records (default 20)
-
-exit codes: 0 done, 1 refused/deferred/unhealthy, 2 error or bad usage
-`
-
-// app is one invocation of the command. Tests set now, stdout and stderr.
+// app is one invocation of the command. Tests set now, stdout, stderr and ctx.
 type app struct {
 	now            func() time.Time
 	stdout, stderr io.Writer
+	// ctx ends a long-running command (watch); main cancels it on SIGINT
+	// and SIGTERM. Nil means never.
+	ctx context.Context
 
-	tool       credslots.Format
-	dir        string
-	subs       []string
-	grace      time.Duration
-	globs      []string
-	procs      []string
-	noCLILocks bool
-	json       bool
-	verbose    bool
+	// The global flags as given; defaults are set by newApp's flag set.
+	toolName    string
+	dir         string
+	subsFlag    string
+	grace       time.Duration
+	globs       stringList
+	procs       stringList
+	noCLILocks  bool
+	json        bool
+	verbose     bool
+	showVersion bool
+
+	// Resolved from the flags by finish.
+	tool credslots.Format
+	subs []string
+
+	// cmd is the command being run, for usage errors.
+	cmd *command
 }
 
 // stringList is a repeatable flag.
@@ -62,99 +58,147 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
+// globalFlags defines the global flags on fs, bound to a. Each takes its
+// current value as default, so that defining them again on a command's flag
+// set (global flags are accepted after the command too) keeps what was
+// parsed before the command.
+func (a *app) globalFlags(fs *flag.FlagSet) {
+	fs.StringVar(&a.toolName, "tool", a.toolName, "credential `format`: claude, gemini or codex")
+	fs.StringVar(&a.dir, "dir", a.dir, "creds `dir` (default: the tool's, ~/.claude, ~/.gemini or ~/.codex)")
+	fs.StringVar(&a.subsFlag, "subs", a.subsFlag, "comma-separated `subs` (default: discovered from the slot files)")
+	fs.DurationVar(&a.grace, "grace", a.grace, "treat a token expiring within this `duration` as stale")
+	fs.Var(&a.globs, "lock-glob", "busy-signal file `pattern`: its matches defer changes; repeatable")
+	fs.Var(&a.procs, "busy-proc", "defer changes while a process with this executable `name` runs (e.g. codex); repeatable")
+	fs.BoolVar(&a.noCLILocks, "no-cli-locks", a.noCLILocks, "do not hold the CLI's own refresh locks during changes")
+	fs.BoolVar(&a.json, "json", a.json, "print one JSON object on stdout (watch: one a line)")
+	fs.BoolVar(&a.verbose, "v", a.verbose, "log what the library does to stderr")
+	fs.BoolVar(&a.showVersion, "version", a.showVersion, "print the version and exit")
+}
+
+// newGlobalFlagSet is the flag set of the global flags, with their defaults.
+func (a *app) newGlobalFlagSet() *flag.FlagSet {
+	a.toolName, a.grace = "claude", credslots.DefaultGrace
+	fs := flag.NewFlagSet("credslots", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	a.globalFlags(fs)
+	return fs
+}
+
 func (a *app) run(args []string) int {
-	cmd, rest, err := a.parseGlobal(args)
+	if a.ctx == nil {
+		a.ctx = context.Background()
+	}
+	gfs := a.newGlobalFlagSet()
+	// A usage error found before --json is parsed is still reported as
+	// JSON when --json is anywhere on the command line.
+	for _, arg := range args {
+		if arg == "--" {
+			break
+		}
+		switch arg {
+		case "--json", "-json", "--json=true", "-json=true":
+			a.json = true
+		}
+	}
+	if err := gfs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(a.stdout, globalHelp())
+			return exitOK
+		}
+		return a.usageError(err)
+	}
+	if a.showVersion {
+		return a.printVersion()
+	}
+	if gfs.NArg() == 0 {
+		return a.usageError(errors.New("no command given"))
+	}
+	name, rest := gfs.Arg(0), gfs.Args()[1:]
+	cmd := lookup(name)
+	if cmd == nil {
+		return a.usageError(fmt.Errorf("unknown command %q", name))
+	}
+	a.cmd = cmd
+	o := &opts{}
+	cfs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	cfs.SetOutput(io.Discard)
+	if cmd.flags != nil {
+		cmd.flags(cfs, o)
+	}
+	a.globalFlags(cfs)
+	pos, err := parseInterleaved(cfs, rest)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(a.stdout, commandHelp(cmd))
+		return exitOK
+	}
 	if err != nil {
 		return a.usageError(err)
 	}
-	commands := map[string]func([]string) int{
-		"status":  a.cmdStatus,
-		"check":   a.cmdCheck,
-		"switch":  a.cmdSwitch,
-		"heal":    a.cmdHeal,
-		"capture": a.cmdCapture,
-		"log":     a.cmdLog,
+	if a.showVersion {
+		return a.printVersion()
 	}
-	run, ok := commands[cmd]
-	if !ok {
-		return a.usageError(fmt.Errorf("unknown command %q", cmd))
+	if len(pos) < cmd.min || len(pos) > cmd.max {
+		return a.usageError(fmt.Errorf("%s: wrong number of arguments (%s)", cmd.name, argCount(cmd)))
 	}
-	return run(rest)
+	if err := a.finish(); err != nil {
+		return a.usageError(err)
+	}
+	return cmd.run(a, o, pos)
 }
 
-// parseGlobal reads the global flags up to the command name.
-func (a *app) parseGlobal(args []string) (string, []string, error) {
-	fs := flag.NewFlagSet("credslots", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	tool := fs.String("tool", "claude", "credential format: claude, gemini or codex")
-	fs.StringVar(&a.dir, "dir", "", "creds dir (default: the tool's, e.g. ~/.claude)")
-	subs := fs.String("subs", "", "comma-separated subscriptions (default: discovered from the slot files)")
-	fs.DurationVar(&a.grace, "grace", credslots.DefaultGrace, "treat tokens expiring within this as stale")
-	var globs, procs stringList
-	fs.Var(&globs, "lock-glob", "busy-signal file pattern; repeatable")
-	fs.Var(&procs, "busy-proc", "defer while a process with this executable name runs (e.g. codex); repeatable")
-	fs.BoolVar(&a.noCLILocks, "no-cli-locks", false, "do not hold the CLI's own refresh locks during changes")
-	fs.BoolVar(&a.json, "json", false, "print one JSON object on stdout")
-	fs.BoolVar(&a.verbose, "v", false, "log what happens to stderr")
-	if err := fs.Parse(args); err != nil {
-		return "", nil, err
+// argCount says how many positional arguments cmd takes.
+func argCount(cmd *command) string {
+	switch {
+	case cmd.max == 0:
+		return "it takes none"
+	case cmd.min == cmd.max:
+		return fmt.Sprintf("it takes %d", cmd.min)
+	default:
+		return fmt.Sprintf("it takes %d to %d", cmd.min, cmd.max)
 	}
-	a.globs, a.procs = globs, procs
-	for _, f := range credslots.Formats() {
-		if f.Name() == *tool {
-			a.tool = f
-		}
-	}
-	if a.tool == nil {
-		return "", nil, fmt.Errorf("unknown --tool %q (claude, gemini or codex)", *tool)
-	}
-	if a.grace < 0 {
-		return "", nil, fmt.Errorf("--grace must not be negative")
-	}
-	if *subs != "" {
-		for _, s := range strings.Split(*subs, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				a.subs = append(a.subs, s)
-			}
-		}
-	}
-	if fs.NArg() == 0 {
-		return "", nil, errors.New("no command given")
-	}
-	return fs.Arg(0), fs.Args()[1:], nil
 }
 
-// parseCommand parses a command's flags, which may come before or after its
-// positional arguments, and checks the number of positionals.
-func parseCommand(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]string, error) {
-	fs.SetOutput(io.Discard)
+// parseInterleaved parses flags that may come before or after the
+// positional arguments, and returns the positionals.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
 		if fs.NArg() == 0 {
-			break
+			return pos, nil
+		}
+		// After "--" everything is positional.
+		if len(args) > fs.NArg() && args[len(args)-fs.NArg()-1] == "--" {
+			return append(pos, fs.Args()...), nil
 		}
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	if len(pos) < minPos || len(pos) > maxPos {
-		return nil, fmt.Errorf("%s: wrong number of arguments", fs.Name())
-	}
-	return pos, nil
 }
 
-func (a *app) usageError(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(a.stdout, usageText)
-		return exitOK
+// finish checks the global flags and resolves the tool and subs.
+func (a *app) finish() error {
+	a.tool = nil
+	for _, f := range credslots.Formats() {
+		if f.Name() == a.toolName {
+			a.tool = f
+		}
 	}
-	if a.json {
-		a.printJSON(map[string]any{"ok": false, "error": "usage", "message": err.Error()})
+	if a.tool == nil {
+		return fmt.Errorf("unknown --tool %q (claude, gemini or codex)", a.toolName)
 	}
-	fmt.Fprintf(a.stderr, "credslots: %v\n\n%s", err, usageText)
-	return exitError
+	if a.grace < 0 {
+		return errors.New("--grace must not be negative")
+	}
+	a.subs = nil
+	for _, s := range strings.Split(a.subsFlag, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			a.subs = append(a.subs, s)
+		}
+	}
+	return nil
 }
 
 // resolveDir returns the creds dir: --dir, or the tool's default in $HOME.
@@ -202,58 +246,109 @@ func (a *app) options(dir string, subs []string) []credslots.Option {
 	return opts
 }
 
-// manager builds the Manager for the resolved dir and subs.
-func (a *app) manager(extra ...credslots.Option) (*credslots.Manager, error) {
+// manager builds the Manager for the resolved dir and subs. The creds dir
+// must exist. With add non-empty, that sub is configured too (the add
+// command names a sub whose slot does not exist yet).
+func (a *app) manager(add string) (*credslots.Manager, error) {
 	dir, err := a.resolveDir()
 	if err != nil {
 		return nil, err
 	}
-	subs := a.subs
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("creds dir %s: no such directory", dir)
+	case err != nil:
+		return nil, fmt.Errorf("creds dir %s: %w", dir, err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("creds dir %s: not a directory", dir)
+	}
+	subs := append([]string(nil), a.subs...)
 	if len(subs) == 0 {
 		subs, err = credslots.DiscoverSubscriptions(dir, a.tool.DefaultSlotTemplate())
 		if err != nil {
 			return nil, err
 		}
-		if len(subs) == 0 {
-			return nil, fmt.Errorf("no slot files found in %s; pass --subs", dir)
-		}
 	}
-	return credslots.New(append(a.options(dir, subs), extra...)...)
+	if add != "" && !contains(subs, add) {
+		subs = append(subs, add)
+	}
+	if len(subs) == 0 {
+		return nil, fmt.Errorf("no slot files found in %s; pass --subs", dir)
+	}
+	return credslots.New(a.options(dir, subs)...)
 }
 
-// errorWord is the stable word --json reports for an error.
-func errorWord(err error) string {
-	words := []struct {
-		err  error
-		word string
-	}{
-		{credslots.ErrDeferred, "deferred"},
-		{credslots.ErrNotFresh, "not_fresh"},
-		{credslots.ErrIdentityDrift, "identity_drift"},
-		{credslots.ErrSlotMissing, "slot_missing"},
-		{credslots.ErrUnknownSubscription, "unknown_subscription"},
-		{credslots.ErrNoDrift, "no_drift"},
-		{credslots.ErrUnhealable, "unhealable"},
-		{credslots.ErrLiveDrifted, "live_drifted"},
-		{credslots.ErrLiveChanged, "live_changed"},
-		{credslots.ErrLockTimeout, "lock_timeout"},
-		{credslots.ErrLockLost, "lock_lost"},
-		{credslots.ErrAmbiguous, "ambiguous"},
-		{credslots.ErrTooLarge, "too_large"},
-		{credslots.ErrInvalidConfig, "invalid_config"},
-	}
-	for _, w := range words {
-		if errors.Is(err, w.err) {
-			return w.word
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
 		}
 	}
-	return "error"
+	return false
 }
 
-// refusal reports whether err is a refusal (exit 1) rather than a failure.
-func refusal(err error) bool {
-	w := errorWord(err)
-	return w != "error" && w != "invalid_config"
+// errorWords are the stable words --json reports for an error, with the
+// exit code each gets. The first that matches wins.
+var errorWords = []struct {
+	err  *error
+	word string
+	code int
+}{
+	{&credslots.ErrDeferred, "deferred", exitRefused},
+	{&credslots.ErrNotFresh, "not_fresh", exitRefused},
+	{&credslots.ErrIdentityDrift, "identity_drift", exitRefused},
+	{&credslots.ErrSlotMissing, "slot_missing", exitRefused},
+	{&credslots.ErrUnknownSubscription, "unknown_subscription", exitRefused},
+	{&credslots.ErrNoDrift, "no_drift", exitRefused},
+	{&credslots.ErrUnhealable, "unhealable", exitRefused},
+	{&credslots.ErrLiveDrifted, "live_drifted", exitRefused},
+	{&credslots.ErrLiveChanged, "live_changed", exitRefused},
+	{&credslots.ErrLockTimeout, "lock_timeout", exitRefused},
+	{&credslots.ErrLockLost, "lock_lost", exitRefused},
+	{&credslots.ErrAmbiguous, "ambiguous", exitRefused},
+	{&credslots.ErrTooLarge, "too_large", exitRefused},
+	{&credslots.ErrNoCandidate, "no_candidate", exitRefused},
+	{&credslots.ErrInvalidated, "invalidated", exitRefused},
+	{&credslots.ErrInvalidConfig, "invalid_config", exitError},
+}
+
+// classify returns err's word and exit code: "error" and 2 for anything
+// that is not a refusal.
+func classify(err error) (string, int) {
+	for _, w := range errorWords {
+		if errors.Is(err, *w.err) {
+			return w.word, w.code
+		}
+	}
+	return "error", exitError
+}
+
+// message is err's text, cleaned (see clean).
+func message(err error) string { return clean(err.Error(), err) }
+
+// clean removes from s, a message or reason the library wrote, its
+// "credslots: " prefixes, which the command adds once itself, and the text
+// of err's sentinel repeated at the end ("invalid config: ...: invalid
+// config"). err may be nil.
+func clean(s string, err error) string {
+	s = strings.ReplaceAll(s, ": credslots: ", ": ")
+	s = strings.ReplaceAll(s, "(credslots: ", "(")
+	for strings.HasPrefix(s, "credslots: ") {
+		s = strings.TrimPrefix(s, "credslots: ")
+	}
+	if err == nil {
+		return s
+	}
+	for _, w := range errorWords {
+		if !errors.Is(err, *w.err) {
+			continue
+		}
+		if suffix := ": " + (*w.err).Error(); strings.HasSuffix(s, suffix) && len(s) > len(suffix) {
+			s = strings.TrimSuffix(s, suffix)
+		}
+	}
+	return s
 }
 
 // printJSON writes v as one JSON object on stdout.
@@ -265,11 +360,61 @@ func (a *app) printJSON(v any) {
 	}
 }
 
-// fail reports an error that stops the command: exit 2.
-func (a *app) fail(err error) int {
-	if a.json {
-		a.printJSON(map[string]any{"ok": false, "error": errorWord(err), "message": err.Error()})
+// fields are extra JSON fields of an error report (sub, action, ...).
+type fields map[string]any
+
+// errorJSON is the one JSON shape of every error: ok false, a stable error
+// word and the reason, plus what the command adds.
+func (a *app) errorJSON(word, reason string, extra fields) {
+	out := map[string]any{"ok": false, "error": word, "reason": reason}
+	for k, v := range extra {
+		out[k] = v
 	}
-	fmt.Fprintf(a.stderr, "credslots: %v\n", err)
+	a.printJSON(out)
+}
+
+// usageError reports bad usage: exit 2, the usage of the command (or of
+// credslots) on stderr.
+func (a *app) usageError(err error) int {
+	msg := strings.TrimPrefix(err.Error(), "flag provided but not defined: ")
+	if msg != err.Error() {
+		msg = "unknown flag " + msg
+	}
+	if a.json {
+		a.errorJSON("usage", msg, nil)
+	}
+	fmt.Fprintf(a.stderr, "credslots: %s\n\n", msg)
+	if a.cmd != nil {
+		fmt.Fprintf(a.stderr, "%s\nRun 'credslots help %s' for its flags.\n", synopsis(a.cmd), a.cmd.name)
+	} else {
+		fmt.Fprint(a.stderr, shortUsage)
+	}
 	return exitError
+}
+
+// refuse reports a refusal or error with its word and exit code.
+func (a *app) refuse(err error, reason string, extra fields) int {
+	word, code := classify(err)
+	if reason == "" {
+		reason = err.Error()
+	}
+	reason = clean(reason, err)
+	if a.json {
+		a.errorJSON(word, reason, extra)
+	}
+	if code == exitRefused {
+		what := "refused"
+		if a.cmd != nil {
+			what = a.cmd.name + " refused"
+		}
+		fmt.Fprintf(a.stderr, "credslots: %s (%s): %s\n", what, word, printable(reason))
+	} else {
+		fmt.Fprintf(a.stderr, "credslots: %s\n", printable(reason))
+	}
+	return code
+}
+
+// fail reports err, a refusal (exit 1) or an error (exit 2).
+func (a *app) fail(err error) int {
+	return a.refuse(err, "", nil)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -13,12 +12,12 @@ import (
 	"github.com/gptme/credslots"
 )
 
-func (a *app) cmdStatus(args []string) int {
-	return a.snapshot("status", args, a.printStatus, func(credslots.Status) int { return exitOK })
+func (a *app) cmdStatus(_ *opts, _ []string) int {
+	return a.snapshot(a.printStatus, func(credslots.Status) int { return exitOK })
 }
 
-func (a *app) cmdCheck(args []string) int {
-	return a.snapshot("check", args, a.printProblems, func(st credslots.Status) int {
+func (a *app) cmdCheck(_ *opts, _ []string) int {
+	return a.snapshot(a.printProblems, func(st credslots.Status) int {
 		if st.Healthy {
 			return exitOK
 		}
@@ -28,11 +27,8 @@ func (a *app) cmdCheck(args []string) int {
 
 // snapshot takes the status, prints it as JSON or with show, and exits with
 // what code says.
-func (a *app) snapshot(name string, args []string, show func(credslots.Status), code func(credslots.Status) int) int {
-	if _, err := parseCommand(flag.NewFlagSet(name, flag.ContinueOnError), args, 0, 0); err != nil {
-		return a.usageError(err)
-	}
-	m, err := a.manager()
+func (a *app) snapshot(show func(credslots.Status), code func(credslots.Status) int) int {
+	m, err := a.manager("")
 	if err != nil {
 		return a.fail(err)
 	}
@@ -56,23 +52,23 @@ func (a *app) printProblems(st credslots.Status) {
 	}
 	fmt.Fprintf(a.stdout, "%d problem(s) in %s:\n", len(st.Problems), st.CredsDir)
 	for _, p := range st.Problems {
-		fmt.Fprintf(a.stdout, "  - %s\n", p)
+		fmt.Fprintf(a.stdout, "  - %s\n", printable(clean(p, nil)))
 	}
 }
 
 // printStatus renders the snapshot as a table a person can scan.
 func (a *app) printStatus(st credslots.Status) {
 	now := a.now()
-	fmt.Fprintf(a.stdout, "creds dir  %s (%s)\n", st.CredsDir, st.Format)
+	fmt.Fprintf(a.stdout, "creds dir  %s (%s)\n", printable(st.CredsDir), st.Format)
 	switch st.Live.Kind {
 	case "symlink", "broken-symlink":
-		fmt.Fprintf(a.stdout, "live       %s -> %s\n", st.Live.Kind, st.Live.Target)
+		fmt.Fprintf(a.stdout, "live       %s -> %s\n", st.Live.Kind, printable(st.Live.Target))
 	default:
 		fmt.Fprintf(a.stdout, "live       %s\n", st.Live.Kind)
 	}
 	fmt.Fprintln(a.stdout)
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  SUB\tEXPIRES\tFRESH\tIDENTITY\tMODE")
+	fmt.Fprintln(tw, "  SUB\tEXPIRES\tFRESH\tIDENTITY\tMODE\tNOTE")
 	for _, s := range st.Slots {
 		marker := " "
 		if s.Active {
@@ -85,7 +81,8 @@ func (a *app) printStatus(st credslots.Status) {
 		case s.Expiry != nil:
 			expires = relative(*s.Expiry, now)
 		}
-		fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\t%s\n", marker, s.Sub, expires, yesNo(s.Fresh), identityWord(s.Identity), dash(s.Mode))
+		fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\t%s\t%s\n", marker, printable(s.Sub), expires, yesNo(s.Fresh),
+			identityWord(s.Identity), dash(s.Mode), slotNote(s, now))
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(a.stdout)
@@ -95,8 +92,23 @@ func (a *app) printStatus(st credslots.Status) {
 	}
 	fmt.Fprintln(a.stdout, "problems:")
 	for _, p := range st.Problems {
-		fmt.Fprintf(a.stdout, "  - %s\n", p)
+		fmt.Fprintf(a.stdout, "  - %s\n", printable(clean(p, nil)))
 	}
+}
+
+// slotNote says whether a sub was marked invalid or rests.
+func slotNote(s credslots.SlotStatus, now time.Time) string {
+	var notes []string
+	if s.Invalid {
+		notes = append(notes, "invalid")
+	}
+	if until := s.RestingUntil; until != nil && until.After(now) {
+		notes = append(notes, "resting "+relative(*until, now)+" (until "+until.UTC().Format(time.RFC3339)+")")
+	}
+	if len(notes) == 0 {
+		return "-"
+	}
+	return strings.Join(notes, ", ")
 }
 
 func yesNo(b bool) string {
@@ -127,179 +139,140 @@ func identityWord(id credslots.IdentityDriftInfo) string {
 	}
 }
 
-// relative renders an expiry against now: "in 7h12m", "expired 3h ago".
+// relative renders a time against now: "in 432m", "expired 90m ago".
 func relative(at, now time.Time) string {
 	d := at.Sub(now)
 	if d >= 0 {
-		return "in " + shortDuration(d)
+		return "in " + minutes(d)
 	}
-	return "expired " + shortDuration(-d) + " ago"
+	return "expired " + minutes(-d) + " ago"
 }
 
-// shortDuration renders d in at most two units: "2d3h", "7h12m", "3h", "45m", "20s".
-func shortDuration(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d/time.Second))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d/time.Minute))
-	case d < 48*time.Hour:
-		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
-		if m == 0 {
-			return fmt.Sprintf("%dh", h)
-		}
-		return fmt.Sprintf("%dh%dm", h, m)
-	default:
-		days, h := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
-		if h == 0 {
-			return fmt.Sprintf("%dd", days)
-		}
-		return fmt.Sprintf("%dd%dh", days, h)
+// minutes is the command's one way of writing a duration, the library's:
+// whole minutes ("90m", "1800m"), or whole seconds under a minute ("20s").
+// Both read back with time.ParseDuration.
+func minutes(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%ds", int64(d/time.Second))
 	}
+	return fmt.Sprintf("%dm", int64(d/time.Minute))
 }
 
-func (a *app) cmdSwitch(args []string) int {
-	fs := flag.NewFlagSet("switch", flag.ContinueOnError)
-	reason := fs.String("reason", "manual switch via credslots", "why, for the logs")
-	force := fs.Bool("force", false, "override busy-signals, identity drift and live drift (never freshness)")
-	pos, err := parseCommand(fs, args, 1, 1)
+func (a *app) cmdSwitch(o *opts, pos []string) int {
+	if o.next == (len(pos) == 1) {
+		return a.usageError(errors.New("switch: name a SUB or pass --next, not both"))
+	}
+	var sw []credslots.SwitchOption
+	if o.force {
+		sw = append(sw, credslots.Force())
+	}
+	m, err := a.manager("")
 	if err != nil {
-		return a.usageError(err)
+		return a.fail(err)
 	}
-	var opts []credslots.SwitchOption
-	if *force {
-		opts = append(opts, credslots.Force())
+	if o.next {
+		res, err := m.SwitchNext(o.reason, sw...)
+		if errors.Is(err, credslots.ErrNoCandidate) {
+			return a.refuse(err, res.Reason, fields{"action": "switch", "sub": "", "candidates": m.Candidates()})
+		}
+		sub := ""
+		if err == nil {
+			sub, _ = m.ActiveSubscription()
+		}
+		return a.report("switch", sub, res, err)
 	}
-	return a.change("switch", pos[0], func(m *credslots.Manager) (credslots.SwitchResult, error) {
-		return m.SwitchTo(pos[0], *reason, opts...)
-	})
+	res, err := m.SwitchTo(pos[0], o.reason, sw...)
+	return a.report("switch", pos[0], res, err)
 }
 
-func (a *app) cmdHeal(args []string) int {
-	fs := flag.NewFlagSet("heal", flag.ContinueOnError)
-	auto := fs.Bool("auto", false, "heal into the sub the journal says was active")
-	force := fs.Bool("force", false, "override busy-signals and the identity check")
-	dryRun := fs.Bool("dry-run", false, "run every check on a private copy; change nothing")
-	pos, err := parseCommand(fs, args, 0, 1)
-	if err != nil {
-		return a.usageError(err)
-	}
-	if *auto == (len(pos) == 1) {
+func (a *app) cmdHeal(o *opts, pos []string) int {
+	if o.auto == (len(pos) == 1) {
 		return a.usageError(errors.New("heal: name a SUB or pass --auto, not both"))
 	}
-	var opts []credslots.SwitchOption
-	if *force {
-		opts = append(opts, credslots.Force())
+	var sw []credslots.SwitchOption
+	if o.force {
+		sw = append(sw, credslots.Force())
 	}
-	if *dryRun {
-		return a.dryRunHeal(pos, opts)
+	if o.dryRun {
+		return a.dryRunHeal(pos, sw)
 	}
-	m, err := a.manager()
+	m, err := a.manager("")
 	if err != nil {
 		return a.fail(err)
 	}
 	if len(pos) == 1 {
-		res, err := m.HealDriftTo(pos[0], opts...)
+		res, err := m.HealDriftTo(pos[0], sw...)
 		return a.report("heal", pos[0], res, err)
 	}
 	if last, ok := m.LastActive(); ok {
 		fmt.Fprintf(a.stderr, "credslots: --auto: the journal says %s was active last\n", printable(last))
 	}
-	res, err := m.HealDrift(opts...)
+	res, err := m.HealDrift(sw...)
 	sub, _ := m.LastActive()
 	return a.report("heal", sub, res, err)
 }
 
-// change runs a switch and reports it; the library journals it.
-func (a *app) change(action, sub string, do func(*credslots.Manager) (credslots.SwitchResult, error)) int {
-	m, err := a.manager()
+func (a *app) cmdAdd(o *opts, pos []string) int {
+	var sw []credslots.SwitchOption
+	if o.force {
+		sw = append(sw, credslots.Force())
+	}
+	m, err := a.manager(pos[0])
 	if err != nil {
 		return a.fail(err)
 	}
-	res, err := do(m)
-	return a.report(action, sub, res, err)
+	res, err := m.Adopt(pos[0], sw...)
+	return a.report("add", pos[0], res, err)
 }
 
-// report prints a switch or heal outcome and returns its exit code.
+// report prints a switch, heal or add outcome and returns its exit code.
 func (a *app) report(action, sub string, res credslots.SwitchResult, err error) int {
-	code := exitOK
-	word := ""
-	switch {
-	case err == nil:
-	case refusal(err):
-		code, word = exitRefused, errorWord(err)
-	default:
-		code, word = exitError, errorWord(err)
+	if err != nil {
+		extra := fields{"action": action, "sub": sub}
+		if len(res.DeferredLocks) > 0 {
+			extra["deferred_locks"] = res.DeferredLocks
+		}
+		return a.refuse(err, res.Reason, extra)
 	}
 	if a.json {
-		out := map[string]any{"ok": res.OK, "action": action, "sub": sub, "reason": res.Reason}
-		if len(res.DeferredLocks) > 0 {
-			out["deferred_locks"] = res.DeferredLocks
-		}
-		if word != "" {
-			out["error"] = word
-		}
-		a.printJSON(out)
+		a.printJSON(map[string]any{"ok": true, "action": action, "sub": sub, "reason": res.Reason})
+		return exitOK
 	}
-	switch code {
-	case exitOK:
-		if !a.json {
-			fmt.Fprintln(a.stdout, res.Reason)
-		}
-	case exitRefused:
-		fmt.Fprintf(a.stderr, "credslots: %s refused (%s): %s\n", action, word, res.Reason)
-	default:
-		fmt.Fprintf(a.stderr, "credslots: %s failed: %v\n", action, err)
-	}
-	return code
+	fmt.Fprintln(a.stdout, printable(res.Reason))
+	return exitOK
 }
 
-func (a *app) cmdCapture(args []string) int {
-	pos, err := parseCommand(flag.NewFlagSet("capture", flag.ContinueOnError), args, 1, 1)
-	if err != nil {
-		return a.usageError(err)
-	}
-	m, err := a.manager()
+func (a *app) cmdCapture(_ *opts, pos []string) int {
+	sub := pos[0]
+	m, err := a.manager("")
 	if err != nil {
 		return a.fail(err)
 	}
-	fp, err := m.CaptureSlotFingerprint(pos[0])
+	fp, err := m.CaptureSlotFingerprint(sub)
 	if err != nil {
-		if refusal(err) {
-			if a.json {
-				a.printJSON(map[string]any{"ok": false, "sub": pos[0], "error": errorWord(err), "message": err.Error()})
-			}
-			fmt.Fprintf(a.stderr, "credslots: %v\n", err)
-			return exitRefused
-		}
-		return a.fail(err)
+		return a.refuse(err, "", fields{"action": "capture", "sub": sub})
 	}
 	if fp == "" {
+		reason := fmt.Sprintf("nothing to capture: slot %s is missing or has no identity", printable(sub))
 		if a.json {
-			a.printJSON(map[string]any{"ok": false, "sub": pos[0], "error": "nothing_to_capture",
-				"message": "slot missing or without an identity"})
+			a.errorJSON("nothing_to_capture", reason, fields{"action": "capture", "sub": sub})
 		}
-		fmt.Fprintf(a.stderr, "credslots: nothing to capture: slot %s is missing or has no identity\n", pos[0])
+		fmt.Fprintf(a.stderr, "credslots: %s\n", reason)
 		return exitRefused
 	}
 	if a.json {
-		a.printJSON(map[string]any{"ok": true, "sub": pos[0], "fingerprint": fp})
+		a.printJSON(map[string]any{"ok": true, "action": "capture", "sub": sub, "fingerprint": fp})
 	} else {
-		fmt.Fprintf(a.stdout, "captured %s: fingerprint %s…\n", pos[0], fp[:12])
+		fmt.Fprintf(a.stdout, "captured %s: fingerprint %s…\n", printable(sub), fp[:12])
 	}
 	return exitOK
 }
 
-func (a *app) cmdLog(args []string) int {
-	fs := flag.NewFlagSet("log", flag.ContinueOnError)
-	n := fs.Int("n", 20, "how many records, newest last")
-	if _, err := parseCommand(fs, args, 0, 0); err != nil {
-		return a.usageError(err)
-	}
-	if *n < 0 {
+func (a *app) cmdLog(o *opts, _ []string) int {
+	if o.n < 0 {
 		return a.usageError(errors.New("log: -n must not be negative"))
 	}
-	m, err := a.manager()
+	m, err := a.manager("")
 	if err != nil {
 		return a.fail(err)
 	}
@@ -307,10 +280,13 @@ func (a *app) cmdLog(args []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
-	if len(entries) > *n {
-		entries = entries[len(entries)-*n:]
+	if len(entries) > o.n {
+		entries = entries[len(entries)-o.n:]
 	}
 	if a.json {
+		if entries == nil {
+			entries = []credslots.JournalEntry{}
+		}
 		a.printJSON(map[string]any{"entries": entries})
 		return exitOK
 	}

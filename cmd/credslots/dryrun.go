@@ -17,7 +17,7 @@ import (
 // afterwards, and reports what the heal would do. The real files are not
 // touched.
 func (a *app) dryRunHeal(pos []string, opts []credslots.SwitchOption) int {
-	m, err := a.manager()
+	m, err := a.manager("")
 	if err != nil {
 		return a.fail(err)
 	}

@@ -77,7 +77,29 @@ func runCLI(bin, fixtures string) error {
 		func() error { return cli(0, "heal", "--auto", "--dry-run") },
 		func() error { return cli(0, "heal", "--auto") },
 		func() error { return cli(0, "check") },
-		func() error { return cli(0, "log") },
+		// The heal kept bob's previous token; backups lists it, restore
+		// would put it back.
+		func() error { return cli(0, "backups") },
+		func() error { return cli(0, "restore", ".credentials.json.bob.prev", "bob") },
+		// bob hits its quota: it rests, and switch --next picks the best
+		// usable other sub (alice is expired).
+		func() error { return cli(0, "rest", "bob", "--for", "5h", "--reason", "429 from the API") },
+		func() error { return cli(0, "switch", "--next", "--reason", "bob hit its quota") },
+		func() error { return cli(1, "switch", "--next") },
+		func() error {
+			// A /login for a new account replaces the live symlink with a
+			// regular file holding a login that is in no slot yet.
+			time.Sleep(50 * time.Millisecond)
+			live := filepath.Join(dir, ".credentials.json")
+			if err := os.Remove(live); err != nil {
+				return err
+			}
+			fmt.Println("\n# /login as a new account: a regular file replaces the symlink")
+			return shiftFixture(filepath.Join(fixtures, "intruder.json"), live, now)
+		},
+		func() error { return cli(0, "add", "dave") },
+		func() error { return cli(0, "status") },
+		func() error { return cli(0, "log", "-n", "8") },
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gptme/credslots"
+)
+
+// unknownSub is the refusal for a sub that is not configured, worded as
+// the library words it.
+func unknownSub(m *credslots.Manager, sub string) error {
+	known := ""
+	for i, s := range m.Subscriptions() {
+		if i > 0 {
+			known += ", "
+		}
+		known += s
+	}
+	return fmt.Errorf("unknown subscription: %q (known: %s): %w", sub, known, credslots.ErrUnknownSubscription)
+}
+
+func (a *app) cmdRest(o *opts, pos []string) int {
+	sub := pos[0]
+	now := a.now()
+	var until time.Time
+	switch {
+	case o.until != "" && o.forDur != 0:
+		return a.usageError(errors.New("rest: pass --until or --for, not both"))
+	case o.until != "":
+		t, err := time.Parse(time.RFC3339, o.until)
+		if err != nil {
+			return a.usageError(fmt.Errorf("rest: --until %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", o.until))
+		}
+		until = t.UTC()
+	case o.forDur != 0:
+		if o.forDur < 0 {
+			return a.usageError(errors.New("rest: --for must be positive"))
+		}
+		until = now.Add(o.forDur).UTC()
+	default:
+		return a.usageError(errors.New("rest: pass --until TIME or --for DURATION"))
+	}
+	if !until.After(now) {
+		return a.usageError(fmt.Errorf("rest: %s is not in the future", until.Format(time.RFC3339)))
+	}
+	m, err := a.manager("")
+	if err != nil {
+		return a.fail(err)
+	}
+	extra := fields{"action": "rest", "sub": sub}
+	if err := m.Rest(sub, until, o.reason); err != nil {
+		return a.refuse(err, "", extra)
+	}
+	reason := fmt.Sprintf("%s rests until %s (%s); switch --next passes it over until then",
+		sub, until.Format(time.RFC3339), minutes(until.Sub(now)))
+	if a.json {
+		a.printJSON(map[string]any{"ok": true, "action": "rest", "sub": sub, "until": until, "reason": reason})
+		return exitOK
+	}
+	fmt.Fprintln(a.stdout, printable(reason))
+	return exitOK
+}
+
+func (a *app) cmdInvalid(o *opts, pos []string) int {
+	sub := pos[0]
+	m, err := a.manager("")
+	if err != nil {
+		return a.fail(err)
+	}
+	if err := m.MarkInvalid(sub, o.reason); err != nil {
+		return a.refuse(err, "", fields{"action": "invalid", "sub": sub})
+	}
+	reason := fmt.Sprintf("%s marked invalid; switch refuses it until a new login changes its identity", sub)
+	if a.json {
+		a.printJSON(map[string]any{"ok": true, "action": "invalid", "sub": sub, "reason": reason})
+		return exitOK
+	}
+	fmt.Fprintln(a.stdout, printable(reason))
+	return exitOK
+}
+
+func (a *app) cmdBackups(_ *opts, pos []string) int {
+	m, err := a.manager("")
+	if err != nil {
+		return a.fail(err)
+	}
+	if len(pos) == 1 && !contains(m.Subscriptions(), pos[0]) {
+		return a.refuse(unknownSub(m, pos[0]), "", fields{"action": "backups", "sub": pos[0]})
+	}
+	all, err := m.Backups()
+	if err != nil {
+		return a.fail(err)
+	}
+	list := []credslots.Backup{}
+	for _, b := range all {
+		if len(pos) == 0 || b.Sub == pos[0] {
+			list = append(list, b)
+		}
+	}
+	if a.json {
+		a.printJSON(map[string]any{"backups": list})
+		return exitOK
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(a.stdout, "no backups")
+		return exitOK
+	}
+	now := a.now()
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "BACKUP\tOF\tTAKEN\tEXPIRES\tIDENTITY")
+	for _, b := range list {
+		expires := "unknown"
+		if b.Expiry != nil {
+			expires = relative(*b.Expiry, now)
+		}
+		identity := "-"
+		if len(b.Fingerprint) >= 12 {
+			identity = b.Fingerprint[:12] + "…"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(b.Name), printable(b.Of),
+			b.Time.UTC().Format(time.RFC3339), expires, identity)
+	}
+	_ = tw.Flush()
+	return exitOK
+}
+
+func (a *app) cmdRestore(_ *opts, pos []string) int {
+	name, sub := pos[0], pos[1]
+	m, err := a.manager("")
+	if err != nil {
+		return a.fail(err)
+	}
+	extra := fields{"action": "restore", "backup": name, "sub": sub}
+	if err := m.Restore(name, sub); err != nil {
+		if errors.Is(err, fs.ErrNotExist) && strings.Contains(err.Error(), "no backup named") {
+			reason := fmt.Sprintf("no backup named %q; see credslots backups", name)
+			if a.json {
+				a.errorJSON("no_such_backup", reason, extra)
+			}
+			fmt.Fprintf(a.stderr, "credslots: restore refused (no_such_backup): %s\n", printable(reason))
+			return exitRefused
+		}
+		return a.refuse(err, "", extra)
+	}
+	reason := fmt.Sprintf("restored %s into %s's slot; its previous content is kept as a backup", name, sub)
+	if a.json {
+		a.printJSON(map[string]any{"ok": true, "action": "restore", "backup": name, "sub": sub, "reason": reason})
+		return exitOK
+	}
+	fmt.Fprintln(a.stdout, printable(reason))
+	return exitOK
+}

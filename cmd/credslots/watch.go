@@ -1,0 +1,233 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/gptme/credslots"
+)
+
+// watchEvent is one line watch prints.
+type watchEvent struct {
+	Time  time.Time `json:"time"`
+	Event string    `json:"event"` // healed, heal_refused, identity_drift, error
+	Sub   string    `json:"sub,omitempty"`
+	Error string    `json:"error,omitempty"` // the error word of a refusal
+	// Reason is the library's reason or the error's message.
+	Reason string `json:"reason"`
+}
+
+// watcher is the state of one watch: what it already reported, so that
+// each event is printed once and nothing is retried in a loop.
+type watcher struct {
+	a    *app
+	o    *opts
+	dir  string
+	live string
+	// tried is the live file a heal was last refused for (its kind and
+	// hash); a refusal is not repeated until the live file changes.
+	tried string
+	// drifted holds, per sub, the identity drift already reported.
+	drifted map[string]string
+	// retry is set when a deferred heal should be tried again.
+	retry *time.Timer
+}
+
+func (a *app) cmdWatch(o *opts, _ []string) int {
+	if o.retry <= 0 || o.debounce < 0 {
+		return a.usageError(errors.New("watch: --retry must be positive and --settle not negative"))
+	}
+	m, err := a.manager("")
+	if err != nil {
+		return a.fail(err)
+	}
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return a.fail(fmt.Errorf("watch: %w", err))
+	}
+	defer fw.Close()
+	dir := m.CredsDir()
+	if err := fw.Add(dir); err != nil {
+		return a.fail(fmt.Errorf("watch %s: %w", dir, err))
+	}
+	w := &watcher{a: a, o: o, dir: dir, live: m.LivePath(), drifted: map[string]string{}}
+	fmt.Fprintf(a.stderr, "credslots: watching %s (%s); interrupt to stop\n", printable(dir), a.tool.Name())
+
+	// Changes come in bursts (a temporary file, a rename, lock directories):
+	// act once things settle.
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	var retryC <-chan time.Time
+	w.check(m)
+	for {
+		if w.retry != nil {
+			retryC = w.retry.C
+		} else {
+			retryC = nil
+		}
+		select {
+		case <-a.ctx.Done():
+			settle.Stop()
+			if w.retry != nil {
+				w.retry.Stop()
+			}
+			fmt.Fprintln(a.stderr, "credslots: watch stopped")
+			return exitOK
+		case ev, ok := <-fw.Events:
+			if !ok {
+				return a.fail(errors.New("watch: the file watcher stopped"))
+			}
+			if filepath.Clean(ev.Name) == filepath.Clean(dir) && ev.Has(fsnotify.Remove|fsnotify.Rename) {
+				w.emit(watchEvent{Event: "error", Error: "error", Reason: "creds dir " + dir + " was removed or renamed"})
+				return exitError
+			}
+			settle.Reset(o.debounce)
+		case err, ok := <-fw.Errors:
+			if !ok {
+				return a.fail(errors.New("watch: the file watcher stopped"))
+			}
+			// An overflow loses events: look at everything again.
+			w.emit(watchEvent{Event: "error", Error: "error", Reason: "file watcher: " + err.Error()})
+			settle.Reset(o.debounce)
+		case <-settle.C:
+			if m, err = w.manager(m); err != nil {
+				w.emit(watchEvent{Event: "error", Error: "error", Reason: message(err)})
+				continue
+			}
+			w.check(m)
+		case <-retryC:
+			w.retry = nil
+			w.tried = ""
+			w.check(m)
+		}
+	}
+}
+
+// manager is m, rebuilt when the subs are discovered, so that a slot added
+// meanwhile is watched too.
+func (w *watcher) manager(m *credslots.Manager) (*credslots.Manager, error) {
+	if len(w.a.subs) > 0 {
+		return m, nil
+	}
+	if _, err := os.Stat(w.dir); err != nil {
+		return m, err
+	}
+	subs, err := credslots.DiscoverSubscriptions(w.dir, w.a.tool.DefaultSlotTemplate())
+	if err != nil || len(subs) == 0 || equal(subs, m.Subscriptions()) {
+		return m, err
+	}
+	return credslots.New(w.a.options(w.dir, subs)...)
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// check heals a drifted live file and reports identity drift; it prints
+// only what changed since the last check.
+func (w *watcher) check(m *credslots.Manager) {
+	w.heal(m)
+	for _, sub := range m.Subscriptions() {
+		id, err := m.DetectSlotIdentityDrift(sub)
+		if err != nil || !id.Drift {
+			delete(w.drifted, sub)
+			continue
+		}
+		key := id.StoredFingerprint + "/" + id.CurrentFingerprint
+		if w.drifted[sub] == key {
+			continue
+		}
+		w.drifted[sub] = key
+		w.emit(watchEvent{Event: "identity_drift", Sub: sub, Error: "identity_drift", Reason: id.Reason})
+	}
+}
+
+// heal heals the live file when it drifted, once per live content.
+func (w *watcher) heal(m *credslots.Manager) {
+	drift, err := m.DetectLiveSlotDrift()
+	if err != nil {
+		key := "error:" + err.Error()
+		if w.tried != key {
+			w.tried = key
+			w.emit(watchEvent{Event: "error", Error: "error", Reason: message(err)})
+		}
+		return
+	}
+	if drift == nil || !drift.Drift {
+		w.tried = ""
+		return
+	}
+	key := drift.LiveHash
+	if fi, err := os.Lstat(w.live); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		target, _ := os.Readlink(w.live)
+		key = "symlink:" + target + ":" + key
+	}
+	if key == w.tried {
+		return
+	}
+	w.tried = key
+	if w.o.noHeal {
+		w.emit(watchEvent{Event: "drift", Error: "live_drifted", Reason: "live file matches no slot (heal with credslots heal --auto)"})
+		return
+	}
+	res, err := m.HealDrift()
+	if err == nil {
+		w.tried = ""
+		sub, _ := m.ActiveSubscription()
+		w.emit(watchEvent{Event: "healed", Sub: sub, Reason: res.Reason})
+		return
+	}
+	word, _ := classify(err)
+	switch word {
+	case "no_drift":
+		// Healed meanwhile by someone else.
+		w.tried = ""
+		return
+	case "deferred", "lock_timeout", "lock_lost", "live_changed":
+		if w.retry == nil {
+			w.retry = time.NewTimer(w.o.retry)
+		}
+	}
+	reason := res.Reason
+	if reason == "" {
+		reason = err.Error()
+	}
+	reason = clean(reason, err)
+	sub, _ := m.LastActive()
+	w.emit(watchEvent{Event: "heal_refused", Sub: sub, Error: word, Reason: reason})
+}
+
+// emit prints one event: a line, or one JSON object on a line.
+func (w *watcher) emit(ev watchEvent) {
+	ev.Time = w.a.now().UTC()
+	if w.a.json {
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(w.a.stdout, "%s\n", data)
+		return
+	}
+	line := ev.Time.Format(time.RFC3339) + " " + ev.Event
+	if ev.Sub != "" {
+		line += " " + printable(ev.Sub)
+	}
+	if ev.Error != "" && ev.Error != ev.Event {
+		line += " (" + ev.Error + ")"
+	}
+	fmt.Fprintf(w.a.stdout, "%s: %s\n", line, printable(ev.Reason))
+}
