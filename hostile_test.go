@@ -867,3 +867,12 @@ func TestHostileFIFOBesideSlots(t *testing.T) {
 	sort.Strings(names)
 	t.Logf("entries after: %s", strconv.Quote(strings.Join(names, " ")))
 }
+
+func TestCaptureOfAnUnreadableSlotIsAnError(t *testing.T) {
+	f := newFixture(t)
+	require.NoError(t, os.WriteFile(f.slot("bob"), nil, 0o600))
+	require.NoError(t, os.Truncate(f.slot("bob"), maxFileSize+1))
+	_, err := f.m.CaptureSlotFingerprint("bob")
+	require.ErrorIs(t, err, ErrTooLarge, "not \"nothing to capture\"")
+	assert.NoDirExists(t, filepath.Join(f.dir, ".credslots"))
+}

@@ -115,7 +115,11 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 	if !m.knows(sub) {
 		return "", fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
 	}
-	if m.currentFingerprint(sub) == "" {
+	data, err := m.cfg.fs.ReadFile(m.slots[sub])
+	if err != nil && !isMissing(err) {
+		return "", fmt.Errorf("credslots: read slot %s: %w", m.slots[sub], err)
+	}
+	if err != nil || m.cfg.format.parse(data).fingerprint == "" {
 		return "", nil // nothing to capture: not even the lock file is created
 	}
 	mu, err := m.beginMutation()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -109,7 +110,7 @@ func (m *Manager) Status() (Status, error) {
 	now := m.cfg.now()
 	state, serr := m.readState()
 	if serr != nil {
-		problem("%v", serr)
+		problem("%s", strings.TrimPrefix(serr.Error(), "credslots: "))
 	}
 	for _, sub := range m.subs {
 		path := m.slots[sub]
