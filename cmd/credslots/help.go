@@ -66,7 +66,7 @@ func init() {
 			exit: "0 switched, 1 refused or deferred, 2 error",
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.StringVar(&o.reason, "reason", "manual switch via credslots", "the `text` recorded in the journal and passed to the on-switch hook")
-				fs.BoolVar(&o.force, "force", false, "override busy-signals, identity drift and live drift (never freshness)")
+				fs.BoolVar(&o.force, "force", false, "override busy-signals, identity drift, live drift and a server rejection (never freshness)")
 				fs.BoolVar(&o.next, "next", false, "switch to the best usable sub other than the active one")
 			},
 			run: (*app).cmdSwitch,
