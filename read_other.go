@@ -8,19 +8,6 @@ import (
 	"os"
 )
 
-// readRegular reads the regular file at name, refusing anything else as "not
-// a regular file" and a file over maxFileSize with [ErrTooLarge].
-func readRegular(name string) ([]byte, error) {
-	data, _, err := readRegularMode(name, maxFileSize)
-	return data, err
-}
-
-// readRegularMax is readRegular with another bound.
-func readRegularMax(name string, limit int64) ([]byte, error) {
-	data, _, err := readRegularMode(name, limit)
-	return data, err
-}
-
 // readRegularMode is readRegularMax that also returns the permission bits.
 func readRegularMode(name string, limit int64) ([]byte, fs.FileMode, error) {
 	f, err := os.Open(name)

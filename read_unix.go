@@ -8,24 +8,6 @@ import (
 	"syscall"
 )
 
-// readRegular reads the regular file at name (following symlinks) without
-// ever blocking on it and without reading more than maxFileSize: a FIFO,
-// socket or device is refused as "not a regular file" (it is opened
-// non-blocking, so nothing waits for a writer), and a larger file returns an
-// error wrapping [ErrTooLarge]. It makes exactly the system calls open, fstat,
-// read and close; a file that reports no size (as in /proc) is read until
-// its end.
-func readRegular(name string) ([]byte, error) {
-	data, _, err := readRegularMode(name, maxFileSize)
-	return data, err
-}
-
-// readRegularMax is readRegular with another bound.
-func readRegularMax(name string, limit int64) ([]byte, error) {
-	data, _, err := readRegularMode(name, limit)
-	return data, err
-}
-
 // readRegularMode is readRegularMax that also returns the file's permission
 // bits, from the same fstat.
 func readRegularMode(name string, limit int64) ([]byte, fs.FileMode, error) {
