@@ -56,15 +56,23 @@ func applySwitchOptions(opts []SwitchOption) switchConfig {
 //     (a token that exists nowhere else), else [ErrLiveDrifted]; with [Force] that
 //     file is first kept as "<live path>.prev".
 //
-// Then the live path is replaced by a relative symlink to the slot,
-// atomically, so that no reader ever sees it missing; if the live path
-// changed after it was checked, the newer entry is left in place and the
-// error wraps [ErrLiveChanged]. Finally the slot's fingerprint is captured (a
-// failure is logged, not returned) and the on-switch hook runs.
+// Checks 3 to 6 and the change run under the package's lock and the CLI's
+// own locks (see [WithCLILocks]); a CLI lock found taken over abandons the
+// change with [ErrLockLost]. The change is journaled: an intent record
+// first, a done or failed record after. With the ClaudeCode format the
+// target slot first takes the live file's account-independent state (see
+// [WithCarryState]). Then the live path is replaced by a relative symlink to
+// the slot, atomically, so that no reader ever sees it missing; if the live
+// path changed after it was checked, the newer entry is left in place and
+// the error wraps [ErrLiveChanged]. For Claude Code the account remembered
+// for sub is spliced into .claude.json. Finally the slot's fingerprint is
+// captured (a failure is logged, not returned) and the on-switch hook runs.
 //
 // err is nil exactly when OK is true. A refusal's error contains Reason and
-// wraps one sentinel; an I/O failure returns the underlying error and leaves
-// the live path as it was.
+// wraps one sentinel, and changes nothing on disk; an I/O failure returns
+// the underlying error and leaves the live path as it was, except when the
+// directory sync after the rename failed: the error then says the live path
+// was changed, and the journal records the switch as done.
 func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResult, error) {
 	sc := applySwitchOptions(opts)
 	if !m.knows(sub) {
