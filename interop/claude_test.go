@@ -53,18 +53,13 @@ type claudeFake struct {
 
 	mu       sync.Mutex
 	requests []seenRequest
-	grants   []string // refresh tokens presented to the token endpoint
 
-	tokenArrived chan string // one value per token request, as it arrives
-	gate         chan struct{}
-	gateOnce     sync.Once
+	tokenGate
 }
 
 func newClaudeFake(accounts ...claudeAccount) *claudeFake {
-	return &claudeFake{accounts: accounts, tokenArrived: make(chan string, 16), gate: make(chan struct{})}
+	return &claudeFake{accounts: accounts, tokenGate: newTokenGate()}
 }
-
-func (f *claudeFake) open() { f.gateOnce.Do(func() { close(f.gate) }) }
 
 // byToken finds the account an access or refresh token belongs to.
 func (f *claudeFake) byToken(tok string) (claudeAccount, string, bool) {
@@ -87,12 +82,6 @@ func (f *claudeFake) seen() []seenRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]seenRequest(nil), f.requests...)
-}
-
-func (f *claudeFake) seenGrants() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.grants...)
 }
 
 // apiAccounts lists, in order, whose access token each Messages API call carried.
@@ -139,26 +128,12 @@ func (f *claudeFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *claudeFake) token(w http.ResponseWriter, body []byte) {
-	var req struct {
-		GrantType    string `json:"grant_type"`
-		RefreshToken string `json:"refresh_token"`
-	}
-	_ = json.Unmarshal(body, &req)
-	f.mu.Lock()
-	f.grants = append(f.grants, req.RefreshToken)
-	f.mu.Unlock()
-	select {
-	case f.tokenArrived <- req.RefreshToken:
-	default:
-	}
-	select {
-	case <-f.gate:
-	case <-time.After(90 * time.Second):
-		http.Error(w, `{"error":"test gate never opened"}`, http.StatusServiceUnavailable)
+	grantType, refreshToken, held := f.hold(w, body)
+	if !held {
 		return
 	}
-	a, kind, ok := f.byToken(req.RefreshToken)
-	if req.GrantType != "refresh_token" || !ok || kind != "refresh-orig" {
+	a, kind, ok := f.byToken(refreshToken)
+	if grantType != "refresh_token" || !ok || kind != "refresh-orig" {
 		// A refresh token is single use: a second use is what the server rejects.
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "refresh token not found or already used"})
 		return

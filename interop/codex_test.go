@@ -64,17 +64,14 @@ type codexFake struct {
 	accounts []codexAccount
 
 	mu     sync.Mutex
-	grants []string
 	others []string
 
-	tokenArrived chan string
-	gate         chan struct{}
-	gateOnce     sync.Once
+	tokenGate
 }
 
 func newCodexFake(t *testing.T, accounts ...codexAccount) *codexFake {
 	t.Helper()
-	f := &codexFake{accounts: accounts, tokenArrived: make(chan string, 16), gate: make(chan struct{})}
+	f := &codexFake{accounts: accounts, tokenGate: newTokenGate()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
@@ -83,14 +80,6 @@ func newCodexFake(t *testing.T, accounts ...codexAccount) *codexFake {
 	f.url = "http://" + ln.Addr().String()
 	return f
 }
-
-func (f *codexFake) seenGrants() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.grants...)
-}
-
-func (f *codexFake) open() { f.gateOnce.Do(func() { close(f.gate) }) }
 
 func (f *codexFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
@@ -101,26 +90,12 @@ func (f *codexFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	var req struct {
-		GrantType    string `json:"grant_type"`
-		RefreshToken string `json:"refresh_token"`
-	}
-	_ = json.Unmarshal(body, &req)
-	f.mu.Lock()
-	f.grants = append(f.grants, req.RefreshToken)
-	f.mu.Unlock()
-	select {
-	case f.tokenArrived <- req.RefreshToken:
-	default:
-	}
-	select {
-	case <-f.gate:
-	case <-time.After(90 * time.Second):
-		http.Error(w, `{"error":"test gate never opened"}`, http.StatusServiceUnavailable)
+	grantType, refreshToken, held := f.hold(w, body)
+	if !held {
 		return
 	}
 	for _, a := range f.accounts {
-		if req.GrantType == "refresh_token" && req.RefreshToken == a.refresh {
+		if grantType == "refresh_token" && refreshToken == a.refresh {
 			exp := time.Now().Add(time.Hour)
 			writeJSON(w, http.StatusOK, map[string]any{
 				"id_token":      a.idToken(exp),

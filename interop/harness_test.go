@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -523,4 +524,55 @@ func nodeTry(t *testing.T, home, dir, lock string, stale time.Duration) lockEven
 	ev := n.next(t, 20*time.Second, "acquired", "elocked", "error")
 	n.p.wait(t, 20*time.Second)
 	return ev
+}
+
+// tokenGate is the part of a fake token endpoint that tests steer: it
+// records the refresh tokens presented, reports each request as it arrives,
+// and holds every answer until the test opens the gate (a refresh "in
+// flight").
+type tokenGate struct {
+	gmu          sync.Mutex
+	grants       []string    // refresh tokens presented to the token endpoint
+	tokenArrived chan string // one value per token request, as it arrives
+	gate         chan struct{}
+	gateOnce     sync.Once
+}
+
+func newTokenGate() tokenGate {
+	return tokenGate{tokenArrived: make(chan string, 16), gate: make(chan struct{})}
+}
+
+// open lets every held and later answer go.
+func (g *tokenGate) open() { g.gateOnce.Do(func() { close(g.gate) }) }
+
+// seenGrants returns the refresh tokens presented so far.
+func (g *tokenGate) seenGrants() []string {
+	g.gmu.Lock()
+	defer g.gmu.Unlock()
+	return append([]string(nil), g.grants...)
+}
+
+// hold records a token request's grant and waits for the gate. It returns
+// the grant type and refresh token, and false (having answered 503) when
+// the gate never opened.
+func (g *tokenGate) hold(w http.ResponseWriter, body []byte) (grantType, refreshToken string, ok bool) {
+	var req struct {
+		GrantType    string `json:"grant_type"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	_ = json.Unmarshal(body, &req)
+	g.gmu.Lock()
+	g.grants = append(g.grants, req.RefreshToken)
+	g.gmu.Unlock()
+	select {
+	case g.tokenArrived <- req.RefreshToken:
+	default:
+	}
+	select {
+	case <-g.gate:
+		return req.GrantType, req.RefreshToken, true
+	case <-time.After(90 * time.Second):
+		http.Error(w, `{"error":"test gate never opened"}`, http.StatusServiceUnavailable)
+		return "", "", false
+	}
 }
