@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -63,6 +65,10 @@ func (a *app) dryRunHeal(pos []string, opts []credslots.SwitchOption) int {
 	return a.report("heal", sub, res, err)
 }
 
+// maxCopy is the most the dry run copies of one file: the library reads no
+// credential, sidecar or journal larger than that.
+const maxCopy = 1 << 20
+
 // copyEntry copies path (relative to dir) into shadow: a symlink as a
 // symlink with the same target, a regular file as a new 0600 file with the
 // same modification time (the journal's checks compare it).
@@ -92,9 +98,22 @@ func copyEntry(dir, shadow, path string) error {
 	if !fi.Mode().IsRegular() {
 		return nil
 	}
-	data, err := os.ReadFile(path)
+	// Bounded as the library's reads are: a giant (or sparse) file is what
+	// the library would refuse, so the copy refuses it too.
+	if fi.Size() > maxCopy {
+		return fmt.Errorf("%s is larger than %d bytes: %w", path, maxCopy, credslots.ErrTooLarge)
+	}
+	src, err := os.Open(path)
 	if err != nil {
 		return err
+	}
+	data, err := io.ReadAll(io.LimitReader(src, maxCopy+1))
+	src.Close()
+	if err != nil {
+		return err
+	}
+	if len(data) > maxCopy {
+		return fmt.Errorf("%s is larger than %d bytes: %w", path, maxCopy, credslots.ErrTooLarge)
 	}
 	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {

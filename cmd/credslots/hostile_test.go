@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -161,4 +162,27 @@ func TestCommandAsRootKeepsTheOwner(t *testing.T) {
 		_, err := os.Lstat(lock)
 		assert.ErrorIs(t, err, fs.ErrNotExist, "%s is released", lock)
 	}
+}
+
+// TestDryRunHealRefusesAGiantSlot: the dry run copies the creds dir, and a
+// 2 GB sparse slot is refused as too large, not read into memory.
+func TestDryRunHealRefusesAGiantSlot(t *testing.T) {
+	dir := credsDir(t, testNow)
+	giant := filepath.Join(dir, ".credentials.json.alice")
+	require.NoError(t, os.Truncate(giant, 2<<30))
+	live := filepath.Join(dir, ".credentials.json")
+	require.NoError(t, os.Remove(live))
+	write(t, live, cred(testNow.Add(8*time.Hour), "rt-bob-2"))
+
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r := run("--dir", dir, "--json", "heal", "bob", "--dry-run")
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	assert.Equal(t, 1, r.code, "refused as the library refuses a file over 1 MiB: %s", r.stderr)
+	assert.Equal(t, "too_large", r.json(t)["error"])
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(8<<20), "the giant slot was not read")
+	leftovers, err := filepath.Glob(filepath.Join(dir, "*dryrun*"))
+	require.NoError(t, err)
+	assert.Empty(t, leftovers, "the private copy is removed")
 }
