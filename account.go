@@ -89,6 +89,16 @@ func (m *Manager) currentAccount(sub string) []byte {
 	if active, ok := m.ActiveSubscription(); !ok || active != sub {
 		return nil
 	}
+	return m.shownAccount()
+}
+
+// shownAccount returns the oauthAccount .claude.json shows now, compacted;
+// nil for a format that keeps none, or when there is no .claude.json or it
+// shows no account.
+func (m *Manager) shownAccount() []byte {
+	if !m.cfg.format.carriesState() {
+		return nil
+	}
 	path := m.claudeJSONPath()
 	if path == "" {
 		return nil
@@ -102,6 +112,21 @@ func (m *Manager) currentAccount(sub string) []byte {
 	}
 	return nil
 }
+
+// accountLabel names an oauthAccount for people: its e-mail address, else
+// its accountUuid; never a token.
+func accountLabel(acct []byte) string {
+	if email, ok := jsonString(objectFields(acct, "emailAddress")[0]); ok && email != "" {
+		return email
+	}
+	if id, ok := jsonString(objectFields(acct, "accountUuid")[0]); ok && id != "" {
+		return "account " + id
+	}
+	return "an account"
+}
+
+// sameAccount reports whether two oauthAccount objects are one account.
+func sameAccount(a, b []byte) bool { return accountID(a) == accountID(b) }
 
 // accountOwner returns the configured sub other than except that remembers
 // the same account (by accountUuid, else the whole object) as acct; "" when

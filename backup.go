@@ -312,7 +312,7 @@ func (m *Manager) Restore(backup, sub string) error {
 		return err
 	}
 	slot := m.slots[sub]
-	c, err := m.beginChange(opRestore, sub, "", "restore "+backup)
+	c, err := m.beginChange(mu, opRestore, sub, "", "restore "+backup, m.cfg.format.parse(data).fingerprint)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,9 @@
 package credslots
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Every refusal and failure the package returns wraps exactly
 // one of them (or an underlying I/O error), so callers branch with
@@ -31,6 +34,16 @@ var (
 	// since it was captured, or a live file or backup holds another slot's
 	// login.
 	ErrIdentityDrift = errors.New("slot identity drift")
+	// ErrNewLogin indicates that the login at the live path is a new one,
+	// of an account no configured sub remembers: .claude.json shows another
+	// account than the target slot's. It wraps [ErrIdentityDrift], so
+	// callers that test for that still see the refusal; file the login
+	// under a sub of its own with [Manager.Adopt].
+	ErrNewLogin = fmt.Errorf("new login of another account: %w", ErrIdentityDrift)
+	// ErrOlderLogin indicates that a heal would step backwards: the live
+	// login expires before the one already in the slot (an older copy put
+	// back, whose refresh token is likely used up). [Force] overrides it.
+	ErrOlderLogin = errors.New("older login than the slot's")
 	// ErrLiveDrifted indicates that the live path is a regular file that
 	// matches no slot, so a switch would lose the token it holds.
 	ErrLiveDrifted = errors.New("live file drifted")

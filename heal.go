@@ -2,7 +2,9 @@ package credslots
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"time"
@@ -58,7 +60,11 @@ func (m *Manager) HealDrift(opts ...SwitchOption) (SwitchResult, error) {
 func (m *Manager) heal(sub string, sc switchConfig) (SwitchResult, error) {
 	// Before the first change, a first look without locks (see [Manager.SwitchTo]).
 	if m.firstChange() {
-		if plan, r := m.checkHeal(sub, sc); r != nil {
+		entries, err := m.readJournal()
+		if err != nil {
+			return m.fail(sub, err)
+		}
+		if plan, r := m.checkHeal(sub, sc, entries); r != nil {
 			return m.deny(plan.sub, r)
 		}
 	}
@@ -67,16 +73,32 @@ func (m *Manager) heal(sub string, sc switchConfig) (SwitchResult, error) {
 		return m.fail(sub, err)
 	}
 	defer mu.end()
-	plan, r := m.checkHeal(sub, sc)
+	entries, err := m.readJournal()
+	if err != nil {
+		return m.fail(sub, err)
+	}
+	if entries, err = m.finishInterrupted(entries); err != nil {
+		return m.fail(sub, err)
+	}
+	plan, r := m.checkHeal(sub, sc, entries)
 	if r != nil {
 		return m.deny(plan.sub, r)
 	}
 	sub = plan.sub
+	if !sc.adopt {
+		// The server's rejection of this account's login stands on its
+		// refreshed login too; recorded before the slot changes.
+		if data, ok := plan.slots.data[sub]; ok {
+			if err := m.keepMarkLocked(sub, m.cfg.format.parse(data).fingerprint, plan.cred.fingerprint); err != nil {
+				return m.fail(sub, err)
+			}
+		}
+	}
 	op, hook, done := opHeal, healHookReason, "healed: synced live → %s, symlink restored"
 	if sc.adopt {
 		op, hook, done = opAdopt, adoptHookReason, "adopted: live login written to %s, symlink restored"
 	}
-	c, err := m.beginChange(op, sub, "", hook)
+	c, err := m.beginChange(mu, op, sub, "", hook, plan.cred.fingerprint)
 	if err != nil {
 		return m.fail(sub, err)
 	}
@@ -86,11 +108,12 @@ func (m *Manager) heal(sub string, sc switchConfig) (SwitchResult, error) {
 	if sc.adopt {
 		// A new login: its identity, and the account Claude Code shows, are
 		// the baseline from now on.
-		if _, err := m.captureKnown(sub, plan.cred.fingerprint, true, true); err != nil {
+		if _, err := m.captureWith(sub, plan.cred.fingerprint, plan.side, true, true); err != nil {
 			m.cfg.logger.Warn("fingerprint capture failed after change", "sub", sub, "reason", err.Error())
 		}
+		plan.side = sidecarRead{} // written: read it again
 	}
-	return m.changed(sub, hook, fmt.Sprintf(done, filepath.Base(m.slots[sub])), plan.cred.fingerprint, true)
+	return m.changed(sub, hook, fmt.Sprintf(done, filepath.Base(m.slots[sub])), plan.cred.fingerprint, true, plan.side)
 }
 
 // adoptHookReason is passed to the on-switch hook after Adopt.
@@ -120,14 +143,16 @@ type healPlan struct {
 	live  entry
 	cred  credential
 	slots slotReads
+	side  sidecarRead // sub's sidecar, when the checks read it
 }
 
 // checkHeal runs checks 2 to 6 of [Manager.HealDriftTo] (and, when sub is "", finds
 // the sub in the journal); it only reads, each file once.
-func (m *Manager) checkHeal(sub string, sc switchConfig) (healPlan, *refusal) {
+func (m *Manager) checkHeal(sub string, sc switchConfig, entries []JournalEntry) (healPlan, *refusal) {
 	refuse := func(sentinel error, reason string) (healPlan, *refusal) {
 		return healPlan{sub: sub}, &refusal{sentinel: sentinel, reason: reason}
 	}
+	named := sub != "" && !sc.adopt // a heal into a sub the caller named
 	drift, live, slots, err := m.liveDrift()
 	if err != nil {
 		return healPlan{sub: sub}, &refusal{err: err}
@@ -142,8 +167,8 @@ func (m *Manager) checkHeal(sub string, sc switchConfig) (healPlan, *refusal) {
 	}
 	if sub == "" {
 		var why string
-		if sub, why = m.activeFor(live); why != "" {
-			return refuse(ErrAmbiguous, "cannot tell whose token the live file holds: "+why+"; name the sub (HealDriftTo)")
+		if sub, why = m.activeIn(live, entries); why != "" {
+			return refuse(ErrAmbiguous, "cannot tell whose token the live file holds: "+why+"; name the sub it belongs to (credslots heal SUB)")
 		}
 	}
 	cred := m.cfg.format.parse(live.data)
@@ -159,26 +184,35 @@ func (m *Manager) checkHeal(sub string, sc switchConfig) (healPlan, *refusal) {
 	case cred.blank != "":
 		return refuse(ErrUnhealable, fmt.Sprintf("live credential is blank: %s is empty (written after a failed refresh or a logout)", cred.blank))
 	}
-	if (m.cfg.format.stableIdentity() || sc.adopt) && !sc.force {
-		why := m.foreignIdentity(sub, cred.fingerprint, slots)
-		if why == "" && sc.adopt {
-			if data, ok := slots.data[sub]; ok && m.cfg.format.parse(data).fingerprint != cred.fingerprint {
-				why = fmt.Sprintf("slot %s already holds a login with another %s", sub, m.cfg.format.identityName())
-			}
+	var side sidecarRead
+	if !sc.force {
+		side = m.readSidecar(sub)
+		f, err := m.foreignLogin(sub, live, cred, slots, side, entries, sc.adopt, named)
+		if err != nil {
+			return healPlan{sub: sub}, &refusal{err: err}
 		}
-		if why != "" {
+		if f.why != "" {
 			verb := "heal into"
 			if sc.adopt {
 				verb = "adopt into"
 			}
-			return refuse(ErrIdentityDrift, fmt.Sprintf("refusing to %s %s: %s (or Force)", verb, sub, why))
+			sentinel := ErrIdentityDrift
+			if f.newLogin {
+				sentinel = ErrNewLogin
+			}
+			return refuse(sentinel, fmt.Sprintf("refusing to %s %s: %s", verb, sub, f.why))
+		}
+		if !sc.adopt {
+			if why := m.backwards(sub, cred, slots); why != "" {
+				return refuse(ErrOlderLogin, fmt.Sprintf("refusing to heal into %s: %s", sub, why))
+			}
 		}
 	}
 	if locks := m.busy(sc); len(locks) > 0 {
 		why := fmt.Sprintf("deferred: active lock(s) %s; would heal to %s", strings.Join(locks, ", "), sub)
 		return healPlan{sub: sub}, &refusal{sentinel: ErrDeferred, reason: why, locks: locks}
 	}
-	return healPlan{sub: sub, live: live, cred: cred, slots: slots}, nil
+	return healPlan{sub: sub, live: live, cred: cred, slots: slots, side: side}, nil
 }
 
 // healLocked makes the change of a heal whose checks passed: keep the slot's
@@ -218,6 +252,11 @@ func (m *Manager) activeFor(live entry) (string, string) {
 	if err != nil {
 		return "", err.Error()
 	}
+	return m.activeIn(live, entries)
+}
+
+// activeIn is activeFor with the journal's records as read.
+func (m *Manager) activeIn(live entry, entries []JournalEntry) (string, string) {
 	done, why := lastLiveChange(entries)
 	if why != "" {
 		return "", why
@@ -231,41 +270,74 @@ func (m *Manager) activeFor(live entry) (string, string) {
 	if done.LiveMtime != nil {
 		ref = *done.LiveMtime
 	}
-	if !live.mtime.After(ref) {
+	// A change made under the CLI's own locks cannot straddle a CLI write:
+	// a live file with the placed symlink's very mtime (the same timestamp
+	// tick) was still written after it.
+	if !live.mtime.After(ref) && !(done.CLILocks && done.LiveMtime != nil && live.mtime.Equal(ref)) {
 		return "", fmt.Sprintf("the live file was written at %s, not after the %s to %s completed at %s, so it may hold the previous sub's token",
 			live.mtime.UTC().Format(time.RFC3339Nano), done.Op, done.Sub, ref.UTC().Format(time.RFC3339Nano))
 	}
 	return done.Sub, ""
 }
 
-// foreignIdentity checks, for a format whose identity survives a refresh,
-// that the live file's identity (fp) is sub's: it must not be another
-// configured slot's, current or captured, and must equal sub's captured
-// fingerprint when there is one. It returns why not, naming the format's
-// identity field; "" when it is sub's.
-func (m *Manager) foreignIdentity(sub, fp string, slots slotReads) string {
-	field := m.cfg.format.identityName()
-	if fp != "" {
-		for _, other := range m.subs {
-			if other == sub {
-				continue
-			}
-			stored, _ := m.storedFingerprint(other)
-			current := ""
-			if data, ok := slots.data[other]; ok {
-				current = m.cfg.format.parse(data).fingerprint
-			}
-			if fp == stored || fp == current {
-				return fmt.Sprintf("the live file's %s is that of slot %s", field, other)
-			}
+// finishInterrupted completes a heal or adopt whose process stopped after
+// it began (its intent is the journal's newest change, with no outcome):
+// when the slot already holds the login it was writing, the symlink is put
+// back if the live file still holds those bytes, the fingerprint is
+// captured and the heal is recorded as done; when the slot does not, the
+// heal changed nothing and is recorded as failed. Either way the journal
+// again says whose login is live. It runs under the caller's locks.
+//
+// It returns the journal's records, read again when it added one.
+func (m *Manager) finishInterrupted(entries []JournalEntry) ([]JournalEntry, error) {
+	p, ok := pendingChange(entries)
+	if !ok || (p.Op != opHeal && p.Op != opAdopt) || p.Fingerprint == "" || !m.knows(p.Sub) {
+		return entries, nil
+	}
+	if err := m.finishHeal(p); err != nil {
+		return nil, err
+	}
+	return m.readJournal()
+}
+
+// finishHeal completes the interrupted heal whose intent is p.
+func (m *Manager) finishHeal(p JournalEntry) error {
+	c := &change{m: m, entry: p}
+	slot := m.slots[p.Sub]
+	data, err := m.cfg.fs.ReadFile(slot)
+	if err != nil || m.cfg.format.parse(data).fingerprint != p.Fingerprint {
+		_ = c.finish(errInterruptedEarly)
+		return nil
+	}
+	live, err := inspect(m.cfg.fs, m.live)
+	if err != nil {
+		return fmt.Errorf("credslots: read live path %s: %w", m.live, err)
+	}
+	if live.kind == kindFile && bytes.Equal(live.data, data) {
+		if err := swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(p.Sub), live, m.rescue); err != nil {
+			return err
+		}
+		m.own(m.live)
+	}
+	if fi, err := m.cfg.fs.Lstat(m.live); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		// The live path moved on since (a newer refresh): what the heal
+		// placed is the slot, written when the slot was.
+		if sfi, serr := m.cfg.fs.Lstat(slot); serr == nil {
+			mt := sfi.ModTime().UTC()
+			c.entry.LiveMtime = &mt
 		}
 	}
-	stored, err := m.storedFingerprint(sub)
-	if err != nil {
-		return err.Error()
+	c.entry.Reason = "completed after an interruption: " + p.Reason
+	if err := c.finish(nil); err != nil {
+		return err
 	}
-	if stored != "" && fp != stored {
-		return fmt.Sprintf("the live file's %s differs from the one captured for %s", field, sub)
+	if _, err := m.captureKnown(p.Sub, p.Fingerprint, false, false); err != nil {
+		return err
 	}
-	return ""
+	m.cfg.logger.Info("completed an interrupted heal", "sub", p.Sub, "path", slot)
+	return nil
 }
+
+// errInterruptedEarly is the outcome recorded for a heal that stopped
+// before it wrote the slot.
+var errInterruptedEarly = errors.New("credslots: interrupted before the slot was written; nothing changed")

@@ -17,7 +17,7 @@ func TestHealDriftToHeals(t *testing.T) {
 	// The CLI refreshes: a new document, with fields and formatting of its
 	// own that must survive byte for byte.
 	refreshed := []byte("{\n  \"claudeAiOauth\": {\"accessToken\": \"at-2\", \"refreshToken\": \"rt-bob-2\",\n" +
-		"    \"expiresAt\": 1767283200000, \"scopes\": [\"user:inference\"], \"subscriptionType\": \"max\"},\n" +
+		"    \"expiresAt\": 1767301200000, \"scopes\": [\"user:inference\"], \"subscriptionType\": \"max\"},\n" +
 		"  \"mcpOAuth\": {\"srv\": {\"token\": \"x\"}}\n}\n")
 	f.refresh(t, refreshed)
 

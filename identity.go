@@ -17,7 +17,33 @@ const (
 	reasonSomeNone   = "slot is missing or has no %s; cannot verify identity"
 	reasonChanged    = "%s changed since last capture — slot identity may have been replaced"
 	reasonFingerprOK = "fingerprint matches"
+	// reasonInterrupted is no drift: a heal wrote the slot and stopped
+	// before it captured the fingerprint.
+	reasonInterrupted = "an interrupted heal wrote this login into the slot; the next heal or switch completes it"
 )
+
+// interruptedHealWrote reports whether the journal holds a heal or adopt
+// into sub that wrote the login with fingerprint fp and never recorded its
+// outcome: its process stopped between the slot write and the capture, so
+// the slot holds its own refreshed login, not another's.
+func (m *Manager) interruptedHealWrote(sub, fp string) bool {
+	entries, err := m.readJournal()
+	if err != nil {
+		return false
+	}
+	outcome := map[string]bool{}
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		switch {
+		case e.Sub != sub || (e.Op != opHeal && e.Op != opAdopt):
+		case e.Phase != phaseIntent:
+			outcome[e.ID] = true
+		case !outcome[e.ID] && e.Fingerprint == fp:
+			return true
+		}
+	}
+	return false
+}
 
 // IdentityDriftInfo is the result of [Manager.DetectSlotIdentityDrift].
 type IdentityDriftInfo struct {
@@ -148,13 +174,37 @@ func (m *Manager) captureLocked(sub string, always, account bool) (string, error
 // captureKnown is captureLocked for a slot whose fingerprint the caller
 // already knows (fp), so that the slot is not read again; "" reads it.
 func (m *Manager) captureKnown(sub, fp string, always, account bool) (string, error) {
+	return m.captureWith(sub, fp, sidecarRead{}, always, account)
+}
+
+// sidecarRead is one read of a sub's sidecar, kept so that a change reads
+// it once; the zero value is "not read yet".
+type sidecarRead struct {
+	done    bool
+	fp      string
+	account []byte
+	err     error
+}
+
+// readSidecar reads sub's sidecar once.
+func (m *Manager) readSidecar(sub string) sidecarRead {
+	fp, acct, err := m.storedSidecar(sub)
+	return sidecarRead{done: true, fp: fp, account: acct, err: err}
+}
+
+// captureWith is captureKnown with sub's sidecar as side read it, when it
+// was read already.
+func (m *Manager) captureWith(sub, fp string, side sidecarRead, always, account bool) (string, error) {
 	if fp == "" {
 		fp = m.currentFingerprint(sub)
 	}
 	if fp == "" {
 		return "", nil
 	}
-	stored, storedAccount, serr := m.storedSidecar(sub)
+	if !side.done {
+		side = m.readSidecar(sub)
+	}
+	stored, storedAccount, serr := side.fp, side.account, side.err
 	var acct []byte
 	if account {
 		acct = m.currentAccount(sub)
@@ -168,8 +218,10 @@ func (m *Manager) captureKnown(sub, fp string, always, account bool) (string, er
 	if !always && serr == nil && stored == fp && (acct == nil || bytes.Equal(acct, storedAccount)) {
 		return fp, nil
 	}
-	if acct == nil && stored == fp {
-		acct = storedAccount // the same login keeps its account
+	if acct == nil {
+		// A refresh rotates Claude Code's refresh token; the account stays
+		// until a capture proves it changed.
+		acct = storedAccount
 	}
 	doc, err := json.MarshalIndent(sidecar{
 		CapturedAt:         formatTime(m.cfg.now()),
@@ -222,10 +274,96 @@ func (m *Manager) identityVerdict(sub, current string) (IdentityDriftInfo, error
 		info.Reason = reasonNoneSome
 	case current == "":
 		info.Drift, info.Reason = true, fmt.Sprintf(reasonSomeNone, m.cfg.format.identityName())
+	case stored != current && m.interruptedHealWrote(sub, current):
+		info.Reason = reasonInterrupted
 	case stored != current:
 		info.Drift, info.Reason = true, fmt.Sprintf(reasonChanged, m.cfg.format.identityName())
 	default:
 		info.Reason = reasonFingerprOK
 	}
 	return info, nil
+}
+
+// foreign is why a login must not be written into a sub's slot.
+type foreign struct {
+	why      string // "" when nothing says the login is another account's
+	newLogin bool   // an account no configured sub remembers
+}
+
+// foreignLogin checks that the login cred, which the live entry live holds,
+// is sub's before a heal (or, with adopt, an adopt) writes it into sub's
+// slot. It is another account's when its identity fingerprint is another
+// configured slot's, current or captured; for a format whose identity
+// survives a refresh, when it differs from sub's captured one; for Claude
+// Code, when .claude.json shows an account another sub remembers, or
+// another account than sub remembers (a new login); and, for a heal into
+// a sub the caller named, when the journal says another sub was live when
+// the login was written, unless .claude.json shows sub's own account.
+func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots slotReads, side sidecarRead, entries []JournalEntry, adopt, named bool) (foreign, error) {
+	field, fp := m.cfg.format.identityName(), cred.fingerprint
+	if fp != "" {
+		for _, other := range m.subs {
+			if other == sub {
+				continue
+			}
+			stored, _ := m.storedFingerprint(other)
+			current := ""
+			if data, ok := slots.data[other]; ok {
+				current = m.cfg.format.parse(data).fingerprint
+			}
+			if fp == stored || fp == current {
+				return foreign{why: fmt.Sprintf("the live file's %s is that of slot %s; it is %s's login (credslots heal %s)", field, other, other, other)}, nil
+			}
+		}
+	}
+	stored, mine := side.fp, side.account
+	if side.err != nil {
+		return foreign{}, side.err
+	}
+	if m.cfg.format.stableIdentity() || adopt {
+		if stored != "" && fp != stored {
+			return foreign{why: fmt.Sprintf("the live file's %s differs from the one captured for %s (or force)", field, sub)}, nil
+		}
+		if data, ok := slots.data[sub]; ok && adopt && m.cfg.format.parse(data).fingerprint != fp {
+			return foreign{why: fmt.Sprintf("slot %s already holds a login with another %s (or force)", sub, field)}, nil
+		}
+	}
+	shown := m.shownAccount()
+	if shown != nil {
+		if other := m.accountOwner(shown, sub); other != "" {
+			return foreign{why: fmt.Sprintf(".claude.json shows %s, the account %s remembers: it is %s's login (credslots heal %s)",
+				accountLabel(shown), other, other, other)}, nil
+		}
+		if mine != nil && !sameAccount(shown, mine) {
+			if adopt {
+				return foreign{why: fmt.Sprintf("slot %s remembers %s, but .claude.json shows %s (or force)", sub, accountLabel(mine), accountLabel(shown))}, nil
+			}
+			return foreign{newLogin: true, why: fmt.Sprintf(".claude.json shows %s, not %s's %s: a new login; file it under a sub of its own (credslots add NAME)",
+				accountLabel(shown), sub, accountLabel(mine))}, nil
+		}
+	}
+	if named {
+		if other, why := m.activeIn(live, entries); why == "" && other != sub && !(shown != nil && mine != nil && sameAccount(shown, mine)) {
+			return foreign{why: fmt.Sprintf("the journal says %s was live when this login was written: it is likely %s's refreshed login (credslots heal %s); if it is a new login of %s's account, force",
+				other, other, other, sub)}, nil
+		}
+	}
+	return foreign{}, nil
+}
+
+// backwards returns why healing cred into sub's slot would step backwards,
+// or "": the slot already holds a login of the same account that expires
+// later, so the live one is an older copy put back (by a sync tool or cp)
+// whose refresh token is likely used up.
+func (m *Manager) backwards(sub string, cred credential, slots slotReads) string {
+	data, ok := slots.data[sub]
+	if !ok {
+		return ""
+	}
+	have := m.cfg.format.parse(data)
+	if !have.hasExpiry() || !cred.hasExpiry() || !cred.expiry.Before(have.expiry) {
+		return ""
+	}
+	return fmt.Sprintf("the live login expires at %s, before the one slot %s holds (%s): an older copy put back, its refresh token likely used up; switch back to %s (credslots switch %s --force keeps the older copy as a backup), or force the heal",
+		formatTime(cred.expiry), sub, formatTime(have.expiry), sub, sub)
 }

@@ -42,6 +42,11 @@ const (
 	opCapture = "capture"
 	opRest    = "rest"
 	opInvalid = "invalid"
+	// opFlip records a symlink flip that no Manager made (an operator's
+	// ln -sfn), as watch observed it.
+	opFlip = "flip"
+	// opKeep records whose login a kept backup of the live file holds.
+	opKeep = "keep"
 
 	phaseIntent = "intent"
 	phaseDone   = "done"
@@ -54,8 +59,10 @@ const (
 // one "done" record. Records never hold token material.
 type JournalEntry struct {
 	Time time.Time `json:"time"` // the Manager's clock, UTC
-	// Op is "switch", "heal", "adopt", "restore", "capture", "rest" or
-	// "invalid".
+	// Op is "switch", "heal", "adopt", "restore", "capture", "rest",
+	// "invalid", "flip" (a symlink flip no Manager made, observed by
+	// [Manager.RecordFlip]) or "keep" (whose login a kept backup of the live
+	// file holds).
 	Op string `json:"op"`
 	// Phase is "intent", "done" or "failed".
 	Phase string `json:"phase"`
@@ -71,9 +78,17 @@ type JournalEntry struct {
 	Error string `json:"error,omitempty"`
 	// Until is, on a rest, when the sub may be used again.
 	Until *time.Time `json:"until,omitempty"`
-	// Fingerprint is, on an invalid record, the identity fingerprint the
-	// sub had when the server rejected it.
+	// Fingerprint is the identity fingerprint the record is about: on an
+	// invalid record the login the server rejected; on a switch, heal,
+	// adopt, restore or capture the login the slot holds afterwards; on a
+	// keep record the login kept. It is a sha256, never token material.
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// CLILocks is set on a change made under the CLI's own locks: no CLI
+	// write can straddle it, so a live file whose mtime equals the placed
+	// symlink's was written after it.
+	CLILocks bool `json:"cli_locks,omitempty"`
+	// Kept names, on a keep record, the backup that holds the login.
+	Kept string `json:"kept,omitempty"`
 	// Migrated marks a record read from the command's old switch log.
 	Migrated bool `json:"migrated,omitempty"`
 }
@@ -314,7 +329,7 @@ func lastLiveChange(entries []JournalEntry) (JournalEntry, string) {
 	failed := map[string]bool{}
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
-		if e.Op != opSwitch && e.Op != opHeal && e.Op != opAdopt {
+		if !isLiveChange(e.Op) {
 			continue
 		}
 		switch e.Phase {
@@ -341,6 +356,39 @@ func lastLiveChange(entries []JournalEntry) (JournalEntry, string) {
 	return JournalEntry{}, "no completed switch or heal in the journal"
 }
 
+// isLiveChange reports whether records of op decide what the live path
+// holds: a switch, heal or adopt a Manager made, or a flip one observed.
+func isLiveChange(op string) bool {
+	return op == opSwitch || op == opHeal || op == opAdopt || op == opFlip
+}
+
+// pendingChange returns the newest live change when it is an intent with no
+// done or failed record (its process stopped in between).
+func pendingChange(entries []JournalEntry) (JournalEntry, bool) {
+	outcome := map[string]string{}
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if !isLiveChange(e.Op) {
+			continue
+		}
+		switch {
+		case e.Phase == phaseDone && e.ID == "":
+			return JournalEntry{}, false // migrated: complete
+		case e.Phase != phaseIntent:
+			if _, seen := outcome[e.ID]; !seen {
+				outcome[e.ID] = e.Phase
+			}
+		case outcome[e.ID] == phaseDone:
+			return JournalEntry{}, false // the newest change completed
+		case outcome[e.ID] == phaseFailed:
+			continue // changed nothing: look further back
+		default:
+			return e, true
+		}
+	}
+	return JournalEntry{}, false
+}
+
 // LastActive returns the sub whose switch or heal, made by any Manager or by
 // the credslots command on this creds dir, completed last, as the journal
 // records it. It reports false when the journal records none, or when the
@@ -364,10 +412,12 @@ type change struct {
 	entry JournalEntry
 }
 
-// beginChange writes the intent record of a change.
-func (m *Manager) beginChange(op, sub, from, reason string) (*change, error) {
+// beginChange writes the intent record of a change made under mu, which
+// leaves sub's slot holding the login whose fingerprint is fp.
+func (m *Manager) beginChange(mu *mutation, op, sub, from, reason, fp string) (*change, error) {
 	m.sweepIfDue()
-	e := JournalEntry{Time: m.cfg.now(), Op: op, Phase: phaseIntent, ID: newChangeID(), Sub: sub, From: from, Reason: reason}
+	e := JournalEntry{Time: m.cfg.now(), Op: op, Phase: phaseIntent, ID: newChangeID(), Sub: sub, From: from, Reason: reason,
+		Fingerprint: fp, CLILocks: len(mu.dirs) > 0}
 	if err := m.record(e); err != nil {
 		return nil, err
 	}
@@ -392,7 +442,7 @@ func (c *change) finish(err error) error {
 			e.Phase = phaseFailed
 		}
 	}
-	if e.Phase == phaseDone && (e.Op == opSwitch || e.Op == opHeal || e.Op == opAdopt) {
+	if e.Phase == phaseDone && isLiveChange(e.Op) && e.LiveMtime == nil {
 		if fi, lerr := c.m.cfg.fs.Lstat(c.m.live); lerr == nil {
 			mt := fi.ModTime().UTC()
 			e.LiveMtime = &mt

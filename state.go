@@ -22,11 +22,15 @@ const stateName = "state.json"
 
 // subState is what is known of one sub beyond its files.
 type subState struct {
-	RestUntil     *time.Time `json:"rest_until,omitempty"`
-	RestReason    string     `json:"rest_reason,omitempty"`
-	Invalid       bool       `json:"invalid,omitempty"`
-	InvalidFP     string     `json:"invalid_fingerprint,omitempty"`
-	InvalidReason string     `json:"invalid_reason,omitempty"`
+	RestUntil  *time.Time `json:"rest_until,omitempty"`
+	RestReason string     `json:"rest_reason,omitempty"`
+	Invalid    bool       `json:"invalid,omitempty"`
+	InvalidFP  string     `json:"invalid_fingerprint,omitempty"`
+	// InvalidAlso are the logins of the same account that heals and
+	// restores wrote since the rejection, newest last: the mark stands on
+	// them too, until a new login.
+	InvalidAlso   []string `json:"invalid_also,omitempty"`
+	InvalidReason string   `json:"invalid_reason,omitempty"`
 }
 
 // readState reads the state file; a missing one is empty. A state file
@@ -69,8 +73,22 @@ func (st subState) resting(now time.Time) bool {
 // invalidAt reports whether st marks the login with fingerprint fp invalid:
 // only the identity that the server rejected is; a new login clears it.
 func (st subState) invalidAt(fp string) bool {
-	return st.Invalid && st.InvalidFP == fp
+	if !st.Invalid {
+		return false
+	}
+	if st.InvalidFP == fp {
+		return true
+	}
+	for _, also := range st.InvalidAlso {
+		if also == fp {
+			return true
+		}
+	}
+	return false
 }
+
+// maxInvalidAlso bounds the logins a mark follows.
+const maxInvalidAlso = 16
 
 // changeState applies update to sub's state under the package's lock, writes
 // the state file atomically and journals the change as one done record.
@@ -83,6 +101,16 @@ func (m *Manager) changeState(sub string, e JournalEntry, update func(*subState)
 		return err
 	}
 	defer mu.end()
+	if err := m.updateStateLocked(sub, update); err != nil {
+		return err
+	}
+	e.Time, e.Phase, e.Sub = m.cfg.now(), phaseDone, sub
+	return m.record(e)
+}
+
+// updateStateLocked applies update to sub's state and writes the state
+// file atomically, for a caller holding the package's lock.
+func (m *Manager) updateStateLocked(sub string, update func(*subState)) error {
 	state, err := m.readState()
 	if err != nil {
 		return err
@@ -94,11 +122,30 @@ func (m *Manager) changeState(sub string, e JournalEntry, update func(*subState)
 	if err != nil {
 		return fmt.Errorf("credslots: encode state: %w", err)
 	}
-	if err := m.writeFile(filepath.Join(m.private, stateName), append(data, '\n')); err != nil {
+	return m.writeFile(filepath.Join(m.private, stateName), append(data, '\n'))
+}
+
+// keepMarkLocked extends sub's invalid mark from the login with
+// fingerprint from to the one with fingerprint to: a heal or restore of the same
+// account's login keeps the server's rejection standing; only a new login
+// clears it. It writes nothing when the mark is not on from.
+func (m *Manager) keepMarkLocked(sub, from, to string) error {
+	if from == to || to == "" {
+		return nil
+	}
+	state, err := m.readState()
+	if err != nil {
 		return err
 	}
-	e.Time, e.Phase, e.Sub = m.cfg.now(), phaseDone, sub
-	return m.record(e)
+	if st := state[sub]; !st.invalidAt(from) || st.invalidAt(to) {
+		return nil
+	}
+	return m.updateStateLocked(sub, func(st *subState) {
+		st.InvalidAlso = append(st.InvalidAlso, to)
+		if n := len(st.InvalidAlso); n > maxInvalidAlso {
+			st.InvalidAlso = st.InvalidAlso[n-maxInvalidAlso:]
+		}
+	})
 }
 
 // Rest records that the caller saw sub hit a quota or rate limit: until
@@ -123,10 +170,28 @@ func (m *Manager) MarkInvalid(sub, reason string) error {
 	if !m.knows(sub) {
 		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
 	}
-	fp, reason := m.currentFingerprint(sub), clip(reason, maxStateReason)
+	fp, reason := m.rejectedFingerprint(sub), clip(reason, maxStateReason)
 	return m.changeState(sub, JournalEntry{Op: opInvalid, Reason: reason, Fingerprint: fp}, func(st *subState) {
-		st.Invalid, st.InvalidFP, st.InvalidReason = true, fp, reason
+		st.Invalid, st.InvalidFP, st.InvalidReason, st.InvalidAlso = true, fp, reason, nil
 	})
+}
+
+// rejectedFingerprint is the fingerprint of the login of sub that the
+// server just rejected: the live file's, when the live file is sub's
+// drifted copy (the CLI refreshed and the journal says sub is live), else
+// the slot's.
+func (m *Manager) rejectedFingerprint(sub string) string {
+	live, err := inspect(m.cfg.fs, m.live)
+	if err == nil && live.kind == kindFile {
+		if _, inSlot := m.slotWithHash(live.hash); !inSlot {
+			if owner, why := m.activeFor(live); why == "" && owner == sub {
+				if fp := m.cfg.format.parse(live.data).fingerprint; fp != "" {
+					return fp
+				}
+			}
+		}
+	}
+	return m.currentFingerprint(sub)
 }
 
 // Candidate is one configured sub as [Manager.SwitchNext] sees it.

@@ -330,7 +330,7 @@ func TestCrashLoop(t *testing.T) {
 		info, err := m.DetectLiveSlotDrift()
 		require.NoError(t, err)
 		if info.Drift {
-			_, err = m.HealDriftTo(stressSubs[r.IntN(3)])
+			_, err = m.HealDriftTo(stressSubs[r.IntN(3)], Force())
 		} else {
 			_, err = m.SwitchTo(stressSubs[r.IntN(3)], "after crash", Force())
 		}

@@ -100,7 +100,7 @@ func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResu
 	if r != nil {
 		return m.deny(sub, r)
 	}
-	c, err := m.beginChange(opSwitch, sub, plan.from, reason)
+	c, err := m.beginChange(mu, opSwitch, sub, plan.from, reason, plan.fingerprint)
 	if err != nil {
 		return m.fail(sub, err)
 	}
@@ -108,7 +108,7 @@ func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResu
 	if err != nil {
 		return m.fail(sub, err)
 	}
-	return m.changed(sub, reason, "switched to "+sub, plan.fingerprint, false)
+	return m.changed(sub, reason, "switched to "+sub, plan.fingerprint, false, sidecarRead{})
 }
 
 // switchPlan is what checks 3 to 6 of a switch found.
@@ -280,8 +280,8 @@ func (m *Manager) fail(sub string, err error) (SwitchResult, error) {
 // changed finishes a successful switch or heal: capture the fingerprint fp
 // of what the slot now holds (a failure is only logged), run the on-switch
 // hook, log at Info.
-func (m *Manager) changed(sub, hookReason, reason, fp string, healed bool) (SwitchResult, error) {
-	if _, err := m.captureKnown(sub, fp, false, false); err != nil {
+func (m *Manager) changed(sub, hookReason, reason, fp string, healed bool, side sidecarRead) (SwitchResult, error) {
+	if _, err := m.captureWith(sub, fp, side, false, false); err != nil {
 		m.cfg.logger.Warn("fingerprint capture failed after change",
 			"sub", sub, "path", m.prints[sub], "reason", err.Error())
 	}
