@@ -43,6 +43,18 @@ func (m *Manager) claudeJSONPath() string {
 	return ""
 }
 
+// ClaudeJSONPath returns Claude Code's .claude.json, where it keeps the
+// account it is logged in to (oauthAccount), as the Manager finds it for
+// its creds dir: "" for a format other than [ClaudeCode], or when there is
+// none. Heals and adopts read the account from it; switches splice the
+// target's remembered account into it.
+func (m *Manager) ClaudeJSONPath() string {
+	if !m.cfg.format.carriesState() {
+		return ""
+	}
+	return m.claudeJSONPath()
+}
+
 // accountIn returns the raw oauthAccount object of a .claude.json document.
 func accountIn(data []byte) []byte {
 	doc, problem := validDocument(data)

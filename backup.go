@@ -38,7 +38,9 @@ type Backup struct {
 	Path string `json:"path"`
 	// Of is the file it is a copy of, relative to the creds dir.
 	Of string `json:"of"`
-	// Sub is the sub whose slot it copies; "" for a copy of the live file.
+	// Sub is the sub whose login it holds: the sub whose slot it copies, or,
+	// for a copy of the live file, the sub the journal or a sidecar names
+	// for its login; "" when none is known.
 	Sub string `json:"sub"`
 	// Time is when the copy was made, UTC.
 	Time time.Time `json:"time"`
@@ -217,6 +219,7 @@ func (m *Manager) Backups() ([]Backup, error) {
 	for _, sub := range m.subs {
 		subOf[m.rel(m.slots[sub])] = sub
 	}
+	owners := m.loginOwners()
 	var out []Backup
 	add := func(name, path, of string, at time.Time) {
 		data, err := fsys.ReadFile(path)
@@ -230,6 +233,11 @@ func (m *Manager) Backups() ([]Backup, error) {
 			b.Expiry = &exp
 		}
 		b.Fingerprint = c.fingerprint
+		if b.Sub == "" && c.fingerprint != "" {
+			if b.Sub = owners[c.fingerprint]; b.Sub == "" {
+				b.Sub = m.storedOwner(c.fingerprint, "")
+			}
+		}
 		out = append(out, b)
 	}
 	for of := range subOf {
@@ -282,13 +290,19 @@ func (m *Manager) backupPath(name string) (string, bool) {
 
 // Restore writes the backup named backup (a Backup's Name) into sub's slot,
 // under the locks of every change: the slot's current content is kept as a
-// backup first, the change is journaled, and the slot's fingerprint is
-// captured afterwards. It refuses, changing nothing, an unknown sub
-// ([ErrUnknownSubscription]), a name that is no backup (an error wrapping
-// fs.ErrNotExist), a backup that is not a credential of the Manager's format
-// ([ErrUnhealable]), and a backup whose login is another configured sub's
-// ([ErrIdentityDrift]).
-func (m *Manager) Restore(backup, sub string) error {
+// backup first ("<slot path>.prev", so the login it held is never lost), the
+// change is journaled, and the slot's fingerprint is captured afterwards.
+// It refuses, changing nothing, an unknown sub ([ErrUnknownSubscription]), a
+// name that is no backup (an error wrapping fs.ErrNotExist), a backup that is
+// not a credential of the Manager's format ([ErrUnhealable]), and, unless
+// [Force], a backup that belonged to another configured sub
+// ([ErrIdentityDrift]): a copy of another sub's slot, a copy of the live file
+// the journal names another sub for, or a login whose fingerprint another
+// sub ever had (its sidecar or the journal). A restore keeps an invalid
+// mark (see [Manager.MarkInvalid]) standing unless the restored login is a
+// new identity: neither a copy of sub's slot nor a login sub ever had.
+func (m *Manager) Restore(backup, sub string, opts ...SwitchOption) error {
+	sc := applySwitchOptions(opts)
 	if !m.knows(sub) {
 		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
 	}
@@ -298,7 +312,7 @@ func (m *Manager) Restore(backup, sub string) error {
 	}
 	// Before the first change, a first look without locks (see [Manager.SwitchTo]).
 	if m.firstChange() {
-		if _, err := m.readBackup(backup, path, sub); err != nil {
+		if _, _, err := m.readBackup(backup, path, sub, sc.force); err != nil {
 			return err
 		}
 	}
@@ -307,11 +321,17 @@ func (m *Manager) Restore(backup, sub string) error {
 		return err
 	}
 	defer mu.end()
-	data, err := m.readBackup(backup, path, sub)
+	data, known, err := m.readBackup(backup, path, sub, sc.force)
 	if err != nil {
 		return err
 	}
 	slot := m.slots[sub]
+	if known {
+		// An older login of sub's own: a rejection of sub stands on it.
+		if err := m.keepMarkLocked(sub, m.currentFingerprint(sub), m.cfg.format.parse(data).fingerprint); err != nil {
+			return err
+		}
+	}
 	c, err := m.beginChange(mu, opRestore, sub, "", "restore "+backup, m.cfg.format.parse(data).fingerprint)
 	if err != nil {
 		return err
@@ -327,26 +347,78 @@ func (m *Manager) Restore(backup, sub string) error {
 }
 
 // readBackup reads the backup named backup at path and checks that it may be
-// restored into sub; it only reads.
-func (m *Manager) readBackup(backup, path, sub string) ([]byte, error) {
+// restored into sub; it only reads. known reports whether the login is one
+// of sub's own: a copy of its slot, or a fingerprint it had.
+func (m *Manager) readBackup(backup, path, sub string, force bool) (data []byte, known bool, err error) {
 	fsys := m.cfg.fs
 	// A backup is a regular file the package wrote; a symlink at a backup's
 	// name is never followed.
 	if fi, err := fsys.Lstat(path); err != nil || !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("credslots: no backup named %q: %w", backup, fs.ErrNotExist)
+		return nil, false, fmt.Errorf("credslots: no backup named %q: %w", backup, fs.ErrNotExist)
 	}
-	data, err := fsys.ReadFile(path)
+	data, err = fsys.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("credslots: read backup %s: %w", backup, err)
+		return nil, false, fmt.Errorf("credslots: read backup %s: %w", backup, err)
 	}
 	cred := m.cfg.format.parse(data)
 	if cred.problem != "" {
-		return nil, fmt.Errorf("credslots: backup %s is not a %s credential: %s: %w", backup, m.cfg.format.Name(), cred.problem, ErrUnhealable)
+		return nil, false, fmt.Errorf("credslots: backup %s is not a %s credential: %s: %w", backup, m.cfg.format.Name(), cred.problem, ErrUnhealable)
 	}
-	if other := m.storedOwner(cred.fingerprint, sub); other != "" {
-		return nil, fmt.Errorf("credslots: backup %s holds the login captured for %s, not %s: %w", backup, other, sub, ErrIdentityDrift)
+	of := m.backupOf(backup)
+	owners := m.loginOwners()
+	owner, why := "", ""
+	switch {
+	case of != "" && of != sub:
+		owner, why = of, "is a copy of slot "+of
+	case cred.fingerprint == "":
+	case owners[cred.fingerprint] != "" && owners[cred.fingerprint] != sub:
+		owner, why = owners[cred.fingerprint], "holds a login the journal records for "+owners[cred.fingerprint]
+	default:
+		if other := m.storedOwner(cred.fingerprint, sub); other != "" {
+			owner, why = other, "holds the login captured for "+other
+		}
 	}
-	return data, nil
+	if owner != "" && !force {
+		return nil, false, fmt.Errorf("credslots: backup %s %s, not %s: restore it into %s (credslots restore %s %s), or force: %w",
+			backup, why, sub, owner, backup, owner, ErrIdentityDrift)
+	}
+	stored, _ := m.storedFingerprint(sub)
+	known = of == sub || (cred.fingerprint != "" && (owners[cred.fingerprint] == sub || stored == cred.fingerprint))
+	return data, known, nil
+}
+
+// backupOf returns the sub whose slot the backup named backup copies; ""
+// for a copy of the live file, or a name that is no backup.
+func (m *Manager) backupOf(backup string) string {
+	of := ""
+	if gen, ok := strings.CutPrefix(backup, privateDirName+"/"+backupsDirName+"/"); ok {
+		of, _, _ = parseGeneration(gen)
+	} else {
+		of, _ = strings.CutSuffix(backup, prevSuffix)
+	}
+	for _, sub := range m.subs {
+		if of == m.rel(m.slots[sub]) {
+			return sub
+		}
+	}
+	return ""
+}
+
+// loginOwners maps each identity fingerprint the journal records to the
+// sub it recorded it for, the newest record winning. A journal that cannot
+// be read maps nothing.
+func (m *Manager) loginOwners() map[string]string {
+	entries, err := m.readJournal()
+	owners := map[string]string{}
+	if err != nil {
+		return owners
+	}
+	for _, e := range entries {
+		if e.Fingerprint != "" && e.Phase != phaseFailed {
+			owners[e.Fingerprint] = e.Sub
+		}
+	}
+	return owners
 }
 
 // restoreLocked backs up the slot and writes data into it.

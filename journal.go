@@ -334,8 +334,8 @@ func lastLiveChange(entries []JournalEntry) (JournalEntry, string) {
 		}
 		switch e.Phase {
 		case phaseDone:
-			if e.ID == "" {
-				return e, "" // migrated from the old switch log
+			if e.ID == "" || e.Op == opFlip {
+				return e, "" // migrated from the old switch log, or observed: no intent
 			}
 			if _, seen := done[e.ID]; !seen {
 				done[e.ID] = e
@@ -372,8 +372,8 @@ func pendingChange(entries []JournalEntry) (JournalEntry, bool) {
 			continue
 		}
 		switch {
-		case e.Phase == phaseDone && e.ID == "":
-			return JournalEntry{}, false // migrated: complete
+		case e.Phase == phaseDone && (e.ID == "" || e.Op == opFlip):
+			return JournalEntry{}, false // migrated or observed: complete
 		case e.Phase != phaseIntent:
 			if _, seen := outcome[e.ID]; !seen {
 				outcome[e.ID] = e.Phase

@@ -108,7 +108,13 @@ func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResu
 	if err != nil {
 		return m.fail(sub, err)
 	}
-	return m.changed(sub, reason, "switched to "+sub, plan.fingerprint, false, sidecarRead{})
+	done := "switched to " + sub
+	if plan.keepLive {
+		// The only copy of the drifted live file's login: say where it went.
+		done += fmt.Sprintf("; the live file matched no slot: its login is kept as %s (restore it into its sub's slot from there)",
+			m.rel(m.live+prevSuffix))
+	}
+	return m.changed(sub, reason, done, plan.fingerprint, false, sidecarRead{})
 }
 
 // switchPlan is what checks 3 to 6 of a switch found.
@@ -117,6 +123,7 @@ type switchPlan struct {
 	fingerprint string // its identity
 	live        entry  // what the live path held
 	keepLive    bool   // a drifted live file to keep as the live backup (forced)
+	liveOwner   string // whose login that file holds, per the journal; "" when unknown
 	from        string // the sub the live path pointed at
 }
 
@@ -184,6 +191,11 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal
 			plan.keepLive = true
 		}
 	}
+	if plan.keepLive && sc.force {
+		if owner, why := m.activeFor(live); why == "" {
+			plan.liveOwner = owner
+		}
+	}
 	if plan.keepLive && !sc.force {
 		return switchPlan{}, &refusal{sentinel: ErrLiveDrifted,
 			reason: fmt.Sprintf("refusing to switch to %s: live file %s matches no slot and would be lost; heal it into its slot first (HealDriftTo) or Force to keep it as %s",
@@ -235,6 +247,7 @@ func (m *Manager) switchLocked(mu *mutation, sub string, plan switchPlan) error 
 		}
 		m.cfg.logger.Warn("kept drifted live file before forced switch",
 			"sub", sub, "path", m.live+prevSuffix)
+		m.recordKept(plan)
 	}
 	if err := swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(sub), plan.live, m.rescue); err != nil {
 		return err
@@ -249,6 +262,21 @@ func (m *Manager) switchLocked(mu *mutation, sub string, plan switchPlan) error 
 		}
 	}
 	return nil
+}
+
+// recordKept journals whose login the drifted live file just kept as the
+// live backup holds, when the journal can tell (the sub live when it was
+// written), so that [Manager.Backups] names it. A failure is logged.
+func (m *Manager) recordKept(plan switchPlan) {
+	owner, fp := plan.liveOwner, m.cfg.format.parse(plan.live.data).fingerprint
+	if owner == "" || fp == "" {
+		return
+	}
+	e := JournalEntry{Time: m.cfg.now(), Op: opKeep, Phase: phaseDone, Sub: owner, Fingerprint: fp,
+		Kept: m.rel(m.live + prevSuffix), Reason: "the drifted live file, " + owner + "'s login, kept before a forced switch"}
+	if err := m.record(e); err != nil {
+		m.cfg.logger.Warn("journal record failed", "sub", owner, "op", opKeep, "reason", err.Error())
+	}
 }
 
 // busy asks the lock guard for busy-signals unless the call is forced.

@@ -24,6 +24,9 @@ type opts struct {
 	noHeal   bool
 	retry    time.Duration
 	debounce time.Duration
+	// loginSettle is how long watch lets a drifted live file and
+	// .claude.json settle before it decides between a refresh and a login.
+	loginSettle time.Duration
 }
 
 // command is one subcommand: its help, its flags and what it runs.
@@ -142,13 +145,18 @@ func init() {
 			run:  (*app).cmdBackups,
 		},
 		{
-			name: "restore", args: "BACKUP SUB", min: 2, max: 2,
+			name: "restore", args: "BACKUP SUB [--force]", min: 2, max: 2,
 			summary: "write a backup into SUB's slot",
 			about: "Writes the backup named BACKUP (a name from credslots backups) into SUB's\n" +
-				"slot, keeping the slot's current content as a backup first (Restore).\n" +
-				"Refuses a backup holding another sub's login.",
+				"slot, keeping the slot's current content as a backup first. Refuses a\n" +
+				"backup that belonged to another sub (a copy of its slot, or a login the\n" +
+				"journal or its sidecar records for it). An invalid mark stays unless the\n" +
+				"restored login is a new one.",
 			exit: "0 restored, 1 refused, 2 error",
-			run:  (*app).cmdRestore,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.BoolVar(&o.force, "force", false, "restore a backup that belonged to another sub")
+			},
+			run: (*app).cmdRestore,
 		},
 		{
 			name: "log", args: "[-n N]",
@@ -174,6 +182,7 @@ func init() {
 				fs.BoolVar(&o.noHeal, "no-heal", false, "report drift, never heal")
 				fs.DurationVar(&o.retry, "retry", time.Minute, "retry a deferred or lock-timed-out heal after this `duration`")
 				fs.DurationVar(&o.debounce, "settle", 50*time.Millisecond, "wait this `duration` after the last change before acting")
+				fs.DurationVar(&o.loginSettle, "login-settle", 2*time.Second, "heal a refresh only once the live file and .claude.json have been unchanged this `duration` (a login writes both)")
 			},
 			run: (*app).cmdWatch,
 		},

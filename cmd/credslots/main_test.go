@@ -294,7 +294,7 @@ func TestHealAutoAfterLibrarySwitches(t *testing.T) {
 	require.NoError(t, err)
 	live := filepath.Join(dir, ".credentials.json")
 	require.NoError(t, os.Remove(live))
-	refreshed := cred(testNow.Add(9*time.Hour), "rt-erik-2")
+	refreshed := cred(testNow.Add(31*time.Hour), "rt-erik-2")
 	write(t, live, refreshed)
 	later := time.Now().Add(time.Second)
 	require.NoError(t, os.Chtimes(live, later, later))
@@ -313,7 +313,7 @@ func TestHealAutoMigratesTheOldSwitchLog(t *testing.T) {
 		[]byte(`{"time":"2026-01-01T10:00:00Z","action":"switch","sub":"erik","reason":"old"}`+"\n"))
 	live := filepath.Join(dir, ".credentials.json")
 	require.NoError(t, os.Remove(live))
-	write(t, live, cred(testNow.Add(9*time.Hour), "rt-erik-2"))
+	write(t, live, cred(testNow.Add(31*time.Hour), "rt-erik-2"))
 
 	r := run("--dir", dir, "--json", "heal", "--auto")
 	require.Equal(t, 0, r.code, r.stderr)

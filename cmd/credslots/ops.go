@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -129,14 +130,28 @@ func (a *app) cmdBackups(_ *opts, pos []string) int {
 	return exitOK
 }
 
-func (a *app) cmdRestore(_ *opts, pos []string) int {
+// slotBackupName is the name credslots backups lists for the newest backup
+// of sub's slot.
+func slotBackupName(m *credslots.Manager, sub string) string {
+	rel, err := filepath.Rel(m.CredsDir(), m.SlotPath(sub)+".prev")
+	if err != nil {
+		return m.SlotPath(sub) + ".prev"
+	}
+	return filepath.ToSlash(rel)
+}
+
+func (a *app) cmdRestore(o *opts, pos []string) int {
 	name, sub := pos[0], pos[1]
 	m, err := a.manager("")
 	if err != nil {
 		return a.fail(err)
 	}
 	extra := fields{"action": "restore", "backup": name, "sub": sub}
-	if err := m.Restore(name, sub); err != nil {
+	var ropts []credslots.SwitchOption
+	if o.force {
+		ropts = append(ropts, credslots.Force())
+	}
+	if err := m.Restore(name, sub, ropts...); err != nil {
 		if errors.Is(err, fs.ErrNotExist) && strings.Contains(err.Error(), "no backup named") {
 			reason := fmt.Sprintf("no backup named %q; see credslots backups", name)
 			if a.json {
@@ -147,7 +162,7 @@ func (a *app) cmdRestore(_ *opts, pos []string) int {
 		}
 		return a.refuse(err, "", extra)
 	}
-	reason := fmt.Sprintf("restored %s into %s's slot; its previous content is kept as a backup", name, sub)
+	reason := fmt.Sprintf("restored %s into %s's slot; the login it held before is kept as %s", name, sub, slotBackupName(m, sub))
 	if a.json {
 		a.printJSON(map[string]any{"ok": true, "action": "restore", "backup": name, "sub": sub, "reason": reason})
 		return exitOK

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -15,10 +16,12 @@ import (
 
 // watchEvent is one line watch prints.
 type watchEvent struct {
-	Time  time.Time `json:"time"`
-	Event string    `json:"event"` // healed, heal_refused, identity_drift, error
-	Sub   string    `json:"sub,omitempty"`
-	Error string    `json:"error,omitempty"` // the error word of a refusal
+	Time time.Time `json:"time"`
+	// Event is healed, heal_refused, new_login, flip, identity_drift, drift
+	// or error.
+	Event string `json:"event"`
+	Sub   string `json:"sub,omitempty"`
+	Error string `json:"error,omitempty"` // the error word of a refusal
 	// Reason is the library's reason or the error's message.
 	Reason string `json:"reason"`
 }
@@ -37,6 +40,13 @@ type watcher struct {
 	drifted map[string]string
 	// retry is set when a deferred heal should be tried again.
 	retry *time.Timer
+	// settleFor is how long a drifted live file and .claude.json must stay
+	// unchanged before a heal is decided: a login writes both, in either
+	// order, and only the account .claude.json shows once both settled
+	// tells a new login from a refresh.
+	settleFor time.Duration
+	// now is the clock the settling is measured with.
+	now func() time.Time
 }
 
 func (a *app) cmdWatch(o *opts, _ []string) int {
@@ -56,7 +66,15 @@ func (a *app) cmdWatch(o *opts, _ []string) int {
 	if err := fw.Add(dir); err != nil {
 		return a.fail(fmt.Errorf("watch %s: %w", dir, err))
 	}
-	w := &watcher{a: a, o: o, dir: dir, live: m.LivePath(), drifted: map[string]string{}}
+	w := &watcher{a: a, o: o, dir: dir, live: m.LivePath(), drifted: map[string]string{}, settleFor: o.loginSettle, now: time.Now}
+	// .claude.json, where a login records its account, may live beside the
+	// creds dir: follow its directory too, for its own name only.
+	claudeJSON := m.ClaudeJSONPath()
+	if claudeJSON != "" && filepath.Dir(claudeJSON) != filepath.Clean(dir) {
+		if err := fw.Add(filepath.Dir(claudeJSON)); err != nil {
+			return a.fail(fmt.Errorf("watch %s: %w", filepath.Dir(claudeJSON), err))
+		}
+	}
 	fmt.Fprintf(a.stderr, "credslots: watching %s (%s); interrupt to stop\n", printable(dir), a.tool.Name())
 
 	// Changes come in bursts (a temporary file, a rename, lock directories):
@@ -87,6 +105,9 @@ func (a *app) cmdWatch(o *opts, _ []string) int {
 				w.emit(watchEvent{Event: "error", Error: "error", Reason: "creds dir " + dir + " was removed or renamed"})
 				return exitError
 			}
+			if filepath.Dir(filepath.Clean(ev.Name)) != filepath.Clean(dir) && !strings.HasPrefix(filepath.Base(ev.Name), ".claude.json") {
+				continue // another file beside .claude.json
+			}
 			settle.Reset(o.debounce)
 		case err, ok := <-fw.Errors:
 			if !ok {
@@ -104,6 +125,10 @@ func (a *app) cmdWatch(o *opts, _ []string) int {
 		case <-retryC:
 			w.retry = nil
 			w.tried = ""
+			if m, err = w.manager(m); err != nil {
+				w.emit(watchEvent{Event: "error", Error: "error", Reason: message(err)})
+				continue
+			}
 			w.check(m)
 		}
 	}
@@ -140,6 +165,13 @@ func equal(a, b []string) bool {
 // check heals a drifted live file and reports identity drift; it prints
 // only what changed since the last check.
 func (w *watcher) check(m *credslots.Manager) {
+	// A flip of the link by hand is journaled as soon as it is seen, so
+	// that a later refresh is healed into the sub it pointed at.
+	if sub, ok, err := m.RecordFlip(); err != nil {
+		w.emit(watchEvent{Event: "error", Error: "error", Reason: message(err)})
+	} else if ok {
+		w.emit(watchEvent{Event: "flip", Sub: sub, Reason: "the live symlink was pointed at " + sub + " outside credslots; a later refresh is healed into " + sub})
+	}
 	w.heal(m)
 	for _, sub := range m.Subscriptions() {
 		id, err := m.DetectSlotIdentityDrift(sub)
@@ -169,6 +201,14 @@ func (w *watcher) heal(m *credslots.Manager) {
 	}
 	if drift == nil || !drift.Drift {
 		w.tried = ""
+		w.finish(m, drift)
+		return
+	}
+	if wait := w.unsettled(m); wait > 0 {
+		// Not yet: look again once the writes have settled.
+		if w.retry == nil {
+			w.retry = time.NewTimer(wait)
+		}
 		return
 	}
 	key := drift.LiveHash
@@ -192,6 +232,13 @@ func (w *watcher) heal(m *credslots.Manager) {
 		return
 	}
 	word, _ := classify(err)
+	if errors.Is(err, credslots.ErrNewLogin) {
+		// A /login to another account: it stays live until it is filed
+		// under a sub of its own.
+		w.emit(watchEvent{Event: "new_login", Error: word, Reason: "a new login is live: " + clean(res.Reason, err) +
+			"; it stays live, not healed"})
+		return
+	}
 	switch word {
 	case "no_drift":
 		// Healed meanwhile by someone else.
@@ -209,6 +256,50 @@ func (w *watcher) heal(m *credslots.Manager) {
 	reason = clean(reason, err)
 	sub, _ := m.LastActive()
 	w.emit(watchEvent{Event: "heal_refused", Sub: sub, Error: word, Reason: reason})
+}
+
+// unsettled returns how much longer to wait before a drifted live file may
+// be healed: until it and .claude.json have both stayed unchanged for
+// settleFor. 0 when they have.
+func (w *watcher) unsettled(m *credslots.Manager) time.Duration {
+	if w.settleFor <= 0 {
+		return 0
+	}
+	latest := time.Time{}
+	for _, p := range []string{w.live, m.ClaudeJSONPath()} {
+		if p == "" {
+			continue
+		}
+		if fi, err := os.Lstat(p); err == nil && fi.ModTime().After(latest) {
+			latest = fi.ModTime()
+		}
+	}
+	if left := w.settleFor - w.now().Sub(latest); left > 0 {
+		return left
+	}
+	return 0
+}
+
+// finish completes an interrupted heal: a live regular file that is a
+// slot's copy (a heal stopped before it put the link back) is handed to
+// HealDrift once, which puts the link back or reports no drift.
+func (w *watcher) finish(m *credslots.Manager, drift *credslots.DriftInfo) {
+	if drift == nil || drift.MatchingSlot == "" || w.o.noHeal {
+		return
+	}
+	fi, err := os.Lstat(w.live)
+	if err != nil || !fi.Mode().IsRegular() {
+		return
+	}
+	key := "copy:" + drift.LiveHash
+	if w.tried == key {
+		return
+	}
+	w.tried = key
+	_, _ = m.HealDrift() // no drift: it only finishes an interrupted heal
+	if sub, ok := m.ActiveSubscription(); ok {
+		w.emit(watchEvent{Event: "healed", Sub: sub, Reason: "completed an interrupted heal; symlink restored"})
+	}
 }
 
 // emit prints one event: a line, or one JSON object on a line.

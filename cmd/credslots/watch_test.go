@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,13 +48,17 @@ type watching struct {
 }
 
 // startWatch runs credslots ARGS watch until stop, and waits until it
-// follows the creds dir.
+// follows the creds dir. Unless ARGS name the watch command themselves,
+// watch acts without waiting for a login to settle.
 func startWatch(t *testing.T, args ...string) *watching {
+	if !slices.Contains(args, "watch") {
+		args = append(args, "watch", "--login-settle=0")
+	}
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watching{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
 	a := &app{now: func() time.Time { return testNow }, stdout: w.stdout, stderr: w.stderr, ctx: ctx}
-	go func() { w.done <- a.run(append(args, "watch")) }()
+	go func() { w.done <- a.run(args) }()
 	t.Cleanup(func() { w.stop(t) })
 	require.Eventually(t, func() bool { return strings.Contains(w.stderr.String(), "watching") },
 		2*time.Second, 5*time.Millisecond, "watch started: %s", w.stderr)

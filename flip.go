@@ -1,0 +1,73 @@
+package credslots
+
+// This file records what a Manager saw but did not do: a flip of the live
+// symlink by hand.
+
+import (
+	"fmt"
+	"io/fs"
+)
+
+// RecordFlip journals a flip of the live symlink that no Manager made, such
+// as an operator's `ln -sfn .credentials.json.alice .credentials.json`: when
+// the live path is a symlink to a configured sub's slot and the journal
+// says another sub is live, it records that sub as live from the symlink's
+// modification time on, so that [Manager.HealDrift] heals a later refresh
+// into the sub the link pointed at, not into the one switched to last. It
+// returns the sub it recorded and true, or "" and false when there was
+// nothing to record. It takes the package's locks only when it records;
+// the credslots command's watch calls it on every change it sees. Without a
+// watcher a flip made by hand is not seen; a heal then goes by the journal
+// and by the account .claude.json shows.
+func (m *Manager) RecordFlip() (string, bool, error) {
+	sub, ok, err := m.unrecordedFlip()
+	if err != nil || !ok {
+		return "", false, err
+	}
+	mu, err := m.beginMutation()
+	if err != nil {
+		return "", false, err
+	}
+	defer mu.end()
+	sub, ok, err = m.unrecordedFlip()
+	if err != nil || !ok {
+		return "", false, err
+	}
+	fi, err := m.cfg.fs.Lstat(m.live)
+	if err != nil {
+		return "", false, fmt.Errorf("credslots: live path %s: %w", m.live, err)
+	}
+	from, _ := m.LastActive()
+	mt := fi.ModTime().UTC()
+	e := JournalEntry{Time: m.cfg.now(), Op: opFlip, Phase: phaseDone, ID: newChangeID(), Sub: sub, From: from,
+		Reason: "the live symlink was pointed at " + sub + " outside credslots", LiveMtime: &mt}
+	if err := m.record(e); err != nil {
+		return "", false, err
+	}
+	m.cfg.logger.Info("recorded a flip", "sub", sub, "from", from, "path", m.live)
+	return sub, true, nil
+}
+
+// unrecordedFlip returns the sub whose slot the live symlink points at when
+// the journal does not say that sub is live.
+func (m *Manager) unrecordedFlip() (string, bool, error) {
+	fi, err := m.cfg.fs.Lstat(m.live)
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return "", false, nil
+	}
+	sub, ok := m.ActiveSubscription()
+	if !ok {
+		return "", false, nil
+	}
+	entries, err := m.readJournal()
+	if err != nil {
+		return "", false, err
+	}
+	// Only a record to contradict makes a flip: with none (no change
+	// recorded yet, or the newest one's outcome unknown) a heal refuses to
+	// guess anyway.
+	if done, why := lastLiveChange(entries); why != "" || done.Sub == sub {
+		return "", false, nil
+	}
+	return sub, true, nil
+}
