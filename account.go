@@ -176,56 +176,62 @@ func accountID(acct []byte) string {
 // directory ".claude.json.lock" the way Claude Code's lock library takes it,
 // never follows a symlink at .claude.json, and gives up (logged) rather
 // than overwrite a .claude.json that changed while it was being spliced.
-func (m *Manager) spliceAccount(sub string) error {
+//
+// It returns the account .claude.json shows afterwards (nil when none, or
+// when the splice failed).
+func (m *Manager) spliceAccount(sub string) ([]byte, error) {
 	_, acct, err := m.storedSidecar(sub)
-	if err != nil || acct == nil {
-		return err
+	if err != nil {
+		return nil, err
+	}
+	if acct == nil {
+		return m.shownAccount(), nil
 	}
 	path := m.claudeJSONPath()
 	if path == "" {
-		return nil
+		return nil, nil
 	}
 	fsys := m.cfg.fs
 	// Claude Code saves .claude.json under a proper-lockfile lock beside it;
 	// hold it too, so that neither write undoes the other.
 	lock, err := takeDirLock(fsys, path+lockSuffix, time.Duration(float64(claudeRefreshStale)*m.cfg.staleScale), time.Now().Add(m.cfg.lockTimeout))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer lock.release()
 	before, err := fsys.Lstat(path)
 	if err != nil {
-		return fmt.Errorf("credslots: %s: %w", path, err)
+		return nil, fmt.Errorf("credslots: %s: %w", path, err)
 	}
 	data, err := readRegularMax(path, maxClaudeJSON)
 	if err != nil {
-		return fmt.Errorf("credslots: read %s: %w", path, err)
+		return nil, fmt.Errorf("credslots: read %s: %w", path, err)
 	}
 	doc, problem := validDocument(data)
 	if problem != "" {
-		return fmt.Errorf("credslots: %s is not JSON (%s); account not spliced", path, problem)
+		return nil, fmt.Errorf("credslots: %s is not JSON (%s); account not spliced", path, problem)
 	}
 	if cur := accountIn(data); cur != nil && bytes.Equal(compactJSON(cur), acct) {
-		return nil
+		return acct, nil
 	}
 	next, ok := spliceMember(data, doc, accountMember, acct)
 	if !ok {
-		return fmt.Errorf("credslots: %s is not a JSON object; account not spliced", path)
+		return nil, fmt.Errorf("credslots: %s is not a JSON object; account not spliced", path)
 	}
 	if err := m.keepGeneration(path, data); err != nil {
-		return err
+		return nil, err
 	}
 	if again, err := fsys.Lstat(path); err != nil || !again.ModTime().Equal(before.ModTime()) || again.Size() != before.Size() {
-		return errors.New("credslots: " + path + " changed meanwhile; account not spliced")
+		return nil, errors.New("credslots: " + path + " changed meanwhile; account not spliced")
 	}
 	if err := lock.verify(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := atomicfile.WriteFile(fsys, path, next, m.ownerFor(path)); err != nil {
-		return err
+		return nil, err
 	}
 	m.cfg.logger.Info("spliced account", "sub", sub, "path", path)
-	return nil
+	return acct, nil
 }
 
 // spliceMember returns data with the value of the top-level member name of

@@ -181,7 +181,8 @@ func TestBackupsList(t *testing.T) {
 	wants := map[string]want{
 		".credentials.json.bob.prev":     {".credentials.json.bob", "bob", "rt-bob-1", fresh.Add(time.Hour)},
 		".credslots/backups/" + names[0]: {".credentials.json.bob", "bob", "rt-bob-0", fresh},
-		".credentials.json.prev":         {".credentials.json", "", "rt-drifted", fresh},
+		// The journal says bob was live when the drifted file was written.
+		".credentials.json.prev": {".credentials.json", "bob", "rt-drifted", fresh},
 	}
 	require.Len(t, list, len(wants), "%+v", list)
 	for i, b := range list {
@@ -282,7 +283,10 @@ func TestRestore(t *testing.T) {
 	f.refresh(t, claudeDoc(fresh, "rt-erik"))
 	_, err = f.m.SwitchTo("bob", "operator", Force())
 	require.NoError(t, err)
-	require.NoError(t, f.m.Restore(".credentials.json.prev", "erik"))
+	// The journal says bob was live when it was written: it goes into
+	// another sub's slot only when forced.
+	require.ErrorIs(t, f.m.Restore(".credentials.json.prev", "erik"), ErrIdentityDrift)
+	require.NoError(t, f.m.Restore(".credentials.json.prev", "erik", Force()))
 	got, err := os.ReadFile(f.slot("erik"))
 	require.NoError(t, err)
 	assert.Equal(t, "rt-erik", refreshTokenOf(got))

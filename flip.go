@@ -41,6 +41,9 @@ func (m *Manager) RecordFlip() (string, bool, error) {
 	mt := fi.ModTime().UTC()
 	e := JournalEntry{Time: m.cfg.now(), Op: opFlip, Phase: phaseDone, ID: newChangeID(), Sub: sub, From: from,
 		Reason: "the live symlink was pointed at " + sub + " outside credslots", LiveMtime: &mt}
+	if shown := m.shownAccount(); shown != nil {
+		e.Account = accountID(shown) // still the previous sub's, until Claude Code fetches the profile
+	}
 	if err := m.record(e); err != nil {
 		return "", false, err
 	}

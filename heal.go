@@ -102,6 +102,7 @@ func (m *Manager) heal(sub string, sc switchConfig) (SwitchResult, error) {
 	if err != nil {
 		return m.fail(sub, err)
 	}
+	c.account = plan.shown
 	if err := c.finish(m.healLocked(mu, plan)); err != nil {
 		return m.fail(sub, err)
 	}
@@ -144,6 +145,7 @@ type healPlan struct {
 	cred  credential
 	slots slotReads
 	side  sidecarRead // sub's sidecar, when the checks read it
+	shown []byte      // the account .claude.json shows; nil when none
 }
 
 // checkHeal runs checks 2 to 6 of [Manager.HealDriftTo] (and, when sub is "", finds
@@ -185,9 +187,10 @@ func (m *Manager) checkHeal(sub string, sc switchConfig, entries []JournalEntry)
 		return refuse(ErrUnhealable, fmt.Sprintf("live credential is blank: %s is empty (written after a failed refresh or a logout)", cred.blank))
 	}
 	var side sidecarRead
+	shown := m.shownAccount()
 	if !sc.force {
 		side = m.readSidecar(sub)
-		f, err := m.foreignLogin(sub, live, cred, slots, side, entries, sc.adopt, named)
+		f, err := m.foreignLogin(sub, live, cred, slots, side, shown, entries, sc.adopt, named)
 		if err != nil {
 			return healPlan{sub: sub}, &refusal{err: err}
 		}
@@ -212,7 +215,7 @@ func (m *Manager) checkHeal(sub string, sc switchConfig, entries []JournalEntry)
 		why := fmt.Sprintf("deferred: active lock(s) %s; would heal to %s", strings.Join(locks, ", "), sub)
 		return healPlan{sub: sub}, &refusal{sentinel: ErrDeferred, reason: why, locks: locks}
 	}
-	return healPlan{sub: sub, live: live, cred: cred, slots: slots, side: side}, nil
+	return healPlan{sub: sub, live: live, cred: cred, slots: slots, side: side, shown: shown}, nil
 }
 
 // healLocked makes the change of a heal whose checks passed: keep the slot's

@@ -299,7 +299,13 @@ type foreign struct {
 // another account than sub remembers (a new login); and, for a heal into
 // a sub the caller named, when the journal says another sub was live when
 // the login was written, unless .claude.json shows sub's own account.
-func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots slotReads, side sidecarRead, entries []JournalEntry, adopt, named bool) (foreign, error) {
+//
+// shown is the account .claude.json shows (nil when none). It counts as
+// evidence only when it is not the account .claude.json showed right after
+// the journal's last change (a switch, or a flip made by hand, leaves it
+// showing what it showed): only a change of the shown account since then
+// says that a login happened.
+func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots slotReads, side sidecarRead, shown []byte, entries []JournalEntry, adopt, named bool) (foreign, error) {
 	field, fp := m.cfg.format.identityName(), cred.fingerprint
 	if fp != "" {
 		for _, other := range m.subs {
@@ -328,7 +334,9 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 			return foreign{why: fmt.Sprintf("slot %s already holds a login with another %s (or force)", sub, field)}, nil
 		}
 	}
-	shown := m.shownAccount()
+	if last, why := lastLiveChange(entries); why == "" && last.Account != "" && shown != nil && accountID(shown) == last.Account {
+		shown = nil // unchanged since the last change: no news of a login
+	}
 	if shown != nil {
 		if other := m.accountOwner(shown, sub); other != "" {
 			return foreign{why: fmt.Sprintf(".claude.json shows %s, the account %s remembers: it is %s's login (credslots heal %s)",

@@ -89,6 +89,10 @@ type JournalEntry struct {
 	CLILocks bool `json:"cli_locks,omitempty"`
 	// Kept names, on a keep record, the backup that holds the login.
 	Kept string `json:"kept,omitempty"`
+	// Account is, on a done switch, heal, adopt or flip, the account
+	// (accountUuid) .claude.json showed right after it: a later change of
+	// that account is a login, not a refresh.
+	Account string `json:"account,omitempty"`
 	// Migrated marks a record read from the command's old switch log.
 	Migrated bool `json:"migrated,omitempty"`
 }
@@ -410,6 +414,9 @@ func (m *Manager) LastActive() (string, bool) {
 type change struct {
 	m     *Manager
 	entry JournalEntry
+	// account is the oauthAccount .claude.json shows after the change,
+	// when the change knows it; recorded on its done record.
+	account []byte
 }
 
 // beginChange writes the intent record of a change made under mu, which
@@ -441,6 +448,9 @@ func (c *change) finish(err error) error {
 		if !errors.As(err, &changed) {
 			e.Phase = phaseFailed
 		}
+	}
+	if e.Phase == phaseDone && c.account != nil {
+		e.Account = accountID(c.account)
 	}
 	if e.Phase == phaseDone && isLiveChange(e.Op) && e.LiveMtime == nil {
 		if fi, lerr := c.m.cfg.fs.Lstat(c.m.live); lerr == nil {

@@ -104,7 +104,7 @@ func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResu
 	if err != nil {
 		return m.fail(sub, err)
 	}
-	err = c.finish(m.switchLocked(mu, sub, plan))
+	err = c.finish(m.switchLocked(mu, c, sub, plan))
 	if err != nil {
 		return m.fail(sub, err)
 	}
@@ -232,7 +232,7 @@ func (m *Manager) carryState(sub string, plan switchPlan) error {
 
 // switchLocked makes the change of a switch whose checks passed: keep a
 // drifted live file as its backup when forced, then swap the link in.
-func (m *Manager) switchLocked(mu *mutation, sub string, plan switchPlan) error {
+func (m *Manager) switchLocked(mu *mutation, c *change, sub string, plan switchPlan) error {
 	if err := mu.verify(); err != nil {
 		return err
 	}
@@ -257,9 +257,11 @@ func (m *Manager) switchLocked(mu *mutation, sub string, plan switchPlan) error 
 		// The account Claude Code shows follows the switch; a failure
 		// leaves .claude.json as it was until Claude Code fetches the
 		// profile itself.
-		if err := m.spliceAccount(sub); err != nil {
+		shown, err := m.spliceAccount(sub)
+		if err != nil {
 			m.cfg.logger.Warn("could not splice the account", "sub", sub, "path", claudeJSONName, "reason", err.Error())
 		}
+		c.account = shown
 	}
 	return nil
 }

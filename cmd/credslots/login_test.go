@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// claudeState is a .claude.json as Claude Code writes it, showing account.
+func claudeState(email, uuid string) []byte {
+	return []byte(fmt.Sprintf("{\n  \"numStartups\": 3,\n  \"oauthAccount\": {\"accountUuid\": %q, \"emailAddress\": %q, \"organizationUuid\": \"org\"},\n  \"userID\": \"u\"\n}\n", uuid, email))
+}
+
+// homeWithAccounts is HOME/.claude with bob and alice, each account
+// captured while .claude.json (beside .claude) showed it, then bob switched
+// to by the command: the way an operator sets up after two logins.
+func homeWithAccounts(t *testing.T) (dir, claudeJSON string) {
+	t.Helper()
+	home := t.TempDir()
+	dir = filepath.Join(home, ".claude")
+	claudeJSON = filepath.Join(home, ".claude.json")
+	write(t, filepath.Join(dir, ".credentials.json.bob"), cred(testNow.Add(8*time.Hour), "rt-bob"))
+	write(t, filepath.Join(dir, ".credentials.json.alice"), cred(testNow.Add(8*time.Hour), "rt-alice"))
+	require.NoError(t, os.Chmod(dir, 0o700))
+	live := filepath.Join(dir, ".credentials.json")
+	for _, who := range []string{"alice", "bob"} {
+		_ = os.Remove(live)
+		require.NoError(t, os.Symlink(".credentials.json."+who, live))
+		write(t, claudeJSON, claudeState(who+"@example.test", "uuid-"+who))
+		r := run("--dir", dir, "capture", who)
+		require.Equal(t, 0, r.code, r.stderr)
+	}
+	r := run("--dir", dir, "switch", "alice")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = run("--dir", dir, "switch", "bob")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, mustRead(t, claudeJSON), "bob@example.test", "the switch spliced bob's account")
+	return dir, claudeJSON
+}
+
+func TestWatchReportsANewLoginInEitherWriteOrder(t *testing.T) {
+	for _, order := range []string{"claude.json first", "credentials first"} {
+		t.Run(order, func(t *testing.T) {
+			dir, claudeJSON := homeWithAccounts(t)
+			bobBefore := mustRead(t, filepath.Join(dir, ".credentials.json.bob"))
+			w := startWatch(t, "--dir", dir, "--json", "watch", "--login-settle", "300ms")
+			time.Sleep(20 * time.Millisecond)
+
+			login := cred(testNow.Add(9*time.Hour), "rt-dave")
+			if order == "claude.json first" {
+				write(t, claudeJSON, claudeState("dave@example.test", "uuid-dave"))
+				claudeRefresh(t, dir, login)
+			} else {
+				claudeRefresh(t, dir, login)
+				time.Sleep(100 * time.Millisecond) // the profile arrives a little later
+				write(t, claudeJSON, claudeState("dave@example.test", "uuid-dave"))
+			}
+
+			require.Eventually(t, func() bool { return len(w.events(t)) >= 1 }, 3*time.Second, 10*time.Millisecond,
+				"an event; stdout %s stderr %s", w.stdout, w.stderr)
+			time.Sleep(400 * time.Millisecond) // nothing else follows
+			events := w.events(t)
+			require.Len(t, events, 1, "one event: %s", w.stdout)
+			ev := events[0]
+			assert.Equal(t, "new_login", ev["event"])
+			assert.Contains(t, ev["reason"], "credslots add NAME")
+			assert.Contains(t, ev["reason"], "dave@example.test")
+			assert.Equal(t, bobBefore, mustRead(t, filepath.Join(dir, ".credentials.json.bob")), "bob's slot keeps bob's login")
+			assert.Equal(t, string(login), mustRead(t, filepath.Join(dir, ".credentials.json")), "the new login stays live")
+			assert.Equal(t, 0, w.stop(t))
+
+			// heal --auto refuses it the same way, naming the command that files it.
+			r := run("--dir", dir, "heal", "--auto")
+			assert.Equal(t, 1, r.code)
+			assert.Contains(t, r.stderr, "credslots add NAME")
+			// add files it into a sub of its own.
+			r = run("--dir", dir, "--subs", "bob,alice,dave", "add", "dave")
+			require.Equal(t, 0, r.code, r.stderr)
+			assert.Equal(t, string(login), mustRead(t, filepath.Join(dir, ".credentials.json.dave")))
+			assert.Equal(t, bobBefore, mustRead(t, filepath.Join(dir, ".credentials.json.bob")))
+		})
+	}
+}
+
+func TestWatchStillHealsARefreshOfTheSameAccount(t *testing.T) {
+	dir, claudeJSON := homeWithAccounts(t)
+	w := startWatch(t, "--dir", dir, "--json", "watch", "--login-settle", "300ms")
+	time.Sleep(20 * time.Millisecond)
+	refreshed := cred(testNow.Add(9*time.Hour), "rt-bob-2")
+	claudeRefresh(t, dir, refreshed)
+	// Claude Code saves .claude.json on its own too; the account stays bob's.
+	write(t, claudeJSON, claudeState("bob@example.test", "uuid-bob"))
+
+	require.Eventually(t, func() bool {
+		return mustRead(t, filepath.Join(dir, ".credentials.json.bob")) == string(refreshed) && len(w.events(t)) == 1
+	}, 3*time.Second, 10*time.Millisecond, "healed; stdout %s stderr %s", w.stdout, w.stderr)
+	assert.Equal(t, "healed", w.events(t)[0]["event"])
+	target, err := os.Readlink(filepath.Join(dir, ".credentials.json"))
+	require.NoError(t, err)
+	assert.Equal(t, ".credentials.json.bob", target)
+}
+
+func TestWatchJournalsAHandFlip(t *testing.T) {
+	dir, _ := homeWithAccounts(t)
+	w := startWatch(t, "--dir", dir, "--json")
+	time.Sleep(20 * time.Millisecond)
+	live := filepath.Join(dir, ".credentials.json")
+	// The README's opening lines: rotate by hand.
+	tmp := live + ".hand"
+	require.NoError(t, os.Symlink(".credentials.json.alice", tmp))
+	require.NoError(t, os.Rename(tmp, live))
+	require.Eventually(t, func() bool { return len(w.events(t)) == 1 }, 2*time.Second, 10*time.Millisecond, "%s", w.stdout)
+	assert.Equal(t, "flip", w.events(t)[0]["event"])
+	assert.Equal(t, "alice", w.events(t)[0]["sub"])
+
+	time.Sleep(20 * time.Millisecond)
+	refreshed := cred(testNow.Add(9*time.Hour), "rt-alice-2")
+	claudeRefresh(t, dir, refreshed)
+	require.Eventually(t, func() bool { return len(w.events(t)) == 2 }, 2*time.Second, 10*time.Millisecond, "%s", w.stdout)
+	assert.Equal(t, "healed", w.events(t)[1]["event"])
+	assert.Equal(t, string(refreshed), mustRead(t, filepath.Join(dir, ".credentials.json.alice")), "alice's refresh is in alice's slot")
+	assert.True(t, strings.Contains(mustRead(t, filepath.Join(dir, ".credentials.json.bob")), "rt-bob"), "bob's slot is untouched")
+	assert.Equal(t, 0, w.stop(t))
+
+	// heal --auto, reading the same journal, would have chosen alice too.
+	r := run("--dir", dir, "--json", "log", "-n", "3")
+	assert.Contains(t, r.stdout, `"flip"`)
+}

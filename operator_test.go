@@ -1,0 +1,380 @@
+package credslots
+
+// Tests for the safety half of SPEC section 21: a person's own steps (a
+// /login, a flip by hand, a manual heal or restore) never file one
+// account's login under another and never lose a mark.
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const daveAccount = `{"accountUuid":"d-4","emailAddress":"dave@example.test","organizationUuid":"o-4"}`
+
+// accountsFixture is homeFixture with alice's and bob's accounts
+// remembered, bob switched to by the Manager (so .claude.json shows bob).
+func accountsFixture(t *testing.T) (*fixture, string) {
+	t.Helper()
+	f, claudeJSONPath := homeFixture(t)
+	learnAccounts(t, f, claudeJSONPath)
+	_, err := f.m.SwitchTo("alice", "start")
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("bob", "start")
+	require.NoError(t, err)
+	got, err := os.ReadFile(claudeJSONPath)
+	require.NoError(t, err)
+	require.JSONEq(t, bobAccount, string(accountIn(got)))
+	return f, claudeJSONPath
+}
+
+// later is a live-file mtime after every change the fixture made.
+func later() time.Time { return time.Now().Add(time.Hour) }
+
+func TestANewLoginIsNotHealedIntoThePreviousSub(t *testing.T) {
+	for _, order := range []string{".claude.json first", ".credentials.json first"} {
+		t.Run(order, func(t *testing.T) {
+			f, claudeJSONPath := accountsFixture(t)
+			bobBefore, err := os.ReadFile(f.slot("bob"))
+			require.NoError(t, err)
+			login := claudeDoc(fresh.Add(time.Hour), "rt-dave")
+			// A /login to dave writes both files; what the heal sees is
+			// what they hold once both settled.
+			if order == ".claude.json first" {
+				writeFile(t, claudeJSONPath, claudeJSON(daveAccount))
+				f.refreshAt(t, login, later())
+			} else {
+				f.refreshAt(t, login, later())
+				writeFile(t, claudeJSONPath, claudeJSON(daveAccount))
+			}
+
+			for name, heal := range map[string]func() (SwitchResult, error){
+				"HealDrift":   func() (SwitchResult, error) { return f.m.HealDrift() },
+				"HealDriftTo": func() (SwitchResult, error) { return f.m.HealDriftTo("bob") },
+			} {
+				res, err := heal()
+				require.ErrorIs(t, err, ErrNewLogin, name)
+				require.ErrorIs(t, err, ErrIdentityDrift, name)
+				assert.Contains(t, res.Reason, "dave@example.test", name)
+				assert.Contains(t, res.Reason, "credslots add NAME", name)
+			}
+			got, err := os.ReadFile(f.slot("bob"))
+			require.NoError(t, err)
+			assert.Equal(t, bobBefore, got, "bob's slot keeps bob's login")
+			live, err := os.ReadFile(f.m.LivePath())
+			require.NoError(t, err)
+			assert.Equal(t, login, live, "the new login stays live")
+
+			// Filed under a sub of its own, it is dave's.
+			_, err = f.m.Adopt("erik")
+			require.NoError(t, err)
+			got, err = os.ReadFile(f.slot("erik"))
+			require.NoError(t, err)
+			assert.Equal(t, login, got)
+			_, acct, err := f.m.storedSidecar("erik")
+			require.NoError(t, err)
+			assert.JSONEq(t, daveAccount, string(acct), "erik remembers dave's account")
+		})
+	}
+}
+
+func TestARefreshOfTheSameAccountIsStillHealed(t *testing.T) {
+	f, _ := accountsFixture(t)
+	refreshed := claudeDoc(fresh.Add(time.Hour), "rt-bob-2")
+	f.refreshAt(t, refreshed, later())
+	_, err := f.m.HealDrift()
+	require.NoError(t, err)
+	got, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	assert.Equal(t, refreshed, got)
+}
+
+func TestALoginShownAsAnotherSubsAccountIsThatSubs(t *testing.T) {
+	f, claudeJSONPath := accountsFixture(t)
+	writeFile(t, claudeJSONPath, claudeJSON(aliceAccount)) // a /login as alice
+	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-alice-new"), later())
+	res, err := f.m.HealDrift()
+	require.ErrorIs(t, err, ErrIdentityDrift)
+	assert.NotErrorIs(t, err, ErrNewLogin)
+	assert.Contains(t, res.Reason, "credslots heal alice")
+	_, err = f.m.Adopt("erik")
+	require.ErrorIs(t, err, ErrIdentityDrift, "adopting alice's login under another name is refused")
+
+	// Named, with .claude.json showing alice's own account, it heals.
+	_, err = f.m.HealDriftTo("alice")
+	require.NoError(t, err)
+	got, err := os.ReadFile(f.slot("alice"))
+	require.NoError(t, err)
+	assert.Equal(t, "rt-alice-new", refreshTokenOf(got))
+}
+
+func TestAHandFlipThenARefreshHealsIntoTheFlippedSub(t *testing.T) {
+	f := newFixture(t)
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	_, err := f.m.SwitchTo("bob", "start")
+	require.NoError(t, err)
+
+	sub, ok, err := f.m.RecordFlip()
+	require.NoError(t, err)
+	assert.False(t, ok, "the journal already says bob")
+	assert.Empty(t, sub)
+
+	f.link(t, "alice") // ln -sfn .credentials.json.alice .credentials.json
+	sub, ok, err = f.m.RecordFlip()
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, "alice", sub)
+	active, ok := f.m.LastActive()
+	assert.True(t, ok)
+	assert.Equal(t, "alice", active)
+	_, ok, err = f.m.RecordFlip()
+	require.NoError(t, err)
+	assert.False(t, ok, "recorded once")
+
+	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-alice-2"), later())
+	_, err = f.m.HealDrift()
+	require.NoError(t, err)
+	got, err := os.ReadFile(f.slot("alice"))
+	require.NoError(t, err)
+	assert.Equal(t, "rt-alice-2", refreshTokenOf(got), "alice's rotated token is in alice's slot")
+	got, err = os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	assert.Equal(t, "rt-bob", refreshTokenOf(got), "bob's slot is untouched")
+}
+
+func TestAManualHealIntoAnotherSubThanTheLiveOneIsRefused(t *testing.T) {
+	f := newFixture(t)
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	aliceBefore := writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	_, err := f.m.SwitchTo("bob", "start")
+	require.NoError(t, err)
+	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-bob-2"), later())
+
+	res, err := f.m.HealDriftTo("alice")
+	require.ErrorIs(t, err, ErrIdentityDrift)
+	assert.Contains(t, res.Reason, "credslots heal bob")
+	got, err := os.ReadFile(f.slot("alice"))
+	require.NoError(t, err)
+	assert.Equal(t, aliceBefore, got)
+
+	_, err = f.m.HealDriftTo("alice", Force())
+	require.NoError(t, err, "forced, the operator's word stands")
+}
+
+func TestRestoreRefusesABackupThatBelongedToAnotherSub(t *testing.T) {
+	f := newFixture(t)
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	_, err := f.m.SwitchTo("bob", "start")
+	require.NoError(t, err)
+	for i, rt := range []string{"rt-bob-2", "rt-bob-3"} {
+		f.refreshAt(t, claudeDoc(fresh.Add(time.Duration(i+1)*time.Hour), rt), later().Add(time.Duration(i)*time.Minute))
+		_, err = f.m.HealDrift()
+		require.NoError(t, err)
+	}
+	backups, err := f.m.Backups()
+	require.NoError(t, err)
+	var older []Backup
+	for _, b := range backups {
+		if b.Sub == "bob" {
+			older = append(older, b)
+		}
+	}
+	require.Len(t, older, 2, "bob's rt-bob and rt-bob-2, neither bob's current fingerprint")
+
+	for _, b := range older {
+		err := f.m.Restore(b.Name, "alice")
+		require.ErrorIs(t, err, ErrIdentityDrift, b.Name)
+		assert.Contains(t, err.Error(), "credslots restore "+b.Name+" bob")
+	}
+	got, err := os.ReadFile(f.slot("alice"))
+	require.NoError(t, err)
+	assert.Equal(t, "rt-alice", refreshTokenOf(got))
+
+	require.NoError(t, f.m.Restore(older[0].Name, "bob"), "into its own sub it goes")
+	require.NoError(t, f.m.Restore(older[1].Name, "alice", Force()), "forced, it goes anywhere")
+}
+
+func TestAForcedSwitchSaysWhereTheOnlyCopyWent(t *testing.T) {
+	f := newFixture(t)
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	_, err := f.m.SwitchTo("bob", "start")
+	require.NoError(t, err)
+	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-bob-2"), later())
+
+	res, err := f.m.SwitchTo("alice", "rotate", Force())
+	require.NoError(t, err)
+	assert.Contains(t, res.Reason, "switched to alice")
+	assert.Contains(t, res.Reason, ".credentials.json.prev")
+
+	backups, err := f.m.Backups()
+	require.NoError(t, err)
+	found := false
+	for _, b := range backups {
+		if b.Name == ".credentials.json.prev" {
+			found = true
+			assert.Equal(t, "bob", b.Sub, "the journal knows whose login it is")
+		}
+	}
+	assert.True(t, found)
+	err = f.m.Restore(".credentials.json.prev", "alice")
+	require.ErrorIs(t, err, ErrIdentityDrift, "bob's drifted login never goes into alice's slot")
+	require.NoError(t, f.m.Restore(".credentials.json.prev", "bob"))
+}
+
+func TestAnInvalidMarkSticksToTheRejectedLogin(t *testing.T) {
+	f := newFixture(t)
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	_, err := f.m.SwitchTo("bob", "start")
+	require.NoError(t, err)
+	// The CLI refreshed; the server then rejects exactly that live login.
+	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-bob-2"), later())
+	require.NoError(t, f.m.MarkInvalid("bob", "401"))
+	state, err := f.m.readState()
+	require.NoError(t, err)
+	assert.Equal(t, hashBytes([]byte("rt-bob-2")), state["bob"].InvalidFP, "the live login is the one marked")
+
+	_, err = f.m.HealDrift()
+	require.NoError(t, err, "the heal moves the rejected login into bob's slot")
+	_, err = f.m.SwitchTo("alice", "away")
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("bob", "back")
+	require.ErrorIs(t, err, ErrInvalidated, "healing the same login keeps the mark")
+
+	// A routine refresh of the same account keeps it too.
+	_, err = f.m.SwitchTo("bob", "back", Force())
+	require.NoError(t, err)
+	f.refreshAt(t, claudeDoc(fresh.Add(2*time.Hour), "rt-bob-3"), later().Add(time.Minute))
+	_, err = f.m.HealDrift()
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("alice", "away")
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("bob", "back")
+	require.ErrorIs(t, err, ErrInvalidated, "a refresh heal keeps the mark")
+
+	// So does a restore of an older login of bob's.
+	backups, err := f.m.Backups()
+	require.NoError(t, err)
+	for _, b := range backups {
+		if b.Sub == "bob" {
+			require.NoError(t, f.m.Restore(b.Name, "bob"))
+			break
+		}
+	}
+	_, err = f.m.SwitchTo("bob", "back")
+	require.ErrorIs(t, err, ErrInvalidated, "a restore of bob's own older login keeps the mark")
+
+	// Only a new login clears it.
+	f.refreshAt(t, claudeDoc(fresh.Add(3*time.Hour), "rt-bob-new-login"), later().Add(2*time.Minute))
+	_, err = f.m.Adopt("bob", Force())
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("alice", "away")
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("bob", "back")
+	require.NoError(t, err, "a new login clears the mark")
+}
+
+func TestAHealNeverStepsBackwards(t *testing.T) {
+	f := newFixture(t)
+	newer := writeSlot(t, f.slot("bob"), fresh.Add(2*time.Hour), "rt-bob-3")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	_, err := f.m.SwitchTo("bob", "start")
+	require.NoError(t, err)
+	// An older, still fresh copy of bob's login reappears (a sync tool, cp).
+	f.refreshAt(t, claudeDoc(fresh, "rt-bob-2"), later())
+
+	res, err := f.m.HealDrift()
+	require.ErrorIs(t, err, ErrOlderLogin)
+	assert.Contains(t, res.Reason, "credslots switch bob --force")
+	got, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	assert.Equal(t, newer, got, "the newer login stays")
+
+	_, err = f.m.HealDrift(Force())
+	require.NoError(t, err, "forced, the operator's word stands")
+}
+
+func TestAHealKeepsTheAccountTheSlotRemembers(t *testing.T) {
+	f, claudeJSONPath := accountsFixture(t)
+	for i, rt := range []string{"rt-bob-2", "rt-bob-3"} {
+		f.refreshAt(t, claudeDoc(fresh.Add(time.Duration(i+1)*time.Hour), rt), later().Add(time.Duration(i)*time.Minute))
+		_, err := f.m.HealDrift()
+		require.NoError(t, err)
+		_, acct, err := f.m.storedSidecar("bob")
+		require.NoError(t, err)
+		assert.JSONEq(t, bobAccount, string(acct), "after heal %d bob still remembers his account", i+1)
+	}
+	_, err := f.m.SwitchTo("alice", "away")
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("bob", "back")
+	require.NoError(t, err)
+	got, err := os.ReadFile(claudeJSONPath)
+	require.NoError(t, err)
+	assert.JSONEq(t, bobAccount, string(accountIn(got)), "the switch still splices bob's account")
+}
+
+func TestAnInterruptedHealIsFinishedNotFlagged(t *testing.T) {
+	f := newFixture(t)
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	_, err := f.m.SwitchTo("bob", "start")
+	require.NoError(t, err)
+	refreshed := claudeDoc(fresh.Add(time.Hour), "rt-bob-2")
+	f.refreshAt(t, refreshed, later())
+	// What a kill between the heal's slot write and its swap leaves: the
+	// intent, the slot holding the live bytes, the live file, the old
+	// sidecar.
+	appendJournal(t, f.m, JournalEntry{Time: testNow, Op: opHeal, Phase: phaseIntent, ID: "cut", Sub: "bob",
+		Reason: healHookReason, Fingerprint: hashBytes([]byte("rt-bob-2"))})
+	writeFile(t, f.slot("bob"), refreshed)
+
+	info, err := f.m.DetectSlotIdentityDrift("bob")
+	require.NoError(t, err)
+	assert.False(t, info.Drift, info.Reason)
+	assert.Equal(t, reasonInterrupted, info.Reason)
+	st, err := f.m.Status()
+	require.NoError(t, err)
+	assert.NotContains(t, st.Problems, "identity drift", "no false alarm")
+	for _, p := range st.Problems {
+		assert.NotContains(t, p, "identity")
+	}
+
+	// The next heal completes it: the link is back, the fingerprint
+	// captured, the journal says bob.
+	_, err = f.m.HealDrift()
+	require.ErrorIs(t, err, ErrNoDrift)
+	assert.Equal(t, ".credentials.json.bob", f.readlink(t))
+	stored, ok := f.m.ReadStoredFingerprint("bob")
+	assert.True(t, ok)
+	assert.Equal(t, hashBytes([]byte("rt-bob-2")), stored)
+	active, ok := f.m.LastActive()
+	assert.True(t, ok)
+	assert.Equal(t, "bob", active)
+	_, err = f.m.SwitchTo("bob", "check")
+	require.NoError(t, err)
+}
+
+func TestARefreshInTheSameTickAsTheLastChangeIsHealed(t *testing.T) {
+	f := newFixture(t) // the CLI locks are on
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	_, err := f.m.SwitchTo("bob", "start")
+	require.NoError(t, err)
+	done := journalOf(t, f.m)[1]
+	require.NotNil(t, done.LiveMtime)
+	require.True(t, done.CLILocks)
+	// Claude Code writes under the lock the switch held, so a file with
+	// the very mtime of the placed link was written after it.
+	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-bob-2"), *done.LiveMtime)
+	_, err = f.m.HealDrift()
+	require.NoError(t, err)
+	got, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	assert.Equal(t, "rt-bob-2", refreshTokenOf(got))
+}
