@@ -1,9 +1,6 @@
 package credslots
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
 // Sentinel errors. Every refusal and failure the package returns wraps exactly
 // one of them (or an underlying I/O error), so callers branch with
@@ -39,7 +36,7 @@ var (
 	// account than the target slot's. It wraps [ErrIdentityDrift], so
 	// callers that test for that still see the refusal; file the login
 	// under a sub of its own with [Manager.Adopt].
-	ErrNewLogin = fmt.Errorf("new login of another account: %w", ErrIdentityDrift)
+	ErrNewLogin error = newLoginError{}
 	// ErrOlderLogin indicates that a heal would step backwards: the live
 	// login expires before the one already in the slot (an older copy put
 	// back, whose refresh token is likely used up). [Force] overrides it.
@@ -70,3 +67,10 @@ var (
 	// reads (1 MiB).
 	ErrTooLarge = errors.New("file too large")
 )
+
+// newLoginError is [ErrNewLogin]: its own sentinel, and an
+// [ErrIdentityDrift].
+type newLoginError struct{}
+
+func (newLoginError) Error() string { return "new login of another account" }
+func (newLoginError) Unwrap() error { return ErrIdentityDrift }

@@ -310,6 +310,10 @@ var errorWords = []struct {
 	{&credslots.ErrTooLarge, "too_large", exitRefused},
 	{&credslots.ErrNoCandidate, "no_candidate", exitRefused},
 	{&credslots.ErrInvalidated, "invalidated", exitRefused},
+	{&credslots.ErrOlderLogin, "older_login", exitRefused},
+	// After identity_drift, which it also is: listed so that its text is
+	// cleaned from messages.
+	{&credslots.ErrNewLogin, "new_login", exitRefused},
 	{&credslots.ErrInvalidConfig, "invalid_config", exitError},
 }
 

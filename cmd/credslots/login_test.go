@@ -132,3 +132,19 @@ func TestWatchJournalsAHandFlip(t *testing.T) {
 	r := run("--dir", dir, "--json", "log", "-n", "3")
 	assert.Contains(t, r.stdout, `"flip"`)
 }
+
+func TestHealRefusesAnOlderCopyWithItsOwnWord(t *testing.T) {
+	dir, _ := homeWithAccounts(t)
+	live := filepath.Join(dir, ".credentials.json")
+	require.NoError(t, os.Remove(live))
+	write(t, live, cred(testNow.Add(7*time.Hour), "rt-bob-old")) // expires before bob's slot
+	later := time.Now().Add(time.Second)
+	require.NoError(t, os.Chtimes(live, later, later))
+
+	r := run("--dir", dir, "--json", "heal", "--auto")
+	assert.Equal(t, 1, r.code, r.stderr)
+	doc := r.json(t)
+	assert.Equal(t, "older_login", doc["error"])
+	assert.Contains(t, doc["reason"], "credslots switch bob --force")
+	assert.Contains(t, mustRead(t, filepath.Join(dir, ".credentials.json.bob")), "rt-bob\"", "bob's newer login stays")
+}
