@@ -26,15 +26,28 @@ const healHookReason = "auto-heal drift (live cred resynced to slot)"
 //     a readable expiry (else [ErrUnhealable]), fresh beyond the grace period
 //     (else [ErrNotFresh]), and not blanked by a failed refresh or logout (else
 //     [ErrUnhealable] naming the blank field);
-//  6. unless [Force], the lock guard reports no busy-signal, else [ErrDeferred].
+//  6. unless [Force], the login is sub's, else [ErrIdentityDrift]: its identity
+//     is not another configured slot's; .claude.json does not show an account
+//     another sub remembers, nor (a new login, [ErrNewLogin]) another account
+//     than sub remembers, where the shown account changed since the
+//     journal's last change; and the journal does not say another sub was
+//     live when the live file was written, unless .claude.json shows sub's
+//     own account;
+//  7. unless [Force], it does not step backwards: a login expiring before the
+//     one sub's slot holds is refused with [ErrOlderLogin];
+//  8. unless [Force], the lock guard reports no busy-signal, else [ErrDeferred].
 //
 // Then the slot's previous content is kept as "<slot path>.prev", the
 // validated bytes are written to the slot exactly as read (never
 // re-serialized), and the live file is replaced by the relative symlink, but
 // only while it still holds those bytes: if the CLI refreshed again
 // meanwhile, the newer live file stays and the error wraps [ErrLiveChanged].
-// Finally the fingerprint is captured (a failure is logged) and the
-// on-switch hook runs with "auto-heal drift (live cred resynced to slot)".
+// A server rejection recorded for sub's slot (see [Manager.MarkInvalid])
+// stands on the healed login too. Finally the fingerprint is captured (the
+// account sub remembers is kept; a failure is logged) and the on-switch hook
+// runs with "auto-heal drift (live cred resynced to slot)". A heal of an
+// earlier process that stopped between the slot write and the swap is
+// completed first.
 func (m *Manager) HealDriftTo(sub string, opts ...SwitchOption) (SwitchResult, error) {
 	if !m.knows(sub) {
 		return m.refuse(ErrUnknownSubscription, sub, m.unknownSub(sub), nil)

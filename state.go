@@ -161,8 +161,11 @@ func (m *Manager) Rest(sub string, until time.Time, reason string) error {
 }
 
 // MarkInvalid records that the server rejected sub's token (an HTTP 401
-// while its expiry was still in the future): until sub's identity
-// fingerprint changes (a new login), [Manager.SwitchTo] refuses it with
+// while its expiry was still in the future). The login marked is the one
+// the server saw: the live file's, when the live file is sub's drifted copy
+// (the CLI refreshed since the journal's last change to sub), else the
+// slot's. Heals and restores of the same account's login carry the mark;
+// until a new login replaces it, [Manager.SwitchTo] refuses it with
 // [ErrInvalidated] and [Manager.SwitchNext] passes it over. It is journaled,
 // and [Manager.Status] and [Manager.Candidates] show it. An unknown sub
 // returns an error wrapping [ErrUnknownSubscription].
