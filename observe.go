@@ -80,8 +80,8 @@ type Observation struct {
 //     the representative window's reset, else the latest reset of a rejected
 //     window, else Retry-After, else [DefaultRetryAfter].
 //   - 429: until the latest reset of a Codex CLI window used up (100% or
-//     more), else Retry-After (seconds or an HTTP date), else
-//     [DefaultRetryAfter].
+//     more), else retry-after-ms, else Retry-After (seconds or an HTTP
+//     date), else [DefaultRetryAfter].
 //
 // A reset that is not after now rests nothing; a rest longer than 31 days is
 // cut to 31 days. Every response's usage windows (Anthropic's
@@ -170,7 +170,7 @@ func (m *Manager) observeVerdict(sub string, status int, lim responseLimits, now
 // restByRetryAfter rests sub for Retry-After, else for DefaultRetryAfter.
 func (m *Manager) restByRetryAfter(sub, what string, lim responseLimits, now time.Time, obs *Observation) error {
 	if lim.retry != nil {
-		return m.observeRest(sub, what, *lim.retry, hdrRetry, now, obs)
+		return m.observeRest(sub, what, *lim.retry, lim.retryFrom, now, obs)
 	}
 	return m.observeRest(sub, what, now.Add(DefaultRetryAfter), "no reset or Retry-After: the default", now, obs)
 }

@@ -196,6 +196,22 @@ func TestObserveHeaders(t *testing.T) {
 			outcome: OutcomeRested, until: testNow.Add(90 * time.Second), reason: "HTTP 429 until 2026-01-01T12:01:30Z (retry-after)",
 		},
 		{
+			name: "429 with fractional Retry-After seconds, as the SDKs read them", status: 429, h: hdr("retry-after", "1.5"),
+			outcome: OutcomeRested, until: testNow.Add(1500 * time.Millisecond),
+		},
+		{
+			name: "429 with retry-after-ms, preferred as the SDKs prefer it", status: 429, h: hdr("retry-after-ms", "2500", "retry-after", "60"),
+			outcome: OutcomeRested, until: testNow.Add(2500 * time.Millisecond), reason: "(retry-after-ms)",
+		},
+		{
+			name: "429 with a malformed retry-after-ms falls back to Retry-After", status: 429, h: hdr("retry-after-ms", "soon", "retry-after", "60"),
+			outcome: OutcomeRested, until: testNow.Add(time.Minute), ignored: []string{`retry-after-ms: "soon" is not a number of milliseconds`},
+		},
+		{
+			name: "429 with a huge Retry-After is cut to 31 days", status: 429, h: hdr("retry-after", "99999999999999999999999"),
+			outcome: OutcomeRested, until: testNow.Add(maxObservedRest),
+		},
+		{
 			name: "429 with a Retry-After date", status: 429, h: canonical("Retry-After", in3h.Format(http.TimeFormat)),
 			outcome: OutcomeRested, until: in3h,
 		},

@@ -47,6 +47,7 @@ const (
 	hdrClaim       = hdrUnified + "representative-claim"
 	hdrOverage     = hdrUnified + "overage-status"
 	hdrRetry       = "retry-after"
+	hdrRetryMs     = "retry-after-ms"
 	hdrCodex       = "x-codex-"
 	statusRejected = "rejected"
 )
@@ -195,10 +196,11 @@ type responseLimits struct {
 	windows []UsageWindow
 	// resets and statuses are each unified window's reset and status, also
 	// for a window whose utilization was missing.
-	resets   map[string]time.Time
-	statuses map[string]string
-	retry    *time.Time // Retry-After, as a time
-	ignored  []string
+	resets    map[string]time.Time
+	statuses  map[string]string
+	retry     *time.Time // Retry-After (or retry-after-ms), as a time
+	retryFrom string     // which of the two
+	ignored   []string
 }
 
 // headerReader looks header names up case-insensitively, in an
@@ -317,24 +319,45 @@ func (r headerReader) word(name string, allowed ...string) (string, bool) {
 	return "", false
 }
 
-// retryAfter reads Retry-After: whole seconds or an HTTP date.
-func (r headerReader) retryAfter(now time.Time) (time.Time, bool) {
+// retryAfter reads retry-after-ms (milliseconds, which the Anthropic SDKs
+// prefer when present), else Retry-After: seconds (a fraction allowed, as
+// the SDKs read it) or an HTTP date. It returns when and which header said.
+func (r headerReader) retryAfter(now time.Time) (time.Time, string, bool) {
+	if v, ok := r.get(hdrRetryMs); ok {
+		if ms, ok := nonNegative(v); ok {
+			return now.Add(capRest(ms / 1000)), hdrRetryMs, true
+		}
+		r.ignore(hdrRetryMs, v, "is not a number of milliseconds")
+	}
 	v, ok := r.get(hdrRetry)
 	if !ok {
-		return time.Time{}, false
+		return time.Time{}, "", false
 	}
-	if strings.Trim(v, "0123456789") == "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n > int64(maxObservedRest/time.Second) {
-			n = int64(maxObservedRest / time.Second)
-		}
-		return now.Add(time.Duration(n) * time.Second), true
+	if s, ok := nonNegative(v); ok {
+		return now.Add(capRest(s)), hdrRetry, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return t.UTC(), true
+		return t.UTC(), hdrRetry, true
 	}
 	r.ignore(hdrRetry, v, "is neither seconds nor an HTTP date")
-	return time.Time{}, false
+	return time.Time{}, "", false
+}
+
+// nonNegative reads a finite decimal number that is not negative.
+func nonNegative(v string) (float64, bool) {
+	if strings.Trim(v, "0123456789.") != "" {
+		return 0, false // no signs, exponents, hex, Inf or NaN
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	return f, err == nil
+}
+
+// capRest is a number of seconds as a duration, at most maxObservedRest.
+func capRest(seconds float64) time.Duration {
+	if seconds >= maxObservedRest.Seconds() {
+		return maxObservedRest
+	}
+	return time.Duration(seconds * float64(time.Second))
 }
 
 var windowStatuses = []string{"allowed", "allowed_warning", statusRejected}
@@ -388,8 +411,8 @@ func readLimits(h http.Header, now time.Time) responseLimits {
 			lim.windows = append(lim.windows, w)
 		}
 	}
-	if t, ok := r.retryAfter(now); ok {
-		lim.retry = &t
+	if t, from, ok := r.retryAfter(now); ok {
+		lim.retry, lim.retryFrom = &t, from
 	}
 	return lim
 }
