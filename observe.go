@@ -6,7 +6,9 @@ package credslots
 // the subs by headroom. The package itself never calls an API.
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 )
@@ -84,7 +86,7 @@ type Observation struct {
 //     date), else [DefaultRetryAfter].
 //
 // A reset that is not after now rests nothing; a rest longer than 31 days is
-// cut to 31 days. Every response's usage windows (Anthropic's
+// cut to 31 days; a standing rest that ends later is kept, never shortened. Every response's usage windows (Anthropic's
 // anthropic-ratelimit-unified-{5h,7d,7d_oi,overage}-{utilization,reset,status}
 // and Codex CLI's x-codex-{primary,secondary}-{used-percent,window-minutes,reset-at})
 // are kept in the state file, without a journal record, and rank the subs
@@ -112,9 +114,9 @@ func (m *Manager) Observe(sub string, status int, h http.Header) (Observation, e
 		return obs, err
 	}
 	var usage []UsageWindow
-	if len(lim.windows) > 0 {
+	if seen := currentUsage(lim.windows, now); len(seen) > 0 {
 		err := m.changeState(sub, JournalEntry{}, func(st *subState) {
-			st.Usage = mergeUsage(st.Usage, lim.windows, now)
+			st.Usage = mergeUsage(st.Usage, seen, now)
 			usage = st.Usage
 		})
 		if err != nil {
@@ -124,12 +126,16 @@ func (m *Manager) Observe(sub string, status int, h http.Header) (Observation, e
 		if obs.Outcome == OutcomeNothing {
 			obs.Outcome = OutcomeRecorded
 		}
-		obs.Reason += "; usage recorded: " + usageSummary(lim.windows)
+		obs.Reason += "; usage recorded: " + usageSummary(seen)
 	} else if state, err := m.readState(); err == nil {
 		usage = state[sub].Usage
 	}
 	obs.Headroom = headroom(usage, now)
-	m.cfg.logger.Info("observed", "sub", sub, "status", status, "outcome", obs.Outcome, "reason", obs.Reason)
+	level := slog.LevelDebug
+	if obs.Outcome == OutcomeRested || obs.Outcome == OutcomeInvalidated {
+		level = slog.LevelInfo
+	}
+	m.cfg.logger.Log(context.Background(), level, "observed", "sub", sub, "status", status, "outcome", obs.Outcome, "reason", obs.Reason)
 	return obs, nil
 }
 
@@ -186,6 +192,17 @@ func (m *Manager) observeRest(sub, what string, until time.Time, from string, no
 	}
 	until = until.UTC()
 	reason := fmt.Sprintf("%s until %s (%s)", what, formatTime(until), from)
+	state, err := m.readState()
+	if err != nil {
+		return err
+	}
+	if st := state[sub]; st.resting(now) && !st.RestUntil.Before(until) {
+		// A standing rest is never shortened: a 429 with Retry-After: 60 on
+		// a login whose week is spent does not bring it back in a minute.
+		obs.Outcome, obs.RestUntil = OutcomeRested, st.RestUntil
+		obs.Reason = fmt.Sprintf("%s; already resting until %s", reason, formatTime(*st.RestUntil))
+		return nil
+	}
 	if err := m.Rest(sub, until, reason); err != nil {
 		return err
 	}

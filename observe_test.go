@@ -323,6 +323,48 @@ func TestObserveHeaders(t *testing.T) {
 	}
 }
 
+func TestObserveNeverShortensARest(t *testing.T) {
+	f := newFixture(t)
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	week := testNow.Add(72 * time.Hour)
+	obs, err := f.m.Observe("bob", 429, hdr("anthropic-ratelimit-unified-status", "rejected", "anthropic-ratelimit-unified-reset", epoch(week)))
+	require.NoError(t, err)
+	require.Equal(t, OutcomeRested, obs.Outcome)
+	journal, err := f.m.Journal()
+	require.NoError(t, err)
+
+	obs, err = f.m.Observe("bob", 429, hdr("retry-after", "60"))
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeRested, obs.Outcome)
+	require.NotNil(t, obs.RestUntil)
+	assert.Equal(t, week, *obs.RestUntil)
+	assert.Contains(t, obs.Reason, "already resting until 2026-01-04T12:00:00Z")
+	c := f.m.Candidates()[0]
+	require.NotNil(t, c.RestingUntil)
+	assert.Equal(t, week, *c.RestingUntil, "the longer rest stands")
+	again, err := f.m.Journal()
+	require.NoError(t, err)
+	assert.Len(t, again, len(journal), "nothing journaled")
+
+	longer := week.Add(24 * time.Hour)
+	obs, err = f.m.Observe("bob", 429, hdr("anthropic-ratelimit-unified-status", "rejected", "anthropic-ratelimit-unified-reset", epoch(longer)))
+	require.NoError(t, err)
+	assert.Equal(t, longer, *obs.RestUntil, "a longer rest extends it")
+}
+
+func TestObserveUsageAlreadyOver(t *testing.T) {
+	f := newFixture(t)
+	obs, err := f.m.Observe("bob", 200, hdr("anthropic-ratelimit-unified-5h-utilization", "0.9",
+		"anthropic-ratelimit-unified-5h-reset", epoch(testNow.Add(-time.Minute))))
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeNothing, obs.Outcome, "a window that already started over is not kept")
+	assert.False(t, obs.Recorded)
+	assert.Len(t, obs.Windows, 1, "but it is reported")
+	assert.Nil(t, obs.Headroom)
+	_, err = os.Stat(filepath.Join(f.dir, ".credslots", "state.json"))
+	assert.True(t, os.IsNotExist(err))
+}
+
 func TestObserveUnauthorized(t *testing.T) {
 	t.Run("before expiry marks invalid", func(t *testing.T) {
 		f := newFixture(t)
