@@ -47,7 +47,11 @@ func candidate(t *testing.T, dir, sub string) credslots.Candidate {
 
 // TestObserveCurlOutput feeds what curl -sD - printed (CRLF, HTTP/1.1 and
 // HTTP/2 status lines, heads before the final one, a body after it) to
-// credslots observe.
+// credslots observe. The fixtures were captured from curl 7.88.1 talking to
+// stand-in servers on 127.0.0.1 answering with the headers the real APIs
+// send (HTTP/2 over TLS, HTTP/1.1 with Expect: 100-continue, through a
+// CONNECT proxy); headers-only-lf.txt is typed by hand (LF line ends, a
+// folded header).
 func TestObserveCurlOutput(t *testing.T) {
 	tests := []struct {
 		fixture  string
@@ -71,19 +75,23 @@ func TestObserveCurlOutput(t *testing.T) {
 			text: "bob recorded: HTTP 200: rate limit allowed; usage recorded: five_hour 42%, seven_day 30%; headroom 58%",
 		},
 		{
-			fixture: "proxy-connect-429.txt", sub: "bob", code: 1, status: 429, outcome: "rested",
+			fixture: "proxy-connect-http2-429.txt", sub: "bob", code: 1, status: 429, outcome: "rested",
 			until: "2026-01-01T12:02:00Z", text: "bob rested: HTTP 429 until 2026-01-01T12:02:00Z (retry-after)",
 		},
 		{
-			fixture: "continue-401.txt", sub: "bob", code: 1, status: 401, outcome: "invalidated", invalid: true,
+			fixture: "http11-continue-401.txt", sub: "bob", code: 1, status: 401, outcome: "invalidated", invalid: true,
 			text: "bob invalidated: the server rejected the token (HTTP 401) while it was valid until 2026-01-01T19:12:00Z",
 		},
 		{
-			fixture: "continue-401.txt", sub: "alice", code: 0, status: 401, outcome: "nothing",
+			fixture: "http11-continue-401.txt", sub: "alice", code: 0, status: 401, outcome: "nothing",
 			text: "alice nothing: HTTP 401 after the token expired at 2026-01-01T09:00:00Z: a refresh is due, not a new login; not marked invalid",
 		},
 		{
-			fixture: "codex-429.txt", sub: "erik", code: 1, status: 429, outcome: "rested", until: "2026-01-01T16:00:00Z", headroom: 0.0,
+			fixture: "http11-continue-rejected.txt", sub: "erik", code: 1, status: 429, outcome: "rested",
+			until: "2026-01-01T14:00:00Z", headroom: 0.0,
+		},
+		{
+			fixture: "http2-codex-429.txt", sub: "erik", code: 1, status: 429, outcome: "rested", until: "2026-01-01T16:00:00Z", headroom: 0.0,
 		},
 		{
 			fixture: "headers-only-lf.txt", sub: "bob", code: 0, status: 200, outcome: "recorded", headroom: 0.09,
