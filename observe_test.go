@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -530,7 +531,9 @@ func TestObserveStateFile(t *testing.T) {
 	path := filepath.Join(f.dir, ".credslots", "state.json")
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	if runtime.GOOS != "windows" {
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	}
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
 	for _, want := range []string{`"usage"`, `"name": "five_hour"`, `"utilization": 0.5`, `"resets_at": "2026-01-01T13:00:00Z"`} {
