@@ -1,6 +1,7 @@
 package credslots
 
 import (
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -541,4 +542,36 @@ func TestObserveStateFile(t *testing.T) {
 	}
 	assert.Empty(t, tempLeftovers(t, filepath.Dir(path)))
 	assert.True(t, strings.HasSuffix(string(data), "}\n"))
+}
+
+// FuzzReadLimits: whatever the headers say, reading them never panics, every
+// window kept has a finite utilization that is not negative, and every value
+// not read is listed with why.
+func FuzzReadLimits(f *testing.F) {
+	f.Add("rejected", "1767276000", "five_hour", "0.42", "1767279600", "25", "120")
+	f.Add("ALLOWED", "2026-01-01T14:00:00Z", "x y", "-1", "NaN", "1e400", "Wed, 21 Oct 2015 07:28:00 GMT")
+	f.Add("", "1e30", "", "Inf", "0x1p-2", "", "99999999999999999999")
+	f.Fuzz(func(t *testing.T, status, reset, claim, util, wreset, codex, retry string) {
+		h := hdr("anthropic-ratelimit-unified-status", status, "Anthropic-Ratelimit-Unified-Reset", reset,
+			"anthropic-ratelimit-unified-representative-claim", claim,
+			"anthropic-ratelimit-unified-5h-utilization", util, "anthropic-ratelimit-unified-5h-reset", wreset,
+			"x-codex-primary-used-percent", codex, "x-codex-primary-reset-at", wreset, "retry-after", retry)
+		lim := readLimits(h, testNow)
+		for _, w := range lim.windows {
+			if math.IsNaN(w.Utilization) || math.IsInf(w.Utilization, 0) || w.Utilization < 0 {
+				t.Fatalf("window %s kept utilization %v", w.Name, w.Utilization)
+			}
+		}
+		if lim.retry != nil && lim.retry.After(testNow.Add(maxObservedRest)) && lim.retryFrom != hdrRetry {
+			t.Fatalf("retry %v beyond the cap", lim.retry)
+		}
+		for _, ig := range lim.ignored {
+			if !strings.Contains(ig, ": ") {
+				t.Fatalf("ignored without why: %q", ig)
+			}
+		}
+		if h := headroom(lim.windows, testNow); h != nil && (*h < 0 || *h > 1) {
+			t.Fatalf("headroom %v", *h)
+		}
+	})
 }

@@ -75,7 +75,8 @@ func (st subState) invalidAt(fp string) bool {
 }
 
 // changeState applies update to sub's state under the package's lock, writes
-// the state file atomically and journals the change as one done record.
+// the state file atomically and journals the change as one done record (an
+// entry without an op, a usage reading, is not journaled).
 func (m *Manager) changeState(sub string, e JournalEntry, update func(*subState)) error {
 	if !m.knows(sub) {
 		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)

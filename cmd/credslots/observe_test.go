@@ -210,3 +210,25 @@ func snapshotDir(t *testing.T, dir string) map[string]string {
 	}))
 	return out
 }
+
+// FuzzReadResponseHead: any input is read without a panic, and a status is
+// only ever one from a status line.
+func FuzzReadResponseHead(f *testing.F) {
+	for _, name := range []string{"http2-rejected.txt", "http11-continue-401.txt", "proxy-connect-http2-429.txt", "headers-only-lf.txt", "not-http.txt"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "observe", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("HTTP/2 200\r\n \r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		status, h, err := readResponseHead(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		if status < 100 || status > 599 || h == nil {
+			t.Fatalf("status %d, header %v", status, h)
+		}
+	})
+}
