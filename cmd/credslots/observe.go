@@ -23,6 +23,9 @@ func (a *app) cmdObserve(_ *opts, pos []string) int {
 	extra := fields{"action": "observe", "sub": sub}
 	in := a.stdin
 	if in == nil {
+		if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return a.usageError(errors.New("observe: stdin is a terminal; pipe in what curl -sD - prints"))
+		}
 		in = os.Stdin
 	}
 	status, h, err := readResponseHead(in)
