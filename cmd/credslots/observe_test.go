@@ -232,3 +232,19 @@ func FuzzReadResponseHead(f *testing.F) {
 		}
 	})
 }
+
+func TestStatusShowsHeadroom(t *testing.T) {
+	dir := credsDir(t, testNow)
+	require.Equal(t, 0, runIn(fixture(t, "http11-allowed.txt"), "--dir", dir, "observe", "bob").code)
+	r := run("--dir", dir, "status")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "headroom 58%")
+	r = run("--dir", dir, "--json", "status")
+	slots := map[string]map[string]any{}
+	for _, s := range r.json(t)["slots"].([]any) {
+		slot := s.(map[string]any)
+		slots[slot["sub"].(string)] = slot
+	}
+	assert.Equal(t, 0.58, slots["bob"]["headroom"])
+	assert.NotContains(t, slots["alice"], "headroom", "alice's is unknown")
+}
