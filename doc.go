@@ -31,5 +31,8 @@
 // Every refusal returns an error that wraps one sentinel ([ErrNotFresh],
 // [ErrDeferred], ...) so callers branch with errors.Is; [SwitchResult].Reason
 // carries the same text for logs. The package never makes a network call and
-// never logs, prints or returns token material.
+// never logs, prints or returns token material; the caller hands it the API
+// responses it got instead ([Manager.Observe]), and a rate limit, a rejected
+// token or the usage a response reports then rests, invalidates or ranks the
+// login.
 package credslots

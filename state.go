@@ -31,6 +31,8 @@ type subState struct {
 	// them too, until a new login.
 	InvalidAlso   []string `json:"invalid_also,omitempty"`
 	InvalidReason string   `json:"invalid_reason,omitempty"`
+	// Usage is the usage windows last observed (see [Manager.Observe]).
+	Usage []UsageWindow `json:"usage,omitempty"`
 }
 
 // readState reads the state file; a missing one is empty. A state file
@@ -91,7 +93,8 @@ func (st subState) invalidAt(fp string) bool {
 const maxInvalidAlso = 16
 
 // changeState applies update to sub's state under the package's lock, writes
-// the state file atomically and journals the change as one done record.
+// the state file atomically and journals the change as one done record (an
+// entry without an op, a usage reading, is not journaled).
 func (m *Manager) changeState(sub string, e JournalEntry, update func(*subState)) error {
 	if !m.knows(sub) {
 		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
@@ -103,6 +106,9 @@ func (m *Manager) changeState(sub string, e JournalEntry, update func(*subState)
 	defer mu.end()
 	if err := m.updateStateLocked(sub, update); err != nil {
 		return err
+	}
+	if e.Op == "" {
+		return nil // usage readings are kept, not journaled
 	}
 	e.Time, e.Phase, e.Sub = m.cfg.now(), phaseDone, sub
 	return m.record(e)
@@ -213,6 +219,11 @@ type Candidate struct {
 	Invalid       bool   `json:"invalid"`
 	InvalidReason string `json:"invalid_reason"`
 	Active        bool   `json:"active"`
+	// Usage is the usage windows last observed that have not started over
+	// (see [Manager.Observe]); Headroom is what they leave of the plan,
+	// nil when unknown.
+	Usage    []UsageWindow `json:"usage"`
+	Headroom *float64      `json:"headroom"`
 	// Usable is true when the sub could be switched to: its slot exists,
 	// is fresh, its identity has not drifted, and it is neither resting nor
 	// invalid.
@@ -222,9 +233,10 @@ type Candidate struct {
 }
 
 // Candidates returns every configured sub with its verdicts, ranked best
-// first: usable before unusable, then the latest expiry first, then
-// configured order. It reads each slot, sidecar and the state file once and
-// changes nothing.
+// first: usable before unusable, then the most headroom (a sub whose usage
+// was never observed counts as having all of it), then the latest expiry
+// first, then configured order. It reads each slot, sidecar and the state
+// file once and changes nothing.
 func (m *Manager) Candidates() []Candidate {
 	state, serr := m.readState()
 	active, _ := m.ActiveSubscription()
@@ -248,6 +260,7 @@ func (m *Manager) Candidates() []Candidate {
 		id, ierr := m.identityVerdict(sub, cred.fingerprint)
 		c.Identity = id
 		st := state[sub]
+		c.Usage, c.Headroom = currentUsage(st.Usage, now), headroom(st.Usage, now)
 		if st.resting(now) {
 			c.RestingUntil, c.RestReason = st.RestUntil, st.RestReason
 		}
@@ -279,6 +292,9 @@ func (m *Manager) Candidates() []Candidate {
 		if a.Usable != b.Usable {
 			return a.Usable
 		}
+		if ha, hb := headroomOr1(a.Headroom), headroomOr1(b.Headroom); ha != hb {
+			return ha > hb
+		}
 		if (a.Expiry == nil) != (b.Expiry == nil) {
 			return a.Expiry != nil
 		}
@@ -288,6 +304,14 @@ func (m *Manager) Candidates() []Candidate {
 		return order[a.Sub] < order[b.Sub]
 	})
 	return out
+}
+
+// headroomOr1 ranks an unknown headroom as a whole one.
+func headroomOr1(h *float64) float64 {
+	if h == nil {
+		return 1
+	}
+	return *h
 }
 
 // SwitchNext switches to the best usable sub other than the active one, in

@@ -52,6 +52,9 @@ type SlotStatus struct {
 	// stands (see [Manager.MarkInvalid]).
 	Invalid       bool   `json:"invalid"`
 	InvalidReason string `json:"invalid_reason,omitempty"`
+	// Headroom is what the last observed usage leaves of the plan (see
+	// [Manager.Observe]); nil when unknown.
+	Headroom *float64 `json:"headroom,omitempty"`
 }
 
 // Status inspects the creds dir without changing anything and reports the
@@ -151,6 +154,7 @@ func (m *Manager) Status() (Status, error) {
 		if rs := state[sub]; rs.resting(now) {
 			ss.RestingUntil, ss.RestReason = rs.RestUntil, rs.RestReason
 		}
+		ss.Headroom = headroom(state[sub].Usage, now)
 		if rs := state[sub]; rs.invalidAt(c.fingerprint) {
 			ss.Invalid, ss.InvalidReason = true, rs.InvalidReason
 			if ss.Active {

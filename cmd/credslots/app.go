@@ -28,6 +28,8 @@ const (
 type app struct {
 	now            func() time.Time
 	stdout, stderr io.Writer
+	// stdin is what observe reads; nil means os.Stdin.
+	stdin io.Reader
 	// ctx ends a long-running command (watch); main cancels it on SIGINT
 	// and SIGTERM. Nil means never.
 	ctx context.Context

@@ -105,6 +105,9 @@ func slotNote(s credslots.SlotStatus, now time.Time) string {
 	if until := s.RestingUntil; until != nil && until.After(now) {
 		notes = append(notes, "resting "+relative(*until, now)+" (until "+until.UTC().Format(time.RFC3339)+")")
 	}
+	if s.Headroom != nil {
+		notes = append(notes, fmt.Sprintf("headroom %.0f%%", *s.Headroom*100))
+	}
 	if len(notes) == 0 {
 		return "-"
 	}

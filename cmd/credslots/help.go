@@ -65,7 +65,8 @@ func init() {
 			summary: "point the live symlink at SUB's slot, or at the best usable other sub",
 			about: "Points the live symlink at SUB's slot (SwitchTo). With --next, picks the best\n" +
 				"usable sub other than the active one: fresh, not resting, not invalid, the\n" +
-				"latest expiry first (SwitchNext). A refusal changes nothing.",
+				"most headroom (see observe), then the latest expiry (SwitchNext). A refusal\n" +
+				"changes nothing.",
 			exit: "0 switched, 1 refused or deferred, 2 error",
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.StringVar(&o.reason, "reason", "manual switch via credslots", "the `text` recorded in the journal and passed to the on-switch hook")
@@ -135,6 +136,19 @@ func init() {
 				fs.StringVar(&o.reason, "reason", "server rejected the token (credslots invalid)", "the `text` recorded in the journal")
 			},
 			run: (*app).cmdInvalid,
+		},
+		{
+			name: "observe", args: "SUB", min: 1, max: 1,
+			summary: "read an API response's head from stdin: rest, invalidate or rank SUB",
+			about: "Reads what curl -sD - printed for a request made with SUB's login (status\n" +
+				"line and headers; earlier heads such as 100 Continue and a body after are\n" +
+				"skipped) and acts on it (Observe): a rejected rate limit or a 429 rests SUB\n" +
+				"until the reset (Retry-After, else 1m), a 401 before the token's expiry\n" +
+				"marks it invalid, and the usage headers (Anthropic's unified 5h/7d\n" +
+				"utilization, Codex CLI's primary/secondary percent) are kept to rank\n" +
+				"switch --next by headroom. Journaled when it rests or invalidates.",
+			exit: "0 usage recorded or nothing to do, 1 SUB rested or invalidated (switch --next), 2 error",
+			run:  (*app).cmdObserve,
 		},
 		{
 			name: "backups", args: "[SUB]", max: 1,

@@ -14,6 +14,7 @@
 //	capture SUB                     record SUB's identity after a fresh login
 //	rest SUB --until T|--for D      pass SUB over in switch --next until then
 //	invalid SUB                     mark SUB's token as rejected by the server
+//	observe SUB < head              act on an API response's head (curl -sD -)
 //	backups [SUB]                   list the kept backups
 //	restore BACKUP SUB              write a backup into SUB's slot
 //	log [-n N]                      the journal's newest records
