@@ -288,3 +288,89 @@ func TestClaudeRefreshOfSameAccountIsHealed(t *testing.T) {
 	assert.Equal(t, accountUUID("bob"), dig(readJSON(t, bobSidecar), "oauth_account", "accountUuid"), "the heal made bob's slot forget his account")
 	assertNoIdentityDrift(t, s.credslots(t, "check"))
 }
+
+// watchEvents are the JSON lines a running `credslots watch --json` printed.
+func watchEvents(t *testing.T, w *proc) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(w.stdout.String(), "\n") {
+		if line = strings.TrimSpace(line); line == "" {
+			continue
+		}
+		var ev map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &ev), "watch --json printed a line that is not one JSON object: %q", line)
+		out = append(out, ev)
+	}
+	return out
+}
+
+func (s *loginSetup) startWatch(t *testing.T) *proc {
+	t.Helper()
+	w := startCredslots(t, s.home, "--dir", s.dir, "--subs", "alice,bob", "--json", "watch")
+	require.Eventually(t, func() bool { return strings.Contains(w.stderr.String(), "watching") || !w.running() },
+		20*time.Second, 20*time.Millisecond)
+	require.True(t, w.running(), "watch exited: %s", w.result(exitCode(w.waitErr)))
+	return w
+}
+
+// TestClaudeLoginUnderWatch: the documented set-up, `credslots watch`
+// running, and the operator logs in as dave with the real Claude Code.
+// watch must not heal dave's login into bob's slot (the incident of SPEC
+// section 21); it reports the new login, naming `credslots add`, and
+// leaves it live.
+func TestClaudeLoginUnderWatch(t *testing.T) {
+	s := newLoginSetup(t, time.Now().Add(2*time.Hour))
+	bobSlot := filepath.Join(s.dir, ".credentials.json.bob")
+	bobBefore := slotBytes(t, bobSlot)
+	w := s.startWatch(t)
+
+	s.login(t)
+	// Claude Code's writes settle within ~160 ms (LOGIN-TRACE.md); give
+	// watch ample time to act on them.
+	time.Sleep(2 * time.Second)
+	require.True(t, w.running(), "watch exited: %s", w.result(exitCode(w.waitErr)))
+	events := watchEvents(t, w)
+	t.Logf("watch events: %v\nwatch stderr: %s", events, w.stderr.String())
+
+	assert.Equal(t, string(bobBefore), string(slotBytes(t, bobSlot)), "watch healed dave's login into bob's slot")
+	fi, err := os.Lstat(filepath.Join(s.dir, ".credentials.json"))
+	require.NoError(t, err)
+	assert.True(t, fi.Mode().IsRegular(), "watch put a symlink back over dave's login: %v", fi.Mode())
+	assert.Equal(t, s.dave.refresh, s.refreshTokenIn(t, ".credentials.json"), "the live file lost dave's login")
+	named := 0
+	for _, ev := range events {
+		assert.NotEqual(t, "healed", ev["event"], "watch healed the login: %v", ev)
+		if reason, _ := ev["reason"].(string); strings.Contains(reason, "credslots add") {
+			named++
+		}
+	}
+	assert.Equal(t, 1, named, "watch did not report the new login once, naming credslots add: %v", events)
+}
+
+// TestClaudeRefreshUnderWatch is its control: with watch running, the real
+// Claude Code's refresh of bob (profile still bob's) is healed into bob's
+// slot and the symlink is back.
+func TestClaudeRefreshUnderWatch(t *testing.T) {
+	s := newLoginSetup(t, time.Now().Add(-time.Hour))
+	bobSlot := filepath.Join(s.dir, ".credentials.json.bob")
+	w := s.startWatch(t)
+
+	p := s.start(t, "-p", "say hi")
+	require.Equal(t, 0, p.wait(t, 60*time.Second), "claude -p: %s", tail(p.stderr.String()))
+	assert.Contains(t, p.stdout.String(), "fake API answered for bob")
+	require.Equal(t, accountUUID("bob"), s.account(t), "the refresh changed .claude.json's account")
+	assert.Eventually(t, func() bool {
+		return liveTarget(t, s.dir, ".credentials.json") == ".credentials.json.bob" && s.refreshTokenIn(t, ".credentials.json.bob") == s.bob.newRefresh
+	}, 10*time.Second, 50*time.Millisecond, "watch did not heal bob's refresh into his slot")
+	events := watchEvents(t, w)
+	t.Logf("watch events: %v", events)
+	healed := 0
+	for _, ev := range events {
+		if ev["event"] == "healed" {
+			healed++
+			assert.Equal(t, "bob", ev["sub"], "healed into another sub: %v", ev)
+		}
+	}
+	assert.Equal(t, 1, healed, "watch events: %v", events)
+	assert.Equal(t, accountUUID("bob"), dig(readJSON(t, bobSlot+".fingerprint.json"), "oauth_account", "accountUuid"), "the heal made bob's slot forget his account")
+}
