@@ -201,16 +201,18 @@ func (a *app) finish() error {
 	return nil
 }
 
-// resolveDir returns the creds dir: --dir, or the tool's default in $HOME.
+// resolveDir returns the creds dir: --dir, or where the tool's CLI keeps
+// it ($CLAUDE_SECURESTORAGE_CONFIG_DIR, $CLAUDE_CONFIG_DIR, $CODEX_HOME,
+// $GEMINI_CLI_HOME, else in the home directory).
 func (a *app) resolveDir() (string, error) {
 	if a.dir != "" {
 		return a.dir, nil
 	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("no --dir and no home directory: %w", err)
+	dir := a.tool.DefaultDir()
+	if !filepath.IsAbs(dir) {
+		return "", errors.New("no --dir, no variable naming the creds dir, and no home directory")
 	}
-	return filepath.Join(home, a.tool.DefaultDir()), nil
+	return dir, nil
 }
 
 // options are the Manager options for dir, shared by every command and by
