@@ -323,6 +323,7 @@ func (m *Manager) Restore(backup, sub string) error {
 		m.cfg.logger.Warn("fingerprint capture failed after change", "sub", sub, "reason", err.Error())
 	}
 	m.cfg.logger.Info("restored", "sub", sub, "path", slot, "backup", backup)
+	m.announce(mu, Change{Op: opRestore, Sub: sub, Reason: "restore " + backup})
 	return nil
 }
 

@@ -132,6 +132,9 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 	if err == nil && fp != "" {
 		err = m.record(JournalEntry{Time: m.cfg.now(), Op: opCapture, Phase: phaseDone, Sub: sub, Reason: "fingerprint captured"})
 	}
+	if err == nil && fp != "" {
+		m.announce(mu, Change{Op: opCapture, Sub: sub, Reason: "fingerprint captured"})
+	}
 	return fp, err
 }
 
