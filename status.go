@@ -107,6 +107,7 @@ func (m *Manager) Status() (Status, error) {
 	}
 
 	anyFresh := false
+	usableOthers, passed := 0, []string(nil)
 	now := m.cfg.now()
 	state, serr := m.readState()
 	if serr != nil {
@@ -160,10 +161,20 @@ func (m *Manager) Status() (Status, error) {
 		if ss.Active && !ss.Fresh {
 			problem("active slot %s is not fresh: %s", sub, ss.FreshReason)
 		}
+		st.Problems = append(st.Problems, m.slotProblems(ss, data, c, rerr)...)
+		if !ss.Active {
+			if why := passedOver(ss, ierr, serr); why == "" {
+				usableOthers++
+			} else {
+				passed = append(passed, sub+": "+why)
+			}
+		}
 		st.Slots = append(st.Slots, ss)
 	}
 	if !anyFresh {
 		problem("no fresh slot: every configured slot is missing, unreadable, expired or within grace")
+	} else if p := rotationProblem(st.Active, usableOthers, passed); p != "" {
+		problem("%s", p)
 	}
 	st.Healthy = len(st.Problems) == 0
 	return st, nil
