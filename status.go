@@ -52,6 +52,9 @@ type SlotStatus struct {
 	// stands (see [Manager.MarkInvalid]).
 	Invalid       bool   `json:"invalid"`
 	InvalidReason string `json:"invalid_reason,omitempty"`
+	// Email is the account's e-mail address the sub's identity sidecar
+	// remembers (Claude Code's oauthAccount.emailAddress); "" when none.
+	Email string `json:"email,omitempty"`
 }
 
 // Status inspects the creds dir without changing anything and reports the
@@ -115,7 +118,7 @@ func (m *Manager) Status() (Status, error) {
 	}
 	for _, sub := range m.subs {
 		path := m.slots[sub]
-		ss := SlotStatus{Sub: sub, Path: path, Active: sub == st.Active}
+		ss := SlotStatus{Sub: sub, Path: path, Active: sub == st.Active, Email: m.rememberedEmail(sub)}
 		data, rerr := slots.data[sub], slots.errs[sub]
 		ss.Exists = !isMissing(rerr)
 		if rerr != nil && ss.Exists {

@@ -66,7 +66,7 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.toolName, "tool", a.toolName, "credential `format`: claude, gemini or codex")
 	fs.StringVar(&a.dir, "dir", a.dir, "creds `dir` (default: the tool's, ~/.claude, ~/.gemini or ~/.codex)")
 	fs.StringVar(&a.subsFlag, "subs", a.subsFlag, "comma-separated `subs` (default: discovered from the slot files)")
-	fs.DurationVar(&a.grace, "grace", a.grace, "treat a token expiring within this `duration` as stale")
+	fs.Var(newDuration(&a.grace, a.grace), "grace", "treat a token expiring within this `duration` as stale")
 	fs.Var(&a.globs, "lock-glob", "busy-signal file `pattern`: its matches defer changes; repeatable")
 	fs.Var(&a.procs, "busy-proc", "defer changes while a process with this executable `name` runs (e.g. codex); repeatable")
 	fs.BoolVar(&a.noCLILocks, "no-cli-locks", a.noCLILocks, "do not hold the CLI's own refresh locks during changes")
@@ -105,7 +105,7 @@ func (a *app) run(args []string) int {
 			fmt.Fprint(a.stdout, globalHelp())
 			return exitOK
 		}
-		return a.usageError(err)
+		return a.usageError(flagError(err, gfs))
 	}
 	if a.showVersion {
 		return a.printVersion()
@@ -116,7 +116,7 @@ func (a *app) run(args []string) int {
 	name, rest := gfs.Arg(0), gfs.Args()[1:]
 	cmd := lookup(name)
 	if cmd == nil {
-		return a.usageError(fmt.Errorf("unknown command %q", name))
+		return a.usageError(unknownCommand(name))
 	}
 	a.cmd = cmd
 	o := &opts{}
@@ -132,7 +132,7 @@ func (a *app) run(args []string) int {
 		return exitOK
 	}
 	if err != nil {
-		return a.usageError(err)
+		return a.usageError(flagError(err, cfs))
 	}
 	if a.showVersion {
 		return a.printVersion()
@@ -276,7 +276,7 @@ func (a *app) manager(add string) (*credslots.Manager, error) {
 		subs = append(subs, add)
 	}
 	if len(subs) == 0 {
-		return nil, fmt.Errorf("no slot files found in %s; pass --subs", dir)
+		return nil, a.noSlots(dir)
 	}
 	return credslots.New(a.options(dir, subs)...)
 }
@@ -312,6 +312,7 @@ var errorWords = []struct {
 	{&credslots.ErrTooLarge, "too_large", exitRefused},
 	{&credslots.ErrNoCandidate, "no_candidate", exitRefused},
 	{&credslots.ErrInvalidated, "invalidated", exitRefused},
+	{&credslots.ErrActiveSub, "active", exitRefused},
 	{&credslots.ErrInvalidConfig, "invalid_config", exitError},
 }
 
@@ -339,6 +340,7 @@ func clean(s string, err error) string {
 	for strings.HasPrefix(s, "credslots: ") {
 		s = strings.TrimPrefix(s, "credslots: ")
 	}
+	s = speak(s, "")
 	if err == nil {
 		return s
 	}
@@ -378,10 +380,7 @@ func (a *app) errorJSON(word, reason string, extra fields) {
 // usageError reports bad usage: exit 2, the usage of the command (or of
 // credslots) on stderr.
 func (a *app) usageError(err error) int {
-	msg := strings.TrimPrefix(err.Error(), "flag provided but not defined: ")
-	if msg != err.Error() {
-		msg = "unknown flag " + msg
-	}
+	msg := err.Error()
 	if a.json {
 		a.errorJSON("usage", msg, nil)
 	}
@@ -401,6 +400,9 @@ func (a *app) refuse(err error, reason string, extra fields) int {
 		reason = err.Error()
 	}
 	reason = clean(reason, err)
+	if sub, ok := extra["sub"].(string); ok && sub != "" {
+		reason = strings.ReplaceAll(reason, "SUB", sub)
+	}
 	if a.json {
 		a.errorJSON(word, reason, extra)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,11 +25,18 @@ func unknownSub(m *credslots.Manager, sub string) error {
 	return fmt.Errorf("unknown subscription: %q (known: %s): %w", sub, known, credslots.ErrUnknownSubscription)
 }
 
+// restDefaultReason is rest's default --reason.
+const restDefaultReason = "quota or rate limit (credslots rest)"
+
 func (a *app) cmdRest(o *opts, pos []string) int {
 	sub := pos[0]
 	now := a.now()
 	var until time.Time
 	switch {
+	case o.clear && (o.until != "" || o.forDur != 0):
+		return a.usageError(errors.New("rest: pass --clear alone, without --until or --for"))
+	case o.clear:
+		return a.clearRest(o, sub, now)
 	case o.until != "" && o.forDur != 0:
 		return a.usageError(errors.New("rest: pass --until or --for, not both"))
 	case o.until != "":
@@ -52,14 +60,15 @@ func (a *app) cmdRest(o *opts, pos []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
-	extra := fields{"action": "rest", "sub": sub}
+	from, _ := m.ActiveSubscription()
+	extra := fields{"action": "rest", "sub": sub, "from": from}
 	if err := m.Rest(sub, until, o.reason); err != nil {
 		return a.refuse(err, "", extra)
 	}
-	reason := fmt.Sprintf("%s rests until %s (%s); switch --next passes it over until then",
-		sub, until.Format(time.RFC3339), minutes(until.Sub(now)))
+	reason := fmt.Sprintf("%s rests until %s (%s); switch --next passes it over until then (credslots rest %s --clear ends it)",
+		sub, until.Format(time.RFC3339), human(until.Sub(now)), sub)
 	if a.json {
-		a.printJSON(map[string]any{"ok": true, "action": "rest", "sub": sub, "until": until, "reason": reason})
+		a.printJSON(map[string]any{"ok": true, "action": "rest", "sub": sub, "from": from, "changed": true, "until": until, "reason": reason})
 		return exitOK
 	}
 	fmt.Fprintln(a.stdout, printable(reason))
@@ -72,12 +81,13 @@ func (a *app) cmdInvalid(o *opts, pos []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
+	from, _ := m.ActiveSubscription()
 	if err := m.MarkInvalid(sub, o.reason); err != nil {
-		return a.refuse(err, "", fields{"action": "invalid", "sub": sub})
+		return a.refuse(err, "", fields{"action": "invalid", "sub": sub, "from": from})
 	}
 	reason := fmt.Sprintf("%s marked invalid; switch refuses it until a new login changes its identity", sub)
 	if a.json {
-		a.printJSON(map[string]any{"ok": true, "action": "invalid", "sub": sub, "reason": reason})
+		a.printJSON(map[string]any{"ok": true, "action": "invalid", "sub": sub, "from": from, "changed": true, "reason": reason})
 		return exitOK
 	}
 	fmt.Fprintln(a.stdout, printable(reason))
@@ -103,7 +113,7 @@ func (a *app) cmdBackups(_ *opts, pos []string) int {
 		}
 	}
 	if a.json {
-		a.printJSON(map[string]any{"backups": list})
+		a.printJSON(map[string]any{"ok": true, "backups": list})
 		return exitOK
 	}
 	if len(list) == 0 {
@@ -131,11 +141,18 @@ func (a *app) cmdBackups(_ *opts, pos []string) int {
 
 func (a *app) cmdRestore(_ *opts, pos []string) int {
 	name, sub := pos[0], pos[1]
-	m, err := a.manager("")
+	// A sub taken out of the rotation (remove) comes back from a backup
+	// of its own slot; any other sub must be configured.
+	add := ""
+	if strings.HasPrefix(path.Base(name), a.tool.DefaultLiveName()+"."+sub+".") {
+		add = sub
+	}
+	m, err := a.manager(add)
 	if err != nil {
 		return a.fail(err)
 	}
-	extra := fields{"action": "restore", "backup": name, "sub": sub}
+	from, _ := m.ActiveSubscription()
+	extra := fields{"action": "restore", "backup": name, "sub": sub, "from": from}
 	if err := m.Restore(name, sub); err != nil {
 		if errors.Is(err, fs.ErrNotExist) && strings.Contains(err.Error(), "no backup named") {
 			reason := fmt.Sprintf("no backup named %q; see credslots backups", name)
@@ -149,7 +166,7 @@ func (a *app) cmdRestore(_ *opts, pos []string) int {
 	}
 	reason := fmt.Sprintf("restored %s into %s's slot; its previous content is kept as a backup", name, sub)
 	if a.json {
-		a.printJSON(map[string]any{"ok": true, "action": "restore", "backup": name, "sub": sub, "reason": reason})
+		a.printJSON(map[string]any{"ok": true, "action": "restore", "backup": name, "sub": sub, "from": from, "changed": true, "reason": reason})
 		return exitOK
 	}
 	fmt.Fprintln(a.stdout, printable(reason))

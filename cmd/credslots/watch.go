@@ -15,6 +15,7 @@ import (
 
 // watchEvent is one line watch prints.
 type watchEvent struct {
+	OK    bool      `json:"ok"` // false for a refusal or an error
 	Time  time.Time `json:"time"`
 	Event string    `json:"event"` // healed, heal_refused, identity_drift, error
 	Sub   string    `json:"sub,omitempty"`
@@ -214,6 +215,7 @@ func (w *watcher) heal(m *credslots.Manager) {
 // emit prints one event: a line, or one JSON object on a line.
 func (w *watcher) emit(ev watchEvent) {
 	ev.Time = w.a.now().UTC()
+	ev.OK = ev.Error == ""
 	if w.a.json {
 		data, err := json.Marshal(ev)
 		if err != nil {
