@@ -252,6 +252,15 @@ func (a *app) options(dir string, subs []string) []credslots.Option {
 // must exist. With add non-empty, that sub is configured too (the add
 // command names a sub whose slot does not exist yet).
 func (a *app) manager(add string) (*credslots.Manager, error) {
+	var extra []string
+	if add != "" {
+		extra = append(extra, add)
+	}
+	return a.managerWith(extra)
+}
+
+// managerWith is manager with every sub of extra configured too.
+func (a *app) managerWith(extra []string) (*credslots.Manager, error) {
 	dir, err := a.resolveDir()
 	if err != nil {
 		return nil, err
@@ -272,8 +281,10 @@ func (a *app) manager(add string) (*credslots.Manager, error) {
 			return nil, err
 		}
 	}
-	if add != "" && !contains(subs, add) {
-		subs = append(subs, add)
+	for _, add := range extra {
+		if !contains(subs, add) {
+			subs = append(subs, add)
+		}
 	}
 	if len(subs) == 0 {
 		return nil, a.noSlots(dir)

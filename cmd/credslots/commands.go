@@ -41,6 +41,7 @@ func (a *app) snapshot(show func(credslots.Status), code func(credslots.Status) 
 		return a.fail(err)
 	}
 	setUpHint(&st)
+	speakStatus(&st)
 	if a.json {
 		a.printJSON(statusJSON{OK: a.cmd == nil || a.cmd.name != "check" || st.Healthy, Status: st})
 	} else {
@@ -72,6 +73,22 @@ func (a *app) printStatus(st credslots.Status) {
 		fmt.Fprintf(a.stdout, "live       %s\n", st.Live.Kind)
 	}
 	fmt.Fprintln(a.stdout)
+	if len(st.Slots) > 0 {
+		a.printSlots(st, now)
+		fmt.Fprintln(a.stdout)
+	}
+	if len(st.Problems) == 0 {
+		fmt.Fprintln(a.stdout, "healthy: no problems")
+		return
+	}
+	fmt.Fprintln(a.stdout, "problems:")
+	for _, p := range st.Problems {
+		fmt.Fprintf(a.stdout, "  - %s\n", printable(clean(p, nil)))
+	}
+}
+
+// printSlots is the status table of the slots.
+func (a *app) printSlots(st credslots.Status, now time.Time) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	emails := false
 	for _, s := range st.Slots {
@@ -102,15 +119,6 @@ func (a *app) printStatus(st credslots.Status) {
 			identityWord(s.Identity), dash(s.Mode), slotNote(s, now))
 	}
 	_ = tw.Flush()
-	fmt.Fprintln(a.stdout)
-	if len(st.Problems) == 0 {
-		fmt.Fprintln(a.stdout, "healthy: no problems")
-		return
-	}
-	fmt.Fprintln(a.stdout, "problems:")
-	for _, p := range st.Problems {
-		fmt.Fprintf(a.stdout, "  - %s\n", printable(clean(p, nil)))
-	}
 }
 
 // slotNote says whether a sub was marked invalid or rests.
@@ -188,7 +196,7 @@ func (a *app) cmdSwitch(o *opts, pos []string) int {
 	if o.next {
 		res, err := m.SwitchNext(o.reason, sw...)
 		if errors.Is(err, credslots.ErrNoCandidate) {
-			return a.refuse(err, res.Reason, fields{"action": "switch", "sub": "", "from": res.From, "candidates": m.Candidates()})
+			return a.refuse(err, res.Reason, fields{"action": "switch", "sub": "", "from": res.From, "candidates": speakCandidates(m.Candidates())})
 		}
 		return a.report("switch", res.Sub, res, err)
 	}

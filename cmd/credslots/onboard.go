@@ -245,3 +245,33 @@ func (a *app) clearRest(o *opts, sub string, now time.Time) int {
 	fmt.Fprintln(a.stdout, printable(msg))
 	return exitOK
 }
+
+// removedSubs lists the subs whose slot is gone but whose newest backup
+// ("<slot>.prev") is still there: subs taken out of the rotation.
+func (a *app) removedSubs() []string {
+	dir, err := a.resolveDir()
+	if err != nil {
+		return nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	prefix := a.tool.DefaultLiveName() + "."
+	var out []string
+	for _, de := range ents {
+		name := de.Name()
+		if !de.Type().IsRegular() || !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, ".prev") {
+			continue
+		}
+		sub := strings.TrimSuffix(strings.TrimPrefix(name, prefix), ".prev")
+		if sub == "" || strings.ContainsAny(sub, "/\\") || strings.Contains(sub, ".credslots") {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(dir, prefix+sub)); err == nil {
+			continue // not removed: discovery finds it
+		}
+		out = append(out, sub)
+	}
+	return out
+}

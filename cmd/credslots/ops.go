@@ -95,7 +95,13 @@ func (a *app) cmdInvalid(o *opts, pos []string) int {
 }
 
 func (a *app) cmdBackups(_ *opts, pos []string) int {
-	m, err := a.manager("")
+	// The backups of a sub taken out of the rotation (remove) are listed
+	// too, unless --subs says which subs to show.
+	var removed []string
+	if len(a.subs) == 0 {
+		removed = a.removedSubs()
+	}
+	m, err := a.managerWith(removed)
 	if err != nil {
 		return a.fail(err)
 	}

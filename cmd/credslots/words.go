@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gptme/credslots"
 )
 
 // human writes a duration in days, hours and minutes, the two largest
@@ -296,4 +298,28 @@ func unknownCommand(name string) error {
 		return fmt.Errorf("unknown command %q; did you mean %s?", name, near)
 	}
 	return fmt.Errorf("unknown command %q", name)
+}
+
+// speakStatus rewrites the snapshot's reasons, written for Go callers, in
+// the command's words, for the table and for --json alike.
+func speakStatus(st *credslots.Status) {
+	for i, p := range st.Problems {
+		st.Problems[i] = clean(p, nil)
+	}
+	for i := range st.Slots {
+		s := &st.Slots[i]
+		s.FreshReason = speak(s.FreshReason, s.Sub)
+		s.Identity.Reason = speak(s.Identity.Reason, s.Sub)
+	}
+}
+
+// speakCandidates is speakStatus for switch --next's candidates.
+func speakCandidates(cs []credslots.Candidate) []credslots.Candidate {
+	for i := range cs {
+		c := &cs[i]
+		c.FreshReason = speak(c.FreshReason, c.Sub)
+		c.PassedOver = speak(c.PassedOver, c.Sub)
+		c.Identity.Reason = speak(c.Identity.Reason, c.Sub)
+	}
+	return cs
 }
