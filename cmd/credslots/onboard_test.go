@@ -309,3 +309,17 @@ func TestParseDurationAndNearest(t *testing.T) {
 	assert.Equal(t, "20d", human(20*24*time.Hour))
 	assert.Equal(t, "expired 20767d14h ago (at x)", speak("expired 29905364m ago (at x)", ""))
 }
+
+func TestSpeakIsIdempotent(t *testing.T) {
+	for _, s := range []string{
+		"live file matches no slot (drift, typically after the CLI refreshed its token): heal it into the slot that was active",
+		"refusing to switch to bob: x; verify the login, then CaptureSlotFingerprint (or Force)",
+		"refusing to switch to erik: live file .credentials.json matches no slot and would be lost; heal it into its slot first (HealDriftTo) or Force to keep it as .credentials.json.prev",
+		"refusing to adopt into bob: y (or Force)",
+		"expired 3000m ago (at x)",
+	} {
+		once := speak(s, "")
+		assert.Equal(t, once, speak(once, ""), s)
+		assertCommandWords(t, once)
+	}
+}

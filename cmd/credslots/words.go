@@ -239,7 +239,7 @@ var libraryWords = []struct {
 	{regexp.MustCompile(`call CaptureSlotFingerprint after a fresh login`),
 		"run credslots capture SUB after a fresh login"},
 	{regexp.MustCompile(`name the sub \(HealDriftTo\)`), "name the sub: credslots heal SUB"},
-	{regexp.MustCompile(`heal it into the slot that was active`),
+	{regexp.MustCompile(`heal it into the slot that was active(?: \(credslots heal --auto, or credslots heal SUB\))?`),
 		"heal it into the slot that was active (credslots heal --auto, or credslots heal SUB)"},
 	{regexp.MustCompile(`\((?:or )?Force\)`), "(or pass --force)"},
 	{regexp.MustCompile(`\bor Force\b`), "or pass --force"},
