@@ -184,13 +184,9 @@ func credentialContent(path, tmpl string) bool {
 	return anyCredentialShape(data)
 }
 
-// rememberedEmail is the e-mail address of the account sub's sidecar
-// remembers; "" when none.
-func (m *Manager) rememberedEmail(sub string) string {
-	_, acct, err := m.storedSidecar(sub)
-	if err != nil || acct == nil {
-		return ""
-	}
+// emailOf is the e-mail address of an oauthAccount a sidecar remembers;
+// "" when none.
+func emailOf(acct []byte) string {
 	email, _ := jsonString(objectFields(acct, "emailAddress")[0])
 	return email
 }

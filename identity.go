@@ -214,6 +214,12 @@ func (m *Manager) DetectSlotIdentityDrift(sub string) (IdentityDriftInfo, error)
 // when the sidecar exists but cannot be read.
 func (m *Manager) identityVerdict(sub, current string) (IdentityDriftInfo, error) {
 	stored, err := m.storedFingerprint(sub)
+	return m.verdictFrom(sub, current, stored, err)
+}
+
+// verdictFrom is identityVerdict for a sidecar already read (stored, or
+// the error reading it).
+func (m *Manager) verdictFrom(sub, current, stored string, err error) (IdentityDriftInfo, error) {
 	info := IdentityDriftInfo{Sub: sub, StoredFingerprint: stored, CurrentFingerprint: current}
 	if err != nil {
 		return info, err

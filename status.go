@@ -118,7 +118,7 @@ func (m *Manager) Status() (Status, error) {
 	}
 	for _, sub := range m.subs {
 		path := m.slots[sub]
-		ss := SlotStatus{Sub: sub, Path: path, Active: sub == st.Active, Email: m.rememberedEmail(sub)}
+		ss := SlotStatus{Sub: sub, Path: path, Active: sub == st.Active}
 		data, rerr := slots.data[sub], slots.errs[sub]
 		ss.Exists = !isMissing(rerr)
 		if rerr != nil && ss.Exists {
@@ -134,8 +134,9 @@ func (m *Manager) Status() (Status, error) {
 		}
 		ss.Fresh, ss.FreshReason = freshnessOf(m.cfg.format, filepath.Base(path), c, rerr, m.cfg.grace, now)
 		anyFresh = anyFresh || ss.Fresh
-		id, ierr := m.identityVerdict(sub, c.fingerprint)
-		ss.Identity = id
+		stored, acct, ierr := m.storedSidecar(sub)
+		id, ierr := m.verdictFrom(sub, c.fingerprint, stored, ierr)
+		ss.Identity, ss.Email = id, emailOf(acct)
 		if ierr != nil {
 			problem("slot %s: fingerprint unreadable: %v", sub, errors.Unwrap(ierr))
 		} else if id.Drift {

@@ -261,7 +261,8 @@ func (a *app) report(action, sub string, res credslots.SwitchResult, err error) 
 	}
 	reason := speak(res.Reason, sub)
 	if a.json {
-		a.printJSON(map[string]any{"ok": true, "action": action, "sub": sub, "from": res.From, "changed": true, "reason": reason})
+		changed := !strings.HasPrefix(res.Reason, dryRunPrefix)
+		a.printJSON(map[string]any{"ok": true, "action": action, "sub": sub, "from": res.From, "changed": changed, "reason": reason})
 		return exitOK
 	}
 	fmt.Fprintln(a.stdout, printable(reason))

@@ -256,6 +256,8 @@ func TestHealAutoPicksLastSwitchedSub(t *testing.T) {
 	r := run("--dir", dir, "--json", "heal", "--auto", "--dry-run")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.json(t)["reason"], "dry run, nothing changed")
+	assert.Equal(t, false, r.json(t)["changed"])
+	assert.Equal(t, "bob", r.json(t)["sub"])
 	fi, err := os.Lstat(live)
 	require.NoError(t, err)
 	assert.True(t, fi.Mode().IsRegular(), "dry run changed nothing")
