@@ -187,6 +187,9 @@ func (a *app) finish() error {
 		}
 	}
 	if a.tool == nil {
+		if near := nearest(a.toolName, []string{"claude", "gemini", "codex"}); near != "" {
+			return fmt.Errorf("unknown --tool %q (claude, gemini or codex); did you mean %s?", a.toolName, near)
+		}
 		return fmt.Errorf("unknown --tool %q (claude, gemini or codex)", a.toolName)
 	}
 	if a.grace < 0 {

@@ -204,6 +204,10 @@ func (a *app) cmdSwitch(o *opts, pos []string) int {
 		return code
 	}
 	res, err := m.SwitchTo(pos[0], o.reason, sw...)
+	if err == nil && res.From == pos[0] {
+		// Linked by hand, unknown to the journal: now recorded.
+		res.Reason = fmt.Sprintf("%s was already active; the journal now records it, so that heal --auto knows whose token is live", pos[0])
+	}
 	return a.report("switch", pos[0], res, err)
 }
 

@@ -323,3 +323,18 @@ func TestSpeakIsIdempotent(t *testing.T) {
 		assertCommandWords(t, once)
 	}
 }
+
+// TestSwitchToALinkMadeByHand: the journal does not know the link, so the
+// switch records it (and says so) instead of answering "already active".
+func TestSwitchToALinkMadeByHand(t *testing.T) {
+	dir := credsDir(t, testNow) // bob linked by hand, nothing journaled
+	r := run("--dir", dir, "switch", "bob")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "bob was already active; the journal now records it, so that heal --auto knows whose token is live\n", r.stdout)
+	r = run("--dir", dir, "switch", "bob")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "bob is already active; nothing changed\n", r.stdout)
+	r = run("--tool", "cluade", "status")
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "did you mean claude?")
+}
