@@ -19,7 +19,7 @@ type watchEvent struct {
 	Time  time.Time `json:"time"`
 	Event string    `json:"event"` // healed, heal_refused, identity_drift, error
 	Sub   string    `json:"sub,omitempty"`
-	From  string    `json:"from,omitempty"` // healed: the sub the live file was a copy of
+	From  string    `json:"from,omitempty"`  // healed: the sub the live file was a copy of
 	Error string    `json:"error,omitempty"` // the error word of a refusal
 	// Reason is the library's reason or the error's message.
 	Reason string `json:"reason"`
