@@ -194,7 +194,7 @@ func (a *app) cmdSwitch(o *opts, pos []string) int {
 		return a.fail(err)
 	}
 	if o.next {
-		res, err := m.SwitchNext(o.reason, sw...)
+		res, err := m.SwitchNextContext(a.ctx, o.reason, sw...)
 		if errors.Is(err, credslots.ErrNoCandidate) {
 			return a.refuse(err, res.Reason, fields{"action": "switch", "sub": "", "from": res.From, "candidates": speakCandidates(m.Candidates())})
 		}
@@ -203,7 +203,7 @@ func (a *app) cmdSwitch(o *opts, pos []string) int {
 	if code, done := a.alreadyActive(m, pos[0]); done {
 		return code
 	}
-	res, err := m.SwitchTo(pos[0], o.reason, sw...)
+	res, err := m.SwitchToContext(a.ctx, pos[0], o.reason, sw...)
 	if err == nil && res.From == pos[0] {
 		// Linked by hand, unknown to the journal: now recorded.
 		res.Reason = fmt.Sprintf("%s was already active; the journal now records it, so that heal --auto knows whose token is live", pos[0])
@@ -227,13 +227,13 @@ func (a *app) cmdHeal(o *opts, pos []string) int {
 		return a.fail(err)
 	}
 	if len(pos) == 1 {
-		res, err := m.HealDriftTo(pos[0], sw...)
+		res, err := m.HealDriftToContext(a.ctx, pos[0], sw...)
 		return a.report("heal", pos[0], res, err)
 	}
 	if last, ok := m.LastActive(); ok {
 		fmt.Fprintf(a.stderr, "credslots: --auto: the journal says %s was active last\n", printable(last))
 	}
-	res, err := m.HealDrift(sw...)
+	res, err := m.HealDriftContext(a.ctx, sw...)
 	sub := res.Sub
 	if sub == "" {
 		sub, _ = m.LastActive()
@@ -250,7 +250,7 @@ func (a *app) cmdAdd(o *opts, pos []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
-	res, err := m.Adopt(pos[0], sw...)
+	res, err := m.AdoptContext(a.ctx, pos[0], sw...)
 	return a.report("add", pos[0], res, err)
 }
 

@@ -139,7 +139,7 @@ func (a *app) cmdInit(_ *opts, pos []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
-	res, err := m.Adopt(name)
+	res, err := m.AdoptContext(a.ctx, name)
 	if errors.Is(err, credslots.ErrNotFresh) {
 		res.Reason = res.Reason + "; use the CLI once so that it refreshes its token, then run credslots init " + name
 	}
