@@ -123,7 +123,11 @@ func (a *app) cmdInit(_ *opts, pos []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
-	existing = append(existing, a.subs...)
+	for _, s := range a.subs {
+		if _, err := os.Lstat(filepath.Join(dir, strings.ReplaceAll(a.tool.DefaultSlotTemplate(), "{sub}", s))); err == nil && !contains(existing, s) {
+			existing = append(existing, s)
+		}
+	}
 	if len(existing) > 0 {
 		reason := fmt.Sprintf("%s is set up already (slots: %s); keep a further login with credslots add NAME",
 			dir, strings.Join(existing, ", "))

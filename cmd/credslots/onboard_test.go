@@ -338,3 +338,18 @@ func TestSwitchToALinkMadeByHand(t *testing.T) {
 	assert.Equal(t, 2, r.code)
 	assert.Contains(t, r.stderr, "did you mean claude?")
 }
+
+func TestInitGeminiAndSubsFlag(t *testing.T) {
+	dir := t.TempDir()
+	live := fmt.Sprintf(`{"access_token":"at","refresh_token":"rt-g","expiry_date":%d}`, testNow.Add(time.Hour).UnixMilli())
+	write(t, filepath.Join(dir, "oauth_creds.json"), []byte(live))
+	r := run("--tool", "gemini", "--dir", dir, "--subs", "me", "init", "me")
+	require.Equal(t, 0, r.code, r.stderr)
+	target, err := os.Readlink(filepath.Join(dir, "oauth_creds.json"))
+	require.NoError(t, err)
+	assert.Equal(t, "oauth_creds.json.me", target)
+	assert.Equal(t, live, mustRead(t, filepath.Join(dir, "oauth_creds.json.me")))
+	r = run("--tool", "gemini", "--dir", dir, "init", "me")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "already_set_up")
+}
