@@ -49,9 +49,9 @@ func init() {
 			summary: "start from the one login you have: keep it as slot NAME",
 			about: "Sets up a creds dir that has no slots yet: the live file, the login the CLI\n" +
 				"wrote, becomes slot NAME, its identity (and, for Claude Code, its account)\n" +
-				"is recorded, and the live path becomes a symlink to the slot. Nothing is\n" +
-				"lost: the login is the same file under a new name. Refuses a dir that has\n" +
-				"slots already (use credslots add NAME for a further login).",
+				"is recorded, and the live path becomes a symlink to the slot, which holds\n" +
+				"the login byte for byte. Refuses a dir that has slots already (use\n" +
+				"credslots add NAME for a further login).",
 			exit: "0 set up, 1 refused, 2 error",
 			run:  (*app).cmdInit,
 		},
@@ -296,7 +296,7 @@ func writeFlags(w io.Writer, fs *flag.FlagSet) {
 		if name != "" {
 			left += " " + strings.ToUpper(name)
 		}
-		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "[]" {
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "0m" && f.DefValue != "[]" {
 			def := f.DefValue
 			if g, ok := f.Value.(flag.Getter); ok {
 				if d, ok := g.Get().(time.Duration); ok {
