@@ -333,6 +333,10 @@ var errorWords = []struct {
 // classify returns err's word and exit code: "error" and 2 for anything
 // that is not a refusal.
 func classify(err error) (string, int) {
+	var ns *notSetUp
+	if errors.As(err, &ns) && ns.live.Kind == "file" {
+		return "not_set_up", exitRefused
+	}
 	for _, w := range errorWords {
 		if errors.Is(err, *w.err) {
 			return w.word, w.code

@@ -90,7 +90,9 @@ func TestInitFromASinglePlainLogin(t *testing.T) {
 	assert.Equal(t, "credslots init NAME", r.json(t)["setup"])
 	r = tr.run(1, "--subs", "work", "check")
 	assert.Contains(t, r.stdout, "credslots init NAME", "a configured sub with no slot: the same way in")
-	tr.run(2, "switch", "work")
+	tr.run(1, "switch", "work")
+	r = tr.run(1, "--json", "heal", "--auto")
+	assert.Equal(t, "not_set_up", r.json(t)["error"])
 
 	r = tr.run(0, "init", "work")
 	target, err := os.Readlink(filepath.Join(dir, ".credentials.json"))
