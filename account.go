@@ -6,6 +6,7 @@ package credslots
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -194,7 +195,7 @@ func (m *Manager) spliceAccount(sub string) ([]byte, error) {
 	fsys := m.cfg.fs
 	// Claude Code saves .claude.json under a proper-lockfile lock beside it;
 	// hold it too, so that neither write undoes the other.
-	lock, err := takeDirLock(fsys, path+lockSuffix, time.Duration(float64(claudeRefreshStale)*m.cfg.staleScale), time.Now().Add(m.cfg.lockTimeout))
+	lock, err := takeDirLock(context.Background(), fsys, path+lockSuffix, time.Duration(float64(claudeRefreshStale)*m.cfg.staleScale), time.Now().Add(m.cfg.lockTimeout))
 	if err != nil {
 		return nil, err
 	}

@@ -343,6 +343,7 @@ func (m *Manager) Restore(backup, sub string, opts ...SwitchOption) error {
 		m.cfg.logger.Warn("fingerprint capture failed after change", "sub", sub, "reason", err.Error())
 	}
 	m.cfg.logger.Info("restored", "sub", sub, "path", slot, "backup", backup)
+	m.announce(mu, Change{Op: opRestore, Sub: sub, Reason: "restore " + backup})
 	return nil
 }
 
@@ -379,7 +380,7 @@ func (m *Manager) readBackup(backup, path, sub string, force bool) (data []byte,
 		}
 	}
 	if owner != "" && !force {
-		return nil, false, fmt.Errorf("credslots: backup %s %s, not %s: restore it into %s (credslots restore %s %s), or force: %w",
+		return nil, false, fmt.Errorf("credslots: backup %s %s, not %s: restore it into %s (credslots restore %s %s), or Force: %w",
 			backup, why, sub, owner, backup, owner, ErrIdentityDrift)
 	}
 	stored, _ := m.storedFingerprint(sub)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,7 +24,12 @@ import (
 type Format interface {
 	// Name is the short tool name: "claude", "gemini" or "codex".
 	Name() string
-	// DefaultDir is the creds dir relative to the user's home directory.
+	// DefaultDir is the creds dir the CLI itself uses, found the way the
+	// CLI finds it: for Claude Code $CLAUDE_SECURESTORAGE_CONFIG_DIR, else
+	// $CLAUDE_CONFIG_DIR, else ~/.claude; for Codex CLI $CODEX_HOME, else
+	// ~/.codex; for Gemini CLI $GEMINI_CLI_HOME/.gemini, else ~/.gemini.
+	// It is relative (".claude") only when no variable is set and the home
+	// directory is unknown.
 	DefaultDir() string
 	// DefaultLiveName is the live credential file's name in the creds dir.
 	DefaultLiveName() string
@@ -102,7 +108,7 @@ type jsonFormat struct {
 
 func (f *jsonFormat) Name() string                { return f.name }
 func (f *jsonFormat) String() string              { return f.name }
-func (f *jsonFormat) DefaultDir() string          { return f.dir }
+func (f *jsonFormat) DefaultDir() string          { return f.cliDir(os.Getenv, os.UserHomeDir) }
 func (f *jsonFormat) DefaultLiveName() string     { return f.live }
 func (f *jsonFormat) DefaultSlotTemplate() string { return f.live + "." + subPlaceholder }
 func (f *jsonFormat) expiryField() string         { return f.field }

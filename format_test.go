@@ -106,7 +106,7 @@ func TestFormatDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.name, tt.f.Name())
-		assert.Equal(t, tt.dir, tt.f.DefaultDir())
+		assert.Equal(t, tt.dir, tt.f.(*jsonFormat).cliDir(noEnv, noHome), "no variable, no home")
 		assert.Equal(t, tt.live, tt.f.DefaultLiveName())
 		assert.Equal(t, tt.tpl, tt.f.DefaultSlotTemplate())
 

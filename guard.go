@@ -66,7 +66,12 @@ func staleLockFile(path string) bool {
 // slot template whose "{sub}" is in the file name (a directory part before
 // it is allowed), sorted. It never returns a fingerprint sidecar, a backup
 // (".prev"), a lock, a temporary file or a directory, nor a name that is not
-// a valid sub. A template without "{sub}" in its file name returns an error
+// a valid sub, nor a file that is no slot: a copy by its name (".bak",
+// ".orig", ".swp", "~" and the like) or a JSON document that is not a
+// credential (of the format whose default slot template slotTemplate is,
+// else of any format). A file it cannot read or that is not JSON is
+// listed, and [Manager.Status] reports it when it is not a credential.
+// A template without "{sub}" in its file name returns an error
 // wrapping [ErrInvalidConfig]; an unreadable directory returns that error.
 func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
 	if err := validateTemplate("slot template", slotTemplate); err != nil {
@@ -88,7 +93,7 @@ func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
 			continue
 		}
 		sub := name[len(prefix) : len(name)-len(suffix)]
-		if expand(tmplBase, sub) != name || validateSubName(sub) != nil || !slotLike(name) {
+		if expand(tmplBase, sub) != name || validateSubName(sub) != nil || !slotLike(name) || copyName(name) {
 			continue
 		}
 		// The directory entry says what it is; only a symlink needs a stat.
@@ -99,6 +104,9 @@ func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
 			if fi, err := os.Stat(filepath.Join(dir, tmplDir, name)); err != nil || !fi.Mode().IsRegular() {
 				continue
 			}
+		}
+		if !credentialContent(filepath.Join(dir, tmplDir, name), slotTemplate) {
+			continue
 		}
 		subs = append(subs, sub)
 	}

@@ -77,7 +77,7 @@ func TestDiscoverSubscriptions(t *testing.T) {
 		".credslots-switches.jsonl",
 		"unrelated",
 	} {
-		writeFile(t, filepath.Join(dir, name), []byte("{}"))
+		writeFile(t, filepath.Join(dir, name), claudeDoc(testNow, "rt"))
 	}
 	require.NoError(t, os.Mkdir(filepath.Join(dir, ".credentials.json.adir"), 0o700))
 	require.NoError(t, os.Symlink(".credentials.json.bob", filepath.Join(dir, ".credentials.json.linked")))
@@ -86,8 +86,8 @@ func TestDiscoverSubscriptions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"alice", "bob", "erik", "linked"}, subs)
 
-	writeFile(t, filepath.Join(dir, "slots", "zed.json"), []byte("{}"))
-	writeFile(t, filepath.Join(dir, "slots", "amy.json"), []byte("{}"))
+	writeFile(t, filepath.Join(dir, "slots", "zed.json"), claudeDoc(testNow, "rt"))
+	writeFile(t, filepath.Join(dir, "slots", "amy.json"), claudeDoc(testNow, "rt"))
 	writeFile(t, filepath.Join(dir, "slots", "amy.json.prev"), []byte("{}"))
 	subs, err = DiscoverSubscriptions(dir, "slots/{sub}.json")
 	require.NoError(t, err)

@@ -3,6 +3,7 @@ package credslots
 import (
 	"bytes"
 	"errors"
+	"context"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -52,7 +53,7 @@ func (m *Manager) HealDriftTo(sub string, opts ...SwitchOption) (SwitchResult, e
 	if !m.knows(sub) {
 		return m.refuse(ErrUnknownSubscription, sub, m.unknownSub(sub), nil)
 	}
-	return m.heal(sub, applySwitchOptions(opts))
+	return m.heal(context.Background(), sub, applySwitchOptions(opts))
 }
 
 // HealDrift is [Manager.HealDriftTo] into the sub the journal says was active: the
@@ -66,11 +67,14 @@ func (m *Manager) HealDriftTo(sub string, opts ...SwitchOption) (SwitchResult, e
 // so it may hold the previous sub's token). Name the sub with [Manager.HealDriftTo]
 // once you know it.
 func (m *Manager) HealDrift(opts ...SwitchOption) (SwitchResult, error) {
-	return m.heal("", applySwitchOptions(opts))
+	return m.heal(context.Background(), "", applySwitchOptions(opts))
 }
 
 // heal is [Manager.HealDriftTo], or [Manager.HealDrift] when sub is "".
-func (m *Manager) heal(sub string, sc switchConfig) (SwitchResult, error) {
+func (m *Manager) heal(ctx context.Context, sub string, sc switchConfig) (SwitchResult, error) {
+	if err := ctx.Err(); err != nil {
+		return m.fail(sub, fmt.Errorf("credslots: heal not started: %w", err))
+	}
 	// Before the first change, a first look without locks (see [Manager.SwitchTo]).
 	if m.firstChange() {
 		entries, err := m.readJournal()
@@ -81,7 +85,7 @@ func (m *Manager) heal(sub string, sc switchConfig) (SwitchResult, error) {
 			return m.deny(plan.sub, r)
 		}
 	}
-	mu, err := m.beginMutation()
+	mu, err := m.beginMutationContext(ctx)
 	if err != nil {
 		return m.fail(sub, err)
 	}
@@ -127,7 +131,12 @@ func (m *Manager) heal(sub string, sc switchConfig) (SwitchResult, error) {
 		}
 		plan.side = sidecarRead{} // written: read it again
 	}
-	return m.changed(sub, hook, fmt.Sprintf(done, filepath.Base(m.slots[sub])), plan.cred.fingerprint, true, plan.side)
+	res, err := m.changed(sub, hook, fmt.Sprintf(done, filepath.Base(m.slots[sub])), plan.cred.fingerprint, true, plan.side)
+	if !sc.adopt {
+		res.From = sub
+	}
+	m.announce(mu, Change{Op: op, Sub: sub, From: res.From, Reason: hook})
+	return res, err
 }
 
 // adoptHookReason is passed to the on-switch hook after Adopt.
@@ -147,7 +156,7 @@ func (m *Manager) Adopt(sub string, opts ...SwitchOption) (SwitchResult, error) 
 	}
 	sc := applySwitchOptions(opts)
 	sc.adopt = true
-	return m.heal(sub, sc)
+	return m.heal(context.Background(), sub, sc)
 }
 
 // healPlan is what the checks of a heal found: the sub, what the live path

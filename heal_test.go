@@ -23,7 +23,7 @@ func TestHealDriftToHeals(t *testing.T) {
 
 	res, err := f.m.HealDriftTo("bob")
 	require.NoError(t, err)
-	assert.Equal(t, SwitchResult{OK: true, Reason: "healed: synced live → .credentials.json.bob, symlink restored"}, res)
+	assert.Equal(t, SwitchResult{OK: true, Reason: "healed: synced live → .credentials.json.bob, symlink restored", Sub: "bob", From: "bob"}, res)
 
 	slot, err := os.ReadFile(f.slot("bob"))
 	require.NoError(t, err)

@@ -158,6 +158,9 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 	if err == nil && fp != "" {
 		err = m.record(JournalEntry{Time: m.cfg.now(), Op: opCapture, Phase: phaseDone, Sub: sub, Reason: "fingerprint captured"})
 	}
+	if err == nil && fp != "" {
+		m.announce(mu, Change{Op: opCapture, Sub: sub, Reason: "fingerprint captured"})
+	}
 	return fp, err
 }
 
@@ -263,6 +266,12 @@ func (m *Manager) DetectSlotIdentityDrift(sub string) (IdentityDriftInfo, error)
 // when the sidecar exists but cannot be read.
 func (m *Manager) identityVerdict(sub, current string) (IdentityDriftInfo, error) {
 	stored, err := m.storedFingerprint(sub)
+	return m.verdictFrom(sub, current, stored, err)
+}
+
+// verdictFrom is identityVerdict for a sidecar already read (stored, or
+// the error reading it).
+func (m *Manager) verdictFrom(sub, current, stored string, err error) (IdentityDriftInfo, error) {
 	info := IdentityDriftInfo{Sub: sub, StoredFingerprint: stored, CurrentFingerprint: current}
 	if err != nil {
 		return info, err
@@ -328,10 +337,10 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 	}
 	if m.cfg.format.stableIdentity() || adopt {
 		if stored != "" && fp != stored {
-			return foreign{why: fmt.Sprintf("the live file's %s differs from the one captured for %s (or force)", field, sub)}, nil
+			return foreign{why: fmt.Sprintf("the live file's %s differs from the one captured for %s (or Force)", field, sub)}, nil
 		}
 		if data, ok := slots.data[sub]; ok && adopt && m.cfg.format.parse(data).fingerprint != fp {
-			return foreign{why: fmt.Sprintf("slot %s already holds a login with another %s (or force)", sub, field)}, nil
+			return foreign{why: fmt.Sprintf("slot %s already holds a login with another %s (or Force)", sub, field)}, nil
 		}
 	}
 	if last, why := lastLiveChange(entries); why == "" && last.Account != "" && shown != nil && accountID(shown) == last.Account {
@@ -344,7 +353,7 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 		}
 		if mine != nil && !sameAccount(shown, mine) {
 			if adopt {
-				return foreign{why: fmt.Sprintf("slot %s remembers %s, but .claude.json shows %s (or force)", sub, accountLabel(mine), accountLabel(shown))}, nil
+				return foreign{why: fmt.Sprintf("slot %s remembers %s, but .claude.json shows %s (or Force)", sub, accountLabel(mine), accountLabel(shown))}, nil
 			}
 			return foreign{newLogin: true, why: fmt.Sprintf(".claude.json shows %s, not %s's %s: a new login; file it under a sub of its own (credslots add NAME)",
 				accountLabel(shown), sub, accountLabel(mine))}, nil
@@ -352,7 +361,7 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 	}
 	if named {
 		if other, why := m.activeIn(live, entries); why == "" && other != sub && !(shown != nil && mine != nil && sameAccount(shown, mine)) {
-			return foreign{why: fmt.Sprintf("the journal says %s was live when this login was written: it is likely %s's refreshed login (credslots heal %s); if it is a new login of %s's account, force",
+			return foreign{why: fmt.Sprintf("the journal says %s was live when this login was written: it is likely %s's refreshed login (credslots heal %s); if it is a new login of %s's account, Force the heal",
 				other, other, other, sub)}, nil
 		}
 	}
@@ -372,6 +381,6 @@ func (m *Manager) backwards(sub string, cred credential, slots slotReads) string
 	if !have.hasExpiry() || !cred.hasExpiry() || !cred.expiry.Before(have.expiry) {
 		return ""
 	}
-	return fmt.Sprintf("the live login expires at %s, before the one slot %s holds (%s): an older copy put back, its refresh token likely used up; switch back to %s (credslots switch %s --force keeps the older copy as a backup), or force the heal",
+	return fmt.Sprintf("the live login expires at %s, before the one slot %s holds (%s): an older copy put back, its refresh token likely used up; switch back to %s (credslots switch %s --force keeps the older copy as a backup), or Force the heal",
 		formatTime(cred.expiry), sub, formatTime(have.expiry), sub, sub)
 }

@@ -688,7 +688,7 @@ func TestHealDriftHealsIntoLastActive(t *testing.T) {
 
 	res, err := f.m.HealDrift()
 	require.NoError(t, err)
-	assert.Equal(t, SwitchResult{OK: true, Reason: "healed: synced live → .credentials.json.alice, symlink restored"}, res)
+	assert.Equal(t, SwitchResult{OK: true, Reason: "healed: synced live → .credentials.json.alice, symlink restored", Sub: "alice", From: "alice"}, res)
 	got, err := os.ReadFile(f.slot("alice"))
 	require.NoError(t, err)
 	assert.Equal(t, refreshed, got)

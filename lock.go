@@ -5,6 +5,7 @@ package credslots
 // a token refresh, taken the way that CLI takes them.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,11 +18,15 @@ import (
 // lockPollInterval bounds the wait between attempts to take a busy lock.
 const lockPollInterval = 25 * time.Millisecond
 
-// acquire retries try until it succeeds, fails, or the deadline passes.
-func acquire(what string, deadline time.Time, try func() (bool, error)) error {
+// acquire retries try until it succeeds, fails, the deadline passes, or
+// ctx ends (an error wrapping ctx.Err()).
+func acquire(ctx context.Context, what string, deadline time.Time, try func() (bool, error)) error {
 	start := time.Now()
 	wait := time.Millisecond
 	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("credslots: gave up waiting for %s: %w", what, err)
+		}
 		ok, err := try()
 		if err != nil {
 			return fmt.Errorf("credslots: take %s: %w", what, err)
@@ -33,16 +38,22 @@ func acquire(what string, deadline time.Time, try func() (bool, error)) error {
 			return fmt.Errorf("credslots: %s still held after %s: %w",
 				what, time.Since(start).Round(time.Millisecond), ErrLockTimeout)
 		}
-		time.Sleep(min(wait, time.Until(deadline)+time.Millisecond))
+		pause := time.NewTimer(min(wait, time.Until(deadline)+time.Millisecond))
+		select {
+		case <-ctx.Done():
+			pause.Stop()
+			return fmt.Errorf("credslots: gave up waiting for %s: %w", what, ctx.Err())
+		case <-pause.C:
+		}
 		wait = min(2*wait, lockPollInterval)
 	}
 }
 
 // lockFile takes an exclusive advisory lock (flock) on path, creating it with
 // mode 0600 if needed, and waits until deadline.
-func lockFile(fsys fileSystem, path string, deadline time.Time) (func(), error) {
+func lockFile(ctx context.Context, fsys fileSystem, path string, deadline time.Time) (func(), error) {
 	var unlock func() error
-	err := acquire("lock "+path, deadline, func() (bool, error) {
+	err := acquire(ctx, "lock "+path, deadline, func() (bool, error) {
 		u, ok, err := fsys.TryLock(path)
 		unlock = u
 		return ok, err
@@ -81,9 +92,9 @@ type dirLock struct {
 // takeDirLock creates the lock directory path, waiting until deadline while
 // another holder keeps it fresh, and taking it over once its mtime is older
 // than stale, as proper-lockfile does.
-func takeDirLock(fsys fileSystem, path string, stale time.Duration, deadline time.Time) (*dirLock, error) {
+func takeDirLock(ctx context.Context, fsys fileSystem, path string, stale time.Duration, deadline time.Time) (*dirLock, error) {
 	l := &dirLock{fsys: fsys, path: path, stale: stale}
-	err := acquire("CLI lock "+path, deadline, func() (bool, error) {
+	err := acquire(ctx, "CLI lock "+path, deadline, func() (bool, error) {
 		for attempt := 0; attempt < 2; attempt++ {
 			err := fsys.Mkdir(path, 0o700)
 			if err == nil {
@@ -204,12 +215,21 @@ func (l *dirLock) release() {
 type mutation struct {
 	release []func()
 	dirs    []*dirLock
+	// after runs once every lock is released (the WithOnChange hook).
+	after []func()
 }
 
-// end releases every lock, the last taken first.
+// end releases every lock, the last taken first, then runs what waited for
+// the release.
 func (mu *mutation) end() {
 	for i := len(mu.release) - 1; i >= 0; i-- {
 		mu.release[i]()
+	}
+	mu.release = nil
+	after := mu.after
+	mu.after = nil
+	for _, f := range after {
+		f()
 	}
 }
 
@@ -229,12 +249,21 @@ func (mu *mutation) verify() error {
 // the package's lock in it and then the format's CLI locks (unless turned
 // off), all within the lock timeout.
 func (m *Manager) beginMutation() (*mutation, error) {
+	return m.beginMutationContext(context.Background())
+}
+
+// beginMutationContext is beginMutation whose waits for the locks end with
+// ctx; a ctx already done changes nothing, not even the private directory.
+func (m *Manager) beginMutationContext(ctx context.Context) (*mutation, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("credslots: change not started: %w", err)
+	}
 	fsys := m.cfg.fs
 	if err := m.ensurePrivateDir(m.private); err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(m.cfg.lockTimeout)
-	unlock, err := lockFile(fsys, m.lockPath, deadline)
+	unlock, err := lockFile(ctx, fsys, m.lockPath, deadline)
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +276,7 @@ func (m *Manager) beginMutation() (*mutation, error) {
 			return nil, err
 		}
 		for _, cl := range locks {
-			if err := mu.take(fsys, cl, m.cfg.staleScale, deadline); err != nil {
+			if err := mu.take(ctx, fsys, cl, m.cfg.staleScale, deadline); err != nil {
 				mu.end()
 				return nil, err
 			}
@@ -265,16 +294,16 @@ func (m *Manager) firstChange() bool {
 }
 
 // take acquires one CLI lock and adds it to the mutation.
-func (mu *mutation) take(fsys fileSystem, cl cliLock, scale float64, deadline time.Time) error {
+func (mu *mutation) take(ctx context.Context, fsys fileSystem, cl cliLock, scale float64, deadline time.Time) error {
 	if cl.stale == 0 {
-		unlock, err := lockFile(fsys, cl.path, deadline)
+		unlock, err := lockFile(ctx, fsys, cl.path, deadline)
 		if err != nil {
 			return err
 		}
 		mu.release = append(mu.release, unlock)
 		return nil
 	}
-	l, err := takeDirLock(fsys, cl.path, time.Duration(float64(cl.stale)*scale), deadline)
+	l, err := takeDirLock(ctx, fsys, cl.path, time.Duration(float64(cl.stale)*scale), deadline)
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,7 @@ type config struct {
 	grace               time.Duration
 	lockGuard           func() []string
 	onSwitch            func(sub, reason string)
+	onChange            func(Change)
 	logger              *slog.Logger
 	now                 func() time.Time
 	lockTimeout         time.Duration

@@ -6,6 +6,7 @@ package credslots
 // records each change to it.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,7 +112,11 @@ func (m *Manager) changeState(sub string, e JournalEntry, update func(*subState)
 		return nil // usage readings are kept, not journaled
 	}
 	e.Time, e.Phase, e.Sub = m.cfg.now(), phaseDone, sub
-	return m.record(e)
+	if err := m.record(e); err != nil {
+		return err
+	}
+	m.announce(mu, Change{Op: e.Op, Sub: sub, Reason: e.Reason})
+	return nil
 }
 
 // updateStateLocked applies update to sub's state and writes the state
@@ -322,23 +327,32 @@ func headroomOr1(h *float64) float64 {
 // When no candidate is left it refuses with [ErrNoCandidate], the reason
 // listing why each sub was passed over.
 func (m *Manager) SwitchNext(reason string, opts ...SwitchOption) (SwitchResult, error) {
+	return m.switchNext(context.Background(), reason, opts...)
+}
+
+// switchNext is [Manager.SwitchNext] with a context for the lock waits.
+func (m *Manager) switchNext(ctx context.Context, reason string, opts ...SwitchOption) (SwitchResult, error) {
 	var why []string
+	from := ""
 	for _, c := range m.Candidates() {
 		switch {
 		case c.Active:
+			from = c.Sub
 			why = append(why, c.Sub+": active")
 			continue
 		case !c.Usable:
 			why = append(why, c.Sub+": "+c.PassedOver)
 			continue
 		}
-		res, err := m.SwitchTo(c.Sub, reason, opts...)
+		res, err := m.SwitchToContext(ctx, c.Sub, reason, opts...)
 		if err == nil || !candidateRefusal(err) {
 			return res, err
 		}
 		why = append(why, c.Sub+": "+res.Reason)
 	}
-	return m.refuse(ErrNoCandidate, "", "no usable subscription to switch to: "+strings.Join(why, "; "), nil)
+	res, err := m.refuse(ErrNoCandidate, "", "no usable subscription to switch to: "+strings.Join(why, "; "), nil)
+	res.From = from
+	return res, err
 }
 
 // candidateRefusal reports whether SwitchTo refused because of the target

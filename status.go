@@ -55,6 +55,9 @@ type SlotStatus struct {
 	// Headroom is what the last observed usage leaves of the plan (see
 	// [Manager.Observe]); nil when unknown.
 	Headroom *float64 `json:"headroom,omitempty"`
+	// Email is the account's e-mail address the sub's identity sidecar
+	// remembers (Claude Code's oauthAccount.emailAddress); "" when none.
+	Email string `json:"email,omitempty"`
 }
 
 // Status inspects the creds dir without changing anything and reports the
@@ -110,6 +113,7 @@ func (m *Manager) Status() (Status, error) {
 	}
 
 	anyFresh := false
+	usableOthers, passed := 0, []string(nil)
 	now := m.cfg.now()
 	state, serr := m.readState()
 	if serr != nil {
@@ -133,8 +137,9 @@ func (m *Manager) Status() (Status, error) {
 		}
 		ss.Fresh, ss.FreshReason = freshnessOf(m.cfg.format, filepath.Base(path), c, rerr, m.cfg.grace, now)
 		anyFresh = anyFresh || ss.Fresh
-		id, ierr := m.identityVerdict(sub, c.fingerprint)
-		ss.Identity = id
+		stored, acct, ierr := m.storedSidecar(sub)
+		id, ierr := m.verdictFrom(sub, c.fingerprint, stored, ierr)
+		ss.Identity, ss.Email = id, emailOf(acct)
 		if ierr != nil {
 			problem("slot %s: fingerprint unreadable: %v", sub, errors.Unwrap(ierr))
 		} else if id.Drift {
@@ -164,10 +169,20 @@ func (m *Manager) Status() (Status, error) {
 		if ss.Active && !ss.Fresh {
 			problem("active slot %s is not fresh: %s", sub, ss.FreshReason)
 		}
+		st.Problems = append(st.Problems, m.slotProblems(ss, data, c, rerr)...)
+		if !ss.Active {
+			if why := passedOver(ss, ierr, serr); why == "" {
+				usableOthers++
+			} else {
+				passed = append(passed, sub+": "+why)
+			}
+		}
 		st.Slots = append(st.Slots, ss)
 	}
 	if !anyFresh {
 		problem("no fresh slot: every configured slot is missing, unreadable, expired or within grace")
+	} else if p := rotationProblem(st.Active, usableOthers, passed); p != "" {
+		problem("%s", p)
 	}
 	st.Healthy = len(st.Problems) == 0
 	return st, nil

@@ -1,15 +1,26 @@
 package credslots
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
 )
 
-// SwitchResult is the outcome of [Manager.SwitchTo] or [Manager.HealDriftTo].
+// SwitchResult is the outcome of [Manager.SwitchTo], [Manager.SwitchNext],
+// [Manager.HealDriftTo], [Manager.HealDrift] and [Manager.Adopt].
 type SwitchResult struct {
-	OK            bool     `json:"ok"`
-	Reason        string   `json:"reason"`                   // human-readable, for logs
+	OK     bool   `json:"ok"`
+	Reason string `json:"reason"` // human-readable, for logs
+	// Sub is the sub the change was for: the target of a switch (the one
+	// SwitchNext picked), the sub healed into (the one HealDrift found in
+	// the journal) or adopted as; "" when none was decided.
+	Sub string `json:"sub"`
+	// From is the sub the live path held before: for a switch the slot the
+	// symlink pointed at ("" when it was a file, missing or no slot's); for
+	// a heal the healed sub itself (the live file was its refreshed copy);
+	// "" for an adopt (a login no slot held).
+	From          string   `json:"from"`
 	DeferredLocks []string `json:"deferred_locks,omitempty"` // the lock guard's answer when deferred
 }
 
@@ -74,6 +85,16 @@ func applySwitchOptions(opts []SwitchOption) switchConfig {
 // directory sync after the rename failed: the error then says the live path
 // was changed, and the journal records the switch as done.
 func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResult, error) {
+	return m.SwitchToContext(context.Background(), sub, reason, opts...)
+}
+
+// SwitchToContext is [Manager.SwitchTo] whose waits for the locks end with
+// ctx: a ctx done before or while it waits changes nothing and returns an
+// error wrapping ctx.Err().
+func (m *Manager) SwitchToContext(ctx context.Context, sub, reason string, opts ...SwitchOption) (SwitchResult, error) {
+	if err := ctx.Err(); err != nil {
+		return m.fail(sub, fmt.Errorf("credslots: switch to %s not started: %w", sub, err))
+	}
 	sc := applySwitchOptions(opts)
 	if !m.knows(sub) {
 		return m.refuse(ErrUnknownSubscription, sub, m.unknownSub(sub), nil)
@@ -91,7 +112,7 @@ func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResu
 			return m.deny(sub, r)
 		}
 	}
-	mu, err := m.beginMutation()
+	mu, err := m.beginMutationContext(ctx)
 	if err != nil {
 		return m.fail(sub, err)
 	}
@@ -114,7 +135,10 @@ func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResu
 		done += fmt.Sprintf("; the live file matched no slot: its login is kept as %s (restore it into its sub's slot from there)",
 			m.rel(m.live+prevSuffix))
 	}
-	return m.changed(sub, reason, done, plan.fingerprint, false, sidecarRead{})
+	res, err := m.changed(sub, reason, done, plan.fingerprint, false, sidecarRead{})
+	res.From = plan.from
+	m.announce(mu, Change{Op: opSwitch, Sub: sub, From: plan.from, Reason: reason})
+	return res, err
 }
 
 // switchPlan is what checks 3 to 6 of a switch found.
@@ -297,14 +321,14 @@ func (m *Manager) refuse(sentinel error, sub, reason string, locks []string) (Sw
 		attrs = append(attrs, "locks", locks)
 	}
 	m.cfg.logger.Warn("refused", attrs...)
-	return SwitchResult{Reason: reason, DeferredLocks: locks},
+	return SwitchResult{Reason: reason, Sub: sub, DeferredLocks: locks},
 		fmt.Errorf("credslots: %s: %w", reason, sentinel)
 }
 
 // fail reports an error met while changing files (or waiting for the lock).
 func (m *Manager) fail(sub string, err error) (SwitchResult, error) {
 	m.cfg.logger.Warn("change failed", "sub", sub, "reason", err.Error())
-	return SwitchResult{Reason: err.Error()}, err
+	return SwitchResult{Reason: err.Error(), Sub: sub}, err
 }
 
 // changed finishes a successful switch or heal: capture the fingerprint fp
@@ -323,5 +347,5 @@ func (m *Manager) changed(sub, hookReason, reason, fp string, healed bool, side 
 		msg = "healed"
 	}
 	m.cfg.logger.Info(msg, "sub", sub, "reason", hookReason, "result", reason, "path", m.slots[sub])
-	return SwitchResult{OK: true, Reason: reason}, nil
+	return SwitchResult{OK: true, Reason: reason, Sub: sub}, nil
 }

@@ -26,16 +26,17 @@ func TestSwitchToSucceeds(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup func(t *testing.T, f *fixture)
+		from  string
 	}{
-		{"no live path yet", func(t *testing.T, f *fixture) {}},
-		{"from another slot", func(t *testing.T, f *fixture) { f.link(t, "alice") }},
-		{"from a broken symlink", func(t *testing.T, f *fixture) { f.link(t, "erik") }},
+		{"no live path yet", func(t *testing.T, f *fixture) {}, ""},
+		{"from another slot", func(t *testing.T, f *fixture) { f.link(t, "alice") }, "alice"},
+		{"from a broken symlink", func(t *testing.T, f *fixture) { f.link(t, "erik") }, ""},
 		{"from a regular file equal to a slot", func(t *testing.T, f *fixture) {
 			data, err := os.ReadFile(f.slot("alice"))
 			require.NoError(t, err)
 			writeFile(t, f.m.LivePath(), data)
-		}},
-		{"already active", func(t *testing.T, f *fixture) { f.link(t, "bob") }},
+		}, ""},
+		{"already active", func(t *testing.T, f *fixture) { f.link(t, "bob") }, "bob"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,7 +47,7 @@ func TestSwitchToSucceeds(t *testing.T) {
 
 			res, err := f.m.SwitchTo("bob", "alice quota exhausted")
 			require.NoError(t, err)
-			assert.Equal(t, SwitchResult{OK: true, Reason: "switched to bob"}, res)
+			assert.Equal(t, SwitchResult{OK: true, Reason: "switched to bob", Sub: "bob", From: tt.from}, res)
 			assert.Equal(t, ".credentials.json.bob", f.readlink(t), "relative target")
 			sub, ok := f.m.ActiveSubscription()
 			assert.True(t, ok)

@@ -68,7 +68,7 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.toolName, "tool", a.toolName, "credential `format`: claude, gemini or codex")
 	fs.StringVar(&a.dir, "dir", a.dir, "creds `dir` (default: the tool's, ~/.claude, ~/.gemini or ~/.codex)")
 	fs.StringVar(&a.subsFlag, "subs", a.subsFlag, "comma-separated `subs` (default: discovered from the slot files)")
-	fs.DurationVar(&a.grace, "grace", a.grace, "treat a token expiring within this `duration` as stale")
+	fs.Var(newDuration(&a.grace, a.grace), "grace", "treat a token expiring within this `duration` as stale")
 	fs.Var(&a.globs, "lock-glob", "busy-signal file `pattern`: its matches defer changes; repeatable")
 	fs.Var(&a.procs, "busy-proc", "defer changes while a process with this executable `name` runs (e.g. codex); repeatable")
 	fs.BoolVar(&a.noCLILocks, "no-cli-locks", a.noCLILocks, "do not hold the CLI's own refresh locks during changes")
@@ -107,7 +107,7 @@ func (a *app) run(args []string) int {
 			fmt.Fprint(a.stdout, globalHelp())
 			return exitOK
 		}
-		return a.usageError(err)
+		return a.usageError(flagError(err, gfs))
 	}
 	if a.showVersion {
 		return a.printVersion()
@@ -118,7 +118,7 @@ func (a *app) run(args []string) int {
 	name, rest := gfs.Arg(0), gfs.Args()[1:]
 	cmd := lookup(name)
 	if cmd == nil {
-		return a.usageError(fmt.Errorf("unknown command %q", name))
+		return a.usageError(unknownCommand(name))
 	}
 	a.cmd = cmd
 	o := &opts{}
@@ -134,7 +134,7 @@ func (a *app) run(args []string) int {
 		return exitOK
 	}
 	if err != nil {
-		return a.usageError(err)
+		return a.usageError(flagError(err, cfs))
 	}
 	if a.showVersion {
 		return a.printVersion()
@@ -189,6 +189,9 @@ func (a *app) finish() error {
 		}
 	}
 	if a.tool == nil {
+		if near := nearest(a.toolName, []string{"claude", "gemini", "codex"}); near != "" {
+			return fmt.Errorf("unknown --tool %q (claude, gemini or codex); did you mean %s?", a.toolName, near)
+		}
 		return fmt.Errorf("unknown --tool %q (claude, gemini or codex)", a.toolName)
 	}
 	if a.grace < 0 {
@@ -203,16 +206,18 @@ func (a *app) finish() error {
 	return nil
 }
 
-// resolveDir returns the creds dir: --dir, or the tool's default in $HOME.
+// resolveDir returns the creds dir: --dir, or where the tool's CLI keeps
+// it ($CLAUDE_SECURESTORAGE_CONFIG_DIR, $CLAUDE_CONFIG_DIR, $CODEX_HOME,
+// $GEMINI_CLI_HOME, else in the home directory).
 func (a *app) resolveDir() (string, error) {
 	if a.dir != "" {
 		return a.dir, nil
 	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("no --dir and no home directory: %w", err)
+	dir := a.tool.DefaultDir()
+	if !filepath.IsAbs(dir) {
+		return "", errors.New("no --dir, no variable naming the creds dir, and no home directory")
 	}
-	return filepath.Join(home, a.tool.DefaultDir()), nil
+	return dir, nil
 }
 
 // options are the Manager options for dir, shared by every command and by
@@ -252,6 +257,15 @@ func (a *app) options(dir string, subs []string) []credslots.Option {
 // must exist. With add non-empty, that sub is configured too (the add
 // command names a sub whose slot does not exist yet).
 func (a *app) manager(add string) (*credslots.Manager, error) {
+	var extra []string
+	if add != "" {
+		extra = append(extra, add)
+	}
+	return a.managerWith(extra)
+}
+
+// managerWith is manager with every sub of extra configured too.
+func (a *app) managerWith(extra []string) (*credslots.Manager, error) {
 	dir, err := a.resolveDir()
 	if err != nil {
 		return nil, err
@@ -272,11 +286,13 @@ func (a *app) manager(add string) (*credslots.Manager, error) {
 			return nil, err
 		}
 	}
-	if add != "" && !contains(subs, add) {
-		subs = append(subs, add)
+	for _, add := range extra {
+		if !contains(subs, add) {
+			subs = append(subs, add)
+		}
 	}
 	if len(subs) == 0 {
-		return nil, fmt.Errorf("no slot files found in %s; pass --subs", dir)
+		return nil, a.noSlots(dir)
 	}
 	return credslots.New(a.options(dir, subs)...)
 }
@@ -316,12 +332,17 @@ var errorWords = []struct {
 	// After identity_drift, which it also is: listed so that its text is
 	// cleaned from messages.
 	{&credslots.ErrNewLogin, "new_login", exitRefused},
+	{&credslots.ErrActiveSub, "active", exitRefused},
 	{&credslots.ErrInvalidConfig, "invalid_config", exitError},
 }
 
 // classify returns err's word and exit code: "error" and 2 for anything
 // that is not a refusal.
 func classify(err error) (string, int) {
+	var ns *notSetUp
+	if errors.As(err, &ns) && ns.live.Kind == "file" {
+		return "not_set_up", exitRefused
+	}
 	for _, w := range errorWords {
 		if errors.Is(err, *w.err) {
 			return w.word, w.code
@@ -343,6 +364,7 @@ func clean(s string, err error) string {
 	for strings.HasPrefix(s, "credslots: ") {
 		s = strings.TrimPrefix(s, "credslots: ")
 	}
+	s = speak(s, "")
 	if err == nil {
 		return s
 	}
@@ -382,10 +404,7 @@ func (a *app) errorJSON(word, reason string, extra fields) {
 // usageError reports bad usage: exit 2, the usage of the command (or of
 // credslots) on stderr.
 func (a *app) usageError(err error) int {
-	msg := strings.TrimPrefix(err.Error(), "flag provided but not defined: ")
-	if msg != err.Error() {
-		msg = "unknown flag " + msg
-	}
+	msg := err.Error()
 	if a.json {
 		a.errorJSON("usage", msg, nil)
 	}
@@ -405,6 +424,9 @@ func (a *app) refuse(err error, reason string, extra fields) int {
 		reason = err.Error()
 	}
 	reason = clean(reason, err)
+	if sub, ok := extra["sub"].(string); ok && sub != "" {
+		reason = strings.ReplaceAll(reason, "SUB", sub)
+	}
 	if a.json {
 		a.errorJSON(word, reason, extra)
 	}

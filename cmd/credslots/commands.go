@@ -29,6 +29,10 @@ func (a *app) cmdCheck(_ *opts, _ []string) int {
 // what code says.
 func (a *app) snapshot(show func(credslots.Status), code func(credslots.Status) int) int {
 	m, err := a.manager("")
+	var ns *notSetUp
+	if errors.As(err, &ns) {
+		return a.notSetUpSnapshot(ns, show, code)
+	}
 	if err != nil {
 		return a.fail(err)
 	}
@@ -36,8 +40,10 @@ func (a *app) snapshot(show func(credslots.Status), code func(credslots.Status) 
 	if err != nil {
 		return a.fail(err)
 	}
+	setUpHint(&st)
+	speakStatus(&st)
 	if a.json {
-		a.printJSON(st)
+		a.printJSON(statusJSON{OK: a.cmd == nil || a.cmd.name != "check" || st.Healthy, Status: st})
 	} else {
 		show(st)
 	}
@@ -67,8 +73,32 @@ func (a *app) printStatus(st credslots.Status) {
 		fmt.Fprintf(a.stdout, "live       %s\n", st.Live.Kind)
 	}
 	fmt.Fprintln(a.stdout)
+	if len(st.Slots) > 0 {
+		a.printSlots(st, now)
+		fmt.Fprintln(a.stdout)
+	}
+	if len(st.Problems) == 0 {
+		fmt.Fprintln(a.stdout, "healthy: no problems")
+		return
+	}
+	fmt.Fprintln(a.stdout, "problems:")
+	for _, p := range st.Problems {
+		fmt.Fprintf(a.stdout, "  - %s\n", printable(clean(p, nil)))
+	}
+}
+
+// printSlots is the status table of the slots.
+func (a *app) printSlots(st credslots.Status, now time.Time) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  SUB\tEXPIRES\tFRESH\tIDENTITY\tMODE\tNOTE")
+	emails := false
+	for _, s := range st.Slots {
+		emails = emails || s.Email != ""
+	}
+	if emails {
+		fmt.Fprintln(tw, "  SUB\tEMAIL\tEXPIRES\tFRESH\tIDENTITY\tMODE\tNOTE")
+	} else {
+		fmt.Fprintln(tw, "  SUB\tEXPIRES\tFRESH\tIDENTITY\tMODE\tNOTE")
+	}
 	for _, s := range st.Slots {
 		marker := " "
 		if s.Active {
@@ -81,19 +111,14 @@ func (a *app) printStatus(st credslots.Status) {
 		case s.Expiry != nil:
 			expires = relative(*s.Expiry, now)
 		}
-		fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\t%s\t%s\n", marker, printable(s.Sub), expires, yesNo(s.Fresh),
+		name := printable(s.Sub)
+		if emails {
+			name += "\t" + dash(printable(s.Email))
+		}
+		fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\t%s\t%s\n", marker, name, expires, yesNo(s.Fresh),
 			identityWord(s.Identity), dash(s.Mode), slotNote(s, now))
 	}
 	_ = tw.Flush()
-	fmt.Fprintln(a.stdout)
-	if len(st.Problems) == 0 {
-		fmt.Fprintln(a.stdout, "healthy: no problems")
-		return
-	}
-	fmt.Fprintln(a.stdout, "problems:")
-	for _, p := range st.Problems {
-		fmt.Fprintf(a.stdout, "  - %s\n", printable(clean(p, nil)))
-	}
 }
 
 // slotNote says whether a sub was marked invalid or rests.
@@ -142,23 +167,21 @@ func identityWord(id credslots.IdentityDriftInfo) string {
 	}
 }
 
-// relative renders a time against now: "in 432m", "expired 90m ago".
+// relative renders a time against now: "in 7h12m", "expired 20d ago".
 func relative(at, now time.Time) string {
+	// Far times overflow time.Duration: count days through Unix seconds.
+	if secs := at.Unix() - now.Unix(); secs > 100*365*86400 || secs < -100*365*86400 {
+		days := secs / 86400
+		if days >= 0 {
+			return fmt.Sprintf("in %dd", days)
+		}
+		return fmt.Sprintf("expired %dd ago", -days)
+	}
 	d := at.Sub(now)
 	if d >= 0 {
-		return "in " + minutes(d)
+		return "in " + human(d)
 	}
-	return "expired " + minutes(-d) + " ago"
-}
-
-// minutes is the command's one way of writing a duration, the library's:
-// whole minutes ("90m", "1800m"), or whole seconds under a minute ("20s").
-// Both read back with time.ParseDuration.
-func minutes(d time.Duration) string {
-	if d < time.Minute {
-		return fmt.Sprintf("%ds", int64(d/time.Second))
-	}
-	return fmt.Sprintf("%dm", int64(d/time.Minute))
+	return "expired " + human(-d) + " ago"
 }
 
 func (a *app) cmdSwitch(o *opts, pos []string) int {
@@ -174,17 +197,20 @@ func (a *app) cmdSwitch(o *opts, pos []string) int {
 		return a.fail(err)
 	}
 	if o.next {
-		res, err := m.SwitchNext(o.reason, sw...)
+		res, err := m.SwitchNextContext(a.ctx, o.reason, sw...)
 		if errors.Is(err, credslots.ErrNoCandidate) {
-			return a.refuse(err, res.Reason, fields{"action": "switch", "sub": "", "candidates": m.Candidates()})
+			return a.refuse(err, res.Reason, fields{"action": "switch", "sub": "", "from": res.From, "candidates": speakCandidates(m.Candidates())})
 		}
-		sub := ""
-		if err == nil {
-			sub, _ = m.ActiveSubscription()
-		}
-		return a.report("switch", sub, res, err)
+		return a.report("switch", res.Sub, res, err)
 	}
-	res, err := m.SwitchTo(pos[0], o.reason, sw...)
+	if code, done := a.alreadyActive(m, pos[0]); done {
+		return code
+	}
+	res, err := m.SwitchToContext(a.ctx, pos[0], o.reason, sw...)
+	if err == nil && res.From == pos[0] {
+		// Linked by hand, unknown to the journal: now recorded.
+		res.Reason = fmt.Sprintf("%s was already active; the journal now records it, so that heal --auto knows whose token is live", pos[0])
+	}
 	return a.report("switch", pos[0], res, err)
 }
 
@@ -204,14 +230,17 @@ func (a *app) cmdHeal(o *opts, pos []string) int {
 		return a.fail(err)
 	}
 	if len(pos) == 1 {
-		res, err := m.HealDriftTo(pos[0], sw...)
+		res, err := m.HealDriftToContext(a.ctx, pos[0], sw...)
 		return a.report("heal", pos[0], res, err)
 	}
 	if last, ok := m.LastActive(); ok {
 		fmt.Fprintf(a.stderr, "credslots: --auto: the journal says %s was active last\n", printable(last))
 	}
-	res, err := m.HealDrift(sw...)
-	sub, _ := m.LastActive()
+	res, err := m.HealDriftContext(a.ctx, sw...)
+	sub := res.Sub
+	if sub == "" {
+		sub, _ = m.LastActive()
+	}
 	return a.report("heal", sub, res, err)
 }
 
@@ -224,24 +253,26 @@ func (a *app) cmdAdd(o *opts, pos []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
-	res, err := m.Adopt(pos[0], sw...)
+	res, err := m.AdoptContext(a.ctx, pos[0], sw...)
 	return a.report("add", pos[0], res, err)
 }
 
 // report prints a switch, heal or add outcome and returns its exit code.
 func (a *app) report(action, sub string, res credslots.SwitchResult, err error) int {
 	if err != nil {
-		extra := fields{"action": action, "sub": sub}
+		extra := fields{"action": action, "sub": sub, "from": res.From}
 		if len(res.DeferredLocks) > 0 {
 			extra["deferred_locks"] = res.DeferredLocks
 		}
 		return a.refuse(err, res.Reason, extra)
 	}
+	reason := speak(res.Reason, sub)
 	if a.json {
-		a.printJSON(map[string]any{"ok": true, "action": action, "sub": sub, "reason": res.Reason})
+		changed := !strings.HasPrefix(res.Reason, dryRunPrefix)
+		a.printJSON(map[string]any{"ok": true, "action": action, "sub": sub, "from": res.From, "changed": changed, "reason": reason})
 		return exitOK
 	}
-	fmt.Fprintln(a.stdout, printable(res.Reason))
+	fmt.Fprintln(a.stdout, printable(reason))
 	return exitOK
 }
 
@@ -251,22 +282,24 @@ func (a *app) cmdCapture(_ *opts, pos []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
+	from, _ := m.ActiveSubscription()
 	fp, err := m.CaptureSlotFingerprint(sub)
 	if err != nil {
-		return a.refuse(err, "", fields{"action": "capture", "sub": sub})
+		return a.refuse(err, "", fields{"action": "capture", "sub": sub, "from": from})
 	}
 	if fp == "" {
 		reason := fmt.Sprintf("nothing to capture: slot %s is missing or has no identity", printable(sub))
 		if a.json {
-			a.errorJSON("nothing_to_capture", reason, fields{"action": "capture", "sub": sub})
+			a.errorJSON("nothing_to_capture", reason, fields{"action": "capture", "sub": sub, "from": from})
 		}
 		fmt.Fprintf(a.stderr, "credslots: %s\n", reason)
 		return exitRefused
 	}
+	reason := fmt.Sprintf("captured %s: fingerprint %s…; identity drift is measured against it", sub, fp[:12])
 	if a.json {
-		a.printJSON(map[string]any{"ok": true, "action": "capture", "sub": sub, "fingerprint": fp})
+		a.printJSON(map[string]any{"ok": true, "action": "capture", "sub": sub, "from": from, "changed": true, "fingerprint": fp, "reason": reason})
 	} else {
-		fmt.Fprintf(a.stdout, "captured %s: fingerprint %s…\n", printable(sub), fp[:12])
+		fmt.Fprintln(a.stdout, printable(reason))
 	}
 	return exitOK
 }
@@ -290,7 +323,7 @@ func (a *app) cmdLog(o *opts, _ []string) int {
 		if entries == nil {
 			entries = []credslots.JournalEntry{}
 		}
-		a.printJSON(map[string]any{"entries": entries})
+		a.printJSON(map[string]any{"ok": true, "entries": entries})
 		return exitOK
 	}
 	printLog(a.stdout, entries)

@@ -60,10 +60,13 @@ func (a *app) dryRunHeal(pos []string, opts []credslots.SwitchOption) int {
 	}
 	res.Reason = strings.ReplaceAll(res.Reason, shadowDir, m.CredsDir())
 	if err == nil {
-		res.Reason = "dry run, nothing changed: would have " + res.Reason
+		res.Reason = dryRunPrefix + "would have " + res.Reason
 	}
 	return a.report("heal", sub, res, err)
 }
+
+// dryRunPrefix starts the reason of a dry run that passed every check.
+const dryRunPrefix = "dry run, nothing changed: "
 
 // maxCopy is the most the dry run copies of one file: the library reads no
 // credential, sidecar or journal larger than that.

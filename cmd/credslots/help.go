@@ -27,6 +27,7 @@ type opts struct {
 	// loginSettle is how long watch lets a drifted live file and
 	// .claude.json settle before it decides between a refresh and a login.
 	loginSettle time.Duration
+	clear       bool
 }
 
 // command is one subcommand: its help, its flags and what it runs.
@@ -47,6 +48,17 @@ var commands []*command
 func init() {
 	commands = []*command{
 		{
+			name: "init", args: "NAME", min: 1, max: 1,
+			summary: "start from the one login you have: keep it as slot NAME",
+			about: "Sets up a creds dir that has no slots yet: the live file, the login the CLI\n" +
+				"wrote, becomes slot NAME, its identity (and, for Claude Code, its account)\n" +
+				"is recorded, and the live path becomes a symlink to the slot, which holds\n" +
+				"the login byte for byte. Refuses a dir that has slots already (use\n" +
+				"credslots add NAME for a further login).",
+			exit: "0 set up, 1 refused, 2 error",
+			run:  (*app).cmdInit,
+		},
+		{
 			name: "status", summary: "health snapshot of the creds dir, as a table or JSON",
 			about: "Shows the live path, the active sub and, for every sub, its expiry, freshness,\n" +
 				"identity, file mode, and whether it rests or was marked invalid; then the\n" +
@@ -63,9 +75,9 @@ func init() {
 		{
 			name: "switch", args: "SUB|--next [--reason TEXT] [--force]", max: 1,
 			summary: "point the live symlink at SUB's slot, or at the best usable other sub",
-			about: "Points the live symlink at SUB's slot (SwitchTo). With --next, picks the best\n" +
+			about: "Points the live symlink at SUB's slot. With --next, picks the best\n" +
 				"usable sub other than the active one: fresh, not resting, not invalid, the\n" +
-				"most headroom (see observe), then the latest expiry (SwitchNext). A refusal\n" +
+				"most headroom (see observe), then the latest expiry. A refusal\n" +
 				"changes nothing.",
 			exit: "0 switched, 1 refused or deferred, 2 error",
 			flags: func(fs *flag.FlagSet, o *opts) {
@@ -79,8 +91,8 @@ func init() {
 			name: "heal", args: "SUB|--auto [--force] [--dry-run]", max: 1,
 			summary: "copy a refreshed live file into its slot and restore the symlink",
 			about: "After the CLI refreshed its token (the live symlink became a regular file),\n" +
-				"copies the live file into SUB's slot and puts the symlink back (HealDriftTo).\n" +
-				"With --auto, heals into the sub the journal says was active (HealDrift),\n" +
+				"copies the live file into SUB's slot and puts the symlink back.\n" +
+				"With --auto, heals into the sub the journal says was active,\n" +
 				"refusing (ambiguous) when the journal cannot tell.",
 			exit: "0 healed, 1 refused or deferred, 2 error",
 			flags: func(fs *flag.FlagSet, o *opts) {
@@ -95,13 +107,26 @@ func init() {
 			summary: "adopt a fresh login from the live file as SUB's slot",
 			about: "After a /login, the live path is a regular file holding a login that is in\n" +
 				"no slot yet: writes it to SUB's slot (a new sub, or one whose slot holds\n" +
-				"the same identity), records its identity and restores the symlink (Adopt).\n" +
+				"the same identity), records its identity and restores the symlink.\n" +
 				"SUB need not be in --subs or have a slot file yet.",
 			exit: "0 added, 1 refused or deferred, 2 error",
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.BoolVar(&o.force, "force", false, "override busy-signals and the identity checks (the login is another slot's, or SUB's slot holds another login)")
 			},
 			run: (*app).cmdAdd,
+		},
+		{
+			name: "remove", args: "SUB [--reason TEXT]", min: 1, max: 1,
+			summary: "take SUB out of the rotation; its slot is kept as a backup",
+			about: "Takes SUB out of the rotation: its slot becomes its newest backup (see\n" +
+				"credslots backups), then the slot and its identity record are removed, so\n" +
+				"that discovery no longer finds SUB. Refuses the active sub: switch away\n" +
+				"first. credslots restore BACKUP SUB brings the login back.",
+			exit: "0 removed, 1 refused, 2 error",
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.StringVar(&o.reason, "reason", "taken out of the rotation (credslots remove)", "the `text` recorded in the journal")
+			},
+			run: (*app).cmdRemove,
 		},
 		{
 			name: "capture", args: "SUB", min: 1, max: 1,
@@ -112,16 +137,17 @@ func init() {
 			run:  (*app).cmdCapture,
 		},
 		{
-			name: "rest", args: "SUB --until TIME|--for DURATION [--reason TEXT]", min: 1, max: 1,
+			name: "rest", args: "SUB --until TIME|--for DURATION|--clear [--reason TEXT]", min: 1, max: 1,
 			summary: "pass SUB over in switch --next until a time (a quota or rate limit)",
 			about: "Records that SUB hit a quota or rate limit: switch --next passes it over\n" +
 				"until TIME (RFC 3339, e.g. 2026-01-02T15:04:05Z) or for DURATION from now\n" +
-				"(e.g. 90m, 5h). Journaled; status shows it.",
+				"(e.g. 90m, 5h, 1d). --clear ends the rest early. Journaled; status shows it.",
 			exit: "0 recorded, 1 refused, 2 error",
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.StringVar(&o.until, "until", "", "rest until this `time`, RFC 3339")
-				fs.DurationVar(&o.forDur, "for", 0, "rest for this `duration` from now")
-				fs.StringVar(&o.reason, "reason", "quota or rate limit (credslots rest)", "the `text` recorded in the journal")
+				fs.Var(newDuration(&o.forDur, 0), "for", "rest for this `duration` from now (90m, 5h, 1d)")
+				fs.StringVar(&o.reason, "reason", restDefaultReason, "the `text` recorded in the journal")
+				fs.BoolVar(&o.clear, "clear", false, "end SUB's rest now")
 			},
 			run: (*app).cmdRest,
 		},
@@ -142,7 +168,7 @@ func init() {
 			summary: "read an API response's head from stdin: rest, invalidate or rank SUB",
 			about: "Reads what curl -sD - printed for a request made with SUB's login (status\n" +
 				"line and headers; earlier heads such as 100 Continue and a body after are\n" +
-				"skipped) and acts on it (Observe): a rejected rate limit or a 429 rests SUB\n" +
+				"skipped) and acts on it: a rejected rate limit or a 429 rests SUB\n" +
 				"until the reset (Retry-After, else 1m), a 401 before the token's expiry\n" +
 				"marks it invalid, and the usage headers (Anthropic's unified 5h/7d\n" +
 				"utilization, Codex CLI's primary/secondary percent) are kept to rank\n" +
@@ -178,7 +204,8 @@ func init() {
 			about:   "Shows the journal's newest records, oldest first, names and reasons escaped.",
 			exit:    "0, or 2 on error",
 			flags: func(fs *flag.FlagSet, o *opts) {
-				fs.IntVar(&o.n, "n", 20, "show the newest `N` records")
+				o.n = 20
+				fs.Var(&intValue{&o.n}, "n", "show the newest `N` records")
 			},
 			run: (*app).cmdLog,
 		},
@@ -186,17 +213,17 @@ func init() {
 			name: "watch", args: "[--no-heal] [--retry DURATION] [--settle DURATION]",
 			summary: "follow the creds dir: heal refreshes as they land, report identity drift",
 			about: "Follows the creds dir (inotify, FSEvents or kqueue) until SIGINT or SIGTERM.\n" +
-				"A Claude Code refresh is healed as soon as it lands (HealDrift, under the\n" +
-				"CLI's locks), and identity drift is reported. One line (with --json, one\n" +
+				"A Claude Code refresh is healed as soon as it lands (under the CLI's\n" +
+				"locks), and identity drift is reported. One line (with --json, one\n" +
 				"JSON object) per event on stdout: healed, heal_refused, identity_drift,\n" +
 				"drift (with --no-heal) or error. A refused heal is not retried until the\n" +
 				"live file changes, except a deferred one, retried after --retry.",
 			exit: "0 when interrupted, 2 error",
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.BoolVar(&o.noHeal, "no-heal", false, "report drift, never heal")
-				fs.DurationVar(&o.retry, "retry", time.Minute, "retry a deferred or lock-timed-out heal after this `duration`")
-				fs.DurationVar(&o.debounce, "settle", 50*time.Millisecond, "wait this `duration` after the last change before acting")
-				fs.DurationVar(&o.loginSettle, "login-settle", 2*time.Second, "heal a refresh only once the live file and .claude.json have been unchanged this `duration` (a login writes both)")
+				fs.Var(newDuration(&o.retry, time.Minute), "retry", "retry a deferred or lock-timed-out heal after this `duration`")
+				fs.Var(newDuration(&o.debounce, 50*time.Millisecond), "settle", "wait this `duration` after the last change before acting")
+				fs.Var(newDuration(&o.loginSettle, 2*time.Second), "login-settle", "heal a refresh only once the live file and .claude.json have been unchanged this `duration` (a login writes both)")
 			},
 			run: (*app).cmdWatch,
 		},
@@ -253,11 +280,13 @@ func globalHelp() string {
 const footer = `
 exit codes: 0 done, 1 refused, deferred, unhealthy or nothing to do,
 2 error or bad usage.
-durations: read in Go's syntax (90m, 2h30m); written in whole minutes
-("expired 90m ago", "in 432m"), seconds under a minute, as the library's
-reasons write them. Times: RFC 3339, UTC.
---json: one JSON object on stdout; every error is {"ok": false, "error":
-WORD, "reason": TEXT}. Messages go to stderr. Tokens are never printed.
+durations: read as 90m, 2h30m, 1d or 3d4h; written in days, hours and
+minutes ("expired 20d ago", "in 7h12m"), seconds under a minute.
+Times: RFC 3339, UTC.
+--json: one JSON object on stdout, always with "ok"; an action's result
+also has "action", "sub" and "from" (the sub that was active before);
+every error is {"ok": false, "error": WORD, "reason": TEXT}. Messages go
+to stderr. Tokens are never printed.
 `
 
 // commandHelp is the text of credslots COMMAND -h and credslots help COMMAND.
@@ -290,7 +319,7 @@ func writeFlags(w io.Writer, fs *flag.FlagSet) {
 		if name != "" {
 			left += " " + strings.ToUpper(name)
 		}
-		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "[]" {
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "0m" && f.DefValue != "[]" {
 			def := f.DefValue
 			if g, ok := f.Value.(flag.Getter); ok {
 				if d, ok := g.Get().(time.Duration); ok {
@@ -330,7 +359,7 @@ func versionString() string {
 
 func (a *app) printVersion() int {
 	if a.json {
-		a.printJSON(map[string]any{"name": "credslots", "version": versionString()})
+		a.printJSON(map[string]any{"ok": true, "name": "credslots", "version": versionString()})
 		return exitOK
 	}
 	fmt.Fprintf(a.stdout, "credslots %s\n", versionString())
@@ -342,12 +371,12 @@ func (a *app) cmdHelp(_ *opts, pos []string) int {
 	if len(pos) == 1 {
 		c := lookup(pos[0])
 		if c == nil {
-			return a.usageError(fmt.Errorf("help: unknown command %q", pos[0]))
+			return a.usageError(fmt.Errorf("help: %w", unknownCommand(pos[0])))
 		}
 		text = commandHelp(c)
 	}
 	if a.json {
-		a.printJSON(map[string]any{"help": text})
+		a.printJSON(map[string]any{"ok": true, "help": text})
 		return exitOK
 	}
 	fmt.Fprint(a.stdout, text)

@@ -6,13 +6,15 @@
 //
 // Commands:
 //
+//	init NAME                       keep the one login you have as slot NAME
 //	status                          the health snapshot, as a table or JSON
 //	check                           the same for monitoring: exit 0 healthy, 1 problems
 //	switch SUB|--next               point the live symlink at a slot
 //	heal SUB|--auto [--dry-run]     copy a refreshed live file into its slot
 //	add SUB                         adopt a fresh login from the live file as SUB
+//	remove SUB                      take SUB out of the rotation (its slot kept as a backup)
 //	capture SUB                     record SUB's identity after a fresh login
-//	rest SUB --until T|--for D      pass SUB over in switch --next until then
+//	rest SUB --until T|--for D      pass SUB over in switch --next until then (--clear ends it)
 //	invalid SUB                     mark SUB's token as rejected by the server
 //	observe SUB < head              act on an API response's head (curl -sD -)
 //	backups [SUB]                   list the kept backups

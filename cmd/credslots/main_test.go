@@ -132,10 +132,10 @@ func TestStatusGolden(t *testing.T) {
 
 func TestStatusHealthyTable(t *testing.T) {
 	dir := credsDir(t, testNow)
-	r := run("--dir", dir, "--subs", "bob", "status")
+	r := run("--dir", dir, "--subs", "bob,erik", "status")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "* bob")
-	assert.Contains(t, r.stdout, "in 432m")
+	assert.Contains(t, r.stdout, "in 7h12m")
 	assert.Contains(t, r.stdout, "healthy: no problems")
 }
 
@@ -256,6 +256,8 @@ func TestHealAutoPicksLastSwitchedSub(t *testing.T) {
 	r := run("--dir", dir, "--json", "heal", "--auto", "--dry-run")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.json(t)["reason"], "dry run, nothing changed")
+	assert.Equal(t, false, r.json(t)["changed"])
+	assert.Equal(t, "bob", r.json(t)["sub"])
 	fi, err := os.Lstat(live)
 	require.NoError(t, err)
 	assert.True(t, fi.Mode().IsRegular(), "dry run changed nothing")
@@ -502,13 +504,15 @@ func TestRelativeTimes(t *testing.T) {
 		d    time.Duration
 		want string
 	}{
-		{7*time.Hour + 12*time.Minute + 30*time.Second, "in 432m"},
-		{-3 * time.Hour, "expired 180m ago"},
-		{-90*time.Minute - 30*time.Second, "expired 90m ago"},
+		{7*time.Hour + 12*time.Minute + 30*time.Second, "in 7h12m"},
+		{-3 * time.Hour, "expired 3h ago"},
+		{-90*time.Minute - 30*time.Second, "expired 1h30m ago"},
 		{45 * time.Minute, "in 45m"},
 		{20 * time.Second, "in 20s"},
-		{-50 * time.Hour, "expired 3000m ago"},
-		{72 * time.Hour, "in 4320m"},
+		{-50 * time.Hour, "expired 2d2h ago"},
+		{72 * time.Hour, "in 3d"},
+		{76*time.Hour + 59*time.Minute, "in 3d4h"},
+		{-20 * 24 * time.Hour, "expired 20d ago"},
 		{0, "in 0s"},
 	}
 	for _, tt := range tests {

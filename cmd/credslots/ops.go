@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -25,11 +26,18 @@ func unknownSub(m *credslots.Manager, sub string) error {
 	return fmt.Errorf("unknown subscription: %q (known: %s): %w", sub, known, credslots.ErrUnknownSubscription)
 }
 
+// restDefaultReason is rest's default --reason.
+const restDefaultReason = "quota or rate limit (credslots rest)"
+
 func (a *app) cmdRest(o *opts, pos []string) int {
 	sub := pos[0]
 	now := a.now()
 	var until time.Time
 	switch {
+	case o.clear && (o.until != "" || o.forDur != 0):
+		return a.usageError(errors.New("rest: pass --clear alone, without --until or --for"))
+	case o.clear:
+		return a.clearRest(o, sub, now)
 	case o.until != "" && o.forDur != 0:
 		return a.usageError(errors.New("rest: pass --until or --for, not both"))
 	case o.until != "":
@@ -53,14 +61,15 @@ func (a *app) cmdRest(o *opts, pos []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
-	extra := fields{"action": "rest", "sub": sub}
+	from, _ := m.ActiveSubscription()
+	extra := fields{"action": "rest", "sub": sub, "from": from}
 	if err := m.Rest(sub, until, o.reason); err != nil {
 		return a.refuse(err, "", extra)
 	}
-	reason := fmt.Sprintf("%s rests until %s (%s); switch --next passes it over until then",
-		sub, until.Format(time.RFC3339), minutes(until.Sub(now)))
+	reason := fmt.Sprintf("%s rests until %s (%s); switch --next passes it over until then (credslots rest %s --clear ends it)",
+		sub, until.Format(time.RFC3339), human(until.Sub(now)), sub)
 	if a.json {
-		a.printJSON(map[string]any{"ok": true, "action": "rest", "sub": sub, "until": until, "reason": reason})
+		a.printJSON(map[string]any{"ok": true, "action": "rest", "sub": sub, "from": from, "changed": true, "until": until, "reason": reason})
 		return exitOK
 	}
 	fmt.Fprintln(a.stdout, printable(reason))
@@ -73,12 +82,13 @@ func (a *app) cmdInvalid(o *opts, pos []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
+	from, _ := m.ActiveSubscription()
 	if err := m.MarkInvalid(sub, o.reason); err != nil {
-		return a.refuse(err, "", fields{"action": "invalid", "sub": sub})
+		return a.refuse(err, "", fields{"action": "invalid", "sub": sub, "from": from})
 	}
 	reason := fmt.Sprintf("%s marked invalid; switch refuses it until a new login changes its identity", sub)
 	if a.json {
-		a.printJSON(map[string]any{"ok": true, "action": "invalid", "sub": sub, "reason": reason})
+		a.printJSON(map[string]any{"ok": true, "action": "invalid", "sub": sub, "from": from, "changed": true, "reason": reason})
 		return exitOK
 	}
 	fmt.Fprintln(a.stdout, printable(reason))
@@ -86,7 +96,13 @@ func (a *app) cmdInvalid(o *opts, pos []string) int {
 }
 
 func (a *app) cmdBackups(_ *opts, pos []string) int {
-	m, err := a.manager("")
+	// The backups of a sub taken out of the rotation (remove) are listed
+	// too, unless --subs says which subs to show.
+	var removed []string
+	if len(a.subs) == 0 {
+		removed = a.removedSubs()
+	}
+	m, err := a.managerWith(removed)
 	if err != nil {
 		return a.fail(err)
 	}
@@ -104,7 +120,7 @@ func (a *app) cmdBackups(_ *opts, pos []string) int {
 		}
 	}
 	if a.json {
-		a.printJSON(map[string]any{"backups": list})
+		a.printJSON(map[string]any{"ok": true, "backups": list})
 		return exitOK
 	}
 	if len(list) == 0 {
@@ -142,11 +158,18 @@ func slotBackupName(m *credslots.Manager, sub string) string {
 
 func (a *app) cmdRestore(o *opts, pos []string) int {
 	name, sub := pos[0], pos[1]
-	m, err := a.manager("")
+	// A sub taken out of the rotation (remove) comes back from a backup
+	// of its own slot; any other sub must be configured.
+	add := ""
+	if strings.HasPrefix(path.Base(name), a.tool.DefaultLiveName()+"."+sub+".") {
+		add = sub
+	}
+	m, err := a.manager(add)
 	if err != nil {
 		return a.fail(err)
 	}
-	extra := fields{"action": "restore", "backup": name, "sub": sub}
+	from, _ := m.ActiveSubscription()
+	extra := fields{"action": "restore", "backup": name, "sub": sub, "from": from}
 	var ropts []credslots.SwitchOption
 	if o.force {
 		ropts = append(ropts, credslots.Force())
@@ -164,7 +187,7 @@ func (a *app) cmdRestore(o *opts, pos []string) int {
 	}
 	reason := fmt.Sprintf("restored %s into %s's slot; the login it held before is kept as %s", name, sub, slotBackupName(m, sub))
 	if a.json {
-		a.printJSON(map[string]any{"ok": true, "action": "restore", "backup": name, "sub": sub, "reason": reason})
+		a.printJSON(map[string]any{"ok": true, "action": "restore", "backup": name, "sub": sub, "from": from, "changed": true, "reason": reason})
 		return exitOK
 	}
 	fmt.Fprintln(a.stdout, printable(reason))

@@ -16,11 +16,13 @@ import (
 
 // watchEvent is one line watch prints.
 type watchEvent struct {
+	OK   bool      `json:"ok"` // false for a refusal or an error
 	Time time.Time `json:"time"`
 	// Event is healed, heal_refused, new_login, flip, identity_drift, drift
 	// or error.
 	Event string `json:"event"`
 	Sub   string `json:"sub,omitempty"`
+	From  string `json:"from,omitempty"`  // healed: the sub the live file was a copy of
 	Error string `json:"error,omitempty"` // the error word of a refusal
 	// Reason is the library's reason or the error's message.
 	Reason string `json:"reason"`
@@ -228,7 +230,7 @@ func (w *watcher) heal(m *credslots.Manager) {
 	if err == nil {
 		w.tried = ""
 		sub, _ := m.ActiveSubscription()
-		w.emit(watchEvent{Event: "healed", Sub: sub, Reason: res.Reason})
+		w.emit(watchEvent{Event: "healed", Sub: sub, From: res.From, Reason: res.Reason})
 		return
 	}
 	word, _ := classify(err)
@@ -305,6 +307,7 @@ func (w *watcher) finish(m *credslots.Manager, drift *credslots.DriftInfo) {
 // emit prints one event: a line, or one JSON object on a line.
 func (w *watcher) emit(ev watchEvent) {
 	ev.Time = w.a.now().UTC()
+	ev.OK = ev.Error == ""
 	if w.a.json {
 		data, err := json.Marshal(ev)
 		if err != nil {

@@ -3,7 +3,9 @@
 // It prints each step and its outcome, exits 0, and removes everything it
 // created.
 //
-// With -cli it then runs the credslots command on a second temporary dir.
+// With -cli it first runs the credslots command from one plain login
+// (init, add, a switch, a refresh healed, a switch), and after the
+// incidents the rest of the command on a second temporary dir.
 //
 //	go run ./examples/demo [-fixtures testdata/claude] [-cli path/to/credslots]
 package main
@@ -26,6 +28,12 @@ func main() {
 	fixtures := flag.String("fixtures", filepath.Join("testdata", "claude"), "directory of credential fixtures")
 	cli := flag.String("cli", "", "path to a built credslots command to demonstrate too")
 	flag.Parse()
+	if *cli != "" {
+		if err := runOnboarding(*cli, *fixtures); err != nil {
+			fmt.Fprintln(os.Stderr, "demo:", err)
+			os.Exit(1)
+		}
+	}
 	if err := run(*fixtures); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)

@@ -1,0 +1,87 @@
+package credslots
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+)
+
+// opRemove is the journal's name for [Manager.Remove].
+const opRemove = "remove"
+
+// ErrActiveSub indicates that a change would take away the slot the live
+// symlink points at; switch to another sub first.
+var ErrActiveSub = errors.New("subscription is active")
+
+// Remove takes sub out of the rotation, deleting nothing for good: sub's
+// slot becomes its newest backup ("<slot path>.prev", an older one moving
+// to the backup generations), then the slot and its identity sidecar are
+// removed, under the locks of every change, journaled. Discovery no longer
+// finds sub; [Manager.Restore] brings its login back. It refuses, changing
+// nothing, an unknown sub ([ErrUnknownSubscription]), a sub whose slot does
+// not exist ([ErrSlotMissing]) and the active sub ([ErrActiveSub]).
+func (m *Manager) Remove(sub, reason string) error {
+	if !m.knows(sub) {
+		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
+	}
+	check := func() ([]byte, error) {
+		if active, ok := m.ActiveSubscription(); ok && active == sub {
+			return nil, fmt.Errorf("credslots: %s is the active sub; switch to another one first: %w", sub, ErrActiveSub)
+		}
+		data, err := m.cfg.fs.ReadFile(m.slots[sub])
+		switch {
+		case isMissing(err):
+			return nil, fmt.Errorf("credslots: slot missing: %s: %w", m.slots[sub], ErrSlotMissing)
+		case err != nil:
+			return nil, fmt.Errorf("credslots: read slot %s: %w", m.slots[sub], err)
+		}
+		return data, nil
+	}
+	// Before the first change, a first look without locks (see [Manager.SwitchTo]).
+	if m.firstChange() {
+		if _, err := check(); err != nil {
+			return err
+		}
+	}
+	mu, err := m.beginMutation()
+	if err != nil {
+		return err
+	}
+	defer mu.end()
+	data, err := check()
+	if err != nil {
+		return err
+	}
+	c, err := m.beginChange(mu, opRemove, sub, "", reason, "")
+	if err != nil {
+		return err
+	}
+	if err := c.finish(m.removeLocked(mu, sub, data)); err != nil {
+		return err
+	}
+	m.cfg.logger.Info("removed", "sub", sub, "path", m.slots[sub], "backup", m.slots[sub]+prevSuffix)
+	m.announce(mu, Change{Op: opRemove, Sub: sub, Reason: reason})
+	return nil
+}
+
+// removeLocked keeps the slot as its backup, then removes the slot and its
+// sidecar.
+func (m *Manager) removeLocked(mu *mutation, sub string, data []byte) error {
+	if err := mu.verify(); err != nil {
+		return err
+	}
+	slot := m.slots[sub]
+	if err := m.keepBackup(slot, data); err != nil {
+		return err
+	}
+	fsys := m.cfg.fs
+	for _, p := range []string{slot, m.prints[sub]} {
+		if err := fsys.Remove(p); err != nil && !isMissing(err) {
+			return fmt.Errorf("credslots: remove %s: %w", filepath.Base(p), err)
+		}
+		if err := syncDirOf(fsys, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
