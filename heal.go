@@ -2,8 +2,8 @@ package credslots
 
 import (
 	"bytes"
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
