@@ -1,0 +1,484 @@
+package etcd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/gptme/credslots"
+)
+
+// LeaseOption configures [Pool.Lease].
+type LeaseOption func(*leaseConfig)
+
+type leaseConfig struct {
+	sub  string
+	wait bool
+}
+
+// LeaseSub leases this sub; without it Lease picks the best usable free one.
+func LeaseSub(sub string) LeaseOption { return func(c *leaseConfig) { c.sub = sub } }
+
+// LeaseWait waits, bounded by the context, until a sub is free.
+func LeaseWait() LeaseOption { return func(c *leaseConfig) { c.wait = true } }
+
+// Lease is one sub's login, live in one seat. Its key in etcd is bound to a
+// [concurrency.Session]; [Lease.Done] closes as soon as the lease can no
+// longer be trusted (not renewed within half the TTL, the session ended, the
+// key gone) or it was released. Its methods are safe for concurrent use.
+type Lease struct {
+	p    *Pool
+	sub  string
+	seat string
+	sess *concurrency.Session
+	id   clientv3.LeaseID
+
+	mu       sync.Mutex
+	rev      int64  // the login's revision the seat's login derives from
+	stored   []byte // the login as stored at rev
+	record   seatRecord
+	released bool
+
+	stateMu   sync.Mutex
+	lastRenew time.Time // when the last acknowledged keep-alive was sent
+	lostErr   error
+	done      chan struct{}
+	stop      chan struct{}
+	wg        sync.WaitGroup
+}
+
+// Sub is the leased sub.
+func (l *Lease) Sub() string { return l.sub }
+
+// Seat is the seat directory the login is live in.
+func (l *Lease) Seat() string { return l.seat }
+
+// ID is the etcd lease the lease key is bound to.
+func (l *Lease) ID() int64 { return int64(l.id) }
+
+// TTL is the session's TTL.
+func (l *Lease) TTL() time.Duration { return l.p.ttl }
+
+// Done is closed when the lease is lost or released.
+func (l *Lease) Done() <-chan struct{} { return l.done }
+
+// Err is nil while the lease holds; then it wraps [ErrLeaseLost] or says it
+// was released.
+func (l *Lease) Err() error {
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
+	return l.lostErr
+}
+
+// Expires is the earliest time the cluster may end the lease: the TTL after
+// the last acknowledged renewal was sent. A holder must stop using the login
+// before then.
+func (l *Lease) Expires() time.Time {
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
+	return l.lastRenew.Add(l.p.ttl)
+}
+
+// Lease leases a sub's login for seat (a directory, created 0700 if
+// missing) and writes it there as the CLI's credential file, 0600,
+// atomically; for Claude Code only claudeAiOauth goes in, every other key
+// of a seat file stays. What an earlier lease left in the seat is settled
+// first (see [Pool.Settle]). Without [LeaseSub] it picks the fresh free sub
+// whose login lasts longest. It fails wrapping [ErrLeased] for a sub leased
+// elsewhere and [ErrNoFreeSub] (saying why each was passed over) when none is
+// free, unless [LeaseWait] waits for one.
+func (p *Pool) Lease(ctx context.Context, seat string, opts ...LeaseOption) (*Lease, error) {
+	var cfg leaseConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.sub != "" {
+		if err := validSub(cfg.sub); err != nil {
+			return nil, err
+		}
+	}
+	seat, err := prepareSeat(seat)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.recoverSeat(ctx, seat); err != nil {
+		return nil, err
+	}
+	// The grant is sent after this instant: the cluster cannot end the
+	// lease before it plus the TTL.
+	granted := time.Now()
+	gctx, gcancel := p.opCtx(ctx)
+	grant, err := p.cli.Grant(gctx, int64(p.ttlSeconds()))
+	gcancel()
+	if err != nil {
+		return nil, fmt.Errorf("credslots-etcd: grant a lease: %w", err)
+	}
+	sess, err := concurrency.NewSession(p.cli, concurrency.WithTTL(p.ttlSeconds()),
+		concurrency.WithLease(grant.ID), concurrency.WithContext(context.Background()))
+	if err != nil {
+		rctx, rcancel := p.opCtx(context.Background())
+		_, _ = p.cli.Revoke(rctx, grant.ID)
+		rcancel()
+		return nil, fmt.Errorf("credslots-etcd: start session: %w", err)
+	}
+	l := &Lease{p: p, seat: seat, sess: sess, id: sess.Lease(), lastRenew: granted,
+		done: make(chan struct{}), stop: make(chan struct{})}
+	got, err := p.acquire(ctx, l, cfg)
+	if err != nil {
+		l.endSession()
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	l.sub, l.rev, l.stored = got.sub, got.revision, got.doc
+	l.record = seatRecord{Prefix: p.prefix, Sub: got.sub, Revision: got.revision, LeaseID: int64(l.id),
+		Host: host, PID: os.Getpid(), Written: loginHash(got.doc)}
+	if err := writeRecord(seat, &l.record); err != nil {
+		l.abandon(ctx)
+		return nil, err
+	}
+	if err := p.writeSeatLogin(seat, got.doc); err != nil {
+		_ = p.clearSeatLogin(seat)
+		_ = removeRecord(seat)
+		l.abandon(ctx)
+		return nil, err
+	}
+	l.wg.Add(2)
+	go l.renew()
+	go l.watch()
+	p.logger.Info("leased", "sub", l.sub, "seat", seat, "lease", int64(l.id))
+	return l, nil
+}
+
+// abandon ends a lease whose seat was never filled.
+func (l *Lease) abandon(ctx context.Context) {
+	c, cancel := l.p.opCtx(ctx)
+	defer cancel()
+	_, _ = l.p.cli.Txn(c).If(clientv3.Compare(clientv3.LeaseValue(l.p.leaseKey(l.sub)), "=", int64(l.id))).
+		Then(clientv3.OpDelete(l.p.leaseKey(l.sub))).Commit()
+	l.endSession()
+}
+
+// endSession stops the keep-alives and revokes the lease, waiting no longer
+// than one request may take (a lease that cannot be revoked expires).
+func (l *Lease) endSession() {
+	l.sess.Orphan()
+	ctx, cancel := l.p.opCtx(context.Background())
+	defer cancel()
+	_, _ = l.p.cli.Revoke(ctx, l.id)
+}
+
+// acquire creates a free sub's lease key, bound to the session, in a
+// transaction that succeeds only if the key is absent and the login is the
+// one just read.
+func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, error) {
+	host, _ := os.Hostname()
+	record, err := json.Marshal(LeaseInfo{Seat: l.seat, Host: host, PID: os.Getpid(), Since: time.Now().UTC()})
+	if err != nil {
+		return login{}, err
+	}
+	for {
+		ls, rev, err := p.logins(ctx)
+		if err != nil {
+			return login{}, err
+		}
+		leases, err := p.Leases(ctx)
+		if err != nil {
+			return login{}, err
+		}
+		leased := map[string]bool{}
+		for _, li := range leases {
+			leased[li.Sub] = true
+		}
+		cands, why := p.candidates(ls, leased, cfg.sub)
+		for _, cand := range cands {
+			c, cancel := p.opCtx(ctx)
+			resp, err := p.cli.Txn(c).If(
+				clientv3.Compare(clientv3.CreateRevision(p.leaseKey(cand.sub)), "=", 0),
+				clientv3.Compare(clientv3.ModRevision(p.loginKey(cand.sub)), "=", cand.revision),
+			).Then(clientv3.OpPut(p.leaseKey(cand.sub), string(record), clientv3.WithLease(l.sess.Lease()))).Commit()
+			cancel()
+			if err != nil {
+				return login{}, fmt.Errorf("credslots-etcd: lease %s: %w", cand.sub, err)
+			}
+			if resp.Succeeded {
+				return cand, nil
+			}
+			why = append(why, cand.sub+": taken meanwhile")
+		}
+		if cfg.sub != "" {
+			if _, ok := ls[cfg.sub]; !ok {
+				return login{}, fmt.Errorf("credslots-etcd: %s: %w", cfg.sub, ErrUnknownSub)
+			}
+		}
+		if !cfg.wait {
+			if cfg.sub != "" && leased[cfg.sub] {
+				return login{}, fmt.Errorf("credslots-etcd: %s is leased to another seat: %w", cfg.sub, ErrLeased)
+			}
+			return login{}, fmt.Errorf("credslots-etcd: %s: %w", strings.Join(why, "; "), ErrNoFreeSub)
+		}
+		if err := p.waitChange(ctx, rev); err != nil {
+			return login{}, fmt.Errorf("credslots-etcd: waiting for a free sub (%s): %w: %w", strings.Join(why, "; "), err, ErrNoFreeSub)
+		}
+	}
+}
+
+// candidates lists the subs to try, best first, and why the others were
+// passed over.
+func (p *Pool) candidates(ls map[string]login, leased map[string]bool, only string) ([]login, []string) {
+	var out []login
+	var why []string
+	subs := make([]string, 0, len(ls))
+	for s := range ls {
+		subs = append(subs, s)
+	}
+	sort.Strings(subs)
+	for _, s := range subs {
+		l := ls[s]
+		if only != "" && s != only {
+			continue
+		}
+		fresh, reason := p.freshness(l.info)
+		switch {
+		case leased[s]:
+			why = append(why, s+": leased")
+		case l.info.Problem != "" || l.info.Blank != "":
+			why = append(why, s+": "+reason)
+		case !fresh && only == "":
+			why = append(why, s+": "+reason)
+		default:
+			out = append(out, l)
+		}
+	}
+	if len(ls) == 0 {
+		why = append(why, "the pool holds no login")
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].info.Expiry.After(out[j].info.Expiry) })
+	return out, why
+}
+
+// waitChange blocks until a lease or login changes after revision rev.
+func (p *Pool) waitChange(ctx context.Context, rev int64) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := p.cli.Watch(wctx, p.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	recheck := time.NewTimer(p.ttl)
+	defer recheck.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-wch:
+		return nil
+	case <-recheck.C:
+		return nil
+	}
+}
+
+// renew sends a keep-alive every sixth of the TTL and remembers when the
+// last acknowledged one was sent: the cluster cannot end the lease before
+// that time plus the TTL. The session keeps the lease alive too; this loop
+// measures.
+func (l *Lease) renew() {
+	defer l.wg.Done()
+	period := max(l.p.ttl/6, 100*time.Millisecond)
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tick.C:
+		}
+		sent := time.Now()
+		ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(context.Background()), max(l.p.ttl/4, 200*time.Millisecond))
+		_, err := l.p.cli.KeepAliveOnce(ctx, l.id)
+		cancel()
+		switch {
+		case err == nil:
+			l.stateMu.Lock()
+			if sent.After(l.lastRenew) {
+				l.lastRenew = sent
+			}
+			l.stateMu.Unlock()
+		case errors.Is(err, rpctypes.ErrLeaseNotFound):
+			l.lose("the cluster ended the lease")
+			return
+		}
+	}
+}
+
+// watch reports the lease lost once no renewal was acknowledged within half
+// the TTL, the session ends, or the lease key goes.
+func (l *Lease) watch() {
+	defer l.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	keyEvents := l.p.cli.Watch(ctx, l.p.leaseKey(l.sub))
+	check := time.NewTicker(min(max(l.p.ttl/50, 10*time.Millisecond), 100*time.Millisecond))
+	defer check.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.sess.Done():
+			l.lose("the session ended")
+			return
+		case wr, ok := <-keyEvents:
+			if !ok {
+				keyEvents = nil
+				continue
+			}
+			for _, ev := range wr.Events {
+				if ev.Type == clientv3.EventTypeDelete || ev.Kv.Lease != int64(l.id) {
+					l.lose("the lease key was removed")
+					return
+				}
+			}
+		case <-check.C:
+			l.stateMu.Lock()
+			late := time.Since(l.lastRenew) > l.p.ttl/2
+			l.stateMu.Unlock()
+			if late {
+				l.lose(fmt.Sprintf("not renewed within half the TTL (%s)", l.p.ttl/2))
+				return
+			}
+		}
+	}
+}
+
+// lose marks the lease lost, once.
+func (l *Lease) lose(reason string) {
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
+	if l.lostErr != nil {
+		return
+	}
+	l.lostErr = fmt.Errorf("credslots-etcd: lease of %s: %s: %w", l.sub, reason, ErrLeaseLost)
+	close(l.done)
+	l.p.logger.Warn("lease lost", "sub", l.sub, "reason", reason)
+}
+
+// Sync writes a newer login found in the seat (read under the CLI's locks)
+// back into the pool, in a transaction fenced by the lease key's lease ID and
+// the login's revision: it fails wrapping [ErrFenced], writing nothing, when
+// the lease was lost or the stored login changed. A blank, unreadable or
+// older login in the seat is left alone. On any failure the seat keeps the
+// login, to be written back later (see [Lease.Release]).
+func (l *Lease) Sync() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		return fmt.Errorf("credslots-etcd: lease of %s was released", l.sub)
+	}
+	return l.syncLocked()
+}
+
+func (l *Lease) syncLocked() error {
+	p := l.p
+	_, seatLogin, err := p.readSeatLogin(l.seat)
+	if err != nil || seatLogin == nil || bytes.Equal(seatLogin, l.stored) {
+		return err
+	}
+	if !p.worthKeeping(seatLogin) || !p.newer(seatLogin, l.stored) {
+		return nil
+	}
+	sealed, err := p.seal.seal(p.loginKey(l.sub), seatLogin)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := p.opCtx(context.Background())
+	defer cancel()
+	resp, err := p.cli.Txn(ctx).If(
+		clientv3.Compare(clientv3.LeaseValue(p.leaseKey(l.sub)), "=", int64(l.id)),
+		clientv3.Compare(clientv3.ModRevision(p.loginKey(l.sub)), "=", l.rev),
+	).Then(clientv3.OpPut(p.loginKey(l.sub), string(sealed))).Commit()
+	if err != nil {
+		return fmt.Errorf("credslots-etcd: write back %s: %w", l.sub, err)
+	}
+	if !resp.Succeeded {
+		l.lose("a write-back was fenced out")
+		return fmt.Errorf("credslots-etcd: write back %s: the lease was lost or the login changed: %w", l.sub, ErrFenced)
+	}
+	l.rev, l.stored = resp.Header.Revision, seatLogin
+	l.record.Revision, l.record.Written = l.rev, loginHash(seatLogin)
+	if err := writeRecord(l.seat, &l.record); err != nil {
+		return err
+	}
+	p.logger.Info("wrote back", "sub", l.sub, "revision", l.rev)
+	return nil
+}
+
+// newer reports whether the seat's login is not older than the stored one:
+// its expiry is not earlier.
+func (p *Pool) newer(seat, stored []byte) bool {
+	a, b := credslots.InspectLogin(p.format, seat), credslots.InspectLogin(p.format, stored)
+	return !b.HasExpiry || !a.Expiry.Before(b.Expiry)
+}
+
+// Release makes a final [Lease.Sync], takes the login out of the seat (for
+// Claude Code the seat's other keys stay) and ends the lease. When the lease
+// was lost, what the seat holds is written back only if the stored login is
+// unchanged, else kept as a sealed backup (reported in the error); when the
+// cluster cannot be reached the login stays in the seat, with its record,
+// and the error wraps [ErrPending]: the next lease of that seat settles it.
+func (l *Lease) Release() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		return nil
+	}
+	l.released = true
+	serr := l.syncLocked()
+	l.stopWatch()
+	var out error
+	if serr == nil && l.Err() == nil {
+		if err := l.p.clearSeatLogin(l.seat); err != nil {
+			out = err
+		} else if err := removeRecord(l.seat); err != nil {
+			out = err
+		}
+	} else {
+		rec := l.record
+		settled, err := l.p.settle(context.Background(), l.seat, &rec)
+		switch {
+		case err != nil:
+			out = err
+		case settled.Outcome == "backup":
+			out = fmt.Errorf("credslots-etcd: the lease of %s was lost and the stored login changed since: the seat's login is kept as backup %s: %w", l.sub, settled.Key, ErrFenced)
+		}
+	}
+	l.stateMu.Lock()
+	if l.lostErr == nil {
+		l.lostErr = fmt.Errorf("credslots-etcd: lease of %s was released", l.sub)
+		close(l.done)
+	}
+	l.stateMu.Unlock()
+	ctx, cancel := l.p.opCtx(context.Background())
+	defer cancel()
+	_, _ = l.p.cli.Txn(ctx).If(clientv3.Compare(clientv3.LeaseValue(l.p.leaseKey(l.sub)), "=", int64(l.id))).
+		Then(clientv3.OpDelete(l.p.leaseKey(l.sub))).Commit()
+	l.endSession()
+	if out == nil {
+		l.p.logger.Info("released", "sub", l.sub, "seat", l.seat)
+	}
+	return out
+}
+
+func (l *Lease) stopWatch() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	l.wg.Wait()
+}
