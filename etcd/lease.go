@@ -438,9 +438,16 @@ func (l *Lease) Release() error {
 		return nil
 	}
 	l.released = true
+	var out error
+	if rec, err := readRecord(l.seat); err != nil || rec == nil || rec.LeaseID != int64(l.id) {
+		// The seat is another lease's now (a later lease settled it): it
+		// holds nothing of this one.
+		l.stopWatch()
+		l.finish()
+		return nil
+	}
 	serr := l.syncLocked()
 	l.stopWatch()
-	var out error
 	if serr == nil && l.Err() == nil {
 		if err := l.p.clearSeatLogin(l.seat); err != nil {
 			out = err
@@ -457,6 +464,15 @@ func (l *Lease) Release() error {
 			out = fmt.Errorf("credslots-etcd: the lease of %s was lost and the stored login changed since: the seat's login is kept as backup %s: %w", l.sub, settled.Key, ErrFenced)
 		}
 	}
+	l.finish()
+	if out == nil {
+		l.p.logger.Info("released", "sub", l.sub, "seat", l.seat)
+	}
+	return out
+}
+
+// finish marks the lease released and ends it in the cluster.
+func (l *Lease) finish() {
 	l.stateMu.Lock()
 	if l.lostErr == nil {
 		l.lostErr = fmt.Errorf("credslots-etcd: lease of %s was released", l.sub)
@@ -468,10 +484,6 @@ func (l *Lease) Release() error {
 	_, _ = l.p.cli.Txn(ctx).If(clientv3.Compare(clientv3.LeaseValue(l.p.leaseKey(l.sub)), "=", int64(l.id))).
 		Then(clientv3.OpDelete(l.p.leaseKey(l.sub))).Commit()
 	l.endSession()
-	if out == nil {
-		l.p.logger.Info("released", "sub", l.sub, "seat", l.seat)
-	}
-	return out
 }
 
 func (l *Lease) stopWatch() {

@@ -154,7 +154,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "status":
 		return doStatus(ctx, pool, stdout, stderr, g.json)
 	default:
-		return doRun(ctx, pool, format, ropts, stdout, stderr, g.json)
+		return doRun(ctx, pool, format, ropts, stderr)
 	}
 }
 

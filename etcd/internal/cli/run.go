@@ -76,7 +76,7 @@ func privateSeat() (string, error) {
 	return os.MkdirTemp(base, "seat-")
 }
 
-func doRun(ctx context.Context, pool *etcd.Pool, format credslots.Format, o *runOptions, stdout, stderr io.Writer, asJSON bool) int {
+func doRun(ctx context.Context, pool *etcd.Pool, format credslots.Format, o *runOptions, stderr io.Writer) int {
 	envName := o.seatEnv
 	if envName == "" {
 		envName = seatEnvFor(format)
@@ -154,12 +154,32 @@ func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv 
 	var werr error
 	go func() { werr = cmd.Wait(); close(exited) }()
 
+	// Stopping on a lost lease runs on its own, so that a write-back
+	// blocked on an unreachable cluster never delays it.
+	go func() {
+		select {
+		case <-exited:
+			return
+		case <-lease.Done():
+		}
+		if errors.Is(lease.Err(), etcd.ErrLeaseLost) {
+			fmt.Fprintf(stderr, "credslots-etcd: %v; stopping the command\n", lease.Err())
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		// SIGKILL a quarter TTL before the cluster may end the lease.
+		kill := time.NewTimer(max(time.Until(lease.Expires().Add(-lease.TTL()/4)), 0))
+		defer kill.Stop()
+		select {
+		case <-exited:
+		case <-kill.C:
+			_ = cmd.Process.Kill()
+		}
+	}()
+
 	seatFile := filepath.Join(lease.Seat(), format.DefaultLiveName())
 	last := stamp(seatFile)
 	poll := time.NewTicker(seatPoll)
 	defer poll.Stop()
-	var kill <-chan time.Time
-	done := lease.Done()
 	for running := true; running; {
 		select {
 		case <-exited:
@@ -173,16 +193,6 @@ func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv 
 					fmt.Fprintln(stderr, err)
 				}
 			}
-		case <-done:
-			done = nil
-			fmt.Fprintf(stderr, "credslots-etcd: %v; stopping the command\n", lease.Err())
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			// SIGKILL a quarter TTL before the cluster may end the lease.
-			at := time.Until(lease.Expires().Add(-lease.TTL() / 4))
-			kill = time.After(max(at, 0))
-		case <-kill:
-			kill = nil
-			_ = cmd.Process.Kill()
 		}
 	}
 	var ee *exec.ExitError
