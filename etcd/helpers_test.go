@@ -178,7 +178,7 @@ func agentMain() int {
 			}
 		case <-refresh:
 			n, _ := strconv.Atoi(rt[strings.LastIndexByte(rt, '-')+1:])
-			next := string(claudeLogin(sub, n+1, time.Now().Add(2*time.Hour)))
+			next := string(claudeLogin(sub, n+1, time.Now().Add(4*time.Hour)))
 			var nd map[string]json.RawMessage
 			_ = json.Unmarshal([]byte(next), &nd)
 			doc["claudeAiOauth"] = nd["claudeAiOauth"]

@@ -134,8 +134,12 @@ func (p *Pool) Lease(ctx context.Context, seat string, opts ...LeaseOption) (*Le
 	}
 	l := &Lease{p: p, seat: seat, sess: sess, id: sess.Lease(), lastRenew: granted,
 		done: make(chan struct{}), stop: make(chan struct{})}
+	// Renewals are measured from now on, through a wait for a free sub.
+	l.wg.Add(1)
+	go l.renew()
 	got, err := p.acquire(ctx, l, cfg)
 	if err != nil {
+		l.stopWatch()
 		l.endSession()
 		return nil, err
 	}
@@ -144,17 +148,18 @@ func (p *Pool) Lease(ctx context.Context, seat string, opts ...LeaseOption) (*Le
 	l.record = seatRecord{Prefix: p.prefix, Sub: got.sub, Revision: got.revision, LeaseID: int64(l.id),
 		Host: host, PID: os.Getpid(), Written: loginHash(got.doc)}
 	if err := writeRecord(seat, &l.record); err != nil {
+		l.stopWatch()
 		l.abandon(ctx)
 		return nil, err
 	}
 	if err := p.writeSeatLogin(seat, got.doc); err != nil {
 		_ = p.clearSeatLogin(seat)
 		_ = removeRecord(seat)
+		l.stopWatch()
 		l.abandon(ctx)
 		return nil, err
 	}
-	l.wg.Add(2)
-	go l.renew()
+	l.wg.Add(1)
 	go l.watch()
 	p.logger.Info("leased", "sub", l.sub, "seat", seat, "lease", int64(l.id))
 	return l, nil
