@@ -122,9 +122,11 @@ func (p *Pool) Format() credslots.Format { return p.format }
 // Prefix is the pool's key prefix.
 func (p *Pool) Prefix() string { return p.prefix }
 
-func (p *Pool) loginKey(sub string) string  { return p.prefix + "logins/" + sub }
-func (p *Pool) leaseKey(sub string) string  { return p.prefix + "leases/" + sub }
-func (p *Pool) backupKey(sub string) string { return fmt.Sprintf("%sbackups/%s/%020d", p.prefix, sub, time.Now().UnixNano()) }
+func (p *Pool) loginKey(sub string) string { return p.prefix + "logins/" + sub }
+func (p *Pool) leaseKey(sub string) string { return p.prefix + "leases/" + sub }
+func (p *Pool) backupKey(sub string) string {
+	return fmt.Sprintf("%sbackups/%s/%020d", p.prefix, sub, time.Now().UnixNano())
+}
 
 // validSub refuses names that would leave their key's place.
 func validSub(sub string) error {
