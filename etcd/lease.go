@@ -15,6 +15,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/gptme/credslots"
 )
@@ -112,15 +114,29 @@ func (p *Pool) Lease(ctx context.Context, seat string, opts ...LeaseOption) (*Le
 	if err != nil {
 		return nil, err
 	}
-	if _, err := p.recoverSeat(ctx, seat); err != nil {
+	// Until the lease is held, every request may be repeated: a member
+	// that dies or a leader election only delays the lease, within the
+	// caller's deadline or, without one, a TTL.
+	if _, ok := ctx.Deadline(); !ok && !cfg.wait {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.ttl)
+		defer cancel()
+	}
+	if err := retry(ctx, func() error { _, err := p.recoverSeat(ctx, seat); return err }); err != nil {
 		return nil, err
 	}
 	// The grant is sent after this instant: the cluster cannot end the
 	// lease before it plus the TTL.
-	granted := time.Now()
-	gctx, gcancel := p.opCtx(ctx)
-	grant, err := p.cli.Grant(gctx, int64(p.ttlSeconds()))
-	gcancel()
+	var granted time.Time
+	var grant *clientv3.LeaseGrantResponse
+	err = retry(ctx, func() error {
+		granted = time.Now()
+		gctx, gcancel := p.opCtx(ctx)
+		defer gcancel()
+		var err error
+		grant, err = p.cli.Grant(gctx, int64(p.ttlSeconds()))
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("credslots-etcd: grant a lease: %w", err)
 	}
@@ -193,11 +209,17 @@ func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, e
 		return login{}, err
 	}
 	for {
-		ls, rev, err := p.logins(ctx)
-		if err != nil {
-			return login{}, err
-		}
-		leases, err := p.Leases(ctx)
+		var ls map[string]login
+		var rev int64
+		var leases []LeaseInfo
+		err := retry(ctx, func() error {
+			var err error
+			if ls, rev, err = p.logins(ctx); err != nil {
+				return err
+			}
+			leases, err = p.Leases(ctx)
+			return err
+		})
 		if err != nil {
 			return login{}, err
 		}
@@ -207,16 +229,27 @@ func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, e
 		}
 		cands, why := p.candidates(ls, leased, cfg.sub)
 		for _, cand := range cands {
-			c, cancel := p.opCtx(ctx)
-			resp, err := p.cli.Txn(c).If(
-				clientv3.Compare(clientv3.CreateRevision(p.leaseKey(cand.sub)), "=", 0),
-				clientv3.Compare(clientv3.ModRevision(p.loginKey(cand.sub)), "=", cand.revision),
-			).Then(clientv3.OpPut(p.leaseKey(cand.sub), string(record), clientv3.WithLease(l.sess.Lease()))).Commit()
-			cancel()
+			var resp *clientv3.TxnResponse
+			err := retry(ctx, func() error {
+				c, cancel := p.opCtx(ctx)
+				defer cancel()
+				var err error
+				resp, err = p.cli.Txn(c).If(
+					clientv3.Compare(clientv3.CreateRevision(p.leaseKey(cand.sub)), "=", 0),
+					clientv3.Compare(clientv3.ModRevision(p.loginKey(cand.sub)), "=", cand.revision),
+				).Then(clientv3.OpPut(p.leaseKey(cand.sub), string(record), clientv3.WithLease(l.sess.Lease()))).
+					Else(clientv3.OpGet(p.leaseKey(cand.sub))).Commit()
+				return err
+			})
 			if err != nil {
 				return login{}, fmt.Errorf("credslots-etcd: lease %s: %w", cand.sub, err)
 			}
 			if resp.Succeeded {
+				return cand, nil
+			}
+			// A try that timed out may have created the key after all
+			// (its compares held then): the key is this session's.
+			if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 && kvs[0].Lease == int64(l.sess.Lease()) {
 				return cand, nil
 			}
 			why = append(why, cand.sub+": taken meanwhile")
@@ -236,6 +269,33 @@ func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, e
 			return login{}, fmt.Errorf("credslots-etcd: waiting for a free sub (%s): %w: %w", strings.Join(why, "; "), err, ErrNoFreeSub)
 		}
 	}
+}
+
+// retry runs f until it succeeds or ctx ends; then it returns f's last
+// error. Only requests that are safe to repeat go through it.
+func retry(ctx context.Context, f func() error) error {
+	wait := 50 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || errors.Is(err, ErrBadKey) || errors.Is(err, ErrLeased) || ctx.Err() != nil || !transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// transient reports whether err is the cluster being unreachable or busy,
+// not an answer.
+func transient(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, rpctypes.ErrNoLeader) ||
+		errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail) ||
+		errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost) ||
+		status.Code(err) == codes.Unavailable || status.Code(err) == codes.DeadlineExceeded
 }
 
 // candidates lists the subs to try, best first, and why the others were

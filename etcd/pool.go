@@ -147,5 +147,5 @@ func (p *Pool) ttlSeconds() int {
 
 // opCtx bounds one request to the cluster.
 func (p *Pool) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, max(p.ttl/3, time.Second))
+	return context.WithTimeout(ctx, max(p.ttl/3, 2*time.Second))
 }
