@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -249,4 +250,51 @@ func countEvents(t *testing.T, log, kind, agent string) int {
 		}
 	}
 	return n
+}
+
+// A lessee paused (SIGSTOP) past its TTL cannot stop its command itself:
+// its guard does, before the cluster hands the login to another host; once
+// resumed, the lessee's late login is kept as a backup, never written over
+// the newer one.
+func TestPausedLesseeCommandIsStoppedBeforeAnotherHostGetsTheLogin(t *testing.T) {
+	c := sharedCluster(t)
+	key := writeKey(t)
+	prefix := testPrefix(t)
+	globals := []string{"--endpoints", c.endpointList(), "--key-file", key, "--prefix", prefix}
+	importAll(t, globals, "alice")
+	cli := newClient(t, c.endpoints()...)
+	imported := loginRevision(t, cli, prefix, "alice")
+	log := filepath.Join(t.TempDir(), "agents.log")
+
+	a, aout := lessee(t, agentEnv(log, "A", time.Minute, 300*time.Millisecond), globals, "--sub", "alice")
+	require.Eventually(t, func() bool { return loginRevision(t, cli, prefix, "alice") > imported },
+		10*time.Second, 100*time.Millisecond, "A writes its refreshes back")
+	b, bout := lessee(t, agentEnv(log, "B", 1500*time.Millisecond, 300*time.Millisecond), globals,
+		"--sub", "alice", "--wait", "60s")
+	paused := time.Now()
+	require.NoError(t, a.Process.Signal(syscall.SIGSTOP))
+	require.NoError(t, b.Wait(), "%s", bout)
+	require.NoError(t, a.Process.Signal(syscall.SIGCONT))
+	aerr := a.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, aerr, &ee, "%s", aout)
+	assert.Equal(t, 128+9, ee.ExitCode(), "the guard killed A's command: %s", aout)
+
+	events := readAgentLog(t, log)
+	requireExclusive(t, events)
+	hs := holdings(events)["alice"]
+	require.Len(t, hs, 2)
+	assert.Equal(t, "A", hs[0].agent)
+	assert.Less(t, hs[0].to.Sub(paused), testTTL, "A's command stopped within the TTL of the pause")
+	var lastB string
+	for _, e := range events {
+		if e.kind == "refresh" && e.agent == "B" {
+			lastB = e.fields[1]
+		}
+	}
+	assert.Equal(t, lastB, storedRefreshToken(t, globals, "alice"), "B's newer login stays")
+	st, stderr, code := runCLI(t, append(globals, "--json", "status")...)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, st, `"backups": 1`, "A's late login is kept aside")
+	assertNoTokenStored(t, cli)
 }

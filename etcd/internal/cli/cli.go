@@ -65,6 +65,9 @@ type globals struct {
 // Main runs the command with args (without the program name) and returns
 // its exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
+	if os.Getenv(guardEnv) == "1" {
+		return guardMain()
+	}
 	var g globals
 	fs := flag.NewFlagSet("credslots-etcd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

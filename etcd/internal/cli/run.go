@@ -150,9 +150,25 @@ func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv 
 		fmt.Fprintln(stderr, "credslots-etcd: start:", err)
 		return 127
 	}
+	g := startGuard(cmd.Process.Pid, stderr)
+	allowed := func() time.Duration { return time.Until(lease.Expires().Add(-lease.TTL() / 4)) }
+	g.allow(allowed())
 	exited := make(chan struct{})
 	var werr error
 	go func() { werr = cmd.Wait(); close(exited) }()
+	defer g.stop() // after the command exited: the loop below ends only then
+	go func() {
+		t := time.NewTicker(guardTick)
+		defer t.Stop()
+		for {
+			select {
+			case <-exited:
+				return
+			case <-t.C:
+				g.allow(allowed())
+			}
+		}
+	}()
 
 	// Stopping on a lost lease runs on its own, so that a write-back
 	// blocked on an unreachable cluster never delays it.
@@ -167,7 +183,7 @@ func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv 
 		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		// SIGKILL a quarter TTL before the cluster may end the lease.
-		kill := time.NewTimer(max(time.Until(lease.Expires().Add(-lease.TTL()/4)), 0))
+		kill := time.NewTimer(max(allowed(), 0))
 		defer kill.Stop()
 		select {
 		case <-exited:
