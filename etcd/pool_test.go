@@ -2,6 +2,8 @@ package etcd_test
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/gptme/credslots"
 	"github.com/gptme/credslots/etcd"
 )
 
@@ -250,4 +253,36 @@ func TestWrongOrShortKey(t *testing.T) {
 	require.ErrorIs(t, err, etcd.ErrBadKey)
 	_, err = etcd.Open(cli)
 	require.ErrorIs(t, err, etcd.ErrBadKey)
+}
+
+func TestCodexMovesTheWholeFile(t *testing.T) {
+	c := sharedCluster(t)
+	cli := newClient(t, c.endpoints()...)
+	p := newPool(t, cli, testPrefix(t), writeKey(t), etcd.WithFormat(credslots.CodexCLI))
+	ctx := context.Background()
+	doc := codexLogin("acct-1", later, "SECRET-a")
+	require.NoError(t, p.Import(ctx, "work", doc))
+	require.ErrorIs(t, p.Import(ctx, "home", codexLogin("acct-1", later, "SECRET-b")), etcd.ErrDuplicate)
+	seat := t.TempDir()
+	l, err := p.Lease(ctx, seat)
+	require.NoError(t, err)
+	got, err := os.ReadFile(filepath.Join(seat, "auth.json"))
+	require.NoError(t, err)
+	assert.JSONEq(t, string(doc), string(got))
+	newer := codexLogin("acct-1", later.Add(time.Hour), "SECRET-c")
+	require.NoError(t, os.WriteFile(filepath.Join(seat, "auth.json"), newer, 0o600))
+	require.NoError(t, l.Release())
+	_, err = os.Stat(filepath.Join(seat, "auth.json"))
+	assert.True(t, os.IsNotExist(err), "the whole file leaves the seat")
+	stored, err := p.Export(ctx, "work")
+	require.NoError(t, err)
+	assert.JSONEq(t, string(newer), string(stored))
+	assertNoTokenStored(t, cli)
+}
+
+// codexLogin is a Codex CLI auth.json whose access token expires at exp.
+func codexLogin(account string, exp time.Time, refresh string) []byte {
+	payload := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf(`{"exp":%d}`, exp.Unix())))
+	return []byte(fmt.Sprintf(`{"OPENAI_API_KEY":null,"tokens":{"id_token":"h.%s.s","access_token":"h.%s.s","refresh_token":"%s","account_id":"%s"}}`,
+		payload, payload, refresh, account))
 }

@@ -298,3 +298,42 @@ func TestPausedLesseeCommandIsStoppedBeforeAnotherHostGetsTheLogin(t *testing.T)
 	assert.Contains(t, st, `"backups": 1`, "A's late login is kept aside")
 	assertNoTokenStored(t, cli)
 }
+
+// A lessee that is killed takes its command along; the next run on its seat
+// writes what the command left there back (the login did not change) and
+// frees the sub at once instead of after the TTL.
+func TestKilledLesseeSeatIsRecoveredByTheNextRun(t *testing.T) {
+	c := sharedCluster(t)
+	key := writeKey(t)
+	prefix := testPrefix(t)
+	globals := []string{"--endpoints", c.endpointList(), "--key-file", key, "--prefix", prefix}
+	importAll(t, globals, "alice")
+	log := filepath.Join(t.TempDir(), "agents.log")
+	seat := filepath.Join(t.TempDir(), "seat")
+	a, _ := lessee(t, agentEnv(log, "A", time.Minute, 200*time.Millisecond), globals, "--seat", seat, "--sub", "alice")
+	waitFor(t, 10*time.Second, func() bool { return countEvents(t, log, "refresh", "A") >= 2 })
+	killed := time.Now()
+	require.NoError(t, a.Process.Kill())
+	_ = a.Wait()
+	time.Sleep(500 * time.Millisecond)
+	events := readAgentLog(t, log)
+	last := holdings(events)["alice"][0].to
+	assert.Less(t, last.Sub(killed), 300*time.Millisecond, "the command died with its lessee")
+	var lastRefresh string
+	for _, e := range events {
+		if e.kind == "refresh" {
+			lastRefresh = e.fields[1]
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(seat, ".credentials.json"))
+	require.NoError(t, err)
+	require.Equal(t, lastRefresh, refreshToken(t, data), "the seat holds the command's last refresh")
+
+	start := time.Now()
+	_, stderr, code := runCLI(t, append(globals, "run", "--seat", seat, "--sub", "alice", "--", "true")...)
+	require.Equal(t, 0, code, stderr)
+	assert.Less(t, time.Since(start), testTTL, "the dead lease was ended, not waited out")
+	assert.Equal(t, lastRefresh, storedRefreshToken(t, globals, "alice"))
+	out, _, _ := runCLI(t, append(globals, "leases")...)
+	assert.NotContains(t, out, "alice")
+}
