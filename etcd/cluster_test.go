@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -35,6 +36,10 @@ func memberMain() int {
 	cfg.InitialCluster = os.Getenv("MEMBER_CLUSTER")
 	cfg.InitialClusterToken = "credslots-test"
 	cfg.ListenMetricsUrls = nil
+	if ca := os.Getenv("MEMBER_CA"); ca != "" {
+		cfg.ClientTLSInfo = transport.TLSInfo{CertFile: os.Getenv("MEMBER_CERT"), KeyFile: os.Getenv("MEMBER_KEY"),
+			TrustedCAFile: ca, ClientCertAuth: true}
+	}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "member:", err)
@@ -112,21 +117,30 @@ func freePorts(n int) ([]int, error) {
 
 // startCluster starts three members in dir and waits until the cluster
 // answers a write.
-func startCluster(dir string) (*cluster, error) {
-	ports, err := freePorts(6)
+func startCluster(dir string) (*cluster, error) { return startMembers(dir, 3, nil) }
+
+// startMembers starts n members, serving clients over TLS when tls is set.
+func startMembers(dir string, n int, tls *tlsFiles) (*cluster, error) {
+	ports, err := freePorts(2 * n)
 	if err != nil {
 		return nil, err
 	}
 	var initial []string
-	for i := 0; i < 3; i++ {
+	for i := 0; i < n; i++ {
 		initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, ports[2*i]))
 	}
+	scheme := "http"
+	var tlsEnv []string
+	if tls != nil {
+		scheme = "https"
+		tlsEnv = []string{"MEMBER_CA=" + tls.ca, "MEMBER_CERT=" + tls.serverCert, "MEMBER_KEY=" + tls.serverKey}
+	}
 	c := &cluster{}
-	for i := 0; i < 3; i++ {
+	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("m%d", i)
-		m := &member{name: name, client: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]), exited: make(chan struct{})}
+		m := &member{name: name, client: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i+1]), exited: make(chan struct{})}
 		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), roleEnv+"=member", "MEMBER_NAME="+name,
+		cmd.Env = append(append(os.Environ(), tlsEnv...), roleEnv+"=member", "MEMBER_NAME="+name,
 			"MEMBER_DIR="+filepath.Join(dir, name+".etcd"),
 			fmt.Sprintf("MEMBER_PEER=http://127.0.0.1:%d", ports[2*i]), "MEMBER_CLIENT="+m.client,
 			"MEMBER_CLUSTER="+strings.Join(initial, ","))
@@ -140,7 +154,15 @@ func startCluster(dir string) (*cluster, error) {
 		go func() { _ = cmd.Wait(); close(m.exited) }()
 		c.members = append(c.members, m)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	ccfg := clientv3.Config{Endpoints: c.endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+	if tls != nil {
+		info := transport.TLSInfo{CertFile: tls.clientCert, KeyFile: tls.clientKey, TrustedCAFile: tls.ca}
+		if ccfg.TLS, err = info.ClientConfig(); err != nil {
+			c.stop()
+			return nil, err
+		}
+	}
+	cli, err := clientv3.New(ccfg)
 	if err != nil {
 		c.stop()
 		return nil, err
