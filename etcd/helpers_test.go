@@ -31,7 +31,7 @@ const marker = "SECRET"
 
 // testTTL is the lessees' session TTL: short, so that partitions and kills
 // play out within seconds.
-const testTTL = 4 * time.Second
+const testTTL = 6 * time.Second
 
 // writeKey writes a fresh 32-byte key file, 0600.
 func writeKey(t *testing.T) string {

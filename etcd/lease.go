@@ -95,8 +95,9 @@ func (l *Lease) Expires() time.Time {
 // Lease leases a sub's login for seat (a directory, created 0700 if
 // missing) and writes it there as the CLI's credential file, 0600,
 // atomically; for Claude Code only claudeAiOauth goes in, every other key
-// of a seat file stays. What an earlier lease left in the seat is settled
-// first (see [Pool.Settle]). Without [LeaseSub] it picks the fresh free sub
+// of a seat file stays. What an earlier, ended lease left in the seat is
+// settled first: written back if the stored login did not change since, else
+// kept as a sealed backup. Without [LeaseSub] it picks the fresh free sub
 // whose login lasts longest. It fails wrapping [ErrLeased] for a sub leased
 // elsewhere and [ErrNoFreeSub] (saying why each was passed over) when none is
 // free, unless [LeaseWait] waits for one.
@@ -160,7 +161,10 @@ func (p *Pool) Lease(ctx context.Context, seat string, opts ...LeaseOption) (*Le
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	l.sub, l.rev, l.stored = got.sub, got.revision, got.doc
+	l.stateMu.Lock() // the renewal loop may already report the lease lost
+	l.sub = got.sub
+	l.stateMu.Unlock()
+	l.rev, l.stored = got.revision, got.doc
 	l.record = seatRecord{Prefix: p.prefix, Sub: got.sub, Revision: got.revision, LeaseID: int64(l.id),
 		Host: host, PID: os.Getpid(), Written: loginHash(got.doc)}
 	if err := writeRecord(seat, &l.record); err != nil {

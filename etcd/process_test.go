@@ -318,7 +318,7 @@ func TestKilledLesseeSeatIsRecoveredByTheNextRun(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	events := readAgentLog(t, log)
 	last := holdings(events)["alice"][0].to
-	assert.Less(t, last.Sub(killed), 300*time.Millisecond, "the command died with its lessee")
+	assert.Less(t, last.Sub(killed), time.Second, "the command died with its lessee")
 	var lastRefresh string
 	for _, e := range events {
 		if e.kind == "refresh" {
