@@ -153,7 +153,8 @@ func (p *Pool) freshness(info credslots.LoginInfo) (bool, string) {
 // Import stores doc (a credential file as the CLI writes it) as sub's login.
 // For Claude Code only claudeAiOauth is stored. It refuses a document that is
 // not a login, a login another sub holds (the same identity, wrapping
-// [ErrDuplicate]), and a sub leased right now (wrapping [ErrLeased]).
+// [ErrDuplicate]), a login older (by expiry) than the one stored for sub
+// (wrapping [ErrOlder]), and a sub leased right now (wrapping [ErrLeased]).
 func (p *Pool) Import(ctx context.Context, sub string, doc []byte) error {
 	if err := validSub(sub); err != nil {
 		return err
@@ -176,6 +177,10 @@ func (p *Pool) Import(ctx context.Context, sub string, doc []byte) error {
 				return fmt.Errorf("credslots-etcd: import %s: sub %s holds this login already: %w", sub, other, ErrDuplicate)
 			}
 		}
+	}
+	if o, ok := ls[sub]; ok && o.info.HasExpiry && info.Expiry.Before(o.info.Expiry) {
+		return fmt.Errorf("credslots-etcd: import %s: the stored login is newer (expires %s) than this one (expires %s): %w",
+			sub, o.info.Expiry.UTC().Format(time.RFC3339), info.Expiry.UTC().Format(time.RFC3339), ErrOlder)
 	}
 	sealed, err := p.seal.seal(p.loginKey(sub), l)
 	if err != nil {

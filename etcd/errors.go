@@ -20,6 +20,9 @@ var (
 	ErrBadKey = errors.New("bad key")
 	// ErrDuplicate reports a login another sub already holds.
 	ErrDuplicate = errors.New("login held by another sub")
+	// ErrOlder reports a login older than the one the pool holds: it is
+	// never written over it.
+	ErrOlder = errors.New("older than the stored login")
 	// ErrPending reports a login left in a seat that could not be written
 	// back yet.
 	ErrPending = errors.New("write-back pending")
