@@ -355,10 +355,13 @@ func (p *Pool) waitChange(ctx context.Context, rev int64) error {
 
 // renew sends a keep-alive every sixth of the TTL and remembers when the
 // last acknowledged one was sent: the cluster cannot end the lease before
-// that time plus the TTL. The session keeps the lease alive too; this loop
-// measures.
+// that time plus the TTL. Each keep-alive runs on its own, so one stuck on
+// a stalled member never delays the next. The session keeps the lease
+// alive too; this loop measures.
 func (l *Lease) renew() {
 	defer l.wg.Done()
+	var probes sync.WaitGroup
+	defer probes.Wait()
 	period := max(l.p.ttl/6, 100*time.Millisecond)
 	tick := time.NewTicker(period)
 	defer tick.Stop()
@@ -368,21 +371,29 @@ func (l *Lease) renew() {
 			return
 		case <-tick.C:
 		}
-		sent := time.Now()
-		ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(context.Background()), max(l.p.ttl/4, 200*time.Millisecond))
-		_, err := l.p.cli.KeepAliveOnce(ctx, l.id)
-		cancel()
-		switch {
-		case err == nil:
-			l.stateMu.Lock()
-			if sent.After(l.lastRenew) {
-				l.lastRenew = sent
-			}
-			l.stateMu.Unlock()
-		case errors.Is(err, rpctypes.ErrLeaseNotFound):
-			l.lose("the cluster ended the lease")
-			return
+		probes.Add(1)
+		go func() {
+			defer probes.Done()
+			l.probe()
+		}()
+	}
+}
+
+// probe sends one keep-alive.
+func (l *Lease) probe() {
+	sent := time.Now()
+	ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(context.Background()), max(l.p.ttl/4, 200*time.Millisecond))
+	defer cancel()
+	_, err := l.p.cli.KeepAliveOnce(ctx, l.id)
+	switch {
+	case err == nil:
+		l.stateMu.Lock()
+		if sent.After(l.lastRenew) {
+			l.lastRenew = sent
 		}
+		l.stateMu.Unlock()
+	case errors.Is(err, rpctypes.ErrLeaseNotFound):
+		l.lose("the cluster ended the lease")
 	}
 }
 

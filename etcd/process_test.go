@@ -59,10 +59,10 @@ func requireChains(t *testing.T, events []agentEvent, globals []string, subs ...
 	}
 }
 
-// Many lessees on three hosts' worth of seats share three subs; halfway a
-// member is killed. No login is ever live in two seats, every refresh
+// Many lessees on three hosts' worth of seats share three subs; a member is
+// paused past the TTL, then another is killed. No login is ever live in two seats, every refresh
 // comes back, and nothing in etcd is readable as a token.
-func TestManyLesseesExclusiveWhileAMemberIsKilled(t *testing.T) {
+func TestManyLesseesExclusiveWhileMembersArePausedAndKilled(t *testing.T) {
 	c := ownCluster(t)
 	key := writeKey(t)
 	globals := []string{"--endpoints", c.endpointList(), "--key-file", key, "--prefix", "/pool/"}
@@ -88,7 +88,13 @@ func TestManyLesseesExclusiveWhileAMemberIsKilled(t *testing.T) {
 			}
 		}(i)
 	}
+	// A member paused past the TTL, then another killed: a majority
+	// lives throughout.
 	time.Sleep(1500 * time.Millisecond)
+	require.NoError(t, c.members[1].cmd.Process.Signal(syscall.SIGSTOP))
+	time.Sleep(testTTL + time.Second)
+	require.NoError(t, c.members[1].cmd.Process.Signal(syscall.SIGCONT))
+	time.Sleep(time.Second)
 	c.kill(0)
 	wg.Wait()
 	close(failures)
