@@ -37,8 +37,8 @@ func LeaseWait() LeaseOption { return func(c *leaseConfig) { c.wait = true } }
 
 // Lease is one sub's login, live in one seat. Its key in etcd is bound to a
 // [concurrency.Session]; [Lease.Done] closes as soon as the lease can no
-// longer be trusted (not renewed within half the TTL, the session ended, the
-// key gone) or it was released. Its methods are safe for concurrent use.
+// longer be trusted (not renewed within half the TTL, ended by the cluster,
+// the key gone) or it was released. Its methods are safe for concurrent use.
 type Lease struct {
 	p    *Pool
 	sub  string
@@ -398,21 +398,26 @@ func (l *Lease) probe() {
 }
 
 // watch reports the lease lost once no renewal was acknowledged within half
-// the TTL, the session ends, or the lease key goes.
+// the TTL or the lease key goes.
 func (l *Lease) watch() {
 	defer l.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	keyEvents := l.p.cli.Watch(ctx, l.p.leaseKey(l.sub))
+	sessionDone := l.sess.Done()
 	check := time.NewTicker(min(max(l.p.ttl/50, 10*time.Millisecond), 100*time.Millisecond))
 	defer check.Stop()
 	for {
 		select {
 		case <-l.stop:
 			return
-		case <-l.sess.Done():
-			l.lose("the session ended")
-			return
+		case <-sessionDone:
+			// The session's own keep-alive stream gave up (a member
+			// paused or gone, past the client's deadline): that says
+			// nothing of the lease, which this lessee's keep-alives
+			// measure and renew themselves.
+			sessionDone = nil
+			l.p.logger.Info("session stream ended", "sub", l.sub)
 		case wr, ok := <-keyEvents:
 			if !ok {
 				keyEvents = nil
