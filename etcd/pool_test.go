@@ -41,6 +41,15 @@ func TestLeaseWritesOnlyTheLoginIntoTheSeatAndReleaseTakesItBack(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 
+	// The seat is this lease's: no other lease may use it.
+	_, err = p.Lease(ctx, seat)
+	require.ErrorIs(t, err, etcd.ErrLeased)
+	// A seat path through a symlinked directory is refused.
+	link := filepath.Join(t.TempDir(), "link")
+	require.NoError(t, os.Symlink(t.TempDir(), link))
+	_, err = p.Lease(ctx, filepath.Join(link, "seat"))
+	require.ErrorContains(t, err, "symlink")
+
 	// A second lease finds nothing free, and says why.
 	_, err = p.Lease(ctx, t.TempDir())
 	require.ErrorIs(t, err, etcd.ErrNoFreeSub)
