@@ -1,0 +1,241 @@
+package etcd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/gptme/credslots"
+)
+
+// login is one sub's stored login, opened.
+type login struct {
+	sub      string
+	doc      []byte // the login document (for Claude Code: {"claudeAiOauth": ...})
+	revision int64  // the login key's ModRevision
+	info     credslots.LoginInfo
+}
+
+// LeaseInfo describes one lease: where a sub's login went.
+type LeaseInfo struct {
+	Sub     string    `json:"sub"`
+	Seat    string    `json:"seat"`
+	Host    string    `json:"host"`
+	PID     int       `json:"pid"`
+	Since   time.Time `json:"since"`
+	LeaseID int64     `json:"lease_id"`
+}
+
+// SubStatus is one sub's state in the pool. It holds no token.
+type SubStatus struct {
+	Sub      string     `json:"sub"`
+	Revision int64      `json:"revision"`
+	Expiry   *time.Time `json:"expiry,omitempty"`
+	Fresh    bool       `json:"fresh"`
+	Reason   string     `json:"reason"`
+	Lease    *LeaseInfo `json:"lease,omitempty"`
+	Backups  int        `json:"backups"`
+}
+
+// logins opens every stored login; an undecryptable one is an error.
+func (p *Pool) logins(ctx context.Context) (map[string]login, int64, error) {
+	c, cancel := p.opCtx(ctx)
+	defer cancel()
+	resp, err := p.cli.Get(c, p.prefix+"logins/", clientv3.WithPrefix())
+	if err != nil {
+		return nil, 0, fmt.Errorf("credslots-etcd: list logins: %w", err)
+	}
+	out := make(map[string]login, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		sub := strings.TrimPrefix(string(kv.Key), p.prefix+"logins/")
+		doc, err := p.seal.open(string(kv.Key), kv.Value)
+		if err != nil {
+			return nil, 0, err
+		}
+		out[sub] = login{sub: sub, doc: doc, revision: kv.ModRevision, info: credslots.InspectLogin(p.format, doc)}
+	}
+	return out, resp.Header.Revision, nil
+}
+
+// Leases lists the pool's leases, by sub.
+func (p *Pool) Leases(ctx context.Context) ([]LeaseInfo, error) {
+	c, cancel := p.opCtx(ctx)
+	defer cancel()
+	resp, err := p.cli.Get(c, p.prefix+"leases/", clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("credslots-etcd: list leases: %w", err)
+	}
+	out := make([]LeaseInfo, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var li LeaseInfo
+		_ = json.Unmarshal(kv.Value, &li) // a foreign record still names its sub
+		li.Sub = strings.TrimPrefix(string(kv.Key), p.prefix+"leases/")
+		li.LeaseID = kv.Lease
+		out = append(out, li)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Sub < out[j].Sub })
+	return out, nil
+}
+
+// Status reports each sub's login (its expiry and freshness, never a token),
+// its lease and how many backups it has.
+func (p *Pool) Status(ctx context.Context) ([]SubStatus, error) {
+	ls, _, err := p.logins(ctx)
+	if err != nil {
+		return nil, err
+	}
+	leases, err := p.Leases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, cancel := p.opCtx(ctx)
+	defer cancel()
+	bresp, err := p.cli.Get(c, p.prefix+"backups/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("credslots-etcd: list backups: %w", err)
+	}
+	backups := map[string]int{}
+	for _, kv := range bresp.Kvs {
+		rest := strings.TrimPrefix(string(kv.Key), p.prefix+"backups/")
+		if i := strings.IndexByte(rest, '/'); i > 0 {
+			backups[rest[:i]]++
+		}
+	}
+	byLease := map[string]LeaseInfo{}
+	for _, l := range leases {
+		byLease[l.Sub] = l
+	}
+	subs := make([]string, 0, len(ls))
+	for s := range ls {
+		subs = append(subs, s)
+	}
+	sort.Strings(subs)
+	out := make([]SubStatus, 0, len(subs))
+	for _, s := range subs {
+		l := ls[s]
+		st := SubStatus{Sub: s, Revision: l.revision, Backups: backups[s]}
+		st.Fresh, st.Reason = p.freshness(l.info)
+		if l.info.HasExpiry {
+			e := l.info.Expiry
+			st.Expiry = &e
+		}
+		if li, ok := byLease[s]; ok {
+			li := li
+			st.Lease = &li
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// freshness says whether a login is usable for longer than the grace.
+func (p *Pool) freshness(info credslots.LoginInfo) (bool, string) {
+	now := p.now()
+	switch {
+	case info.Problem != "":
+		return false, info.Problem
+	case info.Blank != "":
+		return false, "blank " + info.Blank
+	case !info.Expiry.After(now.Add(p.grace)):
+		if !info.Expiry.After(now) {
+			return false, "expired at " + info.Expiry.UTC().Format(time.RFC3339)
+		}
+		return false, "expires within grace (at " + info.Expiry.UTC().Format(time.RFC3339) + ")"
+	}
+	return true, "valid until " + info.Expiry.UTC().Format(time.RFC3339)
+}
+
+// Import stores doc (a credential file as the CLI writes it) as sub's login.
+// For Claude Code only claudeAiOauth is stored. It refuses a document that is
+// not a login, a login another sub holds (the same identity, wrapping
+// [ErrDuplicate]), a login older (by expiry) than the one stored for sub
+// (wrapping [ErrOlder]), and a sub leased right now (wrapping [ErrLeased]).
+func (p *Pool) Import(ctx context.Context, sub string, doc []byte) error {
+	if err := validSub(sub); err != nil {
+		return err
+	}
+	l, err := credslots.LoginOf(p.format, doc)
+	if err != nil {
+		return fmt.Errorf("credslots-etcd: import %s: %w", sub, err)
+	}
+	info := credslots.InspectLogin(p.format, l)
+	if info.Problem != "" || info.Blank != "" {
+		return fmt.Errorf("credslots-etcd: import %s: not a usable login: %s%s", sub, info.Problem, blankWord(info.Blank))
+	}
+	ls, _, err := p.logins(ctx)
+	if err != nil {
+		return err
+	}
+	if info.Fingerprint != "" {
+		for other, o := range ls {
+			if other != sub && o.info.Fingerprint == info.Fingerprint {
+				return fmt.Errorf("credslots-etcd: import %s: sub %s holds this login already: %w", sub, other, ErrDuplicate)
+			}
+		}
+	}
+	if o, ok := ls[sub]; ok && o.info.HasExpiry && info.Expiry.Before(o.info.Expiry) {
+		return fmt.Errorf("credslots-etcd: import %s: the stored login is newer (expires %s) than this one (expires %s): %w",
+			sub, o.info.Expiry.UTC().Format(time.RFC3339), info.Expiry.UTC().Format(time.RFC3339), ErrOlder)
+	}
+	sealed, err := p.seal.seal(p.loginKey(sub), l)
+	if err != nil {
+		return err
+	}
+	// The login must not have changed since it was read, and the sub must
+	// not be leased: a lessee's write-back would be fenced out anyway, but
+	// its seat would then hold a login the pool no longer has.
+	var rev int64
+	if o, ok := ls[sub]; ok {
+		rev = o.revision
+	}
+	c, cancel := p.opCtx(ctx)
+	defer cancel()
+	resp, err := p.cli.Txn(c).If(
+		clientv3.Compare(clientv3.CreateRevision(p.leaseKey(sub)), "=", 0),
+		clientv3.Compare(clientv3.ModRevision(p.loginKey(sub)), "=", rev),
+	).Then(clientv3.OpPut(p.loginKey(sub), string(sealed))).Commit()
+	if err != nil {
+		return fmt.Errorf("credslots-etcd: import %s: %w", sub, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("credslots-etcd: import %s: the sub is leased or changed meanwhile: %w", sub, ErrLeased)
+	}
+	p.logger.Info("imported", "sub", sub, "revision", resp.Header.Revision)
+	return nil
+}
+
+func blankWord(b string) string {
+	if b == "" {
+		return ""
+	}
+	return "blank " + b
+}
+
+// Export returns sub's stored login document. It refuses, wrapping
+// [ErrLeased], a login that is leased: its seat may hold a newer one.
+func (p *Pool) Export(ctx context.Context, sub string) ([]byte, error) {
+	if err := validSub(sub); err != nil {
+		return nil, err
+	}
+	c, cancel := p.opCtx(ctx)
+	defer cancel()
+	resp, err := p.cli.Txn(c).If(
+		clientv3.Compare(clientv3.CreateRevision(p.leaseKey(sub)), "=", 0),
+	).Then(clientv3.OpGet(p.loginKey(sub))).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("credslots-etcd: export %s: %w", sub, err)
+	}
+	if !resp.Succeeded {
+		return nil, fmt.Errorf("credslots-etcd: export %s: %w", sub, ErrLeased)
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		return nil, fmt.Errorf("credslots-etcd: export %s: %w", sub, ErrUnknownSub)
+	}
+	return p.seal.open(string(kvs[0].Key), kvs[0].Value)
+}

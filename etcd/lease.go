@@ -1,0 +1,581 @@
+package etcd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/gptme/credslots"
+)
+
+// LeaseOption configures [Pool.Lease].
+type LeaseOption func(*leaseConfig)
+
+type leaseConfig struct {
+	sub  string
+	wait bool
+}
+
+// LeaseSub leases this sub; without it Lease picks the best usable free one.
+func LeaseSub(sub string) LeaseOption { return func(c *leaseConfig) { c.sub = sub } }
+
+// LeaseWait waits, bounded by the context, until a sub is free.
+func LeaseWait() LeaseOption { return func(c *leaseConfig) { c.wait = true } }
+
+// Lease is one sub's login, live in one seat. Its key in etcd is bound to a
+// [concurrency.Session]; [Lease.Done] closes as soon as the lease can no
+// longer be trusted (not renewed within half the TTL, ended by the cluster,
+// the key gone) or it was released. Its methods are safe for concurrent use.
+type Lease struct {
+	p    *Pool
+	sub  string
+	seat string
+	sess *concurrency.Session
+	id   clientv3.LeaseID
+
+	mu       sync.Mutex
+	rev      int64  // the login's revision the seat's login derives from
+	stored   []byte // the login as stored at rev
+	record   seatRecord
+	released bool
+
+	stateMu   sync.Mutex
+	lastRenew time.Time // when the last acknowledged keep-alive was sent
+	lostErr   error
+	done      chan struct{}
+	stop      chan struct{}
+	wg        sync.WaitGroup
+}
+
+// Sub is the leased sub.
+func (l *Lease) Sub() string { return l.sub }
+
+// Seat is the seat directory the login is live in.
+func (l *Lease) Seat() string { return l.seat }
+
+// ID is the etcd lease the lease key is bound to.
+func (l *Lease) ID() int64 { return int64(l.id) }
+
+// TTL is the session's TTL.
+func (l *Lease) TTL() time.Duration { return l.p.ttl }
+
+// Done is closed when the lease is lost or released.
+func (l *Lease) Done() <-chan struct{} { return l.done }
+
+// Err is nil while the lease holds; then it wraps [ErrLeaseLost] or says it
+// was released.
+func (l *Lease) Err() error {
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
+	return l.lostErr
+}
+
+// Expires is the earliest time the cluster may end the lease: the TTL after
+// the last acknowledged renewal was sent. A holder must stop using the login
+// before then.
+func (l *Lease) Expires() time.Time {
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
+	return l.lastRenew.Add(l.p.ttl)
+}
+
+// Lease leases a sub's login for seat (a directory, created 0700 if
+// missing) and writes it there as the CLI's credential file, 0600,
+// atomically; for Claude Code only claudeAiOauth goes in, every other key
+// of a seat file stays. What an earlier, ended lease left in the seat is
+// settled first: written back if the stored login did not change since, else
+// kept as a sealed backup. Without [LeaseSub] it picks the fresh free sub
+// whose login lasts longest. It fails wrapping [ErrLeased] for a sub leased
+// elsewhere and [ErrNoFreeSub] (saying why each was passed over) when none is
+// free, unless [LeaseWait] waits for one.
+func (p *Pool) Lease(ctx context.Context, seat string, opts ...LeaseOption) (*Lease, error) {
+	var cfg leaseConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.sub != "" {
+		if err := validSub(cfg.sub); err != nil {
+			return nil, err
+		}
+	}
+	seat, err := prepareSeat(seat)
+	if err != nil {
+		return nil, err
+	}
+	// Until the lease is held, every request may be repeated: a member
+	// that dies or a leader election only delays the lease, within the
+	// caller's deadline or, without one, a TTL.
+	if _, ok := ctx.Deadline(); !ok && !cfg.wait {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.ttl)
+		defer cancel()
+	}
+	if err := retry(ctx, func() error { _, err := p.recoverSeat(ctx, seat); return err }); err != nil {
+		return nil, err
+	}
+	// The grant is sent after this instant: the cluster cannot end the
+	// lease before it plus the TTL.
+	var granted time.Time
+	var grant *clientv3.LeaseGrantResponse
+	err = retry(ctx, func() error {
+		granted = time.Now()
+		gctx, gcancel := p.opCtx(ctx)
+		defer gcancel()
+		var err error
+		grant, err = p.cli.Grant(gctx, int64(p.ttlSeconds()))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("credslots-etcd: grant a lease: %w", err)
+	}
+	sess, err := concurrency.NewSession(p.cli, concurrency.WithTTL(p.ttlSeconds()),
+		concurrency.WithLease(grant.ID), concurrency.WithContext(context.Background()))
+	if err != nil {
+		rctx, rcancel := p.opCtx(context.Background())
+		_, _ = p.cli.Revoke(rctx, grant.ID)
+		rcancel()
+		return nil, fmt.Errorf("credslots-etcd: start session: %w", err)
+	}
+	l := &Lease{p: p, seat: seat, sess: sess, id: sess.Lease(), lastRenew: granted,
+		done: make(chan struct{}), stop: make(chan struct{})}
+	// Renewals are measured from now on, through a wait for a free sub.
+	l.wg.Add(1)
+	go l.renew()
+	got, err := p.acquire(ctx, l, cfg)
+	if err != nil {
+		l.stopWatch()
+		l.endSession()
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	l.stateMu.Lock() // the renewal loop may already report the lease lost
+	l.sub = got.sub
+	l.stateMu.Unlock()
+	l.rev, l.stored = got.revision, got.doc
+	l.record = seatRecord{Prefix: p.prefix, Sub: got.sub, Revision: got.revision, LeaseID: int64(l.id),
+		Host: host, PID: os.Getpid(), Written: loginHash(got.doc)}
+	if err := writeRecord(seat, &l.record); err != nil {
+		l.stopWatch()
+		l.abandon(ctx)
+		return nil, err
+	}
+	if err := p.writeSeatLogin(seat, got.doc); err != nil {
+		_ = p.clearSeatLogin(seat)
+		_ = removeRecord(seat)
+		l.stopWatch()
+		l.abandon(ctx)
+		return nil, err
+	}
+	l.wg.Add(1)
+	go l.watch()
+	p.logger.Info("leased", "sub", l.sub, "seat", seat, "lease", int64(l.id))
+	return l, nil
+}
+
+// abandon ends a lease whose seat was never filled.
+func (l *Lease) abandon(ctx context.Context) {
+	c, cancel := l.p.opCtx(ctx)
+	defer cancel()
+	_, _ = l.p.cli.Txn(c).If(clientv3.Compare(clientv3.LeaseValue(l.p.leaseKey(l.sub)), "=", int64(l.id))).
+		Then(clientv3.OpDelete(l.p.leaseKey(l.sub))).Commit()
+	l.endSession()
+}
+
+// endSession stops the keep-alives and revokes the lease, waiting no longer
+// than one request may take (a lease that cannot be revoked expires).
+func (l *Lease) endSession() {
+	l.sess.Orphan()
+	ctx, cancel := l.p.opCtx(context.Background())
+	defer cancel()
+	_, _ = l.p.cli.Revoke(ctx, l.id)
+}
+
+// acquire creates a free sub's lease key, bound to the session, in a
+// transaction that succeeds only if the key is absent and the login is the
+// one just read.
+func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, error) {
+	host, _ := os.Hostname()
+	record, err := json.Marshal(LeaseInfo{Seat: l.seat, Host: host, PID: os.Getpid(), Since: time.Now().UTC()})
+	if err != nil {
+		return login{}, err
+	}
+	for {
+		var ls map[string]login
+		var rev int64
+		var leases []LeaseInfo
+		err := retry(ctx, func() error {
+			var err error
+			if ls, rev, err = p.logins(ctx); err != nil {
+				return err
+			}
+			leases, err = p.Leases(ctx)
+			return err
+		})
+		if err != nil {
+			return login{}, err
+		}
+		leased := map[string]bool{}
+		for _, li := range leases {
+			leased[li.Sub] = true
+		}
+		cands, why := p.candidates(ls, leased, cfg.sub)
+		for _, cand := range cands {
+			var resp *clientv3.TxnResponse
+			err := retry(ctx, func() error {
+				c, cancel := p.opCtx(ctx)
+				defer cancel()
+				var err error
+				resp, err = p.cli.Txn(c).If(
+					clientv3.Compare(clientv3.CreateRevision(p.leaseKey(cand.sub)), "=", 0),
+					clientv3.Compare(clientv3.ModRevision(p.loginKey(cand.sub)), "=", cand.revision),
+				).Then(clientv3.OpPut(p.leaseKey(cand.sub), string(record), clientv3.WithLease(l.sess.Lease()))).
+					Else(clientv3.OpGet(p.leaseKey(cand.sub))).Commit()
+				return err
+			})
+			if err != nil {
+				return login{}, fmt.Errorf("credslots-etcd: lease %s: %w", cand.sub, err)
+			}
+			if resp.Succeeded {
+				return cand, nil
+			}
+			// A try that timed out may have created the key after all
+			// (its compares held then): the key is this session's.
+			if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 && kvs[0].Lease == int64(l.sess.Lease()) {
+				return cand, nil
+			}
+			why = append(why, cand.sub+": taken meanwhile")
+		}
+		if cfg.sub != "" {
+			if _, ok := ls[cfg.sub]; !ok {
+				return login{}, fmt.Errorf("credslots-etcd: %s: %w", cfg.sub, ErrUnknownSub)
+			}
+		}
+		if !cfg.wait {
+			if cfg.sub != "" && leased[cfg.sub] {
+				return login{}, fmt.Errorf("credslots-etcd: %s is leased to another seat: %w", cfg.sub, ErrLeased)
+			}
+			return login{}, fmt.Errorf("credslots-etcd: %s: %w", strings.Join(why, "; "), ErrNoFreeSub)
+		}
+		if err := p.waitChange(ctx, rev); err != nil {
+			return login{}, fmt.Errorf("credslots-etcd: waiting for a free sub (%s): %w: %w", strings.Join(why, "; "), err, ErrNoFreeSub)
+		}
+	}
+}
+
+// retry runs f until it succeeds or ctx ends; then it returns f's last
+// error. Only requests that are safe to repeat go through it.
+func retry(ctx context.Context, f func() error) error {
+	wait := 50 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || errors.Is(err, ErrBadKey) || errors.Is(err, ErrLeased) || ctx.Err() != nil || !transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// transient reports whether err is the cluster being unreachable or busy,
+// not an answer.
+func transient(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, rpctypes.ErrNoLeader) ||
+		errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail) ||
+		errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost) ||
+		status.Code(err) == codes.Unavailable || status.Code(err) == codes.DeadlineExceeded
+}
+
+// candidates lists the subs to try, best first, and why the others were
+// passed over.
+func (p *Pool) candidates(ls map[string]login, leased map[string]bool, only string) ([]login, []string) {
+	var out []login
+	var why []string
+	subs := make([]string, 0, len(ls))
+	for s := range ls {
+		subs = append(subs, s)
+	}
+	sort.Strings(subs)
+	for _, s := range subs {
+		l := ls[s]
+		if only != "" && s != only {
+			continue
+		}
+		fresh, reason := p.freshness(l.info)
+		switch {
+		case leased[s]:
+			why = append(why, s+": leased")
+		case l.info.Problem != "" || l.info.Blank != "":
+			why = append(why, s+": "+reason)
+		case !fresh && only == "":
+			why = append(why, s+": "+reason)
+		default:
+			out = append(out, l)
+		}
+	}
+	if len(ls) == 0 {
+		why = append(why, "the pool holds no login")
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].info.Expiry.After(out[j].info.Expiry) })
+	return out, why
+}
+
+// waitChange blocks until a lease or login changes after revision rev.
+func (p *Pool) waitChange(ctx context.Context, rev int64) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := p.cli.Watch(wctx, p.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	recheck := time.NewTimer(p.ttl)
+	defer recheck.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-wch:
+		return nil
+	case <-recheck.C:
+		return nil
+	}
+}
+
+// renew sends a keep-alive every sixth of the TTL and remembers when the
+// last acknowledged one was sent: the cluster cannot end the lease before
+// that time plus the TTL. Each keep-alive runs on its own, so one stuck on
+// a stalled member never delays the next. The session keeps the lease
+// alive too; this loop measures.
+func (l *Lease) renew() {
+	defer l.wg.Done()
+	var probes sync.WaitGroup
+	defer probes.Wait()
+	period := max(l.p.ttl/6, 100*time.Millisecond)
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tick.C:
+		}
+		probes.Add(1)
+		go func() {
+			defer probes.Done()
+			l.probe()
+		}()
+	}
+}
+
+// probe sends one keep-alive.
+func (l *Lease) probe() {
+	sent := time.Now()
+	ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(context.Background()), max(l.p.ttl/4, 200*time.Millisecond))
+	defer cancel()
+	_, err := l.p.cli.KeepAliveOnce(ctx, l.id)
+	switch {
+	case err == nil:
+		l.stateMu.Lock()
+		if sent.After(l.lastRenew) {
+			l.lastRenew = sent
+		}
+		l.stateMu.Unlock()
+	case errors.Is(err, rpctypes.ErrLeaseNotFound):
+		l.lose("the cluster ended the lease")
+	}
+}
+
+// watch reports the lease lost once no renewal was acknowledged within half
+// the TTL or the lease key goes.
+func (l *Lease) watch() {
+	defer l.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	keyEvents := l.p.cli.Watch(ctx, l.p.leaseKey(l.sub))
+	sessionDone := l.sess.Done()
+	check := time.NewTicker(min(max(l.p.ttl/50, 10*time.Millisecond), 100*time.Millisecond))
+	defer check.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-sessionDone:
+			// The session's own keep-alive stream gave up (a member
+			// paused or gone, past the client's deadline): that says
+			// nothing of the lease, which this lessee's keep-alives
+			// measure and renew themselves.
+			sessionDone = nil
+			l.p.logger.Info("session stream ended", "sub", l.sub)
+		case wr, ok := <-keyEvents:
+			if !ok {
+				keyEvents = nil
+				continue
+			}
+			for _, ev := range wr.Events {
+				if ev.Type == clientv3.EventTypeDelete || ev.Kv.Lease != int64(l.id) {
+					l.lose("the lease key was removed")
+					return
+				}
+			}
+		case <-check.C:
+			l.stateMu.Lock()
+			late := time.Since(l.lastRenew) > l.p.ttl/2
+			l.stateMu.Unlock()
+			if late {
+				l.lose(fmt.Sprintf("not renewed within half the TTL (%s)", l.p.ttl/2))
+				return
+			}
+		}
+	}
+}
+
+// lose marks the lease lost, once.
+func (l *Lease) lose(reason string) {
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
+	if l.lostErr != nil {
+		return
+	}
+	l.lostErr = fmt.Errorf("credslots-etcd: lease of %s: %s: %w", l.sub, reason, ErrLeaseLost)
+	close(l.done)
+	l.p.logger.Warn("lease lost", "sub", l.sub, "reason", reason)
+}
+
+// Sync writes a newer login found in the seat (read under the CLI's locks)
+// back into the pool, in a transaction fenced by the lease key's lease ID and
+// the login's revision: it fails wrapping [ErrFenced], writing nothing, when
+// the lease was lost or the stored login changed. A blank, unreadable or
+// older login in the seat is left alone. On any failure the seat keeps the
+// login, to be written back later (see [Lease.Release]).
+func (l *Lease) Sync() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		return fmt.Errorf("credslots-etcd: lease of %s was released", l.sub)
+	}
+	return l.syncLocked()
+}
+
+func (l *Lease) syncLocked() error {
+	p := l.p
+	_, seatLogin, err := p.readSeatLogin(l.seat)
+	if err != nil || seatLogin == nil || bytes.Equal(seatLogin, l.stored) {
+		return err
+	}
+	if !p.worthKeeping(seatLogin) || !p.newer(seatLogin, l.stored) {
+		return nil
+	}
+	sealed, err := p.seal.seal(p.loginKey(l.sub), seatLogin)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := p.opCtx(context.Background())
+	defer cancel()
+	resp, err := p.cli.Txn(ctx).If(
+		clientv3.Compare(clientv3.LeaseValue(p.leaseKey(l.sub)), "=", int64(l.id)),
+		clientv3.Compare(clientv3.ModRevision(p.loginKey(l.sub)), "=", l.rev),
+	).Then(clientv3.OpPut(p.loginKey(l.sub), string(sealed))).Commit()
+	if err != nil {
+		return fmt.Errorf("credslots-etcd: write back %s: %w", l.sub, err)
+	}
+	if !resp.Succeeded {
+		l.lose("a write-back was fenced out")
+		return fmt.Errorf("credslots-etcd: write back %s: the lease was lost or the login changed: %w", l.sub, ErrFenced)
+	}
+	l.rev, l.stored = resp.Header.Revision, seatLogin
+	l.record.Revision, l.record.Written = l.rev, loginHash(seatLogin)
+	if err := writeRecord(l.seat, &l.record); err != nil {
+		return err
+	}
+	p.logger.Info("wrote back", "sub", l.sub, "revision", l.rev)
+	return nil
+}
+
+// newer reports whether the seat's login is not older than the stored one:
+// its expiry is not earlier.
+func (p *Pool) newer(seat, stored []byte) bool {
+	a, b := credslots.InspectLogin(p.format, seat), credslots.InspectLogin(p.format, stored)
+	return !b.HasExpiry || !a.Expiry.Before(b.Expiry)
+}
+
+// Release makes a final [Lease.Sync], takes the login out of the seat (for
+// Claude Code the seat's other keys stay) and ends the lease. When the lease
+// was lost, what the seat holds is written back only if the stored login is
+// unchanged, else kept as a sealed backup (reported in the error); when the
+// cluster cannot be reached the login stays in the seat, with its record,
+// and the error wraps [ErrPending]: the next lease of that seat settles it.
+func (l *Lease) Release() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		return nil
+	}
+	l.released = true
+	var out error
+	if rec, err := readRecord(l.seat); err != nil || rec == nil || rec.LeaseID != int64(l.id) {
+		// The seat is another lease's now (a later lease settled it): it
+		// holds nothing of this one.
+		l.stopWatch()
+		l.finish()
+		return nil
+	}
+	serr := l.syncLocked()
+	l.stopWatch()
+	if serr == nil && l.Err() == nil {
+		if err := l.p.clearSeatLogin(l.seat); err != nil {
+			out = err
+		} else if err := removeRecord(l.seat); err != nil {
+			out = err
+		}
+	} else {
+		rec := l.record
+		settled, err := l.p.settle(context.Background(), l.seat, &rec)
+		switch {
+		case err != nil:
+			out = err
+		case settled.Outcome == "backup":
+			out = fmt.Errorf("credslots-etcd: the lease of %s was lost and the stored login changed since: the seat's login is kept as backup %s: %w", l.sub, settled.Key, ErrFenced)
+		}
+	}
+	l.finish()
+	if out == nil {
+		l.p.logger.Info("released", "sub", l.sub, "seat", l.seat)
+	}
+	return out
+}
+
+// finish marks the lease released and ends it in the cluster.
+func (l *Lease) finish() {
+	l.stateMu.Lock()
+	if l.lostErr == nil {
+		l.lostErr = fmt.Errorf("credslots-etcd: lease of %s was released", l.sub)
+		close(l.done)
+	}
+	l.stateMu.Unlock()
+	ctx, cancel := l.p.opCtx(context.Background())
+	defer cancel()
+	_, _ = l.p.cli.Txn(ctx).If(clientv3.Compare(clientv3.LeaseValue(l.p.leaseKey(l.sub)), "=", int64(l.id))).
+		Then(clientv3.OpDelete(l.p.leaseKey(l.sub))).Commit()
+	l.endSession()
+}
+
+func (l *Lease) stopWatch() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	l.wg.Wait()
+}

@@ -1,0 +1,298 @@
+package etcd_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/gptme/credslots"
+	"github.com/gptme/credslots/etcd"
+)
+
+var later = time.Now().Add(3 * time.Hour)
+
+func TestLeaseWritesOnlyTheLoginIntoTheSeatAndReleaseTakesItBack(t *testing.T) {
+	c := sharedCluster(t)
+	cli := newClient(t, c.endpoints()...)
+	p := newPool(t, cli, testPrefix(t), writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+
+	seat := filepath.Join(t.TempDir(), "seat")
+	require.NoError(t, os.MkdirAll(seat, 0o700))
+	// The seat's own keys (MCP logins) stay in the seat.
+	require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"), []byte(`{"mcpOAuth":{"s":{"refreshToken":"SECRET-mcp"}}}`), 0o600))
+	l, err := p.Lease(ctx, seat)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", l.Sub())
+	data, err := os.ReadFile(filepath.Join(seat, ".credentials.json"))
+	require.NoError(t, err)
+	assert.Equal(t, marker+"-rt-alice-0", refreshToken(t, data))
+	assert.Contains(t, string(data), "SECRET-mcp")
+	fi, err := os.Stat(filepath.Join(seat, ".credentials.json"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	// The seat is this lease's: no other lease may use it.
+	_, err = p.Lease(ctx, seat)
+	require.ErrorIs(t, err, etcd.ErrLeased)
+	// A seat path through a symlinked directory is refused.
+	link := filepath.Join(t.TempDir(), "link")
+	require.NoError(t, os.Symlink(t.TempDir(), link))
+	_, err = p.Lease(ctx, filepath.Join(link, "seat"))
+	require.ErrorContains(t, err, "symlink")
+
+	// A second lease finds nothing free, and says why.
+	_, err = p.Lease(ctx, t.TempDir())
+	require.ErrorIs(t, err, etcd.ErrNoFreeSub)
+	assert.Contains(t, err.Error(), "alice: leased")
+	_, err = p.Lease(ctx, t.TempDir(), etcd.LeaseSub("alice"))
+	require.ErrorIs(t, err, etcd.ErrLeased)
+	_, err = p.Export(ctx, "alice")
+	require.ErrorIs(t, err, etcd.ErrLeased)
+	infos, err := p.Leases(ctx)
+	require.NoError(t, err)
+	require.Len(t, infos, 1)
+	assert.Equal(t, seat, infos[0].Seat)
+	assert.Equal(t, os.Getpid(), infos[0].PID)
+
+	// The CLI refreshes in the seat, with its own key beside the login.
+	refreshed := claudeLogin("alice", 1, later.Add(time.Hour))
+	require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"),
+		append(refreshed[:len(refreshed)-1], []byte(`,"mcpOAuth":{"s":{"refreshToken":"SECRET-mcp"}}}`)...), 0o600))
+	require.NoError(t, l.Sync())
+	require.NoError(t, l.Release())
+	select {
+	case <-l.Done():
+	default:
+		t.Fatal("Done stays open after Release")
+	}
+
+	stored, err := p.Export(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, marker+"-rt-alice-1", refreshToken(t, stored))
+	assert.NotContains(t, string(stored), "mcp", "only claudeAiOauth moves into the pool")
+	data, err = os.ReadFile(filepath.Join(seat, ".credentials.json"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(data), "claudeAiOauth", "the login left the seat")
+	assert.Contains(t, string(data), "SECRET-mcp", "the seat's own keys stay")
+	infos, err = p.Leases(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, infos)
+	assertNoTokenStored(t, cli)
+}
+
+func TestImportRefusesALoginAnotherSubHolds(t *testing.T) {
+	c := sharedCluster(t)
+	p := newPool(t, newClient(t, c.endpoints()...), testPrefix(t), writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+	err := p.Import(ctx, "bob", claudeLogin("alice", 0, later))
+	require.ErrorIs(t, err, etcd.ErrDuplicate)
+	assert.NotContains(t, err.Error(), marker)
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 1, later.Add(time.Hour))), "a sub's own login may be replaced by a newer one")
+	require.ErrorIs(t, p.Import(ctx, "alice", claudeLogin("alice", 2, later)), etcd.ErrOlder, "never by an older one")
+	require.Error(t, p.Import(ctx, "bob", []byte(`{"claudeAiOauth":{"accessToken":"","refreshToken":"x","expiresAt":1}}`)))
+	require.Error(t, p.Import(ctx, "../x", claudeLogin("x", 0, later)))
+	_, err = p.Export(ctx, "nobody")
+	require.ErrorIs(t, err, etcd.ErrUnknownSub)
+}
+
+func TestLeasePicksTheFreshFreeSubThatLastsLongest(t *testing.T) {
+	c := sharedCluster(t)
+	p := newPool(t, newClient(t, c.endpoints()...), testPrefix(t), writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "short", claudeLogin("short", 0, time.Now().Add(time.Hour))))
+	require.NoError(t, p.Import(ctx, "long", claudeLogin("long", 0, later)))
+	require.NoError(t, p.Import(ctx, "stale", claudeLogin("stale", 0, time.Now().Add(-time.Hour))))
+	a, err := p.Lease(ctx, t.TempDir())
+	require.NoError(t, err)
+	b, err := p.Lease(ctx, t.TempDir())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"long", "short"}, []string{a.Sub(), b.Sub()})
+	_, err = p.Lease(ctx, t.TempDir())
+	require.ErrorIs(t, err, etcd.ErrNoFreeSub)
+	assert.Contains(t, err.Error(), "stale: expired")
+
+	// LeaseWait waits until a lease ends.
+	go func() { time.Sleep(300 * time.Millisecond); _ = a.Release() }()
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	w, err := p.Lease(wctx, t.TempDir(), etcd.LeaseWait())
+	require.NoError(t, err)
+	assert.Equal(t, "long", w.Sub())
+	require.NoError(t, w.Release())
+	require.NoError(t, b.Release())
+}
+
+// A lessee whose lease was lost writes nothing back: the newer login that
+// the next lessee wrote stays, and the late one is kept as a backup.
+func TestLateWriteBackIsRefusedByTheFence(t *testing.T) {
+	c := sharedCluster(t)
+	cli := newClient(t, c.endpoints()...)
+	p := newPool(t, cli, testPrefix(t), writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+	seatA, seatB := t.TempDir(), t.TempDir()
+	a, err := p.Lease(ctx, seatA)
+	require.NoError(t, err)
+
+	// The cluster ends a's lease (as it does when a cannot renew).
+	_, err = cli.Revoke(ctx, clientv3.LeaseID(a.ID()))
+	require.NoError(t, err)
+	select {
+	case <-a.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a lost lease is not reported")
+	}
+	require.ErrorIs(t, a.Err(), etcd.ErrLeaseLost)
+
+	b, err := p.Lease(ctx, seatB, etcd.LeaseSub("alice"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(seatB, ".credentials.json"), claudeLogin("alice", 1, later.Add(time.Hour)), 0o600))
+	require.NoError(t, b.Sync())
+
+	// a's CLI refreshed too, late: its write-back is fenced out.
+	require.NoError(t, os.WriteFile(filepath.Join(seatA, ".credentials.json"), claudeLogin("alice", 7, later.Add(2*time.Hour)), 0o600))
+	require.ErrorIs(t, a.Sync(), etcd.ErrFenced)
+	err = a.Release()
+	require.ErrorIs(t, err, etcd.ErrFenced)
+	assert.Contains(t, err.Error(), "backup")
+	assert.NotContains(t, err.Error(), marker)
+	require.NoError(t, b.Release())
+
+	stored, err := p.Export(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, marker+"-rt-alice-1", refreshToken(t, stored), "the newer login was never overwritten")
+	st, err := p.Status(ctx)
+	require.NoError(t, err)
+	require.Len(t, st, 1)
+	assert.Equal(t, 1, st[0].Backups)
+	_, err = os.Stat(filepath.Join(seatA, ".credentials.json"))
+	assert.True(t, os.IsNotExist(err), "the late login left seat a")
+	assertNoTokenStored(t, cli)
+}
+
+// A seat an ended lease left behind is settled before the next lease: its
+// login goes back into the pool when the stored one did not change.
+func TestLeftoverSeatIsWrittenBackWhenTheLoginIsUnchanged(t *testing.T) {
+	c := sharedCluster(t)
+	cli := newClient(t, c.endpoints()...)
+	key := writeKey(t)
+	p := newPool(t, cli, testPrefix(t), key)
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+	seat := t.TempDir()
+	a, err := p.Lease(ctx, seat)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"), claudeLogin("alice", 1, later.Add(time.Hour)), 0o600))
+	// The lessee is gone without a word: its session ended, its
+	// write-back never made.
+	_, err = cli.Revoke(ctx, clientv3.LeaseID(a.ID()))
+	require.NoError(t, err)
+	<-a.Done()
+
+	// The next lease of that seat writes the leftover back first, then
+	// hands out the login it wrote.
+	b, err := p.Lease(ctx, seat, etcd.LeaseSub("alice"))
+	require.NoError(t, err)
+	data, err := os.ReadFile(filepath.Join(seat, ".credentials.json"))
+	require.NoError(t, err)
+	assert.Equal(t, marker+"-rt-alice-1", refreshToken(t, data))
+	// The old lease's Release leaves the seat to its new lease.
+	require.NoError(t, a.Release())
+	data, err = os.ReadFile(filepath.Join(seat, ".credentials.json"))
+	require.NoError(t, err)
+	assert.Equal(t, marker+"-rt-alice-1", refreshToken(t, data))
+	require.NoError(t, b.Release())
+	stored, err := p.Export(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, marker+"-rt-alice-1", refreshToken(t, stored))
+}
+
+func TestWrongOrShortKey(t *testing.T) {
+	c := sharedCluster(t)
+	cli := newClient(t, c.endpoints()...)
+	prefix := testPrefix(t)
+	p := newPool(t, cli, prefix, writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+
+	other := newPool(t, cli, prefix, writeKey(t))
+	_, err := other.Export(ctx, "alice")
+	require.ErrorIs(t, err, etcd.ErrBadKey)
+	assert.Contains(t, err.Error(), "does not open with this key")
+	_, err = other.Status(ctx)
+	require.ErrorIs(t, err, etcd.ErrBadKey)
+	_, err = other.Lease(ctx, t.TempDir())
+	require.ErrorIs(t, err, etcd.ErrBadKey)
+
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		data []byte
+		mode os.FileMode
+		want string
+	}{
+		{"short", make([]byte, 16), 0o600, "holds 16 bytes; want exactly 32"},
+		{"long", make([]byte, 33), 0o600, "holds 33 bytes; want exactly 32"},
+		{"empty", nil, 0o600, "holds 0 bytes"},
+		{"open to others", make([]byte, 32), 0o644, "others may read it"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, tc.name)
+			require.NoError(t, os.WriteFile(path, tc.data, tc.mode))
+			require.NoError(t, os.Chmod(path, tc.mode))
+			_, err := etcd.ReadKeyFile(path)
+			require.ErrorIs(t, err, etcd.ErrBadKey)
+			assert.Contains(t, err.Error(), tc.want)
+			_, stderr, code := runCLI(t, "--endpoints", c.endpointList(), "--key-file", path, "status")
+			assert.Equal(t, 2, code)
+			assert.Contains(t, stderr, tc.want)
+		})
+	}
+	_, err = etcd.Open(cli, etcd.WithKey(make([]byte, 31)))
+	require.ErrorIs(t, err, etcd.ErrBadKey)
+	_, err = etcd.Open(cli)
+	require.ErrorIs(t, err, etcd.ErrBadKey)
+}
+
+func TestCodexMovesTheWholeFile(t *testing.T) {
+	c := sharedCluster(t)
+	cli := newClient(t, c.endpoints()...)
+	p := newPool(t, cli, testPrefix(t), writeKey(t), etcd.WithFormat(credslots.CodexCLI))
+	ctx := context.Background()
+	doc := codexLogin("acct-1", later, "SECRET-a")
+	require.NoError(t, p.Import(ctx, "work", doc))
+	require.ErrorIs(t, p.Import(ctx, "home", codexLogin("acct-1", later, "SECRET-b")), etcd.ErrDuplicate)
+	seat := t.TempDir()
+	l, err := p.Lease(ctx, seat)
+	require.NoError(t, err)
+	got, err := os.ReadFile(filepath.Join(seat, "auth.json"))
+	require.NoError(t, err)
+	assert.JSONEq(t, string(doc), string(got))
+	newer := codexLogin("acct-1", later.Add(time.Hour), "SECRET-c")
+	require.NoError(t, os.WriteFile(filepath.Join(seat, "auth.json"), newer, 0o600))
+	require.NoError(t, l.Release())
+	_, err = os.Stat(filepath.Join(seat, "auth.json"))
+	assert.True(t, os.IsNotExist(err), "the whole file leaves the seat")
+	stored, err := p.Export(ctx, "work")
+	require.NoError(t, err)
+	assert.JSONEq(t, string(newer), string(stored))
+	assertNoTokenStored(t, cli)
+}
+
+// codexLogin is a Codex CLI auth.json whose access token expires at exp.
+func codexLogin(account string, exp time.Time, refresh string) []byte {
+	payload := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf(`{"exp":%d}`, exp.Unix())))
+	return []byte(fmt.Sprintf(`{"OPENAI_API_KEY":null,"tokens":{"id_token":"h.%s.s","access_token":"h.%s.s","refresh_token":"%s","account_id":"%s"}}`,
+		payload, payload, refresh, account))
+}

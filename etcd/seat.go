@@ -1,0 +1,313 @@
+package etcd
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/gptme/credslots"
+)
+
+// recordName is the file in a seat that says which lease put its login
+// there; it holds no token.
+const recordName = ".credslots-etcd.json"
+
+// seatLockTimeout bounds the wait for the seat's CLI locks.
+const seatLockTimeout = 10 * time.Second
+
+// seatRecord is what a seat remembers of the lease that filled it, so that a
+// login left there (a crash, a lost lease, an unreachable cluster) is written
+// back later only if the stored login is still the one it came from.
+type seatRecord struct {
+	Prefix   string `json:"prefix"`
+	Sub      string `json:"sub"`
+	Revision int64  `json:"revision"` // the login's ModRevision the seat's login derives from
+	LeaseID  int64  `json:"lease_id"`
+	Host     string `json:"host"`
+	PID      int    `json:"pid"`
+	Written  string `json:"written"` // sha256 hex of the login as last written or written back
+}
+
+func (p *Pool) seatFile(seat string) string { return filepath.Join(seat, p.format.DefaultLiveName()) }
+
+func loginHash(doc []byte) string {
+	h := sha256.Sum256(doc)
+	return hex.EncodeToString(h[:])
+}
+
+// prepareSeat makes seat an absolute, real directory, created 0700 if
+// missing; a path through a symlinked directory is refused.
+func prepareSeat(seat string) (string, error) {
+	if seat == "" {
+		return "", errors.New("credslots-etcd: no seat")
+	}
+	abs, err := filepath.Abs(seat)
+	if err != nil {
+		return "", fmt.Errorf("credslots-etcd: seat %s: %w", seat, err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return "", fmt.Errorf("credslots-etcd: create seat %s: %w", abs, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", fmt.Errorf("credslots-etcd: seat %s: %w", abs, err)
+	}
+	if filepath.Clean(real) != abs {
+		return "", fmt.Errorf("credslots-etcd: seat %s goes through a symlink (to %s); name the real directory", abs, real)
+	}
+	return abs, nil
+}
+
+func readRecord(seat string) (*seatRecord, error) {
+	data, err := credslots.ReadCredentialFile(filepath.Join(seat, recordName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("credslots-etcd: read seat record: %w", err)
+	}
+	var r seatRecord
+	if err := json.Unmarshal(data, &r); err != nil || r.Sub == "" {
+		return nil, fmt.Errorf("credslots-etcd: seat record %s is unreadable", filepath.Join(seat, recordName))
+	}
+	return &r, nil
+}
+
+func writeRecord(seat string, r *seatRecord) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return credslots.WriteCredentialFile(filepath.Join(seat, recordName), append(data, '\n'))
+}
+
+func removeRecord(seat string) error {
+	err := os.Remove(filepath.Join(seat, recordName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// readSeatLogin reads the login in the seat under the CLI's locks: the seat
+// document, and the login in it (nil when the seat holds none).
+func (p *Pool) readSeatLogin(seat string) (doc, login []byte, err error) {
+	release, err := credslots.LockCLI(p.format, seat, seatLockTimeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
+	doc, err = credslots.ReadCredentialFile(p.seatFile(seat))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("credslots-etcd: read seat %s: %w", seat, err)
+	}
+	login, lerr := credslots.LoginOf(p.format, doc)
+	if lerr != nil {
+		return doc, nil, nil
+	}
+	return doc, login, nil
+}
+
+// writeSeatLogin puts login into the seat, keeping (Claude Code) the
+// seat's own keys.
+func (p *Pool) writeSeatLogin(seat string, login []byte) error {
+	release, err := credslots.LockCLI(p.format, seat, seatLockTimeout)
+	if err != nil {
+		return err
+	}
+	defer release()
+	old, err := credslots.ReadCredentialFile(p.seatFile(seat))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("credslots-etcd: read seat %s: %w", seat, err)
+	}
+	next, err := credslots.WithLogin(p.format, old, login)
+	if err != nil {
+		return err
+	}
+	return credslots.WriteCredentialFile(p.seatFile(seat), next)
+}
+
+// clearSeatLogin takes the login out of the seat: for Claude Code the other
+// keys stay, for the other formats the file goes.
+func (p *Pool) clearSeatLogin(seat string) error {
+	release, err := credslots.LockCLI(p.format, seat, seatLockTimeout)
+	if err != nil {
+		return err
+	}
+	defer release()
+	old, err := credslots.ReadCredentialFile(p.seatFile(seat))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("credslots-etcd: read seat %s: %w", seat, err)
+	}
+	if rest, ok := credslots.WithoutLogin(p.format, old); ok {
+		return credslots.WriteCredentialFile(p.seatFile(seat), rest)
+	}
+	if err := os.Remove(p.seatFile(seat)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// processAlive reports whether pid runs on this host.
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// Settled says what became of a login a seat still held.
+type Settled struct {
+	Sub string `json:"sub"`
+	// Outcome is "written back" (the stored login had not changed),
+	// "backup" (it had: the seat's login is kept under Key), or
+	// "unchanged" (the seat held the login as stored).
+	Outcome string `json:"outcome"`
+	Key     string `json:"key,omitempty"`
+}
+
+// recoverSeat settles what an earlier lease left in the seat before a new
+// login goes there. A seat used by a live lease is refused with ErrLeased; a
+// seat holding a login no lease put there is refused too.
+func (p *Pool) recoverSeat(ctx context.Context, seat string) (*Settled, error) {
+	rec, err := readRecord(seat)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		_, login, err := p.readSeatLogin(seat)
+		if err != nil {
+			return nil, err
+		}
+		if login != nil {
+			return nil, fmt.Errorf("credslots-etcd: seat %s holds a login no lease put there; move it away or import it", seat)
+		}
+		return nil, nil
+	}
+	if rec.Prefix != p.prefix {
+		return nil, fmt.Errorf("credslots-etcd: seat %s holds a login of the pool %s", seat, rec.Prefix)
+	}
+	host, _ := os.Hostname()
+	if rec.Host != host || rec.PID == os.Getpid() || processAlive(rec.PID) {
+		// Its lessee may still run (here, or on another host sharing the
+		// directory): the seat is that lease's while its key lives.
+		c, cancel := p.opCtx(ctx)
+		resp, err := p.cli.Get(c, p.leaseKey(rec.Sub))
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("credslots-etcd: seat %s: %w", seat, err)
+		}
+		if len(resp.Kvs) > 0 && resp.Kvs[0].Lease == rec.LeaseID {
+			return nil, fmt.Errorf("credslots-etcd: seat %s is the seat of a live lease of %s: %w", seat, rec.Sub, ErrLeased)
+		}
+	}
+	return p.settle(ctx, seat, rec)
+}
+
+// settle writes the login the seat holds back into the pool if the stored
+// login is still the one it came from (its revision unchanged, and the sub
+// not leased to anyone else), else keeps it as a sealed backup; then it
+// clears the seat. When the cluster cannot be reached the seat keeps it and
+// the error wraps ErrPending.
+func (p *Pool) settle(ctx context.Context, seat string, rec *seatRecord) (*Settled, error) {
+	_, login, err := p.readSeatLogin(seat)
+	if err != nil {
+		return nil, err
+	}
+	out := &Settled{Sub: rec.Sub, Outcome: "unchanged"}
+	if login != nil && loginHash(login) != rec.Written && p.worthKeeping(login) {
+		out, err = p.writeBackLate(ctx, rec, login)
+		if err != nil {
+			return nil, fmt.Errorf("credslots-etcd: the login of %s stays in seat %s: %v: %w", rec.Sub, seat, err, ErrPending)
+		}
+	} else if rec.LeaseID != 0 {
+		p.endOldLease(ctx, rec)
+	}
+	if err := p.clearSeatLogin(seat); err != nil {
+		return out, err
+	}
+	if err := removeRecord(seat); err != nil {
+		return out, err
+	}
+	p.logger.Info("settled seat", "sub", rec.Sub, "seat", seat, "outcome", out.Outcome)
+	return out, nil
+}
+
+// worthKeeping reports whether a login from a seat can serve: readable, with
+// an expiry, not blanked by a failed refresh.
+func (p *Pool) worthKeeping(login []byte) bool {
+	info := credslots.InspectLogin(p.format, login)
+	return info.Problem == "" && info.Blank == ""
+}
+
+// writeBackLate writes login back for rec's sub when the stored login's
+// revision is still rec.Revision and the sub is leased to nobody but rec's
+// own (ended) lease; otherwise it keeps login as a backup.
+func (p *Pool) writeBackLate(ctx context.Context, rec *seatRecord, login []byte) (*Settled, error) {
+	sealed, err := p.seal.seal(p.loginKey(rec.Sub), login)
+	if err != nil {
+		return nil, err
+	}
+	c, cancel := p.opCtx(ctx)
+	defer cancel()
+	unchanged := clientv3.Compare(clientv3.ModRevision(p.loginKey(rec.Sub)), "=", rec.Revision)
+	put := clientv3.OpPut(p.loginKey(rec.Sub), string(sealed))
+	if rec.LeaseID != 0 {
+		resp, err := p.cli.Txn(c).If(unchanged,
+			clientv3.Compare(clientv3.LeaseValue(p.leaseKey(rec.Sub)), "=", rec.LeaseID),
+		).Then(put, clientv3.OpDelete(p.leaseKey(rec.Sub))).Commit()
+		if err != nil {
+			return nil, err
+		}
+		if resp.Succeeded {
+			p.endOldLease(ctx, rec)
+			return &Settled{Sub: rec.Sub, Outcome: "written back"}, nil
+		}
+	}
+	resp, err := p.cli.Txn(c).If(unchanged,
+		clientv3.Compare(clientv3.CreateRevision(p.leaseKey(rec.Sub)), "=", 0),
+	).Then(put).Commit()
+	if err != nil {
+		return nil, err
+	}
+	if resp.Succeeded {
+		return &Settled{Sub: rec.Sub, Outcome: "written back"}, nil
+	}
+	// The fence: the login changed (or is live elsewhere) since this seat
+	// got it. Never overwrite it; keep this one aside.
+	key := p.backupKey(rec.Sub)
+	bsealed, err := p.seal.seal(key, login)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.cli.Put(c, key, string(bsealed)); err != nil {
+		return nil, err
+	}
+	p.logger.Warn("kept as backup", "sub", rec.Sub, "key", key, "reason", "the stored login changed since this seat got it")
+	return &Settled{Sub: rec.Sub, Outcome: "backup", Key: key}, nil
+}
+
+// endOldLease revokes the ended lease rec names, so its sub is free now
+// rather than at its TTL; a lease already gone is fine.
+func (p *Pool) endOldLease(ctx context.Context, rec *seatRecord) {
+	c, cancel := p.opCtx(ctx)
+	defer cancel()
+	_, _ = p.cli.Revoke(c, clientv3.LeaseID(rec.LeaseID))
+}
