@@ -6,6 +6,7 @@ package credslots
 // instead of keeping a second copy of each.
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -146,7 +147,7 @@ func LockCLI(f Format, dir string, timeout time.Duration) (release func(), err e
 	mu := &mutation{}
 	deadline := time.Now().Add(timeout)
 	for _, cl := range f.cliLocks(dir, real) {
-		if err := mu.take(fsys, cl, 1, deadline); err != nil {
+		if err := mu.take(context.Background(), fsys, cl, 1, deadline); err != nil {
 			mu.end()
 			return nil, err
 		}
