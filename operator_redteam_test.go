@@ -1,0 +1,128 @@
+package credslots
+
+// Red-team replays of a person's steps (SPEC section 21) that the first
+// round of the fix still got wrong.
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A /login to another account with Codex CLI or Gemini CLI, whose identity
+// survives a refresh, is a new login: refused with ErrNewLogin (so watch
+// reports it as one) and the reason names the command that files it.
+func TestRedteamAStableIdentityNewLoginIsReportedAsANewLogin(t *testing.T) {
+	for _, fc := range []struct {
+		format Format
+		doc    func(time.Time, string) []byte
+	}{{CodexCLI, codexDoc}, {GeminiCLI, geminiDoc}} {
+		t.Run(fc.format.Name(), func(t *testing.T) {
+			f := newFixture(t, WithFormat(fc.format))
+			bobBefore := fc.doc(fresh, "id-bob")
+			writeFile(t, f.slot("bob"), bobBefore)
+			writeFile(t, f.slot("alice"), fc.doc(fresh, "id-alice"))
+			_, err := f.m.SwitchTo("alice", "start")
+			require.NoError(t, err)
+			_, err = f.m.SwitchTo("bob", "start")
+			require.NoError(t, err)
+			login := fc.doc(fresh.Add(time.Hour), "id-dave")
+			f.refreshAt(t, login, later())
+
+			for name, heal := range map[string]func() (SwitchResult, error){
+				"HealDrift":   func() (SwitchResult, error) { return f.m.HealDrift() },
+				"HealDriftTo": func() (SwitchResult, error) { return f.m.HealDriftTo("bob") },
+			} {
+				res, err := heal()
+				require.ErrorIs(t, err, ErrNewLogin, name)
+				require.ErrorIs(t, err, ErrIdentityDrift, name)
+				assert.Contains(t, res.Reason, "credslots add NAME", name)
+			}
+			got, err := os.ReadFile(f.slot("bob"))
+			require.NoError(t, err)
+			assert.Equal(t, bobBefore, got)
+			_, err = f.m.Adopt("erik")
+			require.NoError(t, err, "filed under a sub of its own")
+		})
+	}
+}
+
+// bobDriftedAndMarked is bob switched to, the CLI's refresh live (rt-bob-2)
+// and the server's rejection of it recorded.
+func bobDriftedAndMarked(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t)
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	_, err := f.m.SwitchTo("bob", "start")
+	require.NoError(t, err)
+	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-bob-2"), later())
+	require.NoError(t, f.m.MarkInvalid("bob", "401"))
+	return f
+}
+
+// The mark recorded on bob's drifted live login stands on bob's slot too:
+// it holds an older login of the same account, not a new one.
+func TestRedteamAMarkOnTheDriftedLiveStandsOnTheSlot(t *testing.T) {
+	f := bobDriftedAndMarked(t)
+	_, err := f.m.SwitchTo("alice", "away", Force()) // keeps rt-bob-2 as .prev
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("bob", "back")
+	require.ErrorIs(t, err, ErrInvalidated, "bob's slot is the same account's login")
+	for _, c := range f.m.Candidates() {
+		if c.Sub == "bob" {
+			assert.True(t, c.Invalid)
+			assert.False(t, c.Usable)
+		}
+	}
+}
+
+// The CLI refreshes again after the rejection, before any heal: healing
+// that refresh keeps the mark.
+func TestRedteamAMarkSurvivesASecondRefreshBeforeTheHeal(t *testing.T) {
+	f := bobDriftedAndMarked(t)
+	f.refreshAt(t, claudeDoc(fresh.Add(2*time.Hour), "rt-bob-3"), later().Add(time.Minute))
+	_, err := f.m.HealDrift()
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("alice", "away")
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("bob", "back")
+	require.ErrorIs(t, err, ErrInvalidated, "no new login happened")
+}
+
+// A switch whose splice of .claude.json failed (Claude Code held
+// .claude.json.lock) leaves .claude.json showing the previous sub's
+// account. That is no news of a login: the next routine refresh of the sub
+// switched to is healed into it, and a heal named for the previous sub is
+// refused, not sent there.
+func TestRedteamASwitchWhoseSpliceFailedDoesNotBlockTheNextRefresh(t *testing.T) {
+	f, claudeJSONPath := homeFixture(t, WithLockTimeout(200*time.Millisecond))
+	learnAccounts(t, f, claudeJSONPath) // live -> bob, .claude.json shows bob
+	_, err := f.m.SwitchTo("bob", "start")
+	require.NoError(t, err)
+	require.NoError(t, os.Mkdir(claudeJSONPath+".lock", 0o700)) // Claude Code saving .claude.json
+	_, err = f.m.SwitchTo("alice", "rotate")
+	require.NoError(t, err)
+	got, err := os.ReadFile(claudeJSONPath)
+	require.NoError(t, err)
+	require.JSONEq(t, bobAccount, string(accountIn(got)), "the splice gave up")
+	bobBefore, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	refreshed := claudeDoc(fresh.Add(time.Hour), "rt-alice-2")
+	f.refreshAt(t, refreshed, later())
+
+	_, err = f.m.HealDriftTo("bob")
+	require.Error(t, err, "alice's refresh is not bob's")
+	got, err = os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	assert.Equal(t, bobBefore, got, "bob's slot keeps bob's login")
+
+	res, err := f.m.HealDrift()
+	require.NoError(t, err, "a routine refresh of alice is healed: %s", res.Reason)
+	got, err = os.ReadFile(f.slot("alice"))
+	require.NoError(t, err)
+	assert.Equal(t, refreshed, got)
+}
