@@ -263,6 +263,11 @@ func (m *Manager) switchLocked(mu *mutation, c *change, sub string, plan switchP
 		}
 		c.account = shown
 	}
+	if c.account == nil {
+		// Not spliced: .claude.json still shows what it showed before,
+		// which is no news of a login either.
+		c.account = m.shownAccount()
+	}
 	return nil
 }
 
