@@ -328,10 +328,15 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 	}
 	if m.cfg.format.stableIdentity() || adopt {
 		if stored != "" && fp != stored {
-			return foreign{why: fmt.Sprintf("the live file's %s differs from the one captured for %s (or force)", field, sub)}, nil
+			if !adopt {
+				// The identity survives a refresh and is no configured
+				// slot's: a login to another account.
+				return foreign{newLogin: true, why: fmt.Sprintf("the live file's %s differs from the one captured for %s: a new login; file it under a sub of its own (credslots add NAME)", field, sub)}, nil
+			}
+			return foreign{why: fmt.Sprintf("the live file's %s differs from the one captured for %s: file it under a sub of its own (credslots add NAME), or replace %s's login (credslots add %s --force)", field, sub, sub, sub)}, nil
 		}
 		if data, ok := slots.data[sub]; ok && adopt && m.cfg.format.parse(data).fingerprint != fp {
-			return foreign{why: fmt.Sprintf("slot %s already holds a login with another %s (or force)", sub, field)}, nil
+			return foreign{why: fmt.Sprintf("slot %s already holds a login with another %s: file the new one under a sub of its own (credslots add NAME), or replace it (credslots add %s --force)", sub, field, sub)}, nil
 		}
 	}
 	if last, why := lastLiveChange(entries); why == "" && last.Account != "" && shown != nil && accountID(shown) == last.Account {
@@ -344,7 +349,7 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 		}
 		if mine != nil && !sameAccount(shown, mine) {
 			if adopt {
-				return foreign{why: fmt.Sprintf("slot %s remembers %s, but .claude.json shows %s (or force)", sub, accountLabel(mine), accountLabel(shown))}, nil
+				return foreign{why: fmt.Sprintf("slot %s remembers %s, but .claude.json shows %s: file it under a sub of its own (credslots add NAME), or replace %s's login (credslots add %s --force)", sub, accountLabel(mine), accountLabel(shown), sub, sub)}, nil
 			}
 			return foreign{newLogin: true, why: fmt.Sprintf(".claude.json shows %s, not %s's %s: a new login; file it under a sub of its own (credslots add NAME)",
 				accountLabel(shown), sub, accountLabel(mine))}, nil
