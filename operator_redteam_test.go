@@ -126,3 +126,29 @@ func TestRedteamASwitchWhoseSpliceFailedDoesNotBlockTheNextRefresh(t *testing.T)
 	require.NoError(t, err)
 	assert.Equal(t, refreshed, got)
 }
+
+// bob's routine refresh, drifted live while .claude.json still shows bob's
+// account, is not a new login: adopting it as another sub is refused,
+// naming the heal that files it, and bob's slot is not left behind with a
+// used-up refresh token while erik gets bob's login. A real new login
+// (.claude.json shows its account) is still adopted.
+func TestRedteamAdoptRefusesTheLiveSubsRefresh(t *testing.T) {
+	f, claudeJSONPath := accountsFixture(t)
+	refreshed := claudeDoc(fresh.Add(time.Hour), "rt-bob-2")
+	f.refreshAt(t, refreshed, later())
+	res, err := f.m.Adopt("erik")
+	require.ErrorIs(t, err, ErrIdentityDrift)
+	assert.Contains(t, res.Reason, "credslots heal bob")
+	assert.NoFileExists(t, f.slot("erik"))
+
+	_, err = f.m.HealDrift()
+	require.NoError(t, err)
+	got, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	assert.Equal(t, refreshed, got)
+
+	writeFile(t, claudeJSONPath, claudeJSON(daveAccount))
+	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-dave"), later().Add(time.Minute))
+	_, err = f.m.Adopt("erik")
+	require.NoError(t, err, "a new login is adopted")
+}
