@@ -140,7 +140,9 @@ const adoptHookReason = "adopt a new login from the live file"
 // the checks of [Manager.HealDriftTo], and unless [Force] it refuses with
 // [ErrIdentityDrift] a login whose identity is another configured slot's,
 // or that differs from the identity sub's slot already holds or had
-// captured: adopting would replace another login.
+// captured: adopting would replace another login; and a login the journal
+// says another sub's refresh wrote while .claude.json still shows the
+// account it showed after the journal's last change (no login happened).
 func (m *Manager) Adopt(sub string, opts ...SwitchOption) (SwitchResult, error) {
 	if !m.knows(sub) {
 		return m.refuse(ErrUnknownSubscription, sub, m.unknownSub(sub), nil)

@@ -341,6 +341,14 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 	}
 	if last, why := lastLiveChange(entries); why == "" && last.Account != "" && shown != nil && accountID(shown) == last.Account {
 		shown = nil // unchanged since the last change: no news of a login
+		if adopt {
+			// No login happened since: the live file is the refresh of
+			// the sub the journal says is live, not a new login.
+			if other, why := m.activeIn(live, entries); why == "" && other != sub {
+				return foreign{why: fmt.Sprintf("the journal says %s was live when this login was written and .claude.json still shows the account it showed then: it is %s's refreshed login (credslots heal %s); a new login shows its own account in .claude.json",
+					other, other, other)}, nil
+			}
+		}
 	}
 	if shown != nil {
 		if other := m.accountOwner(shown, sub); other != "" {
