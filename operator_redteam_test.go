@@ -152,3 +152,34 @@ func TestRedteamAdoptRefusesTheLiveSubsRefresh(t *testing.T) {
 	_, err = f.m.Adopt("erik")
 	require.NoError(t, err, "a new login is adopted")
 }
+
+// The way out a mark's refusal names works: bob logs in again (a new
+// login of his own account, which the heal cannot tell from a refresh and
+// so carries the mark onto), then bob's slot is captured, as the refusal
+// says; bob is usable again. A capture of the very login the server
+// rejected keeps the mark.
+func TestRedteamLoggingInAgainThenCaptureClearsTheMark(t *testing.T) {
+	f, claudeJSONPath := accountsFixture(t)
+	require.NoError(t, f.m.MarkInvalid("bob", "401"))
+	_, err := f.m.CaptureSlotFingerprint("bob")
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("alice", "away")
+	require.NoError(t, err)
+	res, err := f.m.SwitchTo("bob", "back")
+	require.ErrorIs(t, err, ErrInvalidated, "capturing the rejected login itself keeps the mark")
+	assert.Contains(t, res.Reason, "capture")
+
+	_, err = f.m.SwitchTo("bob", "log in again", Force())
+	require.NoError(t, err)
+	// /login as bob: a new login of the same account.
+	writeFile(t, claudeJSONPath, claudeJSON(bobAccount))
+	f.refreshAt(t, claudeDoc(fresh.Add(3*time.Hour), "rt-bob-relogin"), later())
+	_, err = f.m.HealDrift() // watch heals it at once
+	require.NoError(t, err)
+	_, err = f.m.CaptureSlotFingerprint("bob")
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("alice", "away")
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("bob", "back")
+	require.NoError(t, err, "logged in again and captured, bob is usable")
+}
