@@ -135,8 +135,12 @@ func (m *Manager) currentFingerprint(sub string) string {
 // unknown sub returns an error wrapping [ErrUnknownSubscription]; waiting too
 // long for the manager's lock returns [ErrLockTimeout].
 //
-// Call it after a fresh login establishes a slot's identity; [Manager.SwitchTo] and
-// [Manager.HealDriftTo] call it themselves after a successful change.
+// Call it after a fresh login establishes a slot's identity: an invalid mark
+// (see [Manager.MarkInvalid]) that a heal or restore carried onto the
+// slot's login is cleared, since a heal cannot tell a new login of the
+// same account from a refresh; a mark on the very login the server rejected
+// stays. [Manager.SwitchTo] and [Manager.HealDriftTo] capture the
+// fingerprint themselves after a successful change, and never clear a mark.
 func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 	if !m.knows(sub) {
 		return "", fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
@@ -158,7 +162,32 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 	if err == nil && fp != "" {
 		err = m.record(JournalEntry{Time: m.cfg.now(), Op: opCapture, Phase: phaseDone, Sub: sub, Reason: "fingerprint captured"})
 	}
+	if err == nil && fp != "" {
+		err = m.clearCarriedMarkLocked(sub, fp)
+	}
 	return fp, err
+}
+
+// clearCarriedMarkLocked clears sub's invalid mark when it stands on the
+// login with fingerprint fp only because a heal or restore carried it
+// there (a heal cannot tell a new login of the same account from a
+// refresh): a capture says the slot holds a fresh login. A mark on the
+// very login the server rejected stays.
+func (m *Manager) clearCarriedMarkLocked(sub, fp string) error {
+	state, err := m.readState()
+	if err != nil {
+		return err
+	}
+	if st := state[sub]; !st.invalidAt(fp) || st.InvalidFP == fp {
+		return nil
+	}
+	if err := m.updateStateLocked(sub, func(st *subState) {
+		st.Invalid, st.InvalidFP, st.InvalidAlso, st.InvalidReason = false, "", nil, ""
+	}); err != nil {
+		return err
+	}
+	return m.record(JournalEntry{Time: m.cfg.now(), Op: opInvalid, Phase: phaseDone, Sub: sub,
+		Reason: "mark cleared: the login captured is not the one the server rejected"})
 }
 
 // captureLocked is [Manager.CaptureSlotFingerprint] for a caller holding the lock.

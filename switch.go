@@ -165,7 +165,7 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal
 		}
 		if why != "" {
 			return switchPlan{}, &refusal{sentinel: ErrInvalidated,
-				reason: fmt.Sprintf("refusing to switch to %s: the server rejected its login (%s); log in again, then capture (or Force)", sub, why)}
+				reason: fmt.Sprintf("refusing to switch to %s: the server rejected its login (%s); log in again, then capture (credslots capture %s), or force", sub, why, sub)}
 		}
 		id, err := m.identityVerdict(sub, cred.fingerprint)
 		if err != nil {
