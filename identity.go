@@ -181,6 +181,26 @@ func (m *Manager) clearCarriedMarkLocked(sub, fp string) error {
 	if st := state[sub]; !st.invalidAt(fp) || st.InvalidFP == fp {
 		return nil
 	}
+	// Only a login a heal or restore wrote since the rejection: the slot's
+	// older login, marked with it, stays marked.
+	entries, err := m.readJournal()
+	if err != nil {
+		return err
+	}
+	carried := false
+	for i := len(entries) - 1; i >= 0 && !carried; i-- {
+		e := entries[i]
+		if e.Sub != sub {
+			continue
+		}
+		if e.Op == opInvalid && e.Fingerprint != "" {
+			break // the rejection: nothing wrote fp since
+		}
+		carried = (e.Op == opHeal || e.Op == opRestore) && e.Phase == phaseDone && e.Fingerprint == fp
+	}
+	if !carried {
+		return nil
+	}
 	if err := m.updateStateLocked(sub, func(st *subState) {
 		st.Invalid, st.InvalidFP, st.InvalidAlso, st.InvalidReason = false, "", nil, ""
 	}); err != nil {

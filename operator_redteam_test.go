@@ -72,6 +72,10 @@ func TestRedteamAMarkOnTheDriftedLiveStandsOnTheSlot(t *testing.T) {
 	require.NoError(t, err)
 	_, err = f.m.SwitchTo("bob", "back")
 	require.ErrorIs(t, err, ErrInvalidated, "bob's slot is the same account's login")
+	_, err = f.m.CaptureSlotFingerprint("bob")
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("bob", "back")
+	require.ErrorIs(t, err, ErrInvalidated, "a capture with no new login keeps it")
 	for _, c := range f.m.Candidates() {
 		if c.Sub == "bob" {
 			assert.True(t, c.Invalid)
