@@ -187,3 +187,33 @@ func TestRedteamLoggingInAgainThenCaptureClearsTheMark(t *testing.T) {
 	_, err = f.m.SwitchTo("bob", "back")
 	require.NoError(t, err, "logged in again and captured, bob is usable")
 }
+
+// A /login to dave left live (watch reported it as a new login), then a
+// forced switch: the kept copy is not journaled as bob's, so backups does
+// not name bob for it and restore does not take it for bob's own login.
+func TestRedteamAForcedSwitchDoesNotCallANewLoginTheLiveSubs(t *testing.T) {
+	f, claudeJSONPath := accountsFixture(t)
+	writeFile(t, claudeJSONPath, claudeJSON(daveAccount))
+	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-dave"), later())
+	_, err := f.m.HealDrift()
+	require.ErrorIs(t, err, ErrNewLogin)
+
+	_, err = f.m.SwitchTo("alice", "rotate", Force())
+	require.NoError(t, err)
+	backups, err := f.m.Backups()
+	require.NoError(t, err)
+	found := false
+	for _, b := range backups {
+		if b.Name == ".credentials.json.prev" {
+			found = true
+			assert.NotEqual(t, "bob", b.Sub, "dave's login is not bob's")
+		}
+	}
+	assert.True(t, found)
+	for _, e := range journalOf(t, f.m) {
+		if e.Fingerprint == hashBytes([]byte("rt-dave")) {
+			assert.NotEqual(t, "bob", e.Sub, "the journal records dave's login for bob: %+v", e)
+		}
+	}
+	require.NoError(t, f.m.Restore(".credentials.json.prev", "erik"), "filed under a sub of its own")
+}
