@@ -421,6 +421,26 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 	return foreign{}, nil
 }
 
+// liveLoginOf returns the sub whose login the drifted live file holds, as
+// far as the journal tells: the sub it says was live when the file was
+// written, unless the checks of a heal into that sub say the login is
+// another account's (a new login, another slot's); "" when unknown.
+func (m *Manager) liveLoginOf(live entry) string {
+	entries, err := m.readJournal()
+	if err != nil {
+		return ""
+	}
+	owner, why := m.activeIn(live, entries)
+	if why != "" {
+		return ""
+	}
+	f, err := m.foreignLogin(owner, live, m.cfg.format.parse(live.data), m.readSlots(), m.readSidecar(owner), m.shownAccount(), entries, false, false)
+	if err != nil || f.why != "" {
+		return ""
+	}
+	return owner
+}
+
 // backwards returns why healing cred into sub's slot would step backwards,
 // or "": the slot already holds a login of the same account that expires
 // later, so the live one is an older copy put back (by a sync tool or cp)

@@ -192,9 +192,7 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal
 		}
 	}
 	if plan.keepLive && sc.force {
-		if owner, why := m.activeFor(live); why == "" {
-			plan.liveOwner = owner
-		}
+		plan.liveOwner = m.liveLoginOf(live)
 	}
 	if plan.keepLive && !sc.force {
 		return switchPlan{}, &refusal{sentinel: ErrLiveDrifted,
