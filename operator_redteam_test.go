@@ -217,3 +217,17 @@ func TestRedteamAForcedSwitchDoesNotCallANewLoginTheLiveSubs(t *testing.T) {
 	}
 	require.NoError(t, f.m.Restore(".credentials.json.prev", "erik"), "filed under a sub of its own")
 }
+
+// A forced switch over a drifted live file names the command that puts the
+// only copy of its login back where it belongs.
+func TestRedteamAForcedSwitchNamesTheRestore(t *testing.T) {
+	f := newFixture(t)
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	_, err := f.m.SwitchTo("bob", "start")
+	require.NoError(t, err)
+	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-bob-2"), later())
+	res, err := f.m.SwitchTo("alice", "rotate", Force())
+	require.NoError(t, err)
+	assert.Contains(t, res.Reason, "credslots restore .credentials.json.prev bob")
+}
