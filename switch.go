@@ -111,8 +111,12 @@ func (m *Manager) SwitchTo(sub, reason string, opts ...SwitchOption) (SwitchResu
 	done := "switched to " + sub
 	if plan.keepLive {
 		// The only copy of the drifted live file's login: say where it went.
-		done += fmt.Sprintf("; the live file matched no slot: its login is kept as %s (restore it into its sub's slot from there)",
-			m.rel(m.live+prevSuffix))
+		kept, owner := m.rel(m.live+prevSuffix), plan.liveOwner
+		if owner == "" {
+			owner = "SUB" // whose login it is, the journal cannot tell
+		}
+		done += fmt.Sprintf("; the live file matched no slot: its login is kept as %s (restore it into its sub's slot: credslots restore %s %s)",
+			kept, kept, owner)
 	}
 	return m.changed(sub, reason, done, plan.fingerprint, false, sidecarRead{})
 }
