@@ -231,3 +231,30 @@ func TestRedteamAForcedSwitchNamesTheRestore(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, res.Reason, "credslots restore .credentials.json.prev bob")
 }
+
+// .claude.json was missing when bob was switched away from (nothing to
+// splice, no account journaled), and Claude Code, still showing bob's
+// profile, writes it again. That is no login of bob: a heal named for bob
+// is refused while the journal says alice is live, so alice's refresh
+// never lands in bob's slot.
+func TestRedteamAStaleAccountWithNoBaselineDoesNotSendAHealAcross(t *testing.T) {
+	f, claudeJSONPath := accountsFixture(t) // bob live, .claude.json shows bob
+	require.NoError(t, os.Remove(claudeJSONPath))
+	_, err := f.m.SwitchTo("alice", "rotate")
+	require.NoError(t, err)
+	writeFile(t, claudeJSONPath, claudeJSON(bobAccount)) // Claude Code's cached profile
+	bobBefore, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-alice-2"), later())
+
+	res, err := f.m.HealDrift()
+	require.ErrorIs(t, err, ErrIdentityDrift, "the shown account is bob's, the journal says alice: refused")
+	t.Log(res.Reason)
+	_, err = f.m.HealDriftTo("bob")
+	require.ErrorIs(t, err, ErrIdentityDrift, "alice's refresh is not bob's")
+	got, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	assert.Equal(t, bobBefore, got, "bob's slot keeps bob's login")
+	_, err = f.m.HealDriftTo("alice")
+	require.NoError(t, err, "named for alice, as the journal says, it heals")
+}
