@@ -388,7 +388,11 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 			return foreign{why: fmt.Sprintf("slot %s already holds a login with another %s: file the new one under a sub of its own (credslots add NAME), or replace it (credslots add %s --force)", sub, field, sub)}, nil
 		}
 	}
-	if last, why := lastLiveChange(entries); why == "" && last.Account != "" && shown != nil && accountID(shown) == last.Account {
+	last, lwhy := lastLiveChange(entries)
+	// baseline: the journal recorded what .claude.json showed after its
+	// last change, so a shown account can be told to be news or not.
+	baseline := lwhy == "" && last.Account != ""
+	if baseline && shown != nil && accountID(shown) == last.Account {
 		shown = nil // unchanged since the last change: no news of a login
 		if adopt {
 			// No login happened since: the live file is the refresh of
@@ -413,9 +417,11 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 		}
 	}
 	if named {
-		if other, why := m.activeIn(live, entries); why == "" && other != sub && !(shown != nil && mine != nil && sameAccount(shown, mine)) {
-			return foreign{why: fmt.Sprintf("the journal says %s was live when this login was written: it is likely %s's refreshed login (credslots heal %s); if it is a new login of %s's account, force",
-				other, other, other, sub)}, nil
+		// .claude.json showing sub's own account overrides the journal only
+		// as news: changed since a recorded baseline (a /login to sub).
+		if other, why := m.activeIn(live, entries); why == "" && other != sub && !(baseline && shown != nil && mine != nil && sameAccount(shown, mine)) {
+			return foreign{why: fmt.Sprintf("the journal says %s was live when this login was written: it is likely %s's refreshed login (credslots heal %s); if it is a new login of %s's account, credslots heal %s --force",
+				other, other, other, sub, sub)}, nil
 		}
 	}
 	return foreign{}, nil

@@ -255,6 +255,8 @@ func TestRedteamAStaleAccountWithNoBaselineDoesNotSendAHealAcross(t *testing.T) 
 	got, err := os.ReadFile(f.slot("bob"))
 	require.NoError(t, err)
 	assert.Equal(t, bobBefore, got, "bob's slot keeps bob's login")
-	_, err = f.m.HealDriftTo("alice")
-	require.NoError(t, err, "named for alice, as the journal says, it heals")
+	// .claude.json shows bob's account, so only the operator can say it
+	// is alice's: forced, it heals.
+	_, err = f.m.HealDriftTo("alice", Force())
+	require.NoError(t, err)
 }
