@@ -260,3 +260,29 @@ func TestRedteamAStaleAccountWithNoBaselineDoesNotSendAHealAcross(t *testing.T) 
 	_, err = f.m.HealDriftTo("alice", Force())
 	require.NoError(t, err)
 }
+
+// A switch to alice, whose slot remembers no account (captured with no
+// .claude.json, or a sidecar from before accounts were kept), then a
+// /login to dave: .claude.json changed to an account no sub remembers
+// since the switch, and the heal still files dave's login under alice.
+// NOT FIXED: a Claude Code profile fetch showing alice's own account for
+// the first time looks the same; see the report.
+func TestRedteamANewLoginAfterASwitchToASubThatRemembersNoAccount(t *testing.T) {
+	f, claudeJSONPath := homeFixture(t)
+	f.link(t, "bob")
+	writeFile(t, claudeJSONPath, claudeJSON(bobAccount))
+	_, err := f.m.CaptureSlotFingerprint("bob") // only bob's account is known
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("alice", "rotate")
+	require.NoError(t, err)
+	aliceBefore, err := os.ReadFile(f.slot("alice"))
+	require.NoError(t, err)
+	writeFile(t, claudeJSONPath, claudeJSON(daveAccount))
+	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-dave"), later())
+
+	_, err = f.m.HealDrift()
+	require.ErrorIs(t, err, ErrIdentityDrift)
+	got, err := os.ReadFile(f.slot("alice"))
+	require.NoError(t, err)
+	assert.Equal(t, aliceBefore, got, "alice's slot keeps alice's login")
+}
