@@ -265,8 +265,9 @@ func TestRedteamAStaleAccountWithNoBaselineDoesNotSendAHealAcross(t *testing.T) 
 // .claude.json, or a sidecar from before accounts were kept), then a
 // /login to dave: .claude.json changed to an account no sub remembers
 // since the switch, and the heal still files dave's login under alice.
-// NOT FIXED: a Claude Code profile fetch showing alice's own account for
-// the first time looks the same; see the report.
+// Open: a Claude Code profile fetch showing alice's own account for the
+// first time looks the same to the heal, so a refusal here would refuse
+// that routine refresh too.
 func TestRedteamANewLoginAfterASwitchToASubThatRemembersNoAccount(t *testing.T) {
 	f, claudeJSONPath := homeFixture(t)
 	f.link(t, "bob")
