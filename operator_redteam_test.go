@@ -287,3 +287,38 @@ func TestRedteamANewLoginAfterASwitchToASubThatRemembersNoAccount(t *testing.T) 
 	require.NoError(t, err)
 	assert.Equal(t, aliceBefore, got, "alice's slot keeps alice's login")
 }
+
+// A restore killed after it wrote the slot and before it captured the
+// fingerprint leaves bob's slot holding exactly the login it restored:
+// that is no identity drift, and bob can be switched to.
+func TestRedteamAnInterruptedRestoreIsNotFlagged(t *testing.T) {
+	for _, cut := range []string{"before its outcome", "before its capture"} {
+		t.Run(cut, func(t *testing.T) {
+			f := newFixture(t)
+			writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+			writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+			_, err := f.m.SwitchTo("bob", "start")
+			require.NoError(t, err)
+			_, err = f.m.SwitchTo("alice", "away")
+			require.NoError(t, err)
+			sidecar, err := os.ReadFile(f.m.prints["bob"])
+			require.NoError(t, err)
+			older := claudeDoc(fresh.Add(time.Hour), "rt-bob-older")
+			fp := hashBytes([]byte("rt-bob-older"))
+			if cut == "before its outcome" {
+				appendJournal(t, f.m, JournalEntry{Time: testNow, Op: opRestore, Phase: phaseIntent, ID: "cut", Sub: "bob",
+					Reason: "restore x", Fingerprint: fp})
+				writeFile(t, f.slot("bob"), older)
+			} else {
+				writeFile(t, f.slot("bob")+".prev", older)
+				require.NoError(t, f.m.Restore(".credentials.json.bob.prev", "bob"))
+				writeFile(t, f.m.prints["bob"], sidecar) // the capture never happened
+			}
+			info, err := f.m.DetectSlotIdentityDrift("bob")
+			require.NoError(t, err)
+			assert.False(t, info.Drift, info.Reason)
+			_, err = f.m.SwitchTo("bob", "back")
+			require.NoError(t, err)
+		})
+	}
+}
