@@ -17,29 +17,31 @@ const (
 	reasonSomeNone   = "slot is missing or has no %s; cannot verify identity"
 	reasonChanged    = "%s changed since last capture — slot identity may have been replaced"
 	reasonFingerprOK = "fingerprint matches"
-	// reasonInterrupted is no drift: a heal wrote the slot and stopped
-	// before it captured the fingerprint.
-	reasonInterrupted = "an interrupted heal wrote this login into the slot; the next heal or switch completes it"
+	// reasonInterrupted is no drift: a heal or restore wrote the slot and
+	// stopped before it captured the fingerprint.
+	reasonInterrupted = "an interrupted heal or restore wrote this login into the slot; the next heal or switch completes it"
 )
 
-// interruptedHealWrote reports whether the journal holds a heal or adopt
-// into sub that wrote the login with fingerprint fp and never recorded its
-// outcome: its process stopped between the slot write and the capture, so
-// the slot holds its own refreshed login, not another's.
+// interruptedHealWrote reports whether the journal holds a heal, adopt or
+// restore into sub that wrote the login with fingerprint fp and then
+// stopped before the capture (its intent has no outcome, or it is done):
+// the slot holds the login that change wrote, not another's.
 func (m *Manager) interruptedHealWrote(sub, fp string) bool {
 	entries, err := m.readJournal()
 	if err != nil {
 		return false
 	}
-	outcome := map[string]bool{}
+	// The newest change that wrote sub's slot decides; a failed one
+	// changed nothing.
+	failed := map[string]bool{}
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
 		switch {
-		case e.Sub != sub || (e.Op != opHeal && e.Op != opAdopt):
-		case e.Phase != phaseIntent:
-			outcome[e.ID] = true
-		case !outcome[e.ID] && e.Fingerprint == fp:
-			return true
+		case e.Sub != sub || (e.Op != opHeal && e.Op != opAdopt && e.Op != opRestore):
+		case e.Phase == phaseFailed:
+			failed[e.ID] = true
+		case e.Phase == phaseDone || !failed[e.ID]:
+			return e.Fingerprint != "" && e.Fingerprint == fp
 		}
 	}
 	return false
