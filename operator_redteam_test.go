@@ -5,6 +5,7 @@ package credslots
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -321,4 +322,28 @@ func TestRedteamAnInterruptedRestoreIsNotFlagged(t *testing.T) {
 			require.NoError(t, err)
 		})
 	}
+}
+
+// With a journal migrated from the old switch log (no account recorded),
+// .claude.json shows alice's account while the journal says bob: the
+// refusal names a command, and that command heals.
+func TestRedteamTheRefusalsCommandWorksWithAMigratedJournal(t *testing.T) {
+	f, claudeJSONPath := homeFixture(t)
+	learnAccounts(t, f, claudeJSONPath) // live -> bob
+	appendJournal(t, f.m, JournalEntry{Time: testNow.Add(-time.Hour), Op: opSwitch, Phase: phaseDone, Sub: "bob", Migrated: true})
+	writeFile(t, claudeJSONPath, claudeJSON(aliceAccount))
+	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-alice-new"), later())
+
+	res, err := f.m.HealDrift()
+	require.ErrorIs(t, err, ErrIdentityDrift)
+	var opts []SwitchOption
+	switch {
+	case strings.Contains(res.Reason, "credslots heal alice --force"):
+		opts = append(opts, Force())
+	case strings.Contains(res.Reason, "credslots heal alice"):
+	default:
+		t.Fatalf("no command named: %s", res.Reason)
+	}
+	_, err = f.m.HealDriftTo("alice", opts...)
+	require.NoError(t, err, "the command the refusal named: %s", res.Reason)
 }
