@@ -407,6 +407,12 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 	}
 	if shown != nil {
 		if other := m.accountOwner(shown, sub); other != "" {
+			if lw, why := m.activeIn(live, entries); why == "" && lw != other && !baseline {
+				// The journal disagrees and recorded no account to tell
+				// news from a cached one: only the person knows.
+				return foreign{why: fmt.Sprintf(".claude.json shows %s, the account %s remembers, but the journal says %s was live and recorded no account to compare with: after a /login as %s, credslots heal %s --force; else (an account shown from before) credslots heal %s --force",
+					accountLabel(shown), other, lw, other, other, lw)}, nil
+			}
 			return foreign{why: fmt.Sprintf(".claude.json shows %s, the account %s remembers: it is %s's login (credslots heal %s)",
 				accountLabel(shown), other, other, other)}, nil
 		}
