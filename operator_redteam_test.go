@@ -347,3 +347,22 @@ func TestRedteamTheRefusalsCommandWorksWithAMigratedJournal(t *testing.T) {
 	_, err = f.m.HealDriftTo("alice", opts...)
 	require.NoError(t, err, "the command the refusal named: %s", res.Reason)
 }
+
+// An add (Adopt) of dave's new login killed after it wrote erik's slot is
+// finished by the next heal with dave's account captured, as the add would
+// have: a later /login to frank is then a new login, not erik's refresh.
+func TestRedteamAnInterruptedAdoptStillLearnsItsAccount(t *testing.T) {
+	f, claudeJSONPath := accountsFixture(t)
+	writeFile(t, claudeJSONPath, claudeJSON(daveAccount))
+	login := claudeDoc(fresh.Add(time.Hour), "rt-dave")
+	f.refreshAt(t, login, later())
+	appendJournal(t, f.m, JournalEntry{Time: testNow, Op: opAdopt, Phase: phaseIntent, ID: "cut", Sub: "erik",
+		Reason: adoptHookReason, Fingerprint: hashBytes([]byte("rt-dave"))})
+	writeFile(t, f.slot("erik"), login)
+
+	_, err := f.m.HealDrift()
+	require.ErrorIs(t, err, ErrNoDrift, "finished: the link is back")
+	_, acct, err := f.m.storedSidecar("erik")
+	require.NoError(t, err)
+	assert.JSONEq(t, daveAccount, string(acct), "erik remembers dave's account")
+}
