@@ -346,10 +346,13 @@ func (m *Manager) finishHeal(p JournalEntry) error {
 		}
 	}
 	c.entry.Reason = "completed after an interruption: " + p.Reason
+	c.account = m.shownAccount() // what .claude.json shows after it
 	if err := c.finish(nil); err != nil {
 		return err
 	}
-	if _, err := m.captureKnown(p.Sub, p.Fingerprint, false, false); err != nil {
+	// An adopt captures the account .claude.json shows, as it would have.
+	adopt := p.Op == opAdopt
+	if _, err := m.captureKnown(p.Sub, p.Fingerprint, adopt, adopt); err != nil {
 		return err
 	}
 	m.cfg.logger.Info("completed an interrupted heal", "sub", p.Sub, "path", slot)
