@@ -337,21 +337,27 @@ func (m *Manager) finishHeal(p JournalEntry) error {
 		}
 		m.own(m.live)
 	}
+	placed := true
 	if fi, err := m.cfg.fs.Lstat(m.live); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 		// The live path moved on since (a newer refresh): what the heal
 		// placed is the slot, written when the slot was.
+		placed = false
 		if sfi, serr := m.cfg.fs.Lstat(slot); serr == nil {
 			mt := sfi.ModTime().UTC()
 			c.entry.LiveMtime = &mt
 		}
 	}
 	c.entry.Reason = "completed after an interruption: " + p.Reason
-	c.account = m.shownAccount() // what .claude.json shows after it
+	if placed {
+		// No newer login since: .claude.json shows this change's account.
+		c.account = m.shownAccount()
+	}
 	if err := c.finish(nil); err != nil {
 		return err
 	}
-	// An adopt captures the account .claude.json shows, as it would have.
-	adopt := p.Op == opAdopt
+	// An adopt captures the account .claude.json shows, as it would have,
+	// unless a newer write moved the live path on.
+	adopt := p.Op == opAdopt && placed
 	if _, err := m.captureKnown(p.Sub, p.Fingerprint, adopt, adopt); err != nil {
 		return err
 	}
