@@ -400,8 +400,8 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 			// No login happened since: the live file is the refresh of
 			// the sub the journal says is live, not a new login.
 			if other, why := m.activeIn(live, entries); why == "" && other != sub {
-				return foreign{why: fmt.Sprintf("the journal says %s was live when this login was written and .claude.json still shows the account it showed then: it is %s's refreshed login (credslots heal %s); a new login shows its own account in .claude.json",
-					other, other, other)}, nil
+				return foreign{why: fmt.Sprintf("the journal says %s was live when this login was written and .claude.json still shows the account it showed then: it is %s's refreshed login (credslots heal %s); a new login shows its own account in .claude.json (if it is one all the same, credslots add %s --force)",
+					other, other, other, sub)}, nil
 			}
 		}
 	}
