@@ -36,3 +36,32 @@ func TestRedteamHealAutoRemembersAHandFlipItSaw(t *testing.T) {
 	assert.Equal(t, string(refreshed), mustRead(t, filepath.Join(dir, ".credentials.json.alice")), "alice's refresh is in alice's slot")
 	assert.Equal(t, bobBefore, mustRead(t, filepath.Join(dir, ".credentials.json.bob")), "bob's slot is untouched")
 }
+
+// A rotation by copy (cp .credentials.json.alice .credentials.json) while
+// watch runs: watch does not claim a heal it did not make, and alice's
+// next refresh is healed into alice's slot, never into bob's.
+func TestRedteamWatchRemembersARotationByCopy(t *testing.T) {
+	dir, _ := homeWithAccounts(t) // bob switched to by the command
+	w := startWatch(t, "--dir", dir, "--json", "watch", "--login-settle", "100ms")
+	time.Sleep(20 * time.Millisecond)
+	live := filepath.Join(dir, ".credentials.json")
+	alice := mustRead(t, filepath.Join(dir, ".credentials.json.alice"))
+	tmp := live + ".cp"
+	write(t, tmp, []byte(alice))
+	require.NoError(t, os.Rename(tmp, live))
+	time.Sleep(500 * time.Millisecond)
+	for _, ev := range w.events(t) {
+		if ev["event"] == "healed" {
+			fi, err := os.Lstat(live)
+			require.NoError(t, err)
+			assert.NotZero(t, fi.Mode()&os.ModeSymlink, "watch says healed, symlink restored: %v", ev)
+		}
+	}
+
+	bobBefore := mustRead(t, filepath.Join(dir, ".credentials.json.bob"))
+	refreshed := cred(testNow.Add(9*time.Hour), "rt-alice-2")
+	claudeRefresh(t, dir, refreshed)
+	time.Sleep(800 * time.Millisecond)
+	assert.Equal(t, 0, w.stop(t))
+	assert.Equal(t, bobBefore, mustRead(t, filepath.Join(dir, ".credentials.json.bob")), "alice's refresh is not in bob's slot: %s", w.stdout)
+}
