@@ -21,8 +21,8 @@ import (
 // watcher a flip made by hand is not seen; a heal then goes by the journal
 // and by the account .claude.json shows.
 func (m *Manager) RecordFlip() (string, bool, error) {
-	sub, ok, err := m.unrecordedFlip()
-	if err != nil || !ok {
+	// A first look without locks; the answer that counts is the one under them.
+	if _, ok, err := m.unrecordedFlip(); err != nil || !ok {
 		return "", false, err
 	}
 	mu, err := m.beginMutation()
@@ -30,7 +30,7 @@ func (m *Manager) RecordFlip() (string, bool, error) {
 		return "", false, err
 	}
 	defer mu.end()
-	sub, ok, err = m.unrecordedFlip()
+	sub, ok, err := m.unrecordedFlip()
 	if err != nil || !ok {
 		return "", false, err
 	}
