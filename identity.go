@@ -387,7 +387,7 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 			return foreign{why: fmt.Sprintf("the live file's %s differs from the one captured for %s: file it under a sub of its own (credslots add NAME), or replace %s's login (credslots add %s --force)", field, sub, sub, sub)}, nil
 		}
 		if data, ok := slots.data[sub]; ok && adopt && m.cfg.format.parse(data).fingerprint != fp {
-			return foreign{why: fmt.Sprintf("slot %s already holds a login with another %s: file the new one under a sub of its own (credslots add NAME), or replace it (credslots add %s --force)", sub, field, sub)}, nil
+			return foreign{why: fmt.Sprintf("slot %s already holds a login with another %s: a refresh of it is healed (credslots heal %s); file a new login under a sub of its own (credslots add NAME), or replace it (credslots add %s --force)", sub, field, sub, sub)}, nil
 		}
 	}
 	last, lwhy := lastLiveChange(entries)
