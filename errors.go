@@ -33,7 +33,9 @@ var (
 	ErrIdentityDrift = errors.New("slot identity drift")
 	// ErrNewLogin indicates that the login at the live path is a new one,
 	// of an account no configured sub remembers: .claude.json shows another
-	// account than the target slot's. It wraps [ErrIdentityDrift], so
+	// account than the target slot's, or, for a format whose identity
+	// survives a refresh (Codex CLI, Gemini CLI), the live identity is no
+	// slot's and not the one captured for the target. It wraps [ErrIdentityDrift], so
 	// callers that test for that still see the refusal; file the login
 	// under a sub of its own with [Manager.Adopt].
 	ErrNewLogin error = newLoginError{}

@@ -9,8 +9,9 @@ import (
 )
 
 // RecordFlip journals a flip of the live symlink that no Manager made, such
-// as an operator's `ln -sfn .credentials.json.alice .credentials.json`: when
-// the live path is a symlink to a configured sub's slot and the journal
+// as an operator's `ln -sfn .credentials.json.alice .credentials.json` (or
+// a copy of a slot put at the live path with cp): when the live path is a
+// symlink to a configured sub's slot (or holds its very bytes) and the journal
 // says another sub is live, it records that sub as live from the symlink's
 // modification time on, so that [Manager.HealDrift] heals a later refresh
 // into the sub the link pointed at, not into the one switched to last. It
@@ -20,8 +21,8 @@ import (
 // watcher a flip made by hand is not seen; a heal then goes by the journal
 // and by the account .claude.json shows.
 func (m *Manager) RecordFlip() (string, bool, error) {
-	sub, ok, err := m.unrecordedFlip()
-	if err != nil || !ok {
+	// A first look without locks; the answer that counts is the one under them.
+	if _, ok, err := m.unrecordedFlip(); err != nil || !ok {
 		return "", false, err
 	}
 	mu, err := m.beginMutation()
@@ -29,7 +30,7 @@ func (m *Manager) RecordFlip() (string, bool, error) {
 		return "", false, err
 	}
 	defer mu.end()
-	sub, ok, err = m.unrecordedFlip()
+	sub, ok, err := m.unrecordedFlip()
 	if err != nil || !ok {
 		return "", false, err
 	}
@@ -40,7 +41,7 @@ func (m *Manager) RecordFlip() (string, bool, error) {
 	from, _ := m.LastActive()
 	mt := fi.ModTime().UTC()
 	e := JournalEntry{Time: m.cfg.now(), Op: opFlip, Phase: phaseDone, ID: newChangeID(), Sub: sub, From: from,
-		Reason: "the live symlink was pointed at " + sub + " outside credslots", LiveMtime: &mt}
+		Reason: "the live path was pointed at " + sub + " (or given a copy of its slot) outside credslots", LiveMtime: &mt}
 	if shown := m.shownAccount(); shown != nil {
 		e.Account = accountID(shown) // still the previous sub's, until Claude Code fetches the profile
 	}
@@ -51,15 +52,29 @@ func (m *Manager) RecordFlip() (string, bool, error) {
 	return sub, true, nil
 }
 
-// unrecordedFlip returns the sub whose slot the live symlink points at when
+// unrecordedFlip returns the sub whose slot the live symlink points at (or
+// whose slot's very bytes a regular live file holds: a rotation by cp) when
 // the journal does not say that sub is live.
 func (m *Manager) unrecordedFlip() (string, bool, error) {
 	fi, err := m.cfg.fs.Lstat(m.live)
-	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+	if err != nil {
 		return "", false, nil
 	}
-	sub, ok := m.ActiveSubscription()
-	if !ok {
+	var sub string
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		active, ok := m.ActiveSubscription()
+		if !ok {
+			return "", false, nil
+		}
+		sub = active
+	case fi.Mode().IsRegular():
+		drift, err := m.DetectLiveSlotDrift()
+		if err != nil || drift == nil || drift.MatchingSlot == "" {
+			return "", false, nil
+		}
+		sub = drift.MatchingSlot
+	default:
 		return "", false, nil
 	}
 	entries, err := m.readJournal()

@@ -149,7 +149,9 @@ const adoptHookReason = "adopt a new login from the live file"
 // the checks of [Manager.HealDriftTo], and unless [Force] it refuses with
 // [ErrIdentityDrift] a login whose identity is another configured slot's,
 // or that differs from the identity sub's slot already holds or had
-// captured: adopting would replace another login.
+// captured: adopting would replace another login; and a login the journal
+// says another sub's refresh wrote while .claude.json still shows the
+// account it showed after the journal's last change (no login happened).
 func (m *Manager) Adopt(sub string, opts ...SwitchOption) (SwitchResult, error) {
 	if !m.knows(sub) {
 		return m.refuse(ErrUnknownSubscription, sub, m.unknownSub(sub), nil)
@@ -344,19 +346,28 @@ func (m *Manager) finishHeal(p JournalEntry) error {
 		}
 		m.own(m.live)
 	}
+	placed := true
 	if fi, err := m.cfg.fs.Lstat(m.live); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 		// The live path moved on since (a newer refresh): what the heal
 		// placed is the slot, written when the slot was.
+		placed = false
 		if sfi, serr := m.cfg.fs.Lstat(slot); serr == nil {
 			mt := sfi.ModTime().UTC()
 			c.entry.LiveMtime = &mt
 		}
 	}
 	c.entry.Reason = "completed after an interruption: " + p.Reason
+	if placed {
+		// No newer login since: .claude.json shows this change's account.
+		c.account = m.shownAccount()
+	}
 	if err := c.finish(nil); err != nil {
 		return err
 	}
-	if _, err := m.captureKnown(p.Sub, p.Fingerprint, false, false); err != nil {
+	// An adopt captures the account .claude.json shows, as it would have,
+	// unless a newer write moved the live path on.
+	adopt := p.Op == opAdopt && placed
+	if _, err := m.captureKnown(p.Sub, p.Fingerprint, adopt, adopt); err != nil {
 		return err
 	}
 	m.cfg.logger.Info("completed an interrupted heal", "sub", p.Sub, "path", slot)

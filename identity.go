@@ -17,29 +17,31 @@ const (
 	reasonSomeNone   = "slot is missing or has no %s; cannot verify identity"
 	reasonChanged    = "%s changed since last capture — slot identity may have been replaced"
 	reasonFingerprOK = "fingerprint matches"
-	// reasonInterrupted is no drift: a heal wrote the slot and stopped
-	// before it captured the fingerprint.
-	reasonInterrupted = "an interrupted heal wrote this login into the slot; the next heal or switch completes it"
+	// reasonInterrupted is no drift: a heal or restore wrote the slot and
+	// stopped before it captured the fingerprint.
+	reasonInterrupted = "an interrupted heal or restore wrote this login into the slot; the next heal or switch completes it"
 )
 
-// interruptedHealWrote reports whether the journal holds a heal or adopt
-// into sub that wrote the login with fingerprint fp and never recorded its
-// outcome: its process stopped between the slot write and the capture, so
-// the slot holds its own refreshed login, not another's.
+// interruptedHealWrote reports whether the journal holds a heal, adopt or
+// restore into sub that wrote the login with fingerprint fp and then
+// stopped before the capture (its intent has no outcome, or it is done):
+// the slot holds the login that change wrote, not another's.
 func (m *Manager) interruptedHealWrote(sub, fp string) bool {
 	entries, err := m.readJournal()
 	if err != nil {
 		return false
 	}
-	outcome := map[string]bool{}
+	// The newest change that wrote sub's slot decides; a failed one
+	// changed nothing.
+	failed := map[string]bool{}
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
 		switch {
-		case e.Sub != sub || (e.Op != opHeal && e.Op != opAdopt):
-		case e.Phase != phaseIntent:
-			outcome[e.ID] = true
-		case !outcome[e.ID] && e.Fingerprint == fp:
-			return true
+		case e.Sub != sub || (e.Op != opHeal && e.Op != opAdopt && e.Op != opRestore):
+		case e.Phase == phaseFailed:
+			failed[e.ID] = true
+		case e.Phase == phaseDone || !failed[e.ID]:
+			return e.Fingerprint != "" && e.Fingerprint == fp
 		}
 	}
 	return false
@@ -135,8 +137,12 @@ func (m *Manager) currentFingerprint(sub string) string {
 // unknown sub returns an error wrapping [ErrUnknownSubscription]; waiting too
 // long for the manager's lock returns [ErrLockTimeout].
 //
-// Call it after a fresh login establishes a slot's identity; [Manager.SwitchTo] and
-// [Manager.HealDriftTo] call it themselves after a successful change.
+// Call it after a fresh login establishes a slot's identity: an invalid mark
+// (see [Manager.MarkInvalid]) that a heal or restore carried onto the
+// slot's login is cleared, since a heal cannot tell a new login of the
+// same account from a refresh; a mark on the very login the server rejected
+// stays. [Manager.SwitchTo] and [Manager.HealDriftTo] capture the
+// fingerprint themselves after a successful change, and never clear a mark.
 func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 	if !m.knows(sub) {
 		return "", fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
@@ -156,12 +162,57 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 	m.sweepIfDue()
 	fp, err := m.captureLocked(sub, true, true)
 	if err == nil && fp != "" {
-		err = m.record(JournalEntry{Time: m.cfg.now(), Op: opCapture, Phase: phaseDone, Sub: sub, Reason: "fingerprint captured"})
+		err = m.record(JournalEntry{Time: m.cfg.now(), Op: opCapture, Phase: phaseDone, Sub: sub, Reason: "fingerprint captured", Fingerprint: fp})
+	}
+	if err == nil && fp != "" {
+		err = m.clearCarriedMarkLocked(sub, fp)
 	}
 	if err == nil && fp != "" {
 		m.announce(mu, Change{Op: opCapture, Sub: sub, Reason: "fingerprint captured"})
 	}
 	return fp, err
+}
+
+// clearCarriedMarkLocked clears sub's invalid mark when it stands on the
+// login with fingerprint fp only because a heal or restore carried it
+// there (a heal cannot tell a new login of the same account from a
+// refresh): a capture says the slot holds a fresh login. A mark on the
+// very login the server rejected stays.
+func (m *Manager) clearCarriedMarkLocked(sub, fp string) error {
+	state, err := m.readState()
+	if err != nil {
+		return err
+	}
+	if st := state[sub]; !st.invalidAt(fp) || st.InvalidFP == fp {
+		return nil
+	}
+	// Only a login a heal or restore wrote since the rejection: the slot's
+	// older login, marked with it, stays marked.
+	entries, err := m.readJournal()
+	if err != nil {
+		return err
+	}
+	carried := false
+	for i := len(entries) - 1; i >= 0 && !carried; i-- {
+		e := entries[i]
+		if e.Sub != sub {
+			continue
+		}
+		if e.Op == opInvalid && e.Fingerprint != "" {
+			break // the rejection: nothing wrote fp since
+		}
+		carried = (e.Op == opHeal || e.Op == opRestore) && e.Phase == phaseDone && e.Fingerprint == fp
+	}
+	if !carried {
+		return nil
+	}
+	if err := m.updateStateLocked(sub, func(st *subState) {
+		st.Invalid, st.InvalidFP, st.InvalidAlso, st.InvalidReason = false, "", nil, ""
+	}); err != nil {
+		return err
+	}
+	return m.record(JournalEntry{Time: m.cfg.now(), Op: opInvalid, Phase: phaseDone, Sub: sub,
+		Reason: "mark cleared: the login captured is not the one the server rejected"})
 }
 
 // captureLocked is [Manager.CaptureSlotFingerprint] for a caller holding the lock.
@@ -337,35 +388,80 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 	}
 	if m.cfg.format.stableIdentity() || adopt {
 		if stored != "" && fp != stored {
-			return foreign{why: fmt.Sprintf("the live file's %s differs from the one captured for %s (or Force)", field, sub)}, nil
+			if !adopt {
+				// The identity survives a refresh and is no configured
+				// slot's: a login to another account.
+				return foreign{newLogin: true, why: fmt.Sprintf("the live file's %s differs from the one captured for %s: a new login; file it under a sub of its own (credslots add NAME)", field, sub)}, nil
+			}
+			return foreign{why: fmt.Sprintf("the live file's %s differs from the one captured for %s: file it under a sub of its own (credslots add NAME), or replace %s's login (credslots add %s --force)", field, sub, sub, sub)}, nil
 		}
 		if data, ok := slots.data[sub]; ok && adopt && m.cfg.format.parse(data).fingerprint != fp {
-			return foreign{why: fmt.Sprintf("slot %s already holds a login with another %s (or Force)", sub, field)}, nil
+			return foreign{why: fmt.Sprintf("slot %s already holds a login with another %s: a refresh of it is healed (credslots heal %s); file a new login under a sub of its own (credslots add NAME), or replace it (credslots add %s --force)", sub, field, sub, sub)}, nil
 		}
 	}
-	if last, why := lastLiveChange(entries); why == "" && last.Account != "" && shown != nil && accountID(shown) == last.Account {
+	last, lwhy := lastLiveChange(entries)
+	// baseline: the journal recorded what .claude.json showed after its
+	// last change, so a shown account can be told to be news or not.
+	baseline := lwhy == "" && last.Account != ""
+	if baseline && shown != nil && accountID(shown) == last.Account {
 		shown = nil // unchanged since the last change: no news of a login
+		if adopt {
+			// No login happened since: the live file is the refresh of
+			// the sub the journal says is live, not a new login.
+			if other, why := m.activeIn(live, entries); why == "" && other != sub {
+				return foreign{why: fmt.Sprintf("the journal says %s was live when this login was written and .claude.json still shows the account it showed then: it is %s's refreshed login (credslots heal %s); a new login shows its own account in .claude.json (if it is one all the same, credslots add %s --force)",
+					other, other, other, sub)}, nil
+			}
+		}
 	}
 	if shown != nil {
 		if other := m.accountOwner(shown, sub); other != "" {
+			if lw, why := m.activeIn(live, entries); why == "" && lw != other && !baseline {
+				// The journal disagrees and recorded no account to tell
+				// news from a cached one: only the person knows.
+				return foreign{why: fmt.Sprintf(".claude.json shows %s, the account %s remembers, but the journal says %s was live and recorded no account to compare with: after a /login as %s, credslots heal %s --force; else (an account shown from before) credslots heal %s --force",
+					accountLabel(shown), other, lw, other, other, lw)}, nil
+			}
 			return foreign{why: fmt.Sprintf(".claude.json shows %s, the account %s remembers: it is %s's login (credslots heal %s)",
 				accountLabel(shown), other, other, other)}, nil
 		}
 		if mine != nil && !sameAccount(shown, mine) {
 			if adopt {
-				return foreign{why: fmt.Sprintf("slot %s remembers %s, but .claude.json shows %s (or Force)", sub, accountLabel(mine), accountLabel(shown))}, nil
+				return foreign{why: fmt.Sprintf("slot %s remembers %s, but .claude.json shows %s: file it under a sub of its own (credslots add NAME), or replace %s's login (credslots add %s --force)", sub, accountLabel(mine), accountLabel(shown), sub, sub)}, nil
 			}
 			return foreign{newLogin: true, why: fmt.Sprintf(".claude.json shows %s, not %s's %s: a new login; file it under a sub of its own (credslots add NAME)",
 				accountLabel(shown), sub, accountLabel(mine))}, nil
 		}
 	}
 	if named {
-		if other, why := m.activeIn(live, entries); why == "" && other != sub && !(shown != nil && mine != nil && sameAccount(shown, mine)) {
-			return foreign{why: fmt.Sprintf("the journal says %s was live when this login was written: it is likely %s's refreshed login (credslots heal %s); if it is a new login of %s's account, Force the heal",
-				other, other, other, sub)}, nil
+		// .claude.json showing sub's own account overrides the journal only
+		// as news: changed since a recorded baseline (a /login to sub).
+		if other, why := m.activeIn(live, entries); why == "" && other != sub && !(baseline && shown != nil && mine != nil && sameAccount(shown, mine)) {
+			return foreign{why: fmt.Sprintf("the journal says %s was live when this login was written: it is likely %s's refreshed login (credslots heal %s); if it is a new login of %s's account, credslots heal %s --force",
+				other, other, other, sub, sub)}, nil
 		}
 	}
 	return foreign{}, nil
+}
+
+// liveLoginOf returns the sub whose login the drifted live file holds, as
+// far as the journal tells: the sub it says was live when the file was
+// written, unless the checks of a heal into that sub say the login is
+// another account's (a new login, another slot's); "" when unknown.
+func (m *Manager) liveLoginOf(live entry) string {
+	entries, err := m.readJournal()
+	if err != nil {
+		return ""
+	}
+	owner, why := m.activeIn(live, entries)
+	if why != "" {
+		return ""
+	}
+	f, err := m.foreignLogin(owner, live, m.cfg.format.parse(live.data), m.readSlots(), m.readSidecar(owner), m.shownAccount(), entries, false, false)
+	if err != nil || f.why != "" {
+		return ""
+	}
+	return owner
 }
 
 // backwards returns why healing cred into sub's slot would step backwards,

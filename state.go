@@ -27,9 +27,10 @@ type subState struct {
 	RestReason string     `json:"rest_reason,omitempty"`
 	Invalid    bool       `json:"invalid,omitempty"`
 	InvalidFP  string     `json:"invalid_fingerprint,omitempty"`
-	// InvalidAlso are the logins of the same account that heals and
-	// restores wrote since the rejection, newest last: the mark stands on
-	// them too, until a new login.
+	// InvalidAlso are the other logins of the same account the mark
+	// stands on, until a new login: the slot's older one when the live
+	// file's was rejected, and those heals and restores wrote since the
+	// rejection, newest last.
 	InvalidAlso   []string `json:"invalid_also,omitempty"`
 	InvalidReason string   `json:"invalid_reason,omitempty"`
 	// Usage is the usage windows last observed (see [Manager.Observe]).
@@ -174,8 +175,8 @@ func (m *Manager) Rest(sub string, until time.Time, reason string) error {
 // MarkInvalid records that the server rejected sub's token (an HTTP 401
 // while its expiry was still in the future). The login marked is the one
 // the server saw: the live file's, when the live file is sub's drifted copy
-// (the CLI refreshed since the journal's last change to sub), else the
-// slot's. Heals and restores of the same account's login carry the mark;
+// (the CLI refreshed since the journal's last change to sub), and then the
+// slot's older login of the same account too; else the slot's. Heals and restores of the same account's login carry the mark;
 // until a new login replaces it, [Manager.SwitchTo] refuses it with
 // [ErrInvalidated] and [Manager.SwitchNext] passes it over. It is journaled,
 // and [Manager.Status] and [Manager.Candidates] show it. An unknown sub
@@ -185,8 +186,14 @@ func (m *Manager) MarkInvalid(sub, reason string) error {
 		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
 	}
 	fp, reason := m.rejectedFingerprint(sub), clip(reason, maxStateReason)
+	var also []string
+	if slot := m.currentFingerprint(sub); slot != "" && slot != fp {
+		// The slot holds the same account's older login (the live file
+		// is its refresh): the mark stands on it too.
+		also = []string{slot}
+	}
 	return m.changeState(sub, JournalEntry{Op: opInvalid, Reason: reason, Fingerprint: fp}, func(st *subState) {
-		st.Invalid, st.InvalidFP, st.InvalidReason, st.InvalidAlso = true, fp, reason, nil
+		st.Invalid, st.InvalidFP, st.InvalidReason, st.InvalidAlso = true, fp, reason, also
 	})
 }
 

@@ -132,8 +132,12 @@ func (m *Manager) SwitchToContext(ctx context.Context, sub, reason string, opts 
 	done := "switched to " + sub
 	if plan.keepLive {
 		// The only copy of the drifted live file's login: say where it went.
-		done += fmt.Sprintf("; the live file matched no slot: its login is kept as %s (restore it into its sub's slot from there)",
-			m.rel(m.live+prevSuffix))
+		kept, owner := m.rel(m.live+prevSuffix), plan.liveOwner
+		if owner == "" {
+			owner = "SUB" // whose login it is, the journal cannot tell
+		}
+		done += fmt.Sprintf("; the live file matched no slot: its login is kept as %s (restore it into its sub's slot: credslots restore %s %s)",
+			kept, kept, owner)
 	}
 	res, err := m.changed(sub, reason, done, plan.fingerprint, false, sidecarRead{})
 	res.From = plan.from
@@ -189,7 +193,7 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal
 		}
 		if why != "" {
 			return switchPlan{}, &refusal{sentinel: ErrInvalidated,
-				reason: fmt.Sprintf("refusing to switch to %s: the server rejected its login (%s); log in again, then capture (or Force)", sub, why)}
+				reason: fmt.Sprintf("refusing to switch to %s: the server rejected its login (%s); log in again, then capture (credslots capture %s), or force", sub, why, sub)}
 		}
 		id, err := m.identityVerdict(sub, cred.fingerprint)
 		if err != nil {
@@ -216,9 +220,7 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal
 		}
 	}
 	if plan.keepLive && sc.force {
-		if owner, why := m.activeFor(live); why == "" {
-			plan.liveOwner = owner
-		}
+		plan.liveOwner = m.liveLoginOf(live)
 	}
 	if plan.keepLive && !sc.force {
 		return switchPlan{}, &refusal{sentinel: ErrLiveDrifted,
@@ -286,6 +288,11 @@ func (m *Manager) switchLocked(mu *mutation, c *change, sub string, plan switchP
 			m.cfg.logger.Warn("could not splice the account", "sub", sub, "path", claudeJSONName, "reason", err.Error())
 		}
 		c.account = shown
+	}
+	if c.account == nil {
+		// Not spliced: .claude.json still shows what it showed before,
+		// which is no news of a login either.
+		c.account = m.shownAccount()
 	}
 	return nil
 }

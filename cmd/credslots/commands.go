@@ -233,6 +233,13 @@ func (a *app) cmdHeal(o *opts, pos []string) int {
 		res, err := m.HealDriftToContext(a.ctx, pos[0], sw...)
 		return a.report("heal", pos[0], res, err)
 	}
+	// A flip of the link by hand that this run sees is journaled, as watch
+	// does, so that the refresh healed next goes into the sub it points at.
+	if flipped, ok, err := m.RecordFlip(); err != nil {
+		fmt.Fprintf(a.stderr, "credslots: --auto: could not record the live symlink's flip: %s\n", printable(message(err)))
+	} else if ok {
+		fmt.Fprintf(a.stderr, "credslots: --auto: the live symlink was pointed at %s outside credslots; recorded\n", printable(flipped))
+	}
 	if last, ok := m.LastActive(); ok {
 		fmt.Fprintf(a.stderr, "credslots: --auto: the journal says %s was active last\n", printable(last))
 	}

@@ -172,7 +172,7 @@ func (w *watcher) check(m *credslots.Manager) {
 	if sub, ok, err := m.RecordFlip(); err != nil {
 		w.emit(watchEvent{Event: "error", Error: "error", Reason: message(err)})
 	} else if ok {
-		w.emit(watchEvent{Event: "flip", Sub: sub, Reason: "the live symlink was pointed at " + sub + " outside credslots; a later refresh is healed into " + sub})
+		w.emit(watchEvent{Event: "flip", Sub: sub, Reason: "the live path was pointed at " + sub + " (or given a copy of its slot) outside credslots; a later refresh is healed into " + sub})
 	}
 	w.heal(m)
 	for _, sub := range m.Subscriptions() {

@@ -1,0 +1,67 @@
+package main
+
+// Red-team replays of a person's steps through the command (SPEC section
+// 21) that the first round of the fix still got wrong.
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The README's rotation by hand (ln -sfn), with heal --auto from cron and
+// no watch: a heal --auto that runs between the flip and Claude Code's
+// refresh sees the link pointing at alice, so the refresh it heals next is
+// alice's, healed into alice's slot, never into bob's.
+func TestRedteamHealAutoRemembersAHandFlipItSaw(t *testing.T) {
+	dir, _ := homeWithAccounts(t) // bob switched to by the command
+	live := filepath.Join(dir, ".credentials.json")
+	tmp := live + ".hand"
+	require.NoError(t, os.Symlink(".credentials.json.alice", tmp))
+	require.NoError(t, os.Rename(tmp, live))
+	r := run("--dir", dir, "heal", "--auto") // cron, before the refresh
+	assert.Equal(t, 1, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "no_drift")
+
+	time.Sleep(20 * time.Millisecond)
+	bobBefore := mustRead(t, filepath.Join(dir, ".credentials.json.bob"))
+	refreshed := cred(testNow.Add(9*time.Hour), "rt-alice-2")
+	claudeRefresh(t, dir, refreshed)
+	r = run("--dir", dir, "heal", "--auto")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, string(refreshed), mustRead(t, filepath.Join(dir, ".credentials.json.alice")), "alice's refresh is in alice's slot")
+	assert.Equal(t, bobBefore, mustRead(t, filepath.Join(dir, ".credentials.json.bob")), "bob's slot is untouched")
+}
+
+// A rotation by copy (cp .credentials.json.alice .credentials.json) while
+// watch runs: watch does not claim a heal it did not make, and alice's
+// next refresh is healed into alice's slot, never into bob's.
+func TestRedteamWatchRemembersARotationByCopy(t *testing.T) {
+	dir, _ := homeWithAccounts(t) // bob switched to by the command
+	w := startWatch(t, "--dir", dir, "--json", "watch", "--login-settle", "100ms")
+	time.Sleep(20 * time.Millisecond)
+	live := filepath.Join(dir, ".credentials.json")
+	alice := mustRead(t, filepath.Join(dir, ".credentials.json.alice"))
+	tmp := live + ".cp"
+	write(t, tmp, []byte(alice))
+	require.NoError(t, os.Rename(tmp, live))
+	time.Sleep(500 * time.Millisecond)
+	for _, ev := range w.events(t) {
+		if ev["event"] == "healed" {
+			fi, err := os.Lstat(live)
+			require.NoError(t, err)
+			assert.NotZero(t, fi.Mode()&os.ModeSymlink, "watch says healed, symlink restored: %v", ev)
+		}
+	}
+
+	bobBefore := mustRead(t, filepath.Join(dir, ".credentials.json.bob"))
+	refreshed := cred(testNow.Add(9*time.Hour), "rt-alice-2")
+	claudeRefresh(t, dir, refreshed)
+	time.Sleep(800 * time.Millisecond)
+	assert.Equal(t, 0, w.stop(t))
+	assert.Equal(t, bobBefore, mustRead(t, filepath.Join(dir, ".credentials.json.bob")), "alice's refresh is not in bob's slot: %s", w.stdout)
+}
