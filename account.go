@@ -151,7 +151,7 @@ func (m *Manager) spliceAccount(sub string) error {
 	fsys := m.cfg.fs
 	// Claude Code saves .claude.json under a proper-lockfile lock beside it;
 	// hold it too, so that neither write undoes the other.
-	lock, err := takeDirLock(fsys, path+lockSuffix, time.Duration(float64(claudeRefreshStale)*m.cfg.staleScale), time.Now().Add(m.cfg.lockTimeout))
+	lock, err := takeDirLock(fsys, path+lockSuffix, time.Duration(float64(claudeConfigStale)*m.cfg.staleScale), time.Now().Add(m.cfg.lockTimeout))
 	if err != nil {
 		return err
 	}
