@@ -226,7 +226,11 @@ func inspect(fsys fileSystem, path string) (entry, error) {
 		switch {
 		case rerr == nil:
 			e.data, e.hash = data, hashBytes(data)
-		case isMissing(rerr):
+		case isMissing(rerr) || holdsNoFile(rerr):
+			// A symlink holds no data: one whose target is missing, a
+			// directory, or unreadable (not a regular file, too large,
+			// not permitted) is a broken symlink, which a change may
+			// replace.
 			e.kind = kindBrokenSymlink
 		default:
 			return e, rerr
@@ -265,6 +269,19 @@ func classify(fi fs.FileInfo, data []byte, rerr error, path string) (entry, erro
 		}
 		return entry{kind: kindOther}, rerr
 	}
+}
+
+// holdsNoFile reports a read error that says the path leads to nothing
+// readable as a credential: a directory, FIFO or device, a file over the
+// reader's bound, or one the process may not read.
+func holdsNoFile(err error) bool {
+	return errors.Is(err, errNotRegular) || errors.Is(err, ErrTooLarge) || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EISDIR)
+}
+
+// isSymlink reports whether path is a symlink (not followed).
+func isSymlink(fsys fileSystem, path string) bool {
+	fi, err := fsys.Lstat(path)
+	return err == nil && fi.Mode()&fs.ModeSymlink != 0
 }
 
 // isMissing reports whether err means that nothing usable is at a path: it

@@ -195,7 +195,9 @@ func (m *Manager) healLocked(mu *mutation, plan healPlan) error {
 		if err := m.keepBackup(slot, prev); err != nil {
 			return err
 		}
-	case err != nil && !isMissing(err):
+	case err != nil && !isMissing(err) && !(holdsNoFile(err) && isSymlink(m.cfg.fs, slot)):
+		// A slot that is a symlink (to a directory, say) holds no data:
+		// it is replaced like a missing one.
 		return fmt.Errorf("credslots: read slot %s before backup: %w", slot, err)
 	}
 	if err := m.writeFile(slot, plan.live.data); err != nil {

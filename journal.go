@@ -76,6 +76,10 @@ type JournalEntry struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 	// Migrated marks a record read from the command's old switch log.
 	Migrated bool `json:"migrated,omitempty"`
+	// Holder is, on an intent, the process making the change and the CLI
+	// lock directories it holds (inode and birthtime): a later change
+	// takes back at once those a killed change left.
+	Holder *heldMarker `json:"holder,omitempty"`
 }
 
 // Journal returns the journal's records, oldest first. Before the first
@@ -367,7 +371,7 @@ type change struct {
 // beginChange writes the intent record of a change.
 func (m *Manager) beginChange(op, sub, from, reason string) (*change, error) {
 	m.sweepIfDue()
-	e := JournalEntry{Time: m.cfg.now(), Op: op, Phase: phaseIntent, ID: newChangeID(), Sub: sub, From: from, Reason: reason}
+	e := JournalEntry{Time: m.cfg.now(), Op: op, Phase: phaseIntent, ID: newChangeID(), Sub: sub, From: from, Reason: reason, Holder: m.held.Load()}
 	if err := m.record(e); err != nil {
 		return nil, err
 	}

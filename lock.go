@@ -360,11 +360,10 @@ func (m *Manager) begin(cli bool) (*mutation, error) {
 		mu.end()
 		return nil, err
 	}
-	// Under the package's lock, a record of held CLI locks left behind is
-	// a killed change's: the directories it names, unchanged, are ours to
-	// take back at once.
+	// Under the package's lock, the journal's intent of a change that never
+	// ended names the CLI locks that killed change held: those directories,
+	// unchanged, are ours to take back at once.
 	takeBack := m.leftoverLocks()
-	mu.release = append(mu.release, func() { _ = fsys.Remove(m.heldMarkerPath()) })
 	var refresh, legacy *dirLock
 	legacyDone := false
 	for _, cl := range locks {
@@ -392,7 +391,8 @@ func (m *Manager) begin(cli bool) (*mutation, error) {
 			legacyDone = false
 		}
 	}
-	m.writeHeldMarker(mu)
+	m.held.Store(heldBy(fsys, mu))
+	mu.release = append(mu.release, func() { m.held.Store(nil) })
 	return mu, nil
 }
 
@@ -419,7 +419,7 @@ func (mu *mutation) take(fsys fileSystem, cl cliLock, scale float64, start, dead
 }
 
 // writeOwnerRecord writes this process's owner record beside the refresh
-// lock it holds, the way Claude Code writes its own, so that Claude Code can
+// lock it holds, the way Claude Code writes its own (not fsynced), so that Claude Code can
 // take the lock over at once should this process die. It writes none when
 // a field cannot be produced exactly as Claude Code computes it, or when a
 // record is there already (it is never rewritten unless ours); the record
@@ -438,9 +438,18 @@ func (m *Manager) writeOwnerRecord(mu *mutation, refresh, legacy *dirLock) {
 		return
 	}
 	data, err := json.Marshal(rec)
-	if err != nil || m.writeFile(path, data) != nil {
+	if err != nil {
 		return
 	}
+	// One write to a new file (0600, never through a symlink), not fsynced,
+	// as Claude Code writes its own: a reader sees nothing or all of it, a
+	// record lost to a crash only means Claude Code waits for the stale
+	// time, and nobody else writes it while the refresh lock is ours.
+	if err := m.cfg.fs.Append(path, data, false); err != nil {
+		m.cfg.logger.Warn("owner record not written", "path", path, "reason", err.Error())
+		return
+	}
+	m.own(path)
 	remove := func() {
 		if cur, ok := readOwner(m.cfg.fs, path); ok && cur.mine(rec.LockBirthtimeMs) {
 			_ = m.cfg.fs.Remove(path)
@@ -452,60 +461,68 @@ func (m *Manager) writeOwnerRecord(mu *mutation, refresh, legacy *dirLock) {
 	mu.release = append(mu.release, remove)
 }
 
-// heldMarkerPath is the package's record of the CLI locks a change holds.
-func (m *Manager) heldMarkerPath() string { return filepath.Join(m.private, heldMarkerName) }
-
-// writeHeldMarker records, for a change killed before its end, which CLI
-// lock directories it held (inode and birthtime), and which owner record it
-// wrote. Where birthtimes are unknown it records nothing, and leftovers wait
-// for their stale time.
-func (m *Manager) writeHeldMarker(mu *mutation) {
+// heldBy describes the CLI lock directories mu holds, for the intent
+// record of the change made under them; nil where a birthtime is unknown
+// (then leftovers wait for their stale time).
+func heldBy(fsys fileSystem, mu *mutation) *heldMarker {
 	me, ok := selfIdentity()
 	if !ok || len(mu.dirs) == 0 {
-		return
+		return nil
 	}
-	marker := heldMarker{PID: os.Getpid(), ProcStart: me.start}
+	marker := &heldMarker{PID: os.Getpid(), ProcStart: me.start}
 	for _, l := range mu.dirs {
-		e, ok := heldIdentity(m.cfg.fs, l.path)
+		e, ok := heldIdentity(fsys, l.path)
 		if !ok {
-			return
+			return nil
 		}
 		marker.Locks = append(marker.Locks, e)
 	}
-	data, err := json.Marshal(marker)
-	if err != nil {
-		return
-	}
-	if err := m.writeFile(m.heldMarkerPath(), data); err != nil {
-		m.cfg.logger.Warn("could not record the CLI locks held", "path", m.heldMarkerPath(), "reason", err.Error())
-	}
+	return marker
 }
 
-// leftoverLocks reads the record of held CLI locks a killed change left
-// (the caller holds the package's lock, so no live change is writing it)
-// and returns the test that a lock directory is one of them, unchanged
-// since: same path, inode and birthtime. It returns nil when there is no
-// such record, or when the process it names still runs.
+// leftoverLocks returns the test that a lock directory was left by a
+// change that was killed: the journal's newest intent naming held locks
+// names a process that is gone, and the directory is one it held,
+// unchanged since (same path, inode and birthtime), so never released. The caller holds the
+// package's lock, so that no live change is mid-way. The journal is read
+// only when a lock directory is found in the way.
 func (m *Manager) leftoverLocks() func(string, fs.FileInfo) bool {
-	data, err := m.cfg.fs.ReadFile(m.heldMarkerPath())
-	if err != nil {
-		return nil
-	}
-	var marker heldMarker
-	if json.Unmarshal(data, &marker) != nil {
-		return nil
-	}
-	if start, _, exists := procStat(marker.PID); exists && start == marker.ProcStart && marker.PID != os.Getpid() {
-		return nil
-	}
-	// An owner record the killed change wrote is the package's own too.
-	for _, e := range marker.Locks {
-		path := ownerPathFor(e.Path)
-		if rec, ok := readOwner(m.cfg.fs, path); ok && rec.PID == marker.PID && rec.ProcStart != nil && *rec.ProcStart == marker.ProcStart {
-			_ = m.cfg.fs.Remove(path)
+	var once sync.Once
+	var marker *heldMarker
+	load := func() {
+		entries, err := m.readJournal()
+		if err != nil {
+			return
+		}
+		for i := len(entries) - 1; i >= 0; i-- {
+			e := entries[i]
+			if e.Phase != phaseIntent || e.Holder == nil {
+				continue
+			}
+			// The newest change that held CLI locks. Even when it
+			// journaled its outcome, it holds its locks until it ends;
+			// a directory it held that is still there, unchanged, was
+			// never released: its process was killed.
+			h := e.Holder
+			if start, _, exists := procStat(h.PID); exists && start == h.ProcStart && h.PID != os.Getpid() {
+				return // still running (it cannot be, under our lock; be safe)
+			}
+			marker = h
+			// An owner record the killed change wrote is the package's own.
+			for _, l := range h.Locks {
+				path := ownerPathFor(l.Path)
+				if rec, ok := readOwner(m.cfg.fs, path); ok && rec.PID == h.PID && rec.ProcStart != nil && *rec.ProcStart == h.ProcStart {
+					_ = m.cfg.fs.Remove(path)
+				}
+			}
+			return
 		}
 	}
 	return func(path string, _ fs.FileInfo) bool {
+		once.Do(load)
+		if marker == nil {
+			return false
+		}
 		cur, ok := heldIdentity(m.cfg.fs, path)
 		if !ok {
 			return false

@@ -207,13 +207,10 @@ func splitSpaces(s string) []string {
 // pidString formats a pid for messages.
 func pidString(pid int) string { return strconv.Itoa(pid) }
 
-// heldMarkerName is the package's own record, in its private directory, of
-// the CLI lock directories a change holds: which process, and each
-// directory's inode and birthtime, so that a later change can prove a
-// directory left by a killed credslots its own and take it back at once.
-const heldMarkerName = "cli-locks.json"
-
-// heldMarker is the content of heldMarkerName.
+// heldMarker is what an intent record says of the process making the
+// change and the CLI lock directories it holds, so that a later change can
+// prove the directories a killed change left its own and take them back at
+// once.
 type heldMarker struct {
 	PID       int         `json:"pid"`
 	ProcStart string      `json:"proc_start"`

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,9 +30,10 @@ type Manager struct {
 	private  string // "<creds dir>/.credslots": lock, journal, backups
 	lockPath string
 	subs     []string
-	slots    map[string]string // sub -> slot path
-	bySlot   map[string]string // slot path -> sub
-	prints   map[string]string // sub -> fingerprint sidecar path
+	slots    map[string]string          // sub -> slot path
+	bySlot   map[string]string          // slot path -> sub
+	prints   map[string]string          // sub -> fingerprint sidecar path
+	held     atomic.Pointer[heldMarker] // the CLI locks the change in progress holds
 }
 
 // New builds a Manager from options. It touches no file. It returns an error
