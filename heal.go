@@ -87,7 +87,7 @@ func (m *Manager) heal(sub string, sc switchConfig) (SwitchResult, error) {
 		// A new login: its identity, and the account Claude Code shows, are
 		// the baseline from now on.
 		if _, err := m.captureKnown(sub, plan.cred.fingerprint, true, true); err != nil {
-			m.cfg.logger.Warn("fingerprint capture failed after change", "sub", sub, "reason", err.Error())
+			_ = m.captureFailed(sub, "", err)
 		}
 	}
 	return m.changed(sub, hook, fmt.Sprintf(done, filepath.Base(m.slots[sub])), plan.cred.fingerprint, true)

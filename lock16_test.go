@@ -1,3 +1,5 @@
+//go:build unix
+
 package credslots
 
 import (
@@ -17,33 +19,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// envLockChild runs the test binary as a credslots change in another
-// process (runLockChild): "hang" switches and then blocks inside the change,
-// holding every lock, until killed; "switch" switches and exits.
-const envLockChild = "CREDSLOTS_TEST_LOCK_CHILD"
-
-func runLockChild() int {
-	dir := os.Getenv(envDir)
-	var opts []Option
-	if os.Getenv(envLockChild) == "hang" {
-		opts = append(opts, WithOnSwitch(func(string, string) {
-			fmt.Println("holding")
-			select {}
-		}))
-	}
-	m, err := New(append([]Option{WithCredsDir(dir), WithSubscriptions("bob", "alice"), WithClock(fixedClock), WithLockTimeout(5 * time.Second)}, opts...)...)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		return 2
-	}
-	if _, err := m.SwitchTo("bob", "child"); err != nil {
-		fmt.Println("error:", err)
-		return 1
-	}
-	fmt.Println("switched")
-	return 0
-}
 
 // lockChild starts the test binary as a credslots change in dir.
 func lockChild(t *testing.T, mode, dir string, cred *syscall.Credential, exe string) *exec.Cmd {
@@ -404,4 +379,34 @@ func (e *eaccesFS) Mkdir(name string, perm fs.FileMode) error {
 		return &fs.PathError{Op: "mkdir", Path: name, Err: syscall.EACCES}
 	}
 	return e.faultFS.Mkdir(name, perm)
+}
+
+func TestStatusSaysWhenChangesCannotBeMade(t *testing.T) {
+	if os.Geteuid() != 0 {
+		f := newFixture(t)
+		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+		require.NoError(t, os.Chmod(f.dir, 0o500))
+		t.Cleanup(func() { _ = os.Chmod(f.dir, 0o700) })
+		st, err := f.m.Status()
+		require.NoError(t, err)
+		assert.Contains(t, strings.Join(st.Problems, "\n"), "changes cannot be made: directory "+f.dir+" is not writable")
+		return
+	}
+	// As root: run Status as another user on a creds dir it cannot write.
+	const uid, gid = 65534, 65534
+	root := t.TempDir()
+	require.NoError(t, os.Chmod(root, 0o755))
+	require.NoError(t, os.Chmod(filepath.Dir(root), 0o755))
+	exe := filepath.Join(root, "credslots.test")
+	data, err := os.ReadFile(os.Args[0])
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(exe, data, 0o755))
+	dir := filepath.Join(root, "creds") // root's: not the user's to write
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	writeSlot(t, filepath.Join(dir, ".credentials.json.bob"), fresh, "rt-bob")
+	require.NoError(t, os.Chmod(filepath.Join(dir, ".credentials.json.bob"), 0o644))
+	cmd := lockChild(t, "status", dir, &syscall.Credential{Uid: uid, Gid: gid}, exe)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "changes cannot be made: directory "+dir+" is not writable")
 }

@@ -165,6 +165,7 @@ func (m *Manager) Status() (Status, error) {
 	if !anyFresh {
 		problem("no fresh slot: every configured slot is missing, unreadable, expired or within grace")
 	}
+	m.changeProblems(&st)
 	st.Healthy = len(st.Problems) == 0
 	return st, nil
 }
