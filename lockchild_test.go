@@ -49,4 +49,3 @@ func runLockChild() int {
 	fmt.Println("switched")
 	return 0
 }
-
