@@ -54,6 +54,8 @@ type fileSystem interface {
 	ReadFile(name string) ([]byte, error)
 	// ReadFileMode is ReadFile that also returns the file's permission bits.
 	ReadFileMode(name string) ([]byte, fs.FileMode, error)
+	// ReadFileTail reads at most the last limit bytes of a regular file.
+	ReadFileTail(name string, limit int64) ([]byte, error)
 	Lstat(name string) (fs.FileInfo, error)
 	Stat(name string) (fs.FileInfo, error)
 	Readlink(name string) (string, error)
@@ -97,6 +99,9 @@ type osFS struct{}
 func (osFS) ReadFile(name string) ([]byte, error) { return readRegular(name) }
 func (osFS) ReadFileMode(name string) ([]byte, fs.FileMode, error) {
 	return readRegularMode(name, maxFileSize)
+}
+func (osFS) ReadFileTail(name string, limit int64) ([]byte, error) {
+	return readRegularTail(name, limit)
 }
 func (osFS) Lstat(name string) (fs.FileInfo, error)     { return os.Lstat(name) }
 func (osFS) Stat(name string) (fs.FileInfo, error)      { return os.Stat(name) }

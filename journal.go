@@ -95,7 +95,7 @@ func (m *Manager) journalPath() string { return filepath.Join(m.private, journal
 // readJournal parses the journal, or the old switch log when there is no
 // journal yet.
 func (m *Manager) readJournal() ([]JournalEntry, error) {
-	data, err := m.cfg.fs.ReadFile(m.journalPath())
+	data, err := m.journalBytes()
 	if errors.Is(err, fs.ErrNotExist) {
 		return m.readOldSwitchLog()
 	}
@@ -103,6 +103,27 @@ func (m *Manager) readJournal() ([]JournalEntry, error) {
 		return nil, fmt.Errorf("credslots: read journal: %w", err)
 	}
 	return m.parseJournal(data), nil
+}
+
+// journalBytes reads the journal. One grown past the reader's bound (its
+// rotation failed, or another writer grew it) is read from its tail, the
+// newest records, from the first whole line on: never fatal.
+func (m *Manager) journalBytes() ([]byte, error) {
+	data, err := m.cfg.fs.ReadFile(m.journalPath())
+	if !errors.Is(err, ErrTooLarge) {
+		return data, err
+	}
+	data, err = m.cfg.fs.ReadFileTail(m.journalPath(), maxFileSize)
+	if err != nil {
+		return nil, err
+	}
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		data = data[i+1:]
+	} else {
+		data = nil
+	}
+	m.cfg.logger.Warn("journal past the reader's bound: reading its newest records", "path", m.journalPath(), "limit", maxFileSize)
+	return data, nil
 }
 
 // parseJournal decodes journal lines, skipping what does not parse.
@@ -277,9 +298,10 @@ func (m *Manager) migrateOldSwitchLog() error {
 
 // rotateJournal rewrites the journal with its newest records, about
 // journalKeep bytes, and always the intent and done records of the last
-// completed switch or heal.
+// completed switch or heal. A journal past the reader's bound is rotated
+// from its tail.
 func (m *Manager) rotateJournal() error {
-	data, err := m.cfg.fs.ReadFile(m.journalPath())
+	data, err := m.journalBytes()
 	if err != nil {
 		return fmt.Errorf("credslots: rotate journal: %w", err)
 	}
