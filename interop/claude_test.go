@@ -486,9 +486,10 @@ func asList(v any) []any {
 
 // TestClaudeUnlockedSwitchReproducesIncident is the control for
 // TestClaudeRefreshDuringSwitch: with the CLI locks off, a switch made while
-// Claude Code refreshes alice goes through at once, and Claude Code then
-// renames alice's rotated token over the live path although bob is the sub
-// last switched to: the incident of SPEC round 2. If this stops happening,
+// Claude Code refreshes alice goes through at once, and Claude Code 2.1.197
+// then renames alice's rotated token over the live path although bob is the
+// sub last switched to: the incident of SPEC round 2. 2.1.332 instead finds
+// bob's token stored and discards alice's rotated one: her login is lost. If this stops happening,
 // the harness no longer drives a refresh that races the switch.
 func TestClaudeUnlockedSwitchReproducesIncident(t *testing.T) {
 	forEachClaude(t, func(t *testing.T, rel claudeRelease) {
@@ -506,8 +507,21 @@ func TestClaudeUnlockedSwitchReproducesIncident(t *testing.T) {
 		assert.Equal(t, "bob", last)
 		fi, err := os.Lstat(filepath.Join(s.dir, ".credentials.json"))
 		require.NoError(t, err)
+		assert.Equal(t, s.alice.refresh, s.refreshTokenIn(t, ".credentials.json.alice"))
+		assert.Equal(t, []string{s.alice.refresh}, s.fake.seenGrants(), "alice's refresh token was spent")
+		if rel.atLeast("2.1.332") {
+			// 2.1.332 saves with a compare-and-swap under its storage-write
+			// lock: the stored refresh token is no longer the one it sent
+			// (bob's is), so it throws alice's new tokens away ("adopted
+			// sibling"). Her slot keeps a token the server has consumed.
+			assert.Equal(t, ".credentials.json.bob", liveTarget(t, s.dir, ".credentials.json"), "live path: %v", fi.Mode())
+			assert.Equal(t, s.bob.refresh, s.refreshTokenIn(t, ".credentials.json"))
+			for _, name := range []string{".credentials.json", ".credentials.json.alice", ".credentials.json.bob"} {
+				assert.NotEqual(t, s.alice.newRefresh, s.refreshTokenIn(t, name), "alice's rotated token is nowhere: %s", name)
+			}
+			return
+		}
 		assert.True(t, fi.Mode().IsRegular(), "live path: %v", fi.Mode())
 		assert.Equal(t, s.alice.newRefresh, s.refreshTokenIn(t, ".credentials.json"), "alice's rotated token landed on the live path after the switch to bob")
-		assert.Equal(t, s.alice.refresh, s.refreshTokenIn(t, ".credentials.json.alice"))
 	})
 }
