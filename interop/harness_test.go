@@ -802,7 +802,9 @@ func TestHarnessClaudeReleases(t *testing.T) {
 	rels := claudeReleases(t)
 	if os.Getenv(modulesEnv) == "" {
 		require.GreaterOrEqual(t, len(rels), 2, "package.json pins both ends of the supported Claude Code range")
-		require.Equal(t, "2.1.197", rels[0].Version, "the oldest supported release")
+		require.Equal(t, "2.1.197", oldestClaude(t).Version, "the oldest supported release")
+		require.Equal(t, nodeModule(claudeNative), oldestClaude(t).Bin)
+		require.True(t, newestClaude(t).atLeast("2.1.332"), "the newest pinned release: %s", newestClaude(t).Version)
 	}
 	for _, rel := range rels {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
