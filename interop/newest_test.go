@@ -244,3 +244,70 @@ func TestClaudeAuthStatusWithSecureStorageDir(t *testing.T) {
 		}
 	})
 }
+
+// startKilledHolder runs a credslots change in dir that switches to bob and
+// then blocks in its on-switch hook, holding every lock, and kills it (as
+// with kill -9) once it holds them.
+func startKilledHolder(t *testing.T, home, dir string) time.Time {
+	t.Helper()
+	self, err := os.Executable()
+	require.NoError(t, err)
+	helper := startProc(t, procOpts{
+		env:         append(childEnv(home), helperEnv+"=hold-switch", "CREDSLOTS_INTEROP_DIR="+dir),
+		description: "credslots helper (hold-switch)",
+	}, self, "-test.run=^$")
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(helper.stdout.String(), "entered") {
+		if !helper.running() || time.Now().After(deadline) {
+			t.Fatalf("helper never reached its on-switch hook\nstdout: %s\nstderr: %s", helper.stdout.String(), helper.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.FileExists(t, filepath.Join(dir, ".oauth_refresh.lock.owner"), "credslots writes its owner record")
+	helper.kill()
+	helper.wait(t, 10*time.Second)
+	for _, l := range []string{refreshLock.path(dir), legacyLock.path(dir), storageLock.path(dir)} {
+		require.DirExists(t, l, "a killed credslots cannot have removed its lock")
+	}
+	return time.Now()
+}
+
+// TestKilledCredslotsLocksTakenBackAtOnce: the next credslots change takes
+// a killed change's lock directories back at once (its journal proves them
+// its own), not after 60 s.
+func TestKilledCredslotsLocksTakenBackAtOnce(t *testing.T) {
+	requireInstalled(t)
+	t.Parallel()
+	dir, home := newCredsDir(t)
+	seedClaude(t, dir)
+	killed := startKilledHolder(t, home, dir)
+	r := runCredslots(t, home, "--dir", dir, "--subs", "alice,bob", "--json", "--lock-timeout", "3s", "switch", "alice")
+	assert.Equal(t, 0, r.code, "%s", r)
+	assert.Less(t, time.Since(killed), 10*time.Second)
+	assert.Equal(t, ".credentials.json.alice", liveTarget(t, dir, ".credentials.json"))
+	for _, l := range []string{refreshLock.path(dir), legacyLock.path(dir), storageLock.path(dir), filepath.Join(dir, ".oauth_refresh.lock.owner")} {
+		assert.NoFileExists(t, l)
+		assert.NoDirExists(t, l)
+	}
+}
+
+// TestClaudeRefreshesAfterAKilledCredslots: a credslots killed while it
+// holds Claude Code's refresh locks does not keep Claude Code from
+// refreshing for 60 s: 2.1.332 takes the lock over once credslots's owner
+// record proves it gone (2.1.197 once its 10 s stale time passed).
+func TestClaudeRefreshesAfterAKilledCredslots(t *testing.T) {
+	forEachClaude(t, func(t *testing.T, rel claudeRelease) {
+		s := newClaudeSetup(t, rel)
+		killed := startKilledHolder(t, s.home, s.dir) // live -> bob, locks left
+		writeFile0600(t, filepath.Join(s.dir, ".credentials.json.bob"), claudeCred(s.bob.access, s.bob.refresh, time.Now().Add(-time.Hour)))
+		s.fake.open()
+		p := s.start(t, "-p", "say hi")
+		rt := s.waitTokenRequest(t, p, 55*time.Second)
+		took := time.Since(killed)
+		t.Logf("Claude Code %s refreshed %s after credslots was killed", rel.Version, took.Round(time.Millisecond))
+		assert.Equal(t, s.bob.refresh, rt)
+		assert.Less(t, took, 50*time.Second, "not held off for the 60 s stale time")
+		assert.Equal(t, 0, p.wait(t, 90*time.Second), "claude: %s", tail(p.stderr.String()))
+		assert.Contains(t, p.stdout.String(), "fake API answered for bob")
+	})
+}
