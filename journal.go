@@ -79,7 +79,7 @@ type JournalEntry struct {
 	// Holder is, on an intent, the process making the change and the CLI
 	// lock directories it holds (inode and birthtime): a later change
 	// takes back at once those a killed change left.
-	Holder *heldMarker `json:"holder,omitempty"`
+	Holder *LockHolder `json:"holder,omitempty"`
 }
 
 // Journal returns the journal's records, oldest first. Before the first

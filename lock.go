@@ -464,12 +464,12 @@ func (m *Manager) writeOwnerRecord(mu *mutation, refresh, legacy *dirLock) {
 // heldBy describes the CLI lock directories mu holds, for the intent
 // record of the change made under them; nil where a birthtime is unknown
 // (then leftovers wait for their stale time).
-func heldBy(fsys fileSystem, mu *mutation) *heldMarker {
+func heldBy(fsys fileSystem, mu *mutation) *LockHolder {
 	me, ok := selfIdentity()
 	if !ok || len(mu.dirs) == 0 {
 		return nil
 	}
-	marker := &heldMarker{PID: os.Getpid(), ProcStart: me.start}
+	marker := &LockHolder{PID: os.Getpid(), ProcStart: me.start}
 	for _, l := range mu.dirs {
 		e, ok := heldIdentity(fsys, l.path)
 		if !ok {
@@ -488,7 +488,7 @@ func heldBy(fsys fileSystem, mu *mutation) *heldMarker {
 // only when a lock directory is found in the way.
 func (m *Manager) leftoverLocks() func(string, fs.FileInfo) bool {
 	var once sync.Once
-	var marker *heldMarker
+	var marker *LockHolder
 	load := func() {
 		entries, err := m.readJournal()
 		if err != nil {

@@ -410,3 +410,9 @@ func TestStatusSaysWhenChangesCannotBeMade(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "changes cannot be made: directory "+dir+" is not writable")
 }
+
+func TestASlotNamedLikeTheOwnerRecordIsRefused(t *testing.T) {
+	_, err := New(WithCredsDir(t.TempDir()), WithSubscriptions("owner"), WithSlotTemplate(".oauth_refresh.lock.{sub}"))
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	assert.Contains(t, err.Error(), "owner record")
+}

@@ -207,18 +207,20 @@ func splitSpaces(s string) []string {
 // pidString formats a pid for messages.
 func pidString(pid int) string { return strconv.Itoa(pid) }
 
-// heldMarker is what an intent record says of the process making the
-// change and the CLI lock directories it holds, so that a later change can
-// prove the directories a killed change left its own and take them back at
-// once.
-type heldMarker struct {
-	PID       int         `json:"pid"`
-	ProcStart string      `json:"proc_start"`
-	Locks     []heldEntry `json:"locks"`
+// LockHolder is what a journal intent record ([JournalEntry.Holder]) says
+// of the process making the change and the CLI lock directories it holds,
+// so that a later change can prove the directories a killed change left
+// its own and take them back at once. It is recorded only where birthtimes
+// are known (Linux).
+type LockHolder struct {
+	PID       int        `json:"pid"`
+	ProcStart string     `json:"proc_start"` // field 22 of /proc/<pid>/stat
+	Locks     []HeldLock `json:"locks"`
 }
 
-// heldEntry identifies one lock directory a change held.
-type heldEntry struct {
+// HeldLock identifies one lock directory a change held: a directory that
+// was removed and made again has another birthtime.
+type HeldLock struct {
 	Path      string `json:"path"`
 	Inode     uint64 `json:"inode"`
 	BirthSec  int64  `json:"birth_sec"`
@@ -227,18 +229,18 @@ type heldEntry struct {
 
 // heldIdentity is a lock directory's inode and birthtime; ok is false where
 // either is unknown.
-func heldIdentity(fsys fileSystem, path string) (heldEntry, bool) {
+func heldIdentity(fsys fileSystem, path string) (HeldLock, bool) {
 	fi, err := fsys.Lstat(path)
 	if err != nil || !fi.IsDir() {
-		return heldEntry{}, false
+		return HeldLock{}, false
 	}
 	ino, ok := inodeOf(fi)
 	if !ok {
-		return heldEntry{}, false
+		return HeldLock{}, false
 	}
 	sec, nsec, ok := birthtime(path)
 	if !ok || (sec == 0 && nsec == 0) {
-		return heldEntry{}, false
+		return HeldLock{}, false
 	}
-	return heldEntry{Path: filepath.Clean(path), Inode: ino, BirthSec: sec, BirthNsec: nsec}, true
+	return HeldLock{Path: filepath.Clean(path), Inode: ino, BirthSec: sec, BirthNsec: nsec}, true
 }
