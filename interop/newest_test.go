@@ -301,6 +301,12 @@ func TestClaudeRefreshesAfterAKilledCredslots(t *testing.T) {
 		killed := startKilledHolder(t, s.home, s.dir) // live -> bob, locks left
 		writeFile0600(t, filepath.Join(s.dir, ".credentials.json.bob"), claudeCred(s.bob.access, s.bob.refresh, time.Now().Add(-time.Hour)))
 		s.fake.open()
+		if !rel.atLeast("2.1.332") {
+			// 2.1.197 reads no owner record: it retries for 5 to 10 s
+			// and refreshes once the lock is 10 s old, or gives up this
+			// time. Start it once the lock is stale, so the run is steady.
+			time.Sleep(time.Until(killed.Add(10500 * time.Millisecond)))
+		}
 		p := s.start(t, "-p", "say hi")
 		rt := s.waitTokenRequest(t, p, 55*time.Second)
 		took := time.Since(killed)
