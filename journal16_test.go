@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -52,4 +53,19 @@ func TestJournalPastTheReadersBoundIsRotatedFromItsTail(t *testing.T) {
 	last, ok = f.m.LastActive()
 	assert.True(t, ok)
 	assert.Equal(t, "bob", last)
+}
+
+func TestJournalLineDropsTheHolderBeforeItIsTooLong(t *testing.T) {
+	long := "/" + strings.Repeat("d", 2000)
+	e := JournalEntry{Time: testNow, Op: opSwitch, Phase: phaseIntent, ID: "x", Sub: "bob",
+		Holder: &LockHolder{PID: 1, ProcStart: "1", Locks: []HeldLock{{Path: long}, {Path: long}, {Path: long}}}}
+	line, err := encodeJournalLine(e)
+	require.NoError(t, err)
+	assert.Less(t, len(line), journalMaxLine)
+	assert.NotContains(t, string(line), "holder")
+	short := e
+	short.Holder = &LockHolder{PID: 1, ProcStart: "1", Locks: []HeldLock{{Path: "/d/.oauth_refresh.lock"}}}
+	line, err = encodeJournalLine(short)
+	require.NoError(t, err)
+	assert.Contains(t, string(line), `"holder":{"pid":1`)
 }
