@@ -356,6 +356,7 @@ func TestLegacyLockUnderAnUnwritableParent(t *testing.T) {
 		}
 		cmd := lockChild(t, "switch", dir, &syscall.Credential{Uid: uid, Gid: gid}, exe)
 		cmd.Dir = dir
+		cmd.Env = append(cmd.Env, envLockUmask+"=1") // umask 0277 too
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "%s", out)
 		assert.Contains(t, string(out), "switched")

@@ -12,8 +12,14 @@ import (
 // prints the problems Status finds.
 const envLockChild = "CREDSLOTS_TEST_LOCK_CHILD"
 
+// envLockUmask makes the child run with umask 0277, as an agent user may.
+const envLockUmask = "CREDSLOTS_TEST_LOCK_UMASK"
+
 func runLockChild() int {
 	dir := os.Getenv(envDir)
+	if os.Getenv(envLockUmask) != "" {
+		setUmask0277()
+	}
 	var opts []Option
 	if os.Getenv(envLockChild) == "hang" {
 		opts = append(opts, WithOnSwitch(func(string, string) {
