@@ -114,7 +114,7 @@ func TestLockTimeoutSaysWhichLockHowOldAndWhen(t *testing.T) {
 	assert.Contains(t, msg, "storage-write lock "+dir, "names the lock")
 	assert.Regexp(t, `lock is 3\.\d+s old`, msg, "says its age")
 	assert.Contains(t, msg, "abandoned once 15s old", "says when it counts as abandoned")
-	assert.Regexp(t, `after waiting (1\d\d|2\d\d)ms in all`, msg, "says how long was waited in all (%s)", time.Since(start))
+	assert.Regexp(t, `after waiting (\d{3,}ms|[\d.]+s) in all`, msg, "says how long was waited in all (%s)", time.Since(start))
 }
 
 func TestHeartbeatAtMostFiveSeconds(t *testing.T) {
@@ -134,7 +134,8 @@ func TestHeartbeatAtMostFiveSeconds(t *testing.T) {
 	}
 	_, err := f.m.SwitchTo("bob", "r")
 	require.NoError(t, err)
-	assert.Less(t, worst, 180*time.Millisecond, "the held lock went %s without a refresh", worst)
+	// Half the stale time would leave it 600 ms unrefreshed.
+	assert.Less(t, worst, 350*time.Millisecond, "the held lock went %s without a refresh", worst)
 }
 
 func TestOwnerRecordIsRespected(t *testing.T) {
