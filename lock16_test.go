@@ -125,7 +125,7 @@ func TestHeartbeatAtMostFiveSeconds(t *testing.T) {
 	dir := claudeLockDirs(t, f)[0]
 	var worst time.Duration
 	f.m.cfg.onSwitch = func(string, string) {
-		for i := 0; i < 10; i++ {
+		for i := 0; i < 20; i++ { // 800 ms: longer than half the stale time
 			if fi, err := os.Stat(dir); err == nil {
 				worst = max(worst, time.Since(fi.ModTime()))
 			}
