@@ -5,7 +5,7 @@ STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK         := $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 FUZZTIME            ?= 10s
 
-.PHONY: all test calls vet lint fmt-check staticcheck bench demo tidy-check cross compat fuzz interop interop-install ci etcd
+.PHONY: all test calls vet lint fmt-check staticcheck bench demo tidy-check cross compat fuzz interop interop-install interop-latest ci etcd
 
 all: test
 
@@ -98,6 +98,22 @@ etcd:
 	cd etcd && $(STATICCHECK) ./...
 	$(MAKE) -C etcd -f ../Makefile tidy-check
 	cd etcd && $(GO) test -race -count=1 ./...
+## interop-latest: the same suite against the npm registry's newest release
+## of each CLI, installed into interop/.latest (git-ignored); prints the
+## versions it runs
+INTEROP_LATEST := interop/.latest
+interop-latest:
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "interop needs node and npm"; exit 1; }
+	rm -rf $(INTEROP_LATEST) && mkdir -p $(INTEROP_LATEST)
+	printf '%s\n' '{"name":"credslots-interop-latest","version":"0.0.0","private":true,"license":"MIT",' \
+		'"dependencies":{"@openai/codex":"latest","proper-lockfile":"latest"},' \
+		'"optionalDependencies":{"claude-code-latest":"npm:@anthropic-ai/claude-code-linux-x64@latest"}}' \
+		> $(INTEROP_LATEST)/package.json
+	npm install --prefix $(INTEROP_LATEST) --no-audit --no-fund --no-save
+	@echo "interop-latest: Claude Code $$(node -p 'require("./$(INTEROP_LATEST)/node_modules/claude-code-latest/package.json").version')," \
+		"Codex CLI $$(node -p 'require("./$(INTEROP_LATEST)/node_modules/@openai/codex/package.json").version')," \
+		"proper-lockfile $$(node -p 'require("./$(INTEROP_LATEST)/node_modules/proper-lockfile/package.json").version')"
+	CREDSLOTS_INTEROP_MODULES=$(CURDIR)/$(INTEROP_LATEST) $(GO) test -tags interop -count=1 -v ./interop/
 
 ## ci: everything CI checks
 ci: lint tidy-check cross compat demo

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -28,9 +29,18 @@ const (
 )
 
 // claudeJSONPath returns Claude Code's .claude.json for this creds dir:
+// when the creds dir is $CLAUDE_SECURESTORAGE_CONFIG_DIR, where Claude Code
+// 2.1.220 and later keep only the credentials, the config dir's
+// ($CLAUDE_CONFIG_DIR/.claude.json, else ~/.claude.json); otherwise
 // "<creds dir>/.claude.json" when it exists, else ".claude.json" beside a
 // creds dir named .claude when that exists; "" when there is none.
 func (m *Manager) claudeJSONPath() string {
+	if path := secureStorageClaudeJSON(m.dir); path != "" {
+		if fi, err := m.cfg.fs.Lstat(path); err == nil && fi.Mode().IsRegular() {
+			return path
+		}
+		return ""
+	}
 	inside := filepath.Join(m.dir, claudeJSONName)
 	if fi, err := m.cfg.fs.Lstat(inside); err == nil && fi.Mode().IsRegular() {
 		return inside
@@ -195,7 +205,7 @@ func (m *Manager) spliceAccount(sub string) ([]byte, error) {
 	fsys := m.cfg.fs
 	// Claude Code saves .claude.json under a proper-lockfile lock beside it;
 	// hold it too, so that neither write undoes the other.
-	lock, err := takeDirLock(context.Background(), fsys, path+lockSuffix, time.Duration(float64(claudeRefreshStale)*m.cfg.staleScale), time.Now().Add(m.cfg.lockTimeout))
+	lock, err := takeDirLock(context.Background(), fsys, path+lockSuffix, time.Duration(float64(claudeConfigStale)*m.cfg.staleScale), time.Now().Add(m.cfg.lockTimeout))
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +229,9 @@ func (m *Manager) spliceAccount(sub string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("credslots: %s is not a JSON object; account not spliced", path)
 	}
-	if err := m.keepGeneration(path, data); err != nil {
+	// The backup is the member that changes, not a whole copy of a file
+	// that may be tens of MB.
+	if err := m.keepGeneration(path, memberBackup(data, accountMember)); err != nil {
 		return nil, err
 	}
 	if again, err := fsys.Lstat(path); err != nil || !again.ModTime().Equal(before.ModTime()) || again.Size() != before.Size() {
@@ -283,4 +295,57 @@ func (m *Manager) keepGeneration(path string, data []byte) error {
 	}
 	m.prune(rel)
 	return nil
+}
+
+// memberBackup is what a splice keeps of .claude.json: a JSON object with
+// only the member it replaces, as it was ({} when there was none).
+func memberBackup(data []byte, name string) []byte {
+	doc, problem := validDocument(data)
+	if problem != "" {
+		return []byte("{}\n")
+	}
+	v := objectFields(doc, name)[0]
+	if len(v) == 0 {
+		return []byte("{}\n")
+	}
+	key, _ := json.Marshal(name)
+	return append(append(append(append([]byte("{"), key...), ':'), compactJSON(v)...), "}\n"...)
+}
+
+// secureStorageClaudeJSON is where Claude Code (2.1.220 and later) finds
+// .claude.json when dir is $CLAUDE_SECURESTORAGE_CONFIG_DIR: in the config
+// dir, which that variable does not move. "" when dir is not that
+// variable's.
+func secureStorageClaudeJSON(dir string) string {
+	s, ok := os.LookupEnv("CLAUDE_SECURESTORAGE_CONFIG_DIR")
+	if !ok {
+		return ""
+	}
+	home, _ := os.UserHomeDir()
+	if s == "" {
+		s = filepath.Join(home, ".claude") // as Claude Code reads an empty value
+	}
+	if !sameDir(s, dir) {
+		return ""
+	}
+	if c := os.Getenv("CLAUDE_CONFIG_DIR"); c != "" {
+		return filepath.Join(c, claudeJSONName)
+	}
+	if home == "" {
+		return ""
+	}
+	return filepath.Join(home, claudeJSONName)
+}
+
+// sameDir reports whether a and b name the same directory.
+func sameDir(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }

@@ -75,7 +75,7 @@ func TestSwitchSplicesTheAccountIntoClaudeJSON(t *testing.T) {
 			require.NoError(t, err)
 		}
 	}
-	assert.Equal(t, string(claudeJSON(bobAccount)), string(kept), "the old .claude.json is kept as a backup generation")
+	assert.Equal(t, `{"oauthAccount":`+bobAccount+"}\n", string(kept), "the member the splice replaced is kept as a backup generation")
 
 	_, err = f.m.SwitchTo("bob", "rotate")
 	require.NoError(t, err)

@@ -145,9 +145,10 @@ func LockCLI(f Format, dir string, timeout time.Duration) (release func(), err e
 	}
 	fsys := osFS{}
 	mu := &mutation{}
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
 	for _, cl := range f.cliLocks(dir, real) {
-		if err := mu.take(context.Background(), fsys, cl, 1, deadline); err != nil {
+		if _, _, err := mu.take(context.Background(), fsys, cl, 1, start, deadline, nil); err != nil {
 			mu.end()
 			return nil, err
 		}

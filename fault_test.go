@@ -261,7 +261,7 @@ func TestCaptureFailingRenameReturnsError(t *testing.T) {
 	}
 }
 
-func TestFailedCaptureAfterChangeIsOnlyLogged(t *testing.T) {
+func TestFailedCaptureAfterChangeIsVisible(t *testing.T) {
 	tests := []struct {
 		name string
 		run  func(f *fixture) (SwitchResult, error)
@@ -290,6 +290,19 @@ func TestFailedCaptureAfterChangeIsOnlyLogged(t *testing.T) {
 			assert.Contains(t, f.logs.String(), "fingerprint capture failed")
 			assert.NoFileExists(t, f.m.FingerprintPath("bob"))
 			assert.Empty(t, tempLeftovers(t, f.dir))
+			// Not only logged: the result and Status say so.
+			assert.Contains(t, res.Reason, "fingerprint capture failed")
+			assert.Contains(t, res.Reason, "run capture bob")
+			st, err := f.m.Status()
+			require.NoError(t, err)
+			assert.Contains(t, strings.Join(st.Problems, "\n"), "slot bob: its fingerprint capture after the last change failed")
+			assert.False(t, st.Healthy)
+			// A capture that succeeds clears it.
+			_, err = f.m.CaptureSlotFingerprint("bob")
+			require.NoError(t, err)
+			st, err = f.m.Status()
+			require.NoError(t, err)
+			assert.NotContains(t, strings.Join(st.Problems, "\n"), "fingerprint capture after the last change failed")
 		})
 	}
 }

@@ -25,7 +25,7 @@ func (m *Manager) RecordFlip() (string, bool, error) {
 	if _, ok, err := m.unrecordedFlip(); err != nil || !ok {
 		return "", false, err
 	}
-	mu, err := m.beginMutation()
+	mu, err := m.beginOwnMutation() // only the journal changes
 	if err != nil {
 		return "", false, err
 	}

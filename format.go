@@ -125,28 +125,38 @@ func (f *jsonFormat) cliLocks(dir, real string) []cliLock {
 }
 
 // Claude Code's lock directories and their stale times, as its lock library
-// takes them around a token refresh.
+// takes them around a token refresh: for each, the longest stale time of
+// the supported range (2.1.197 to 2.1.332, traced; see interop/README.md).
 const (
-	claudeRefreshLock  = ".oauth_refresh.lock"
-	claudeStorageLock  = ".storage-write.lock"
-	claudeRefreshStale = 10 * time.Second
+	claudeRefreshLock = ".oauth_refresh.lock"
+	claudeStorageLock = ".storage-write.lock"
+	// claudeRefreshStale covers the refresh and legacy locks: 10 s in
+	// 2.1.197, 60 s in 2.1.332.
+	claudeRefreshStale = 60 * time.Second
+	// claudeStorageStale is the storage-write lock's, 15 s throughout.
 	claudeStorageStale = 15 * time.Second
-	codexAuthLock      = "auth.lock"
+	// claudeConfigStale is the .claude.json lock's: proper-lockfile's
+	// default, 10 s throughout.
+	claudeConfigStale = 10 * time.Second
+	codexAuthLock     = "auth.lock"
 )
 
 // claudeLocks: the refresh lock, the legacy lock beside the real creds dir,
-// and the storage-write lock, in Claude Code's order.
+// and the storage-write lock, in Claude Code's order. The refresh lock's
+// owner record (2.1.332) speaks for the refresh and legacy locks.
 func claudeLocks(dir, real string) []cliLock {
+	refresh := filepath.Join(dir, claudeRefreshLock)
+	owner := ownerPathFor(refresh)
 	return []cliLock{
-		{path: filepath.Join(dir, claudeRefreshLock), stale: claudeRefreshStale},
-		{path: real + lockSuffix, stale: claudeRefreshStale},
-		{path: filepath.Join(dir, claudeStorageLock), stale: claudeStorageStale},
+		{path: refresh, stale: claudeRefreshStale, name: "Claude Code's refresh lock", owner: owner, writesOwner: true},
+		{path: real + lockSuffix, stale: claudeRefreshStale, name: "Claude Code's legacy refresh lock", owner: owner, legacy: true},
+		{path: filepath.Join(dir, claudeStorageLock), stale: claudeStorageStale, name: "Claude Code's storage-write lock"},
 	}
 }
 
 // codexLocks: the flock Codex CLI takes before it commits auth.json.
 func codexLocks(dir, _ string) []cliLock {
-	return []cliLock{{path: filepath.Join(dir, codexAuthLock)}}
+	return []cliLock{{path: filepath.Join(dir, codexAuthLock), name: "Codex CLI's auth lock"}}
 }
 
 func (f *jsonFormat) parse(data []byte) credential {

@@ -54,6 +54,8 @@ type fileSystem interface {
 	ReadFile(name string) ([]byte, error)
 	// ReadFileMode is ReadFile that also returns the file's permission bits.
 	ReadFileMode(name string) ([]byte, fs.FileMode, error)
+	// ReadFileTail reads at most the last limit bytes of a regular file.
+	ReadFileTail(name string, limit int64) ([]byte, error)
 	Lstat(name string) (fs.FileInfo, error)
 	Stat(name string) (fs.FileInfo, error)
 	Readlink(name string) (string, error)
@@ -97,6 +99,9 @@ type osFS struct{}
 func (osFS) ReadFile(name string) ([]byte, error) { return readRegular(name) }
 func (osFS) ReadFileMode(name string) ([]byte, fs.FileMode, error) {
 	return readRegularMode(name, maxFileSize)
+}
+func (osFS) ReadFileTail(name string, limit int64) ([]byte, error) {
+	return readRegularTail(name, limit)
 }
 func (osFS) Lstat(name string) (fs.FileInfo, error)     { return os.Lstat(name) }
 func (osFS) Stat(name string) (fs.FileInfo, error)      { return os.Stat(name) }
@@ -226,7 +231,11 @@ func inspect(fsys fileSystem, path string) (entry, error) {
 		switch {
 		case rerr == nil:
 			e.data, e.hash = data, hashBytes(data)
-		case isMissing(rerr):
+		case isMissing(rerr) || holdsNoFile(rerr):
+			// A symlink holds no data: one whose target is missing, a
+			// directory, or unreadable (not a regular file, too large,
+			// not permitted) is a broken symlink, which a change may
+			// replace.
 			e.kind = kindBrokenSymlink
 		default:
 			return e, rerr
@@ -265,6 +274,19 @@ func classify(fi fs.FileInfo, data []byte, rerr error, path string) (entry, erro
 		}
 		return entry{kind: kindOther}, rerr
 	}
+}
+
+// holdsNoFile reports a read error that says the path leads to nothing
+// readable as a credential: a directory, FIFO or device, a file over the
+// reader's bound, or one the process may not read.
+func holdsNoFile(err error) bool {
+	return errors.Is(err, errNotRegular) || errors.Is(err, ErrTooLarge) || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EISDIR)
+}
+
+// isSymlink reports whether path is a symlink (not followed).
+func isSymlink(fsys fileSystem, path string) bool {
+	fi, err := fsys.Lstat(path)
+	return err == nil && fi.Mode()&fs.ModeSymlink != 0
 }
 
 // isMissing reports whether err means that nothing usable is at a path: it

@@ -127,7 +127,7 @@ func (m *Manager) heal(ctx context.Context, sub string, sc switchConfig) (Switch
 		// A new login: its identity, and the account Claude Code shows, are
 		// the baseline from now on.
 		if _, err := m.captureWith(sub, plan.cred.fingerprint, plan.side, true, true); err != nil {
-			m.cfg.logger.Warn("fingerprint capture failed after change", "sub", sub, "reason", err.Error())
+			_ = m.captureFailed(sub, "", err)
 		}
 		plan.side = sidecarRead{} // written: read it again
 	}
@@ -256,7 +256,9 @@ func (m *Manager) healLocked(mu *mutation, plan healPlan) error {
 		if err := m.keepBackup(slot, prev); err != nil {
 			return err
 		}
-	case err != nil && !isMissing(err):
+	case err != nil && !isMissing(err) && !(holdsNoFile(err) && isSymlink(m.cfg.fs, slot)):
+		// A slot that is a symlink (to a directory, say) holds no data:
+		// it is replaced like a missing one.
 		return fmt.Errorf("credslots: read slot %s before backup: %w", slot, err)
 	}
 	if err := m.writeFile(slot, plan.live.data); err != nil {

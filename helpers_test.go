@@ -220,6 +220,13 @@ func (f *faultFS) ReadFile(name string) ([]byte, error) {
 	return f.inner.ReadFile(name)
 }
 
+func (f *faultFS) ReadFileTail(name string, limit int64) ([]byte, error) {
+	if err := f.hit("read", name); err != nil {
+		return nil, err
+	}
+	return f.inner.ReadFileTail(name, limit)
+}
+
 func (f *faultFS) ReadFileMode(name string) ([]byte, fs.FileMode, error) {
 	if err := f.hit("read", name); err != nil {
 		return nil, 0, err

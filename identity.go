@@ -154,7 +154,7 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 	if err != nil || m.cfg.format.parse(data).fingerprint == "" {
 		return "", nil // nothing to capture: not even the lock file is created
 	}
-	mu, err := m.beginMutation()
+	mu, err := m.beginOwnMutation() // only the package's files change
 	if err != nil {
 		return "", err
 	}

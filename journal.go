@@ -95,6 +95,10 @@ type JournalEntry struct {
 	Account string `json:"account,omitempty"`
 	// Migrated marks a record read from the command's old switch log.
 	Migrated bool `json:"migrated,omitempty"`
+	// Holder is, on an intent, the process making the change and the CLI
+	// lock directories it holds (inode and birthtime): a later change
+	// takes back at once those a killed change left.
+	Holder *LockHolder `json:"holder,omitempty"`
 }
 
 // Journal returns the journal's records, oldest first. Before the first
@@ -110,7 +114,7 @@ func (m *Manager) journalPath() string { return filepath.Join(m.private, journal
 // readJournal parses the journal, or the old switch log when there is no
 // journal yet.
 func (m *Manager) readJournal() ([]JournalEntry, error) {
-	data, err := m.cfg.fs.ReadFile(m.journalPath())
+	data, err := m.journalBytes()
 	if errors.Is(err, fs.ErrNotExist) {
 		return m.readOldSwitchLog()
 	}
@@ -118,6 +122,27 @@ func (m *Manager) readJournal() ([]JournalEntry, error) {
 		return nil, fmt.Errorf("credslots: read journal: %w", err)
 	}
 	return m.parseJournal(data), nil
+}
+
+// journalBytes reads the journal. One grown past the reader's bound (its
+// rotation failed, or another writer grew it) is read from its tail, the
+// newest records, from the first whole line on: never fatal.
+func (m *Manager) journalBytes() ([]byte, error) {
+	data, err := m.cfg.fs.ReadFile(m.journalPath())
+	if !errors.Is(err, ErrTooLarge) {
+		return data, err
+	}
+	data, err = m.cfg.fs.ReadFileTail(m.journalPath(), maxFileSize)
+	if err != nil {
+		return nil, err
+	}
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		data = data[i+1:]
+	} else {
+		data = nil
+	}
+	m.cfg.logger.Warn("journal past the reader's bound: reading its newest records", "path", m.journalPath(), "limit", maxFileSize)
+	return data, nil
 }
 
 // parseJournal decodes journal lines, skipping what does not parse.
@@ -248,6 +273,12 @@ func encodeJournalLine(e JournalEntry) ([]byte, error) {
 		if len(line) < journalMaxLine {
 			return append(line, '\n'), nil
 		}
+		if e.Holder != nil {
+			// Very long lock paths: the leftovers then wait for their
+			// stale time, as without a record.
+			e.Holder = nil
+			continue
+		}
 		if e.Reason == "" && e.Error == "" {
 			return nil, errors.New("credslots: journal record too long")
 		}
@@ -292,9 +323,10 @@ func (m *Manager) migrateOldSwitchLog() error {
 
 // rotateJournal rewrites the journal with its newest records, about
 // journalKeep bytes, and always the intent and done records of the last
-// completed switch or heal.
+// completed switch or heal. A journal past the reader's bound is rotated
+// from its tail.
 func (m *Manager) rotateJournal() error {
-	data, err := m.cfg.fs.ReadFile(m.journalPath())
+	data, err := m.journalBytes()
 	if err != nil {
 		return fmt.Errorf("credslots: rotate journal: %w", err)
 	}
@@ -424,7 +456,7 @@ type change struct {
 func (m *Manager) beginChange(mu *mutation, op, sub, from, reason, fp string) (*change, error) {
 	m.sweepIfDue()
 	e := JournalEntry{Time: m.cfg.now(), Op: op, Phase: phaseIntent, ID: newChangeID(), Sub: sub, From: from, Reason: reason,
-		Fingerprint: fp, CLILocks: len(mu.dirs) > 0}
+		Fingerprint: fp, CLILocks: len(mu.dirs) > 0, Holder: m.held.Load()}
 	if err := m.record(e); err != nil {
 		return nil, err
 	}

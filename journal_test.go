@@ -624,9 +624,10 @@ func TestLastActiveIntentWithoutDone(t *testing.T) {
 		assert.False(t, ok)
 	})
 	t.Run("done append fails", func(t *testing.T) {
-		// Appends: the sweep marker's creation, the intent, the done record.
+		// Appends: the sweep marker's creation, the intent, the done record
+		// (no CLI locks: no owner record beside Claude Code's refresh lock).
 		ffs := &faultFS{inner: osFS{}, failAt: 3, ops: map[string]bool{"append": true}}
-		f := newFixture(t, withFS(ffs))
+		f := newFixture(t, withFS(ffs), WithCLILocks(false))
 		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 		writeSlot(t, f.slot("alice"), fresh, "rt-alice")
 		f.link(t, "alice")

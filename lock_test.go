@@ -161,7 +161,7 @@ func TestClaudeCodeLocks(t *testing.T) {
 		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 		for _, d := range claudeLockDirs(t, f) {
 			require.NoError(t, os.Mkdir(d, 0o700))
-			old := time.Now().Add(-16 * time.Second)
+			old := time.Now().Add(-61 * time.Second) // past 2.1.332's 60 s
 			require.NoError(t, os.Chtimes(d, old, old))
 		}
 		_, err := f.m.SwitchTo("bob", "r")

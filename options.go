@@ -166,14 +166,16 @@ func WithFormat(f Format) Option {
 // interleaves with one. On by default.
 //
 //   - [ClaudeCode]: the lock directories "<creds dir>/.oauth_refresh.lock" and
-//     "<real creds dir>.lock" (stale after 10 s) and
-//     "<creds dir>/.storage-write.lock" (stale after 15 s), taken in that
-//     order the way Claude Code's lock library (proper-lockfile) takes them:
-//     created with mkdir, taken over once abandoned (mtime older than the
-//     stale time), their mtime refreshed every half stale time while held,
-//     and removed on release only if still this holder's. A lock found taken
-//     over before the live path changes abandons the change with
-//     [ErrLockLost].
+//     "<real creds dir>.lock" (stale after 60 s, the longest of the
+//     supported releases) and "<creds dir>/.storage-write.lock" (stale after
+//     15 s), taken in that order the way Claude Code's lock library
+//     (proper-lockfile) takes them: created with mkdir, taken over once
+//     abandoned (mtime older than the stale time) and never while the owner
+//     record ".oauth_refresh.lock.owner" names a live process, their mtime
+//     refreshed at least every 5 s while held, and removed on release only
+//     if still this holder's. A legacy lock whose parent directory is not
+//     writable is gone without, as Claude Code does. A lock found taken over
+//     before the live path changes abandons the change with [ErrLockLost].
 //   - [CodexCLI]: an exclusive flock on "<creds dir>/auth.lock", the lock Codex
 //     CLI takes before it re-reads and commits auth.json. Codex holds no lock
 //     during the network part of its refresh: use [ProcessGuard] to defer

@@ -28,3 +28,24 @@ func readRegularMode(name string, limit int64) ([]byte, fs.FileMode, error) {
 	}
 	return data, fi.Mode().Perm(), err
 }
+
+// readRegularTail reads the last limit bytes of the regular file at name.
+func readRegularTail(name string, limit int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
+	}
+	off := max(fi.Size()-limit, 0)
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(f, limit))
+}

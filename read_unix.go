@@ -64,3 +64,37 @@ func retryEINTR(call func() (int, error)) (int, error) {
 		}
 	}
 }
+
+// readRegularTail reads the last limit bytes of the regular file at name
+// (all of it when smaller), with the same refusals as readRegularMode: the
+// bounded read of a file that may grow past the bound, such as the journal.
+func readRegularTail(name string, limit int64) ([]byte, error) {
+	fd, err := retryEINTR(func() (int, error) {
+		return syscall.Open(name, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	})
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return nil, &fs.PathError{Op: "fstat", Path: name, Err: err}
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
+	}
+	off := max(st.Size-limit, 0)
+	buf := make([]byte, st.Size-off)
+	n := 0
+	for n < len(buf) {
+		k, err := retryEINTR(func() (int, error) { return syscall.Pread(fd, buf[n:], off+int64(n)) })
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+		}
+		if k == 0 {
+			break
+		}
+		n += k
+	}
+	return buf[:n], nil
+}

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,9 +30,10 @@ type Manager struct {
 	private  string // "<creds dir>/.credslots": lock, journal, backups
 	lockPath string
 	subs     []string
-	slots    map[string]string // sub -> slot path
-	bySlot   map[string]string // slot path -> sub
-	prints   map[string]string // sub -> fingerprint sidecar path
+	slots    map[string]string          // sub -> slot path
+	bySlot   map[string]string          // slot path -> sub
+	prints   map[string]string          // sub -> fingerprint sidecar path
+	held     atomic.Pointer[LockHolder] // the CLI locks the change in progress holds
 }
 
 // New builds a Manager from options. It touches no file. It returns an error
@@ -73,6 +75,9 @@ func New(opts ...Option) (*Manager, error) {
 	}
 	for _, cl := range c.format.cliLocks(m.dir, m.dir) {
 		all = append(all, derived{cl.path, "the CLI lock " + filepath.Base(cl.path)})
+		if cl.writesOwner {
+			all = append(all, derived{ownerPathFor(cl.path), "the CLI lock's owner record " + filepath.Base(ownerPathFor(cl.path))})
+		}
 	}
 	for _, sub := range m.subs {
 		for _, rel := range []string{expand(c.slotTemplate, sub), expand(c.fingerprintTemplate, sub)} {

@@ -101,7 +101,7 @@ func (m *Manager) changeState(sub string, e JournalEntry, update func(*subState)
 	if !m.knows(sub) {
 		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
 	}
-	mu, err := m.beginMutation()
+	mu, err := m.beginOwnMutation() // only the package's files change
 	if err != nil {
 		return err
 	}

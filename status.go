@@ -102,7 +102,7 @@ func (m *Manager) Status() (Status, error) {
 	case live.kind == kindMissing:
 		problem("live path %s is missing", m.live)
 	case live.kind == kindBrokenSymlink:
-		problem("live symlink is broken: %s does not exist", st.Live.Target)
+		problem("live symlink is broken: %s does not exist or is not a readable file", st.Live.Target)
 	case drift.Drift && live.kind == kindFile:
 		problem("live file matches no slot (drift, typically after the CLI refreshed its token): heal it into the slot that was active")
 	case drift.Drift:
@@ -184,6 +184,7 @@ func (m *Manager) Status() (Status, error) {
 	} else if p := rotationProblem(st.Active, usableOthers, passed); p != "" {
 		problem("%s", p)
 	}
+	m.changeProblems(&st)
 	st.Healthy = len(st.Problems) == 0
 	return st, nil
 }

@@ -35,6 +35,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(envLockChild) != "" {
+		os.Exit(runLockChild())
+	}
 	if os.Getenv(envChild) != "" {
 		os.Exit(runChild())
 	}

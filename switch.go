@@ -77,7 +77,8 @@ func applySwitchOptions(opts []SwitchOption) switchConfig {
 // path changed after it was checked, the newer entry is left in place and
 // the error wraps [ErrLiveChanged]. For Claude Code the account remembered
 // for sub is spliced into .claude.json. Finally the slot's fingerprint is
-// captured (a failure is logged, not returned) and the on-switch hook runs.
+// captured (a failure does not undo the change: it is added to Reason,
+// journaled and reported by [Manager.Status]) and the on-switch hook runs.
 //
 // err is nil exactly when OK is true. A refusal's error contains Reason and
 // wraps one sentinel, and changes nothing on disk; an I/O failure returns
@@ -339,12 +340,11 @@ func (m *Manager) fail(sub string, err error) (SwitchResult, error) {
 }
 
 // changed finishes a successful switch or heal: capture the fingerprint fp
-// of what the slot now holds (a failure is only logged), run the on-switch
-// hook, log at Info.
+// of what the slot now holds (a failure is journaled, reported by Status
+// and added to the reason), run the on-switch hook, log at Info.
 func (m *Manager) changed(sub, hookReason, reason, fp string, healed bool, side sidecarRead) (SwitchResult, error) {
 	if _, err := m.captureWith(sub, fp, side, false, false); err != nil {
-		m.cfg.logger.Warn("fingerprint capture failed after change",
-			"sub", sub, "path", m.prints[sub], "reason", err.Error())
+		reason = m.captureFailed(sub, reason, err)
 	}
 	if m.cfg.onSwitch != nil {
 		m.cfg.onSwitch(sub, hookReason)

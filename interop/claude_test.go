@@ -254,17 +254,19 @@ func claudeEnv(home, dir string, proxy *tlsProxy) []string {
 // claudeSetup makes a creds dir with alice (access token expired) and bob
 // (fresh), the live path linked to alice, and the proxy and fake in front.
 type claudeSetup struct {
+	rel             claudeRelease // the Claude Code release start runs
 	dir, home, work string
 	alice, bob      claudeAccount
 	fake            *claudeFake
 	proxy           *tlsProxy
+	extraEnv        []string // added to Claude Code's environment
 }
 
-func newClaudeSetup(t *testing.T) *claudeSetup {
+func newClaudeSetup(t *testing.T, rel claudeRelease) *claudeSetup {
 	t.Helper()
 	requireInstalled(t)
 	dir, home := newCredsDir(t)
-	s := &claudeSetup{dir: dir, home: home, work: filepath.Join(filepath.Dir(home), "work"),
+	s := &claudeSetup{rel: rel, dir: dir, home: home, work: filepath.Join(filepath.Dir(home), "work"),
 		alice: fakeClaudeAccount("alice"), bob: fakeClaudeAccount("bob")}
 	require.NoError(t, os.MkdirAll(filepath.Join(home, "tmp"), 0o700))
 	require.NoError(t, os.MkdirAll(s.work, 0o700))
@@ -293,8 +295,9 @@ func newClaudeSetup(t *testing.T) *claudeSetup {
 
 func (s *claudeSetup) start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	argv := append([]string{filepath.Join(interopDir, claudeNative)}, args...)
-	return startProc(t, procOpts{dir: s.work, env: claudeEnv(s.home, s.dir, s.proxy), description: "claude " + strings.Join(args, " ")}, argv...)
+	argv := append([]string{s.rel.Bin}, args...)
+	env := append(claudeEnv(s.home, s.dir, s.proxy), s.extraEnv...)
+	return startProc(t, procOpts{dir: s.work, env: env, description: "claude " + s.rel.Version + " " + strings.Join(args, " ")}, argv...)
 }
 
 func (s *claudeSetup) credslots(t *testing.T, args ...string) cliResult {
@@ -341,22 +344,24 @@ func (s *claudeSetup) waitTokenRequest(t *testing.T, p *proc, timeout time.Durat
 // proxy; Claude Code renames the new token over the live path (replacing the
 // symlink with a regular file) and then calls the API with it.
 func TestHarnessClaudeRefresh(t *testing.T) {
-	s := newClaudeSetup(t)
-	s.fake.open()
-	p := s.start(t, "-p", "say hi")
-	rt := s.waitTokenRequest(t, p, 60*time.Second)
-	assert.Equal(t, s.alice.refresh, rt)
-	code := p.wait(t, 90*time.Second)
-	s.logTraffic(t)
-	t.Logf("claude exit %d\nstdout: %s\nstderr: %s", code, tail(p.stdout.String()), tail(p.stderr.String()))
-	fi, err := os.Lstat(filepath.Join(s.dir, ".credentials.json"))
-	require.NoError(t, err)
-	assert.True(t, fi.Mode().IsRegular(), "Claude Code wrote through the symlink instead of renaming over it: %v", fi.Mode())
-	assert.Equal(t, s.alice.newRefresh, s.refreshTokenIn(t, ".credentials.json"))
-	assert.Equal(t, s.alice.refresh, s.refreshTokenIn(t, ".credentials.json.alice"), "slot untouched by the refresh")
-	assert.Contains(t, s.fake.apiAccounts(), "alice/access-new", "the API call after the refresh used the new token")
-	assert.Equal(t, 0, code)
-	assert.Contains(t, p.stdout.String(), "fake API answered for alice")
+	forEachClaude(t, func(t *testing.T, rel claudeRelease) {
+		s := newClaudeSetup(t, rel)
+		s.fake.open()
+		p := s.start(t, "-p", "say hi")
+		rt := s.waitTokenRequest(t, p, 60*time.Second)
+		assert.Equal(t, s.alice.refresh, rt)
+		code := p.wait(t, 90*time.Second)
+		s.logTraffic(t)
+		t.Logf("claude exit %d\nstdout: %s\nstderr: %s", code, tail(p.stdout.String()), tail(p.stderr.String()))
+		fi, err := os.Lstat(filepath.Join(s.dir, ".credentials.json"))
+		require.NoError(t, err)
+		assert.True(t, fi.Mode().IsRegular(), "Claude Code wrote through the symlink instead of renaming over it: %v", fi.Mode())
+		assert.Equal(t, s.alice.newRefresh, s.refreshTokenIn(t, ".credentials.json"))
+		assert.Equal(t, s.alice.refresh, s.refreshTokenIn(t, ".credentials.json.alice"), "slot untouched by the refresh")
+		assert.Contains(t, s.fake.apiAccounts(), "alice/access-new", "the API call after the refresh used the new token")
+		assert.Equal(t, 0, code)
+		assert.Contains(t, p.stdout.String(), "fake API answered for alice")
+	})
 }
 
 // TestClaudeRefreshDuringSwitch: a switch fired while Claude Code refreshes
@@ -365,90 +370,94 @@ func TestHarnessClaudeRefresh(t *testing.T) {
 // `heal --auto` puts it into alice's slot (the journal knows alice was
 // active); the switch to bob then succeeds and nothing is lost.
 func TestClaudeRefreshDuringSwitch(t *testing.T) {
-	s := newClaudeSetup(t)
-	// alice becomes active through credslots while her token is fresh, so its
-	// journal knows she is; then time passes and her access token expires.
-	live := filepath.Join(s.dir, ".credentials.json")
-	aliceSlot := filepath.Join(s.dir, ".credentials.json.alice")
-	require.NoError(t, os.Remove(live))
-	writeFile0600(t, aliceSlot, claudeCred(s.alice.access, s.alice.refresh, time.Now().Add(time.Hour)))
-	r := s.credslots(t, "switch", "alice")
-	require.Equal(t, 0, r.code, "switch alice: %s", r)
-	writeFile0600(t, aliceSlot, claudeCred(s.alice.access, s.alice.refresh, time.Now().Add(-time.Hour)))
+	forEachClaude(t, func(t *testing.T, rel claudeRelease) {
+		s := newClaudeSetup(t, rel)
+		// alice becomes active through credslots while her token is fresh, so its
+		// journal knows she is; then time passes and her access token expires.
+		live := filepath.Join(s.dir, ".credentials.json")
+		aliceSlot := filepath.Join(s.dir, ".credentials.json.alice")
+		require.NoError(t, os.Remove(live))
+		writeFile0600(t, aliceSlot, claudeCred(s.alice.access, s.alice.refresh, time.Now().Add(time.Hour)))
+		r := s.credslots(t, "switch", "alice")
+		require.Equal(t, 0, r.code, "switch alice: %s", r)
+		writeFile0600(t, aliceSlot, claudeCred(s.alice.access, s.alice.refresh, time.Now().Add(-time.Hour)))
 
-	p := s.start(t, "-p", "say hi")
-	require.Equal(t, s.alice.refresh, s.waitTokenRequest(t, p, 60*time.Second))
-	// Claude Code now holds <D>/.oauth_refresh.lock and <realpath(D)>.lock
-	// and waits for the token endpoint.
-	assert.DirExists(t, refreshLock.path(s.dir), "Claude Code does not hold its refresh lock during the network call")
-	assert.DirExists(t, legacyLock.path(s.dir), "Claude Code does not hold its legacy lock during the network call")
+		p := s.start(t, "-p", "say hi")
+		require.Equal(t, s.alice.refresh, s.waitTokenRequest(t, p, 60*time.Second))
+		// Claude Code now holds <D>/.oauth_refresh.lock and <realpath(D)>.lock
+		// and waits for the token endpoint.
+		assert.DirExists(t, refreshLock.path(s.dir), "Claude Code does not hold its refresh lock during the network call")
+		assert.DirExists(t, legacyLock.path(s.dir), "Claude Code does not hold its legacy lock during the network call")
 
-	sw := startCredslots(t, s.home, "--dir", s.dir, "--subs", "alice,bob", "--json", "switch", "bob")
-	time.Sleep(2 * time.Second)
-	assert.True(t, sw.running(), "the switch did not wait for Claude Code's refresh lock: %s", sw.result(exitCode(sw.waitErr)))
-	s.fake.open()
+		sw := startCredslots(t, s.home, "--dir", s.dir, "--subs", "alice,bob", "--json", "switch", "bob")
+		time.Sleep(2 * time.Second)
+		assert.True(t, sw.running(), "the switch did not wait for Claude Code's refresh lock: %s", sw.result(exitCode(sw.waitErr)))
+		s.fake.open()
 
-	claudeCode := p.wait(t, 90*time.Second)
-	r = sw.result(sw.wait(t, 60*time.Second))
-	s.logTraffic(t)
-	t.Logf("claude exit %d, stdout: %q", claudeCode, strings.TrimSpace(p.stdout.String()))
-	assert.Equal(t, 1, r.code, "switch during the refresh: %s", r)
-	assert.Equal(t, "live_drifted", r.doc["error"], "switch during the refresh: %s", r)
-	assert.Equal(t, s.alice.newRefresh, s.refreshTokenIn(t, ".credentials.json"), "Claude Code's rotated token is not on the live path")
+		claudeCode := p.wait(t, 90*time.Second)
+		r = sw.result(sw.wait(t, 60*time.Second))
+		s.logTraffic(t)
+		t.Logf("claude exit %d, stdout: %q", claudeCode, strings.TrimSpace(p.stdout.String()))
+		assert.Equal(t, 1, r.code, "switch during the refresh: %s", r)
+		assert.Equal(t, "live_drifted", r.doc["error"], "switch during the refresh: %s", r)
+		assert.Equal(t, s.alice.newRefresh, s.refreshTokenIn(t, ".credentials.json"), "Claude Code's rotated token is not on the live path")
 
-	r = s.credslots(t, "heal", "--auto")
-	assert.Equal(t, 0, r.code, "heal --auto: %s", r)
-	assert.Equal(t, s.alice.newRefresh, s.refreshTokenIn(t, ".credentials.json.alice"), "heal --auto did not put alice's rotated token into alice's slot")
-	assert.Equal(t, ".credentials.json.alice", liveTarget(t, s.dir, ".credentials.json"))
+		r = s.credslots(t, "heal", "--auto")
+		assert.Equal(t, 0, r.code, "heal --auto: %s", r)
+		assert.Equal(t, s.alice.newRefresh, s.refreshTokenIn(t, ".credentials.json.alice"), "heal --auto did not put alice's rotated token into alice's slot")
+		assert.Equal(t, ".credentials.json.alice", liveTarget(t, s.dir, ".credentials.json"))
 
-	r = s.credslots(t, "switch", "bob")
-	assert.Equal(t, 0, r.code, "switch after the heal: %s", r)
+		r = s.credslots(t, "switch", "bob")
+		assert.Equal(t, 0, r.code, "switch after the heal: %s", r)
 
-	assert.Equal(t, s.alice.newRefresh, s.refreshTokenIn(t, ".credentials.json.alice"), "alice's slot lost her rotated refresh token")
-	assert.Equal(t, s.bob.refresh, s.refreshTokenIn(t, ".credentials.json.bob"), "bob's slot changed")
-	assert.Equal(t, ".credentials.json.bob", liveTarget(t, s.dir, ".credentials.json"))
-	assertNoIdentityDrift(t, s.credslots(t, "check"))
+		assert.Equal(t, s.alice.newRefresh, s.refreshTokenIn(t, ".credentials.json.alice"), "alice's slot lost her rotated refresh token")
+		assert.Equal(t, s.bob.refresh, s.refreshTokenIn(t, ".credentials.json.bob"), "bob's slot changed")
+		assert.Equal(t, ".credentials.json.bob", liveTarget(t, s.dir, ".credentials.json"))
+		assertNoIdentityDrift(t, s.credslots(t, "check"))
 
-	// The real CLI now reads bob's credentials and calls the API as bob.
-	before := len(s.fake.apiAccounts())
-	p2 := s.start(t, "-p", "say hi again")
-	assert.Equal(t, 0, p2.wait(t, 90*time.Second), "claude after the switch: %s", tail(p2.stderr.String()))
-	assert.Contains(t, p2.stdout.String(), "fake API answered for bob")
-	assert.Equal(t, []string{"bob/access-orig"}, s.fake.apiAccounts()[before:])
-	assert.Equal(t, []string{s.alice.refresh}, s.fake.seenGrants(), "refresh tokens presented to the token endpoint")
+		// The real CLI now reads bob's credentials and calls the API as bob.
+		before := len(s.fake.apiAccounts())
+		p2 := s.start(t, "-p", "say hi again")
+		assert.Equal(t, 0, p2.wait(t, 90*time.Second), "claude after the switch: %s", tail(p2.stderr.String()))
+		assert.Contains(t, p2.stdout.String(), "fake API answered for bob")
+		assert.Equal(t, []string{"bob/access-orig"}, s.fake.apiAccounts()[before:])
+		assert.Equal(t, []string{s.alice.refresh}, s.fake.seenGrants(), "refresh tokens presented to the token endpoint")
+	})
 }
 
 // TestClaudeUsesSwitchedAccount: after a credslots switch, the real Claude
 // Code follows the symlink to bob's slot: `claude auth status` reports a
 // login and `claude -p` calls the API with bob's token, without a refresh.
 func TestClaudeUsesSwitchedAccount(t *testing.T) {
-	s := newClaudeSetup(t)
-	s.fake.open()
-	r := s.credslots(t, "switch", "bob")
-	require.Equal(t, 0, r.code, "switch: %s", r)
-	require.Equal(t, ".credentials.json.bob", liveTarget(t, s.dir, ".credentials.json"))
+	forEachClaude(t, func(t *testing.T, rel claudeRelease) {
+		s := newClaudeSetup(t, rel)
+		s.fake.open()
+		r := s.credslots(t, "switch", "bob")
+		require.Equal(t, 0, r.code, "switch: %s", r)
+		require.Equal(t, ".credentials.json.bob", liveTarget(t, s.dir, ".credentials.json"))
 
-	st := s.start(t, "auth", "status", "--json")
-	code := st.wait(t, 60*time.Second)
-	t.Logf("claude auth status: exit %d\n%s", code, st.stdout.String())
-	assert.Equal(t, 0, code, "claude auth status: %s", st.stderr.String())
-	var status map[string]any
-	if assert.NoError(t, json.Unmarshal([]byte(st.stdout.String()), &status), "claude auth status --json output") {
-		assert.Equal(t, true, status["loggedIn"], "claude auth status: %v", status)
-	}
+		st := s.start(t, "auth", "status", "--json")
+		code := st.wait(t, 60*time.Second)
+		t.Logf("claude auth status: exit %d\n%s", code, st.stdout.String())
+		assert.Equal(t, 0, code, "claude auth status: %s", st.stderr.String())
+		var status map[string]any
+		if assert.NoError(t, json.Unmarshal([]byte(st.stdout.String()), &status), "claude auth status --json output") {
+			assert.Equal(t, true, status["loggedIn"], "claude auth status: %v", status)
+		}
 
-	p := s.start(t, "-p", "say hi")
-	assert.Equal(t, 0, p.wait(t, 90*time.Second), "claude: %s", tail(p.stderr.String()))
-	s.logTraffic(t)
-	assert.Contains(t, p.stdout.String(), "fake API answered for bob")
-	assert.Equal(t, []string{"bob/access-orig"}, s.fake.apiAccounts())
-	assert.Empty(t, s.fake.seenGrants(), "bob's token is fresh: no refresh expected")
-	assert.Equal(t, s.bob.refresh, s.refreshTokenIn(t, ".credentials.json.bob"))
-	assert.Equal(t, ".credentials.json.bob", liveTarget(t, s.dir, ".credentials.json"), "claude replaced the symlink without refreshing")
-	// Which account `claude auth status` names right after a switch is
-	// TestClaudeSwitchCarriesStateAndAccount's: Claude Code's own profile
-	// fetch runs in the background and is not awaited, so it is not
-	// asserted here.
+		p := s.start(t, "-p", "say hi")
+		assert.Equal(t, 0, p.wait(t, 90*time.Second), "claude: %s", tail(p.stderr.String()))
+		s.logTraffic(t)
+		assert.Contains(t, p.stdout.String(), "fake API answered for bob")
+		assert.Equal(t, []string{"bob/access-orig"}, s.fake.apiAccounts())
+		assert.Empty(t, s.fake.seenGrants(), "bob's token is fresh: no refresh expected")
+		assert.Equal(t, s.bob.refresh, s.refreshTokenIn(t, ".credentials.json.bob"))
+		assert.Equal(t, ".credentials.json.bob", liveTarget(t, s.dir, ".credentials.json"), "claude replaced the symlink without refreshing")
+		// Which account `claude auth status` names right after a switch is
+		// TestClaudeSwitchCarriesStateAndAccount's: Claude Code's own profile
+		// fetch runs in the background and is not awaited, so it is not
+		// asserted here.
+	})
 }
 
 // assertNoIdentityDrift: `credslots check` is healthy, or at least reports no
@@ -477,26 +486,42 @@ func asList(v any) []any {
 
 // TestClaudeUnlockedSwitchReproducesIncident is the control for
 // TestClaudeRefreshDuringSwitch: with the CLI locks off, a switch made while
-// Claude Code refreshes alice goes through at once, and Claude Code then
-// renames alice's rotated token over the live path although bob is the sub
-// last switched to: the incident of SPEC round 2. If this stops happening,
+// Claude Code refreshes alice goes through at once, and Claude Code 2.1.197
+// then renames alice's rotated token over the live path although bob is the
+// sub last switched to: the incident of SPEC round 2. 2.1.332 instead finds
+// bob's token stored and discards alice's rotated one: her login is lost. If this stops happening,
 // the harness no longer drives a refresh that races the switch.
 func TestClaudeUnlockedSwitchReproducesIncident(t *testing.T) {
-	s := newClaudeSetup(t)
-	p := s.start(t, "-p", "say hi")
-	require.Equal(t, s.alice.refresh, s.waitTokenRequest(t, p, 60*time.Second))
-	m := newClaudeManager(t, s.dir, credslots.WithCLILocks(false), credslots.WithLockTimeout(5*time.Second))
-	o := awaitSwitch(t, switchAsync(m, "bob"), 10*time.Second)
-	require.NoError(t, o.err, "unlocked switch during the refresh")
-	assert.Less(t, o.took, 2*time.Second, "the unlocked switch waited")
-	s.fake.open()
-	assert.Equal(t, 0, p.wait(t, 90*time.Second), "claude: %s", tail(p.stderr.String()))
-	last, ok := m.LastActive()
-	assert.True(t, ok)
-	assert.Equal(t, "bob", last)
-	fi, err := os.Lstat(filepath.Join(s.dir, ".credentials.json"))
-	require.NoError(t, err)
-	assert.True(t, fi.Mode().IsRegular(), "live path: %v", fi.Mode())
-	assert.Equal(t, s.alice.newRefresh, s.refreshTokenIn(t, ".credentials.json"), "alice's rotated token landed on the live path after the switch to bob")
-	assert.Equal(t, s.alice.refresh, s.refreshTokenIn(t, ".credentials.json.alice"))
+	forEachClaude(t, func(t *testing.T, rel claudeRelease) {
+		s := newClaudeSetup(t, rel)
+		p := s.start(t, "-p", "say hi")
+		require.Equal(t, s.alice.refresh, s.waitTokenRequest(t, p, 60*time.Second))
+		m := newClaudeManager(t, s.dir, credslots.WithCLILocks(false), credslots.WithLockTimeout(5*time.Second))
+		o := awaitSwitch(t, switchAsync(m, "bob"), 10*time.Second)
+		require.NoError(t, o.err, "unlocked switch during the refresh")
+		assert.Less(t, o.took, 2*time.Second, "the unlocked switch waited")
+		s.fake.open()
+		assert.Equal(t, 0, p.wait(t, 90*time.Second), "claude: %s", tail(p.stderr.String()))
+		last, ok := m.LastActive()
+		assert.True(t, ok)
+		assert.Equal(t, "bob", last)
+		fi, err := os.Lstat(filepath.Join(s.dir, ".credentials.json"))
+		require.NoError(t, err)
+		assert.Equal(t, s.alice.refresh, s.refreshTokenIn(t, ".credentials.json.alice"))
+		assert.Equal(t, []string{s.alice.refresh}, s.fake.seenGrants(), "alice's refresh token was spent")
+		if rel.atLeast("2.1.332") {
+			// 2.1.332 saves with a compare-and-swap under its storage-write
+			// lock: the stored refresh token is no longer the one it sent
+			// (bob's is), so it throws alice's new tokens away ("adopted
+			// sibling"). Her slot keeps a token the server has consumed.
+			assert.Equal(t, ".credentials.json.bob", liveTarget(t, s.dir, ".credentials.json"), "live path: %v", fi.Mode())
+			assert.Equal(t, s.bob.refresh, s.refreshTokenIn(t, ".credentials.json"))
+			for _, name := range []string{".credentials.json", ".credentials.json.alice", ".credentials.json.bob"} {
+				assert.NotEqual(t, s.alice.newRefresh, s.refreshTokenIn(t, name), "alice's rotated token is nowhere: %s", name)
+			}
+			return
+		}
+		assert.True(t, fi.Mode().IsRegular(), "live path: %v", fi.Mode())
+		assert.Equal(t, s.alice.newRefresh, s.refreshTokenIn(t, ".credentials.json"), "alice's rotated token landed on the live path after the switch to bob")
+	})
 }

@@ -2,11 +2,15 @@
 // lockholder.js: takes proper-lockfile locks the way Claude Code 2.1.197 does,
 // for the credslots interop tests. One JSON object per line on stdout.
 //
-//   node lockholder.js hold --dir D --lock P [--lock P2 ...] [--ms N] [--stale 10000] [--update 5000]
+//   node lockholder.js hold --dir D --lock P [--lock P2 ...] [--ms N] [--stale 10000] [--update 5000] [--owner]
 //       Takes every lock in order (retries 0), holds them until N ms have
 //       passed (default 12000) or a line "release" arrives on stdin, then
 //       releases them in reverse order. Events: acquired, elocked, error,
-//       compromised, released, done.
+//       compromised, owner, released, done. --owner also writes the owner
+//       record D/.oauth_refresh.lock.owner as Claude Code 2.1.332 does
+//       (pid, procStart, pidDomain, pidSpace, lockBirthtimeMs and, with a
+//       second lock, legacyLockBirthtimeMs) and removes it on release if it
+//       is still its own. 2.1.332's refresh lock: --stale 60000 --update 5000.
 //   node lockholder.js try --dir D --lock P [--stale 10000]
 //       One attempt with retries 0. Prints acquired (then releases at once)
 //       or elocked. Exit 0 acquired, 3 ELOCKED, 1 any other error.
@@ -39,6 +43,7 @@ function parseArgs(argv) {
       case '--update': out.update = Number(v); i++; break;
       case '--interval': out.interval = Number(v); i++; break;
       case '--max-ms': out.maxMs = Number(v); i++; break;
+      case '--owner': out.owner = true; break;
       default:
         fail(`unknown argument ${k}`);
     }
@@ -91,6 +96,30 @@ function mtimeOf(p) {
   }
 }
 
+// ownerRecord builds the record the way Claude Code 2.1.332 computes it
+// (read off its bundled code): procStart is field 22 of /proc/<pid>/stat,
+// pidDomain "linux:<machine-id>:<pid namespace>", pidSpace
+// "<hostname>#<pid namespace>", the birthtimes lstat's birthtimeMs.
+function ownerRecord(locks) {
+  const fs = require('fs');
+  const os = require('os');
+  const stat = fs.readFileSync(`/proc/${process.pid}/stat`, 'utf8');
+  const procStart = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  let ns = '';
+  try { ns = fs.readlinkSync('/proc/self/ns/pid'); } catch (e) { ns = ''; }
+  let machine = '';
+  try { machine = fs.readFileSync('/etc/machine-id', 'utf8').trim(); } catch (e) { machine = ''; }
+  const rec = {
+    pid: process.pid,
+    procStart,
+    pidDomain: `linux:${machine}:${ns}`,
+    pidSpace: `${os.hostname()}${ns === '' ? '' : '#' + ns}`,
+    lockBirthtimeMs: fs.lstatSync(locks[0]).birthtimeMs,
+  };
+  if (locks.length > 1) rec.legacyLockBirthtimeMs = fs.lstatSync(locks[1]).birthtimeMs;
+  return rec;
+}
+
 async function hold(args) {
   const releases = [];
   let compromised = false;
@@ -110,6 +139,14 @@ async function hold(args) {
       process.exit(err.code === 'ELOCKED' ? 3 : 1);
     }
   }
+  let ownerPath = null;
+  let owned = null;
+  if (args.owner) {
+    ownerPath = path.join(args.dir, '.oauth_refresh.lock.owner');
+    owned = ownerRecord(releases.map((r) => r.p));
+    require('fs').writeFileSync(ownerPath, JSON.stringify(owned));
+    emit('owner', { lock: ownerPath, message: JSON.stringify(owned) });
+  }
   await new Promise((resolve) => {
     const timer = setTimeout(resolve, args.ms);
     let buf = '';
@@ -123,6 +160,12 @@ async function hold(args) {
     process.stdin.on('error', () => {});
   });
   process.stdin.pause();
+  if (ownerPath !== null) {
+    try {
+      const cur = JSON.parse(require('fs').readFileSync(ownerPath, 'utf8'));
+      if (cur.pid === owned.pid && cur.lockBirthtimeMs === owned.lockBirthtimeMs) require('fs').unlinkSync(ownerPath);
+    } catch (e) {}
+  }
   for (const r of releases.reverse()) {
     try {
       await r.release();

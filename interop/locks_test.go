@@ -235,7 +235,8 @@ func TestCredslotsHoldsClaudeLocks(t *testing.T) {
 	}
 }
 
-// (a)(iii) an abandoned lock dir (its holder killed, mtime 30 s old) is taken over.
+// (a)(iii) an abandoned lock dir (its holder killed, mtime 61 s old: past
+// the longest stale time of the supported range) is taken over.
 func TestAbandonedNodeLockTakenOverByCredslots(t *testing.T) {
 	requireInstalled(t)
 	t.Parallel()
@@ -255,7 +256,7 @@ func TestAbandonedNodeLockTakenOverByCredslots(t *testing.T) {
 	}
 	holder.p.kill()
 	holder.p.wait(t, 10*time.Second)
-	old := time.Now().Add(-30 * time.Second)
+	old := time.Now().Add(-61 * time.Second)
 	for _, p := range paths {
 		require.DirExists(t, p)
 		require.NoError(t, os.Chtimes(p, old, old))

@@ -42,6 +42,7 @@ type app struct {
 	globs       stringList
 	procs       stringList
 	noCLILocks  bool
+	lockTimeout time.Duration
 	json        bool
 	verbose     bool
 	showVersion bool
@@ -72,6 +73,7 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.Var(&a.globs, "lock-glob", "busy-signal file `pattern`: its matches defer changes; repeatable")
 	fs.Var(&a.procs, "busy-proc", "defer changes while a process with this executable `name` runs (e.g. codex); repeatable")
 	fs.BoolVar(&a.noCLILocks, "no-cli-locks", a.noCLILocks, "do not hold the CLI's own refresh locks during changes")
+	fs.DurationVar(&a.lockTimeout, "lock-timeout", a.lockTimeout, "wait at most this `duration` in all for the package's and the CLI's locks")
 	fs.BoolVar(&a.json, "json", a.json, "print one JSON object on stdout (watch: one a line)")
 	fs.BoolVar(&a.verbose, "v", a.verbose, "log what the library does to stderr")
 	fs.BoolVar(&a.showVersion, "version", a.showVersion, "print the version and exit")
@@ -79,7 +81,7 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 
 // newGlobalFlagSet is the flag set of the global flags, with their defaults.
 func (a *app) newGlobalFlagSet() *flag.FlagSet {
-	a.toolName, a.grace = "claude", credslots.DefaultGrace
+	a.toolName, a.grace, a.lockTimeout = "claude", credslots.DefaultGrace, credslots.DefaultLockTimeout
 	fs := flag.NewFlagSet("credslots", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	a.globalFlags(fs)
@@ -230,6 +232,7 @@ func (a *app) options(dir string, subs []string) []credslots.Option {
 		credslots.WithGrace(a.grace),
 		credslots.WithClock(a.now),
 		credslots.WithCLILocks(!a.noCLILocks),
+		credslots.WithLockTimeout(a.lockTimeout),
 	}
 	var guards []func() []string
 	if len(a.globs) > 0 {

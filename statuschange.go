@@ -1,0 +1,46 @@
+package credslots
+
+import (
+	"path/filepath"
+	"sort"
+)
+
+// changeProblems adds to st what keeps the next change from being made, or
+// from being complete: a directory the package must write in that this
+// process cannot write (the creds dir, its private directory, a slot's
+// directory), and a fingerprint capture that failed after a change.
+func (m *Manager) changeProblems(st *Status) {
+	problem := func(s string) { st.Problems = append(st.Problems, s) }
+	dirs := []string{m.dir}
+	if _, err := m.cfg.fs.Lstat(m.private); err == nil {
+		dirs = append(dirs, m.private)
+	}
+	seen := map[string]bool{}
+	for _, sub := range m.subs {
+		dirs = append(dirs, filepath.Dir(m.slots[sub]))
+	}
+	for _, dir := range dirs {
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		if err := writableDir(dir); err != nil {
+			problem("changes cannot be made: directory " + dir + " is not writable by this user (" + err.Error() + ")")
+		}
+	}
+	entries, err := m.readJournal()
+	if err != nil {
+		return // reported where the journal is read for a change
+	}
+	failed := captureProblems(entries)
+	subs := make([]string, 0, len(failed))
+	for sub := range failed {
+		if m.knows(sub) {
+			subs = append(subs, sub)
+		}
+	}
+	sort.Strings(subs)
+	for _, sub := range subs {
+		problem("slot " + sub + ": its fingerprint capture after the last change failed (" + failed[sub] + "): run capture " + sub)
+	}
+}
