@@ -74,6 +74,9 @@ type JournalEntry struct {
 	// Fingerprint is, on an invalid record, the identity fingerprint the
 	// sub had when the server rejected it.
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// Seat is, on a lease, release, sync or recover record, the seat
+	// directory the sub's login was handed to.
+	Seat string `json:"seat,omitempty"`
 	// Migrated marks a record read from the command's old switch log.
 	Migrated bool `json:"migrated,omitempty"`
 }

@@ -145,6 +145,8 @@ type Candidate struct {
 	Invalid       bool   `json:"invalid"`
 	InvalidReason string `json:"invalid_reason"`
 	Active        bool   `json:"active"`
+	// Lease is the sub's held lease (see [Manager.Lease]); nil when none.
+	Lease *LeaseInfo `json:"lease,omitempty"`
 	// Usable is true when the sub could be switched to: its slot exists,
 	// is fresh, its identity has not drifted, and it is neither resting nor
 	// invalid.
@@ -183,6 +185,9 @@ func (m *Manager) Candidates() []Candidate {
 		if st.resting(now) {
 			c.RestingUntil, c.RestReason = st.RestUntil, st.RestReason
 		}
+		if info, held := m.heldLease(sub); held {
+			c.Lease = &info
+		}
 		c.Invalid = st.invalidAt(cred.fingerprint)
 		if c.Invalid {
 			c.InvalidReason = st.InvalidReason
@@ -202,6 +207,8 @@ func (m *Manager) Candidates() []Candidate {
 			c.PassedOver = "invalidated: " + st.InvalidReason
 		case c.RestingUntil != nil:
 			c.PassedOver = fmt.Sprintf("resting until %s: %s", formatTime(*c.RestingUntil), st.RestReason)
+		case c.Lease != nil:
+			c.PassedOver = leaseNote(*c.Lease)
 		}
 		c.Usable = c.PassedOver == ""
 		out = append(out, c)
@@ -252,7 +259,7 @@ func (m *Manager) SwitchNext(reason string, opts ...SwitchOption) (SwitchResult,
 // candidateRefusal reports whether SwitchTo refused because of the target
 // itself, so that the next candidate may do.
 func candidateRefusal(err error) bool {
-	for _, e := range []error{ErrSlotMissing, ErrNotFresh, ErrIdentityDrift, ErrInvalidated} {
+	for _, e := range []error{ErrSlotMissing, ErrNotFresh, ErrIdentityDrift, ErrInvalidated, ErrLeased} {
 		if errors.Is(err, e) {
 			return true
 		}

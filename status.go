@@ -52,6 +52,8 @@ type SlotStatus struct {
 	// stands (see [Manager.MarkInvalid]).
 	Invalid       bool   `json:"invalid"`
 	InvalidReason string `json:"invalid_reason,omitempty"`
+	// Lease is the sub's held lease (see [Manager.Lease]); nil when none.
+	Lease *LeaseInfo `json:"lease,omitempty"`
 }
 
 // Status inspects the creds dir without changing anything and reports the
@@ -156,6 +158,9 @@ func (m *Manager) Status() (Status, error) {
 			if ss.Active {
 				problem("active slot %s was rejected by the server: %s", sub, rs.InvalidReason)
 			}
+		}
+		if info, held := m.heldLease(sub); held {
+			ss.Lease = &info
 		}
 		if ss.Active && !ss.Fresh {
 			problem("active slot %s is not fresh: %s", sub, ss.FreshReason)

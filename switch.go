@@ -139,6 +139,11 @@ func (m *Manager) deny(sub string, r *refusal) (SwitchResult, error) {
 
 // checkSwitch runs checks 3 to 6 of [Manager.SwitchTo]; it only reads.
 func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal) {
+	if info, held := m.heldLease(sub); held {
+		// Even forced: a login is live in one place at a time.
+		return switchPlan{}, &refusal{sentinel: ErrLeased,
+			reason: fmt.Sprintf("refusing to switch to %s: its login is %s", sub, leaseNote(info))}
+	}
 	slot := m.slots[sub]
 	data, rerr := m.cfg.fs.ReadFile(slot)
 	if isMissing(rerr) {

@@ -1,0 +1,915 @@
+package credslots
+
+// This file holds leases: a sub's login handed to one seat (a directory a
+// CLI reads its credential file from) at a time, so that many agents on one
+// machine each run with a login of their own and no refresh token is ever
+// live in two places.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gptme/credslots/internal/atomicfile"
+)
+
+const (
+	// leasesDirName holds each sub's lease lock and record in the private
+	// directory.
+	leasesDirName = "leases"
+	// SeatsDirName is the directory in "<creds dir>/.credslots/" where the
+	// credslots command makes its private seats; the only seats inside the
+	// creds dir that [Manager.Lease] accepts.
+	SeatsDirName = "seats"
+	// leasePoll is how often a waiting Lease looks for a free sub.
+	leasePoll = 50 * time.Millisecond
+
+	opLease   = "lease"
+	opRelease = "release"
+	opSync    = "sync"
+	opRecover = "recover"
+)
+
+// LeaseOption modifies one [Manager.Lease] call.
+type LeaseOption func(*leaseConfig)
+
+type leaseConfig struct {
+	sub  string
+	wait bool
+}
+
+// LeaseSub asks for this sub only. Without it, Lease takes the best usable
+// free sub, in the order of [Manager.Candidates].
+func LeaseSub(sub string) LeaseOption {
+	return func(c *leaseConfig) { c.sub = sub }
+}
+
+// LeaseWait makes Lease wait, until its context ends, for a sub to become
+// free, instead of refusing at once with [ErrNoFreeSub] (or [ErrLeased]).
+func LeaseWait() LeaseOption {
+	return func(c *leaseConfig) { c.wait = true }
+}
+
+// LeaseInfo describes one sub's lease as recorded in
+// "<creds dir>/.credslots/leases/<sub>.json".
+type LeaseInfo struct {
+	Sub string `json:"sub"`
+	// Seat is the directory the login was handed to.
+	Seat string `json:"seat"`
+	// PID and Host name the lessee: the process that took the lease.
+	PID   int       `json:"pid"`
+	Host  string    `json:"host"`
+	Since time.Time `json:"since"`
+	// Released is when the lessee released the lease; nil when it did not
+	// (it is still held, or its holders died).
+	Released *time.Time `json:"released,omitempty"`
+	// Held is true while the lease's lock is held, by the lessee or a
+	// process that inherited it: the login is live in Seat.
+	Held bool `json:"held"`
+}
+
+// leaseRecord is the record file's content.
+type leaseRecord struct {
+	Sub      string     `json:"sub"`
+	Seat     string     `json:"seat"`
+	PID      int        `json:"pid"`
+	Host     string     `json:"host"`
+	Since    time.Time  `json:"since"`
+	Released *time.Time `json:"released,omitempty"`
+}
+
+func (r leaseRecord) info(held bool) LeaseInfo {
+	return LeaseInfo{Sub: r.Sub, Seat: r.Seat, PID: r.PID, Host: r.Host, Since: r.Since, Released: r.Released, Held: held}
+}
+
+// Lease is one sub's login handed to one seat. While it is held (by the
+// lessee, or by any process that inherited [Lease.File]), no other lease,
+// [Manager.SwitchTo] or [Manager.SwitchNext] hands that login out. Its
+// methods are safe for concurrent use.
+type Lease struct {
+	m    *Manager
+	sub  string
+	seat string
+	file *os.File
+
+	mu       sync.Mutex
+	released bool
+}
+
+// Sub returns the leased sub.
+func (l *Lease) Sub() string { return l.sub }
+
+// Seat returns the seat directory, absolute and cleaned.
+func (l *Lease) Seat() string { return l.seat }
+
+// File returns the lease's lock, an open file holding an exclusive flock on
+// "<creds dir>/.credslots/leases/<sub>.lock". A child process that inherits
+// it (exec.Cmd.ExtraFiles) holds the lease too: it ends only when the last
+// holder closes it or exits, so a lessee that crashes while its CLI runs
+// never lets the login out a second time. Do not close it; [Lease.Release]
+// does.
+func (l *Lease) File() *os.File { return l.file }
+
+// Lease hands the login of a sub to seat, a directory a CLI reads its
+// credential file from (an agent's CLAUDE_SECURESTORAGE_CONFIG_DIR,
+// CLAUDE_CONFIG_DIR or CODEX_HOME; for Gemini CLI, GEMINI_CLI_HOME's .gemini).
+//
+// It picks like [Manager.SwitchNext] (usable: slot present, fresh, identity
+// intact, not resting, not invalid; best first), skipping subs leased to
+// another seat and the sub live at home (the creds dir's live path). With
+// [LeaseSub] only that sub is considered. When none is free it returns an
+// error wrapping [ErrNoFreeSub] saying why each sub was passed over (and
+// [ErrLeased] too when the named sub is leased), or with [LeaseWait] it
+// polls until ctx ends.
+//
+// The lease is an exclusive flock on "<creds dir>/.credslots/leases/<sub>.lock"
+// (see [Lease.File]); a record beside it ("<sub>.json": seat, pid, host,
+// since) says where the login went, and the journal records the lease.
+// Before the login is handed out, a seat that an earlier, ended lease of
+// the sub left behind is recovered: a newer, fresh, non-blank login found
+// there is written back into the slot (the old slot kept as its backup),
+// then removed from that seat.
+//
+// The login is written into "<seat>/<live name>" as a regular file, 0600,
+// atomically, under the seat's CLI locks. With the [ClaudeCode] format only
+// the account's member claudeAiOauth moves: every other key already in the
+// seat's file stays. Codex CLI and Gemini CLI get the whole slot.
+//
+// Refused: a seat inside the creds dir (other than the command's private
+// seats under "<creds dir>/.credslots/seats/"), including the creds dir
+// itself, whose live path [Manager.SwitchTo] serves; a seat that is another
+// held lease's (an error wrapping [ErrLeased]); a seat path through a
+// symlink. A missing seat directory is created 0700.
+func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (*Lease, error) {
+	var lc leaseConfig
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&lc)
+		}
+	}
+	if lc.sub != "" && !m.knows(lc.sub) {
+		return nil, fmt.Errorf("credslots: %s: %w", m.unknownSub(lc.sub), ErrUnknownSubscription)
+	}
+	seat, err := m.checkSeat(seat)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.makeSeat(seat); err != nil {
+		return nil, err
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		l, refusal, err := m.tryLease(seat, lc)
+		if err != nil || l != nil {
+			return l, err
+		}
+		if !lc.wait {
+			return nil, refusal
+		}
+		t := time.NewTimer(leasePoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (%w)", refusal, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// leasesDir, leaseLockPath and leaseRecordPath name a sub's lease files.
+func (m *Manager) leasesDir() string { return filepath.Join(m.private, leasesDirName) }
+func (m *Manager) leaseLockPath(sub string) string {
+	return filepath.Join(m.leasesDir(), sub+lockSuffix)
+}
+func (m *Manager) leaseRecordPath(sub string) string {
+	return filepath.Join(m.leasesDir(), sub+".json")
+}
+
+// seatsDir is where the command's private seats live.
+func (m *Manager) seatsDir() string { return filepath.Join(m.private, SeatsDirName) }
+
+// checkSeat returns seat absolute and cleaned, or why it is refused.
+func (m *Manager) checkSeat(seat string) (string, error) {
+	if seat == "" {
+		return "", errors.New("credslots: lease: no seat directory given")
+	}
+	abs, err := filepath.Abs(seat)
+	if err != nil {
+		return "", fmt.Errorf("credslots: lease: seat %s: %w", seat, err)
+	}
+	seat = filepath.Clean(abs)
+	dirs := []string{m.dir}
+	if real, err := m.cfg.fs.EvalSymlinks(m.dir); err == nil && filepath.Clean(real) != m.dir {
+		dirs = append(dirs, filepath.Clean(real))
+	}
+	for _, d := range dirs {
+		if seat == d {
+			return "", fmt.Errorf("credslots: refusing seat %s: it is the creds dir, whose live path is the seat home, served by switch", seat)
+		}
+		if isBelow(seat, d) {
+			seats := filepath.Join(d, privateDirName, SeatsDirName)
+			if !isBelow(seat, seats) {
+				return "", fmt.Errorf("credslots: refusing seat %s: it is inside the creds dir %s (only private seats under %s are)", seat, m.dir, seats)
+			}
+		}
+	}
+	// Walk down from the root: every existing component must be a
+	// directory, never a symlink, so that the login lands where it was sent.
+	for p := seat; ; p = filepath.Dir(p) {
+		fi, err := m.cfg.fs.Lstat(p)
+		switch {
+		case err == nil && fi.Mode()&fs.ModeSymlink != 0:
+			return "", fmt.Errorf("credslots: refusing seat %s: %s is a symlink", seat, p)
+		case err == nil && !fi.IsDir():
+			return "", fmt.Errorf("credslots: refusing seat %s: %s is not a directory", seat, p)
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			return "", fmt.Errorf("credslots: seat %s: %w", seat, err)
+		}
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	return seat, nil
+}
+
+// isBelow reports whether path is strictly below dir.
+func isBelow(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// makeSeat creates the missing directories of seat, each 0700 whatever the
+// umask.
+func (m *Manager) makeSeat(seat string) error {
+	var missing []string
+	for p := seat; ; p = filepath.Dir(p) {
+		if _, err := m.cfg.fs.Lstat(p); err == nil {
+			break
+		}
+		missing = append(missing, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := m.ensurePrivateDir(missing[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// seatFile is the credential file a seat's CLI reads.
+func (m *Manager) seatFile(seat string) string { return filepath.Join(seat, m.cfg.liveName) }
+
+// noFreeSub builds Lease's refusal.
+func noFreeSub(leased bool, why []string) error {
+	reason := "no free subscription to lease: " + strings.Join(why, "; ")
+	if leased {
+		return fmt.Errorf("credslots: %s: %w: %w", reason, ErrNoFreeSub, ErrLeased)
+	}
+	return fmt.Errorf("credslots: %s: %w", reason, ErrNoFreeSub)
+}
+
+// tryLease makes one attempt, under the package's lock: it returns the
+// lease, or the refusal to return or wait on, or an error that ends Lease.
+func (m *Manager) tryLease(seat string, lc leaseConfig) (*Lease, error, error) {
+	mu, err := m.beginMutation()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer mu.end()
+	records := m.leaseRecords()
+	for _, r := range records {
+		if r.Seat == seat && m.leaseHeld(r.Sub) && r.Sub != lc.sub {
+			return nil, nil, fmt.Errorf("credslots: refusing seat %s: it is the seat of %s's lease (pid %d, since %s): %w",
+				seat, r.Sub, r.PID, formatTime(r.Since), ErrLeased)
+		}
+	}
+	home := m.homeSub()
+	var why []string
+	leased := false
+	for _, c := range m.Candidates() {
+		if lc.sub != "" && c.Sub != lc.sub {
+			continue
+		}
+		switch {
+		case c.Lease != nil:
+			why = append(why, fmt.Sprintf("%s: leased to %s (pid %d)", c.Sub, c.Lease.Seat, c.Lease.PID))
+			leased = true
+			continue
+		case c.Sub == home:
+			why = append(why, c.Sub+": live at home")
+			continue
+		case !c.Usable:
+			why = append(why, c.Sub+": "+c.PassedOver)
+			continue
+		}
+		f, ok, err := m.takeLeaseLock(c.Sub)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			why = append(why, c.Sub+": leased")
+			leased = true
+			continue
+		}
+		l, err := m.grant(mu, f, c.Sub, seat, records)
+		if err != nil {
+			_ = f.Close()
+			return nil, nil, err
+		}
+		return l, nil, nil
+	}
+	if len(why) == 0 {
+		why = append(why, "none configured")
+	}
+	return nil, noFreeSub(leased && lc.sub != "", why), nil
+}
+
+// takeLeaseLock takes sub's lease lock, creating it. A probe by a reader
+// ([Manager.Status], [Manager.Leases]) holds it for an instant, so a busy
+// lock is tried a few times before it counts as held.
+func (m *Manager) takeLeaseLock(sub string) (*os.File, bool, error) {
+	if err := m.ensurePrivateDir(m.leasesDir()); err != nil {
+		return nil, false, err
+	}
+	path := m.leaseLockPath(sub)
+	for i := 0; ; i++ {
+		f, ok, err := lockOpen(path, true)
+		if err != nil {
+			return nil, false, fmt.Errorf("credslots: take lease lock %s: %w", path, err)
+		}
+		if ok || i >= 3 {
+			if ok {
+				m.own(path)
+			}
+			return f, ok, nil
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// leaseHeld reports whether sub's lease lock is held by any process. It
+// never creates the lock file.
+func (m *Manager) leaseHeld(sub string) bool {
+	f, ok, err := lockOpen(m.leaseLockPath(sub), false)
+	if err != nil {
+		return false // no lock file: never leased
+	}
+	if ok {
+		_ = f.Close()
+		return false
+	}
+	return true
+}
+
+// leaseRecords reads every lease record, in configured order. Records that
+// cannot be read are left out (and logged).
+func (m *Manager) leaseRecords() []leaseRecord {
+	var out []leaseRecord
+	if _, err := m.cfg.fs.Lstat(m.leasesDir()); err != nil {
+		return nil
+	}
+	for _, sub := range m.subs {
+		r, ok := m.leaseRecord(sub)
+		if ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// leaseRecord reads sub's lease record.
+func (m *Manager) leaseRecord(sub string) (leaseRecord, bool) {
+	data, err := m.cfg.fs.ReadFile(m.leaseRecordPath(sub))
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			m.cfg.logger.Warn("lease record unreadable", "sub", sub, "path", m.leaseRecordPath(sub), "reason", err.Error())
+		}
+		return leaseRecord{}, false
+	}
+	var r leaseRecord
+	if err := json.Unmarshal(data, &r); err != nil || r.Seat == "" {
+		m.cfg.logger.Warn("lease record malformed", "sub", sub, "path", m.leaseRecordPath(sub))
+		return leaseRecord{}, false
+	}
+	r.Sub = sub
+	return r, true
+}
+
+// heldLease returns sub's lease when its lock is held. The record may be
+// missing (a holder that inherited the lock outlived a released record's
+// removal); the seat is then "".
+func (m *Manager) heldLease(sub string) (LeaseInfo, bool) {
+	if !m.leaseHeld(sub) {
+		return LeaseInfo{}, false
+	}
+	r, _ := m.leaseRecord(sub)
+	r.Sub = sub
+	return r.info(true), true
+}
+
+// Leases lists every sub's lease record in configured order, held or not:
+// a record that is not held is an ended lease (Released set when its
+// lessee released it; nil when its holders died, and its seat is then
+// recovered by the sub's next lease).
+func (m *Manager) Leases() ([]LeaseInfo, error) {
+	out := []LeaseInfo{}
+	if _, err := m.cfg.fs.Lstat(m.leasesDir()); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return out, nil
+		}
+		return nil, fmt.Errorf("credslots: leases: %w", err)
+	}
+	for _, sub := range m.subs {
+		held := m.leaseHeld(sub)
+		r, ok := m.leaseRecord(sub)
+		switch {
+		case ok:
+			out = append(out, r.info(held))
+		case held:
+			out = append(out, LeaseInfo{Sub: sub, Held: true})
+		}
+	}
+	return out, nil
+}
+
+// homeSub is the sub whose login is live at home: the one the live symlink
+// points at, or, when the live path is a regular file (the CLI refreshed
+// it), the one the journal says was active.
+func (m *Manager) homeSub() string {
+	if sub, ok := m.ActiveSubscription(); ok {
+		return sub
+	}
+	if fi, err := m.cfg.fs.Lstat(m.live); err == nil && fi.Mode().IsRegular() {
+		sub, _ := m.LastActive()
+		return sub
+	}
+	return ""
+}
+
+// grant hands sub's login to seat under the locks mu holds and the lease
+// lock f: recover what an earlier lease left, write the login into the
+// seat, write the record, journal it.
+func (m *Manager) grant(mu *mutation, f *os.File, sub, seat string, records []leaseRecord) (*Lease, error) {
+	for _, r := range records {
+		if r.Sub == sub {
+			if err := m.recoverSeat(r, records); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := mu.verify(); err != nil {
+		return nil, err
+	}
+	slot, err := m.cfg.fs.ReadFile(m.slots[sub])
+	if err != nil {
+		return nil, fmt.Errorf("credslots: read slot %s: %w", m.slots[sub], err)
+	}
+	if err := m.withSeatLocks(seat, func() error { return m.handOut(seat, slot) }); err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	rec := leaseRecord{Sub: sub, Seat: seat, PID: os.Getpid(), Host: host, Since: m.cfg.now().UTC()}
+	if err := m.writeLeaseRecord(rec); err != nil {
+		_ = m.withSeatLocks(seat, func() error { return m.clearSeat(seat) })
+		return nil, err
+	}
+	if err := m.record(JournalEntry{Time: m.cfg.now(), Op: opLease, Phase: phaseDone, Sub: sub, Seat: seat, Reason: "leased to " + seat}); err != nil {
+		m.cfg.logger.Warn("journal record failed", "sub", sub, "op", opLease, "reason", err.Error())
+	}
+	m.cfg.logger.Info("leased", "sub", sub, "path", seat)
+	return &Lease{m: m, sub: sub, seat: seat, file: f}, nil
+}
+
+// writeLeaseRecord writes a lease record atomically.
+func (m *Manager) writeLeaseRecord(r leaseRecord) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("credslots: encode lease record: %w", err)
+	}
+	return m.writeFile(m.leaseRecordPath(r.Sub), append(data, '\n'))
+}
+
+// recoverSeat takes back what the ended lease r left in its seat, unless
+// that seat has since been handed to another lease (a newer record names
+// it): a newer, fresh, non-blank login is written into the slot (keeping
+// the old slot as its backup); the login is then removed from the seat. A
+// private seat of the command is removed with it.
+func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord) error {
+	for _, o := range records {
+		if o.Sub != r.Sub && o.Seat == r.Seat && (o.Since.After(r.Since) || m.leaseHeld(o.Sub)) {
+			return nil // the seat is another lease's now
+		}
+	}
+	if _, err := m.cfg.fs.Lstat(m.seatFile(r.Seat)); err != nil {
+		m.removePrivateSeat(r.Seat)
+		return nil
+	}
+	err := m.withSeatLocks(r.Seat, func() error {
+		data, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat))
+		switch {
+		case isMissing(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(r.Seat), err)
+		}
+		slot, _ := m.cfg.fs.ReadFile(m.slots[r.Sub])
+		v := m.seatVerdict(slot, data)
+		switch {
+		case v.newer && v.fresh:
+			if err := m.takeBack(r.Sub, slot, data); err != nil {
+				return err
+			}
+			m.journalLease(opRecover, r.Sub, r.Seat, "recovered a newer login from the seat of an ended lease")
+		case v.differs && !v.blank:
+			// Not written back (stale, or another login): kept, never lost.
+			if err := m.keepGeneration(m.slots[r.Sub]+".seat", data); err != nil {
+				return err
+			}
+			m.cfg.logger.Warn("kept an ended lease's seat login as a backup", "sub", r.Sub, "path", r.Seat, "reason", v.why)
+		}
+		return m.clearSeat(r.Seat)
+	})
+	if err != nil {
+		return err
+	}
+	m.removePrivateSeat(r.Seat)
+	return nil
+}
+
+// removePrivateSeat removes seat when it is one of the command's private
+// seats (under "<creds dir>/.credslots/seats/"), with the legacy lock
+// directory Claude Code makes beside it.
+func (m *Manager) removePrivateSeat(seat string) {
+	if filepath.Dir(seat) != m.seatsDir() {
+		return
+	}
+	_ = m.cfg.fs.RemoveAll(seat)
+	if fi, err := m.cfg.fs.Lstat(seat + lockSuffix); err == nil && fi.IsDir() {
+		_ = m.cfg.fs.Remove(seat + lockSuffix)
+	}
+}
+
+// journalLease records a lease event as one done record; a failure is
+// logged.
+func (m *Manager) journalLease(op, sub, seat, reason string) {
+	if err := m.record(JournalEntry{Time: m.cfg.now(), Op: op, Phase: phaseDone, Sub: sub, Seat: seat, Reason: reason}); err != nil {
+		m.cfg.logger.Warn("journal record failed", "sub", sub, "op", op, "reason", err.Error())
+	}
+}
+
+// withSeatLocks runs fn holding the locks the format's CLI takes in seat
+// around a refresh and a credential write (unless CLI locks are off).
+func (m *Manager) withSeatLocks(seat string, fn func() error) error {
+	mu := &mutation{}
+	defer mu.end()
+	if m.cfg.cliLocks {
+		var real string
+		if m.cfg.format.needsRealDir() {
+			r, err := m.cfg.fs.EvalSymlinks(seat)
+			if err != nil {
+				return fmt.Errorf("credslots: resolve seat %s: %w", seat, err)
+			}
+			real = filepath.Clean(r)
+		}
+		deadline := time.Now().Add(m.cfg.lockTimeout)
+		for _, cl := range m.cfg.format.cliLocks(seat, real) {
+			if err := mu.take(m.cfg.fs, cl, m.cfg.staleScale, deadline); err != nil {
+				return err
+			}
+		}
+	}
+	if err := mu.verify(); err != nil {
+		return err
+	}
+	return fn()
+}
+
+// writeSeat writes a seat's credential file atomically, 0600, never
+// following a symlink there; nil data removes it.
+func (m *Manager) writeSeat(seat string, data []byte) error {
+	path := m.seatFile(seat)
+	if data == nil {
+		if err := m.cfg.fs.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("credslots: clear seat %s: %w", path, err)
+		}
+		return syncDirOf(m.cfg.fs, path)
+	}
+	// The seat is outside the creds dir: the one atomic writer, without
+	// the creds dir's containment check (checkSeat refused symlinks).
+	return atomicfile.WriteFile(m.cfg.fs, path, data, m.ownerFor(path))
+}
+
+// handOut writes the slot's login into the seat.
+func (m *Manager) handOut(seat string, slot []byte) error {
+	path := m.seatFile(seat)
+	if !m.cfg.format.carriesState() {
+		return m.writeSeat(seat, slot)
+	}
+	login, ok := accountMemberOf(slot)
+	if !ok {
+		return fmt.Errorf("credslots: slot has no %s object to hand out: %w", accountKey, ErrUnhealable)
+	}
+	cur, err := m.cfg.fs.ReadFile(path)
+	switch {
+	case isMissing(err):
+		return m.writeSeat(seat, concat([]byte(`{"`+accountKey+`":`), login, []byte("}")))
+	case err != nil:
+		return fmt.Errorf("credslots: read seat %s: %w", path, err)
+	}
+	doc, problem := validDocument(cur)
+	if problem != "" {
+		return fmt.Errorf("credslots: seat file %s is not JSON (%s); not overwritten", path, problem)
+	}
+	next, ok := spliceMember(cur, doc, accountKey, login)
+	if !ok {
+		return fmt.Errorf("credslots: seat file %s is not a JSON object; not overwritten", path)
+	}
+	return m.writeSeat(seat, next)
+}
+
+// clearSeat removes the login from the seat: for Claude Code only the
+// account's member (the file goes when nothing else is left in it), for
+// the other CLIs the whole file. The caller holds the seat's CLI locks.
+func (m *Manager) clearSeat(seat string) error {
+	path := m.seatFile(seat)
+	cur, err := m.cfg.fs.ReadFile(path)
+	switch {
+	case isMissing(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("credslots: read seat %s: %w", path, err)
+	}
+	if !m.cfg.format.carriesState() {
+		return m.writeSeat(seat, nil)
+	}
+	doc, problem := validDocument(cur)
+	members, ok := objectMembers(doc)
+	if problem != "" || !ok {
+		return m.writeSeat(seat, nil) // no other state to keep in it
+	}
+	var rest []member
+	for _, mb := range members {
+		if mb.name != accountKey {
+			rest = append(rest, mb)
+		}
+	}
+	if len(rest) == len(members) {
+		return nil
+	}
+	if len(rest) == 0 {
+		return m.writeSeat(seat, nil)
+	}
+	return m.writeSeat(seat, writeObject(rest))
+}
+
+// accountMemberOf returns the raw claudeAiOauth object of a Claude Code
+// credential document.
+func accountMemberOf(data []byte) ([]byte, bool) {
+	doc, problem := validDocument(data)
+	if problem != "" {
+		return nil, false
+	}
+	v := objectFields(doc, accountKey)[0]
+	if len(v) == 0 || v[0] != '{' {
+		return nil, false
+	}
+	return v, true
+}
+
+// seatReading is what a seat's login is compared with its slot.
+type seatReading struct {
+	differs bool // the seat's login is not the slot's
+	newer   bool // ... and may replace it: non-blank, same identity where it is stable, later expiry
+	fresh   bool
+	blank   bool
+	foreign bool // another identity, for a format whose identity is stable
+	cred    credential
+	why     string // why it may not replace the slot
+}
+
+// seatVerdict compares the login in a seat's file with sub's slot.
+func (m *Manager) seatVerdict(slot, seatData []byte) seatReading {
+	f := m.cfg.format
+	var v seatReading
+	if f.carriesState() {
+		a, _ := accountMemberOf(seatData)
+		b, _ := accountMemberOf(slot)
+		if a == nil {
+			v.why = "no " + accountKey + " in the seat"
+			return v
+		}
+		v.differs = string(compactJSON(a)) != string(compactJSON(b))
+	} else {
+		v.differs = string(seatData) != string(slot)
+	}
+	if !v.differs {
+		v.why = "the same login"
+		return v
+	}
+	v.cred = f.parse(seatData)
+	slotCred := f.parse(slot)
+	switch {
+	case v.cred.problem != "":
+		v.why = "the seat's login: " + v.cred.problem
+		return v
+	case v.cred.blank != "":
+		v.blank = true
+		v.why = "the seat's login is blank: " + v.cred.blank + " is empty"
+		return v
+	case f.stableIdentity() && slotCred.fingerprint != "" && v.cred.fingerprint != slotCred.fingerprint:
+		v.foreign = true
+		v.why = "the seat's login has another " + f.identityName()
+		return v
+	case slotCred.hasExpiry() && !v.cred.expiry.After(slotCred.expiry):
+		v.why = "the seat's login is not newer than the slot's"
+		return v
+	}
+	v.newer = true
+	v.fresh, _ = expiryVerdict(v.cred.expiry, m.cfg.grace, m.cfg.now())
+	return v
+}
+
+// takeBack writes the seat's newer login into sub's slot under the lock the
+// caller holds, keeping the slot's old content as its backup, and captures
+// the new fingerprint.
+func (m *Manager) takeBack(sub string, slot, seatData []byte) error {
+	next := seatData
+	if m.cfg.format.carriesState() {
+		login, _ := accountMemberOf(seatData)
+		doc, problem := validDocument(slot)
+		spliced, ok := []byte(nil), false
+		if problem == "" {
+			spliced, ok = spliceMember(slot, doc, accountKey, login)
+		}
+		if !ok {
+			spliced = concat([]byte(`{"`+accountKey+`":`), login, []byte("}"))
+		}
+		next = spliced
+	}
+	path := m.slots[sub]
+	if slot != nil {
+		if err := m.keepBackup(path, slot); err != nil {
+			return err
+		}
+	}
+	if err := m.writeFile(path, next); err != nil {
+		return err
+	}
+	if _, err := m.captureKnown(sub, m.cfg.format.parse(next).fingerprint, false, false); err != nil {
+		m.cfg.logger.Warn("fingerprint capture failed after change", "sub", sub, "path", m.prints[sub], "reason", err.Error())
+	}
+	m.cfg.logger.Info("wrote back a seat's login", "sub", sub, "path", path)
+	return nil
+}
+
+// Sync copies a newer login from the seat into the slot: the seat is read
+// under the seat's CLI locks (so a refresh in flight is never copied half
+// done), and a login that is not blank, keeps the identity where the
+// format's identity is stable, and expires later than the slot's is
+// written into the slot under the Manager's locks, the old slot kept as
+// its backup, and journaled. It does nothing when the seat holds the
+// slot's login. A seat login of another identity returns an error wrapping
+// [ErrIdentityDrift] and changes nothing.
+func (l *Lease) Sync() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		return fmt.Errorf("credslots: lease of %s already released", l.sub)
+	}
+	_, err := l.sync()
+	return err
+}
+
+// sync is Sync for a caller holding l.mu; it reports what the seat held.
+func (l *Lease) sync() (seatReading, error) {
+	m := l.m
+	var data []byte
+	err := m.withSeatLocks(l.seat, func() error {
+		d, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))
+		if err != nil && !isMissing(err) {
+			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(l.seat), err)
+		}
+		data = d
+		return nil
+	})
+	if err != nil || data == nil {
+		return seatReading{}, err
+	}
+	slot, err := m.cfg.fs.ReadFile(m.slots[l.sub])
+	if err != nil {
+		return seatReading{}, fmt.Errorf("credslots: read slot %s: %w", m.slots[l.sub], err)
+	}
+	v := m.seatVerdict(slot, data)
+	if !v.newer {
+		if v.foreign {
+			return v, fmt.Errorf("credslots: seat %s of %s: %s: %w", l.seat, l.sub, v.why, ErrIdentityDrift)
+		}
+		return v, nil
+	}
+	mu, err := m.beginMutation()
+	if err != nil {
+		return v, err
+	}
+	defer mu.end()
+	if err := mu.verify(); err != nil {
+		return v, err
+	}
+	// The slot may have changed while no lock was held: decide again.
+	slot, err = m.cfg.fs.ReadFile(m.slots[l.sub])
+	if err != nil {
+		return v, fmt.Errorf("credslots: read slot %s: %w", m.slots[l.sub], err)
+	}
+	if v = m.seatVerdict(slot, data); !v.newer {
+		return v, nil
+	}
+	if err := m.takeBack(l.sub, slot, data); err != nil {
+		return v, err
+	}
+	m.journalLease(opSync, l.sub, l.seat, "wrote back a newer login from the seat")
+	return v, nil
+}
+
+// Release ends the lease: a final [Lease.Sync], then the login is removed
+// from the seat (for Claude Code only its claudeAiOauth member; the seat's
+// other keys stay), the record marked released and journaled, and the
+// lease's lock closed. A login that lands in the seat during the release
+// is synced before the seat is cleared. A process that inherited
+// [Lease.File] keeps the lock held until it exits; the next lease of the
+// sub then recovers the seat. Calling Release again does nothing.
+func (l *Lease) Release() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		return nil
+	}
+	m := l.m
+	var errs []error
+	for attempt := 0; attempt < 5; attempt++ {
+		if _, err := l.sync(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		cleared := false
+		err := m.withSeatLocks(l.seat, func() error {
+			data, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))
+			if err != nil && !isMissing(err) {
+				return err
+			}
+			if data != nil {
+				slot, _ := m.cfg.fs.ReadFile(m.slots[l.sub])
+				if again := m.seatVerdict(slot, data); again.newer {
+					return nil // a refresh landed since the sync: sync again
+				}
+			}
+			cleared = true
+			return m.clearSeat(l.seat)
+		})
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if cleared {
+			break
+		}
+	}
+	if len(errs) > 0 {
+		// The login stays in the seat, and the lock stays held, so that
+		// nothing hands it out again before it is written back.
+		return errors.Join(errs...)
+	}
+	l.released = true
+	var rerr error
+	if mu, err := m.beginMutation(); err != nil {
+		rerr = err
+	} else {
+		if r, ok := m.leaseRecord(l.sub); ok && r.Seat == l.seat {
+			now := m.cfg.now().UTC()
+			r.Released = &now
+			rerr = m.writeLeaseRecord(r)
+		}
+		m.journalLease(opRelease, l.sub, l.seat, "released from "+l.seat)
+		mu.end()
+	}
+	m.cfg.logger.Info("released", "sub", l.sub, "path", l.seat)
+	return errors.Join(rerr, l.file.Close())
+}
+
+// leaseNote says, for a refusal, who holds sub's lease.
+func leaseNote(info LeaseInfo) string {
+	if info.Seat == "" {
+		return "held by a process that inherited its lock"
+	}
+	return fmt.Sprintf("leased to %s (pid %d, since %s)", info.Seat, info.PID, formatTime(info.Since))
+}
