@@ -35,6 +35,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(envLeaseChild) != "" {
+		os.Exit(runLeaseChild())
+	}
 	if os.Getenv(envChild) != "" {
 		os.Exit(runChild())
 	}

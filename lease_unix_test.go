@@ -1,0 +1,231 @@
+//go:build unix
+
+package credslots
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A lease child: the test binary re-executed with these variables set takes
+// a lease on a creds dir, reports it on stdout, optionally starts a child
+// that inherits the lease's lock and writes a refreshed login into its
+// seat, then waits for stdin to close and releases.
+const (
+	envLeaseChild = "CREDSLOTS_TEST_LEASE"
+	envLeaseSeat  = "CREDSLOTS_TEST_LEASE_SEAT"
+	envLeaseSub   = "CREDSLOTS_TEST_LEASE_SUB"
+	envLeaseSpawn = "CREDSLOTS_TEST_LEASE_SPAWN"
+	envLeaseWrite = "CREDSLOTS_TEST_LEASE_WRITE" // a refresh token: write a newer login into the seat
+)
+
+func leaseChildManager(dir string) (*Manager, error) {
+	return New(WithCredsDir(dir), WithSubscriptions("bob", "alice", "erik"), WithClock(fixedClock))
+}
+
+func runLeaseChild() int {
+	m, err := leaseChildManager(os.Getenv(envDir))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lease child:", err)
+		return 2
+	}
+	var opts []LeaseOption
+	if sub := os.Getenv(envLeaseSub); sub != "" {
+		opts = append(opts, LeaseSub(sub))
+	}
+	l, err := m.Lease(context.Background(), os.Getenv(envLeaseSeat), opts...)
+	if err != nil {
+		fmt.Printf("refused %v\n", errors.Is(err, ErrNoFreeSub))
+		return 1
+	}
+	if os.Getenv(envLeaseSpawn) != "" {
+		c := exec.Command("sleep", "60")
+		c.ExtraFiles = []*os.File{l.File()}
+		if err := c.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "lease child:", err)
+			return 2
+		}
+		fmt.Printf("spawned %d\n", c.Process.Pid)
+	}
+	if rt := os.Getenv(envLeaseWrite); rt != "" {
+		seatFile := filepath.Join(l.Seat(), DefaultLiveName)
+		tmp := seatFile + ".tmp.cli"
+		if err := os.WriteFile(tmp, claudeDoc(fresh.Add(48*time.Hour), rt), 0o600); err != nil {
+			return 2
+		}
+		if err := os.Rename(tmp, seatFile); err != nil {
+			return 2
+		}
+	}
+	fmt.Printf("leased %s\n", l.Sub())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	if err := l.Release(); err != nil {
+		fmt.Fprintln(os.Stderr, "lease child: release:", err)
+		return 2
+	}
+	return 0
+}
+
+// leaseProc is a running lease child.
+type leaseProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+}
+
+func startLeaseChild(t *testing.T, dir, seat string, env ...string) *leaseProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), append([]string{envLeaseChild + "=1", envDir + "=" + dir, envLeaseSeat + "=" + seat}, env...)...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	p := &leaseProc{cmd: cmd, stdin: stdin, lines: make(chan string, 8)}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+	})
+	return p
+}
+
+// next returns the child's next line starting with prefix.
+func (p *leaseProc) next(t *testing.T, prefix string) string {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case line, ok := <-p.lines:
+			if !ok {
+				t.Fatalf("lease child ended before %q", prefix)
+			}
+			if strings.HasPrefix(line, prefix) {
+				return strings.TrimSpace(strings.TrimPrefix(line, prefix))
+			}
+			if strings.HasPrefix(line, "refused") && prefix != "refused" {
+				return "refused"
+			}
+		case <-timeout:
+			t.Fatalf("no %q from the lease child", prefix)
+		}
+	}
+}
+
+func (p *leaseProc) kill9(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	_ = p.cmd.Wait()
+}
+
+func TestLeaseContentionBetweenProcesses(t *testing.T) {
+	f := leaseFixture(t)
+	var procs []*leaseProc
+	got := map[string]int{}
+	for i := 0; i < 4; i++ { // all at once
+		procs = append(procs, startLeaseChild(t, f.dir, filepath.Join(t.TempDir(), "seat")))
+	}
+	for _, p := range procs {
+		got[p.next(t, "leased")]++
+	}
+	assert.Equal(t, map[string]int{"alice": 1, "bob": 1, "erik": 1, "refused": 1}, got,
+		"three subs, four processes: each sub to one, the fourth refused")
+	for _, p := range procs {
+		_ = p.stdin.Close()
+		_ = p.cmd.Wait()
+	}
+	infos, err := f.m.Leases()
+	require.NoError(t, err)
+	for _, info := range infos {
+		assert.False(t, info.Held, info.Sub)
+		assert.NotNil(t, info.Released, info.Sub)
+	}
+}
+
+func TestLeaseOutlivesAKilledLessee(t *testing.T) {
+	for _, spawn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inheriting child %v", spawn), func(t *testing.T) {
+			f := leaseFixture(t)
+			seat := filepath.Join(t.TempDir(), "seat")
+			env := []string{envLeaseSub + "=bob", envLeaseWrite + "=rt-bob-newest"}
+			if spawn {
+				env = append(env, envLeaseSpawn+"=1")
+			}
+			p := startLeaseChild(t, f.dir, seat, env...)
+			var sleeper int
+			if spawn {
+				pid, err := strconv.Atoi(p.next(t, "spawned"))
+				require.NoError(t, err)
+				sleeper = pid
+				t.Cleanup(func() { _ = syscall.Kill(sleeper, syscall.SIGKILL) })
+			}
+			require.Equal(t, "bob", p.next(t, "leased"))
+			p.kill9(t)
+
+			if spawn {
+				// The inheriting child still holds the lease: the login
+				// stays in its one seat.
+				_, err := f.m.Lease(context.Background(), filepath.Join(t.TempDir(), "seat"), LeaseSub("bob"))
+				require.ErrorIs(t, err, ErrLeased)
+				_, err = f.m.SwitchTo("bob", "x", Force())
+				require.ErrorIs(t, err, ErrLeased)
+				assert.True(t, f.m.leaseHeld("bob"))
+				require.NoError(t, syscall.Kill(sleeper, syscall.SIGKILL))
+				require.Eventually(t, func() bool { return !f.m.leaseHeld("bob") }, 10*time.Second, 10*time.Millisecond)
+			}
+			assert.False(t, f.m.leaseHeld("bob"), "the lease ended with its last holder")
+			before, err := os.ReadFile(f.slot("bob"))
+			require.NoError(t, err)
+			assert.Equal(t, "rt-bob-0", refreshTokenOf(before), "nothing wrote the seat's login back yet")
+
+			// The next lease recovers the dead seat first.
+			l, err := f.m.Lease(context.Background(), filepath.Join(t.TempDir(), "seat2"), LeaseSub("bob"))
+			require.NoError(t, err)
+			slot, err := os.ReadFile(f.slot("bob"))
+			require.NoError(t, err)
+			assert.Equal(t, "rt-bob-newest", refreshTokenOf(slot), "the dead seat's newer login went back to the slot")
+			prev, err := os.ReadFile(f.slot("bob") + prevSuffix)
+			require.NoError(t, err)
+			assert.Equal(t, before, prev, "the old slot is kept as its backup")
+			old, err := os.ReadFile(filepath.Join(seat, DefaultLiveName))
+			if err == nil {
+				assert.Empty(t, refreshTokenOf(old), "the login left the dead seat")
+			} else {
+				assert.True(t, os.IsNotExist(err))
+			}
+			seatNow, err := os.ReadFile(filepath.Join(l.Seat(), DefaultLiveName))
+			require.NoError(t, err)
+			assert.Equal(t, "rt-bob-newest", refreshTokenOf(seatNow), "the new seat gets the newest login")
+			require.NoError(t, l.Release())
+			entries, err := f.m.Journal()
+			require.NoError(t, err)
+			var recovered bool
+			for _, e := range entries {
+				recovered = recovered || e.Op == opRecover && e.Sub == "bob" && e.Seat == seat
+			}
+			assert.True(t, recovered, "the recovery is journaled")
+		})
+	}
+}
