@@ -151,6 +151,8 @@ func argCount(cmd *command) string {
 	switch {
 	case cmd.max == 0:
 		return "it takes none"
+	case cmd.max == maxArgs:
+		return fmt.Sprintf("it takes at least %d", cmd.min)
 	case cmd.min == cmd.max:
 		return fmt.Sprintf("it takes %d", cmd.min)
 	default:

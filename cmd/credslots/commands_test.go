@@ -445,5 +445,5 @@ func TestEveryCommandIsDocumented(t *testing.T) {
 		assert.NotEmpty(t, c.exit)
 	}
 	assert.Equal(t, []string{"status", "check", "switch", "heal", "add", "capture", "rest", "invalid",
-		"backups", "restore", "log", "watch", "help"}, names)
+		"backups", "restore", "log", "watch", "run", "leases", "help"}, names)
 }
