@@ -154,6 +154,10 @@ func (a *app) runLeased(l *credslots.Lease, env, home string, argv []string) int
 	// The lease's lock: CMD and everything it starts hold the lease until
 	// the last of them exits.
 	cmd.ExtraFiles = []*os.File{l.File()}
+	// When stdout is not a file (a pipe copied by a goroutine), a
+	// background process CMD left keeps it open: run returns when CMD
+	// exits, not when the last copy of its output closes.
+	cmd.WaitDelay = time.Second
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -178,6 +182,9 @@ func (a *app) runLeased(l *credslots.Lease, env, home string, argv []string) int
 		case s := <-sigs:
 			_ = cmd.Process.Signal(s)
 		case err := <-done:
+			if errors.Is(err, exec.ErrWaitDelay) {
+				err = nil // its output is still held open by a process it left
+			}
 			return exitStatus(err)
 		}
 	}
