@@ -1,0 +1,388 @@
+//go:build interop
+
+package interop
+
+// Leases with the real Claude Code: several agents at once, each with a
+// login of its own, against a token endpoint that, like the real one,
+// issues a new refresh token on every refresh and rejects one presented
+// twice (in real life that revokes the login).
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// envClaudeSeat names a Claude Code native binary to run the lease tests
+// with, beside the pinned ones found in node_modules.
+const envClaudeSeat = "CREDSLOTS_INTEROP_CLAUDE"
+
+// seatClaudes lists the Claude Code binaries that honour
+// CLAUDE_SECURESTORAGE_CONFIG_DIR (2.1.220 and later): every pinned
+// release in node_modules, and $CREDSLOTS_INTEROP_CLAUDE. It fails when
+// there is none.
+func seatClaudes(t *testing.T) map[string]string {
+	t.Helper()
+	candidates := []string{os.Getenv(envClaudeSeat)}
+	for _, pattern := range []string{
+		"node_modules/@anthropic-ai/*/claude",
+		"node_modules/*/node_modules/@anthropic-ai/claude-code-linux-x64/claude",
+		"node_modules/@anthropic-ai/*/node_modules/@anthropic-ai/claude-code-linux-x64/claude",
+	} {
+		found, _ := filepath.Glob(filepath.Join(interopDir, pattern))
+		candidates = append(candidates, found...)
+	}
+	out := map[string]string{}
+	for _, bin := range candidates {
+		if bin == "" {
+			continue
+		}
+		raw, err := exec.Command(bin, "--version").Output()
+		if err != nil {
+			continue
+		}
+		v := strings.Fields(string(raw))
+		if len(v) == 0 || !versionAtLeast(v[0], 2, 1, 220) {
+			continue
+		}
+		out[v[0]] = bin
+	}
+	if len(out) == 0 {
+		t.Fatalf("interop: no Claude Code 2.1.220 or later (the seat variable CLAUDE_SECURESTORAGE_CONFIG_DIR) in node_modules nor $%s; %s", envClaudeSeat, makeHint)
+	}
+	return out
+}
+
+func versionAtLeast(v string, want ...int) bool {
+	parts := strings.Split(v, ".")
+	for i, w := range want {
+		if i >= len(parts) {
+			return false
+		}
+		n, err := strconv.Atoi(parts[i])
+		if err != nil {
+			return false
+		}
+		if n != w {
+			return n > w
+		}
+	}
+	return true
+}
+
+// rotatingFake is the token endpoint of the real servers, faithfully
+// strict: every refresh returns a new access and refresh token, a refresh
+// token is good once, and a second presentation is recorded as a reuse
+// (and rejected). Access tokens it issued are accepted by the Messages API.
+type rotatingFake struct {
+	ttl time.Duration // expires_in of what it issues
+
+	mu      sync.Mutex
+	serial  map[string]int    // account -> refreshes so far
+	current map[string]string // account -> its one valid refresh token
+	used    map[string]bool   // refresh tokens already presented
+	access  map[string]string // access token -> account
+	reuses  []string          // refresh tokens presented twice
+	calls   int               // Messages API calls answered
+}
+
+func newRotatingFake(ttl time.Duration, accounts ...string) *rotatingFake {
+	f := &rotatingFake{ttl: ttl, serial: map[string]int{}, current: map[string]string{}, used: map[string]bool{}, access: map[string]string{}}
+	for _, a := range accounts {
+		f.current[a] = rotRefresh(a, 0)
+		f.access[rotAccess(a, 0)] = a
+	}
+	return f
+}
+
+func rotRefresh(account string, n int) string { return fmt.Sprintf("fake-%s-refresh-%d", account, n) }
+func rotAccess(account string, n int) string  { return fmt.Sprintf("fake-%s-access-%d", account, n) }
+
+var rotToken = regexp.MustCompile(`^fake-([a-z]+)-refresh-(\d+)$`)
+
+// accountOf names the account a refresh token belongs to.
+func accountOf(rt string) string {
+	if m := rotToken.FindStringSubmatch(rt); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+func (f *rotatingFake) newest(account string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.current[account]
+}
+
+func (f *rotatingFake) report() (reuses []string, refreshes, calls int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range f.serial {
+		refreshes += n
+	}
+	return append([]string(nil), f.reuses...), refreshes, f.calls
+}
+
+func (f *rotatingFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	bearer := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/oauth/token"):
+		f.token(w, body)
+	case r.URL.Path == "/api/oauth/profile":
+		f.mu.Lock()
+		a, ok := f.access[bearer]
+		f.mu.Unlock()
+		if !ok {
+			http.Error(w, `{"error":"unauthorized"}`, http.StatusUnauthorized)
+			return
+		}
+		writeJSON(w, http.StatusOK, profileDoc(claudeAccount{name: a}))
+	case strings.HasPrefix(r.URL.Path, "/v1/messages"):
+		f.mu.Lock()
+		a, ok := f.access[bearer]
+		if ok {
+			f.calls++
+		}
+		f.mu.Unlock()
+		if !ok {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"type": "error", "error": map[string]any{"type": "authentication_error", "message": "invalid bearer"}})
+			return
+		}
+		var fake claudeFake
+		fake.accounts = []claudeAccount{{name: a, access: bearer}}
+		fake.messages(w, r, body, bearer)
+	default:
+		writeJSON(w, http.StatusNotFound, map[string]any{})
+	}
+}
+
+func (f *rotatingFake) token(w http.ResponseWriter, body []byte) {
+	var req struct {
+		GrantType    string `json:"grant_type"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	_ = json.Unmarshal(body, &req)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a := accountOf(req.RefreshToken)
+	if f.used[req.RefreshToken] {
+		f.reuses = append(f.reuses, req.RefreshToken)
+	}
+	f.used[req.RefreshToken] = true
+	if req.GrantType != "refresh_token" || a == "" || f.current[a] != req.RefreshToken {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_grant", "error_description": "refresh token not found or already used"})
+		return
+	}
+	f.serial[a]++
+	n := f.serial[a]
+	f.current[a] = rotRefresh(a, n)
+	f.access[rotAccess(a, n)] = a
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token":  rotAccess(a, n),
+		"refresh_token": rotRefresh(a, n),
+		"expires_in":    int(f.ttl / time.Second),
+		"token_type":    "Bearer",
+		"scope":         "user:inference user:profile user:sessions:claude_code",
+		"account":       map[string]any{"uuid": "00000000-0000-4000-8000-" + pad12(a), "email_address": a + "@example.test"},
+		"organization":  map[string]any{"uuid": "00000000-0000-4000-9000-" + pad12(a), "name": a + "'s org"},
+	})
+}
+
+// leaseWorld is a creds dir of rotating-fake logins, a config dir every
+// agent shares (only the credentials move to a seat), the proxy and fake.
+type leaseWorld struct {
+	dir, home, config, work string
+	fake                    *rotatingFake
+	proxy                   *tlsProxy
+}
+
+func newLeaseWorld(t *testing.T, ttl time.Duration, accounts ...string) *leaseWorld {
+	t.Helper()
+	requireInstalled(t)
+	dir, home := newCredsDir(t)
+	w := &leaseWorld{dir: dir, home: home, config: filepath.Join(home, ".claude"), work: filepath.Join(filepath.Dir(home), "work")}
+	for _, d := range []string{w.config, w.work, filepath.Join(home, "tmp")} {
+		require.NoError(t, os.MkdirAll(d, 0o700))
+	}
+	state := map[string]any{
+		"hasCompletedOnboarding": true,
+		"numStartups":            5,
+		"projects": map[string]any{w.work: map[string]any{
+			"hasTrustDialogAccepted": true, "hasCompletedProjectOnboarding": true, "allowedTools": []any{},
+		}},
+	}
+	b, _ := json.MarshalIndent(state, "", "  ")
+	writeFile0600(t, filepath.Join(w.config, ".claude.json"), b)
+	// Every login is due for a refresh at once (Claude Code refreshes
+	// within 5 minutes of expiry) yet fresh for credslots' --grace.
+	for _, a := range accounts {
+		writeFile0600(t, filepath.Join(dir, ".credentials.json."+a), claudeCred(rotAccess(a, 0), rotRefresh(a, 0), time.Now().Add(ttl)))
+	}
+	w.fake = newRotatingFake(ttl, accounts...)
+	w.proxy = newTLSProxy(t, w.fake)
+	return w
+}
+
+func (w *leaseWorld) env() []string { return claudeEnv(w.home, w.config, w.proxy) }
+
+// seatLogins reads every seat under the creds dir's private seats and the
+// extra seats: which account's login each holds.
+func seatLogins(seats []string) map[string][]string {
+	out := map[string][]string{}
+	for _, s := range seats {
+		raw, err := os.ReadFile(filepath.Join(s, ".credentials.json"))
+		if err != nil {
+			continue
+		}
+		var doc struct {
+			ClaudeAiOauth struct {
+				RefreshToken string `json:"refreshToken"`
+			} `json:"claudeAiOauth"`
+		}
+		if json.Unmarshal(raw, &doc) != nil {
+			continue
+		}
+		if a := accountOf(doc.ClaudeAiOauth.RefreshToken); a != "" {
+			out[a] = append(out[a], s)
+		}
+	}
+	return out
+}
+
+// TestClaudeSharedLoginReusesRefreshToken shows what leases prevent: two
+// Claude Code processes started on copies of one login both refresh it,
+// and the endpoint sees the same refresh token twice.
+func TestClaudeSharedLoginReusesRefreshToken(t *testing.T) {
+	t.Parallel()
+	for version, bin := range seatClaudes(t) {
+		t.Run(version, func(t *testing.T) {
+			w := newLeaseWorld(t, 2*time.Minute, "alice")
+			login, err := os.ReadFile(filepath.Join(w.dir, ".credentials.json.alice"))
+			require.NoError(t, err)
+			var procs []*proc
+			for i := 0; i < 2; i++ {
+				seat := filepath.Join(t.TempDir(), "seat")
+				require.NoError(t, os.MkdirAll(seat, 0o700))
+				writeFile0600(t, filepath.Join(seat, ".credentials.json"), login)
+				env := append(w.env(), "CLAUDE_SECURESTORAGE_CONFIG_DIR="+seat)
+				procs = append(procs, startProc(t, procOpts{dir: w.work, env: env, description: "claude copy"}, bin, "-p", "say ok"))
+			}
+			for _, p := range procs {
+				p.wait(t, 90*time.Second)
+			}
+			reuses, refreshes, _ := w.fake.report()
+			assert.GreaterOrEqual(t, refreshes, 1, "one of them refreshed")
+			assert.NotEmpty(t, reuses, "the other presented the consumed refresh token: in real life the login is revoked")
+		})
+	}
+}
+
+// TestClaudeAgentsThroughLeases runs four `credslots run -- claude -p`
+// loops in parallel over three subs whose tokens are always due for a
+// refresh: no refresh token is ever presented twice, no login is ever
+// live in two seats at once, and each slot ends with its account's newest
+// token.
+func TestClaudeAgentsThroughLeases(t *testing.T) {
+	t.Parallel()
+	for version, bin := range seatClaudes(t) {
+		t.Run(version, func(t *testing.T) {
+			accounts := []string{"alice", "bob", "carol"}
+			w := newLeaseWorld(t, 2*time.Minute, accounts...)
+			credslots := credslotsBin(t)
+			const loops, rounds = 4, 4
+
+			// Sample every seat while the agents run.
+			stop := make(chan struct{})
+			sampled := make(chan []string, 1)
+			go func() {
+				var twice []string
+				samples := 0
+				seats := filepath.Join(w.dir, ".credslots", "seats")
+				for {
+					select {
+					case <-stop:
+						sampled <- append(twice, fmt.Sprintf("samples=%d", samples))
+						return
+					case <-time.After(10 * time.Millisecond):
+					}
+					entries, _ := os.ReadDir(seats)
+					var dirs []string
+					for _, e := range entries {
+						if e.IsDir() {
+							dirs = append(dirs, filepath.Join(seats, e.Name()))
+						}
+					}
+					samples++
+					for a, in := range seatLogins(dirs) {
+						if len(in) > 1 {
+							twice = append(twice, fmt.Sprintf("%s in %v", a, in))
+						}
+					}
+				}
+			}()
+
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var failures []string
+			subsUsed := map[string]int{}
+			for i := 0; i < loops; i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					for r := 0; r < rounds; r++ {
+						script := `printf 'sub=%s\n' "$CREDSLOTS_SUB"; exec "$0" -p "say ok"`
+						p := startProc(t, procOpts{dir: w.work, env: w.env(), description: fmt.Sprintf("agent %d round %d", i, r)},
+							credslots, "--dir", w.dir, "--grace", "30s", "run", "--wait", "2m", "--", "sh", "-c", script, bin)
+						code := p.wait(t, 3*time.Minute)
+						out := p.stdout.String()
+						mu.Lock()
+						if code != 0 || !strings.Contains(out, "fake API answered for") {
+							failures = append(failures, fmt.Sprintf("agent %d round %d: exit %d\nstdout: %s\nstderr: %s", i, r, code, tail(out), tail(p.stderr.String())))
+						}
+						if m := regexp.MustCompile(`sub=(\w+)`).FindStringSubmatch(out); m != nil {
+							subsUsed[m[1]]++
+						}
+						mu.Unlock()
+					}
+				}(i)
+			}
+			wg.Wait()
+			close(stop)
+			twice := <-sampled
+			for _, f := range failures {
+				t.Error(f)
+			}
+			reuses, refreshes, calls := w.fake.report()
+			t.Logf("%d refreshes, %d API calls, subs used %v, sampler %v", refreshes, calls, subsUsed, twice[len(twice)-1])
+			assert.Empty(t, reuses, "no refresh token presented twice")
+			assert.Empty(t, twice[:len(twice)-1], "no login live in two seats at once")
+			assert.GreaterOrEqual(t, refreshes, loops*rounds, "every run refreshed")
+			for _, a := range accounts {
+				v, _ := dig(readJSON(t, filepath.Join(w.dir, ".credentials.json."+a)), "claudeAiOauth", "refreshToken").(string)
+				assert.Equal(t, w.fake.newest(a), v, "slot %s ends with its account's newest token", a)
+			}
+			seats, _ := os.ReadDir(filepath.Join(w.dir, ".credslots", "seats"))
+			var left []string
+			for _, s := range seats {
+				left = append(left, s.Name())
+			}
+			sort.Strings(left)
+			assert.Empty(t, left, "every private seat removed")
+		})
+	}
+}
