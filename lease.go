@@ -133,9 +133,11 @@ func (l *Lease) File() *os.File { return l.file }
 // (see [Lease.File]); a record beside it ("<sub>.json": seat, pid, host,
 // since) says where the login went, and the journal records the lease.
 // Before the login is handed out, a seat that an earlier, ended lease of
-// the sub left behind is recovered: a newer, fresh, non-blank login found
-// there is written back into the slot (the old slot kept as its backup),
-// then removed from that seat.
+// the sub left behind is recovered: a newer (later expiry), non-blank login
+// of the same identity found there is written back into the slot (the old
+// slot kept as its backup), then removed from that seat; this happens for
+// every ended lease before the subs are judged, so a sub whose only live
+// login was stranded in a dead seat is usable again.
 //
 // The login is written into "<seat>/<live name>" as a regular file, 0600,
 // atomically, under the seat's CLI locks. With the [ClaudeCode] format only
@@ -294,6 +296,11 @@ func (m *Manager) tryLease(seat string, lc leaseConfig) (*Lease, error, error) {
 			return nil, nil, fmt.Errorf("credslots: refusing seat %s: it is the seat of %s's lease (pid %d, since %s): %w",
 				seat, r.Sub, r.PID, formatTime(r.Since), ErrLeased)
 		}
+	}
+	// Recover every ended lease's seat first: a newer login there may be
+	// what makes its sub usable again.
+	if err := m.recoverEnded(records); err != nil {
+		return nil, nil, err
 	}
 	home := m.homeSub()
 	var why []string
@@ -462,13 +469,6 @@ func (m *Manager) homeSub() string {
 // lock f: recover what an earlier lease left, write the login into the
 // seat, write the record, journal it.
 func (m *Manager) grant(mu *mutation, f *os.File, sub, seat string, records []leaseRecord) (*Lease, error) {
-	for _, r := range records {
-		if r.Sub == sub {
-			if err := m.recoverSeat(r, records); err != nil {
-				return nil, err
-			}
-		}
-	}
 	if err := mu.verify(); err != nil {
 		return nil, err
 	}
@@ -492,6 +492,24 @@ func (m *Manager) grant(mu *mutation, f *os.File, sub, seat string, records []le
 	return &Lease{m: m, sub: sub, seat: seat, file: f}, nil
 }
 
+// recoverEnded recovers the seat of every lease whose lock no process
+// holds, each under its lease lock, taken for the time of the recovery.
+// The caller holds the package's lock.
+func (m *Manager) recoverEnded(records []leaseRecord) error {
+	for _, r := range records {
+		f, ok, err := lockOpen(m.leaseLockPath(r.Sub), false)
+		if err != nil || !ok {
+			continue // held: its seat is live
+		}
+		err = m.recoverSeat(r, records)
+		_ = f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // writeLeaseRecord writes a lease record atomically.
 func (m *Manager) writeLeaseRecord(r leaseRecord) error {
 	data, err := json.MarshalIndent(r, "", "  ")
@@ -503,7 +521,7 @@ func (m *Manager) writeLeaseRecord(r leaseRecord) error {
 
 // recoverSeat takes back what the ended lease r left in its seat, unless
 // that seat has since been handed to another lease (a newer record names
-// it): a newer, fresh, non-blank login is written into the slot (keeping
+// it): a newer, non-blank login is written into the slot (keeping
 // the old slot as its backup); the login is then removed from the seat. A
 // private seat of the command is removed with it.
 func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord) error {
@@ -527,7 +545,9 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord) error {
 		slot, _ := m.cfg.fs.ReadFile(m.slots[r.Sub])
 		v := m.seatVerdict(slot, data)
 		switch {
-		case v.newer && v.fresh:
+		case v.newer:
+			// Fresh or not, its refresh token is the live one: the slot's
+			// was consumed when the seat's CLI refreshed.
 			if err := m.takeBack(r.Sub, slot, data); err != nil {
 				return err
 			}
@@ -692,7 +712,6 @@ func accountMemberOf(data []byte) ([]byte, bool) {
 type seatReading struct {
 	differs bool // the seat's login is not the slot's
 	newer   bool // ... and may replace it: non-blank, same identity where it is stable, later expiry
-	fresh   bool
 	blank   bool
 	foreign bool // another identity, for a format whose identity is stable
 	cred    credential
@@ -737,7 +756,6 @@ func (m *Manager) seatVerdict(slot, seatData []byte) seatReading {
 		return v
 	}
 	v.newer = true
-	v.fresh, _ = expiryVerdict(v.cred.expiry, m.cfg.grace, m.cfg.now())
 	return v
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -221,6 +222,50 @@ func TestLeaseSyncWritesBackANewerLogin(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "rt-bob-2", refreshTokenOf(slot))
 	assert.Error(t, l.Sync(), "a released lease syncs no more")
+}
+
+func TestLeaseRecoversADeadSeatBeforeJudging(t *testing.T) {
+	f := leaseFixture(t)
+	seat := seatDir(t)
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("erik"))
+	require.NoError(t, err)
+	// The CLI refreshed in the seat; then the lessee died without a
+	// release: its lock closed with it, its record and seat stay.
+	cliRefresh(t, seat, fresh.Add(10*time.Hour), "rt-erik-1")
+	require.NoError(t, l.File().Close())
+	// Meanwhile the slot's own token went stale: the seat holds the only
+	// live login.
+	writeSlot(t, f.slot("erik"), stale, "rt-erik-0")
+	_, err = f.m.SwitchTo("erik", "x")
+	require.ErrorIs(t, err, ErrNotFresh)
+
+	l2, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub("erik"))
+	require.NoError(t, err, "the dead seat's login is written back before erik is judged")
+	slot, err := os.ReadFile(f.slot("erik"))
+	require.NoError(t, err)
+	assert.Equal(t, "rt-erik-1", refreshTokenOf(slot))
+	_, err = os.Lstat(filepath.Join(seat, DefaultLiveName))
+	assert.True(t, os.IsNotExist(err), "the login left the dead seat")
+	require.NoError(t, l2.Release())
+
+	// A seat login that is older, blank or another sub's never goes back.
+	l3, err := f.m.Lease(context.Background(), seat, LeaseSub("erik"))
+	require.NoError(t, err)
+	writeFile(t, filepath.Join(seat, DefaultLiveName), claudeDoc(fresh, "rt-erik-older"))
+	require.NoError(t, l3.File().Close())
+	l4, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub("erik"))
+	require.NoError(t, err)
+	slot, err = os.ReadFile(f.slot("erik"))
+	require.NoError(t, err)
+	assert.Equal(t, "rt-erik-1", refreshTokenOf(slot))
+	backups, err := f.m.Backups()
+	require.NoError(t, err)
+	var kept bool
+	for _, b := range backups {
+		kept = kept || strings.Contains(b.Name, ".credentials.json.erik.seat")
+	}
+	assert.True(t, kept, "the older seat login is kept as a backup, not lost")
+	require.NoError(t, l4.Release())
 }
 
 func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
