@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -345,10 +346,24 @@ func TestClaudeAgentsThroughLeases(t *testing.T) {
 				go func(i int) {
 					defer wg.Done()
 					for r := 0; r < rounds; r++ {
+						// One supervisor is killed with SIGKILL while its
+						// agent runs on: the agent keeps the lease's lock,
+						// and its refresh is recovered by a later lease.
+						killed := i == 0 && r == 1
 						script := `printf 'sub=%s\n' "$CREDSLOTS_SUB"; exec "$0" -p "say ok"`
+						if killed {
+							script = `printf 'sub=%s\n' "$CREDSLOTS_SUB"; sleep 1; exec "$0" -p "say ok"`
+						}
 						p := startProc(t, procOpts{dir: w.work, env: w.env(), description: fmt.Sprintf("agent %d round %d", i, r)},
 							credslots, "--dir", w.dir, "--grace", "30s", "run", "--wait", "2m", "--", "sh", "-c", script, bin)
+						if killed {
+							require.Eventually(t, func() bool { return strings.Contains(p.stdout.String(), "sub=") }, time.Minute, 10*time.Millisecond)
+							require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+						}
 						code := p.wait(t, 3*time.Minute)
+						if killed && code == 128+int(syscall.SIGKILL) {
+							code = 0 // the supervisor's status; its agent ran on
+						}
 						out := p.stdout.String()
 						mu.Lock()
 						if code != 0 || !strings.Contains(out, "fake API answered for") {
@@ -362,6 +377,9 @@ func TestClaudeAgentsThroughLeases(t *testing.T) {
 				}(i)
 			}
 			wg.Wait()
+			// Any later lease recovers the seat the killed supervisor left.
+			r := runCredslotsEnv(t, w.env(), "--dir", w.dir, "--grace", "30s", "run", "--", "true")
+			require.Equal(t, 0, r.code, r.String())
 			close(stop)
 			twice := <-sampled
 			for _, f := range failures {
@@ -385,4 +403,11 @@ func TestClaudeAgentsThroughLeases(t *testing.T) {
 			assert.Empty(t, left, "every private seat removed")
 		})
 	}
+}
+
+// runCredslotsEnv runs the built command to completion with env.
+func runCredslotsEnv(t *testing.T, env []string, args ...string) cliResult {
+	t.Helper()
+	p := startProc(t, procOpts{env: env, description: "credslots " + strings.Join(args, " ")}, append([]string{credslotsBin(t)}, args...)...)
+	return p.result(p.wait(t, 60*time.Second))
 }
