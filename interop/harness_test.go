@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,21 +27,38 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Paths inside interop/node_modules, all installed by `make interop`.
+// Paths inside the modules dir's node_modules (interop/node_modules, all
+// installed by `make interop`), relative to modulesDir.
 const (
 	proper      = "node_modules/proper-lockfile/package.json"
 	codexJS     = "node_modules/@openai/codex/bin/codex.js"
 	codexNative = "node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex"
 	// The platform package's native binary, the same file the
 	// @anthropic-ai/claude-code postinstall links to bin/claude.exe; running it
-	// directly does not depend on that postinstall having run.
+	// directly does not depend on that postinstall having run. This is the
+	// oldest pinned release; claudeReleases lists every one.
 	claudeNative = "node_modules/@anthropic-ai/claude-code-linux-x64/claude"
 )
+
+// Claude Code in package.json: the wrapper package (whose linux-x64 optional
+// dependency holds the native binary), or an alias of the native package
+// itself ("claude-code-2.1.332": "npm:@anthropic-ai/claude-code-linux-x64@2.1.332"),
+// which is how a second release sits beside the first.
+const (
+	claudeWrapperPkg = "@anthropic-ai/claude-code"
+	claudeNativePkg  = "@anthropic-ai/claude-code-linux-x64"
+)
+
+// modulesEnv names another directory holding package.json and node_modules
+// to test against instead of interop/ (`make interop-latest` installs the
+// registry's newest releases into one).
+const modulesEnv = "CREDSLOTS_INTEROP_MODULES"
 
 const makeHint = "run `make interop` (npm ci --prefix interop --no-audit --no-fund) first"
 
 var (
 	interopDir string   // absolute path of interop/
+	modulesDir string   // absolute path of the dir holding package.json and node_modules (interop/ unless $CREDSLOTS_INTEROP_MODULES)
 	repoRoot   string   // absolute path of the module root
 	scratch    string   // per-run scratch dir (built command, fake HOME)
 	origEnv    []string // the environment before TestMain replaced HOME; only for `go build`
@@ -60,6 +79,13 @@ func TestMain(m *testing.M) {
 	}
 	interopDir = wd
 	repoRoot = filepath.Dir(wd)
+	modulesDir = wd
+	if d := os.Getenv(modulesEnv); d != "" {
+		if modulesDir, err = filepath.Abs(d); err != nil {
+			fmt.Fprintln(os.Stderr, "interop:", err)
+			os.Exit(2)
+		}
+	}
 	origEnv = os.Environ()
 	scratch, err = os.MkdirTemp("", "credslots-interop-")
 	if err != nil {
@@ -82,6 +108,7 @@ func TestMain(m *testing.M) {
 	if !parallelSet {
 		_ = flag.Set("test.parallel", "16")
 	}
+	fmt.Fprintln(os.Stderr, "interop: testing", describeVersions())
 	code := m.Run()
 	_ = os.RemoveAll(scratch)
 	os.Exit(code)
@@ -96,30 +123,219 @@ func requireInstalled(t *testing.T) {
 			t.Fatalf("interop: %s not found on PATH (%v); install Node.js >= 18, then %s", tool, err, makeHint)
 		}
 	}
-	for _, p := range []string{proper, codexJS, codexNative, claudeNative, "lockholder.js"} {
-		if _, err := os.Stat(filepath.Join(interopDir, p)); err != nil {
-			t.Fatalf("interop: %s missing (%v); %s", p, err, makeHint)
+	if _, err := os.Stat(filepath.Join(interopDir, "lockholder.js")); err != nil {
+		t.Fatalf("interop: lockholder.js missing (%v)", err)
+	}
+	for _, p := range []string{proper, codexJS, codexNative} {
+		if _, err := os.Stat(nodeModule(p)); err != nil {
+			t.Fatalf("interop: %s missing (%v); %s", nodeModule(p), err, makeHint)
 		}
 	}
-	var pkg struct {
-		Dependencies map[string]string `json:"dependencies"`
-	}
-	raw, err := os.ReadFile(filepath.Join(interopDir, "package.json"))
+	deps, err := readDeps()
 	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(raw, &pkg))
-	for name, want := range pkg.Dependencies {
-		var got struct {
-			Version string `json:"version"`
-		}
-		raw, err := os.ReadFile(filepath.Join(interopDir, "node_modules", name, "package.json"))
+	for name, spec := range deps {
+		want := pinnedVersion(spec)
+		got, err := installedVersion(name)
 		if err != nil {
 			t.Fatalf("interop: %s not installed (%v); %s", name, err, makeHint)
 		}
-		require.NoError(t, json.Unmarshal(raw, &got))
-		if got.Version != want {
-			t.Fatalf("interop: %s is %s in node_modules, package.json pins %s; %s", name, got.Version, want, makeHint)
+		if want != "" && got != want {
+			t.Fatalf("interop: %s is %s in node_modules, package.json pins %s; %s", name, got, want, makeHint)
 		}
 	}
+	rels, err := listClaudeReleases()
+	if err != nil {
+		t.Fatalf("interop: %v; %s", err, makeHint)
+	}
+	for _, rel := range rels {
+		if _, err := os.Stat(rel.Bin); err != nil {
+			t.Fatalf("interop: Claude Code %s: %v; %s", rel.Version, err, makeHint)
+		}
+	}
+}
+
+// nodeModule is the absolute path of rel (e.g. codexJS) in the modules dir.
+func nodeModule(rel string) string { return filepath.Join(modulesDir, rel) }
+
+// readDeps reads the modules dir's package.json: dependencies and
+// optionalDependencies together, name to spec.
+func readDeps() (map[string]string, error) {
+	var pkg struct {
+		Dependencies         map[string]string `json:"dependencies"`
+		OptionalDependencies map[string]string `json:"optionalDependencies"`
+	}
+	raw, err := os.ReadFile(filepath.Join(modulesDir, "package.json"))
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(raw, &pkg); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(modulesDir, "package.json"), err)
+	}
+	deps := map[string]string{}
+	for n, v := range pkg.Dependencies {
+		deps[n] = v
+	}
+	for n, v := range pkg.OptionalDependencies {
+		deps[n] = v
+	}
+	return deps, nil
+}
+
+// pinnedVersion is the exact version a package.json spec pins ("2.1.197",
+// "npm:pkg@2.1.332"), or "" for a range or tag ("latest", "^1.2.0").
+func pinnedVersion(spec string) string {
+	if strings.HasPrefix(spec, "npm:") {
+		i := strings.LastIndex(spec, "@")
+		if i <= len("npm:") {
+			return ""
+		}
+		spec = spec[i+1:]
+	}
+	if spec == "" || strings.ContainsAny(spec, "^~<>=*xX| ") || !strings.ContainsAny(spec[:1], "0123456789") {
+		return ""
+	}
+	return spec
+}
+
+// aliasOf is the package an "npm:<pkg>@<version>" spec installs, or "".
+func aliasOf(spec string) string {
+	if !strings.HasPrefix(spec, "npm:") {
+		return ""
+	}
+	rest := spec[len("npm:"):]
+	if i := strings.LastIndex(rest, "@"); i > 0 {
+		return rest[:i]
+	}
+	return rest
+}
+
+// installedVersion reads node_modules/<name>/package.json's version.
+func installedVersion(name string) (string, error) {
+	var got struct {
+		Version string `json:"version"`
+	}
+	raw, err := os.ReadFile(filepath.Join(modulesDir, "node_modules", name, "package.json"))
+	if err != nil {
+		return "", err
+	}
+	if err := json.Unmarshal(raw, &got); err != nil {
+		return "", fmt.Errorf("node_modules/%s/package.json: %w", name, err)
+	}
+	return got.Version, nil
+}
+
+// claudeRelease is one Claude Code release under test.
+type claudeRelease struct {
+	Version string // as installed, e.g. "2.1.332"
+	Bin     string // absolute path of its native binary
+}
+
+// atLeast reports whether the release is v or newer ("2.1.220").
+func (r claudeRelease) atLeast(v string) bool { return compareVersions(r.Version, v) >= 0 }
+
+// listClaudeReleases lists the Claude Code releases in package.json, oldest
+// first: the wrapper package (native binary from its linux-x64 optional
+// dependency) and every alias of the native package.
+func listClaudeReleases() ([]claudeRelease, error) {
+	deps, err := readDeps()
+	if err != nil {
+		return nil, err
+	}
+	var rels []claudeRelease
+	for name, spec := range deps {
+		var pkgDir string
+		switch {
+		case name == claudeWrapperPkg:
+			pkgDir = claudeNativePkg
+		case name == claudeNativePkg || aliasOf(spec) == claudeNativePkg:
+			pkgDir = name
+		default:
+			continue
+		}
+		v, err := installedVersion(pkgDir)
+		if err != nil {
+			return nil, fmt.Errorf("claude code %s (%s) not installed: %w", name, spec, err)
+		}
+		rels = append(rels, claudeRelease{Version: v, Bin: filepath.Join(modulesDir, "node_modules", pkgDir, "claude")})
+	}
+	if len(rels) == 0 {
+		return nil, fmt.Errorf("no Claude Code release in %s", filepath.Join(modulesDir, "package.json"))
+	}
+	sort.Slice(rels, func(i, j int) bool { return compareVersions(rels[i].Version, rels[j].Version) < 0 })
+	return rels, nil
+}
+
+// compareVersions compares dotted numeric versions ("2.1.197" < "2.1.332");
+// a pre-release suffix after "-" is ignored.
+func compareVersions(a, b string) int {
+	pa, pb := strings.Split(strings.SplitN(a, "-", 2)[0], "."), strings.Split(strings.SplitN(b, "-", 2)[0], ".")
+	for i := 0; i < len(pa) || i < len(pb); i++ {
+		var x, y int
+		if i < len(pa) {
+			x, _ = strconv.Atoi(pa[i])
+		}
+		if i < len(pb) {
+			y, _ = strconv.Atoi(pb[i])
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// claudeReleases lists the Claude Code releases under test, oldest first,
+// failing (never skipping) when they are not installed.
+func claudeReleases(t *testing.T) []claudeRelease {
+	t.Helper()
+	requireInstalled(t)
+	rels, err := listClaudeReleases()
+	require.NoError(t, err)
+	return rels
+}
+
+// oldestClaude and newestClaude are the two ends of the supported range
+// (one and the same under `make interop-latest`).
+func oldestClaude(t *testing.T) claudeRelease { t.Helper(); return claudeReleases(t)[0] }
+func newestClaude(t *testing.T) claudeRelease {
+	t.Helper()
+	rels := claudeReleases(t)
+	return rels[len(rels)-1]
+}
+
+// forEachClaude runs f as a subtest "claude-<version>" once per Claude Code
+// release under test.
+func forEachClaude(t *testing.T, f func(t *testing.T, rel claudeRelease)) {
+	t.Helper()
+	for _, rel := range claudeReleases(t) {
+		rel := rel
+		t.Run("claude-"+rel.Version, func(t *testing.T) { f(t, rel) })
+	}
+}
+
+// describeVersions names every CLI version the run tests, for the log.
+func describeVersions() string {
+	var parts []string
+	if rels, err := listClaudeReleases(); err == nil {
+		var vs []string
+		for _, r := range rels {
+			vs = append(vs, r.Version)
+		}
+		parts = append(parts, "Claude Code "+strings.Join(vs, ", "))
+	} else {
+		parts = append(parts, "Claude Code: "+err.Error())
+	}
+	for _, p := range []struct{ label, name string }{{"Codex CLI", "@openai/codex"}, {"proper-lockfile", "proper-lockfile"}} {
+		v, err := installedVersion(p.name)
+		if err != nil {
+			v = "not installed"
+		}
+		parts = append(parts, p.label+" "+v)
+	}
+	return strings.Join(parts, "; ") + " (from " + modulesDir + ")"
 }
 
 // credslotsBin builds the command once per run.
@@ -454,9 +670,11 @@ func startNodeLock(t *testing.T, home, mode, dir string, locks []string, extra .
 		argv = append(argv, "--lock", l)
 	}
 	argv = append(argv, extra...)
+	// NODE_PATH: proper-lockfile from the modules dir when
+	// interop/node_modules has none (`make interop-latest`).
 	n.p = startProc(t, procOpts{
 		dir:         interopDir,
-		env:         childEnv(home),
+		env:         childEnv(home, "NODE_PATH="+filepath.Join(modulesDir, "node_modules")),
 		stdoutPipe:  &lineSink{w: pw},
 		stdinPipe:   mode == "hold",
 		description: "lockholder " + mode,
@@ -574,5 +792,26 @@ func (g *tokenGate) hold(w http.ResponseWriter, body []byte) (grantType, refresh
 	case <-time.After(90 * time.Second):
 		http.Error(w, `{"error":"test gate never opened"}`, http.StatusServiceUnavailable)
 		return "", "", false
+	}
+}
+
+// TestHarnessClaudeReleases: every Claude Code release under test is
+// installed and is the version it claims (its own --version), and a default
+// run covers both ends of the supported range.
+func TestHarnessClaudeReleases(t *testing.T) {
+	rels := claudeReleases(t)
+	if os.Getenv(modulesEnv) == "" {
+		require.GreaterOrEqual(t, len(rels), 2, "package.json pins both ends of the supported Claude Code range")
+		require.Equal(t, "2.1.197", rels[0].Version, "the oldest supported release")
+	}
+	for _, rel := range rels {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		cmd := exec.CommandContext(ctx, rel.Bin, "--version")
+		cmd.Env = childEnv(scratch)
+		out, err := cmd.Output()
+		cancel()
+		require.NoError(t, err, "%s --version", rel.Bin)
+		require.Equal(t, rel.Version+" (Claude Code)", strings.TrimSpace(string(out)), rel.Bin)
+		t.Logf("Claude Code %s: %s", rel.Version, rel.Bin)
 	}
 }
