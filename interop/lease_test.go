@@ -13,11 +13,9 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,61 +26,21 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// envClaudeSeat names a Claude Code native binary to run the lease tests
-// with, beside the pinned ones found in node_modules.
-const envClaudeSeat = "CREDSLOTS_INTEROP_CLAUDE"
-
-// seatClaudes lists the Claude Code binaries that honour
-// CLAUDE_SECURESTORAGE_CONFIG_DIR (2.1.220 and later): every pinned
-// release in node_modules, and $CREDSLOTS_INTEROP_CLAUDE. It fails when
-// there is none.
+// seatClaudes lists the pinned Claude Code releases that honour
+// CLAUDE_SECURESTORAGE_CONFIG_DIR (2.1.220 and later), by version. It fails
+// when there is none.
 func seatClaudes(t *testing.T) map[string]string {
 	t.Helper()
-	candidates := []string{os.Getenv(envClaudeSeat)}
-	for _, pattern := range []string{
-		"node_modules/@anthropic-ai/*/claude",
-		"node_modules/*/node_modules/@anthropic-ai/claude-code-linux-x64/claude",
-		"node_modules/@anthropic-ai/*/node_modules/@anthropic-ai/claude-code-linux-x64/claude",
-	} {
-		found, _ := filepath.Glob(filepath.Join(interopDir, pattern))
-		candidates = append(candidates, found...)
-	}
 	out := map[string]string{}
-	for _, bin := range candidates {
-		if bin == "" {
-			continue
+	for _, rel := range claudeReleases(t) {
+		if rel.atLeast("2.1.220") {
+			out[rel.Version] = rel.Bin
 		}
-		raw, err := exec.Command(bin, "--version").Output()
-		if err != nil {
-			continue
-		}
-		v := strings.Fields(string(raw))
-		if len(v) == 0 || !versionAtLeast(v[0], 2, 1, 220) {
-			continue
-		}
-		out[v[0]] = bin
 	}
 	if len(out) == 0 {
-		t.Fatalf("interop: no Claude Code 2.1.220 or later (the seat variable CLAUDE_SECURESTORAGE_CONFIG_DIR) in node_modules nor $%s; %s", envClaudeSeat, makeHint)
+		t.Fatalf("interop: no pinned Claude Code 2.1.220 or later (the seat variable CLAUDE_SECURESTORAGE_CONFIG_DIR); %s", makeHint)
 	}
 	return out
-}
-
-func versionAtLeast(v string, want ...int) bool {
-	parts := strings.Split(v, ".")
-	for i, w := range want {
-		if i >= len(parts) {
-			return false
-		}
-		n, err := strconv.Atoi(parts[i])
-		if err != nil {
-			return false
-		}
-		if n != w {
-			return n > w
-		}
-	}
-	return true
 }
 
 // rotatingFake is the token endpoint of the real servers, faithfully
@@ -271,7 +229,7 @@ func seatLogins(seats []string) map[string][]string {
 func TestClaudeSharedLoginReusesRefreshToken(t *testing.T) {
 	t.Parallel()
 	for version, bin := range seatClaudes(t) {
-		t.Run(version, func(t *testing.T) {
+		t.Run("claude-"+version, func(t *testing.T) {
 			w := newLeaseWorld(t, 2*time.Minute, "alice")
 			login, err := os.ReadFile(filepath.Join(w.dir, ".credentials.json.alice"))
 			require.NoError(t, err)
@@ -301,7 +259,7 @@ func TestClaudeSharedLoginReusesRefreshToken(t *testing.T) {
 func TestClaudeAgentsThroughLeases(t *testing.T) {
 	t.Parallel()
 	for version, bin := range seatClaudes(t) {
-		t.Run(version, func(t *testing.T) {
+		t.Run("claude-"+version, func(t *testing.T) {
 			accounts := []string{"alice", "bob", "carol"}
 			w := newLeaseWorld(t, 2*time.Minute, accounts...)
 			credslots := credslotsBin(t)
