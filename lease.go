@@ -292,7 +292,7 @@ func (m *Manager) tryLease(seat string, lc leaseConfig) (*Lease, error, error) {
 	defer mu.end()
 	records := m.leaseRecords()
 	for _, r := range records {
-		if r.Seat == seat && m.leaseHeld(r.Sub) && r.Sub != lc.sub {
+		if r.Seat == seat && m.leaseHeld(r.Sub) {
 			return nil, nil, fmt.Errorf("credslots: refusing seat %s: it is the seat of %s's lease (pid %d, since %s): %w",
 				seat, r.Sub, r.PID, formatTime(r.Since), ErrLeased)
 		}

@@ -5,7 +5,6 @@ package credslots
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,65 +19,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// A lease child: the test binary re-executed with these variables set takes
-// a lease on a creds dir, reports it on stdout, optionally starts a child
-// that inherits the lease's lock and writes a refreshed login into its
-// seat, then waits for stdin to close and releases.
-const (
-	envLeaseChild = "CREDSLOTS_TEST_LEASE"
-	envLeaseSeat  = "CREDSLOTS_TEST_LEASE_SEAT"
-	envLeaseSub   = "CREDSLOTS_TEST_LEASE_SUB"
-	envLeaseSpawn = "CREDSLOTS_TEST_LEASE_SPAWN"
-	envLeaseWrite = "CREDSLOTS_TEST_LEASE_WRITE" // a refresh token: write a newer login into the seat
-)
-
-func leaseChildManager(dir string) (*Manager, error) {
-	return New(WithCredsDir(dir), WithSubscriptions("bob", "alice", "erik"), WithClock(fixedClock))
-}
-
-func runLeaseChild() int {
-	m, err := leaseChildManager(os.Getenv(envDir))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lease child:", err)
-		return 2
-	}
-	var opts []LeaseOption
-	if sub := os.Getenv(envLeaseSub); sub != "" {
-		opts = append(opts, LeaseSub(sub))
-	}
-	l, err := m.Lease(context.Background(), os.Getenv(envLeaseSeat), opts...)
-	if err != nil {
-		fmt.Printf("refused %v\n", errors.Is(err, ErrNoFreeSub))
-		return 1
-	}
-	if os.Getenv(envLeaseSpawn) != "" {
-		c := exec.Command("sleep", "60")
-		c.ExtraFiles = []*os.File{l.File()}
-		if err := c.Start(); err != nil {
-			fmt.Fprintln(os.Stderr, "lease child:", err)
-			return 2
-		}
-		fmt.Printf("spawned %d\n", c.Process.Pid)
-	}
-	if rt := os.Getenv(envLeaseWrite); rt != "" {
-		seatFile := filepath.Join(l.Seat(), DefaultLiveName)
-		tmp := seatFile + ".tmp.cli"
-		if err := os.WriteFile(tmp, claudeDoc(fresh.Add(48*time.Hour), rt), 0o600); err != nil {
-			return 2
-		}
-		if err := os.Rename(tmp, seatFile); err != nil {
-			return 2
-		}
-	}
-	fmt.Printf("leased %s\n", l.Sub())
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	if err := l.Release(); err != nil {
-		fmt.Fprintln(os.Stderr, "lease child: release:", err)
-		return 2
-	}
-	return 0
-}
 
 // leaseProc is a running lease child.
 type leaseProc struct {

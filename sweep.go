@@ -72,7 +72,7 @@ func (m *Manager) sweepIfDue() {
 
 // sweep removes stale temporaries from every directory the manager writes to.
 func (m *Manager) sweep() {
-	dirs := map[string]bool{filepath.Dir(m.live): true, m.private: true}
+	dirs := map[string]bool{filepath.Dir(m.live): true, m.private: true, m.leasesDir(): true}
 	for _, sub := range m.subs {
 		dirs[filepath.Dir(m.slots[sub])] = true
 		dirs[filepath.Dir(m.prints[sub])] = true

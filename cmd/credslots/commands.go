@@ -105,6 +105,9 @@ func slotNote(s credslots.SlotStatus, now time.Time) string {
 	if until := s.RestingUntil; until != nil && until.After(now) {
 		notes = append(notes, "resting "+relative(*until, now)+" (until "+until.UTC().Format(time.RFC3339)+")")
 	}
+	if l := s.Lease; l != nil {
+		notes = append(notes, fmt.Sprintf("leased to %s (pid %d, %s)", printable(dash(l.Seat)), l.PID, relative(l.Since, now)))
+	}
 	if len(notes) == 0 {
 		return "-"
 	}
