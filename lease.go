@@ -552,8 +552,8 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord) error {
 				return err
 			}
 			m.journalLease(opRecover, r.Sub, r.Seat, "recovered a newer login from the seat of an ended lease")
-		case v.differs && !v.blank:
-			// Not written back (stale, or another login): kept, never lost.
+		case v.differs && !v.blank && v.cred.problem == "":
+			// Not written back (older, or another login): kept, never lost.
 			if err := m.keepGeneration(m.slots[r.Sub]+".seat", data); err != nil {
 				return err
 			}
@@ -568,16 +568,26 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord) error {
 	return nil
 }
 
-// removePrivateSeat removes seat when it is one of the command's private
-// seats (under "<creds dir>/.credslots/seats/"), with the legacy lock
-// directory Claude Code makes beside it.
+// removePrivateSeat removes the command's private seat that seat is (or is
+// inside: Gemini CLI's seat is the .gemini directory of one) under
+// "<creds dir>/.credslots/seats/", with the legacy lock directory Claude
+// Code makes beside it. Any other seat is left alone.
 func (m *Manager) removePrivateSeat(seat string) {
-	if filepath.Dir(seat) != m.seatsDir() {
-		return
+	dirs := []string{m.seatsDir()}
+	if real, err := m.cfg.fs.EvalSymlinks(m.dir); err == nil {
+		dirs = append(dirs, filepath.Join(filepath.Clean(real), privateDirName, SeatsDirName))
 	}
-	_ = m.cfg.fs.RemoveAll(seat)
-	if fi, err := m.cfg.fs.Lstat(seat + lockSuffix); err == nil && fi.IsDir() {
-		_ = m.cfg.fs.Remove(seat + lockSuffix)
+	for _, d := range dirs {
+		if !isBelow(seat, d) {
+			continue
+		}
+		rel, _ := filepath.Rel(d, seat)
+		top := filepath.Join(d, strings.Split(rel, string(filepath.Separator))[0])
+		_ = m.cfg.fs.RemoveAll(top)
+		if fi, err := m.cfg.fs.Lstat(top + lockSuffix); err == nil && fi.IsDir() {
+			_ = m.cfg.fs.Remove(top + lockSuffix)
+		}
+		return
 	}
 }
 
@@ -859,13 +869,17 @@ func (l *Lease) sync() (seatReading, error) {
 	return v, nil
 }
 
-// Release ends the lease: a final [Lease.Sync], then the login is removed
-// from the seat (for Claude Code only its claudeAiOauth member; the seat's
-// other keys stay), the record marked released and journaled, and the
-// lease's lock closed. A login that lands in the seat during the release
-// is synced before the seat is cleared. A process that inherited
-// [Lease.File] keeps the lock held until it exits; the next lease of the
-// sub then recovers the seat. Calling Release again does nothing.
+// Release ends the lease. Under the Manager's locks and then the seat's CLI
+// locks (so that no refresh lands meanwhile), a newer login in the seat is
+// written back into the slot as [Lease.Sync] would; a login there that is
+// neither the slot's nor newer (an older copy, another identity) is kept
+// as a backup generation, never lost; then the login is removed from the
+// seat (for Claude Code only its claudeAiOauth member; the seat's other
+// keys stay). The record is marked released, the release journaled, and
+// the lease's lock closed. A process that inherited [Lease.File] keeps the
+// lock held until it exits; the next lease then recovers the seat again.
+// On an error the lease stays held, the login in the seat. Calling
+// Release again does nothing.
 func (l *Lease) Release() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -873,53 +887,51 @@ func (l *Lease) Release() error {
 		return nil
 	}
 	m := l.m
-	var errs []error
-	for attempt := 0; attempt < 5; attempt++ {
-		if _, err := l.sync(); err != nil {
-			errs = append(errs, err)
-			break
+	mu, err := m.beginMutation()
+	if err != nil {
+		return err
+	}
+	defer mu.end()
+	if err := mu.verify(); err != nil {
+		return err
+	}
+	err = m.withSeatLocks(l.seat, func() error {
+		data, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))
+		switch {
+		case isMissing(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(l.seat), err)
 		}
-		cleared := false
-		err := m.withSeatLocks(l.seat, func() error {
-			data, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))
-			if err != nil && !isMissing(err) {
+		slot, err := m.cfg.fs.ReadFile(m.slots[l.sub])
+		if err != nil && !isMissing(err) {
+			return fmt.Errorf("credslots: read slot %s: %w", m.slots[l.sub], err)
+		}
+		switch v := m.seatVerdict(slot, data); {
+		case v.newer:
+			if err := m.takeBack(l.sub, slot, data); err != nil {
 				return err
 			}
-			if data != nil {
-				slot, _ := m.cfg.fs.ReadFile(m.slots[l.sub])
-				if again := m.seatVerdict(slot, data); again.newer {
-					return nil // a refresh landed since the sync: sync again
-				}
+			m.journalLease(opSync, l.sub, l.seat, "wrote back a newer login from the seat at release")
+		case v.differs && !v.blank && v.cred.problem == "":
+			if err := m.keepGeneration(m.slots[l.sub]+".seat", data); err != nil {
+				return err
 			}
-			cleared = true
-			return m.clearSeat(l.seat)
-		})
-		if err != nil {
-			errs = append(errs, err)
-			break
+			m.cfg.logger.Warn("kept a seat login that is not written back as a backup", "sub", l.sub, "path", l.seat, "reason", v.why)
 		}
-		if cleared {
-			break
-		}
-	}
-	if len(errs) > 0 {
-		// The login stays in the seat, and the lock stays held, so that
-		// nothing hands it out again before it is written back.
-		return errors.Join(errs...)
+		return m.clearSeat(l.seat)
+	})
+	if err != nil {
+		return err
 	}
 	l.released = true
 	var rerr error
-	if mu, err := m.beginMutation(); err != nil {
-		rerr = err
-	} else {
-		if r, ok := m.leaseRecord(l.sub); ok && r.Seat == l.seat {
-			now := m.cfg.now().UTC()
-			r.Released = &now
-			rerr = m.writeLeaseRecord(r)
-		}
-		m.journalLease(opRelease, l.sub, l.seat, "released from "+l.seat)
-		mu.end()
+	if r, ok := m.leaseRecord(l.sub); ok && r.Seat == l.seat {
+		now := m.cfg.now().UTC()
+		r.Released = &now
+		rerr = m.writeLeaseRecord(r)
 	}
+	m.journalLease(opRelease, l.sub, l.seat, "released from "+l.seat)
 	m.cfg.logger.Info("released", "sub", l.sub, "path", l.seat)
 	return errors.Join(rerr, l.file.Close())
 }

@@ -120,10 +120,16 @@ func (a *app) cmdRun(o *opts, pos []string) int {
 
 // newPrivateSeat makes a fresh private seat directory under
 // "<creds dir>/.credslots/seats/".
+// The creds dir's real path is used: a seat path never runs through a
+// symlink (a creds dir that is one, as a dotfiles manager makes it, too).
 func newPrivateSeat(m *credslots.Manager) (string, error) {
+	dir, err := filepath.EvalSymlinks(m.CredsDir())
+	if err != nil {
+		return "", fmt.Errorf("resolve creds dir %s: %w", m.CredsDir(), err)
+	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return filepath.Join(m.CredsDir(), ".credslots", credslots.SeatsDirName,
+	return filepath.Join(dir, ".credslots", credslots.SeatsDirName,
 		strconv.Itoa(os.Getpid())+"-"+hex.EncodeToString(b[:])), nil
 }
 
