@@ -271,6 +271,27 @@ func TestLeaseRecoversADeadSeatBeforeJudging(t *testing.T) {
 	require.NoError(t, l4.Release())
 }
 
+func TestLeaseRecoveryRemovesADeadPrivateSeat(t *testing.T) {
+	f := leaseFixture(t)
+	private := filepath.Join(f.dir, privateDirName, SeatsDirName, "123-abc")
+	l, err := f.m.Lease(context.Background(), private, LeaseSub("bob"))
+	require.NoError(t, err)
+	cliRefresh(t, private, fresh.Add(30*time.Hour), "rt-bob-1")
+	require.NoError(t, l.File().Close()) // the lessee died
+	other := filepath.Join(t.TempDir(), "seat")
+	l2, err := f.m.Lease(context.Background(), other, LeaseSub("alice"))
+	require.NoError(t, err, "any lease recovers every ended lease's seat")
+	_, err = os.Lstat(private)
+	assert.True(t, os.IsNotExist(err), "the dead private seat is removed once recovered")
+	slot, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	assert.Equal(t, "rt-bob-1", refreshTokenOf(slot))
+	require.NoError(t, l2.Release())
+	// A seat that is not a private one is never removed.
+	_, err = os.Stat(other)
+	assert.NoError(t, err)
+}
+
 func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestLeaseRefusals(t *testing.T) {
@@ -461,10 +482,20 @@ func TestLeaseCodexMovesTheWholeFile(t *testing.T) {
 	slot, err = os.ReadFile(m.SlotPath("work"))
 	require.NoError(t, err)
 	assert.Equal(t, newer, slot)
-	writeFile(t, filepath.Join(seat, "auth.json"), newer)
+	// Released with another account in the seat: not written back, kept.
 	require.NoError(t, l.Release())
 	_, err = os.Lstat(filepath.Join(seat, "auth.json"))
 	assert.True(t, os.IsNotExist(err))
+	slot, err = os.ReadFile(m.SlotPath("work"))
+	require.NoError(t, err)
+	assert.Equal(t, newer, slot)
+	backups, err := m.Backups()
+	require.NoError(t, err)
+	var kept bool
+	for _, b := range backups {
+		kept = kept || strings.Contains(b.Name, "auth.json.work.seat")
+	}
+	assert.True(t, kept, "the other account's login is kept as a backup")
 }
 
 func BenchmarkLeaseRelease(b *testing.B) {

@@ -46,7 +46,9 @@ func applySwitchOptions(opts []SwitchOption) switchConfig {
 //  1. sub is configured, else [ErrUnknownSubscription];
 //  2. unless [Force], the lock guard reports no busy-signal, else [ErrDeferred]
 //     with DeferredLocks set;
-//  3. the slot file exists, else [ErrSlotMissing];
+//  3. the sub's login is not leased to a seat (see [Manager.Lease]), else
+//     [ErrLeased], even with [Force]; the slot file exists, else
+//     [ErrSlotMissing];
 //  4. the slot is fresh (see [SlotIsFresh]), else [ErrNotFresh], even with [Force];
 //  5. unless [Force], the sub's login was not marked invalid (see
 //     [Manager.MarkInvalid]), else [ErrInvalidated], and its identity has not drifted (see
