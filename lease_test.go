@@ -393,6 +393,16 @@ func TestLeasesBesideHome(t *testing.T) {
 		assert.False(t, res.OK)
 		assert.Contains(t, res.Reason, "leased to "+l.Seat())
 	}
+	// Healing, adopting or restoring into it is refused too.
+	f.refresh(t, claudeDoc(fresh.Add(10*time.Hour), "rt-home-2"))
+	_, err = f.m.HealDriftTo("bob", Force())
+	require.ErrorIs(t, err, ErrLeased)
+	_, err = f.m.Adopt("bob", Force())
+	require.ErrorIs(t, err, ErrLeased)
+	_, err = f.m.HealDriftTo("alice")
+	require.NoError(t, err)
+	writeFile(t, f.slot("bob")+prevSuffix, claudeDoc(fresh, "rt-bob-0"))
+	require.ErrorIs(t, f.m.Restore(filepath.Base(f.slot("bob"))+prevSuffix, "bob"), ErrLeased)
 	// SwitchNext passes it over.
 	res, err := f.m.SwitchNext("rotate")
 	require.NoError(t, err)

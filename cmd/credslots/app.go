@@ -312,6 +312,8 @@ var errorWords = []struct {
 	{&credslots.ErrTooLarge, "too_large", exitRefused},
 	{&credslots.ErrNoCandidate, "no_candidate", exitRefused},
 	{&credslots.ErrInvalidated, "invalidated", exitRefused},
+	{&credslots.ErrLeased, "leased", exitRefused},
+	{&credslots.ErrNoFreeSub, "no_free_sub", exitRefused},
 	{&credslots.ErrInvalidConfig, "invalid_config", exitError},
 }
 

@@ -112,6 +112,11 @@ func TestRunExitCodes(t *testing.T) {
 	r = run("--dir", dir, "leases")
 	assert.Contains(t, r.stdout, "bob")
 	assert.Contains(t, r.stdout, "held")
+	r = run("--dir", dir, "--json", "switch", "bob")
+	assert.Equal(t, exitRefused, r.code, "switch refuses a leased sub")
+	assert.Equal(t, "leased", r.json(t)["error"])
+	r = run("--dir", dir, "status")
+	assert.Contains(t, r.stdout, "leased to ")
 
 	for _, args := range [][]string{
 		{"run"},
