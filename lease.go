@@ -166,13 +166,23 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 	if err := m.makeSeat(seat); err != nil {
 		return nil, err
 	}
-	for {
+	var refusal error
+	for first := true; ; first = false {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		l, refusal, err := m.tryLease(seat, lc)
-		if err != nil || l != nil {
-			return l, err
+		// A waiting Lease takes the locks only when a sub looks free:
+		// polling them would hold up the CLI's own refresh at home.
+		if first || m.leaseLooksPossible(lc) {
+			l, why, err := m.tryLease(seat, lc)
+			switch {
+			case err != nil && lc.wait && errors.Is(err, ErrLockTimeout):
+				// Other lessees hold the lock: keep waiting.
+			case err != nil || l != nil:
+				return l, err
+			default:
+				refusal = why
+			}
 		}
 		if !lc.wait {
 			return nil, refusal
@@ -185,6 +195,27 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 		case <-t.C:
 		}
 	}
+}
+
+// leaseLooksPossible reports, without taking a lock, whether a lease
+// attempt may succeed: some sub (the one asked for) is not leased and not
+// live at home, and is usable or an ended lease left a login in its seat.
+func (m *Manager) leaseLooksPossible(lc leaseConfig) bool {
+	home := m.homeSub()
+	for _, c := range m.Candidates() {
+		if lc.sub != "" && c.Sub != lc.sub || c.Lease != nil || c.Sub == home {
+			continue
+		}
+		if c.Usable {
+			return true
+		}
+		if r, ok := m.leaseRecord(c.Sub); ok {
+			if _, err := m.cfg.fs.Lstat(m.seatFile(r.Seat)); err == nil {
+				return true // an ended lease's seat holds a login to recover
+			}
+		}
+	}
+	return false
 }
 
 // leasesDir, leaseLockPath and leaseRecordPath name a sub's lease files.
@@ -888,6 +919,9 @@ func (l *Lease) Release() error {
 	}
 	m := l.m
 	mu, err := m.beginMutation()
+	for try := 1; errors.Is(err, ErrLockTimeout) && try < 3; try++ {
+		mu, err = m.beginMutation() // others' changes held the lock: the login must still come back
+	}
 	if err != nil {
 		return err
 	}
