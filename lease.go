@@ -334,9 +334,19 @@ func (m *Manager) tryLease(seat string, lc leaseConfig) (*Lease, error, error) {
 		return nil, nil, err
 	}
 	home := m.homeSub()
+	cands := m.Candidates()
+	drifted := map[string]string{}
+	for _, c := range cands {
+		if c.Identity.Drift && c.Identity.CurrentFingerprint != "" {
+			drifted[c.Sub] = c.Identity.CurrentFingerprint
+		}
+	}
+	if m.completeWriteBacks(drifted) {
+		cands = m.Candidates()
+	}
 	var why []string
 	leased := false
-	for _, c := range m.Candidates() {
+	for _, c := range cands {
 		if lc.sub != "" && c.Sub != lc.sub {
 			continue
 		}
@@ -500,6 +510,16 @@ func (m *Manager) homeSub() string {
 // lock f: recover what an earlier lease left, write the login into the
 // seat, write the record, journal it.
 func (m *Manager) grant(mu *mutation, f *os.File, sub, seat string, records []leaseRecord) (*Lease, error) {
+	// Whoever takes the lease lock recovers the sub's last seat first, so
+	// that no login is handed out while a newer one sits in a dead seat
+	// (recoverEnded may have found the lock busy for a reader's instant).
+	for _, r := range records {
+		if r.Sub == sub {
+			if err := m.recoverSeat(r, records); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if err := mu.verify(); err != nil {
 		return nil, err
 	}
@@ -507,18 +527,17 @@ func (m *Manager) grant(mu *mutation, f *os.File, sub, seat string, records []le
 	if err != nil {
 		return nil, fmt.Errorf("credslots: read slot %s: %w", m.slots[sub], err)
 	}
-	if err := m.withSeatLocks(seat, func() error { return m.handOut(seat, slot) }); err != nil {
-		return nil, err
-	}
+	// The record first: a lessee that dies before its login reaches the
+	// seat leaves a record naming that seat, never a login no record names.
 	host, _ := os.Hostname()
 	rec := leaseRecord{Sub: sub, Seat: seat, PID: os.Getpid(), Host: host, Since: m.cfg.now().UTC()}
 	if err := m.writeLeaseRecord(rec); err != nil {
-		_ = m.withSeatLocks(seat, func() error { return m.clearSeat(seat) })
 		return nil, err
 	}
-	if err := m.record(JournalEntry{Time: m.cfg.now(), Op: opLease, Phase: phaseDone, Sub: sub, Seat: seat, Reason: "leased to " + seat}); err != nil {
-		m.cfg.logger.Warn("journal record failed", "sub", sub, "op", opLease, "reason", err.Error())
+	if err := m.withSeatLocks(seat, func() error { return m.handOut(seat, slot) }); err != nil {
+		return nil, err
 	}
+	m.journalLease(opLease, sub, seat, "leased to "+seat)
 	m.cfg.logger.Info("leased", "sub", sub, "path", seat)
 	return &Lease{m: m, sub: sub, seat: seat, file: f}, nil
 }
@@ -528,7 +547,7 @@ func (m *Manager) grant(mu *mutation, f *os.File, sub, seat string, records []le
 // The caller holds the package's lock.
 func (m *Manager) recoverEnded(records []leaseRecord) error {
 	for _, r := range records {
-		f, ok, err := lockOpen(m.leaseLockPath(r.Sub), false)
+		f, ok, err := m.takeLeaseLock(r.Sub)
 		if err != nil || !ok {
 			continue // held: its seat is live
 		}
@@ -579,10 +598,9 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord) error {
 		case v.newer:
 			// Fresh or not, its refresh token is the live one: the slot's
 			// was consumed when the seat's CLI refreshed.
-			if err := m.takeBack(r.Sub, slot, data); err != nil {
+			if err := m.takeBack(opRecover, r.Sub, r.Seat, slot, data, "recovered a newer login from the seat of an ended lease"); err != nil {
 				return err
 			}
-			m.journalLease(opRecover, r.Sub, r.Seat, "recovered a newer login from the seat of an ended lease")
 		case v.differs && !v.blank && v.cred.problem == "":
 			// Not written back (older, or another login): kept, never lost.
 			if err := m.keepGeneration(m.slots[r.Sub]+".seat", data); err != nil {
@@ -802,8 +820,12 @@ func (m *Manager) seatVerdict(slot, seatData []byte) seatReading {
 
 // takeBack writes the seat's newer login into sub's slot under the lock the
 // caller holds, keeping the slot's old content as its backup, and captures
-// the new fingerprint.
-func (m *Manager) takeBack(sub string, slot, seatData []byte) error {
+// the new fingerprint. It is journaled as a change (op is "sync" or
+// "recover"): an intent carrying the new login's fingerprint, then a done
+// record, so that a write-back a crash interrupted between the slot and
+// its sidecar is completed later (see completeWriteBacks), never reported
+// as identity drift.
+func (m *Manager) takeBack(op, sub, seat string, slot, seatData []byte, reason string) error {
 	next := seatData
 	if m.cfg.format.carriesState() {
 		login, _ := accountMemberOf(seatData)
@@ -817,20 +839,69 @@ func (m *Manager) takeBack(sub string, slot, seatData []byte) error {
 		}
 		next = spliced
 	}
-	path := m.slots[sub]
-	if slot != nil {
-		if err := m.keepBackup(path, slot); err != nil {
-			return err
-		}
-	}
-	if err := m.writeFile(path, next); err != nil {
+	fp := m.cfg.format.parse(next).fingerprint
+	e := JournalEntry{Time: m.cfg.now(), Op: op, Phase: phaseIntent, ID: newChangeID(), Sub: sub, Seat: seat, Reason: reason, Fingerprint: fp}
+	if err := m.record(e); err != nil {
 		return err
 	}
-	if _, err := m.captureKnown(sub, m.cfg.format.parse(next).fingerprint, false, false); err != nil {
-		m.cfg.logger.Warn("fingerprint capture failed after change", "sub", sub, "path", m.prints[sub], "reason", err.Error())
+	path := m.slots[sub]
+	err := func() error {
+		if slot != nil {
+			if err := m.keepBackup(path, slot); err != nil {
+				return err
+			}
+		}
+		return m.writeFile(path, next)
+	}()
+	e.Time, e.Phase = m.cfg.now(), phaseDone
+	if err != nil {
+		e.Phase, e.Error = phaseFailed, err.Error()
+	}
+	if err == nil {
+		if _, cerr := m.captureKnown(sub, fp, false, false); cerr != nil {
+			m.cfg.logger.Warn("fingerprint capture failed after change", "sub", sub, "path", m.prints[sub], "reason", cerr.Error())
+		}
+	}
+	if rerr := m.record(e); rerr != nil {
+		m.cfg.logger.Warn("journal record failed", "sub", sub, "op", op, "reason", rerr.Error())
+	}
+	if err != nil {
+		return err
 	}
 	m.cfg.logger.Info("wrote back a seat's login", "sub", sub, "path", path)
 	return nil
+}
+
+// completeWriteBacks finishes write-backs that a crash interrupted after
+// the slot was written but before its fingerprint was captured: for each
+// sub in drifted whose slot holds the login the journal's newest write-back
+// intent for it announced, the fingerprint is captured. It reports whether
+// it captured any. The caller holds the package's lock.
+func (m *Manager) completeWriteBacks(drifted map[string]string) bool {
+	if len(drifted) == 0 {
+		return false
+	}
+	entries, err := m.readJournal()
+	if err != nil {
+		return false
+	}
+	done := false
+	for sub, current := range drifted {
+		for i := len(entries) - 1; i >= 0; i-- {
+			e := entries[i]
+			if e.Sub != sub || (e.Op != opSync && e.Op != opRecover) || e.Phase != phaseIntent {
+				continue
+			}
+			if e.Fingerprint != "" && e.Fingerprint == current {
+				if _, err := m.captureKnown(sub, current, false, false); err == nil {
+					m.cfg.logger.Info("completed an interrupted write-back", "sub", sub, "path", m.slots[sub])
+					done = true
+				}
+			}
+			break
+		}
+	}
+	return done
 }
 
 // Sync copies a newer login from the seat into the slot: the seat is read
@@ -893,10 +964,9 @@ func (l *Lease) sync() (seatReading, error) {
 	if v = m.seatVerdict(slot, data); !v.newer {
 		return v, nil
 	}
-	if err := m.takeBack(l.sub, slot, data); err != nil {
+	if err := m.takeBack(opSync, l.sub, l.seat, slot, data, "wrote back a newer login from the seat"); err != nil {
 		return v, err
 	}
-	m.journalLease(opSync, l.sub, l.seat, "wrote back a newer login from the seat")
 	return v, nil
 }
 
@@ -943,10 +1013,9 @@ func (l *Lease) Release() error {
 		}
 		switch v := m.seatVerdict(slot, data); {
 		case v.newer:
-			if err := m.takeBack(l.sub, slot, data); err != nil {
+			if err := m.takeBack(opSync, l.sub, l.seat, slot, data, "wrote back a newer login from the seat at release"); err != nil {
 				return err
 			}
-			m.journalLease(opSync, l.sub, l.seat, "wrote back a newer login from the seat at release")
 		case v.differs && !v.blank && v.cred.problem == "":
 			if err := m.keepGeneration(m.slots[l.sub]+".seat", data); err != nil {
 				return err

@@ -582,3 +582,61 @@ func runLeaseChild() int {
 	}
 	return 0
 }
+
+// envLeaseLoop makes a lease child run refresh cycles: lease with wait,
+// present the seat's refresh token to a single-use "server" (a marker file
+// created exclusively per token), store the next token in the seat as a
+// CLI would, sometimes sync, release; it exits 3 on a token presented
+// twice.
+const envLeaseLoop = "CREDSLOTS_TEST_LEASE_LOOP"
+
+func runLeaseLoop() int {
+	m, err := New(WithCredsDir(os.Getenv(envDir)), WithSubscriptions("bob", "alice", "erik"),
+		WithClock(fixedClock), WithCLILocks(false), WithLockTimeout(30*time.Second), WithBackupGenerations(1<<20))
+	if err != nil {
+		return 2
+	}
+	used := os.Getenv(envLeaseLoop)
+	for i := 0; ; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		l, err := m.Lease(ctx, filepath.Join(m.seatsDir(), fmt.Sprintf("%d-%d", os.Getpid(), i)), LeaseWait())
+		cancel()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loop child:", err)
+			return 2
+		}
+		seatFile := filepath.Join(l.Seat(), DefaultLiveName)
+		data, err := os.ReadFile(seatFile)
+		if err != nil {
+			return 2
+		}
+		var n int
+		if _, err := fmt.Sscanf(refreshTokenOf(data), "rt-"+l.Sub()+"-%d", &n); err != nil {
+			fmt.Fprintln(os.Stderr, "loop child: unexpected token in seat")
+			return 2
+		}
+		// The CLI's refresh: the new login lands, then the old token is spent.
+		next := claudeDoc(fresh.Add(time.Duration(n+1)*time.Minute), fmt.Sprintf("rt-%s-%d", l.Sub(), n+1))
+		if err := os.WriteFile(seatFile+".tmp.cli", next, 0o600); err != nil {
+			return 2
+		}
+		if err := os.Rename(seatFile+".tmp.cli", seatFile); err != nil {
+			return 2
+		}
+		mark, err := os.OpenFile(filepath.Join(used, fmt.Sprintf("%s-%d", l.Sub(), n)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "loop child: %s's refresh token %d presented twice\n", l.Sub(), n)
+			return 3
+		}
+		_ = mark.Close()
+		if i%2 == 0 {
+			if err := l.Sync(); err != nil {
+				return 2
+			}
+		}
+		if err := l.Release(); err != nil {
+			fmt.Fprintln(os.Stderr, "loop child: release:", err)
+			return 2
+		}
+	}
+}

@@ -169,3 +169,79 @@ func TestLeaseOutlivesAKilledLessee(t *testing.T) {
 		})
 	}
 }
+
+// TestLeaseCrashLoop runs lessees in parallel over three subs, each
+// refreshing its login once per lease against a single-use token "server",
+// and kills them with SIGKILL at random moments (in a lease, a refresh, a
+// write-back, a release). No refresh token is ever presented twice, and in
+// the end every slot holds its account's newest token.
+func TestLeaseCrashLoop(t *testing.T) {
+	dir := t.TempDir()
+	m, err := New(WithCredsDir(dir), WithSubscriptions("bob", "alice", "erik"), WithClock(fixedClock), WithCLILocks(false))
+	require.NoError(t, err)
+	for _, sub := range m.Subscriptions() {
+		writeSlot(t, m.SlotPath(sub), fresh, "rt-"+sub+"-0")
+	}
+	used := t.TempDir()
+	start := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), envLeaseLoop+"="+used, envDir+"="+dir)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Start())
+		return cmd
+	}
+	const n = 5
+	procs := make([]*exec.Cmd, n)
+	done := make([]chan error, n)
+	for i := range procs {
+		procs[i] = start()
+		done[i] = make(chan error, 1)
+		go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(procs[i], done[i])
+	}
+	deadline := time.Now().Add(6 * time.Second)
+	kills := 0
+	for time.Now().Before(deadline) {
+		time.Sleep(time.Duration(20+kills%7*15) * time.Millisecond)
+		i := kills % n
+		select {
+		case err := <-done[i]:
+			t.Fatalf("lessee %d ended by itself: %v (stderr: %s)", i, err, procs[i].Stderr)
+		default:
+		}
+		_ = procs[i].Process.Signal(syscall.SIGKILL)
+		<-done[i]
+		kills++
+		procs[i] = start()
+		done[i] = make(chan error, 1)
+		go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(procs[i], done[i])
+	}
+	for i := range procs {
+		_ = procs[i].Process.Signal(syscall.SIGKILL)
+		<-done[i]
+	}
+	marks, err := os.ReadDir(used)
+	require.NoError(t, err)
+	spent := map[string]int{}
+	for _, e := range marks {
+		sub, num, _ := strings.Cut(e.Name(), "-")
+		k, err := strconv.Atoi(num)
+		require.NoError(t, err)
+		spent[sub] = max(spent[sub], k+1)
+	}
+	t.Logf("%d kills, %d refreshes: %v", kills, len(marks), spent)
+	require.Greater(t, len(marks), n, "the lessees made progress")
+
+	// One more lease of each sub recovers what the last killed lessees left.
+	for _, sub := range m.Subscriptions() {
+		l, err := m.Lease(context.Background(), filepath.Join(t.TempDir(), "seat"), LeaseSub(sub))
+		require.NoError(t, err)
+		require.NoError(t, l.Release())
+		slot, err := os.ReadFile(m.SlotPath(sub))
+		require.NoError(t, err)
+		var got int
+		_, err = fmt.Sscanf(refreshTokenOf(slot), "rt-"+sub+"-%d", &got)
+		require.NoError(t, err)
+		assert.GreaterOrEqual(t, got, spent[sub], "%s: the slot holds a token newer than every one spent", sub)
+	}
+}

@@ -35,6 +35,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(envLeaseLoop) != "" {
+		os.Exit(runLeaseLoop())
+	}
 	if os.Getenv(envLeaseChild) != "" {
 		os.Exit(runLeaseChild())
 	}
