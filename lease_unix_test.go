@@ -191,6 +191,45 @@ func TestLeaseCrashLoop(t *testing.T) {
 		require.NoError(t, cmd.Start())
 		return cmd
 	}
+	// Sample every seat while they run: a login found in two seats in two
+	// sweeps in a row is live in two places (one sweep alone may straddle a
+	// move from one seat to the next).
+	stop, twice := make(chan struct{}), make(chan []string, 1)
+	go func() {
+		var found []string
+		prev := map[string]bool{}
+		for {
+			select {
+			case <-stop:
+				twice <- found
+				return
+			default:
+			}
+			entries, _ := os.ReadDir(m.seatsDir())
+			holders := map[string][]string{}
+			for _, e := range entries {
+				data, err := os.ReadFile(filepath.Join(m.seatsDir(), e.Name(), DefaultLiveName))
+				if err != nil {
+					continue
+				}
+				if sub, _, ok := strings.Cut(strings.TrimPrefix(refreshTokenOf(data), "rt-"), "-"); ok {
+					holders[sub] = append(holders[sub], e.Name())
+				}
+			}
+			now := map[string]bool{}
+			for sub, seats := range holders {
+				if len(seats) > 1 {
+					key := sub + " in " + strings.Join(seats, ", ")
+					now[key] = true
+					if prev[key] {
+						found = append(found, key)
+					}
+				}
+			}
+			prev = now
+			time.Sleep(time.Millisecond)
+		}
+	}()
 	const n = 5
 	procs := make([]*exec.Cmd, n)
 	done := make([]chan error, n)
@@ -220,6 +259,8 @@ func TestLeaseCrashLoop(t *testing.T) {
 		_ = procs[i].Process.Signal(syscall.SIGKILL)
 		<-done[i]
 	}
+	close(stop)
+	assert.Empty(t, <-twice, "no login live in two seats at once")
 	marks, err := os.ReadDir(used)
 	require.NoError(t, err)
 	spent := map[string]int{}
