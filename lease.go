@@ -534,7 +534,7 @@ func (m *Manager) grant(mu *mutation, f *os.File, sub, seat string, records []le
 	if err := m.writeLeaseRecord(rec); err != nil {
 		return nil, err
 	}
-	if err := m.withSeatLocks(seat, func() error { return m.handOut(seat, slot) }); err != nil {
+	if err := m.withSeatLocks(seat, func() error { return m.handOut(sub, seat, slot) }); err != nil {
 		return nil, err
 	}
 	m.journalLease(opLease, sub, seat, "leased to "+seat)
@@ -690,9 +690,27 @@ func (m *Manager) writeSeat(seat string, data []byte) error {
 	return atomicfile.WriteFile(m.cfg.fs, path, data, m.ownerFor(path))
 }
 
-// handOut writes the slot's login into the seat.
-func (m *Manager) handOut(seat string, slot []byte) error {
+// handOut writes sub's slot login into the seat. A login already there
+// that is not the slot's (a seat the caller logged in by hand) is kept as a
+// backup generation first, never lost. The caller holds the package's lock
+// and the seat's CLI locks.
+func (m *Manager) handOut(sub, seat string, slot []byte) error {
 	path := m.seatFile(seat)
+	cur, err := m.cfg.fs.ReadFile(path)
+	switch {
+	case isMissing(err):
+		cur = nil
+	case err != nil:
+		return fmt.Errorf("credslots: read seat %s: %w", path, err)
+	}
+	if cur != nil {
+		if v := m.seatVerdict(slot, cur); v.differs && !v.blank && v.cred.problem == "" {
+			if err := m.keepGeneration(m.slots[sub]+".seat", cur); err != nil {
+				return err
+			}
+			m.cfg.logger.Warn("kept the login a seat held before the lease as a backup", "sub", sub, "path", seat)
+		}
+	}
 	if !m.cfg.format.carriesState() {
 		return m.writeSeat(seat, slot)
 	}
@@ -700,12 +718,8 @@ func (m *Manager) handOut(seat string, slot []byte) error {
 	if !ok {
 		return fmt.Errorf("credslots: slot has no %s object to hand out: %w", accountKey, ErrUnhealable)
 	}
-	cur, err := m.cfg.fs.ReadFile(path)
-	switch {
-	case isMissing(err):
+	if cur == nil {
 		return m.writeSeat(seat, concat([]byte(`{"`+accountKey+`":`), login, []byte("}")))
-	case err != nil:
-		return fmt.Errorf("credslots: read seat %s: %w", path, err)
 	}
 	doc, problem := validDocument(cur)
 	if problem != "" {

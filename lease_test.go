@@ -146,6 +146,13 @@ func TestLeaseMovesOnlyTheAccountMember(t *testing.T) {
 	assert.NotNil(t, doc["pluginSecrets"])
 	assert.Equal(t, claudeMember(t, f.slot("alice")), claudeMember(t, seatFile))
 
+	backups, err := f.m.Backups()
+	require.NoError(t, err)
+	var kept bool
+	for _, b := range backups {
+		kept = kept || strings.Contains(b.Name, ".credentials.json.alice.seat")
+	}
+	assert.True(t, kept, "the login the seat held before is kept as a backup")
 	require.NoError(t, l.Release())
 	doc = readJSONFile(t, seatFile)
 	assert.NotContains(t, doc, accountKey, "the login left the seat")
