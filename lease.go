@@ -134,10 +134,13 @@ func (l *Lease) File() *os.File { return l.file }
 // since) says where the login went, and the journal records the lease.
 // Before the login is handed out, a seat that an earlier, ended lease of
 // the sub left behind is recovered: a newer (later expiry), non-blank login
-// of the same identity found there is written back into the slot (the old
-// slot kept as its backup), then removed from that seat; this happens for
-// every ended lease before the subs are judged, so a sub whose only live
-// login was stranded in a dead seat is usable again.
+// found there (for Codex CLI and Gemini CLI, of the slot's identity) is
+// written back into the slot, the old slot kept as its backup; any other
+// login there is kept as a backup generation; then the login is removed
+// from that seat. This happens for every ended lease before the subs are
+// judged, so a sub whose only live login was stranded in a dead seat is
+// usable again. A login the seat held before the lease is kept as a backup
+// generation too, never overwritten unseen.
 //
 // The login is written into "<seat>/<live name>" as a regular file, 0600,
 // atomically, under the seat's CLI locks. With the [ClaudeCode] format only
