@@ -369,3 +369,36 @@ func runCredslotsEnv(t *testing.T, env []string, args ...string) cliResult {
 	p := startProc(t, procOpts{env: env, description: "credslots " + strings.Join(args, " ")}, append([]string{credslotsBin(t)}, args...)...)
 	return p.result(p.wait(t, 60*time.Second))
 }
+
+// TestClaudeOlderReleaseSeatIsItsConfigDir runs a release before the seat
+// variable (2.1.197) through `credslots run --seat-env CLAUDE_CONFIG_DIR`:
+// the seat is then its whole config dir, and leases hold just the same.
+func TestClaudeOlderReleaseSeatIsItsConfigDir(t *testing.T) {
+	t.Parallel()
+	rel := oldestClaude(t)
+	if rel.atLeast("2.1.220") {
+		t.Fatalf("interop: the oldest pinned Claude Code %s already has the seat variable; this case is for an older one", rel.Version)
+	}
+	w := newLeaseWorld(t, 2*time.Minute, "alice", "bob")
+	credslots := credslotsBin(t)
+	var procs []*proc
+	for i := 0; i < 3; i++ {
+		// Each seat is a config dir of its own: give it Claude Code's state.
+		script := `cp "$STATE" "$CREDSLOTS_SEAT/.claude.json" && exec "$0" -p "say ok"`
+		env := append(w.env(), "STATE="+filepath.Join(w.config, ".claude.json"))
+		procs = append(procs, startProc(t, procOpts{dir: w.work, env: env, description: fmt.Sprintf("agent %d", i)},
+			credslots, "--dir", w.dir, "--grace", "30s", "run", "--wait", "2m", "--seat-env", "CLAUDE_CONFIG_DIR", "--", "sh", "-c", script, rel.Bin))
+	}
+	for i, p := range procs {
+		code := p.wait(t, 3*time.Minute)
+		assert.Equal(t, 0, code, "agent %d: %s\n%s", i, tail(p.stdout.String()), tail(p.stderr.String()))
+		assert.Contains(t, p.stdout.String(), "fake API answered for")
+	}
+	reuses, refreshes, _ := w.fake.report()
+	assert.Empty(t, reuses)
+	assert.GreaterOrEqual(t, refreshes, 3)
+	for _, a := range []string{"alice", "bob"} {
+		v, _ := dig(readJSON(t, filepath.Join(w.dir, ".credentials.json."+a)), "claudeAiOauth", "refreshToken").(string)
+		assert.Equal(t, w.fake.newest(a), v, "slot %s ends with its account's newest token", a)
+	}
+}
