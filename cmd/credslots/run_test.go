@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"encoding/json"
 	"os"
@@ -185,4 +186,53 @@ func TestRunForwardsSignals(t *testing.T) {
 	for _, l := range leases {
 		assert.False(t, l.Held, "released: %s", l.Sub)
 	}
+}
+
+func TestRunWritesBackARefreshAsItLands(t *testing.T) {
+	dir := poolDir(t, testNow)
+	refreshed := filepath.Join(t.TempDir(), "refreshed.json")
+	write(t, refreshed, cred(testNow.Add(20*time.Hour), "rt-erik-2"))
+	t.Setenv("REFRESHED", refreshed)
+	t.Setenv("SLOT", filepath.Join(dir, ".credentials.json.erik"))
+	// CMD refreshes, then waits (5 s at most) for its refresh to reach the
+	// slot while it still runs.
+	script := `cp "$REFRESHED" "$CREDSLOTS_SEAT/.credentials.json.tmp.1"
+mv "$CREDSLOTS_SEAT/.credentials.json.tmp.1" "$CREDSLOTS_SEAT/.credentials.json"
+i=0
+while ! grep -q rt-erik-2 "$SLOT"; do
+  i=$((i+1)); [ $i -gt 100 ] && exit 9
+  sleep 0.05
+done`
+	r := run("--dir", dir, "run", "--", "sh", "-c", script)
+	assert.Equal(t, 0, r.code, "the refresh reached the slot while CMD ran: %s", r.stderr)
+}
+
+func TestRunGivesEachCLIItsSeatVariable(t *testing.T) {
+	now := testNow
+	tests := []struct {
+		tool, slot, check string
+		doc               []byte
+	}{
+		{"claude", ".credentials.json.a", `test -f "$CLAUDE_SECURESTORAGE_CONFIG_DIR/.credentials.json" && test "$CLAUDE_SECURESTORAGE_CONFIG_DIR" = "$CREDSLOTS_SEAT"`, cred(now.Add(time.Hour), "rt-a")},
+		{"codex", "auth.json.a", `test -f "$CODEX_HOME/auth.json" && test "$CODEX_HOME" = "$CREDSLOTS_SEAT"`, codexCred(now.Add(time.Hour))},
+		{"gemini", "oauth_creds.json.a", `test -f "$GEMINI_CLI_HOME/.gemini/oauth_creds.json" && test "$GEMINI_CLI_HOME/.gemini" = "$CREDSLOTS_SEAT" && test "$GEMINI_FORCE_FILE_STORAGE" = true`,
+			[]byte(`{"access_token":"ya29.x","refresh_token":"rt-a","expiry_date":` + strconv.FormatInt(now.Add(time.Hour).UnixMilli(), 10) + `}`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.tool, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, tt.slot), tt.doc)
+			r := run("--tool", tt.tool, "--dir", dir, "run", "--", "sh", "-c", tt.check)
+			assert.Equal(t, 0, r.code, r.stderr)
+			seats, err := os.ReadDir(filepath.Join(dir, ".credslots", "seats"))
+			require.NoError(t, err)
+			assert.Empty(t, seats, "the private seat is removed")
+		})
+	}
+}
+
+// codexCred is a Codex CLI login whose access token expires at exp.
+func codexCred(exp time.Time) []byte {
+	payload := base64.RawURLEncoding.EncodeToString([]byte(`{"exp":` + strconv.FormatInt(exp.Unix(), 10) + `}`))
+	return []byte(`{"tokens":{"access_token":"eyJhbGciOiJub25lIn0.` + payload + `.c2ln","refresh_token":"rt-a","account_id":"acct-a"}}`)
 }
