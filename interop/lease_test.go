@@ -402,3 +402,24 @@ func TestClaudeOlderReleaseSeatIsItsConfigDir(t *testing.T) {
 		assert.Equal(t, w.fake.newest(a), v, "slot %s ends with its account's newest token", a)
 	}
 }
+
+// TestCodexReadsItsLeasedSeat runs the real Codex CLI through `credslots
+// --tool codex run`: it reads the login leased to its seat from CODEX_HOME.
+func TestCodexReadsItsLeasedSeat(t *testing.T) {
+	t.Parallel()
+	requireInstalled(t)
+	dir, home := newCredsDir(t)
+	a := fakeCodexAccount("dora")
+	writeFile0600(t, filepath.Join(dir, "auth.json.dora"), a.authJSON(time.Now().Add(10*24*time.Hour)))
+	p := startProc(t, procOpts{env: childEnv(home), description: "credslots run codex login status"},
+		credslotsBin(t), "--tool", "codex", "--dir", dir, "run", "--", nodeModule(codexNative), "login", "status")
+	code := p.wait(t, 60*time.Second)
+	out := p.stdout.String() + p.stderr.String()
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, strings.ToLower(out), "logged in", "Codex found the leased login in CODEX_HOME")
+	seats, _ := os.ReadDir(filepath.Join(dir, ".credslots", "seats"))
+	assert.Empty(t, seats, "the private seat is removed")
+	slot, err := os.ReadFile(filepath.Join(dir, "auth.json.dora"))
+	require.NoError(t, err)
+	assert.Contains(t, string(slot), a.refresh, "the slot keeps its login")
+}
