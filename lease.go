@@ -495,6 +495,29 @@ func (m *Manager) Leases() ([]LeaseInfo, error) {
 	return out, nil
 }
 
+// strandedLogins says, for Status, which ended leases (their lock held by
+// no process, never released) left a login in their seat: it waits there
+// for the next lease, which writes it back.
+func (m *Manager) strandedLogins() []string {
+	var out []string
+	for _, r := range m.leaseRecords() {
+		if r.Released != nil || m.leaseHeld(r.Sub) {
+			continue
+		}
+		data, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat))
+		if err != nil {
+			continue
+		}
+		if m.cfg.format.carriesState() {
+			if _, ok := accountMemberOf(data); !ok {
+				continue
+			}
+		}
+		out = append(out, fmt.Sprintf("sub %s: the lease to %s ended without a release and left its login there; the next lease writes it back", r.Sub, r.Seat))
+	}
+	return out
+}
+
 // homeSub is the sub whose login is live at home: the one the live symlink
 // points at, or, when the live path is a regular file (the CLI refreshed
 // it), the one the journal says was active.

@@ -167,6 +167,7 @@ func (m *Manager) Status() (Status, error) {
 		}
 		st.Slots = append(st.Slots, ss)
 	}
+	st.Problems = append(st.Problems, m.strandedLogins()...)
 	if !anyFresh {
 		problem("no fresh slot: every configured slot is missing, unreadable, expired or within grace")
 	}
