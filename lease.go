@@ -411,17 +411,33 @@ func (m *Manager) takeLeaseLock(sub string) (*os.File, bool, error) {
 }
 
 // leaseHeld reports whether sub's lease lock is held by any process. It
-// never creates the lock file.
+// never creates the lock file. Another reader's probe holds the lock for an
+// instant, so a busy lock is tried once more before it counts as held.
 func (m *Manager) leaseHeld(sub string) bool {
-	f, ok, err := lockOpen(m.leaseLockPath(sub), false)
-	if err != nil {
-		return false // no lock file: never leased
+	for i := 0; ; i++ {
+		f, ok, err := lockOpen(m.leaseLockPath(sub), false)
+		if err != nil {
+			return false // no lock file: never leased
+		}
+		if ok {
+			_ = f.Close()
+			return false
+		}
+		if i >= 1 {
+			return true
+		}
+		time.Sleep(time.Millisecond)
 	}
-	if ok {
-		_ = f.Close()
-		return false
+}
+
+// holdsLogin reports whether a seat's file holds a login: for Claude Code
+// the account's member, for the other CLIs any content.
+func (m *Manager) holdsLogin(data []byte) bool {
+	if !m.cfg.format.carriesState() {
+		return len(data) > 0
 	}
-	return true
+	_, ok := accountMemberOf(data)
+	return ok
 }
 
 // leaseRecords reads every lease record, in configured order. Records that
@@ -505,13 +521,8 @@ func (m *Manager) strandedLogins() []string {
 			continue
 		}
 		data, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat))
-		if err != nil {
+		if err != nil || !m.holdsLogin(data) {
 			continue
-		}
-		if m.cfg.format.carriesState() {
-			if _, ok := accountMemberOf(data); !ok {
-				continue
-			}
 		}
 		out = append(out, fmt.Sprintf("sub %s: the lease to %s ended without a release and left its login there; the next lease writes it back", r.Sub, r.Seat))
 	}
@@ -606,8 +617,15 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord) error {
 			return nil // the seat is another lease's now
 		}
 	}
-	if _, err := m.cfg.fs.Lstat(m.seatFile(r.Seat)); err != nil {
-		m.removePrivateSeat(r.Seat)
+	// A first look without the seat's locks: most ended seats hold no
+	// login any more (released, or recovered already).
+	if peek, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat)); err != nil || !m.holdsLogin(peek) {
+		if err == nil || isMissing(err) {
+			m.removePrivateSeat(r.Seat)
+		}
+		if err != nil && !isMissing(err) {
+			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(r.Seat), err)
+		}
 		return nil
 	}
 	err := m.withSeatLocks(r.Seat, func() error {
