@@ -329,6 +329,9 @@ func TestClaudeAgentsThroughLeases(t *testing.T) {
 						}
 						if m := regexp.MustCompile(`sub=(\w+)`).FindStringSubmatch(out); m != nil {
 							subsUsed[m[1]]++
+							if !strings.Contains(out, "fake API answered for "+m[1]) {
+								failures = append(failures, fmt.Sprintf("agent %d round %d leased %s but called the API as another account: %s", i, r, m[1], tail(out)))
+							}
 						}
 						mu.Unlock()
 					}
