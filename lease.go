@@ -16,8 +16,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/gptme/credslots/internal/atomicfile"
 )
 
 const (
@@ -223,89 +221,14 @@ func (m *Manager) leaseLooksPossible(lc leaseConfig) bool {
 
 // leasesDir, leaseLockPath and leaseRecordPath name a sub's lease files.
 func (m *Manager) leasesDir() string { return filepath.Join(m.private, leasesDirName) }
+
 func (m *Manager) leaseLockPath(sub string) string {
 	return filepath.Join(m.leasesDir(), sub+lockSuffix)
 }
+
 func (m *Manager) leaseRecordPath(sub string) string {
 	return filepath.Join(m.leasesDir(), sub+".json")
 }
-
-// seatsDir is where the command's private seats live.
-func (m *Manager) seatsDir() string { return filepath.Join(m.private, SeatsDirName) }
-
-// checkSeat returns seat absolute and cleaned, or why it is refused.
-func (m *Manager) checkSeat(seat string) (string, error) {
-	if seat == "" {
-		return "", errors.New("credslots: lease: no seat directory given")
-	}
-	abs, err := filepath.Abs(seat)
-	if err != nil {
-		return "", fmt.Errorf("credslots: lease: seat %s: %w", seat, err)
-	}
-	seat = filepath.Clean(abs)
-	dirs := []string{m.dir}
-	if real, err := m.cfg.fs.EvalSymlinks(m.dir); err == nil && filepath.Clean(real) != m.dir {
-		dirs = append(dirs, filepath.Clean(real))
-	}
-	for _, d := range dirs {
-		if seat == d {
-			return "", fmt.Errorf("credslots: refusing seat %s: it is the creds dir, whose live path is the seat home, served by switch", seat)
-		}
-		if isBelow(seat, d) {
-			seats := filepath.Join(d, privateDirName, SeatsDirName)
-			if !isBelow(seat, seats) {
-				return "", fmt.Errorf("credslots: refusing seat %s: it is inside the creds dir %s (only private seats under %s are)", seat, m.dir, seats)
-			}
-		}
-	}
-	// Walk down from the root: every existing component must be a
-	// directory, never a symlink, so that the login lands where it was sent.
-	for p := seat; ; p = filepath.Dir(p) {
-		fi, err := m.cfg.fs.Lstat(p)
-		switch {
-		case err == nil && fi.Mode()&fs.ModeSymlink != 0:
-			return "", fmt.Errorf("credslots: refusing seat %s: %s is a symlink", seat, p)
-		case err == nil && !fi.IsDir():
-			return "", fmt.Errorf("credslots: refusing seat %s: %s is not a directory", seat, p)
-		case err != nil && !errors.Is(err, fs.ErrNotExist):
-			return "", fmt.Errorf("credslots: seat %s: %w", seat, err)
-		}
-		if filepath.Dir(p) == p {
-			break
-		}
-	}
-	return seat, nil
-}
-
-// isBelow reports whether path is strictly below dir.
-func isBelow(path, dir string) bool {
-	rel, err := filepath.Rel(dir, path)
-	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
-}
-
-// makeSeat creates the missing directories of seat, each 0700 whatever the
-// umask.
-func (m *Manager) makeSeat(seat string) error {
-	var missing []string
-	for p := seat; ; p = filepath.Dir(p) {
-		if _, err := m.cfg.fs.Lstat(p); err == nil {
-			break
-		}
-		missing = append(missing, p)
-		if filepath.Dir(p) == p {
-			break
-		}
-	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		if err := m.ensurePrivateDir(missing[i]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// seatFile is the credential file a seat's CLI reads.
-func (m *Manager) seatFile(seat string) string { return filepath.Join(seat, m.cfg.liveName) }
 
 // noFreeSub builds Lease's refusal.
 func noFreeSub(leased bool, why []string) error {
@@ -430,16 +353,6 @@ func (m *Manager) leaseHeld(sub string) bool {
 	}
 }
 
-// holdsLogin reports whether a seat's file holds a login: for Claude Code
-// the account's member, for the other CLIs any content.
-func (m *Manager) holdsLogin(data []byte) bool {
-	if !m.cfg.format.carriesState() {
-		return len(data) > 0
-	}
-	_, ok := accountMemberOf(data)
-	return ok
-}
-
 // leaseRecords reads every lease record, in configured order. Records that
 // cannot be read are left out (and logged).
 func (m *Manager) leaseRecords() []leaseRecord {
@@ -511,24 +424,6 @@ func (m *Manager) Leases() ([]LeaseInfo, error) {
 	return out, nil
 }
 
-// strandedLogins says, for Status, which ended leases (their lock held by
-// no process, never released) left a login in their seat: it waits there
-// for the next lease, which writes it back.
-func (m *Manager) strandedLogins() []string {
-	var out []string
-	for _, r := range m.leaseRecords() {
-		if r.Released != nil || m.leaseHeld(r.Sub) {
-			continue
-		}
-		data, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat))
-		if err != nil || !m.holdsLogin(data) {
-			continue
-		}
-		out = append(out, fmt.Sprintf("sub %s: the lease to %s ended without a release and left its login there; the next lease writes it back", r.Sub, r.Seat))
-	}
-	return out
-}
-
 // homeSub is the sub whose login is live at home: the one the live symlink
 // points at, or, when the live path is a regular file (the CLI refreshed
 // it), the one the journal says was active.
@@ -579,24 +474,6 @@ func (m *Manager) grant(mu *mutation, f *os.File, sub, seat string, records []le
 	return &Lease{m: m, sub: sub, seat: seat, file: f}, nil
 }
 
-// recoverEnded recovers the seat of every lease whose lock no process
-// holds, each under its lease lock, taken for the time of the recovery.
-// The caller holds the package's lock.
-func (m *Manager) recoverEnded(records []leaseRecord) error {
-	for _, r := range records {
-		f, ok, err := m.takeLeaseLock(r.Sub)
-		if err != nil || !ok {
-			continue // held: its seat is live
-		}
-		err = m.recoverSeat(r, records)
-		_ = f.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // writeLeaseRecord writes a lease record atomically.
 func (m *Manager) writeLeaseRecord(r leaseRecord) error {
 	data, err := json.MarshalIndent(r, "", "  ")
@@ -606,360 +483,12 @@ func (m *Manager) writeLeaseRecord(r leaseRecord) error {
 	return m.writeFile(m.leaseRecordPath(r.Sub), append(data, '\n'))
 }
 
-// recoverSeat takes back what the ended lease r left in its seat, unless
-// that seat has since been handed to another lease (a newer record names
-// it): a newer, non-blank login is written into the slot (keeping
-// the old slot as its backup); the login is then removed from the seat. A
-// private seat of the command is removed with it.
-func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord) error {
-	for _, o := range records {
-		if o.Sub != r.Sub && o.Seat == r.Seat && (o.Since.After(r.Since) || m.leaseHeld(o.Sub)) {
-			return nil // the seat is another lease's now
-		}
-	}
-	// A first look without the seat's locks: most ended seats hold no
-	// login any more (released, or recovered already).
-	if peek, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat)); err != nil || !m.holdsLogin(peek) {
-		if err == nil || isMissing(err) {
-			m.removePrivateSeat(r.Seat)
-		}
-		if err != nil && !isMissing(err) {
-			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(r.Seat), err)
-		}
-		return nil
-	}
-	err := m.withSeatLocks(r.Seat, func() error {
-		data, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat))
-		switch {
-		case isMissing(err):
-			return nil
-		case err != nil:
-			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(r.Seat), err)
-		}
-		slot, _ := m.cfg.fs.ReadFile(m.slots[r.Sub])
-		v := m.seatVerdict(slot, data)
-		switch {
-		case v.newer:
-			// Fresh or not, its refresh token is the live one: the slot's
-			// was consumed when the seat's CLI refreshed.
-			if err := m.takeBack(opRecover, r.Sub, r.Seat, slot, data, "recovered a newer login from the seat of an ended lease"); err != nil {
-				return err
-			}
-		case v.differs && !v.blank && v.cred.problem == "":
-			// Not written back (older, or another login): kept, never lost.
-			if err := m.keepGeneration(m.slots[r.Sub]+".seat", data); err != nil {
-				return err
-			}
-			m.cfg.logger.Warn("kept an ended lease's seat login as a backup", "sub", r.Sub, "path", r.Seat, "reason", v.why)
-		}
-		return m.clearSeat(r.Seat)
-	})
-	if err != nil {
-		return err
-	}
-	m.removePrivateSeat(r.Seat)
-	return nil
-}
-
-// removePrivateSeat removes the command's private seat that seat is (or is
-// inside: Gemini CLI's seat is the .gemini directory of one) under
-// "<creds dir>/.credslots/seats/", with the legacy lock directory Claude
-// Code makes beside it. Any other seat is left alone.
-func (m *Manager) removePrivateSeat(seat string) {
-	dirs := []string{m.seatsDir()}
-	if real, err := m.cfg.fs.EvalSymlinks(m.dir); err == nil {
-		dirs = append(dirs, filepath.Join(filepath.Clean(real), privateDirName, SeatsDirName))
-	}
-	for _, d := range dirs {
-		if !isBelow(seat, d) {
-			continue
-		}
-		rel, _ := filepath.Rel(d, seat)
-		top := filepath.Join(d, strings.Split(rel, string(filepath.Separator))[0])
-		_ = m.cfg.fs.RemoveAll(top)
-		if fi, err := m.cfg.fs.Lstat(top + lockSuffix); err == nil && fi.IsDir() {
-			_ = m.cfg.fs.Remove(top + lockSuffix)
-		}
-		return
-	}
-}
-
 // journalLease records a lease event as one done record; a failure is
 // logged.
 func (m *Manager) journalLease(op, sub, seat, reason string) {
 	if err := m.record(JournalEntry{Time: m.cfg.now(), Op: op, Phase: phaseDone, Sub: sub, Seat: seat, Reason: reason}); err != nil {
 		m.cfg.logger.Warn("journal record failed", "sub", sub, "op", op, "reason", err.Error())
 	}
-}
-
-// withSeatLocks runs fn holding the locks the format's CLI takes in seat
-// around a refresh and a credential write (unless CLI locks are off).
-func (m *Manager) withSeatLocks(seat string, fn func() error) error {
-	mu := &mutation{}
-	defer mu.end()
-	if m.cfg.cliLocks {
-		var real string
-		if m.cfg.format.needsRealDir() {
-			r, err := m.cfg.fs.EvalSymlinks(seat)
-			if err != nil {
-				return fmt.Errorf("credslots: resolve seat %s: %w", seat, err)
-			}
-			real = filepath.Clean(r)
-		}
-		deadline := time.Now().Add(m.cfg.lockTimeout)
-		for _, cl := range m.cfg.format.cliLocks(seat, real) {
-			if err := mu.take(m.cfg.fs, cl, m.cfg.staleScale, deadline); err != nil {
-				return err
-			}
-		}
-	}
-	if err := mu.verify(); err != nil {
-		return err
-	}
-	return fn()
-}
-
-// writeSeat writes a seat's credential file atomically, 0600, never
-// following a symlink there; nil data removes it.
-func (m *Manager) writeSeat(seat string, data []byte) error {
-	path := m.seatFile(seat)
-	if data == nil {
-		if err := m.cfg.fs.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("credslots: clear seat %s: %w", path, err)
-		}
-		return syncDirOf(m.cfg.fs, path)
-	}
-	// The seat is outside the creds dir: the one atomic writer, without
-	// the creds dir's containment check (checkSeat refused symlinks).
-	return atomicfile.WriteFile(m.cfg.fs, path, data, m.ownerFor(path))
-}
-
-// handOut writes sub's slot login into the seat. A login already there
-// that is not the slot's (a seat the caller logged in by hand) is kept as a
-// backup generation first, never lost. The caller holds the package's lock
-// and the seat's CLI locks.
-func (m *Manager) handOut(sub, seat string, slot []byte) error {
-	path := m.seatFile(seat)
-	cur, err := m.cfg.fs.ReadFile(path)
-	switch {
-	case isMissing(err):
-		cur = nil
-	case err != nil:
-		return fmt.Errorf("credslots: read seat %s: %w", path, err)
-	}
-	if cur != nil {
-		if v := m.seatVerdict(slot, cur); v.differs && !v.blank && v.cred.problem == "" {
-			if err := m.keepGeneration(m.slots[sub]+".seat", cur); err != nil {
-				return err
-			}
-			m.cfg.logger.Warn("kept the login a seat held before the lease as a backup", "sub", sub, "path", seat)
-		}
-	}
-	if !m.cfg.format.carriesState() {
-		return m.writeSeat(seat, slot)
-	}
-	login, ok := accountMemberOf(slot)
-	if !ok {
-		return fmt.Errorf("credslots: slot has no %s object to hand out: %w", accountKey, ErrUnhealable)
-	}
-	if cur == nil {
-		return m.writeSeat(seat, concat([]byte(`{"`+accountKey+`":`), login, []byte("}")))
-	}
-	doc, problem := validDocument(cur)
-	if problem != "" {
-		return fmt.Errorf("credslots: seat file %s is not JSON (%s); not overwritten", path, problem)
-	}
-	next, ok := spliceMember(cur, doc, accountKey, login)
-	if !ok {
-		return fmt.Errorf("credslots: seat file %s is not a JSON object; not overwritten", path)
-	}
-	return m.writeSeat(seat, next)
-}
-
-// clearSeat removes the login from the seat: for Claude Code only the
-// account's member (the file goes when nothing else is left in it), for
-// the other CLIs the whole file. The caller holds the seat's CLI locks.
-func (m *Manager) clearSeat(seat string) error {
-	path := m.seatFile(seat)
-	cur, err := m.cfg.fs.ReadFile(path)
-	switch {
-	case isMissing(err):
-		return nil
-	case err != nil:
-		return fmt.Errorf("credslots: read seat %s: %w", path, err)
-	}
-	if !m.cfg.format.carriesState() {
-		return m.writeSeat(seat, nil)
-	}
-	doc, problem := validDocument(cur)
-	members, ok := objectMembers(doc)
-	if problem != "" || !ok {
-		return m.writeSeat(seat, nil) // no other state to keep in it
-	}
-	var rest []member
-	for _, mb := range members {
-		if mb.name != accountKey {
-			rest = append(rest, mb)
-		}
-	}
-	if len(rest) == len(members) {
-		return nil
-	}
-	if len(rest) == 0 {
-		return m.writeSeat(seat, nil)
-	}
-	return m.writeSeat(seat, writeObject(rest))
-}
-
-// accountMemberOf returns the raw claudeAiOauth object of a Claude Code
-// credential document.
-func accountMemberOf(data []byte) ([]byte, bool) {
-	doc, problem := validDocument(data)
-	if problem != "" {
-		return nil, false
-	}
-	v := objectFields(doc, accountKey)[0]
-	if len(v) == 0 || v[0] != '{' {
-		return nil, false
-	}
-	return v, true
-}
-
-// seatReading is what a seat's login is compared with its slot.
-type seatReading struct {
-	differs bool // the seat's login is not the slot's
-	newer   bool // ... and may replace it: non-blank, same identity where it is stable, later expiry
-	blank   bool
-	foreign bool // another identity, for a format whose identity is stable
-	cred    credential
-	why     string // why it may not replace the slot
-}
-
-// seatVerdict compares the login in a seat's file with sub's slot.
-func (m *Manager) seatVerdict(slot, seatData []byte) seatReading {
-	f := m.cfg.format
-	var v seatReading
-	if f.carriesState() {
-		a, _ := accountMemberOf(seatData)
-		b, _ := accountMemberOf(slot)
-		if a == nil {
-			v.why = "no " + accountKey + " in the seat"
-			return v
-		}
-		v.differs = string(compactJSON(a)) != string(compactJSON(b))
-	} else {
-		v.differs = string(seatData) != string(slot)
-	}
-	if !v.differs {
-		v.why = "the same login"
-		return v
-	}
-	v.cred = f.parse(seatData)
-	slotCred := f.parse(slot)
-	switch {
-	case v.cred.problem != "":
-		v.why = "the seat's login: " + v.cred.problem
-		return v
-	case v.cred.blank != "":
-		v.blank = true
-		v.why = "the seat's login is blank: " + v.cred.blank + " is empty"
-		return v
-	case f.stableIdentity() && slotCred.fingerprint != "" && v.cred.fingerprint != slotCred.fingerprint:
-		v.foreign = true
-		v.why = "the seat's login has another " + f.identityName()
-		return v
-	case slotCred.hasExpiry() && !v.cred.expiry.After(slotCred.expiry):
-		v.why = "the seat's login is not newer than the slot's"
-		return v
-	}
-	v.newer = true
-	return v
-}
-
-// takeBack writes the seat's newer login into sub's slot under the lock the
-// caller holds, keeping the slot's old content as its backup, and captures
-// the new fingerprint. It is journaled as a change (op is "sync" or
-// "recover"): an intent carrying the new login's fingerprint, then a done
-// record, so that a write-back a crash interrupted between the slot and
-// its sidecar is completed later (see completeWriteBacks), never reported
-// as identity drift.
-func (m *Manager) takeBack(op, sub, seat string, slot, seatData []byte, reason string) error {
-	next := seatData
-	if m.cfg.format.carriesState() {
-		login, _ := accountMemberOf(seatData)
-		doc, problem := validDocument(slot)
-		spliced, ok := []byte(nil), false
-		if problem == "" {
-			spliced, ok = spliceMember(slot, doc, accountKey, login)
-		}
-		if !ok {
-			spliced = concat([]byte(`{"`+accountKey+`":`), login, []byte("}"))
-		}
-		next = spliced
-	}
-	fp := m.cfg.format.parse(next).fingerprint
-	e := JournalEntry{Time: m.cfg.now(), Op: op, Phase: phaseIntent, ID: newChangeID(), Sub: sub, Seat: seat, Reason: reason, Fingerprint: fp}
-	if err := m.record(e); err != nil {
-		return err
-	}
-	path := m.slots[sub]
-	err := func() error {
-		if slot != nil {
-			if err := m.keepBackup(path, slot); err != nil {
-				return err
-			}
-		}
-		return m.writeFile(path, next)
-	}()
-	e.Time, e.Phase = m.cfg.now(), phaseDone
-	if err != nil {
-		e.Phase, e.Error = phaseFailed, err.Error()
-	}
-	if err == nil {
-		if _, cerr := m.captureKnown(sub, fp, false, false); cerr != nil {
-			m.cfg.logger.Warn("fingerprint capture failed after change", "sub", sub, "path", m.prints[sub], "reason", cerr.Error())
-		}
-	}
-	if rerr := m.record(e); rerr != nil {
-		m.cfg.logger.Warn("journal record failed", "sub", sub, "op", op, "reason", rerr.Error())
-	}
-	if err != nil {
-		return err
-	}
-	m.cfg.logger.Info("wrote back a seat's login", "sub", sub, "path", path)
-	return nil
-}
-
-// completeWriteBacks finishes write-backs that a crash interrupted after
-// the slot was written but before its fingerprint was captured: for each
-// sub in drifted whose slot holds the login the journal's newest write-back
-// intent for it announced, the fingerprint is captured. It reports whether
-// it captured any. The caller holds the package's lock.
-func (m *Manager) completeWriteBacks(drifted map[string]string) bool {
-	if len(drifted) == 0 {
-		return false
-	}
-	entries, err := m.readJournal()
-	if err != nil {
-		return false
-	}
-	done := false
-	for sub, current := range drifted {
-		for i := len(entries) - 1; i >= 0; i-- {
-			e := entries[i]
-			if e.Sub != sub || (e.Op != opSync && e.Op != opRecover) || e.Phase != phaseIntent {
-				continue
-			}
-			if e.Fingerprint != "" && e.Fingerprint == current {
-				if _, err := m.captureKnown(sub, current, false, false); err == nil {
-					m.cfg.logger.Info("completed an interrupted write-back", "sub", sub, "path", m.slots[sub])
-					done = true
-				}
-			}
-			break
-		}
-	}
-	return done
 }
 
 // Sync copies a newer login from the seat into the slot: the seat is read
