@@ -102,7 +102,7 @@ func (a *app) cmdRun(o *opts, pos []string) int {
 	}
 	l, err := m.Lease(ctx, seat, leaseOpts...)
 	switch {
-	case errors.Is(err, credslots.ErrNoFreeSub) || errors.Is(err, credslots.ErrLeased) && o.sub != "":
+	case errors.Is(err, credslots.ErrNoFreeSub):
 		if a.json {
 			a.errorJSON("no_free_sub", message(err), fields{"action": "run"})
 		}

@@ -124,6 +124,7 @@ func TestRunExitCodes(t *testing.T) {
 		{"run", "--wait", "-1s", "--", "true"},
 		{"run", "--sub", "zed", "--", "true"},
 		{"run", "--seat", dir, "--", "true"},
+		{"run", "--seat", l.Seat(), "--", "true"}, // another lease's seat
 	} {
 		r := run(append([]string{"--dir", dir}, args...)...)
 		assert.Equal(t, exitError, r.code, "%v: %s", args, r.stderr)
