@@ -321,6 +321,10 @@ func (m *Manager) Restore(backup, sub string, opts ...SwitchOption) error {
 		return err
 	}
 	defer mu.end()
+	if info, held := m.heldLease(sub); held {
+		// The seat's login is the live one; it comes back at the release.
+		return fmt.Errorf("credslots: refusing to restore into %s: its login is %s: %w", sub, leaseNote(info), ErrLeased)
+	}
 	data, known, err := m.readBackup(backup, path, sub, sc.force)
 	if err != nil {
 		return err

@@ -68,6 +68,14 @@ var (
 	// ErrTooLarge indicates that a file is larger than the package ever
 	// reads (1 MiB).
 	ErrTooLarge = errors.New("file too large")
+	// ErrLeased indicates that a sub's login is leased to a seat (see
+	// [Manager.Lease]), so it may not be switched to or leased again, or
+	// that a seat is already another lease's.
+	ErrLeased = errors.New("leased")
+	// ErrNoFreeSub indicates that [Manager.Lease] found no usable sub that
+	// is not leased or live at home; the reason says why each was passed
+	// over.
+	ErrNoFreeSub = errors.New("no free subscription")
 )
 
 // newLoginError is [ErrNewLogin]: its own sentinel, and an

@@ -197,6 +197,10 @@ func (m *Manager) checkHeal(sub string, sc switchConfig, entries []JournalEntry)
 			return refuse(ErrAmbiguous, "cannot tell whose token the live file holds: "+why+"; name the sub it belongs to (credslots heal SUB)")
 		}
 	}
+	if info, held := m.heldLease(sub); held {
+		// Its login is live in a seat: home must not hold it too.
+		return refuse(ErrLeased, fmt.Sprintf("refusing to heal into %s: its login is %s", sub, leaseNote(info)))
+	}
 	cred := m.cfg.format.parse(live.data)
 	fresh := false
 	if cred.hasExpiry() {

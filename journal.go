@@ -93,6 +93,9 @@ type JournalEntry struct {
 	// (accountUuid) .claude.json showed right after it: a later change of
 	// that account is a login, not a refresh.
 	Account string `json:"account,omitempty"`
+	// Seat is, on a lease, release, sync or recover record, the seat
+	// directory the sub's login was handed to.
+	Seat string `json:"seat,omitempty"`
 	// Migrated marks a record read from the command's old switch log.
 	Migrated bool `json:"migrated,omitempty"`
 	// Holder is, on an intent, the process making the change and the CLI

@@ -14,9 +14,21 @@ import (
 // that exists keeps its mode: it may be a CLI's. The lock is released when
 // the returned function runs or the process dies.
 func tryLock(name string) (func() error, bool, error) {
+	f, ok, err := lockOpen(name, true)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	return f.Close, true, nil
+}
+
+// lockOpen is tryLock returning the locked file itself, which a child
+// process may inherit (a lease's lock): the flock lasts while any process
+// keeps the file open. With create false, a missing file is an error
+// wrapping fs.ErrNotExist.
+func lockOpen(name string, create bool) (*os.File, bool, error) {
 	const flags = os.O_RDWR | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
 	f, err := os.OpenFile(name, flags, 0)
-	if errors.Is(err, fs.ErrNotExist) {
+	if create && errors.Is(err, fs.ErrNotExist) {
 		f, err = os.OpenFile(name, flags|os.O_CREATE|os.O_EXCL, 0o600)
 		if err == nil {
 			err = f.Chmod(0o600)
@@ -43,7 +55,7 @@ func tryLock(name string) (func() error, bool, error) {
 		}
 		return nil, false, &os.PathError{Op: "flock", Path: name, Err: err}
 	}
-	return f.Close, true, nil
+	return f, true, nil
 }
 
 // processExists reports whether a process with this PID exists. A process

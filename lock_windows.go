@@ -13,7 +13,21 @@ import (
 // if needed. The lock is released when the returned function runs or the
 // process dies.
 func tryLock(name string) (func() error, bool, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	f, ok, err := lockOpen(name, true)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	return f.Close, true, nil
+}
+
+// lockOpen is tryLock returning the locked file itself. With create false,
+// a missing file is an error wrapping fs.ErrNotExist.
+func lockOpen(name string, create bool) (*os.File, bool, error) {
+	flags := os.O_RDWR
+	if create {
+		flags |= os.O_CREATE
+	}
+	f, err := os.OpenFile(name, flags, 0o600)
 	if err != nil {
 		return nil, false, err
 	}
@@ -27,7 +41,7 @@ func tryLock(name string) (func() error, bool, error) {
 		}
 		return nil, false, &os.PathError{Op: "LockFileEx", Path: name, Err: err}
 	}
-	return f.Close, true, nil
+	return f, true, nil
 }
 
 // processExists reports whether a process with this PID exists.

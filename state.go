@@ -236,6 +236,8 @@ type Candidate struct {
 	// nil when unknown.
 	Usage    []UsageWindow `json:"usage"`
 	Headroom *float64      `json:"headroom"`
+	// Lease is the sub's held lease (see [Manager.Lease]); nil when none.
+	Lease *LeaseInfo `json:"lease,omitempty"`
 	// Usable is true when the sub could be switched to: its slot exists,
 	// is fresh, its identity has not drifted, and it is neither resting nor
 	// invalid.
@@ -276,6 +278,9 @@ func (m *Manager) Candidates() []Candidate {
 		if st.resting(now) {
 			c.RestingUntil, c.RestReason = st.RestUntil, st.RestReason
 		}
+		if info, held := m.heldLease(sub); held {
+			c.Lease = &info
+		}
 		c.Invalid = st.invalidAt(cred.fingerprint)
 		if c.Invalid {
 			c.InvalidReason = st.InvalidReason
@@ -295,6 +300,8 @@ func (m *Manager) Candidates() []Candidate {
 			c.PassedOver = "invalidated: " + st.InvalidReason
 		case c.RestingUntil != nil:
 			c.PassedOver = fmt.Sprintf("resting until %s: %s", formatTime(*c.RestingUntil), st.RestReason)
+		case c.Lease != nil:
+			c.PassedOver = leaseNote(*c.Lease)
 		}
 		c.Usable = c.PassedOver == ""
 		out = append(out, c)
@@ -365,7 +372,7 @@ func (m *Manager) switchNext(ctx context.Context, reason string, opts ...SwitchO
 // candidateRefusal reports whether SwitchTo refused because of the target
 // itself, so that the next candidate may do.
 func candidateRefusal(err error) bool {
-	for _, e := range []error{ErrSlotMissing, ErrNotFresh, ErrIdentityDrift, ErrInvalidated} {
+	for _, e := range []error{ErrSlotMissing, ErrNotFresh, ErrIdentityDrift, ErrInvalidated, ErrLeased} {
 		if errors.Is(err, e) {
 			return true
 		}

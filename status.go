@@ -58,6 +58,8 @@ type SlotStatus struct {
 	// Email is the account's e-mail address the sub's identity sidecar
 	// remembers (Claude Code's oauthAccount.emailAddress); "" when none.
 	Email string `json:"email,omitempty"`
+	// Lease is the sub's held lease (see [Manager.Lease]); nil when none.
+	Lease *LeaseInfo `json:"lease,omitempty"`
 }
 
 // Status inspects the creds dir without changing anything and reports the
@@ -166,6 +168,9 @@ func (m *Manager) Status() (Status, error) {
 				problem("active slot %s was rejected by the server: %s", sub, rs.InvalidReason)
 			}
 		}
+		if info, held := m.heldLease(sub); held {
+			ss.Lease = &info
+		}
 		if ss.Active && !ss.Fresh {
 			problem("active slot %s is not fresh: %s", sub, ss.FreshReason)
 		}
@@ -179,6 +184,7 @@ func (m *Manager) Status() (Status, error) {
 		}
 		st.Slots = append(st.Slots, ss)
 	}
+	st.Problems = append(st.Problems, m.strandedLogins()...)
 	if !anyFresh {
 		problem("no fresh slot: every configured slot is missing, unreadable, expired or within grace")
 	} else if p := rotationProblem(st.Active, usableOthers, passed); p != "" {

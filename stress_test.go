@@ -38,6 +38,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envLockChild) != "" {
 		os.Exit(runLockChild())
 	}
+	if os.Getenv(envLeaseLoop) != "" {
+		os.Exit(runLeaseLoop())
+	}
+	if os.Getenv(envLeaseChild) != "" {
+		os.Exit(runLeaseChild())
+	}
 	if os.Getenv(envChild) != "" {
 		os.Exit(runChild())
 	}

@@ -150,6 +150,7 @@ func (m *Manager) sweep() {
 		sweepIn(dir, func(base string) bool { return names[base] })
 	}
 	sweepIn(m.private, func(base string) bool { return base != "" })
+	sweepIn(m.leasesDir(), func(base string) bool { return base != "" }) // lease records
 }
 
 // realDirInside reports whether dir is the creds dir or a directory inside

@@ -57,7 +57,9 @@ func applySwitchOptions(opts []SwitchOption) switchConfig {
 //  1. sub is configured, else [ErrUnknownSubscription];
 //  2. unless [Force], the lock guard reports no busy-signal, else [ErrDeferred]
 //     with DeferredLocks set;
-//  3. the slot file exists, else [ErrSlotMissing];
+//  3. the sub's login is not leased to a seat (see [Manager.Lease]), else
+//     [ErrLeased], even with [Force]; the slot file exists, else
+//     [ErrSlotMissing];
 //  4. the slot is fresh (see [SlotIsFresh]), else [ErrNotFresh], even with [Force];
 //  5. unless [Force], the sub's login was not marked invalid (see
 //     [Manager.MarkInvalid]), else [ErrInvalidated], and its identity has not drifted (see
@@ -175,6 +177,11 @@ func (m *Manager) deny(sub string, r *refusal) (SwitchResult, error) {
 
 // checkSwitch runs checks 3 to 6 of [Manager.SwitchTo]; it only reads.
 func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal) {
+	if info, held := m.heldLease(sub); held {
+		// Even forced: a login is live in one place at a time.
+		return switchPlan{}, &refusal{sentinel: ErrLeased,
+			reason: fmt.Sprintf("refusing to switch to %s: its login is %s", sub, leaseNote(info))}
+	}
 	slot := m.slots[sub]
 	data, rerr := m.cfg.fs.ReadFile(slot)
 	if isMissing(rerr) {

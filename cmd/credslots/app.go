@@ -155,6 +155,8 @@ func argCount(cmd *command) string {
 	switch {
 	case cmd.max == 0:
 		return "it takes none"
+	case cmd.max == maxArgs:
+		return fmt.Sprintf("it takes at least %d", cmd.min)
 	case cmd.min == cmd.max:
 		return fmt.Sprintf("it takes %d", cmd.min)
 	default:
@@ -336,6 +338,8 @@ var errorWords = []struct {
 	// cleaned from messages.
 	{&credslots.ErrNewLogin, "new_login", exitRefused},
 	{&credslots.ErrActiveSub, "active", exitRefused},
+	{&credslots.ErrLeased, "leased", exitRefused},
+	{&credslots.ErrNoFreeSub, "no_free_sub", exitRefused},
 	{&credslots.ErrInvalidConfig, "invalid_config", exitError},
 }
 

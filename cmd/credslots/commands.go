@@ -133,6 +133,9 @@ func slotNote(s credslots.SlotStatus, now time.Time) string {
 	if s.Headroom != nil {
 		notes = append(notes, fmt.Sprintf("headroom %.0f%%", *s.Headroom*100))
 	}
+	if l := s.Lease; l != nil {
+		notes = append(notes, fmt.Sprintf("leased to %s (pid %d, %s)", printable(dash(l.Seat)), l.PID, relative(l.Since, now)))
+	}
 	if len(notes) == 0 {
 		return "-"
 	}

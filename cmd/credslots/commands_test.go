@@ -445,6 +445,6 @@ func TestEveryCommandIsDocumented(t *testing.T) {
 		assert.NotEmpty(t, c.exit)
 	}
 	assert.Subset(t, names, []string{"init", "status", "check", "switch", "heal", "add", "remove", "capture", "rest", "invalid",
-		"observe", "backups", "restore", "log", "watch", "help"})
+		"observe", "backups", "restore", "log", "watch", "run", "leases", "help"})
 	assert.Equal(t, "init", names[0], "the way in comes first")
 }

@@ -28,6 +28,10 @@ type opts struct {
 	// .claude.json settle before it decides between a refresh and a login.
 	loginSettle time.Duration
 	clear       bool
+	seat        string
+	sub         string
+	seatEnv     string
+	wait        time.Duration
 }
 
 // command is one subcommand: its help, its flags and what it runs.
@@ -41,6 +45,9 @@ type command struct {
 	flags    func(fs *flag.FlagSet, o *opts)
 	run      func(a *app, o *opts, pos []string) int
 }
+
+// maxArgs is the max of a command that takes any number of arguments.
+const maxArgs = 1 << 20
 
 // commands in the order help lists them.
 var commands []*command
@@ -226,6 +233,38 @@ func init() {
 				fs.Var(newDuration(&o.loginSettle, 2*time.Second), "login-settle", "heal a refresh only once the live file and .claude.json have been unchanged this `duration` (a login writes both)")
 			},
 			run: (*app).cmdWatch,
+		},
+		{
+			name: "run", args: "[--seat DIR] [--sub SUB] [--wait DURATION] [--seat-env NAME] -- CMD [ARGS...]",
+			min: 1, max: maxArgs,
+			summary: "run CMD with a sub's login leased to a seat of its own",
+			about: "Leases the best usable free sub (or SUB) to a seat, a directory of CMD's own\n" +
+				"(default: a new private seat under <dir>/.credslots/seats/, removed\n" +
+				"afterwards), and runs CMD with the seat in its environment\n" +
+				"(CLAUDE_SECURESTORAGE_CONFIG_DIR for claude, CODEX_HOME for codex,\n" +
+				"GEMINI_CLI_HOME for gemini; --seat-env names another variable) plus\n" +
+				"CREDSLOTS_SUB and CREDSLOTS_SEAT. CMD inherits the lease's lock (fd 3,\n" +
+				"CREDSLOTS_LEASE_FD): the login is live in no other seat until CMD and\n" +
+				"everything it started have exited. SIGINT, SIGTERM and SIGHUP are\n" +
+				"forwarded; every refresh CMD makes is written back into the slot as it\n" +
+				"lands, and the lease is released when CMD exits. A sub live at home,\n" +
+				"leased elsewhere, resting, invalid or not fresh is passed over.",
+			exit: "CMD's status; 75 when no sub is free within --wait; 2 on a usage or setup error",
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.StringVar(&o.seat, "seat", "", "the seat `dir` (default: a new private seat, removed afterwards)")
+				fs.StringVar(&o.sub, "sub", "", "lease this `sub` only")
+				fs.DurationVar(&o.wait, "wait", 0, "wait up to this `duration` for a sub to become free")
+				fs.StringVar(&o.seatEnv, "seat-env", "", "the environment variable `name` that gives CMD the seat")
+			},
+			run: (*app).cmdRun,
+		},
+		{
+			name: "leases", summary: "list the leases: which sub is live in which seat",
+			about: "Lists each sub's lease: held (its login is live in the seat), released, or\n" +
+				"ended (its holders died; the sub's next lease recovers the seat), with the\n" +
+				"seat, the lessee's pid and host, and since when. Changes nothing.",
+			exit: "0, or 2 on error",
+			run:  (*app).cmdLeases,
 		},
 		{
 			name: "help", args: "[COMMAND]", max: 1,

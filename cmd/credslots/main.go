@@ -21,6 +21,8 @@
 //	restore BACKUP SUB              write a backup into SUB's slot
 //	log [-n N]                      the journal's newest records
 //	watch                           heal refreshes as they land, report identity drift
+//	run [--seat DIR] [--sub SUB] -- CMD  run CMD with a sub's login leased to a seat
+//	leases                          which sub's login is live in which seat
 //	help [COMMAND]                  the help of credslots or of a command
 //
 // Global flags (--tool, --dir, --subs, --grace, --lock-glob, --busy-proc,

@@ -1,0 +1,635 @@
+package credslots
+
+// This file holds leases: a sub's login handed to one seat (a directory a
+// CLI reads its credential file from) at a time, so that many agents on one
+// machine each run with a login of their own and no refresh token is ever
+// live in two places.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	// leasesDirName holds each sub's lease lock and record in the private
+	// directory.
+	leasesDirName = "leases"
+	// SeatsDirName is the directory in "<creds dir>/.credslots/" where the
+	// credslots command makes its private seats; the only seats inside the
+	// creds dir that [Manager.Lease] accepts.
+	SeatsDirName = "seats"
+	// leasePoll is how often a waiting Lease looks for a free sub.
+	leasePoll = 50 * time.Millisecond
+
+	opLease   = "lease"
+	opRelease = "release"
+	opSync    = "sync"
+	opRecover = "recover"
+)
+
+// LeaseOption modifies one [Manager.Lease] call.
+type LeaseOption func(*leaseConfig)
+
+type leaseConfig struct {
+	sub  string
+	wait bool
+}
+
+// LeaseSub asks for this sub only. Without it, Lease takes the best usable
+// free sub, in the order of [Manager.Candidates].
+func LeaseSub(sub string) LeaseOption {
+	return func(c *leaseConfig) { c.sub = sub }
+}
+
+// LeaseWait makes Lease wait, until its context ends, for a sub to become
+// free, instead of refusing at once with [ErrNoFreeSub] (or [ErrLeased]).
+func LeaseWait() LeaseOption {
+	return func(c *leaseConfig) { c.wait = true }
+}
+
+// LeaseInfo describes one sub's lease as recorded in
+// "<creds dir>/.credslots/leases/<sub>.json".
+type LeaseInfo struct {
+	Sub string `json:"sub"`
+	// Seat is the directory the login was handed to.
+	Seat string `json:"seat"`
+	// PID and Host name the lessee: the process that took the lease.
+	PID   int       `json:"pid"`
+	Host  string    `json:"host"`
+	Since time.Time `json:"since"`
+	// Released is when the lessee released the lease; nil when it did not
+	// (it is still held, or its holders died).
+	Released *time.Time `json:"released,omitempty"`
+	// Held is true while the lease's lock is held, by the lessee or a
+	// process that inherited it: the login is live in Seat.
+	Held bool `json:"held"`
+}
+
+// leaseRecord is the record file's content.
+type leaseRecord struct {
+	Sub      string     `json:"sub"`
+	Seat     string     `json:"seat"`
+	PID      int        `json:"pid"`
+	Host     string     `json:"host"`
+	Since    time.Time  `json:"since"`
+	Released *time.Time `json:"released,omitempty"`
+}
+
+func (r leaseRecord) info(held bool) LeaseInfo {
+	return LeaseInfo{Sub: r.Sub, Seat: r.Seat, PID: r.PID, Host: r.Host, Since: r.Since, Released: r.Released, Held: held}
+}
+
+// Lease is one sub's login handed to one seat. While it is held (by the
+// lessee, or by any process that inherited [Lease.File]), no other lease,
+// [Manager.SwitchTo] or [Manager.SwitchNext] hands that login out. Its
+// methods are safe for concurrent use.
+type Lease struct {
+	m    *Manager
+	sub  string
+	seat string
+	file *os.File
+
+	mu       sync.Mutex
+	released bool
+}
+
+// Sub returns the leased sub.
+func (l *Lease) Sub() string { return l.sub }
+
+// Seat returns the seat directory, absolute and cleaned.
+func (l *Lease) Seat() string { return l.seat }
+
+// File returns the lease's lock, an open file holding an exclusive flock on
+// "<creds dir>/.credslots/leases/<sub>.lock". A child process that inherits
+// it (exec.Cmd.ExtraFiles) holds the lease too: it ends only when the last
+// holder closes it or exits, so a lessee that crashes while its CLI runs
+// never lets the login out a second time. Do not close it; [Lease.Release]
+// does.
+func (l *Lease) File() *os.File { return l.file }
+
+// Lease hands the login of a sub to seat, a directory a CLI reads its
+// credential file from (an agent's CLAUDE_SECURESTORAGE_CONFIG_DIR,
+// CLAUDE_CONFIG_DIR or CODEX_HOME; for Gemini CLI, GEMINI_CLI_HOME's .gemini).
+//
+// It picks like [Manager.SwitchNext] (usable: slot present, fresh, identity
+// intact, not resting, not invalid; best first), skipping subs leased to
+// another seat and the sub live at home (the creds dir's live path). With
+// [LeaseSub] only that sub is considered. When none is free it returns an
+// error wrapping [ErrNoFreeSub] saying why each sub was passed over (and
+// [ErrLeased] too when the named sub is leased), or with [LeaseWait] it
+// polls until ctx ends.
+//
+// The lease is an exclusive flock on "<creds dir>/.credslots/leases/<sub>.lock"
+// (see [Lease.File]); a record beside it ("<sub>.json": seat, pid, host,
+// since) says where the login went, and the journal records the lease.
+// Before the login is handed out, a seat that an earlier, ended lease of
+// the sub left behind is recovered: a newer (later expiry), non-blank login
+// found there (for Codex CLI and Gemini CLI, of the slot's identity) is
+// written back into the slot, the old slot kept as its backup; any other
+// login there is kept as a backup generation; then the login is removed
+// from that seat. This happens for every ended lease before the subs are
+// judged, so a sub whose only live login was stranded in a dead seat is
+// usable again. A login the seat held before the lease is kept as a backup
+// generation too, never overwritten unseen.
+//
+// The login is written into "<seat>/<live name>" as a regular file, 0600,
+// atomically, under the seat's CLI locks. With the [ClaudeCode] format only
+// the account's member claudeAiOauth moves: every other key already in the
+// seat's file stays. Codex CLI and Gemini CLI get the whole slot.
+//
+// Refused: a seat inside the creds dir (other than the command's private
+// seats under "<creds dir>/.credslots/seats/"), including the creds dir
+// itself, whose live path [Manager.SwitchTo] serves; a seat that is another
+// held lease's (an error wrapping [ErrLeased]); a seat path through a
+// symlink. A missing seat directory is created 0700.
+func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (*Lease, error) {
+	var lc leaseConfig
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&lc)
+		}
+	}
+	if lc.sub != "" && !m.knows(lc.sub) {
+		return nil, fmt.Errorf("credslots: %s: %w", m.unknownSub(lc.sub), ErrUnknownSubscription)
+	}
+	seat, err := m.checkSeat(seat)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.makeSeat(seat); err != nil {
+		return nil, err
+	}
+	var refusal error
+	for first := true; ; first = false {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		// A waiting Lease takes the locks only when a sub looks free:
+		// polling them would hold up the CLI's own refresh at home.
+		if first || m.leaseLooksPossible(lc) {
+			l, why, err := m.tryLease(seat, lc)
+			switch {
+			case err != nil && lc.wait && errors.Is(err, ErrLockTimeout):
+				// Other lessees hold the lock: keep waiting.
+			case err != nil || l != nil:
+				return l, err
+			default:
+				refusal = why
+			}
+		}
+		if !lc.wait {
+			return nil, refusal
+		}
+		t := time.NewTimer(leasePoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (%w)", refusal, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// leaseLooksPossible reports, without taking a lock, whether a lease
+// attempt may succeed: some sub (the one asked for) is not leased and not
+// live at home, and is usable or an ended lease left a login in its seat.
+func (m *Manager) leaseLooksPossible(lc leaseConfig) bool {
+	home := m.homeSub()
+	for _, c := range m.Candidates() {
+		if lc.sub != "" && c.Sub != lc.sub || c.Lease != nil || c.Sub == home {
+			continue
+		}
+		if c.Usable {
+			return true
+		}
+		if r, ok := m.leaseRecord(c.Sub); ok {
+			if _, err := m.cfg.fs.Lstat(m.seatFile(r.Seat)); err == nil {
+				return true // an ended lease's seat holds a login to recover
+			}
+		}
+	}
+	return false
+}
+
+// leasesDir, leaseLockPath and leaseRecordPath name a sub's lease files.
+func (m *Manager) leasesDir() string { return filepath.Join(m.private, leasesDirName) }
+
+func (m *Manager) leaseLockPath(sub string) string {
+	return filepath.Join(m.leasesDir(), sub+lockSuffix)
+}
+
+func (m *Manager) leaseRecordPath(sub string) string {
+	return filepath.Join(m.leasesDir(), sub+".json")
+}
+
+// noFreeSub builds Lease's refusal.
+func noFreeSub(leased bool, why []string) error {
+	reason := "no free subscription to lease: " + strings.Join(why, "; ")
+	if leased {
+		return fmt.Errorf("credslots: %s: %w: %w", reason, ErrNoFreeSub, ErrLeased)
+	}
+	return fmt.Errorf("credslots: %s: %w", reason, ErrNoFreeSub)
+}
+
+// tryLease makes one attempt, under the package's lock: it returns the
+// lease, or the refusal to return or wait on, or an error that ends Lease.
+func (m *Manager) tryLease(seat string, lc leaseConfig) (*Lease, error, error) {
+	mu, err := m.beginMutation()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer mu.end()
+	records := m.leaseRecords()
+	for _, r := range records {
+		if r.Seat == seat && m.leaseHeld(r.Sub) {
+			return nil, nil, fmt.Errorf("credslots: refusing seat %s: it is the seat of %s's lease (pid %d, since %s): %w",
+				seat, r.Sub, r.PID, formatTime(r.Since), ErrLeased)
+		}
+	}
+	// Recover every ended lease's seat first: a newer login there may be
+	// what makes its sub usable again.
+	if err := m.recoverEnded(records); err != nil {
+		return nil, nil, err
+	}
+	home := m.homeSub()
+	cands := m.Candidates()
+	drifted := map[string]string{}
+	for _, c := range cands {
+		if c.Identity.Drift && c.Identity.CurrentFingerprint != "" {
+			drifted[c.Sub] = c.Identity.CurrentFingerprint
+		}
+	}
+	if m.completeWriteBacks(drifted) {
+		cands = m.Candidates()
+	}
+	var why []string
+	leased := false
+	for _, c := range cands {
+		if lc.sub != "" && c.Sub != lc.sub {
+			continue
+		}
+		switch {
+		case c.Lease != nil:
+			why = append(why, fmt.Sprintf("%s: leased to %s (pid %d)", c.Sub, c.Lease.Seat, c.Lease.PID))
+			leased = true
+			continue
+		case c.Sub == home:
+			why = append(why, c.Sub+": live at home")
+			continue
+		case !c.Usable:
+			why = append(why, c.Sub+": "+c.PassedOver)
+			continue
+		}
+		f, ok, err := m.takeLeaseLock(c.Sub)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			why = append(why, c.Sub+": leased")
+			leased = true
+			continue
+		}
+		l, err := m.grant(mu, f, c.Sub, seat, records)
+		if err != nil {
+			_ = f.Close()
+			return nil, nil, err
+		}
+		return l, nil, nil
+	}
+	if len(why) == 0 {
+		why = append(why, "none configured")
+	}
+	return nil, noFreeSub(leased && lc.sub != "", why), nil
+}
+
+// takeLeaseLock takes sub's lease lock, creating it. A probe by a reader
+// ([Manager.Status], [Manager.Leases]) holds it for an instant, so a busy
+// lock is tried a few times before it counts as held.
+func (m *Manager) takeLeaseLock(sub string) (*os.File, bool, error) {
+	if err := m.ensurePrivateDir(m.leasesDir()); err != nil {
+		return nil, false, err
+	}
+	path := m.leaseLockPath(sub)
+	for i := 0; ; i++ {
+		f, ok, err := lockOpen(path, true)
+		if err != nil {
+			return nil, false, fmt.Errorf("credslots: take lease lock %s: %w", path, err)
+		}
+		if ok || i >= 3 {
+			if ok {
+				m.own(path)
+			}
+			return f, ok, nil
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// leaseHeld reports whether sub's lease lock is held by any process. It
+// never creates the lock file. Another reader's probe holds the lock for an
+// instant, so a busy lock is tried once more before it counts as held.
+func (m *Manager) leaseHeld(sub string) bool {
+	for i := 0; ; i++ {
+		f, ok, err := lockOpen(m.leaseLockPath(sub), false)
+		if err != nil {
+			return false // no lock file: never leased
+		}
+		if ok {
+			_ = f.Close()
+			return false
+		}
+		if i >= 1 {
+			return true
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// leaseRecords reads every lease record, in configured order. Records that
+// cannot be read are left out (and logged).
+func (m *Manager) leaseRecords() []leaseRecord {
+	var out []leaseRecord
+	if _, err := m.cfg.fs.Lstat(m.leasesDir()); err != nil {
+		return nil
+	}
+	for _, sub := range m.subs {
+		r, ok := m.leaseRecord(sub)
+		if ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// leaseRecord reads sub's lease record.
+func (m *Manager) leaseRecord(sub string) (leaseRecord, bool) {
+	data, err := m.cfg.fs.ReadFile(m.leaseRecordPath(sub))
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			m.cfg.logger.Warn("lease record unreadable", "sub", sub, "path", m.leaseRecordPath(sub), "reason", err.Error())
+		}
+		return leaseRecord{}, false
+	}
+	var r leaseRecord
+	if err := json.Unmarshal(data, &r); err != nil || r.Seat == "" {
+		m.cfg.logger.Warn("lease record malformed", "sub", sub, "path", m.leaseRecordPath(sub))
+		return leaseRecord{}, false
+	}
+	r.Sub = sub
+	return r, true
+}
+
+// heldLease returns sub's lease when its lock is held. The record may be
+// missing (a holder that inherited the lock outlived a released record's
+// removal); the seat is then "".
+func (m *Manager) heldLease(sub string) (LeaseInfo, bool) {
+	if !m.leaseHeld(sub) {
+		return LeaseInfo{}, false
+	}
+	r, _ := m.leaseRecord(sub)
+	r.Sub = sub
+	return r.info(true), true
+}
+
+// Leases lists every sub's lease record in configured order, held or not:
+// a record that is not held is an ended lease (Released set when its
+// lessee released it; nil when its holders died, and its seat is then
+// recovered by the sub's next lease).
+func (m *Manager) Leases() ([]LeaseInfo, error) {
+	out := []LeaseInfo{}
+	if _, err := m.cfg.fs.Lstat(m.leasesDir()); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return out, nil
+		}
+		return nil, fmt.Errorf("credslots: leases: %w", err)
+	}
+	for _, sub := range m.subs {
+		held := m.leaseHeld(sub)
+		r, ok := m.leaseRecord(sub)
+		switch {
+		case ok:
+			out = append(out, r.info(held))
+		case held:
+			out = append(out, LeaseInfo{Sub: sub, Held: true})
+		}
+	}
+	return out, nil
+}
+
+// homeSub is the sub whose login is live at home: the one the live symlink
+// points at, or, when the live path is a regular file (the CLI refreshed
+// it), the one the journal says was active.
+func (m *Manager) homeSub() string {
+	if sub, ok := m.ActiveSubscription(); ok {
+		return sub
+	}
+	if fi, err := m.cfg.fs.Lstat(m.live); err == nil && fi.Mode().IsRegular() {
+		sub, _ := m.LastActive()
+		return sub
+	}
+	return ""
+}
+
+// grant hands sub's login to seat under the locks mu holds and the lease
+// lock f: recover what an earlier lease left, write the login into the
+// seat, write the record, journal it.
+func (m *Manager) grant(mu *mutation, f *os.File, sub, seat string, records []leaseRecord) (*Lease, error) {
+	// Whoever takes the lease lock recovers the sub's last seat first, so
+	// that no login is handed out while a newer one sits in a dead seat
+	// (recoverEnded may have found the lock busy for a reader's instant).
+	for _, r := range records {
+		if r.Sub == sub {
+			if err := m.recoverSeat(r, records); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := mu.verify(); err != nil {
+		return nil, err
+	}
+	slot, err := m.cfg.fs.ReadFile(m.slots[sub])
+	if err != nil {
+		return nil, fmt.Errorf("credslots: read slot %s: %w", m.slots[sub], err)
+	}
+	// The record first: a lessee that dies before its login reaches the
+	// seat leaves a record naming that seat, never a login no record names.
+	host, _ := os.Hostname()
+	rec := leaseRecord{Sub: sub, Seat: seat, PID: os.Getpid(), Host: host, Since: m.cfg.now().UTC()}
+	if err := m.writeLeaseRecord(rec); err != nil {
+		return nil, err
+	}
+	if err := m.withSeatLocks(seat, func() error { return m.handOut(sub, seat, slot) }); err != nil {
+		return nil, err
+	}
+	m.journalLease(opLease, sub, seat, "leased to "+seat)
+	m.cfg.logger.Info("leased", "sub", sub, "path", seat)
+	return &Lease{m: m, sub: sub, seat: seat, file: f}, nil
+}
+
+// writeLeaseRecord writes a lease record atomically.
+func (m *Manager) writeLeaseRecord(r leaseRecord) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("credslots: encode lease record: %w", err)
+	}
+	return m.writeFile(m.leaseRecordPath(r.Sub), append(data, '\n'))
+}
+
+// journalLease records a lease event as one done record; a failure is
+// logged.
+func (m *Manager) journalLease(op, sub, seat, reason string) {
+	if err := m.record(JournalEntry{Time: m.cfg.now(), Op: op, Phase: phaseDone, Sub: sub, Seat: seat, Reason: reason}); err != nil {
+		m.cfg.logger.Warn("journal record failed", "sub", sub, "op", op, "reason", err.Error())
+	}
+}
+
+// Sync copies a newer login from the seat into the slot: the seat is read
+// under the seat's CLI locks (so a refresh in flight is never copied half
+// done), and a login that is not blank, keeps the identity where the
+// format's identity is stable, and expires later than the slot's is
+// written into the slot under the Manager's locks, the old slot kept as
+// its backup, and journaled. It does nothing when the seat holds the
+// slot's login. A seat login of another identity returns an error wrapping
+// [ErrIdentityDrift] and changes nothing.
+func (l *Lease) Sync() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		return fmt.Errorf("credslots: lease of %s already released", l.sub)
+	}
+	_, err := l.sync()
+	return err
+}
+
+// sync is Sync for a caller holding l.mu; it reports what the seat held.
+func (l *Lease) sync() (seatReading, error) {
+	m := l.m
+	var data []byte
+	err := m.withSeatLocks(l.seat, func() error {
+		d, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))
+		if err != nil && !isMissing(err) {
+			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(l.seat), err)
+		}
+		data = d
+		return nil
+	})
+	if err != nil || data == nil {
+		return seatReading{}, err
+	}
+	slot, err := m.cfg.fs.ReadFile(m.slots[l.sub])
+	if err != nil {
+		return seatReading{}, fmt.Errorf("credslots: read slot %s: %w", m.slots[l.sub], err)
+	}
+	v := m.seatVerdict(slot, data)
+	if !v.newer {
+		if v.foreign {
+			return v, fmt.Errorf("credslots: seat %s of %s: %s: %w", l.seat, l.sub, v.why, ErrIdentityDrift)
+		}
+		return v, nil
+	}
+	mu, err := m.beginMutation()
+	if err != nil {
+		return v, err
+	}
+	defer mu.end()
+	if err := mu.verify(); err != nil {
+		return v, err
+	}
+	// The slot may have changed while no lock was held: decide again.
+	slot, err = m.cfg.fs.ReadFile(m.slots[l.sub])
+	if err != nil {
+		return v, fmt.Errorf("credslots: read slot %s: %w", m.slots[l.sub], err)
+	}
+	if v = m.seatVerdict(slot, data); !v.newer {
+		return v, nil
+	}
+	if err := m.takeBack(opSync, l.sub, l.seat, slot, data, "wrote back a newer login from the seat"); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+// Release ends the lease. Under the Manager's locks and then the seat's CLI
+// locks (so that no refresh lands meanwhile), a newer login in the seat is
+// written back into the slot as [Lease.Sync] would; a login there that is
+// neither the slot's nor newer (an older copy, another identity) is kept
+// as a backup generation, never lost; then the login is removed from the
+// seat (for Claude Code only its claudeAiOauth member; the seat's other
+// keys stay). The record is marked released, the release journaled, and
+// the lease's lock closed. A process that inherited [Lease.File] keeps the
+// lock held until it exits; the next lease then recovers the seat again.
+// On an error the lease stays held, the login in the seat. Calling
+// Release again does nothing.
+func (l *Lease) Release() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		return nil
+	}
+	m := l.m
+	mu, err := m.beginMutation()
+	for try := 1; errors.Is(err, ErrLockTimeout) && try < 3; try++ {
+		mu, err = m.beginMutation() // others' changes held the lock: the login must still come back
+	}
+	if err != nil {
+		return err
+	}
+	defer mu.end()
+	if err := mu.verify(); err != nil {
+		return err
+	}
+	err = m.withSeatLocks(l.seat, func() error {
+		data, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))
+		switch {
+		case isMissing(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(l.seat), err)
+		}
+		slot, err := m.cfg.fs.ReadFile(m.slots[l.sub])
+		if err != nil && !isMissing(err) {
+			return fmt.Errorf("credslots: read slot %s: %w", m.slots[l.sub], err)
+		}
+		switch v := m.seatVerdict(slot, data); {
+		case v.newer:
+			if err := m.takeBack(opSync, l.sub, l.seat, slot, data, "wrote back a newer login from the seat at release"); err != nil {
+				return err
+			}
+		case v.differs && !v.blank && v.cred.problem == "":
+			if err := m.keepGeneration(m.slots[l.sub]+".seat", data); err != nil {
+				return err
+			}
+			m.cfg.logger.Warn("kept a seat login that is not written back as a backup", "sub", l.sub, "path", l.seat, "reason", v.why)
+		}
+		return m.clearSeat(l.seat)
+	})
+	if err != nil {
+		return err
+	}
+	l.released = true
+	var rerr error
+	if r, ok := m.leaseRecord(l.sub); ok && r.Seat == l.seat {
+		now := m.cfg.now().UTC()
+		r.Released = &now
+		rerr = m.writeLeaseRecord(r)
+	}
+	m.journalLease(opRelease, l.sub, l.seat, "released from "+l.seat)
+	m.cfg.logger.Info("released", "sub", l.sub, "path", l.seat)
+	return errors.Join(rerr, l.file.Close())
+}
+
+// leaseNote says, for a refusal, who holds sub's lease.
+func leaseNote(info LeaseInfo) string {
+	if info.Seat == "" {
+		return "held by a process that inherited its lock"
+	}
+	return fmt.Sprintf("leased to %s (pid %d, since %s)", info.Seat, info.PID, formatTime(info.Since))
+}

@@ -1,0 +1,184 @@
+package credslots
+
+// This file brings a lease's logins back: a newer login written back from a
+// seat into its slot, the seats that ended leases left behind, and
+// write-backs a crash interrupted.
+
+import "fmt"
+
+// strandedLogins says, for Status, which ended leases (their lock held by
+// no process, never released) left a login in their seat: it waits there
+// for the next lease, which writes it back.
+func (m *Manager) strandedLogins() []string {
+	var out []string
+	for _, r := range m.leaseRecords() {
+		if r.Released != nil || m.leaseHeld(r.Sub) {
+			continue
+		}
+		data, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat))
+		if err != nil || !m.holdsLogin(data) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("sub %s: the lease to %s ended without a release and left its login there; the next lease writes it back", r.Sub, r.Seat))
+	}
+	return out
+}
+
+// recoverEnded recovers the seat of every lease whose lock no process
+// holds, each under its lease lock, taken for the time of the recovery.
+// The caller holds the package's lock.
+func (m *Manager) recoverEnded(records []leaseRecord) error {
+	for _, r := range records {
+		f, ok, err := m.takeLeaseLock(r.Sub)
+		if err != nil || !ok {
+			continue // held: its seat is live
+		}
+		err = m.recoverSeat(r, records)
+		_ = f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recoverSeat takes back what the ended lease r left in its seat, unless
+// that seat has since been handed to another lease (a newer record names
+// it): a newer, non-blank login is written into the slot (keeping
+// the old slot as its backup); the login is then removed from the seat. A
+// private seat of the command is removed with it.
+func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord) error {
+	for _, o := range records {
+		if o.Sub != r.Sub && o.Seat == r.Seat && (o.Since.After(r.Since) || m.leaseHeld(o.Sub)) {
+			return nil // the seat is another lease's now
+		}
+	}
+	// A first look without the seat's locks: most ended seats hold no
+	// login any more (released, or recovered already).
+	if peek, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat)); err != nil || !m.holdsLogin(peek) {
+		if err == nil || isMissing(err) {
+			m.removePrivateSeat(r.Seat)
+		}
+		if err != nil && !isMissing(err) {
+			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(r.Seat), err)
+		}
+		return nil
+	}
+	err := m.withSeatLocks(r.Seat, func() error {
+		data, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat))
+		switch {
+		case isMissing(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(r.Seat), err)
+		}
+		slot, _ := m.cfg.fs.ReadFile(m.slots[r.Sub])
+		v := m.seatVerdict(slot, data)
+		switch {
+		case v.newer:
+			// Fresh or not, its refresh token is the live one: the slot's
+			// was consumed when the seat's CLI refreshed.
+			if err := m.takeBack(opRecover, r.Sub, r.Seat, slot, data, "recovered a newer login from the seat of an ended lease"); err != nil {
+				return err
+			}
+		case v.differs && !v.blank && v.cred.problem == "":
+			// Not written back (older, or another login): kept, never lost.
+			if err := m.keepGeneration(m.slots[r.Sub]+".seat", data); err != nil {
+				return err
+			}
+			m.cfg.logger.Warn("kept an ended lease's seat login as a backup", "sub", r.Sub, "path", r.Seat, "reason", v.why)
+		}
+		return m.clearSeat(r.Seat)
+	})
+	if err != nil {
+		return err
+	}
+	m.removePrivateSeat(r.Seat)
+	return nil
+}
+
+// takeBack writes the seat's newer login into sub's slot under the lock the
+// caller holds, keeping the slot's old content as its backup, and captures
+// the new fingerprint. It is journaled as a change (op is "sync" or
+// "recover"): an intent carrying the new login's fingerprint, then a done
+// record, so that a write-back a crash interrupted between the slot and
+// its sidecar is completed later (see completeWriteBacks), never reported
+// as identity drift.
+func (m *Manager) takeBack(op, sub, seat string, slot, seatData []byte, reason string) error {
+	next := seatData
+	if m.cfg.format.carriesState() {
+		login, _ := accountMemberOf(seatData)
+		doc, problem := validDocument(slot)
+		spliced, ok := []byte(nil), false
+		if problem == "" {
+			spliced, ok = spliceMember(slot, doc, accountKey, login)
+		}
+		if !ok {
+			spliced = concat([]byte(`{"`+accountKey+`":`), login, []byte("}"))
+		}
+		next = spliced
+	}
+	fp := m.cfg.format.parse(next).fingerprint
+	e := JournalEntry{Time: m.cfg.now(), Op: op, Phase: phaseIntent, ID: newChangeID(), Sub: sub, Seat: seat, Reason: reason, Fingerprint: fp}
+	if err := m.record(e); err != nil {
+		return err
+	}
+	path := m.slots[sub]
+	err := func() error {
+		if slot != nil {
+			if err := m.keepBackup(path, slot); err != nil {
+				return err
+			}
+		}
+		return m.writeFile(path, next)
+	}()
+	e.Time, e.Phase = m.cfg.now(), phaseDone
+	if err != nil {
+		e.Phase, e.Error = phaseFailed, err.Error()
+	}
+	if err == nil {
+		if _, cerr := m.captureKnown(sub, fp, false, false); cerr != nil {
+			m.cfg.logger.Warn("fingerprint capture failed after change", "sub", sub, "path", m.prints[sub], "reason", cerr.Error())
+		}
+	}
+	if rerr := m.record(e); rerr != nil {
+		m.cfg.logger.Warn("journal record failed", "sub", sub, "op", op, "reason", rerr.Error())
+	}
+	if err != nil {
+		return err
+	}
+	m.cfg.logger.Info("wrote back a seat's login", "sub", sub, "path", path)
+	return nil
+}
+
+// completeWriteBacks finishes write-backs that a crash interrupted after
+// the slot was written but before its fingerprint was captured: for each
+// sub in drifted whose slot holds the login the journal's newest write-back
+// intent for it announced, the fingerprint is captured. It reports whether
+// it captured any. The caller holds the package's lock.
+func (m *Manager) completeWriteBacks(drifted map[string]string) bool {
+	if len(drifted) == 0 {
+		return false
+	}
+	entries, err := m.readJournal()
+	if err != nil {
+		return false
+	}
+	done := false
+	for sub, current := range drifted {
+		for i := len(entries) - 1; i >= 0; i-- {
+			e := entries[i]
+			if e.Sub != sub || (e.Op != opSync && e.Op != opRecover) || e.Phase != phaseIntent {
+				continue
+			}
+			if e.Fingerprint != "" && e.Fingerprint == current {
+				if _, err := m.captureKnown(sub, current, false, false); err == nil {
+					m.cfg.logger.Info("completed an interrupted write-back", "sub", sub, "path", m.slots[sub])
+					done = true
+				}
+			}
+			break
+		}
+	}
+	return done
+}

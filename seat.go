@@ -1,0 +1,312 @@
+package credslots
+
+// This file holds a lease's seat: which directories may be one, the seat's
+// CLI locks, and how a login moves into and out of a seat's credential
+// file for each CLI.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gptme/credslots/internal/atomicfile"
+)
+
+// seatsDir is where the command's private seats live.
+func (m *Manager) seatsDir() string { return filepath.Join(m.private, SeatsDirName) }
+
+// checkSeat returns seat absolute and cleaned, or why it is refused.
+func (m *Manager) checkSeat(seat string) (string, error) {
+	if seat == "" {
+		return "", errors.New("credslots: lease: no seat directory given")
+	}
+	abs, err := filepath.Abs(seat)
+	if err != nil {
+		return "", fmt.Errorf("credslots: lease: seat %s: %w", seat, err)
+	}
+	seat = filepath.Clean(abs)
+	dirs := []string{m.dir}
+	if real, err := m.cfg.fs.EvalSymlinks(m.dir); err == nil && filepath.Clean(real) != m.dir {
+		dirs = append(dirs, filepath.Clean(real))
+	}
+	for _, d := range dirs {
+		if seat == d {
+			return "", fmt.Errorf("credslots: refusing seat %s: it is the creds dir, whose live path is the seat home, served by switch", seat)
+		}
+		if isBelow(seat, d) {
+			seats := filepath.Join(d, privateDirName, SeatsDirName)
+			if !isBelow(seat, seats) {
+				return "", fmt.Errorf("credslots: refusing seat %s: it is inside the creds dir %s (only private seats under %s are)", seat, m.dir, seats)
+			}
+		}
+	}
+	// Walk down from the root: every existing component must be a
+	// directory, never a symlink, so that the login lands where it was sent.
+	for p := seat; ; p = filepath.Dir(p) {
+		fi, err := m.cfg.fs.Lstat(p)
+		switch {
+		case err == nil && fi.Mode()&fs.ModeSymlink != 0:
+			return "", fmt.Errorf("credslots: refusing seat %s: %s is a symlink", seat, p)
+		case err == nil && !fi.IsDir():
+			return "", fmt.Errorf("credslots: refusing seat %s: %s is not a directory", seat, p)
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			return "", fmt.Errorf("credslots: seat %s: %w", seat, err)
+		}
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	return seat, nil
+}
+
+// isBelow reports whether path is strictly below dir.
+func isBelow(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// makeSeat creates the missing directories of seat, each 0700 whatever the
+// umask.
+func (m *Manager) makeSeat(seat string) error {
+	var missing []string
+	for p := seat; ; p = filepath.Dir(p) {
+		if _, err := m.cfg.fs.Lstat(p); err == nil {
+			break
+		}
+		missing = append(missing, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := m.ensurePrivateDir(missing[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// seatFile is the credential file a seat's CLI reads.
+func (m *Manager) seatFile(seat string) string { return filepath.Join(seat, m.cfg.liveName) }
+
+// holdsLogin reports whether a seat's file holds a login: for Claude Code
+// the account's member, for the other CLIs any content.
+func (m *Manager) holdsLogin(data []byte) bool {
+	if !m.cfg.format.carriesState() {
+		return len(data) > 0
+	}
+	_, ok := accountMemberOf(data)
+	return ok
+}
+
+// removePrivateSeat removes the command's private seat that seat is (or is
+// inside: Gemini CLI's seat is the .gemini directory of one) under
+// "<creds dir>/.credslots/seats/", with the legacy lock directory Claude
+// Code makes beside it. Any other seat is left alone.
+func (m *Manager) removePrivateSeat(seat string) {
+	dirs := []string{m.seatsDir()}
+	if real, err := m.cfg.fs.EvalSymlinks(m.dir); err == nil {
+		dirs = append(dirs, filepath.Join(filepath.Clean(real), privateDirName, SeatsDirName))
+	}
+	for _, d := range dirs {
+		if !isBelow(seat, d) {
+			continue
+		}
+		rel, _ := filepath.Rel(d, seat)
+		top := filepath.Join(d, strings.Split(rel, string(filepath.Separator))[0])
+		_ = m.cfg.fs.RemoveAll(top)
+		if fi, err := m.cfg.fs.Lstat(top + lockSuffix); err == nil && fi.IsDir() {
+			_ = m.cfg.fs.Remove(top + lockSuffix)
+		}
+		return
+	}
+}
+
+// withSeatLocks runs fn holding the locks the format's CLI takes in seat
+// around a refresh and a credential write (unless CLI locks are off).
+func (m *Manager) withSeatLocks(seat string, fn func() error) error {
+	mu := &mutation{}
+	defer mu.end()
+	if m.cfg.cliLocks {
+		var real string
+		if m.cfg.format.needsRealDir() {
+			r, err := m.cfg.fs.EvalSymlinks(seat)
+			if err != nil {
+				return fmt.Errorf("credslots: resolve seat %s: %w", seat, err)
+			}
+			real = filepath.Clean(r)
+		}
+		start := time.Now()
+		deadline := start.Add(m.cfg.lockTimeout)
+		for _, cl := range m.cfg.format.cliLocks(seat, real) {
+			if _, _, err := mu.take(context.Background(), m.cfg.fs, cl, m.cfg.staleScale, start, deadline, nil); err != nil {
+				return err
+			}
+		}
+	}
+	if err := mu.verify(); err != nil {
+		return err
+	}
+	return fn()
+}
+
+// writeSeat writes a seat's credential file atomically, 0600, never
+// following a symlink there; nil data removes it.
+func (m *Manager) writeSeat(seat string, data []byte) error {
+	path := m.seatFile(seat)
+	if data == nil {
+		if err := m.cfg.fs.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("credslots: clear seat %s: %w", path, err)
+		}
+		return syncDirOf(m.cfg.fs, path)
+	}
+	// The seat is outside the creds dir: the one atomic writer, without
+	// the creds dir's containment check (checkSeat refused symlinks).
+	return atomicfile.WriteFile(m.cfg.fs, path, data, m.ownerFor(path))
+}
+
+// handOut writes sub's slot login into the seat. A login already there
+// that is not the slot's (a seat the caller logged in by hand) is kept as a
+// backup generation first, never lost. The caller holds the package's lock
+// and the seat's CLI locks.
+func (m *Manager) handOut(sub, seat string, slot []byte) error {
+	path := m.seatFile(seat)
+	cur, err := m.cfg.fs.ReadFile(path)
+	switch {
+	case isMissing(err):
+		cur = nil
+	case err != nil:
+		return fmt.Errorf("credslots: read seat %s: %w", path, err)
+	}
+	if cur != nil {
+		if v := m.seatVerdict(slot, cur); v.differs && !v.blank && v.cred.problem == "" {
+			if err := m.keepGeneration(m.slots[sub]+".seat", cur); err != nil {
+				return err
+			}
+			m.cfg.logger.Warn("kept the login a seat held before the lease as a backup", "sub", sub, "path", seat)
+		}
+	}
+	if !m.cfg.format.carriesState() {
+		return m.writeSeat(seat, slot)
+	}
+	login, ok := accountMemberOf(slot)
+	if !ok {
+		return fmt.Errorf("credslots: slot has no %s object to hand out: %w", accountKey, ErrUnhealable)
+	}
+	if cur == nil {
+		return m.writeSeat(seat, concat([]byte(`{"`+accountKey+`":`), login, []byte("}")))
+	}
+	doc, problem := validDocument(cur)
+	if problem != "" {
+		return fmt.Errorf("credslots: seat file %s is not JSON (%s); not overwritten", path, problem)
+	}
+	next, ok := spliceMember(cur, doc, accountKey, login)
+	if !ok {
+		return fmt.Errorf("credslots: seat file %s is not a JSON object; not overwritten", path)
+	}
+	return m.writeSeat(seat, next)
+}
+
+// clearSeat removes the login from the seat: for Claude Code only the
+// account's member (the file goes when nothing else is left in it), for
+// the other CLIs the whole file. The caller holds the seat's CLI locks.
+func (m *Manager) clearSeat(seat string) error {
+	path := m.seatFile(seat)
+	cur, err := m.cfg.fs.ReadFile(path)
+	switch {
+	case isMissing(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("credslots: read seat %s: %w", path, err)
+	}
+	if !m.cfg.format.carriesState() {
+		return m.writeSeat(seat, nil)
+	}
+	doc, problem := validDocument(cur)
+	members, ok := objectMembers(doc)
+	if problem != "" || !ok {
+		return m.writeSeat(seat, nil) // no other state to keep in it
+	}
+	var rest []member
+	for _, mb := range members {
+		if mb.name != accountKey {
+			rest = append(rest, mb)
+		}
+	}
+	if len(rest) == len(members) {
+		return nil
+	}
+	if len(rest) == 0 {
+		return m.writeSeat(seat, nil)
+	}
+	return m.writeSeat(seat, writeObject(rest))
+}
+
+// accountMemberOf returns the raw claudeAiOauth object of a Claude Code
+// credential document.
+func accountMemberOf(data []byte) ([]byte, bool) {
+	doc, problem := validDocument(data)
+	if problem != "" {
+		return nil, false
+	}
+	v := objectFields(doc, accountKey)[0]
+	if len(v) == 0 || v[0] != '{' {
+		return nil, false
+	}
+	return v, true
+}
+
+// seatReading is what a seat's login is compared with its slot.
+type seatReading struct {
+	differs bool // the seat's login is not the slot's
+	newer   bool // ... and may replace it: non-blank, same identity where it is stable, later expiry
+	blank   bool
+	foreign bool // another identity, for a format whose identity is stable
+	cred    credential
+	why     string // why it may not replace the slot
+}
+
+// seatVerdict compares the login in a seat's file with sub's slot.
+func (m *Manager) seatVerdict(slot, seatData []byte) seatReading {
+	f := m.cfg.format
+	var v seatReading
+	if f.carriesState() {
+		a, _ := accountMemberOf(seatData)
+		b, _ := accountMemberOf(slot)
+		if a == nil {
+			v.why = "no " + accountKey + " in the seat"
+			return v
+		}
+		v.differs = string(compactJSON(a)) != string(compactJSON(b))
+	} else {
+		v.differs = string(seatData) != string(slot)
+	}
+	if !v.differs {
+		v.why = "the same login"
+		return v
+	}
+	v.cred = f.parse(seatData)
+	slotCred := f.parse(slot)
+	switch {
+	case v.cred.problem != "":
+		v.why = "the seat's login: " + v.cred.problem
+		return v
+	case v.cred.blank != "":
+		v.blank = true
+		v.why = "the seat's login is blank: " + v.cred.blank + " is empty"
+		return v
+	case f.stableIdentity() && slotCred.fingerprint != "" && v.cred.fingerprint != slotCred.fingerprint:
+		v.foreign = true
+		v.why = "the seat's login has another " + f.identityName()
+		return v
+	case slotCred.hasExpiry() && !v.cred.expiry.After(slotCred.expiry):
+		v.why = "the seat's login is not newer than the slot's"
+		return v
+	}
+	v.newer = true
+	return v
+}
