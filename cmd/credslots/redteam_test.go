@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 // Red-team replays of a person's steps through the command (SPEC section
