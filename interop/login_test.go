@@ -41,15 +41,16 @@ type loginSetup struct {
 
 func accountUUID(name string) string { return "00000000-0000-4000-8000-" + pad12(name) }
 
-func newLoginSetup(t *testing.T, bobExpires time.Time) *loginSetup {
+func newLoginSetup(t *testing.T, rel claudeRelease, bobExpires time.Time) *loginSetup {
 	t.Helper()
 	requireInstalled(t)
 	dir, home := newCredsDir(t)
 	s := &loginSetup{
-		claudeSetup: &claudeSetup{dir: dir, home: home, work: filepath.Join(filepath.Dir(home), "work"),
+		claudeSetup: &claudeSetup{rel: rel, dir: dir, home: home, work: filepath.Join(filepath.Dir(home), "work"),
 			alice: fakeClaudeAccount("alice"), bob: fakeClaudeAccount("bob")},
 		dave:       fakeClaudeAccount("dave"),
 		browserLog: filepath.Join(home, "browser.log"),
+		bin:        rel.Bin,
 	}
 	require.NoError(t, os.MkdirAll(filepath.Join(home, "tmp"), 0o700))
 	require.NoError(t, os.MkdirAll(s.work, 0o700))
@@ -203,56 +204,58 @@ func slotBytes(t *testing.T, path string) []byte {
 // identity_drift, leave bob's slot and the live file as they are, and
 // `credslots add dave` files the login into dave's slot.
 func TestClaudeLoginToAnotherAccountIsNotHealed(t *testing.T) {
-	s := newLoginSetup(t, time.Now().Add(2*time.Hour))
-	dir := s.dir
-	live := filepath.Join(dir, ".credentials.json")
-	bobSlot := filepath.Join(dir, ".credentials.json.bob")
-	bobSidecar := bobSlot + ".fingerprint.json"
-	bobBefore, sidecarBefore := slotBytes(t, bobSlot), slotBytes(t, bobSidecar)
-	require.NotEmpty(t, sidecarBefore, "capture bob wrote no sidecar")
-	require.Equal(t, accountUUID("bob"), s.account(t))
+	forEachClaude(t, func(t *testing.T, rel claudeRelease) {
+		s := newLoginSetup(t, rel, time.Now().Add(2*time.Hour))
+		dir := s.dir
+		live := filepath.Join(dir, ".credentials.json")
+		bobSlot := filepath.Join(dir, ".credentials.json.bob")
+		bobSidecar := bobSlot + ".fingerprint.json"
+		bobBefore, sidecarBefore := slotBytes(t, bobSlot), slotBytes(t, bobSidecar)
+		require.NotEmpty(t, sidecarBefore, "capture bob wrote no sidecar")
+		require.Equal(t, accountUUID("bob"), s.account(t))
 
-	s.login(t)
-	s.logTraffic(t)
+		s.login(t)
+		s.logTraffic(t)
 
-	// What the real CLI did: dave's login renamed over the live symlink,
-	// dave's account in .claude.json, bob's slot not written through the link.
-	fi, err := os.Lstat(live)
-	require.NoError(t, err)
-	require.True(t, fi.Mode().IsRegular(), "claude auth login did not replace the live symlink: %v", fi.Mode())
-	require.Equal(t, s.dave.refresh, s.refreshTokenIn(t, ".credentials.json"), "the live file does not hold dave's login")
-	require.Equal(t, accountUUID("dave"), s.account(t), ".claude.json does not show dave's account after the login")
-	require.Equal(t, string(bobBefore), string(slotBytes(t, bobSlot)), "claude auth login wrote bob's slot")
-	liveAfterLogin := slotBytes(t, live)
+		// What the real CLI did: dave's login renamed over the live symlink,
+		// dave's account in .claude.json, bob's slot not written through the link.
+		fi, err := os.Lstat(live)
+		require.NoError(t, err)
+		require.True(t, fi.Mode().IsRegular(), "claude auth login did not replace the live symlink: %v", fi.Mode())
+		require.Equal(t, s.dave.refresh, s.refreshTokenIn(t, ".credentials.json"), "the live file does not hold dave's login")
+		require.Equal(t, accountUUID("dave"), s.account(t), ".claude.json does not show dave's account after the login")
+		require.Equal(t, string(bobBefore), string(slotBytes(t, bobSlot)), "claude auth login wrote bob's slot")
+		liveAfterLogin := slotBytes(t, live)
 
-	// The heal cron's step: refused, nothing moved.
-	r := s.credslots(t, "heal", "--auto")
-	t.Logf("heal --auto after the login: %s", r)
-	assert.Equal(t, 1, r.code, "heal --auto after a login to another account: %s", r)
-	assert.Equal(t, "identity_drift", r.doc["error"], "heal --auto after a login to another account: %s", r)
-	assert.Contains(t, r.doc["reason"], "credslots add", "the refusal does not name the command that files the login: %s", r)
-	assert.Equal(t, string(bobBefore), string(slotBytes(t, bobSlot)), "heal --auto wrote dave's login into bob's slot")
-	assert.Equal(t, string(sidecarBefore), string(slotBytes(t, bobSidecar)), "heal --auto changed bob's sidecar")
-	fi, err = os.Lstat(live)
-	require.NoError(t, err)
-	assert.True(t, fi.Mode().IsRegular(), "heal --auto put a symlink back over dave's login: %v", fi.Mode())
-	assert.Equal(t, string(liveAfterLogin), string(slotBytes(t, live)), "heal --auto changed the live file")
+		// The heal cron's step: refused, nothing moved.
+		r := s.credslots(t, "heal", "--auto")
+		t.Logf("heal --auto after the login: %s", r)
+		assert.Equal(t, 1, r.code, "heal --auto after a login to another account: %s", r)
+		assert.Equal(t, "identity_drift", r.doc["error"], "heal --auto after a login to another account: %s", r)
+		assert.Contains(t, r.doc["reason"], "credslots add", "the refusal does not name the command that files the login: %s", r)
+		assert.Equal(t, string(bobBefore), string(slotBytes(t, bobSlot)), "heal --auto wrote dave's login into bob's slot")
+		assert.Equal(t, string(sidecarBefore), string(slotBytes(t, bobSidecar)), "heal --auto changed bob's sidecar")
+		fi, err = os.Lstat(live)
+		require.NoError(t, err)
+		assert.True(t, fi.Mode().IsRegular(), "heal --auto put a symlink back over dave's login: %v", fi.Mode())
+		assert.Equal(t, string(liveAfterLogin), string(slotBytes(t, live)), "heal --auto changed the live file")
 
-	// The command the refusal names: dave's login into dave's slot.
-	r = s.credslots(t, "add", "dave")
-	t.Logf("add dave: %s", r)
-	require.Equal(t, 0, r.code, "add dave after the login: %s", r)
-	assert.Equal(t, s.dave.refresh, s.refreshTokenIn(t, ".credentials.json.dave"), "dave's slot does not hold his login")
-	assert.Equal(t, ".credentials.json.dave", liveTarget(t, dir, ".credentials.json"))
-	assert.Equal(t, string(bobBefore), string(slotBytes(t, bobSlot)), "add dave changed bob's slot")
-	daveSidecar := readJSON(t, filepath.Join(dir, ".credentials.json.dave.fingerprint.json"))
-	assert.Equal(t, accountUUID("dave"), dig(daveSidecar, "oauth_account", "accountUuid"), "dave's sidecar: %v", daveSidecar)
-	assert.Equal(t, accountUUID("bob"), dig(readJSON(t, bobSidecar), "oauth_account", "accountUuid"), "bob's sidecar forgot his account")
+		// The command the refusal names: dave's login into dave's slot.
+		r = s.credslots(t, "add", "dave")
+		t.Logf("add dave: %s", r)
+		require.Equal(t, 0, r.code, "add dave after the login: %s", r)
+		assert.Equal(t, s.dave.refresh, s.refreshTokenIn(t, ".credentials.json.dave"), "dave's slot does not hold his login")
+		assert.Equal(t, ".credentials.json.dave", liveTarget(t, dir, ".credentials.json"))
+		assert.Equal(t, string(bobBefore), string(slotBytes(t, bobSlot)), "add dave changed bob's slot")
+		daveSidecar := readJSON(t, filepath.Join(dir, ".credentials.json.dave.fingerprint.json"))
+		assert.Equal(t, accountUUID("dave"), dig(daveSidecar, "oauth_account", "accountUuid"), "dave's sidecar: %v", daveSidecar)
+		assert.Equal(t, accountUUID("bob"), dig(readJSON(t, bobSidecar), "oauth_account", "accountUuid"), "bob's sidecar forgot his account")
 
-	// The real CLI now uses dave's slot through the link.
-	p := s.start(t, "-p", "say hi")
-	require.Equal(t, 0, p.wait(t, 60*time.Second), "claude -p as dave: %s", tail(p.stderr.String()))
-	assert.Contains(t, p.stdout.String(), "fake API answered for dave")
+		// The real CLI now uses dave's slot through the link.
+		p := s.start(t, "-p", "say hi")
+		require.Equal(t, 0, p.wait(t, 60*time.Second), "claude -p as dave: %s", tail(p.stderr.String()))
+		assert.Contains(t, p.stdout.String(), "fake API answered for dave")
+	})
 }
 
 // TestClaudeRefreshOfSameAccountIsHealed is the control: bob's expired
@@ -261,32 +264,34 @@ func TestClaudeLoginToAnotherAccountIsNotHealed(t *testing.T) {
 // healed by `heal --auto` into bob's slot, and bob's slot still remembers
 // his account.
 func TestClaudeRefreshOfSameAccountIsHealed(t *testing.T) {
-	s := newLoginSetup(t, time.Now().Add(-time.Hour))
-	dir := s.dir
-	live := filepath.Join(dir, ".credentials.json")
-	bobSidecar := filepath.Join(dir, ".credentials.json.bob.fingerprint.json")
-	require.Equal(t, accountUUID("bob"), dig(readJSON(t, bobSidecar), "oauth_account", "accountUuid"), "capture bob did not record his account")
+	forEachClaude(t, func(t *testing.T, rel claudeRelease) {
+		s := newLoginSetup(t, rel, time.Now().Add(-time.Hour))
+		dir := s.dir
+		live := filepath.Join(dir, ".credentials.json")
+		bobSidecar := filepath.Join(dir, ".credentials.json.bob.fingerprint.json")
+		require.Equal(t, accountUUID("bob"), dig(readJSON(t, bobSidecar), "oauth_account", "accountUuid"), "capture bob did not record his account")
 
-	p := s.start(t, "-p", "say hi")
-	rt := s.waitTokenRequest(t, p, 60*time.Second)
-	assert.Equal(t, s.bob.refresh, rt)
-	require.Equal(t, 0, p.wait(t, 60*time.Second), "claude -p: %s", tail(p.stderr.String()))
-	s.logTraffic(t)
-	assert.Contains(t, p.stdout.String(), "fake API answered for bob")
-	fi, err := os.Lstat(live)
-	require.NoError(t, err)
-	require.True(t, fi.Mode().IsRegular(), "the refresh did not replace the live symlink: %v", fi.Mode())
-	require.Equal(t, s.bob.newRefresh, s.refreshTokenIn(t, ".credentials.json"))
-	require.Equal(t, accountUUID("bob"), s.account(t), "the refresh changed .claude.json's account")
-	require.Equal(t, "bob", dig(readJSON(t, filepath.Join(dir, ".claude.json")), "oauthAccount", "displayName"), "the refresh did not rewrite oauthAccount from the profile")
+		p := s.start(t, "-p", "say hi")
+		rt := s.waitTokenRequest(t, p, 60*time.Second)
+		assert.Equal(t, s.bob.refresh, rt)
+		require.Equal(t, 0, p.wait(t, 60*time.Second), "claude -p: %s", tail(p.stderr.String()))
+		s.logTraffic(t)
+		assert.Contains(t, p.stdout.String(), "fake API answered for bob")
+		fi, err := os.Lstat(live)
+		require.NoError(t, err)
+		require.True(t, fi.Mode().IsRegular(), "the refresh did not replace the live symlink: %v", fi.Mode())
+		require.Equal(t, s.bob.newRefresh, s.refreshTokenIn(t, ".credentials.json"))
+		require.Equal(t, accountUUID("bob"), s.account(t), "the refresh changed .claude.json's account")
+		require.Equal(t, "bob", dig(readJSON(t, filepath.Join(dir, ".claude.json")), "oauthAccount", "displayName"), "the refresh did not rewrite oauthAccount from the profile")
 
-	r := s.credslots(t, "heal", "--auto")
-	t.Logf("heal --auto after the refresh: %s", r)
-	require.Equal(t, 0, r.code, "heal --auto after a refresh of the same account: %s", r)
-	assert.Equal(t, s.bob.newRefresh, s.refreshTokenIn(t, ".credentials.json.bob"), "bob's slot does not hold his rotated token")
-	assert.Equal(t, ".credentials.json.bob", liveTarget(t, dir, ".credentials.json"))
-	assert.Equal(t, accountUUID("bob"), dig(readJSON(t, bobSidecar), "oauth_account", "accountUuid"), "the heal made bob's slot forget his account")
-	assertNoIdentityDrift(t, s.credslots(t, "check"))
+		r := s.credslots(t, "heal", "--auto")
+		t.Logf("heal --auto after the refresh: %s", r)
+		require.Equal(t, 0, r.code, "heal --auto after a refresh of the same account: %s", r)
+		assert.Equal(t, s.bob.newRefresh, s.refreshTokenIn(t, ".credentials.json.bob"), "bob's slot does not hold his rotated token")
+		assert.Equal(t, ".credentials.json.bob", liveTarget(t, dir, ".credentials.json"))
+		assert.Equal(t, accountUUID("bob"), dig(readJSON(t, bobSidecar), "oauth_account", "accountUuid"), "the heal made bob's slot forget his account")
+		assertNoIdentityDrift(t, s.credslots(t, "check"))
+	})
 }
 
 // watchEvents are the JSON lines a running `credslots watch --json` printed.
@@ -319,58 +324,62 @@ func (s *loginSetup) startWatch(t *testing.T) *proc {
 // section 21); it reports the new login, naming `credslots add`, and
 // leaves it live.
 func TestClaudeLoginUnderWatch(t *testing.T) {
-	s := newLoginSetup(t, time.Now().Add(2*time.Hour))
-	bobSlot := filepath.Join(s.dir, ".credentials.json.bob")
-	bobBefore := slotBytes(t, bobSlot)
-	w := s.startWatch(t)
+	forEachClaude(t, func(t *testing.T, rel claudeRelease) {
+		s := newLoginSetup(t, rel, time.Now().Add(2*time.Hour))
+		bobSlot := filepath.Join(s.dir, ".credentials.json.bob")
+		bobBefore := slotBytes(t, bobSlot)
+		w := s.startWatch(t)
 
-	s.login(t)
-	// Claude Code's writes settle within ~160 ms (LOGIN-TRACE.md); give
-	// watch ample time to act on them.
-	time.Sleep(2 * time.Second)
-	require.True(t, w.running(), "watch exited: %s", w.result(exitCode(w.waitErr)))
-	events := watchEvents(t, w)
-	t.Logf("watch events: %v\nwatch stderr: %s", events, w.stderr.String())
+		s.login(t)
+		// Claude Code's writes settle within ~160 ms (LOGIN-TRACE.md); give
+		// watch ample time to act on them.
+		time.Sleep(2 * time.Second)
+		require.True(t, w.running(), "watch exited: %s", w.result(exitCode(w.waitErr)))
+		events := watchEvents(t, w)
+		t.Logf("watch events: %v\nwatch stderr: %s", events, w.stderr.String())
 
-	assert.Equal(t, string(bobBefore), string(slotBytes(t, bobSlot)), "watch healed dave's login into bob's slot")
-	fi, err := os.Lstat(filepath.Join(s.dir, ".credentials.json"))
-	require.NoError(t, err)
-	assert.True(t, fi.Mode().IsRegular(), "watch put a symlink back over dave's login: %v", fi.Mode())
-	assert.Equal(t, s.dave.refresh, s.refreshTokenIn(t, ".credentials.json"), "the live file lost dave's login")
-	named := 0
-	for _, ev := range events {
-		assert.NotEqual(t, "healed", ev["event"], "watch healed the login: %v", ev)
-		if reason, _ := ev["reason"].(string); strings.Contains(reason, "credslots add") {
-			named++
+		assert.Equal(t, string(bobBefore), string(slotBytes(t, bobSlot)), "watch healed dave's login into bob's slot")
+		fi, err := os.Lstat(filepath.Join(s.dir, ".credentials.json"))
+		require.NoError(t, err)
+		assert.True(t, fi.Mode().IsRegular(), "watch put a symlink back over dave's login: %v", fi.Mode())
+		assert.Equal(t, s.dave.refresh, s.refreshTokenIn(t, ".credentials.json"), "the live file lost dave's login")
+		named := 0
+		for _, ev := range events {
+			assert.NotEqual(t, "healed", ev["event"], "watch healed the login: %v", ev)
+			if reason, _ := ev["reason"].(string); strings.Contains(reason, "credslots add") {
+				named++
+			}
 		}
-	}
-	assert.Equal(t, 1, named, "watch did not report the new login once, naming credslots add: %v", events)
+		assert.Equal(t, 1, named, "watch did not report the new login once, naming credslots add: %v", events)
+	})
 }
 
 // TestClaudeRefreshUnderWatch is its control: with watch running, the real
 // Claude Code's refresh of bob (profile still bob's) is healed into bob's
 // slot and the symlink is back.
 func TestClaudeRefreshUnderWatch(t *testing.T) {
-	s := newLoginSetup(t, time.Now().Add(-time.Hour))
-	bobSlot := filepath.Join(s.dir, ".credentials.json.bob")
-	w := s.startWatch(t)
+	forEachClaude(t, func(t *testing.T, rel claudeRelease) {
+		s := newLoginSetup(t, rel, time.Now().Add(-time.Hour))
+		bobSlot := filepath.Join(s.dir, ".credentials.json.bob")
+		w := s.startWatch(t)
 
-	p := s.start(t, "-p", "say hi")
-	require.Equal(t, 0, p.wait(t, 60*time.Second), "claude -p: %s", tail(p.stderr.String()))
-	assert.Contains(t, p.stdout.String(), "fake API answered for bob")
-	require.Equal(t, accountUUID("bob"), s.account(t), "the refresh changed .claude.json's account")
-	assert.Eventually(t, func() bool {
-		return liveTarget(t, s.dir, ".credentials.json") == ".credentials.json.bob" && s.refreshTokenIn(t, ".credentials.json.bob") == s.bob.newRefresh
-	}, 10*time.Second, 50*time.Millisecond, "watch did not heal bob's refresh into his slot")
-	events := watchEvents(t, w)
-	t.Logf("watch events: %v", events)
-	healed := 0
-	for _, ev := range events {
-		if ev["event"] == "healed" {
-			healed++
-			assert.Equal(t, "bob", ev["sub"], "healed into another sub: %v", ev)
+		p := s.start(t, "-p", "say hi")
+		require.Equal(t, 0, p.wait(t, 60*time.Second), "claude -p: %s", tail(p.stderr.String()))
+		assert.Contains(t, p.stdout.String(), "fake API answered for bob")
+		require.Equal(t, accountUUID("bob"), s.account(t), "the refresh changed .claude.json's account")
+		assert.Eventually(t, func() bool {
+			return liveTarget(t, s.dir, ".credentials.json") == ".credentials.json.bob" && s.refreshTokenIn(t, ".credentials.json.bob") == s.bob.newRefresh
+		}, 10*time.Second, 50*time.Millisecond, "watch did not heal bob's refresh into his slot")
+		events := watchEvents(t, w)
+		t.Logf("watch events: %v", events)
+		healed := 0
+		for _, ev := range events {
+			if ev["event"] == "healed" {
+				healed++
+				assert.Equal(t, "bob", ev["sub"], "healed into another sub: %v", ev)
+			}
 		}
-	}
-	assert.Equal(t, 1, healed, "watch events: %v", events)
-	assert.Equal(t, accountUUID("bob"), dig(readJSON(t, bobSlot+".fingerprint.json"), "oauth_account", "accountUuid"), "the heal made bob's slot forget his account")
+		assert.Equal(t, 1, healed, "watch events: %v", events)
+		assert.Equal(t, accountUUID("bob"), dig(readJSON(t, bobSlot+".fingerprint.json"), "oauth_account", "accountUuid"), "the heal made bob's slot forget his account")
+	})
 }
