@@ -37,9 +37,13 @@ fmt-check:
 staticcheck:
 	$(STATICCHECK) ./...
 
-## bench: every benchmark, with allocations
+## bench: every benchmark, with allocations; then each operation beside its
+## floor (its fewest system calls, made directly), interleaved in one run, as
+## a table of medians and their ratio (tmpfs when /dev/shm exists, else
+## CREDSLOTS_BENCH_DIR or the temp dir)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -tags floorreport -count=1 -run '^TestFloorReport$$' -v .
 
 ## tidy-check: go mod tidy must leave go.mod and go.sum unchanged
 tidy-check:
