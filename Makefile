@@ -4,6 +4,7 @@ GO                  ?= go
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK         := $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 FUZZTIME            ?= 10s
+FUZZ_PKGS           ?= . ./internal/jsonscan
 
 .PHONY: all test calls vet lint fmt-check staticcheck bench demo tidy-check cross compat fuzz interop interop-install interop-latest ci etcd
 
@@ -37,9 +38,13 @@ fmt-check:
 staticcheck:
 	$(STATICCHECK) ./...
 
-## bench: every benchmark, with allocations
+## bench: every benchmark, with allocations; then each operation beside its
+## floor (its fewest system calls, made directly), interleaved in one run, as
+## a table of medians and their ratio (tmpfs when /dev/shm exists, else
+## CREDSLOTS_BENCH_DIR or the temp dir)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -tags floorreport -count=1 -run '^TestFloorReport$$' -v .
 
 ## tidy-check: go mod tidy must leave go.mod and go.sum unchanged
 tidy-check:
@@ -65,10 +70,11 @@ compat:
 ## fuzzer's own "context deadline exceeded" (no failing input written) is
 ## run once more; any failing input fails.
 fuzz:
-	@for target in $$($(GO) test -list '^Fuzz' . | grep '^Fuzz'); do \
-		echo "fuzz $$target"; \
+	@for pkg in $(FUZZ_PKGS); do \
+	for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+		echo "fuzz $$pkg $$target"; \
 		for try in 1 2; do \
-			out=$$($(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) . 2>&1); status=$$?; \
+			out=$$($(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg 2>&1); status=$$?; \
 			echo "$$out" | tail -3; \
 			[ $$status -eq 0 ] && break; \
 			if [ $$try -eq 1 ] && echo "$$out" | grep -q 'context deadline exceeded' && ! echo "$$out" | grep -q 'Failing input written'; then \
@@ -76,6 +82,7 @@ fuzz:
 			fi; \
 			echo "$$out"; exit 1; \
 		done; \
+	done; \
 	done
 
 ## interop: install the pinned real CLIs and proper-lockfile from the npm

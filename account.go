@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gptme/credslots/internal/atomicfile"
+	"github.com/gptme/credslots/internal/jsonscan"
 )
 
 const (
@@ -68,11 +69,11 @@ func (m *Manager) ClaudeJSONPath() string {
 
 // accountIn returns the raw oauthAccount object of a .claude.json document.
 func accountIn(data []byte) []byte {
-	doc, problem := validDocument(data)
+	doc, problem := jsonscan.Document(data)
 	if problem != "" {
 		return nil
 	}
-	v := objectFields(doc, accountMember)[0]
+	v := jsonscan.Fields(doc, accountMember)[0]
 	if len(v) == 0 || v[0] != '{' {
 		return nil
 	}
@@ -81,11 +82,11 @@ func accountIn(data []byte) []byte {
 
 // sidecarAccount returns the oauthAccount a sidecar remembers; nil when none.
 func sidecarAccount(data []byte) []byte {
-	doc, problem := validDocument(data)
+	doc, problem := jsonscan.Document(data)
 	if problem != "" {
 		return nil
 	}
-	v := objectFields(doc, "oauth_account")[0]
+	v := jsonscan.Fields(doc, "oauth_account")[0]
 	if len(v) == 0 || v[0] != '{' {
 		return nil
 	}
@@ -139,10 +140,10 @@ func (m *Manager) shownAccount() []byte {
 // accountLabel names an oauthAccount for people: its e-mail address, else
 // its accountUuid; never a token.
 func accountLabel(acct []byte) string {
-	if email, ok := jsonString(objectFields(acct, "emailAddress")[0]); ok && email != "" {
+	if email, ok := jsonscan.String(jsonscan.Fields(acct, "emailAddress")[0]); ok && email != "" {
 		return email
 	}
-	if id, ok := jsonString(objectFields(acct, "accountUuid")[0]); ok && id != "" {
+	if id, ok := jsonscan.String(jsonscan.Fields(acct, "accountUuid")[0]); ok && id != "" {
 		return "account " + id
 	}
 	return "an account"
@@ -173,7 +174,7 @@ func (m *Manager) accountOwner(acct []byte, except string) string {
 // accountID identifies an oauthAccount: its accountUuid, or else the whole
 // compacted object.
 func accountID(acct []byte) string {
-	if id, ok := jsonString(objectFields(acct, "accountUuid")[0]); ok && id != "" {
+	if id, ok := jsonscan.String(jsonscan.Fields(acct, "accountUuid")[0]); ok && id != "" {
 		return id
 	}
 	return string(compactJSON(acct))
@@ -218,7 +219,7 @@ func (m *Manager) spliceAccount(sub string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credslots: read %s: %w", path, err)
 	}
-	doc, problem := validDocument(data)
+	doc, problem := jsonscan.Document(data)
 	if problem != "" {
 		return nil, fmt.Errorf("credslots: %s is not JSON (%s); account not spliced", path, problem)
 	}
@@ -251,14 +252,14 @@ func (m *Manager) spliceAccount(sub string) ([]byte, error) {
 // the object doc (data trimmed) replaced by value, or value added as the
 // last member when there is none; every other byte stays.
 func spliceMember(data, doc []byte, name string, value []byte) ([]byte, bool) {
-	members, ok := objectMembers(doc)
+	members, ok := jsonscan.Members(doc)
 	if !ok {
 		return nil, false
 	}
 	for _, mb := range members {
-		if mb.name == name {
-			at := offsetIn(data, mb.value)
-			return concat(data[:at], value, data[at+len(mb.value):]), true
+		if mb.Name == name {
+			at := offsetIn(data, mb.Value)
+			return concat(data[:at], value, data[at+len(mb.Value):]), true
 		}
 	}
 	end := bytes.LastIndexByte(data, '}')
@@ -300,11 +301,11 @@ func (m *Manager) keepGeneration(path string, data []byte) error {
 // memberBackup is what a splice keeps of .claude.json: a JSON object with
 // only the member it replaces, as it was ({} when there was none).
 func memberBackup(data []byte, name string) []byte {
-	doc, problem := validDocument(data)
+	doc, problem := jsonscan.Document(data)
 	if problem != "" {
 		return []byte("{}\n")
 	}
-	v := objectFields(doc, name)[0]
+	v := jsonscan.Fields(doc, name)[0]
 	if len(v) == 0 {
 		return []byte("{}\n")
 	}

@@ -4,7 +4,11 @@ package credslots
 // logins, plugin secrets, ...) from the live file into the slot a switch
 // turns to, so that a switch never rolls it back.
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/gptme/credslots/internal/jsonscan"
+)
 
 // accountKey is the one top-level key of a Claude Code credential file that
 // belongs to the account; every other key follows the live path.
@@ -17,59 +21,59 @@ const accountKey = "claudeAiOauth"
 // the slot is to be left as it is, when either document is not a readable
 // JSON object or nothing would change.
 func carriedSlot(slot, live []byte) ([]byte, bool) {
-	liveDoc, problem := validDocument(live)
+	liveDoc, problem := jsonscan.Document(live)
 	if problem != "" {
 		return nil, false
 	}
-	slotDoc, problem := validDocument(slot)
+	slotDoc, problem := jsonscan.Document(slot)
 	if problem != "" {
 		return nil, false
 	}
-	liveMembers, ok := objectMembers(liveDoc)
+	liveMembers, ok := jsonscan.Members(liveDoc)
 	if !ok {
 		return nil, false
 	}
-	slotMembers, ok := objectMembers(slotDoc)
+	slotMembers, ok := jsonscan.Members(slotDoc)
 	if !ok {
 		return nil, false
 	}
-	var out []member
+	var out []jsonscan.Member
 	inLive := map[string]bool{}
 	for _, m := range slotMembers {
-		if m.name == accountKey {
+		if m.Name == accountKey {
 			out = append(out, m)
 		}
 	}
 	for _, m := range liveMembers {
-		inLive[m.name] = true
-		if m.name != accountKey {
+		inLive[m.Name] = true
+		if m.Name != accountKey {
 			out = append(out, m)
 		}
 	}
 	for _, m := range slotMembers {
-		if m.name != accountKey && !inLive[m.name] {
+		if m.Name != accountKey && !inLive[m.Name] {
 			out = append(out, m)
 		}
 	}
 	if sameMembers(out, slotMembers) {
 		return nil, false
 	}
-	return writeObject(out), true
+	return jsonscan.WriteObject(out), true
 }
 
 // sameMembers reports whether two member lists hold the same names with the
 // same value bytes, in any order.
-func sameMembers(a, b []member) bool {
+func sameMembers(a, b []jsonscan.Member) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	values := make(map[string][]byte, len(b))
 	for _, m := range b {
-		values[m.name] = m.value
+		values[m.Name] = m.Value
 	}
 	for _, m := range a {
-		v, ok := values[m.name]
-		if !ok || !bytes.Equal(v, m.value) {
+		v, ok := values[m.Name]
+		if !ok || !bytes.Equal(v, m.Value) {
 			return false
 		}
 	}

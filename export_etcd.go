@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gptme/credslots/internal/atomicfile"
+	"github.com/gptme/credslots/internal/jsonscan"
 )
 
 // LoginInfo is what a credential document says of itself. It never holds
@@ -57,7 +58,7 @@ func WriteCredentialFile(name string, data []byte) error {
 // It returns an error when doc is not a JSON object (or, for Claude Code,
 // has no claudeAiOauth object).
 func LoginOf(f Format, doc []byte) ([]byte, error) {
-	trimmed, problem := validDocument(doc)
+	trimmed, problem := jsonscan.Document(doc)
 	if problem != "" {
 		return nil, fmt.Errorf("credslots: %s", problem)
 	}
@@ -67,13 +68,13 @@ func LoginOf(f Format, doc []byte) ([]byte, error) {
 		}
 		return trimmed, nil
 	}
-	members, ok := objectMembers(trimmed)
+	members, ok := jsonscan.Members(trimmed)
 	if !ok {
 		return nil, fmt.Errorf("credslots: not a JSON object")
 	}
 	for _, m := range members {
-		if m.name == accountKey && len(m.value) > 0 && m.value[0] == '{' {
-			return writeObject([]member{m}), nil
+		if m.Name == accountKey && len(m.Value) > 0 && m.Value[0] == '{' {
+			return jsonscan.WriteObject([]jsonscan.Member{m}), nil
 		}
 	}
 	return nil, fmt.Errorf("credslots: missing %s payload", accountKey)
@@ -87,11 +88,11 @@ func WithLogin(f Format, seat, login []byte) ([]byte, error) {
 	if !f.carriesState() || len(seat) == 0 {
 		return login, nil
 	}
-	value := objectFields(login, accountKey)[0]
+	value := jsonscan.Fields(login, accountKey)[0]
 	if len(value) == 0 {
 		return nil, fmt.Errorf("credslots: login has no %s payload", accountKey)
 	}
-	doc, problem := validDocument(seat)
+	doc, problem := jsonscan.Document(seat)
 	if problem != "" {
 		return login, nil // an unreadable seat file holds nothing to keep
 	}
@@ -110,24 +111,24 @@ func WithoutLogin(f Format, seat []byte) (rest []byte, ok bool) {
 	if !f.carriesState() {
 		return nil, false
 	}
-	doc, problem := validDocument(seat)
+	doc, problem := jsonscan.Document(seat)
 	if problem != "" {
 		return nil, false
 	}
-	members, isObject := objectMembers(doc)
+	members, isObject := jsonscan.Members(doc)
 	if !isObject {
 		return nil, false
 	}
-	var keep []member
+	var keep []jsonscan.Member
 	for _, m := range members {
-		if m.name != accountKey {
+		if m.Name != accountKey {
 			keep = append(keep, m)
 		}
 	}
 	if len(keep) == 0 {
 		return nil, false
 	}
-	return writeObject(keep), true
+	return jsonscan.WriteObject(keep), true
 }
 
 // LockCLI takes, for the creds dir (or seat) dir, the locks format f's CLI

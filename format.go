@@ -1,16 +1,13 @@
 package credslots
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gptme/credslots/internal/jsonscan"
 )
 
 // Format describes one CLI's credential file: where it lives by default, how
@@ -160,7 +157,7 @@ func codexLocks(dir, _ string) []cliLock {
 }
 
 func (f *jsonFormat) parse(data []byte) credential {
-	root, problem := validDocument(data)
+	root, problem := jsonscan.Document(data)
 	if problem != "" {
 		return credential{problem: problem}
 	}
@@ -174,12 +171,12 @@ func (f *jsonFormat) parse(data []byte) credential {
 
 func readClaude(root []byte) credential {
 	var c credential
-	oauth := objectFields(root, "claudeAiOauth")[0]
+	oauth := jsonscan.Fields(root, "claudeAiOauth")[0]
 	if len(oauth) == 0 || oauth[0] != '{' {
 		c.problem = "missing claudeAiOauth payload"
 		return c
 	}
-	v := objectFields(oauth, "accessToken", "refreshToken", "expiresAt")
+	v := jsonscan.Fields(oauth, "accessToken", "refreshToken", "expiresAt")
 	c.fingerprint = fingerprintOf(v[1])
 	c.blank = blankField("claudeAiOauth.", []string{"accessToken", "refreshToken"}, v[0], v[1])
 	c.expiry, c.problem = msExpiry(v[2], "expiresAt")
@@ -188,7 +185,7 @@ func readClaude(root []byte) credential {
 
 func readGemini(root []byte) credential {
 	var c credential
-	v := objectFields(root, "access_token", "refresh_token", "expiry_date")
+	v := jsonscan.Fields(root, "access_token", "refresh_token", "expiry_date")
 	c.fingerprint = fingerprintOf(v[1])
 	c.blank = blankField("", []string{"access_token"}, v[0])
 	c.expiry, c.problem = msExpiry(v[2], "expiry_date")
@@ -197,15 +194,15 @@ func readGemini(root []byte) credential {
 
 func readCodex(root []byte) credential {
 	var c credential
-	tokens := objectFields(root, "tokens")[0]
+	tokens := jsonscan.Fields(root, "tokens")[0]
 	if len(tokens) == 0 || tokens[0] != '{' {
 		c.problem = "missing tokens payload"
 		return c
 	}
-	v := objectFields(tokens, "access_token", "account_id")
+	v := jsonscan.Fields(tokens, "access_token", "account_id")
 	c.fingerprint = fingerprintOf(v[1])
 	c.blank = blankField("tokens.", []string{"access_token"}, v[0])
-	jwt, ok := jsonString(v[0])
+	jwt, ok := jsonscan.String(v[0])
 	if !ok || jwt == "" {
 		c.problem = "missing tokens.access_token"
 		return c
@@ -215,12 +212,12 @@ func readCodex(root []byte) credential {
 		c.problem = "tokens.access_token exp unparseable"
 		return c
 	}
-	num, ok := jsonNumber(objectFields(claims, "exp")[0])
+	num, ok := jsonscan.Number(jsonscan.Fields(claims, "exp")[0])
 	if !ok {
 		c.problem = "missing tokens.access_token exp"
 		return c
 	}
-	exp, ok := decimalTime(num, time.Second)
+	exp, ok := jsonscan.DecimalTime(num, time.Second)
 	if !ok {
 		c.problem = "tokens.access_token exp unparseable"
 		return c
@@ -229,33 +226,15 @@ func readCodex(root []byte) credential {
 	return c
 }
 
-// invalidDetail describes why data is not one JSON document, without
-// quoting it, not even the one offending character a syntax error names.
-func invalidDetail(data []byte) string {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var v json.RawMessage
-	if err := dec.Decode(&v); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return "syntax error at offset " + strconv.FormatInt(se.Offset, 10)
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return "unexpected end of JSON input"
-		}
-		return "not a valid JSON document"
-	}
-	return "trailing data after the document"
-}
-
 // msExpiry reads a raw JSON number of Unix milliseconds. problem is "missing
 // <field>" when raw is not a number and "<field> unparseable" when it is
 // out of the years 1 to 9999.
 func msExpiry(raw []byte, field string) (time.Time, string) {
-	num, ok := jsonNumber(raw)
+	num, ok := jsonscan.Number(raw)
 	if !ok {
 		return time.Time{}, "missing " + field
 	}
-	exp, ok := decimalTime(num, time.Millisecond)
+	exp, ok := jsonscan.DecimalTime(num, time.Millisecond)
 	if !ok {
 		return time.Time{}, field + " unparseable"
 	}
@@ -264,7 +243,7 @@ func msExpiry(raw []byte, field string) (time.Time, string) {
 
 // fingerprintOf hashes a raw identity value that is a non-empty string.
 func fingerprintOf(raw []byte) string {
-	s, ok := jsonString(raw)
+	s, ok := jsonscan.String(raw)
 	if !ok || s == "" {
 		return ""
 	}
@@ -278,7 +257,7 @@ func blankField(prefix string, names []string, raws ...[]byte) string {
 		if raw == nil {
 			continue
 		}
-		if s, ok := jsonString(raw); ok && s == "" || string(raw) == "null" {
+		if s, ok := jsonscan.String(raw); ok && s == "" || string(raw) == "null" {
 			return prefix + names[n]
 		}
 	}
@@ -296,6 +275,6 @@ func jwtClaims(jwt string) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	claims, problem := validDocument(raw)
+	claims, problem := jsonscan.Document(raw)
 	return claims, problem == ""
 }

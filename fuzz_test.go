@@ -230,51 +230,6 @@ func FuzzSidecar(f *testing.F) {
 	})
 }
 
-// jsonNumberLiteral reports whether s is exactly one JSON number, nothing
-// around it.
-func jsonNumberLiteral(s string) bool {
-	if !json.Valid([]byte(s)) {
-		return false
-	}
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	var v any
-	if dec.Decode(&v) != nil {
-		return false
-	}
-	n, ok := v.(json.Number)
-	return ok && string(n) == s
-}
-
-func FuzzDecimalTime(f *testing.F) {
-	for _, s := range []string{
-		"0", "-0", "1767225600000", "1767225600000.5", "1767225600000.0000000001",
-		"1.7672256e12", "17672256e5", "17672256E+5", "-62135596800000", "-62135596800000.0000001",
-		"-62135596800001", "253402300799999.999999", "253402300799999.9999995", "253402300800000",
-		"1e-400", "-1e-400", "1e400", "0.0000001", "-0.0000001", "9223372036854775807",
-		"-9223372036854775808", "9223372036854775808", "1e22", "0e99999999999999999999",
-		"123456789012345678901234567890123456789012345678901234567890e-47",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, num string) {
-		if !jsonNumberLiteral(num) {
-			return
-		}
-		for _, unit := range []time.Duration{time.Millisecond, time.Second} {
-			got, ok := decimalTime(num, unit)
-			want, wok := oracleDecimal(num, unit)
-			if ok != wok {
-				t.Fatalf("decimalTime(%q, %v) ok=%v (%s), oracle ok=%v (%s)", num, unit, ok,
-					got.Format(time.RFC3339Nano), wok, want.Format(time.RFC3339Nano))
-			}
-			if ok && (!got.Equal(want) || got.Location() != time.UTC) {
-				t.Fatalf("decimalTime(%q, %v) = %s, oracle %s", num, unit, got.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
-			}
-		}
-	})
-}
-
 func FuzzReadRegular(f *testing.F) {
 	f.Add([]byte(`{"claudeAiOauth":{}}`), uint32(0))
 	f.Add([]byte{}, uint32(0))

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/gptme/credslots/internal/jsonscan"
 )
 
 // credentialShape reports whether data is a credential document of format
@@ -16,7 +18,7 @@ import (
 // a credential; a settings file, a list, or a document that is not JSON is
 // not.
 func credentialShape(f Format, data []byte) (bool, string) {
-	root, problem := validDocument(data)
+	root, problem := jsonscan.Document(data)
 	if problem != "" {
 		return false, "not a JSON document"
 	}
@@ -24,21 +26,21 @@ func credentialShape(f Format, data []byte) (bool, string) {
 		return false, "not a JSON object"
 	}
 	isObject := func(raw []byte) bool { return len(raw) > 0 && raw[0] == '{' }
-	isString := func(raw []byte) bool { _, ok := jsonString(raw); return ok }
+	isString := func(raw []byte) bool { _, ok := jsonscan.String(raw); return ok }
 	switch f.Name() {
 	case "claude":
-		if isObject(objectFields(root, "claudeAiOauth")[0]) {
+		if isObject(jsonscan.Fields(root, "claudeAiOauth")[0]) {
 			return true, ""
 		}
 		return false, "no claudeAiOauth object"
 	case "gemini":
-		v := objectFields(root, "access_token", "refresh_token")
+		v := jsonscan.Fields(root, "access_token", "refresh_token")
 		if isString(v[0]) || isString(v[1]) {
 			return true, ""
 		}
 		return false, "no access_token or refresh_token"
 	case "codex":
-		v := objectFields(root, "tokens", "OPENAI_API_KEY")
+		v := jsonscan.Fields(root, "tokens", "OPENAI_API_KEY")
 		if isObject(v[0]) || isString(v[1]) {
 			return true, ""
 		}
@@ -172,7 +174,7 @@ func credentialContent(path, tmpl string) bool {
 	if err != nil {
 		return true
 	}
-	if _, problem := validDocument(data); problem != "" {
+	if _, problem := jsonscan.Document(data); problem != "" {
 		return true
 	}
 	for _, f := range Formats() {
@@ -187,6 +189,6 @@ func credentialContent(path, tmpl string) bool {
 // emailOf is the e-mail address of an oauthAccount a sidecar remembers;
 // "" when none.
 func emailOf(acct []byte) string {
-	email, _ := jsonString(objectFields(acct, "emailAddress")[0])
+	email, _ := jsonscan.String(jsonscan.Fields(acct, "emailAddress")[0])
 	return email
 }

@@ -29,6 +29,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gptme/credslots/internal/jsonscan"
 )
 
 // hangLimit is how long an operation may block before the test fails;
@@ -738,7 +740,7 @@ func TestHostileExactParse(t *testing.T) {
 		{"253402300799999.999999", time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)},
 	}
 	for _, tc := range cases {
-		got, ok := decimalTime(tc.num, time.Millisecond)
+		got, ok := jsonscan.DecimalTime(tc.num, time.Millisecond)
 		if assert.True(t, ok, tc.num) {
 			assert.True(t, tc.want.Equal(got), "%s: got %s, want %s", tc.num, got.Format(time.RFC3339Nano), tc.want.UTC().Format(time.RFC3339Nano))
 		}
@@ -752,7 +754,7 @@ func TestHostileExactParse(t *testing.T) {
 		assert.True(t, ok && tc.want.Equal(exp), "ReadSlotExpiry(%s) = %s, %v", tc.num, exp, ok)
 	}
 	for _, num := range []string{"253402300799999.9999999", "1e23", "1e1000000000000", "-1e23"} {
-		_, ok := decimalTime(num, time.Millisecond)
+		_, ok := jsonscan.DecimalTime(num, time.Millisecond)
 		assert.False(t, ok, "%s is out of range", num)
 	}
 }

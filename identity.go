@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+
+	"github.com/gptme/credslots/internal/jsonscan"
 )
 
 // Identity-drift reasons, one per row of the matrix in [Manager.DetectSlotIdentityDrift].
@@ -114,11 +116,11 @@ func (m *Manager) storedSidecar(sub string) (string, []byte, error) {
 
 // parseSidecar reads a sidecar document's fingerprint.
 func parseSidecar(data []byte) (string, bool) {
-	root, problem := validDocument(data)
+	root, problem := jsonscan.Document(data)
 	if problem != "" {
 		return "", false
 	}
-	fp, ok := jsonString(objectFields(root, "refresh_token_sha256")[0])
+	fp, ok := jsonscan.String(jsonscan.Fields(root, "refresh_token_sha256")[0])
 	return fp, ok && fp != ""
 }
 

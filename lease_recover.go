@@ -4,7 +4,11 @@ package credslots
 // seat into its slot, the seats that ended leases left behind, and
 // write-backs a crash interrupted.
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/gptme/credslots/internal/jsonscan"
+)
 
 // strandedLogins says, for Status, which ended leases (their lock held by
 // no process, never released) left a login in their seat: it waits there
@@ -108,7 +112,7 @@ func (m *Manager) takeBack(op, sub, seat string, slot, seatData []byte, reason s
 	next := seatData
 	if m.cfg.format.carriesState() {
 		login, _ := accountMemberOf(seatData)
-		doc, problem := validDocument(slot)
+		doc, problem := jsonscan.Document(slot)
 		spliced, ok := []byte(nil), false
 		if problem == "" {
 			spliced, ok = spliceMember(slot, doc, accountKey, login)

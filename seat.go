@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gptme/credslots/internal/atomicfile"
+	"github.com/gptme/credslots/internal/jsonscan"
 )
 
 // seatsDir is where the command's private seats live.
@@ -200,7 +201,7 @@ func (m *Manager) handOut(sub, seat string, slot []byte) error {
 	if cur == nil {
 		return m.writeSeat(seat, concat([]byte(`{"`+accountKey+`":`), login, []byte("}")))
 	}
-	doc, problem := validDocument(cur)
+	doc, problem := jsonscan.Document(cur)
 	if problem != "" {
 		return fmt.Errorf("credslots: seat file %s is not JSON (%s); not overwritten", path, problem)
 	}
@@ -226,14 +227,14 @@ func (m *Manager) clearSeat(seat string) error {
 	if !m.cfg.format.carriesState() {
 		return m.writeSeat(seat, nil)
 	}
-	doc, problem := validDocument(cur)
-	members, ok := objectMembers(doc)
+	doc, problem := jsonscan.Document(cur)
+	members, ok := jsonscan.Members(doc)
 	if problem != "" || !ok {
 		return m.writeSeat(seat, nil) // no other state to keep in it
 	}
-	var rest []member
+	var rest []jsonscan.Member
 	for _, mb := range members {
-		if mb.name != accountKey {
+		if mb.Name != accountKey {
 			rest = append(rest, mb)
 		}
 	}
@@ -243,17 +244,17 @@ func (m *Manager) clearSeat(seat string) error {
 	if len(rest) == 0 {
 		return m.writeSeat(seat, nil)
 	}
-	return m.writeSeat(seat, writeObject(rest))
+	return m.writeSeat(seat, jsonscan.WriteObject(rest))
 }
 
 // accountMemberOf returns the raw claudeAiOauth object of a Claude Code
 // credential document.
 func accountMemberOf(data []byte) ([]byte, bool) {
-	doc, problem := validDocument(data)
+	doc, problem := jsonscan.Document(data)
 	if problem != "" {
 		return nil, false
 	}
-	v := objectFields(doc, accountKey)[0]
+	v := jsonscan.Fields(doc, accountKey)[0]
 	if len(v) == 0 || v[0] != '{' {
 		return nil, false
 	}

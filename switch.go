@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/gptme/credslots/internal/jsonscan"
 )
 
 // SwitchResult is the outcome of [Manager.SwitchTo], [Manager.SwitchNext],
@@ -248,7 +250,7 @@ func (m *Manager) carryState(sub string, plan switchPlan) error {
 	}
 	next, ok := carriedSlot(plan.slot, plan.live.data)
 	if !ok {
-		if doc, problem := validDocument(plan.live.data); problem != "" || doc[0] != '{' {
+		if doc, problem := jsonscan.Document(plan.live.data); problem != "" || doc[0] != '{' {
 			m.cfg.logger.Warn("live file is not a readable JSON object; state not carried", "sub", sub, "path", m.live)
 		}
 		return nil

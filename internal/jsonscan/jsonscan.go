@@ -1,12 +1,11 @@
-package credslots
-
-// This file reads the few fields the formats need straight from the JSON
-// text, without building a generic map: the document is validated once with
-// json.Valid, and then only scanned.
+package jsonscan
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -64,11 +63,12 @@ func skipSpace(data []byte, i int) int {
 	return i
 }
 
-// objectFields returns the raw values of the members named in names of the
-// JSON object obj (nil for a missing member, and for all when obj is not an
-// object). As encoding/json does, the last of duplicate members wins, and a
-// key matches only exactly (after unescaping).
-func objectFields(obj []byte, names ...string) [4][]byte {
+// Fields returns the raw values of the members named in names (at most
+// four) of the JSON object obj, a document [Document] accepted: nil for a
+// missing member, and for all when obj is not an object. As encoding/json
+// does, the last of duplicate members wins, and a key matches only exactly
+// (after unescaping).
+func Fields(obj []byte, names ...string) [4][]byte {
 	var vals [4][]byte
 	if len(obj) == 0 || obj[0] != '{' {
 		return vals
@@ -102,9 +102,9 @@ func keyIs(key []byte, name string) bool {
 	return json.Unmarshal(key, &s) == nil && s == name
 }
 
-// jsonString decodes a raw JSON value that is a string, as encoding/json
+// String decodes a raw JSON value that is a string, as encoding/json
 // would (invalid UTF-8 becomes U+FFFD).
-func jsonString(raw []byte) (string, bool) {
+func String(raw []byte) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' {
 		return "", false
 	}
@@ -116,49 +116,50 @@ func jsonString(raw []byte) (string, bool) {
 	return s, json.Unmarshal(raw, &s) == nil
 }
 
-// jsonNumber returns the literal text of a raw JSON value that is a number.
-func jsonNumber(raw []byte) (string, bool) {
+// Number returns the literal text of a raw JSON value that is a number.
+func Number(raw []byte) (string, bool) {
 	if len(raw) == 0 || raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
 		return "", false
 	}
 	return string(raw), true
 }
 
-// validDocument trims data to its one JSON value, or returns the heal
-// reason's wording of why it is not JSON.
-func validDocument(data []byte) ([]byte, string) {
+// Document trims data to its one JSON value, or returns why it is not one
+// JSON document ("unreadable or malformed JSON: " and the detail), in words
+// that quote nothing of data.
+func Document(data []byte) ([]byte, string) {
 	if !json.Valid(data) {
 		return nil, "unreadable or malformed JSON: " + invalidDetail(data)
 	}
 	return bytes.TrimSpace(data), ""
 }
 
-// member is one member of a JSON object: its raw key (quotes included), its
+// Member is one member of a JSON object: its raw key (quotes included), its
 // decoded name, and its raw value.
-type member struct {
-	key   []byte
-	name  string
-	value []byte
+type Member struct {
+	Key   []byte // the raw key, quotes included
+	Name  string // the key, decoded
+	Value []byte // the raw value
 }
 
-// objectMembers lists the members of the JSON object obj (a document
+// Members lists the members of the JSON object obj (a document
 // json.Valid accepted, trimmed), in order, keeping only the last of
 // duplicate names, as encoding/json would read them. It returns false when
 // obj is not an object.
-func objectMembers(obj []byte) ([]member, bool) {
+func Members(obj []byte) ([]Member, bool) {
 	if len(obj) == 0 || obj[0] != '{' {
 		return nil, false
 	}
-	var out []member
+	var out []Member
 	at := map[string]int{}
 	i := skipSpace(obj, 1)
 	for i < len(obj) && obj[i] == '"' {
 		keyEnd := scanString(obj, i)
 		key := obj[i:keyEnd]
-		name, _ := jsonString(key)
+		name, _ := String(key)
 		i = skipSpace(obj, skipSpace(obj, keyEnd)+1)
 		valEnd := scanValue(obj, i)
-		m := member{key: key, name: name, value: obj[i:valEnd]}
+		m := Member{Key: key, Name: name, Value: obj[i:valEnd]}
 		if n, dup := at[name]; dup {
 			out[n] = m
 		} else {
@@ -173,19 +174,37 @@ func objectMembers(obj []byte) ([]member, bool) {
 	return out, true
 }
 
-// writeObject renders members as one compact JSON object, each key and value
+// WriteObject renders members as one compact JSON object, each key and value
 // byte for byte as given.
-func writeObject(members []member) []byte {
+func WriteObject(members []Member) []byte {
 	var b bytes.Buffer
 	b.WriteByte('{')
 	for n, m := range members {
 		if n > 0 {
 			b.WriteByte(',')
 		}
-		b.Write(m.key)
+		b.Write(m.Key)
 		b.WriteByte(':')
-		b.Write(m.value)
+		b.Write(m.Value)
 	}
 	b.WriteByte('}')
 	return b.Bytes()
+}
+
+// invalidDetail describes why data is not one JSON document, without
+// quoting it, not even the one offending character a syntax error names.
+func invalidDetail(data []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var v json.RawMessage
+	if err := dec.Decode(&v); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return "syntax error at offset " + strconv.FormatInt(se.Offset, 10)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return "unexpected end of JSON input"
+		}
+		return "not a valid JSON document"
+	}
+	return "trailing data after the document"
 }

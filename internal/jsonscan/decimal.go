@@ -1,4 +1,4 @@
-package credslots
+package jsonscan
 
 import (
 	"math/big"
@@ -13,13 +13,13 @@ const (
 	maxUnixSeconds = 253402300800
 )
 
-// decimalTime converts a JSON number (its literal text) counting units
+// DecimalTime converts a JSON number (its literal text) counting units
 // (time.Second or time.Millisecond) since the Unix epoch into a UTC time,
 // exactly: the decimal is never rounded through a float. A fraction finer
 // than a nanosecond rounds up, which keeps every comparison with a
 // whole-nanosecond time (now, now+grace) exact: an expiry of exactly
 // now+grace is never fresh. ok is false outside the years 1 to 9999.
-func decimalTime(num string, unit time.Duration) (time.Time, bool) {
+func DecimalTime(num string, unit time.Duration) (time.Time, bool) {
 	per := int64(time.Second / unit)
 	if n, err := strconv.ParseInt(num, 10, 64); err == nil {
 		sec, rem := n/per, n%per

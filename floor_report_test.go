@@ -1,0 +1,79 @@
+//go:build unix && floorreport
+
+package credslots
+
+import (
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+)
+
+// timePer is the mean time of one op over a batch of n.
+func timePer(op func() error, n int) (time.Duration, error) {
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if err := op(); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start) / time.Duration(n), nil
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+// TestFloorReport prints, per operation, credslots and its floor measured in
+// the same run: rounds of interleaved batches (the side going first
+// alternates), medians of the per-op times, and their ratio.
+func TestFloorReport(t *testing.T) {
+	base := floorBaseDir(t)
+	pairs := floorPairs(t, base)
+	const rounds = 31
+	batch := func(op func() error) int {
+		// Enough ops for a batch of about 2 ms.
+		per, err := timePer(op, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := int(2 * time.Millisecond / (per + 1))
+		if n < 5 {
+			n = 5
+		}
+		return n
+	}
+	fmt.Printf("floor report: %s, %d rounds of interleaved batches, medians\n\n", base, rounds)
+	fmt.Println("| op | credslots | floor | ratio |")
+	fmt.Println("|---|---|---|---|")
+	for _, p := range pairs {
+		nc, nf := batch(p.credslots), batch(p.floor)
+		var cs, fl []time.Duration
+		for r := 0; r < rounds; r++ {
+			sides := []struct {
+				op  func() error
+				n   int
+				out *[]time.Duration
+			}{{p.credslots, nc, &cs}, {p.floor, nf, &fl}}
+			if r%2 == 1 {
+				sides[0], sides[1] = sides[1], sides[0]
+			}
+			for _, s := range sides {
+				d, err := timePer(s.op, s.n)
+				if err != nil {
+					t.Fatalf("%s: %v", p.name, err)
+				}
+				*s.out = append(*s.out, d)
+			}
+		}
+		c, f := median(cs), median(fl)
+		fmt.Printf("| %s | %s | %s | %.2f |\n", p.name, us(c), us(f), float64(c)/float64(f))
+	}
+}
+
+// us prints a duration in microseconds.
+func us(d time.Duration) string {
+	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
+}
