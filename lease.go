@@ -192,6 +192,9 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			if refusal == nil { // every attempt found the lock busy
+				refusal = noFreeSub(false, []string{"the lock stayed busy (" + ErrLockTimeout.Error() + ")"})
+			}
 			return nil, fmt.Errorf("%w (%w)", refusal, ctx.Err())
 		case <-t.C:
 		}
