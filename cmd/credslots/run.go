@@ -85,8 +85,13 @@ func (a *app) cmdRun(o *opts, pos []string) int {
 	if a.tool.Name() == "gemini" && o.seatEnv == "" {
 		seat = filepath.Join(home, filepath.Base(a.tool.DefaultDir())) // GEMINI_CLI_HOME/.gemini
 	}
+	keepSeat := false // a failed release leaves the newest login there
 	if private {
-		defer removeSeat(home)
+		defer func() {
+			if !keepSeat {
+				removeSeat(home)
+			}
+		}()
 	}
 
 	var leaseOpts []credslots.LeaseOption
@@ -113,6 +118,7 @@ func (a *app) cmdRun(o *opts, pos []string) int {
 	}
 	code := a.runLeased(l, env, home, pos)
 	if err := l.Release(); err != nil {
+		keepSeat = true // the next lease of the sub recovers it
 		fmt.Fprintf(a.stderr, "credslots: run: release of %s: %s\n", printable(l.Sub()), printable(message(err)))
 	}
 	return code
