@@ -53,3 +53,22 @@ func TestRedteamLeaseWaitOnABusyLockEndsWithNoFreeSub(t *testing.T) {
 	assert.NotContains(t, err.Error(), "%!", "no nil error formatted in")
 	assert.False(t, strings.Contains(err.Error(), "<nil>"))
 }
+
+// --wait bounds the whole Lease: a package lock another change holds for
+// longer than the wait must not keep a waiting Lease past its context (the
+// lock timeout is 10 s by default).
+func TestRedteamLeaseWaitIsBoundedByItsContextOnABusyLock(t *testing.T) {
+	f := leaseFixture(t)
+	m2, err := New(WithCredsDir(f.dir), WithSubscriptions("erik", "bob", "alice"), WithLockTimeout(time.Minute))
+	require.NoError(t, err)
+	mu, err := m2.beginMutation()
+	require.NoError(t, err)
+	defer mu.end()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = f.m.Lease(ctx, seatDir(t), LeaseWait())
+	assert.Less(t, time.Since(start), 3*time.Second, "ended with its context, not the lock timeout")
+	assert.ErrorIs(t, err, ErrNoFreeSub)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
