@@ -175,10 +175,10 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 		// A waiting Lease takes the locks only when a sub looks free:
 		// polling them would hold up the CLI's own refresh at home.
 		if first || m.leaseLooksPossible(lc) {
-			l, why, err := m.tryLease(seat, lc)
+			l, why, err := m.tryLease(ctx, seat, lc)
 			switch {
-			case err != nil && lc.wait && errors.Is(err, ErrLockTimeout):
-				// Other lessees hold the lock: keep waiting.
+			case err != nil && lc.wait && (errors.Is(err, ErrLockTimeout) || ctx.Err() != nil):
+				// Other lessees hold the lock: keep waiting, until ctx ends.
 			case err != nil || l != nil:
 				return l, err
 			default:
@@ -192,6 +192,9 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			if refusal == nil { // every attempt found the lock busy
+				refusal = noFreeSub(false, []string{"the lock stayed busy (" + ErrLockTimeout.Error() + ")"})
+			}
 			return nil, fmt.Errorf("%w (%w)", refusal, ctx.Err())
 		case <-t.C:
 		}
@@ -241,8 +244,8 @@ func noFreeSub(leased bool, why []string) error {
 
 // tryLease makes one attempt, under the package's lock: it returns the
 // lease, or the refusal to return or wait on, or an error that ends Lease.
-func (m *Manager) tryLease(seat string, lc leaseConfig) (*Lease, error, error) {
-	mu, err := m.beginMutation()
+func (m *Manager) tryLease(ctx context.Context, seat string, lc leaseConfig) (*Lease, error, error) {
+	mu, err := m.beginMutationContext(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -186,3 +186,21 @@ func (m *Manager) completeWriteBacks(drifted map[string]string) bool {
 	}
 	return done
 }
+
+// recoverSub recovers the seat sub's ended lease left behind, under its
+// lease lock, before sub's login is handed out at home (SwitchTo): a newer
+// login stranded there holds the live refresh token, the slot's was
+// consumed. A held lease is left alone (SwitchTo refuses it). The caller
+// holds the package's lock.
+func (m *Manager) recoverSub(sub string) error {
+	r, ok := m.leaseRecord(sub)
+	if !ok {
+		return nil
+	}
+	f, ok, err := m.takeLeaseLock(sub)
+	if err != nil || !ok {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	return m.recoverSeat(r, m.leaseRecords())
+}

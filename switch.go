@@ -122,6 +122,9 @@ func (m *Manager) SwitchToContext(ctx context.Context, sub, reason string, opts 
 		return m.fail(sub, err)
 	}
 	defer mu.end()
+	if err := m.recoverSub(sub); err != nil {
+		return m.fail(sub, err)
+	}
 	plan, r := m.checkSwitch(sub, sc)
 	if r != nil {
 		return m.deny(sub, r)

@@ -85,8 +85,13 @@ func (a *app) cmdRun(o *opts, pos []string) int {
 	if a.tool.Name() == "gemini" && o.seatEnv == "" {
 		seat = filepath.Join(home, filepath.Base(a.tool.DefaultDir())) // GEMINI_CLI_HOME/.gemini
 	}
+	keepSeat := false // a failed release leaves the newest login there
 	if private {
-		defer removeSeat(home)
+		defer func() {
+			if !keepSeat {
+				removeSeat(home)
+			}
+		}()
 	}
 
 	var leaseOpts []credslots.LeaseOption
@@ -113,7 +118,10 @@ func (a *app) cmdRun(o *opts, pos []string) int {
 	}
 	code := a.runLeased(l, env, home, pos)
 	if err := l.Release(); err != nil {
+		keepSeat = true // the next lease of the sub recovers it
 		fmt.Fprintf(a.stderr, "credslots: run: release of %s: %s\n", printable(l.Sub()), printable(message(err)))
+	} else if private && stillHeld(m, l) {
+		keepSeat = true // a process CMD left holds the lease and may refresh there; the next lease recovers it
 	}
 	return code
 }
@@ -131,6 +139,21 @@ func newPrivateSeat(m *credslots.Manager) (string, error) {
 	_, _ = rand.Read(b[:])
 	return filepath.Join(dir, ".credslots", credslots.SeatsDirName,
 		strconv.Itoa(os.Getpid())+"-"+hex.EncodeToString(b[:])), nil
+}
+
+// stillHeld reports whether a process that inherited the released lease's
+// lock still holds it.
+func stillHeld(m *credslots.Manager, l *credslots.Lease) bool {
+	leases, err := m.Leases()
+	if err != nil {
+		return true // unknown: keep the seat; the next lease removes it
+	}
+	for _, li := range leases {
+		if li.Sub == l.Sub() && li.Held {
+			return true
+		}
+	}
+	return false
 }
 
 // removeSeat removes a private seat once its lease is released, with the
