@@ -81,6 +81,10 @@ type leaseRecord struct {
 	Host     string     `json:"host"`
 	Since    time.Time  `json:"since"`
 	Released *time.Time `json:"released,omitempty"`
+	// Handed is the identity fingerprint of the login handed to the seat:
+	// a seat login with another one, while the slot still holds it, is the
+	// seat's CLI's refresh of it (see seatVerdict).
+	Handed string `json:"handed,omitempty"`
 }
 
 func (r leaseRecord) info(held bool) LeaseInfo {
@@ -96,6 +100,8 @@ type Lease struct {
 	sub  string
 	seat string
 	file *os.File
+	// handed is the fingerprint of the login handed to the seat.
+	handed string
 
 	mu       sync.Mutex
 	released bool
@@ -465,16 +471,17 @@ func (m *Manager) grant(mu *mutation, f *os.File, sub, seat string, records []le
 	// The record first: a lessee that dies before its login reaches the
 	// seat leaves a record naming that seat, never a login no record names.
 	host, _ := os.Hostname()
-	rec := leaseRecord{Sub: sub, Seat: seat, PID: os.Getpid(), Host: host, Since: m.cfg.now().UTC()}
+	handed := m.cfg.format.parse(slot).fingerprint
+	rec := leaseRecord{Sub: sub, Seat: seat, PID: os.Getpid(), Host: host, Since: m.cfg.now().UTC(), Handed: handed}
 	if err := m.writeLeaseRecord(rec); err != nil {
 		return nil, err
 	}
 	if err := m.withSeatLocks(seat, func() error { return m.handOut(sub, seat, slot) }); err != nil {
 		return nil, err
 	}
-	m.journalLease(opLease, sub, seat, "leased to "+seat)
+	m.journalLease(opLease, sub, seat, "leased to "+seat, handed)
 	m.cfg.logger.Info("leased", "sub", sub, "path", seat)
-	return &Lease{m: m, sub: sub, seat: seat, file: f}, nil
+	return &Lease{m: m, sub: sub, seat: seat, file: f, handed: handed}, nil
 }
 
 // writeLeaseRecord writes a lease record atomically.
@@ -488,8 +495,8 @@ func (m *Manager) writeLeaseRecord(r leaseRecord) error {
 
 // journalLease records a lease event as one done record; a failure is
 // logged.
-func (m *Manager) journalLease(op, sub, seat, reason string) {
-	if err := m.record(JournalEntry{Time: m.cfg.now(), Op: op, Phase: phaseDone, Sub: sub, Seat: seat, Reason: reason}); err != nil {
+func (m *Manager) journalLease(op, sub, seat, reason, fp string) {
+	if err := m.record(JournalEntry{Time: m.cfg.now(), Op: op, Phase: phaseDone, Sub: sub, Seat: seat, Reason: reason, Fingerprint: fp}); err != nil {
 		m.cfg.logger.Warn("journal record failed", "sub", sub, "op", op, "reason", err.Error())
 	}
 }
@@ -531,7 +538,7 @@ func (l *Lease) sync() (seatReading, error) {
 	if err != nil {
 		return seatReading{}, fmt.Errorf("credslots: read slot %s: %w", m.slots[l.sub], err)
 	}
-	v := m.seatVerdict(slot, data)
+	v := m.seatVerdict(slot, data, l.handed)
 	if !v.newer {
 		if v.foreign {
 			return v, fmt.Errorf("credslots: seat %s of %s: %s: %w", l.seat, l.sub, v.why, ErrIdentityDrift)
@@ -551,11 +558,19 @@ func (l *Lease) sync() (seatReading, error) {
 	if err != nil {
 		return v, fmt.Errorf("credslots: read slot %s: %w", m.slots[l.sub], err)
 	}
-	if v = m.seatVerdict(slot, data); !v.newer {
+	if v = m.seatVerdict(slot, data, l.handed); !v.newer {
 		return v, nil
 	}
 	if err := m.takeBack(opSync, l.sub, l.seat, slot, data, "wrote back a newer login from the seat"); err != nil {
 		return v, err
+	}
+	// The slot now holds the seat's login: the next refresh rotates that.
+	l.handed = v.cred.fingerprint
+	if r, ok := m.leaseRecord(l.sub); ok && r.Seat == l.seat {
+		r.Handed = l.handed
+		if err := m.writeLeaseRecord(r); err != nil {
+			return v, err
+		}
 	}
 	return v, nil
 }
@@ -601,7 +616,7 @@ func (l *Lease) Release() error {
 		if err != nil && !isMissing(err) {
 			return fmt.Errorf("credslots: read slot %s: %w", m.slots[l.sub], err)
 		}
-		switch v := m.seatVerdict(slot, data); {
+		switch v := m.seatVerdict(slot, data, l.handed); {
 		case v.newer:
 			if err := m.takeBack(opSync, l.sub, l.seat, slot, data, "wrote back a newer login from the seat at release"); err != nil {
 				return err
@@ -624,7 +639,7 @@ func (l *Lease) Release() error {
 		r.Released = &now
 		rerr = m.writeLeaseRecord(r)
 	}
-	m.journalLease(opRelease, l.sub, l.seat, "released from "+l.seat)
+	m.journalLease(opRelease, l.sub, l.seat, "released from "+l.seat, "")
 	m.cfg.logger.Info("released", "sub", l.sub, "path", l.seat)
 	return errors.Join(rerr, l.file.Close())
 }

@@ -213,9 +213,11 @@ func TestLeaseSyncWritesBackANewerLogin(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, id.Drift, "the written-back login is the captured identity")
 
-	// Older, blank and unreadable logins are never written back.
+	// Older, blank and unreadable logins are never written back: an older
+	// copy (the login handed out before, its refresh token known) is no
+	// rotation.
 	for _, doc := range [][]byte{
-		claudeDoc(fresh.Add(time.Hour), "rt-bob-older"),
+		before,
 		[]byte(`{"claudeAiOauth":{"accessToken":"","refreshToken":"","expiresAt":` + jsonInt(fresh.Add(40*time.Hour).UnixMilli()) + `}}`),
 		[]byte(`{"claudeAiOauth":"nope"}`),
 	} {
@@ -267,10 +269,12 @@ func TestLeaseRecoversADeadSeatBeforeJudging(t *testing.T) {
 	assert.True(t, os.IsNotExist(err), "the login left the dead seat")
 	require.NoError(t, l2.Release())
 
-	// A seat login that is older, blank or another sub's never goes back.
+	// A seat login that is older (an earlier login of erik's, its refresh
+	// token known: no rotation of the handed one), blank or another sub's
+	// never goes back.
 	l3, err := f.m.Lease(context.Background(), seat, LeaseSub("erik"))
 	require.NoError(t, err)
-	writeFile(t, filepath.Join(seat, DefaultLiveName), claudeDoc(fresh, "rt-erik-older"))
+	writeFile(t, filepath.Join(seat, DefaultLiveName), claudeDoc(fresh, "rt-erik-0"))
 	require.NoError(t, l3.File().Close())
 	l4, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub("erik"))
 	require.NoError(t, err)
@@ -654,5 +658,37 @@ func runLeaseLoop() int {
 			fmt.Fprintln(os.Stderr, "loop child: release:", err)
 			return 2
 		}
+	}
+}
+
+func TestLeaseWritesBackARefreshWithAShorterLife(t *testing.T) {
+	// A token endpoint may grant a shorter life than the handed login had
+	// left: the seat's refresh of it is still the newer login, since its
+	// refresh token replaced the slot's, which is used up.
+	f := leaseFixture(t)
+	seat := seatDir(t)
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	cliRefresh(t, seat, testNow.Add(4*time.Minute), "rt-bob-short-1")
+	require.NoError(t, l.Sync())
+	slot, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	assert.Equal(t, "rt-bob-short-1", refreshTokenOf(slot), "written back although it expires sooner")
+
+	cliRefresh(t, seat, testNow.Add(3*time.Minute), "rt-bob-short-2")
+	require.NoError(t, l.Release(), "the release syncs the next rotation too")
+	slot, err = os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	assert.Equal(t, "rt-bob-short-2", refreshTokenOf(slot))
+
+	// A copy put back in the seat that is not a rotation of the handed
+	// login (the slot moved on) is judged by its expiry as before.
+	l, err = f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	if err == nil {
+		writeFile(t, filepath.Join(seat, DefaultLiveName), claudeDoc(testNow.Add(2*time.Minute), "rt-bob-short-1")) // seen before
+		require.NoError(t, l.Release())
+		slot, err = os.ReadFile(f.slot("bob"))
+		require.NoError(t, err)
+		assert.Equal(t, "rt-bob-short-2", refreshTokenOf(slot), "an older copy is not a rotation")
 	}
 }

@@ -184,7 +184,7 @@ func (m *Manager) handOut(sub, seat string, slot []byte) error {
 		return fmt.Errorf("credslots: read seat %s: %w", path, err)
 	}
 	if cur != nil {
-		if v := m.seatVerdict(slot, cur); v.differs && !v.blank && v.cred.problem == "" {
+		if v := m.seatVerdict(slot, cur, ""); v.differs && !v.blank && v.cred.problem == "" {
 			if err := m.keepGeneration(m.slots[sub]+".seat", cur); err != nil {
 				return err
 			}
@@ -271,8 +271,15 @@ type seatReading struct {
 	why     string // why it may not replace the slot
 }
 
-// seatVerdict compares the login in a seat's file with sub's slot.
-func (m *Manager) seatVerdict(slot, seatData []byte) seatReading {
+// seatVerdict compares the login in a seat's file with sub's slot. handed
+// is the fingerprint of the login the lease handed to the seat ("" when
+// unknown): for a format whose refresh token rotates, a seat login with a
+// refresh token never seen before (none the journal records), while the
+// slot still holds the handed login, is the seat's CLI's refresh of it,
+// newer whatever its expiry (a token endpoint may grant a shorter life than
+// the handed token had left), since the slot's refresh token is then used
+// up.
+func (m *Manager) seatVerdict(slot, seatData []byte, handed string) seatReading {
 	f := m.cfg.format
 	var v seatReading
 	if f.carriesState() {
@@ -304,6 +311,10 @@ func (m *Manager) seatVerdict(slot, seatData []byte) seatReading {
 		v.foreign = true
 		v.why = "the seat's login has another " + f.identityName()
 		return v
+	case !f.stableIdentity() && handed != "" && slotCred.fingerprint == handed &&
+		v.cred.fingerprint != "" && v.cred.fingerprint != handed && m.loginOwners()[v.cred.fingerprint] == "":
+		// Rotated by the seat's CLI from the handed login (a token never
+		// seen before, not an older copy put back): newer.
 	case slotCred.hasExpiry() && !v.cred.expiry.After(slotCred.expiry):
 		v.why = "the seat's login is not newer than the slot's"
 		return v
