@@ -1,0 +1,56 @@
+//go:build linux
+
+package credslots
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A credslots killed while it splices the account into .claude.json leaves
+// .claude.json.lock behind, as it leaves the CLI's lock directories: the
+// next change takes it back at once, as it takes back the others, rather
+// than waiting for its stale time (and, with a short lock timeout, leaving
+// .claude.json showing the account of the sub switched away from).
+func TestRedteam16KilledSpliceLeavesNoBlockingClaudeJSONLock(t *testing.T) {
+	f, path := homeFixture(t)
+	learnAccounts(t, f, path) // live -> bob
+	_, err := f.m.SwitchTo("alice", "r")
+	require.NoError(t, err)
+	// A .claude.json large enough that its splice takes a while.
+	big := bytes.Replace(claudeJSON(aliceAccount), []byte(`["x"]`), []byte(`["`+strings.Repeat("h", 24<<20)+`"]`), 1)
+	writeFile(t, path, big)
+
+	child := lockChild(t, "switch", f.dir, nil, "")
+	require.NoError(t, child.Start())
+	lock := path + lockSuffix
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Lstat(lock); err == nil {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the child never took .claude.json.lock")
+		time.Sleep(time.Millisecond)
+	}
+	require.NoError(t, child.Process.Signal(syscall.SIGKILL))
+	_ = child.Wait()
+	require.DirExists(t, lock, "the killed change left .claude.json.lock")
+
+	m, err := New(WithCredsDir(f.dir), WithSubscriptions("bob", "alice"), WithClock(fixedClock), WithLockTimeout(3*time.Second))
+	require.NoError(t, err)
+	start := time.Now()
+	_, err = m.SwitchTo("alice", "r")
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), 2*time.Second, "the killed change's .claude.json.lock is taken back at once")
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, aliceAccount, string(compactJSON(accountIn(got))), ".claude.json shows the account switched to")
+	assert.NoDirExists(t, lock)
+}
