@@ -3,8 +3,10 @@
 package credslots
 
 import (
+	"bufio"
 	"bytes"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,4 +57,36 @@ func TestRedteam16KilledSpliceLeavesNoBlockingClaudeJSONLock(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, aliceAccount, string(compactJSON(accountIn(got))), ".claude.json shows the account switched to")
 	assert.NoDirExists(t, lock)
+}
+
+// A lock directory a killed change left is taken back at once, but not
+// while an owner record beside it names a process that is alive: such a
+// lock is never taken over while that process lives.
+func TestRedteam16LeftoverLockUnderALiveOwnerRecordIsNotTakenBack(t *testing.T) {
+	dir := t.TempDir()
+	writeSlot(t, filepath.Join(dir, ".credentials.json.bob"), fresh, "rt-bob")
+	writeSlot(t, filepath.Join(dir, ".credentials.json.alice"), fresh, "rt-alice")
+	child := lockChild(t, "hang", dir, nil, "")
+	out, err := child.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, child.Start())
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "holding\n", line)
+	require.NoError(t, child.Process.Signal(syscall.SIGKILL))
+	_ = child.Wait()
+	lock := filepath.Join(dir, ".oauth_refresh.lock")
+	before, err := os.Lstat(lock)
+	require.NoError(t, err)
+
+	f := &fixture{dir: dir}
+	owner := ownerRecordFor(t, f, liveChild(t), "", 1)
+	m, err := New(WithCredsDir(dir), WithSubscriptions("bob", "alice"), WithClock(fixedClock), WithLockTimeout(300*time.Millisecond))
+	require.NoError(t, err)
+	_, err = m.SwitchTo("alice", "r")
+	require.ErrorIs(t, err, ErrLockTimeout, "the owner record names a live process")
+	after, err := os.Lstat(lock)
+	require.NoError(t, err)
+	assert.True(t, os.SameFile(before, after), "the lock was not taken over")
+	assert.FileExists(t, owner, "the record is not ours: kept")
 }
