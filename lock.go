@@ -180,8 +180,10 @@ func takeCLIDir(ctx context.Context, fsys fileSystem, cl cliLock, stale, beat ti
 				return false, fmt.Errorf("%s exists and is not a lock directory", path)
 			}
 			age := time.Since(fi.ModTime())
-			takeNow := takeBack != nil && takeBack(path, fi)
-			if !takeNow && cl.owner != "" {
+			// The owner record first: a lock it says a live process holds
+			// is never taken over, not even one the journal says is ours.
+			takeNow := false
+			if cl.owner != "" {
 				if rec, ok := readOwner(fsys, cl.owner); ok {
 					switch rec.judge() {
 					case holderAlive:
@@ -192,6 +194,9 @@ func takeCLIDir(ctx context.Context, fsys fileSystem, cl cliLock, stale, beat ti
 						takeNow = provenGone(fsys, rec, cl, path)
 					}
 				}
+			}
+			if takeBack != nil && takeBack(path, fi) {
+				takeNow = true
 			}
 			if !takeNow && age <= stale {
 				held = fmt.Sprintf("the lock is %s old and counts as abandoned once %s old, unless its holder refreshes it",
