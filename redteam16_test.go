@@ -90,3 +90,18 @@ func TestRedteam16LeftoverLockUnderALiveOwnerRecordIsNotTakenBack(t *testing.T) 
 	assert.True(t, os.SameFile(before, after), "the lock was not taken over")
 	assert.FileExists(t, owner, "the record is not ours: kept")
 }
+
+// A private directory that is a symlink (or any non-directory) makes every
+// change fail: Status says so instead of reporting the creds dir healthy.
+func TestRedteam16StatusSaysAPrivateDirSymlinkBlocksChanges(t *testing.T) {
+	f := newFixture(t)
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	f.link(t, "alice")
+	require.NoError(t, os.Symlink(t.TempDir(), filepath.Join(f.dir, privateDirName)))
+	_, err := f.m.SwitchTo("bob", "r")
+	require.Error(t, err, "no change is made through a symlinked private directory")
+	st, err := f.m.Status()
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(st.Problems, "\n"), "changes cannot be made: "+filepath.Join(f.dir, privateDirName)+" is not a directory")
+}
