@@ -12,8 +12,11 @@ import (
 func (m *Manager) changeProblems(st *Status) {
 	problem := func(s string) { st.Problems = append(st.Problems, s) }
 	dirs := []string{m.dir}
-	if _, err := m.cfg.fs.Lstat(m.private); err == nil {
+	if fi, err := m.cfg.fs.Lstat(m.private); err == nil && fi.IsDir() {
 		dirs = append(dirs, m.private)
+	} else if err == nil {
+		// ensurePrivateDir refuses it: every change fails.
+		problem("changes cannot be made: " + m.private + " is not a directory")
 	}
 	seen := map[string]bool{}
 	for _, sub := range m.subs {
