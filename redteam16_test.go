@@ -105,3 +105,19 @@ func TestRedteam16StatusSaysAPrivateDirSymlinkBlocksChanges(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, strings.Join(st.Problems, "\n"), "changes cannot be made: "+filepath.Join(f.dir, privateDirName)+" is not a directory")
 }
+
+// A file where a CLI lock directory goes makes every change fail (and the
+// CLI's own refresh): Status says so.
+func TestRedteam16StatusSaysALockPathThatIsNoDirectoryBlocksChanges(t *testing.T) {
+	f := newFixture(t)
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	f.link(t, "alice")
+	lock := filepath.Join(f.dir, ".storage-write.lock")
+	writeFile(t, lock, nil)
+	_, err := f.m.SwitchTo("bob", "r")
+	require.Error(t, err)
+	st, err := f.m.Status()
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(st.Problems, "\n"), "changes cannot be made: "+lock+" is not a lock directory")
+}
