@@ -31,6 +31,17 @@ func (m *Manager) changeProblems(st *Status) {
 			problem("changes cannot be made: directory " + dir + " is not writable by this user (" + err.Error() + ")")
 		}
 	}
+	if m.cfg.cliLocks {
+		if locks, err := m.cliLockPaths(); err == nil {
+			for _, cl := range locks {
+				// A lock directory's path holding anything else fails
+				// every change (takeCLIDir refuses it).
+				if fi, err := m.cfg.fs.Lstat(cl.path); cl.stale != 0 && err == nil && !fi.IsDir() {
+					problem("changes cannot be made: " + cl.path + " is not a lock directory")
+				}
+			}
+		}
+	}
 	entries, err := m.readJournal()
 	if err != nil {
 		return // reported where the journal is read for a change
