@@ -191,7 +191,7 @@ func accountID(acct []byte) string {
 //
 // It returns the account .claude.json shows afterwards (nil when none, or
 // when the splice failed).
-func (m *Manager) spliceAccount(sub string) ([]byte, error) {
+func (m *Manager) spliceAccount(mu *mutation, sub string) ([]byte, error) {
 	_, acct, err := m.storedSidecar(sub)
 	if err != nil {
 		return nil, err
@@ -206,11 +206,16 @@ func (m *Manager) spliceAccount(sub string) ([]byte, error) {
 	fsys := m.cfg.fs
 	// Claude Code saves .claude.json under a proper-lockfile lock beside it;
 	// hold it too, so that neither write undoes the other.
-	lock, err := takeDirLock(context.Background(), fsys, path+lockSuffix, time.Duration(float64(claudeConfigStale)*m.cfg.staleScale), time.Now().Add(m.cfg.lockTimeout))
-	if err != nil {
-		return nil, err
+	// The change holds it already when it took the CLI's locks.
+	verify := mu.verify
+	if !mu.holds(path + lockSuffix) {
+		lock, err := takeDirLock(context.Background(), fsys, path+lockSuffix, time.Duration(float64(claudeConfigStale)*m.cfg.staleScale), time.Now().Add(m.cfg.lockTimeout))
+		if err != nil {
+			return nil, err
+		}
+		defer lock.release()
+		verify = lock.verify
 	}
-	defer lock.release()
 	before, err := fsys.Lstat(path)
 	if err != nil {
 		return nil, fmt.Errorf("credslots: %s: %w", path, err)
@@ -238,7 +243,7 @@ func (m *Manager) spliceAccount(sub string) ([]byte, error) {
 	if again, err := fsys.Lstat(path); err != nil || !again.ModTime().Equal(before.ModTime()) || again.Size() != before.Size() {
 		return nil, errors.New("credslots: " + path + " changed meanwhile; account not spliced")
 	}
-	if err := lock.verify(); err != nil {
+	if err := verify(); err != nil {
 		return nil, err
 	}
 	if err := atomicfile.WriteFile(fsys, path, next, m.ownerFor(path)); err != nil {
@@ -349,4 +354,28 @@ func sameDir(a, b string) bool {
 	}
 	fb, err := os.Stat(b)
 	return err == nil && os.SameFile(fa, fb)
+}
+
+// claudeJSONLock is the lock directory beside the .claude.json a switch
+// splices, taken with the CLI's locks; ok is false when no splice can
+// happen.
+func (m *Manager) claudeJSONLock() (cliLock, bool) {
+	if !m.cfg.carryState || !m.cfg.format.carriesState() {
+		return cliLock{}, false
+	}
+	path := m.claudeJSONPath()
+	if path == "" {
+		return cliLock{}, false
+	}
+	return cliLock{path: path + lockSuffix, stale: claudeConfigStale, name: "Claude Code's .claude.json lock", optional: true}, true
+}
+
+// holds reports whether the change holds the lock directory path.
+func (mu *mutation) holds(path string) bool {
+	for _, l := range mu.dirs {
+		if l.path == path {
+			return true
+		}
+	}
+	return false
 }

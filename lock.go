@@ -100,6 +100,10 @@ type cliLock struct {
 	// writesOwner marks the lock whose owner record the package writes
 	// while holding it, when it can produce every field exactly.
 	writesOwner bool
+	// optional marks a lock whose parent directory the user may not be
+	// able to write (.claude.json.lock in a root-owned home): the change
+	// goes on without it, as Claude Code does.
+	optional bool
 }
 
 // dirLock is a held lock directory, kept the way proper-lockfile (the lock
@@ -159,7 +163,7 @@ func takeCLIDir(ctx context.Context, fsys fileSystem, cl cliLock, stale, beat ti
 				}
 				return true, nil
 			}
-			if cl.legacy && !errors.Is(err, fs.ErrExist) && isUnwritable(err) {
+			if (cl.legacy || cl.optional) && !errors.Is(err, fs.ErrExist) && isUnwritable(err) {
 				skipped = true
 				return true, nil
 			}
@@ -176,8 +180,10 @@ func takeCLIDir(ctx context.Context, fsys fileSystem, cl cliLock, stale, beat ti
 				return false, fmt.Errorf("%s exists and is not a lock directory", path)
 			}
 			age := time.Since(fi.ModTime())
-			takeNow := takeBack != nil && takeBack(path, fi)
-			if !takeNow && cl.owner != "" {
+			// The owner record first: a lock it says a live process holds
+			// is never taken over, not even one the journal says is ours.
+			takeNow := false
+			if cl.owner != "" {
 				if rec, ok := readOwner(fsys, cl.owner); ok {
 					switch rec.judge() {
 					case holderAlive:
@@ -188,6 +194,9 @@ func takeCLIDir(ctx context.Context, fsys fileSystem, cl cliLock, stale, beat ti
 						takeNow = provenGone(fsys, rec, cl, path)
 					}
 				}
+			}
+			if takeBack != nil && takeBack(path, fi) {
+				takeNow = true
 			}
 			if !takeNow && age <= stale {
 				held = fmt.Sprintf("the lock is %s old and counts as abandoned once %s old, unless its holder refreshes it",
@@ -203,7 +212,7 @@ func takeCLIDir(ctx context.Context, fsys fileSystem, cl cliLock, stale, beat ti
 				continue
 			}
 			if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				if cl.legacy && isUnwritable(err) {
+				if (cl.legacy || cl.optional) && isUnwritable(err) {
 					skipped = true // Claude Code, failing the same rmdir, goes on without it
 					return true, nil
 				}
@@ -390,6 +399,13 @@ func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 		mu.end()
 		return nil, err
 	}
+	if cl, ok := m.claudeJSONLock(); ok {
+		// Tried once with the CLI's locks (last, as Claude Code takes it
+		// inside its refresh), so that the journal's intent names it and a
+		// killed change's is taken back at once; held by another, the
+		// splice waits for it, and gives up alone.
+		locks = append(locks, cl)
+	}
 	// Under the package's lock, the journal's intent of a change that never
 	// ended names the CLI locks that killed change held: those directories,
 	// unchanged, are ours to take back at once.
@@ -397,10 +413,20 @@ func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 	var refresh, legacy *dirLock
 	legacyDone := false
 	for _, cl := range locks {
-		l, skipped, err := mu.take(ctx, fsys, cl, m.cfg.staleScale, start, deadline, takeBack)
+		d := deadline
+		if cl.optional {
+			d = time.Now() // one try: a holder's lock is waited for by the step that needs it
+		}
+		l, skipped, err := mu.take(ctx, fsys, cl, m.cfg.staleScale, start, d, takeBack)
+		if err != nil && cl.optional && errors.Is(err, ErrLockTimeout) {
+			continue
+		}
 		if err != nil {
 			mu.end()
 			return nil, err
+		}
+		if skipped && cl.optional {
+			continue
 		}
 		if skipped {
 			if _, seen := loggedOnce.LoadOrStore("legacy:"+cl.path, true); !seen {

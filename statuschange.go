@@ -12,8 +12,11 @@ import (
 func (m *Manager) changeProblems(st *Status) {
 	problem := func(s string) { st.Problems = append(st.Problems, s) }
 	dirs := []string{m.dir}
-	if _, err := m.cfg.fs.Lstat(m.private); err == nil {
+	if fi, err := m.cfg.fs.Lstat(m.private); err == nil && fi.IsDir() {
 		dirs = append(dirs, m.private)
+	} else if err == nil {
+		// ensurePrivateDir refuses it: every change fails.
+		problem("changes cannot be made: " + m.private + " is not a directory")
 	}
 	seen := map[string]bool{}
 	for _, sub := range m.subs {
@@ -26,6 +29,17 @@ func (m *Manager) changeProblems(st *Status) {
 		seen[dir] = true
 		if err := writableDir(dir); err != nil {
 			problem("changes cannot be made: directory " + dir + " is not writable by this user (" + err.Error() + ")")
+		}
+	}
+	if m.cfg.cliLocks {
+		if locks, err := m.cliLockPaths(); err == nil {
+			for _, cl := range locks {
+				// A lock directory's path holding anything else fails
+				// every change (takeCLIDir refuses it).
+				if fi, err := m.cfg.fs.Lstat(cl.path); cl.stale != 0 && err == nil && !fi.IsDir() {
+					problem("changes cannot be made: " + cl.path + " is not a lock directory")
+				}
+			}
 		}
 	}
 	entries, err := m.readJournal()

@@ -296,7 +296,7 @@ func (m *Manager) switchLocked(mu *mutation, c *change, sub string, plan switchP
 		// The account Claude Code shows follows the switch; a failure
 		// leaves .claude.json as it was until Claude Code fetches the
 		// profile itself.
-		shown, err := m.spliceAccount(sub)
+		shown, err := m.spliceAccount(mu, sub)
 		if err != nil {
 			m.cfg.logger.Warn("could not splice the account", "sub", sub, "path", claudeJSONName, "reason", err.Error())
 		}
