@@ -1,0 +1,96 @@
+//go:build unix
+
+package main
+
+// Red-team replays of issue 17 (SPEC section 21, "The command speaks the
+// command's language"): what a new user still met after the first round.
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A boolean flag given a bad value is worded by the command, not by Go's
+// flag package ("invalid boolean value ... for -json: parse error").
+func TestRedteam17BoolFlagErrorInOwnWords(t *testing.T) {
+	dir := credsDir(t, testNow)
+	r := run("--dir", dir, "--json=maybe", "status")
+	assert.Equal(t, 2, r.code)
+	assert.NotContains(t, r.stderr, "parse error")
+	assert.NotContains(t, r.stderr, "invalid boolean value")
+	assert.Contains(t, r.stderr, `--json "maybe": not true or false`)
+}
+
+// Every duration flag reads 1d and words a bare number as the others do;
+// --lock-timeout and run --wait rejected 1d and said only "not valid".
+func TestRedteam17EveryDurationFlagReadsDays(t *testing.T) {
+	dir := credsDir(t, testNow)
+	r := run("--dir", dir, "--lock-timeout", "1d", "status")
+	assert.Equal(t, 0, r.code, r.stderr)
+	for _, args := range [][]string{
+		{"--dir", dir, "--lock-timeout", "5", "status"},
+		{"--dir", dir, "run", "--wait", "5", "--", "true"},
+	} {
+		r := run(args...)
+		assert.Equal(t, 2, r.code, "%v", args)
+		assert.Contains(t, r.stderr, "write it with a unit", "%v", args)
+		assert.NotContains(t, r.stderr, "not valid", "%v", args)
+	}
+}
+
+// A refused action still says which sub was active before ("from"), not
+// "" while bob's symlink is live.
+func TestRedteam17RefusalCarriesFrom(t *testing.T) {
+	dir := credsDir(t, testNow) // bob active, alice expired
+	captureAll(t, dir)
+	for _, args := range [][]string{
+		{"switch", "alice"}, // not fresh
+		{"heal", "bob"},     // no drift
+		{"heal", "--auto"},  // no drift
+		{"add", "dave"},     // no new login
+	} {
+		r := run(append([]string{"--dir", dir, "--json"}, args...)...)
+		require.Equal(t, 1, r.code, "%v: %s", args, r.stderr)
+		doc := r.json(t)
+		assert.Equal(t, false, doc["ok"], "%v", args)
+		assert.Equal(t, "bob", doc["from"], "%v: from is the active sub", args)
+	}
+}
+
+// add with no new login in the live file says what to do: log in with
+// the CLI, then run credslots add again; "no drift" alone is a dead end.
+func TestRedteam17AddWithoutANewLoginSaysWhatToDo(t *testing.T) {
+	dir := credsDir(t, testNow)
+	captureAll(t, dir)
+	r := run("--dir", dir, "add", "dave")
+	require.Equal(t, 1, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "credslots add dave")
+	assert.Contains(t, r.stderr, "log in")
+}
+
+// A login to a new account (live file replaced, .claude.json showing the
+// new account): status, check and a switch refusal name credslots add NAME,
+// the command that files it, never a heal that refuses it.
+func TestRedteam17NewLoginDriftNamesAdd(t *testing.T) {
+	dir, claudeJSON := homeWithAccounts(t) // bob active
+	live := filepath.Join(dir, ".credentials.json")
+	require.NoError(t, os.Remove(live))
+	write(t, live, cred(testNow.Add(8*time.Hour), "rt-carol"))
+	write(t, claudeJSON, claudeState("carol@example.test", "uuid-carol"))
+
+	r := run("--dir", dir, "heal", "--auto")
+	require.Equal(t, 1, r.code, r.stderr)
+	require.Contains(t, r.stderr, "identity_drift", "heal refuses this login")
+
+	for _, args := range [][]string{{"check"}, {"status"}, {"switch", "alice"}} {
+		r := run(append([]string{"--dir", dir}, args...)...)
+		out := r.stdout + r.stderr
+		assert.Contains(t, out, "credslots add NAME", "%v names the command that files a new login", args)
+		assert.NotContains(t, out, "credslots heal", "%v does not send the user to a heal that refuses", args)
+	}
+}
