@@ -279,3 +279,12 @@ func (a *app) removedSubs() []string {
 	}
 	return out
 }
+
+// withFrom fills in, for a refused action, the sub that is active: the
+// library's result leaves From empty when it changed nothing, and every
+// action result in --json names it.
+func withFrom(m *credslots.Manager, res *credslots.SwitchResult, err error) {
+	if err != nil && res.From == "" {
+		res.From, _ = m.ActiveSubscription()
+	}
+}
