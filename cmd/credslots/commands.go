@@ -268,6 +268,9 @@ func (a *app) cmdAdd(o *opts, pos []string) int {
 	}
 	res, err := m.AdoptContext(a.ctx, pos[0], sw...)
 	withFrom(m, &res, err)
+	if errors.Is(err, credslots.ErrNoDrift) {
+		res.Reason = "no new login to add: the live file is already a slot's; log in to the other account with the CLI first, then run credslots add " + pos[0]
+	}
 	return a.report("add", pos[0], res, err)
 }
 
