@@ -105,6 +105,8 @@ func (m *Manager) Status() (Status, error) {
 		problem("live path %s is missing", m.live)
 	case live.kind == kindBrokenSymlink:
 		problem("live symlink is broken: %s does not exist or is not a readable file", st.Live.Target)
+	case drift.Drift && live.kind == kindFile && m.newLoginShown() != "":
+		problem("%s", newLoginAdvice(m.newLoginShown()))
 	case drift.Drift && live.kind == kindFile:
 		problem("live file matches no slot (drift, typically after the CLI refreshed its token): heal it into the slot that was active")
 	case drift.Drift:
