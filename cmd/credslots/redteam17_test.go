@@ -8,6 +8,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,4 +94,51 @@ func TestRedteam17NewLoginDriftNamesAdd(t *testing.T) {
 		assert.Contains(t, out, "credslots add NAME", "%v names the command that files a new login", args)
 		assert.NotContains(t, out, "credslots heal", "%v does not send the user to a heal that refuses", args)
 	}
+}
+
+// problemLine returns the line of out that contains what, failing when none.
+func problemLine(t *testing.T, out, what string) string {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, what) {
+			return l
+		}
+	}
+	require.Failf(t, "no such problem", "%q in %q", what, out)
+	return ""
+}
+
+// Each problem where rotation would fail names the command that fixes it.
+func TestRedteam17ProblemsNameTheirFix(t *testing.T) {
+	t.Run("only sub", func(t *testing.T) {
+		dir := t.TempDir()
+		write(t, filepath.Join(dir, ".credentials.json"), cred(testNow.Add(8*time.Hour), "rt-one"))
+		require.Equal(t, 0, run("--dir", dir, "init", "alice").code)
+		r := run("--dir", dir, "check")
+		assert.Contains(t, problemLine(t, r.stdout, "only sub"), "credslots add NAME")
+	})
+	t.Run("active resting", func(t *testing.T) {
+		dir := credsDir(t, testNow)
+		require.Equal(t, 0, run("--dir", dir, "rest", "bob", "--for", "1h").code)
+		r := run("--dir", dir, "check")
+		l := problemLine(t, r.stdout, "active sub bob rests")
+		assert.Contains(t, l, "credslots switch --next")
+		assert.Contains(t, l, "credslots rest bob --clear")
+	})
+	t.Run("configured sub with no slot", func(t *testing.T) {
+		dir := credsDir(t, testNow)
+		r := run("--dir", dir, "--subs", "bob,erik,dave", "check")
+		assert.Contains(t, problemLine(t, r.stdout, "sub dave has no slot"), "credslots add dave")
+	})
+}
+
+// A restore into a removed sub's empty slot does not claim to have kept a
+// login the slot did not hold.
+func TestRedteam17RestoreAfterRemoveSaysNoBackupOfNothing(t *testing.T) {
+	dir := credsDir(t, testNow) // bob active
+	captureAll(t, dir)
+	require.Equal(t, 0, run("--dir", dir, "remove", "erik").code)
+	r := run("--dir", dir, "restore", ".credentials.json.erik.prev", "erik")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.NotContains(t, r.stdout, "the login it held before")
 }
