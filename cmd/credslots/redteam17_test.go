@@ -142,3 +142,14 @@ func TestRedteam17RestoreAfterRemoveSaysNoBackupOfNothing(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.NotContains(t, r.stdout, "the login it held before")
 }
+
+// -h and --help under --json print one JSON object, as help does.
+func TestRedteam17HelpFlagUnderJSON(t *testing.T) {
+	for _, args := range [][]string{{"--json", "switch", "--help"}, {"--json", "-h"}, {"rest", "-h", "--json"}} {
+		r := run(args...)
+		assert.Equal(t, 0, r.code, "%v", args)
+		doc := r.json(t)
+		assert.Equal(t, true, doc["ok"], "%v", args)
+		assert.Contains(t, doc["help"], "usage: credslots", "%v", args)
+	}
+}
