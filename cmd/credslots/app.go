@@ -106,8 +106,7 @@ func (a *app) run(args []string) int {
 	}
 	if err := gfs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(a.stdout, globalHelp())
-			return exitOK
+			return a.printHelp(globalHelp())
 		}
 		return a.usageError(flagError(err, gfs))
 	}
@@ -132,8 +131,7 @@ func (a *app) run(args []string) int {
 	a.globalFlags(cfs)
 	pos, err := parseInterleaved(cfs, rest)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(a.stdout, commandHelp(cmd))
-		return exitOK
+		return a.printHelp(commandHelp(cmd))
 	}
 	if err != nil {
 		return a.usageError(flagError(err, cfs))

@@ -288,3 +288,14 @@ func withFrom(m *credslots.Manager, res *credslots.SwitchResult, err error) {
 		res.From, _ = m.ActiveSubscription()
 	}
 }
+
+// printHelp prints text for -h and --help: one JSON object under --json,
+// as the help command does.
+func (a *app) printHelp(text string) int {
+	if a.json {
+		a.printJSON(map[string]any{"ok": true, "help": text})
+		return exitOK
+	}
+	fmt.Fprint(a.stdout, text)
+	return exitOK
+}
