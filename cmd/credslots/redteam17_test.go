@@ -153,3 +153,27 @@ func TestRedteam17HelpFlagUnderJSON(t *testing.T) {
 		assert.Contains(t, doc["help"], "usage: credslots", "%v", args)
 	}
 }
+
+// observe and run are actions: their --json results carry action, sub and
+// from (the sub active at home), as every other action's do.
+func TestRedteam17ObserveAndRunResultsCarryFrom(t *testing.T) {
+	dir := credsDir(t, testNow) // bob active
+	captureAll(t, dir)
+	head := "HTTP/2 429\r\nretry-after: 3600\r\n\r\n"
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"observe", "erik"}, 1},   // rested
+		{[]string{"observe", "nobody"}, 1}, // refused
+		{[]string{"run", "--sub", "alice", "--", "true"}, 75},
+	} {
+		r := runIn(strings.NewReader(head), append([]string{"--dir", dir, "--json"}, c.args...)...)
+		require.Equal(t, c.code, r.code, "%v: %s", c.args, r.stderr)
+		doc := r.json(t)
+		for _, k := range []string{"ok", "action", "sub", "from"} {
+			assert.Contains(t, doc, k, "%v", c.args)
+		}
+		assert.Equal(t, "bob", doc["from"], "%v", c.args)
+	}
+}
