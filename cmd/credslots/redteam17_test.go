@@ -6,6 +6,7 @@ package main
 // command's language"): what a new user still met after the first round.
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,4 +177,16 @@ func TestRedteam17ObserveAndRunResultsCarryFrom(t *testing.T) {
 		}
 		assert.Equal(t, "bob", doc["from"], "%v", c.args)
 	}
+}
+
+// A switch refused because an expiresAt written in seconds reads as
+// decades ago says why, as check does.
+func TestRedteam17SwitchToASecondsExpiryGivesTheHint(t *testing.T) {
+	dir := credsDir(t, testNow) // bob active
+	write(t, filepath.Join(dir, ".credentials.json.sec"),
+		[]byte(fmt.Sprintf(`{"claudeAiOauth":{"accessToken":"at-s","refreshToken":"rt-s","expiresAt":%d}}`, testNow.Add(5*time.Hour).Unix())))
+	r := run("--dir", dir, "switch", "sec")
+	require.Equal(t, 1, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "not_fresh")
+	assert.Contains(t, r.stderr, "looks like seconds written where milliseconds belong")
 }
