@@ -190,3 +190,12 @@ func TestRedteam17SwitchToASecondsExpiryGivesTheHint(t *testing.T) {
 	assert.Contains(t, r.stderr, "not_fresh")
 	assert.Contains(t, r.stderr, "looks like seconds written where milliseconds belong")
 }
+
+// A slot whose identity drifted cannot be switched to; check names the
+// command that clears it, as the switch refusal does.
+func TestRedteam17IdentityDriftProblemNamesCapture(t *testing.T) {
+	dir := credsDir(t, testNow) // erik's login replaced after capture
+	captureAll(t, dir)
+	r := run("--dir", dir, "check")
+	assert.Contains(t, problemLine(t, r.stdout, "slot erik: identity drift"), "credslots capture erik")
+}
