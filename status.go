@@ -147,7 +147,7 @@ func (m *Manager) Status() (Status, error) {
 		if ierr != nil {
 			problem("slot %s: fingerprint unreadable: %v", sub, errors.Unwrap(ierr))
 		} else if id.Drift {
-			problem("slot %s: identity drift: %s", sub, id.Reason)
+			problem("slot %s: identity drift: %s; verify the login, then credslots capture %s", sub, id.Reason, sub)
 		}
 		if ss.Exists {
 			perm, read := slots.perms[sub]
