@@ -199,3 +199,16 @@ func TestRedteam17IdentityDriftProblemNamesCapture(t *testing.T) {
 	r := run("--dir", dir, "check")
 	assert.Contains(t, problemLine(t, r.stdout, "slot erik: identity drift"), "credslots capture erik")
 }
+
+// The active sub marked invalid names the way out; rest without a time
+// names --clear too.
+func TestRedteam17ActiveInvalidAndRestUsageNameTheirFix(t *testing.T) {
+	dir := credsDir(t, testNow) // bob active
+	captureAll(t, dir)
+	require.Equal(t, 0, run("--dir", dir, "invalid", "bob").code)
+	r := run("--dir", dir, "check")
+	assert.Contains(t, problemLine(t, r.stdout, "active slot bob was rejected"), "credslots switch --next")
+	r = run("--dir", dir, "rest", "bob")
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, strings.Split(r.stderr, "\n")[0], "--clear")
+}
