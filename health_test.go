@@ -37,7 +37,7 @@ func TestStatusHealthMeansRotationWorks(t *testing.T) {
 		}, []string{"active sub bob rests until 2026-01-01T14:00:00Z (429): switch to another sub (credslots switch --next), or end the rest (credslots rest bob --clear)"}},
 		{"active invalid", func(t *testing.T, f *fixture) {
 			require.NoError(t, f.m.MarkInvalid("bob", "401"))
-		}, []string{"active slot bob was rejected by the server: 401"}},
+		}, []string{"active slot bob was rejected by the server: 401; switch to another sub (credslots switch --next)"}},
 		{"no usable other", func(t *testing.T, f *fixture) {
 			require.NoError(t, f.m.MarkInvalid("alice", "401"))
 			writeSlot(t, f.slot("erik"), testNow.Add(-time.Hour), "rt-erik")

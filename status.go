@@ -167,7 +167,7 @@ func (m *Manager) Status() (Status, error) {
 		if rs := state[sub]; rs.invalidAt(c.fingerprint) {
 			ss.Invalid, ss.InvalidReason = true, rs.InvalidReason
 			if ss.Active {
-				problem("active slot %s was rejected by the server: %s", sub, rs.InvalidReason)
+				problem("active slot %s was rejected by the server: %s; switch to another sub (credslots switch --next)", sub, rs.InvalidReason)
 			}
 		}
 		if info, held := m.heldLease(sub); held {

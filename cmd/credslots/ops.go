@@ -53,7 +53,7 @@ func (a *app) cmdRest(o *opts, pos []string) int {
 		}
 		until = now.Add(o.forDur).UTC()
 	default:
-		return a.usageError(errors.New("rest: pass --until TIME or --for DURATION"))
+		return a.usageError(errors.New("rest: pass --until TIME or --for DURATION, or --clear to end a rest"))
 	}
 	if !until.After(now) {
 		return a.usageError(fmt.Errorf("rest: %s is not in the future", until.Format(time.RFC3339)))
