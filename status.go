@@ -146,8 +146,10 @@ func (m *Manager) Status() (Status, error) {
 		ss.Identity, ss.Email = id, emailOf(acct)
 		if ierr != nil {
 			problem("slot %s: fingerprint unreadable: %v", sub, errors.Unwrap(ierr))
-		} else if id.Drift {
+		} else if id.Drift && id.CurrentFingerprint != "" {
 			problem("slot %s: identity drift: %s; verify the login, then credslots capture %s", sub, id.Reason, sub)
+		} else if id.Drift {
+			problem("slot %s: identity drift: %s", sub, id.Reason)
 		}
 		if ss.Exists {
 			perm, read := slots.perms[sub]
