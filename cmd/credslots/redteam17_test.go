@@ -212,3 +212,17 @@ func TestRedteam17ActiveInvalidAndRestUsageNameTheirFix(t *testing.T) {
 	assert.Equal(t, 2, r.code)
 	assert.Contains(t, strings.Split(r.stderr, "\n")[0], "--clear")
 }
+
+// rest --clear on a sub that does not rest says so and changes nothing,
+// as a switch to the active sub does.
+func TestRedteam17RestClearOfASubNotResting(t *testing.T) {
+	dir := credsDir(t, testNow)
+	captureAll(t, dir)
+	before := run("--dir", dir, "log").stdout
+	r := run("--dir", dir, "--json", "rest", "erik", "--clear")
+	require.Equal(t, 0, r.code, r.stderr)
+	doc := r.json(t)
+	assert.Equal(t, false, doc["changed"])
+	assert.Contains(t, doc["reason"], "not resting")
+	assert.Equal(t, before, run("--dir", dir, "log").stdout, "nothing journaled")
+}
