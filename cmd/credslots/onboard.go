@@ -238,6 +238,17 @@ func (a *app) clearRest(o *opts, sub string, now time.Time) int {
 	if reason == restDefaultReason {
 		reason = "rest cleared (credslots rest --clear)"
 	}
+	for _, c := range m.Candidates() {
+		if c.Sub == sub && c.RestingUntil == nil {
+			msg := fmt.Sprintf("%s is not resting; nothing changed", sub)
+			if a.json {
+				a.printJSON(map[string]any{"ok": true, "action": "rest", "sub": sub, "from": from, "changed": false, "until": nil, "reason": msg})
+				return exitOK
+			}
+			fmt.Fprintln(a.stdout, printable(msg))
+			return exitOK
+		}
+	}
 	if err := m.Rest(sub, now, reason); err != nil {
 		return a.refuse(err, "", extra)
 	}
