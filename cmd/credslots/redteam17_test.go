@@ -226,3 +226,18 @@ func TestRedteam17RestClearOfASubNotResting(t *testing.T) {
 	assert.Contains(t, doc["reason"], "not resting")
 	assert.Equal(t, before, run("--dir", dir, "log").stdout, "nothing journaled")
 }
+
+// remove, then restore of the removed sub's own backup: the slot again
+// remembers its account, so status shows its e-mail and a switch to it
+// updates .claude.json.
+func TestRedteam17RemoveThenRestoreKeepsTheAccount(t *testing.T) {
+	dir, claudeJSON := homeWithAccounts(t) // bob active
+	require.Equal(t, 0, run("--dir", dir, "remove", "alice").code)
+	r := run("--dir", dir, "restore", ".credentials.json.alice.prev", "alice")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = run("--dir", dir, "status")
+	assert.Contains(t, r.stdout, "alice@example.test", "status shows alice's e-mail again")
+	r = run("--dir", dir, "switch", "alice")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, mustRead(t, claudeJSON), "alice@example.test", "the switch spliced alice's account")
+}
