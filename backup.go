@@ -343,7 +343,7 @@ func (m *Manager) Restore(backup, sub string, opts ...SwitchOption) error {
 	if err := c.finish(m.restoreLocked(mu, slot, data)); err != nil {
 		return err
 	}
-	if _, err := m.captureLocked(sub, false, false); err != nil {
+	if _, err := m.captureWith(sub, "", m.sidecarAfterRemove(sub), false, false); err != nil {
 		m.cfg.logger.Warn("fingerprint capture failed after change", "sub", sub, "reason", err.Error())
 	}
 	m.cfg.logger.Info("restored", "sub", sub, "path", slot, "backup", backup)

@@ -92,7 +92,7 @@ func (m *Manager) slotProblems(ss SlotStatus, data []byte, c credential, rerr er
 	name := filepath.Base(ss.Path)
 	switch {
 	case !ss.Exists:
-		out = append(out, fmt.Sprintf("sub %s has no slot (%s is missing): it cannot be switched to", ss.Sub, name))
+		out = append(out, fmt.Sprintf("sub %s has no slot (%s is missing): it cannot be switched to; log in to it and run credslots add %s", ss.Sub, name, ss.Sub))
 	case rerr == nil:
 		if ok, why := credentialShape(m.cfg.format, data); !ok {
 			out = append(out, fmt.Sprintf("slot %s (%s) is not a %s credential at all: %s", ss.Sub, name, m.cfg.format.Name(), why))
@@ -107,7 +107,7 @@ func (m *Manager) slotProblems(ss SlotStatus, data []byte, c credential, rerr er
 		if ss.RestReason != "" {
 			why = " (" + ss.RestReason + ")"
 		}
-		out = append(out, fmt.Sprintf("active sub %s rests until %s%s: switch to another sub", ss.Sub, formatTime(*ss.RestingUntil), why))
+		out = append(out, fmt.Sprintf("active sub %s rests until %s%s: switch to another sub (credslots switch --next), or end the rest (credslots rest %s --clear)", ss.Sub, formatTime(*ss.RestingUntil), why, ss.Sub))
 	}
 	return out
 }
@@ -144,7 +144,7 @@ func rotationProblem(active string, usable int, why []string) string {
 		besides = "no usable sub besides the active one (" + active + ")"
 	}
 	if len(why) == 0 {
-		return besides + ": it is the only sub; add another login"
+		return besides + ": it is the only sub; log in to another account and run credslots add NAME"
 	}
 	return besides + ": " + strings.Join(why, "; ")
 }

@@ -34,17 +34,17 @@ func TestStatusHealthMeansRotationWorks(t *testing.T) {
 		{"healthy", func(t *testing.T, f *fixture) {}, nil},
 		{"active rests", func(t *testing.T, f *fixture) {
 			require.NoError(t, f.m.Rest("bob", testNow.Add(2*time.Hour), "429"))
-		}, []string{"active sub bob rests until 2026-01-01T14:00:00Z (429): switch to another sub"}},
+		}, []string{"active sub bob rests until 2026-01-01T14:00:00Z (429): switch to another sub (credslots switch --next), or end the rest (credslots rest bob --clear)"}},
 		{"active invalid", func(t *testing.T, f *fixture) {
 			require.NoError(t, f.m.MarkInvalid("bob", "401"))
-		}, []string{"active slot bob was rejected by the server: 401"}},
+		}, []string{"active slot bob was rejected by the server: 401; switch to another sub (credslots switch --next)"}},
 		{"no usable other", func(t *testing.T, f *fixture) {
 			require.NoError(t, f.m.MarkInvalid("alice", "401"))
 			writeSlot(t, f.slot("erik"), testNow.Add(-time.Hour), "rt-erik")
 		}, []string{"no usable sub besides the active one (bob): alice: rejected by the server; erik: expired 60m ago"}},
 		{"configured sub with no slot", func(t *testing.T, f *fixture) {
 			require.NoError(t, os.Remove(f.slot("erik")))
-		}, []string{"sub erik has no slot (.credentials.json.erik is missing): it cannot be switched to"}},
+		}, []string{"sub erik has no slot (.credentials.json.erik is missing): it cannot be switched to; log in to it and run credslots add erik"}},
 		{"not a credential", func(t *testing.T, f *fixture) {
 			writeFile(t, f.slot("erik"), []byte(`{"theme":"dark"}`))
 		}, []string{"slot erik (.credentials.json.erik) is not a claude credential at all: no claudeAiOauth object"}},
@@ -88,7 +88,7 @@ func TestStatusOnlySub(t *testing.T) {
 	require.NoError(t, os.Symlink(".credentials.json.work", m.LivePath()))
 	st, err := m.Status()
 	require.NoError(t, err)
-	assert.Equal(t, []string{"no usable sub besides the active one (work): it is the only sub; add another login"}, st.Problems)
+	assert.Equal(t, []string{"no usable sub besides the active one (work): it is the only sub; log in to another account and run credslots add NAME"}, st.Problems)
 }
 
 func TestUnitHint(t *testing.T) {

@@ -15,8 +15,9 @@ var ErrActiveSub = errors.New("subscription is active")
 
 // Remove takes sub out of the rotation, deleting nothing for good: sub's
 // slot becomes its newest backup ("<slot path>.prev", an older one moving
-// to the backup generations), then the slot and its identity sidecar are
-// removed, under the locks of every change, journaled. Discovery no longer
+// to the backup generations), its identity sidecar is kept in the private
+// dir (a restore of sub's own login remembers its account again), then the
+// slot and its sidecar are removed, under the locks of every change, journaled. Discovery no longer
 // finds sub; [Manager.Restore] brings its login back. It refuses, changing
 // nothing, an unknown sub ([ErrUnknownSubscription]), a sub whose slot does
 // not exist ([ErrSlotMissing]) and the active sub ([ErrActiveSub]).
@@ -72,6 +73,9 @@ func (m *Manager) removeLocked(mu *mutation, sub string, data []byte) error {
 	}
 	slot := m.slots[sub]
 	if err := m.keepBackup(slot, data); err != nil {
+		return err
+	}
+	if err := m.keepRemovedSidecar(sub); err != nil {
 		return err
 	}
 	fsys := m.cfg.fs

@@ -313,7 +313,11 @@ func freshnessOf(f Format, name string, c credential, readErr error, grace time.
 	if !c.hasExpiry() {
 		return false, fmt.Sprintf("unreadable or no %s in %s", f.expiryField(), name)
 	}
-	return expiryVerdict(c.expiry, grace, now)
+	fresh, why := expiryVerdict(c.expiry, grace, now)
+	if hint := unitHint(f, c.expiry); hint != "" {
+		why += ": " + hint
+	}
+	return fresh, why
 }
 
 // readCause is what went wrong in a failed read, without the path the error

@@ -105,6 +105,8 @@ func (m *Manager) Status() (Status, error) {
 		problem("live path %s is missing", m.live)
 	case live.kind == kindBrokenSymlink:
 		problem("live symlink is broken: %s does not exist or is not a readable file", st.Live.Target)
+	case drift.Drift && live.kind == kindFile && m.newLoginShown() != "":
+		problem("%s", newLoginAdvice(m.newLoginShown()))
 	case drift.Drift && live.kind == kindFile:
 		problem("live file matches no slot (drift, typically after the CLI refreshed its token): heal it into the slot that was active")
 	case drift.Drift:
@@ -144,6 +146,8 @@ func (m *Manager) Status() (Status, error) {
 		ss.Identity, ss.Email = id, emailOf(acct)
 		if ierr != nil {
 			problem("slot %s: fingerprint unreadable: %v", sub, errors.Unwrap(ierr))
+		} else if id.Drift && id.CurrentFingerprint != "" {
+			problem("slot %s: identity drift: %s; verify the login, then credslots capture %s", sub, id.Reason, sub)
 		} else if id.Drift {
 			problem("slot %s: identity drift: %s", sub, id.Reason)
 		}
@@ -165,7 +169,7 @@ func (m *Manager) Status() (Status, error) {
 		if rs := state[sub]; rs.invalidAt(c.fingerprint) {
 			ss.Invalid, ss.InvalidReason = true, rs.InvalidReason
 			if ss.Active {
-				problem("active slot %s was rejected by the server: %s", sub, rs.InvalidReason)
+				problem("active slot %s was rejected by the server: %s; switch to another sub (credslots switch --next)", sub, rs.InvalidReason)
 			}
 		}
 		if info, held := m.heldLease(sub); held {

@@ -236,6 +236,11 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal
 		plan.liveOwner = m.liveLoginOf(live)
 	}
 	if plan.keepLive && !sc.force {
+		if shown := m.newLoginShown(); shown != "" {
+			return switchPlan{}, &refusal{sentinel: ErrLiveDrifted,
+				reason: fmt.Sprintf("refusing to switch to %s: %s; or Force to keep it as %s",
+					sub, newLoginAdvice(shown), filepath.Base(m.live+prevSuffix))}
+		}
 		return switchPlan{}, &refusal{sentinel: ErrLiveDrifted,
 			reason: fmt.Sprintf("refusing to switch to %s: live file %s matches no slot and would be lost; heal it into its slot first (HealDriftTo) or Force to keep it as %s",
 				sub, filepath.Base(m.live), filepath.Base(m.live+prevSuffix))}

@@ -73,7 +73,7 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.Var(&a.globs, "lock-glob", "busy-signal file `pattern`: its matches defer changes; repeatable")
 	fs.Var(&a.procs, "busy-proc", "defer changes while a process with this executable `name` runs (e.g. codex); repeatable")
 	fs.BoolVar(&a.noCLILocks, "no-cli-locks", a.noCLILocks, "do not hold the CLI's own refresh locks during changes")
-	fs.DurationVar(&a.lockTimeout, "lock-timeout", a.lockTimeout, "wait at most this `duration` in all for the package's and the CLI's locks")
+	fs.Var(newDuration(&a.lockTimeout, a.lockTimeout), "lock-timeout", "wait at most this `duration` in all for the package's and the CLI's locks")
 	fs.BoolVar(&a.json, "json", a.json, "print one JSON object on stdout (watch: one a line)")
 	fs.BoolVar(&a.verbose, "v", a.verbose, "log what the library does to stderr")
 	fs.BoolVar(&a.showVersion, "version", a.showVersion, "print the version and exit")
@@ -106,8 +106,7 @@ func (a *app) run(args []string) int {
 	}
 	if err := gfs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(a.stdout, globalHelp())
-			return exitOK
+			return a.printHelp(globalHelp())
 		}
 		return a.usageError(flagError(err, gfs))
 	}
@@ -132,8 +131,7 @@ func (a *app) run(args []string) int {
 	a.globalFlags(cfs)
 	pos, err := parseInterleaved(cfs, rest)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(a.stdout, commandHelp(cmd))
-		return exitOK
+		return a.printHelp(commandHelp(cmd))
 	}
 	if err != nil {
 		return a.usageError(flagError(err, cfs))

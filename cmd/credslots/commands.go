@@ -210,6 +210,7 @@ func (a *app) cmdSwitch(o *opts, pos []string) int {
 		return code
 	}
 	res, err := m.SwitchToContext(a.ctx, pos[0], o.reason, sw...)
+	withFrom(m, &res, err)
 	if err == nil && res.From == pos[0] {
 		// Linked by hand, unknown to the journal: now recorded.
 		res.Reason = fmt.Sprintf("%s was already active; the journal now records it, so that heal --auto knows whose token is live", pos[0])
@@ -234,6 +235,7 @@ func (a *app) cmdHeal(o *opts, pos []string) int {
 	}
 	if len(pos) == 1 {
 		res, err := m.HealDriftToContext(a.ctx, pos[0], sw...)
+		withFrom(m, &res, err)
 		return a.report("heal", pos[0], res, err)
 	}
 	// A flip of the link by hand that this run sees is journaled, as watch
@@ -247,6 +249,7 @@ func (a *app) cmdHeal(o *opts, pos []string) int {
 		fmt.Fprintf(a.stderr, "credslots: --auto: the journal says %s was active last\n", printable(last))
 	}
 	res, err := m.HealDriftContext(a.ctx, sw...)
+	withFrom(m, &res, err)
 	sub := res.Sub
 	if sub == "" {
 		sub, _ = m.LastActive()
@@ -264,6 +267,10 @@ func (a *app) cmdAdd(o *opts, pos []string) int {
 		return a.fail(err)
 	}
 	res, err := m.AdoptContext(a.ctx, pos[0], sw...)
+	withFrom(m, &res, err)
+	if errors.Is(err, credslots.ErrNoDrift) {
+		res.Reason = "no new login to add: the live file is already a slot's; log in to the other account with the CLI first, then run credslots add " + pos[0]
+	}
 	return a.report("add", pos[0], res, err)
 }
 

@@ -34,11 +34,12 @@ func TestHelpGolden(t *testing.T) {
 			golden(t, filepath.Join("help", c.name+".golden"), r.stdout)
 			assert.NotEqual(t, globalHelp(), r.stdout, "a command's help is its own")
 			assert.Contains(t, r.stdout, "usage: credslots [global flags] "+c.name)
-			for _, alt := range [][]string{{"help", c.name}, {c.name, "--help"}, {"--json", c.name, "-h"}, {c.name, "-h", "--dir", "/x"}} {
+			for _, alt := range [][]string{{"help", c.name}, {c.name, "--help"}, {c.name, "-h", "--dir", "/x"}} {
 				r2 := run(alt...)
 				assert.Equal(t, 0, r2.code, "%v", alt)
 				assert.Equal(t, r.stdout, r2.stdout, "%v prints the same help", alt)
 			}
+			assert.Equal(t, r.stdout, run("--json", c.name, "-h").json(t)["help"], "--json -h prints the help as one JSON object")
 			assert.False(t, seen[r.stdout], "help of %s is not another command's", c.name)
 			seen[r.stdout] = true
 		})

@@ -253,7 +253,7 @@ func init() {
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.StringVar(&o.seat, "seat", "", "the seat `dir` (default: a new private seat, removed afterwards)")
 				fs.StringVar(&o.sub, "sub", "", "lease this `sub` only")
-				fs.DurationVar(&o.wait, "wait", 0, "wait up to this `duration` for a sub to become free")
+				fs.Var(newDuration(&o.wait, 0), "wait", "wait up to this `duration` for a sub to become free")
 				fs.StringVar(&o.seatEnv, "seat-env", "", "the environment variable `name` that gives CMD the seat")
 			},
 			run: (*app).cmdRun,

@@ -41,6 +41,8 @@ func (a *app) cmdObserve(_ *opts, pos []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
+	from, _ := m.ActiveSubscription()
+	extra["from"] = from
 	obs, err := m.Observe(sub, status, h)
 	if err != nil {
 		return a.refuse(err, "", extra)
@@ -50,7 +52,7 @@ func (a *app) cmdObserve(_ *opts, pos []string) int {
 		code = exitRefused // the login is spent: time for switch --next
 	}
 	if a.json {
-		a.printJSON(map[string]any{"ok": true, "action": "observe", "sub": sub, "outcome": obs.Outcome,
+		a.printJSON(map[string]any{"ok": true, "action": "observe", "sub": sub, "from": from, "outcome": obs.Outcome,
 			"reason": obs.Reason, "observation": obs})
 		return code
 	}

@@ -238,6 +238,17 @@ func (a *app) clearRest(o *opts, sub string, now time.Time) int {
 	if reason == restDefaultReason {
 		reason = "rest cleared (credslots rest --clear)"
 	}
+	for _, c := range m.Candidates() {
+		if c.Sub == sub && c.RestingUntil == nil {
+			msg := fmt.Sprintf("%s is not resting; nothing changed", sub)
+			if a.json {
+				a.printJSON(map[string]any{"ok": true, "action": "rest", "sub": sub, "from": from, "changed": false, "until": nil, "reason": msg})
+				return exitOK
+			}
+			fmt.Fprintln(a.stdout, printable(msg))
+			return exitOK
+		}
+	}
 	if err := m.Rest(sub, now, reason); err != nil {
 		return a.refuse(err, "", extra)
 	}
@@ -278,4 +289,24 @@ func (a *app) removedSubs() []string {
 		out = append(out, sub)
 	}
 	return out
+}
+
+// withFrom fills in, for a refused action, the sub that is active: the
+// library's result leaves From empty when it changed nothing, and every
+// action result in --json names it.
+func withFrom(m *credslots.Manager, res *credslots.SwitchResult, err error) {
+	if err != nil && res.From == "" {
+		res.From, _ = m.ActiveSubscription()
+	}
+}
+
+// printHelp prints text for -h and --help: one JSON object under --json,
+// as the help command does.
+func (a *app) printHelp(text string) int {
+	if a.json {
+		a.printJSON(map[string]any{"ok": true, "help": text})
+		return exitOK
+	}
+	fmt.Fprint(a.stdout, text)
+	return exitOK
 }

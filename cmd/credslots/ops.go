@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -52,7 +53,7 @@ func (a *app) cmdRest(o *opts, pos []string) int {
 		}
 		until = now.Add(o.forDur).UTC()
 	default:
-		return a.usageError(errors.New("rest: pass --until TIME or --for DURATION"))
+		return a.usageError(errors.New("rest: pass --until TIME or --for DURATION, or --clear to end a rest"))
 	}
 	if !until.After(now) {
 		return a.usageError(fmt.Errorf("rest: %s is not in the future", until.Format(time.RFC3339)))
@@ -174,6 +175,7 @@ func (a *app) cmdRestore(o *opts, pos []string) int {
 	if o.force {
 		ropts = append(ropts, credslots.Force())
 	}
+	_, held := os.Lstat(m.SlotPath(sub))
 	if err := m.Restore(name, sub, ropts...); err != nil {
 		if errors.Is(err, fs.ErrNotExist) && strings.Contains(err.Error(), "no backup named") {
 			reason := fmt.Sprintf("no backup named %q; see credslots backups", name)
@@ -186,6 +188,9 @@ func (a *app) cmdRestore(o *opts, pos []string) int {
 		return a.refuse(err, "", extra)
 	}
 	reason := fmt.Sprintf("restored %s into %s's slot; the login it held before is kept as %s", name, sub, slotBackupName(m, sub))
+	if held != nil {
+		reason = fmt.Sprintf("restored %s into %s's slot; %s is back in the rotation", name, sub, sub)
+	}
 	if a.json {
 		a.printJSON(map[string]any{"ok": true, "action": "restore", "backup": name, "sub": sub, "from": from, "changed": true, "reason": reason})
 		return exitOK

@@ -109,7 +109,8 @@ func (a *app) cmdRun(o *opts, pos []string) int {
 	switch {
 	case errors.Is(err, credslots.ErrNoFreeSub):
 		if a.json {
-			a.errorJSON("no_free_sub", message(err), fields{"action": "run"})
+			from, _ := m.ActiveSubscription()
+			a.errorJSON("no_free_sub", message(err), fields{"action": "run", "sub": o.sub, "from": from})
 		}
 		fmt.Fprintf(a.stderr, "credslots: run: %s\n", printable(message(err)))
 		return exitTempFail

@@ -131,7 +131,7 @@ func (v *intValue) Set(s string) error {
 var (
 	flagUnknown  = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
 	flagNeedsArg = regexp.MustCompile(`^flag needs an argument: -+(.*)$`)
-	flagBadValue = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for flag -+([^:]*): (.*)$`)
+	flagBadValue = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-+([^:]*): (.*)$`)
 )
 
 // flagError rewords an error of Go's flag package in the command's words,
