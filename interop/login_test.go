@@ -370,6 +370,15 @@ func TestClaudeRefreshUnderWatch(t *testing.T) {
 		assert.Eventually(t, func() bool {
 			return liveTarget(t, s.dir, ".credentials.json") == ".credentials.json.bob" && s.refreshTokenIn(t, ".credentials.json.bob") == s.bob.newRefresh
 		}, 10*time.Second, 50*time.Millisecond, "watch did not heal bob's refresh into his slot")
+		// The event is printed just after the heal's last step.
+		assert.Eventually(t, func() bool {
+			for _, ev := range watchEvents(t, w) {
+				if ev["event"] == "healed" {
+					return true
+				}
+			}
+			return false
+		}, 5*time.Second, 20*time.Millisecond, "watch printed no healed event")
 		events := watchEvents(t, w)
 		t.Logf("watch events: %v", events)
 		healed := 0
