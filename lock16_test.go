@@ -269,15 +269,7 @@ func TestLocksOfAKilledChangeAreTakenBackAtOnce(t *testing.T) {
 	dir := t.TempDir()
 	writeSlot(t, filepath.Join(dir, ".credentials.json.bob"), fresh, "rt-bob")
 	writeSlot(t, filepath.Join(dir, ".credentials.json.alice"), fresh, "rt-alice")
-	child := lockChild(t, "hang", dir, nil, "")
-	out, err := child.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, child.Start())
-	line, err := bufio.NewReader(out).ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "holding\n", line)
-	require.NoError(t, child.Process.Signal(syscall.SIGKILL))
-	_ = child.Wait()
+	killLockHolder(t, dir)
 	for _, lock := range []string{".oauth_refresh.lock", ".storage-write.lock"} {
 		require.DirExists(t, filepath.Join(dir, lock), "the killed change left its locks")
 	}
@@ -340,13 +332,7 @@ func TestLegacyLockUnderAnUnwritableParent(t *testing.T) {
 			return
 		}
 		const uid, gid = 65534, 65534
-		root := t.TempDir()
-		require.NoError(t, os.Chmod(root, 0o755))
-		require.NoError(t, os.Chmod(filepath.Dir(root), 0o755))
-		exe := filepath.Join(root, "credslots.test")
-		data, err := os.ReadFile(os.Args[0])
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(exe, data, 0o755))
+		root, exe := otherUserRoot(t)
 		parent := filepath.Join(root, "home") // root's, 0755: not the user's to write
 		require.NoError(t, os.Mkdir(parent, 0o755))
 		dir := filepath.Join(parent, "creds")
@@ -396,13 +382,7 @@ func TestStatusSaysWhenChangesCannotBeMade(t *testing.T) {
 	}
 	// As root: run Status as another user on a creds dir it cannot write.
 	const uid, gid = 65534, 65534
-	root := t.TempDir()
-	require.NoError(t, os.Chmod(root, 0o755))
-	require.NoError(t, os.Chmod(filepath.Dir(root), 0o755))
-	exe := filepath.Join(root, "credslots.test")
-	data, err := os.ReadFile(os.Args[0])
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(exe, data, 0o755))
+	root, exe := otherUserRoot(t)
 	dir := filepath.Join(root, "creds") // root's: not the user's to write
 	require.NoError(t, os.Mkdir(dir, 0o755))
 	writeSlot(t, filepath.Join(dir, ".credentials.json.bob"), fresh, "rt-bob")
@@ -417,4 +397,34 @@ func TestASlotNamedLikeTheOwnerRecordIsRefused(t *testing.T) {
 	_, err := New(WithCredsDir(t.TempDir()), WithSubscriptions("owner"), WithSlotTemplate(".oauth_refresh.lock.{sub}"))
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	assert.Contains(t, err.Error(), "owner record")
+}
+
+// killLockHolder runs a change in a child process that holds the creds
+// dir's locks and kills it with SIGKILL while it holds them, leaving its
+// lock directories behind.
+func killLockHolder(t *testing.T, dir string) {
+	t.Helper()
+	child := lockChild(t, "hang", dir, nil, "")
+	out, err := child.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, child.Start())
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "holding\n", line)
+	require.NoError(t, child.Process.Signal(syscall.SIGKILL))
+	_ = child.Wait()
+}
+
+// otherUserRoot is a directory another user can enter (0755 up to it),
+// holding a copy of the test binary that user can run.
+func otherUserRoot(t *testing.T) (root, exe string) {
+	t.Helper()
+	root = t.TempDir()
+	require.NoError(t, os.Chmod(root, 0o755))
+	require.NoError(t, os.Chmod(filepath.Dir(root), 0o755))
+	exe = filepath.Join(root, "credslots.test")
+	data, err := os.ReadFile(os.Args[0])
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(exe, data, 0o755))
+	return root, exe
 }

@@ -3,7 +3,6 @@
 package credslots
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"path/filepath"
@@ -66,15 +65,7 @@ func TestRedteam16LeftoverLockUnderALiveOwnerRecordIsNotTakenBack(t *testing.T) 
 	dir := t.TempDir()
 	writeSlot(t, filepath.Join(dir, ".credentials.json.bob"), fresh, "rt-bob")
 	writeSlot(t, filepath.Join(dir, ".credentials.json.alice"), fresh, "rt-alice")
-	child := lockChild(t, "hang", dir, nil, "")
-	out, err := child.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, child.Start())
-	line, err := bufio.NewReader(out).ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "holding\n", line)
-	require.NoError(t, child.Process.Signal(syscall.SIGKILL))
-	_ = child.Wait()
+	killLockHolder(t, dir)
 	lock := filepath.Join(dir, ".oauth_refresh.lock")
 	before, err := os.Lstat(lock)
 	require.NoError(t, err)
