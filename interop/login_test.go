@@ -331,9 +331,18 @@ func TestClaudeLoginUnderWatch(t *testing.T) {
 		w := s.startWatch(t)
 
 		s.login(t)
-		// Claude Code's writes settle within ~160 ms (LOGIN-TRACE.md); give
-		// watch ample time to act on them.
-		time.Sleep(2 * time.Second)
+		// Claude Code's writes settle within ~160 ms (LOGIN-TRACE.md); watch
+		// then lets them settle for --login-settle (2s) before it decides:
+		// wait for its report, with room to spare.
+		assert.Eventually(t, func() bool {
+			for _, ev := range watchEvents(t, w) {
+				if ev["event"] == "new_login" || ev["event"] == "healed" {
+					return true
+				}
+			}
+			return false
+		}, 10*time.Second, 50*time.Millisecond, "watch reported nothing after the login")
+		time.Sleep(500 * time.Millisecond) // nothing else follows
 		require.True(t, w.running(), "watch exited: %s", w.result(exitCode(w.waitErr)))
 		events := watchEvents(t, w)
 		t.Logf("watch events: %v\nwatch stderr: %s", events, w.stderr.String())
