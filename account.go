@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gptme/credslots/internal/atomicfile"
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/gptme/credslots/internal/jsonscan"
 )
 
@@ -127,7 +128,7 @@ func (m *Manager) shownAccount() []byte {
 	if path == "" {
 		return nil
 	}
-	data, err := readRegularMax(path, maxClaudeJSON)
+	data, err := disk.ReadRegularMax(path, maxClaudeJSON)
 	if err != nil {
 		return nil
 	}
@@ -220,7 +221,7 @@ func (m *Manager) spliceAccount(mu *mutation, sub string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credslots: %s: %w", path, err)
 	}
-	data, err := readRegularMax(path, maxClaudeJSON)
+	data, err := disk.ReadRegularMax(path, maxClaudeJSON)
 	if err != nil {
 		return nil, fmt.Errorf("credslots: read %s: %w", path, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -23,7 +24,7 @@ func countingFixture(t *testing.T, n int, opts ...Option) (*Manager, *faultFS, [
 		subs[i] = fmt.Sprintf("sub%04d", i)
 	}
 	dir := t.TempDir()
-	ffs := &faultFS{inner: osFS{}, failAt: -1}
+	ffs := &faultFS{inner: disk.OS{}, failAt: -1}
 	m, err := New(append([]Option{WithCredsDir(dir), WithSubscriptions(subs...), WithClock(fixedClock), withFS(ffs)}, opts...)...)
 	require.NoError(t, err)
 	for _, sub := range subs {
@@ -145,7 +146,7 @@ func TestHealCalls(t *testing.T) {
 	m, ffs, subs := countingFixture(t, 3)
 	live := m.LivePath()
 	writeFile(t, live+".cli", claudeDoc(fresh, "rt-refreshed"))
-	require.NoError(t, osFS{}.Rename(live+".cli", live))
+	require.NoError(t, disk.OS{}.Rename(live+".cli", live))
 	ops(ffs)
 	_, err := m.HealDriftTo(subs[2])
 	require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -156,7 +157,7 @@ func TestCarryFaultAtEveryStep(t *testing.T) {
 		f.link(t, "alice")
 		return f
 	}
-	counter := &faultFS{inner: osFS{}, failAt: -1}
+	counter := &faultFS{inner: disk.OS{}, failAt: -1}
 	f := setup(t, counter)
 	_, err := f.m.SwitchTo("bob", "r")
 	require.NoError(t, err)
@@ -166,7 +167,7 @@ func TestCarryFaultAtEveryStep(t *testing.T) {
 	total := counter.count()
 
 	for k := 1; k <= total; k++ {
-		ffs := &faultFS{inner: osFS{}, failAt: k}
+		ffs := &faultFS{inner: disk.OS{}, failAt: k}
 		f := setup(t, ffs)
 		_, err := f.m.SwitchTo("bob", "r")
 		step := ffs.log[k-1]

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -15,7 +16,7 @@ import (
 // operation named op.
 func writerAt(op string, write func()) *faultFS {
 	var once sync.Once
-	return &faultFS{inner: osFS{}, failAt: -1, before: func(o, _ string) {
+	return &faultFS{inner: disk.OS{}, failAt: -1, before: func(o, _ string) {
 		if o == op {
 			once.Do(write)
 		}
@@ -112,7 +113,7 @@ func TestSwitchReplacingVerifiedCopyRemovesIt(t *testing.T) {
 // TestPortableFallback runs the flows where no atomic exchange exists: the
 // live path is re-checked right before a plain rename.
 func TestPortableFallback(t *testing.T) {
-	f := newFixture(t, withFS(&faultFS{inner: osFS{}, failAt: -1, noExchange: true}))
+	f := newFixture(t, withFS(&faultFS{inner: disk.OS{}, failAt: -1, noExchange: true}))
 	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
 	_, err := f.m.SwitchTo("alice", "first")

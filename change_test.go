@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -76,7 +77,7 @@ func TestWithOnChangeRunsAfterTheLocks(t *testing.T) {
 	var lockFree []bool
 	f = newFixture(t, WithOnChange(func(ch Change) {
 		// The package's lock is free: taking it does not wait.
-		unlock, ok, err := osFS{}.TryLock(f.m.lockPath)
+		unlock, ok, err := disk.OS{}.TryLock(f.m.lockPath)
 		if err == nil && ok {
 			_ = unlock()
 		}

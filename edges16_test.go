@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -23,7 +24,7 @@ func TestSwitchReplacesALiveSymlinkThatHoldsNoData(t *testing.T) {
 			require.NoError(t, syscall.Mkfifo(target, 0o600))
 		},
 		"to a file larger than the reader reads": func(t *testing.T, target string) {
-			writeFile(t, target, make([]byte, maxFileSize+1))
+			writeFile(t, target, make([]byte, disk.MaxFileSize+1))
 		},
 	}
 	for name, make := range cases {

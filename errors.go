@@ -1,6 +1,10 @@
 package credslots
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/gptme/credslots/internal/disk"
+)
 
 // Sentinel errors. Every refusal and failure the package returns wraps exactly
 // one of them (or an underlying I/O error), so callers branch with
@@ -67,7 +71,7 @@ var (
 	ErrInvalidated = errors.New("subscription invalidated")
 	// ErrTooLarge indicates that a file is larger than the package ever
 	// reads (1 MiB).
-	ErrTooLarge = errors.New("file too large")
+	ErrTooLarge = disk.ErrTooLarge
 	// ErrLeased indicates that a sub's login is leased to a seat (see
 	// [Manager.Lease]), so it may not be switched to or leased again, or
 	// that a seat is already another lease's.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gptme/credslots/internal/atomicfile"
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/gptme/credslots/internal/jsonscan"
 )
 
@@ -42,14 +43,14 @@ func InspectLogin(f Format, data []byte) LoginInfo {
 // ReadCredentialFile reads the regular file at name with the package's one
 // bounded reader: never more than 1 MiB (larger is [ErrTooLarge]), never a
 // FIFO or device.
-func ReadCredentialFile(name string) ([]byte, error) { return readRegular(name) }
+func ReadCredentialFile(name string) ([]byte, error) { return disk.ReadRegular(name) }
 
 // WriteCredentialFile replaces the file at name with data, mode 0600, with
 // the package's one atomic writer: a temporary sibling written, fsynced and
 // renamed over name, then the directory fsynced; a symlink at name is
 // replaced, never followed; on error name is unchanged.
 func WriteCredentialFile(name string, data []byte) error {
-	return atomicfile.WriteFile(osFS{}, name, data, nil)
+	return atomicfile.WriteFile(disk.OS{}, name, data, nil)
 }
 
 // LoginOf returns the part of the credential document doc that belongs to
@@ -144,7 +145,7 @@ func LockCLI(f Format, dir string, timeout time.Duration) (release func(), err e
 		}
 		real = filepath.Clean(r)
 	}
-	fsys := osFS{}
+	fsys := disk.OS{}
 	mu := &mutation{}
 	start := time.Now()
 	deadline := start.Add(timeout)

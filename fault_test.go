@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -124,7 +125,7 @@ func faultAtEveryStep(t *testing.T, noExchange bool) {
 			// The CLI locks have their own fault test: a lock directory
 			// left by a failed removal blocks for its stale time, as it
 			// does for the CLI.
-			counter := &faultFS{inner: osFS{}, failAt: -1, noExchange: noExchange}
+			counter := &faultFS{inner: disk.OS{}, failAt: -1, noExchange: noExchange}
 			f := newFixture(t, withFS(counter), WithCLILocks(false))
 			mc.setup(t, f)
 			require.NoError(t, mc.run(f.m))
@@ -133,7 +134,7 @@ func faultAtEveryStep(t *testing.T, noExchange bool) {
 			t.Logf("%d operations: %v", total, counter.log)
 
 			for k := 1; k <= total; k++ {
-				ffs := &faultFS{inner: osFS{}, failAt: k, noExchange: noExchange}
+				ffs := &faultFS{inner: disk.OS{}, failAt: k, noExchange: noExchange}
 				f := newFixture(t, withFS(ffs), WithCLILocks(false))
 				mc.setup(t, f)
 				before := refreshTokens(t, f.dir)
@@ -176,7 +177,7 @@ func faultAtEveryStep(t *testing.T, noExchange bool) {
 }
 
 func TestSwitchFailingExchangeLeavesLiveUnchanged(t *testing.T) {
-	ffs := &faultFS{inner: osFS{}, failAt: 1, ops: map[string]bool{"exchange": true, "rename": true}}
+	ffs := &faultFS{inner: disk.OS{}, failAt: 1, ops: map[string]bool{"exchange": true, "rename": true}}
 	f := newFixture(t, withFS(ffs))
 	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
@@ -192,7 +193,7 @@ func TestSwitchFailingExchangeLeavesLiveUnchanged(t *testing.T) {
 }
 
 func TestForcedSwitchFailingBackupWriteKeepsLive(t *testing.T) {
-	ffs := &faultFS{inner: osFS{}, failAt: 1, ops: map[string]bool{"write": true}}
+	ffs := &faultFS{inner: disk.OS{}, failAt: 1, ops: map[string]bool{"write": true}}
 	f := newFixture(t, withFS(ffs))
 	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 	live := claudeDoc(fresh, "rt-live-only")
@@ -208,7 +209,7 @@ func TestForcedSwitchFailingBackupWriteKeepsLive(t *testing.T) {
 }
 
 func TestHealFailingSymlinkRestoreKeepsLiveFile(t *testing.T) {
-	ffs := &faultFS{inner: osFS{}, failAt: 1, ops: map[string]bool{"exchange": true}}
+	ffs := &faultFS{inner: disk.OS{}, failAt: 1, ops: map[string]bool{"exchange": true}}
 	f := newFixture(t, withFS(ffs))
 	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 	f.link(t, "bob")
@@ -230,7 +231,7 @@ func TestHealFailingSlotWriteKeepsEverything(t *testing.T) {
 	for _, op := range []string{"write", "rename", "sync", "create"} {
 		t.Run(op, func(t *testing.T) {
 			// The second such operation is the slot's own write (the first is its backup).
-			ffs := &faultFS{inner: osFS{}, failAt: 2, ops: map[string]bool{op: true}}
+			ffs := &faultFS{inner: disk.OS{}, failAt: 2, ops: map[string]bool{op: true}}
 			f := newFixture(t, withFS(ffs))
 			old := writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 			writeFile(t, f.m.LivePath(), claudeDoc(fresh, "rt-bob-2"))
@@ -249,7 +250,7 @@ func TestHealFailingSlotWriteKeepsEverything(t *testing.T) {
 func TestCaptureFailingRenameReturnsError(t *testing.T) {
 	for _, op := range []string{"rename", "write", "sync", "close", "create"} {
 		t.Run(op, func(t *testing.T) {
-			ffs := &faultFS{inner: osFS{}, failAt: 1, ops: map[string]bool{op: true}}
+			ffs := &faultFS{inner: disk.OS{}, failAt: 1, ops: map[string]bool{op: true}}
 			f := newFixture(t, withFS(ffs))
 			writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 			fp, err := f.m.CaptureSlotFingerprint("bob")
@@ -273,7 +274,7 @@ func TestFailedCaptureAfterChangeIsVisible(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ffs := &faultFS{inner: osFS{}, failAt: tt.failAt, ops: map[string]bool{"rename": true}}
+			ffs := &faultFS{inner: disk.OS{}, failAt: tt.failAt, ops: map[string]bool{"rename": true}}
 			f := newFixture(t, withFS(ffs))
 			writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 			writeFile(t, f.m.LivePath(), claudeDoc(fresh, "rt-bob-2"))
@@ -308,7 +309,7 @@ func TestFailedCaptureAfterChangeIsVisible(t *testing.T) {
 }
 
 func TestLockFailureIsReturned(t *testing.T) {
-	ffs := &faultFS{inner: osFS{}, failAt: 1, ops: map[string]bool{"lock": true}}
+	ffs := &faultFS{inner: disk.OS{}, failAt: 1, ops: map[string]bool{"lock": true}}
 	f := newFixture(t, withFS(ffs))
 	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 	res, err := f.m.SwitchTo("bob", "r")
@@ -335,7 +336,7 @@ func isRefusal(err error) bool {
 func TestDurabilityOrder(t *testing.T) {
 	for _, mc := range mutationCases() {
 		t.Run(mc.name, func(t *testing.T) {
-			rec := &faultFS{inner: osFS{}, failAt: -1}
+			rec := &faultFS{inner: disk.OS{}, failAt: -1}
 			f := newFixture(t, withFS(rec))
 			mc.setup(t, f)
 			require.NoError(t, mc.run(f.m))

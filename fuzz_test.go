@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -146,44 +143,6 @@ func FuzzSidecar(f *testing.F) {
 		}
 		if ok != (want != "") || fp != want {
 			t.Fatalf("parseSidecar = %q, %v; oracle %q", fp, ok, want)
-		}
-	})
-}
-
-func FuzzReadRegular(f *testing.F) {
-	f.Add([]byte(`{"claudeAiOauth":{}}`), uint32(0))
-	f.Add([]byte{}, uint32(0))
-	f.Add([]byte{}, uint32(maxFileSize))
-	f.Add([]byte("x"), uint32(maxFileSize-1))
-	f.Add([]byte("x"), uint32(maxFileSize))
-	f.Add([]byte("\x00\xff"), uint32(4095))
-	// One file, rewritten by each run: a directory a run made the fuzzer
-	// slow enough to miss its deadline.
-	path := filepath.Join(f.TempDir(), "f")
-	f.Fuzz(func(t *testing.T, data []byte, grow uint32) {
-		// grow pads the file with zeros (a sparse tail) up to 2 MiB more,
-		// which puts sizes on both sides of the limit.
-		size := int64(len(data)) + int64(grow%(2*maxFileSize))
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Truncate(path, size); err != nil {
-			t.Fatal(err)
-		}
-		got, err := readRegular(path)
-		if size > maxFileSize {
-			if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "1048576") {
-				t.Fatalf("a %d-byte file: err %v, want ErrTooLarge naming the path and the limit", size, err)
-			}
-			return
-		}
-		if err != nil {
-			t.Fatalf("a %d-byte file: %v", size, err)
-		}
-		want := make([]byte, size)
-		copy(want, data)
-		if !bytes.Equal(got, want) {
-			t.Fatalf("a %d-byte file read back as %d different bytes", size, len(got))
 		}
 	})
 }

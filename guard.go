@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/gptme/credslots/internal/disk"
 )
 
 // GlobLockGuard returns a lock guard for [WithLockGuard] that reports the
@@ -43,7 +45,7 @@ func GlobLockGuard(patterns ...string) func() []string {
 // It reads through the package's bounded reader, so a FIFO or device never
 // blocks it (such a file is reported, not stale).
 func staleLockFile(path string) bool {
-	data, err := readRegular(path)
+	data, err := disk.ReadRegular(path)
 	if err != nil {
 		return false
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/gptme/credslots/internal/jsonscan"
 )
 
@@ -170,7 +171,7 @@ func copyName(name string) bool {
 // that cannot be read, or is not JSON (a CLI may be writing it), is kept,
 // and Status shows it.
 func credentialContent(path, tmpl string) bool {
-	data, err := readRegular(path)
+	data, err := disk.ReadRegular(path)
 	if err != nil {
 		return true
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/atomicfile"
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/require"
 )
 
@@ -176,7 +178,7 @@ var errInjected = errors.New("injected fault")
 // the cleanup that follows a fault, and their own failure is covered by the
 // sweep tests.
 type faultFS struct {
-	inner  fileSystem
+	inner  disk.FS
 	mu     sync.Mutex
 	n      int
 	failAt int
@@ -262,7 +264,7 @@ func (f *faultFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	return f.inner.ReadDir(name)
 }
 
-func (f *faultFS) CreateTemp(dir, pattern string) (tempFile, error) {
+func (f *faultFS) CreateTemp(dir, pattern string) (atomicfile.File, error) {
 	if err := f.hit("create", pattern); err != nil {
 		return nil, err
 	}
@@ -270,7 +272,7 @@ func (f *faultFS) CreateTemp(dir, pattern string) (tempFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &faultFile{tempFile: tf, fs: f}, nil
+	return &faultFile{File: tf, fs: f}, nil
 }
 
 func (f *faultFS) Symlink(target, name string) error {
@@ -292,7 +294,7 @@ func (f *faultFS) Exchange(a, b string) error {
 		return err
 	}
 	if f.noExchange {
-		return errExchangeUnsupported
+		return disk.ErrExchangeUnsupported
 	}
 	return f.inner.Exchange(a, b)
 }
@@ -302,7 +304,7 @@ func (f *faultFS) RenameNoReplace(from, to string) error {
 		return err
 	}
 	if f.noExchange {
-		return errExchangeUnsupported
+		return disk.ErrExchangeUnsupported
 	}
 	return f.inner.RenameNoReplace(from, to)
 }
@@ -387,7 +389,7 @@ func (f *faultFS) Lchown(name string, uid, gid int) error {
 
 // faultFile counts writes, syncs and closes of a temp file.
 type faultFile struct {
-	tempFile
+	atomicfile.File
 	fs *faultFS
 }
 
@@ -395,26 +397,26 @@ func (f *faultFile) Write(p []byte) (int, error) {
 	if err := f.fs.hit("write", f.Name()); err != nil {
 		return 0, err
 	}
-	return f.tempFile.Write(p)
+	return f.File.Write(p)
 }
 
 func (f *faultFile) Sync() error {
 	if err := f.fs.hit("sync", f.Name()); err != nil {
 		return err
 	}
-	return f.tempFile.Sync()
+	return f.File.Sync()
 }
 
 func (f *faultFile) Close() error {
 	if err := f.fs.hit("close", f.Name()); err != nil {
-		_ = f.tempFile.Close()
+		_ = f.File.Close()
 		return err
 	}
-	return f.tempFile.Close()
+	return f.File.Close()
 }
 
 // withFS swaps the manager's file-system seam (tests only).
-func withFS(fsys fileSystem) Option {
+func withFS(fsys disk.FS) Option {
 	return func(c *config) { c.fs = fsys }
 }
 

@@ -9,7 +9,6 @@ package credslots
 // test after 2 s instead of hanging the suite.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +29,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/gptme/credslots/internal/jsonscan"
 )
 
@@ -347,7 +347,7 @@ func TestHostileUnboundedReads(t *testing.T) {
 		assert.False(t, ok)
 		assert.NotContains(t, why, "slot missing")
 
-		_, err := readRegular(f.slot("bob"))
+		_, err := disk.ReadRegular(f.slot("bob"))
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "not a regular file")
 
@@ -374,7 +374,7 @@ func TestHostileUnboundedReads(t *testing.T) {
 		big := f.slot("bob")
 		require.NoError(t, os.Truncate(big, 2<<30))
 
-		_, err := readRegular(big)
+		_, err := disk.ReadRegular(big)
 		require.ErrorIs(t, err, ErrTooLarge)
 		assert.Contains(t, err.Error(), big)
 		assert.Contains(t, err.Error(), "1048576")
@@ -424,32 +424,6 @@ func TestHostileUnboundedReads(t *testing.T) {
 		})
 		require.ErrorIs(t, err, ErrTooLarge)
 		assert.Contains(t, err.Error(), "1048576")
-	})
-
-	t.Run("limit", func(t *testing.T) {
-		dir := t.TempDir()
-		exact := bytes.Repeat([]byte{'x'}, maxFileSize)
-		exact[0], exact[len(exact)-1] = 'a', 'z'
-		path := filepath.Join(dir, "exact")
-		writeFile(t, path, exact)
-		got, err := readRegular(path)
-		require.NoError(t, err, "exactly 1 MiB is read")
-		assert.True(t, bytes.Equal(exact, got), "exactly 1 MiB is read whole")
-
-		over := filepath.Join(dir, "over")
-		writeFile(t, over, append(exact, '!'))
-		_, err = readRegular(over)
-		require.ErrorIs(t, err, ErrTooLarge)
-		assert.Contains(t, err.Error(), over)
-		assert.Contains(t, err.Error(), "1048576")
-		_, err = osFS{}.ReadFile(over)
-		require.ErrorIs(t, err, ErrTooLarge)
-
-		empty := filepath.Join(dir, "empty")
-		writeFile(t, empty, nil)
-		got, err = readRegular(empty)
-		require.NoError(t, err)
-		assert.Empty(t, got)
 	})
 }
 
@@ -555,7 +529,7 @@ func TestHostileContainment(t *testing.T) {
 // permFS denies reading one file, as the OS does for a file the process may
 // not read.
 type permFS struct {
-	fileSystem
+	disk.FS
 	deny string
 }
 
@@ -563,19 +537,19 @@ func (p permFS) ReadFile(name string) ([]byte, error) {
 	if name == p.deny {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
 	}
-	return p.fileSystem.ReadFile(name)
+	return p.FS.ReadFile(name)
 }
 
 func (p permFS) ReadFileMode(name string) ([]byte, fs.FileMode, error) {
 	if name == p.deny {
 		return nil, 0, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
 	}
-	return p.fileSystem.ReadFileMode(name)
+	return p.FS.ReadFileMode(name)
 }
 
 func TestHostilePermissionDenied(t *testing.T) {
 	dir := t.TempDir()
-	m := plainManager(t, dir, withFS(permFS{fileSystem: osFS{}, deny: filepath.Join(dir, ".credentials.json.bob")}))
+	m := plainManager(t, dir, withFS(permFS{FS: disk.OS{}, deny: filepath.Join(dir, ".credentials.json.bob")}))
 	writeSlot(t, m.SlotPath("bob"), fresh, "rt-bob")
 	writeSlot(t, m.SlotPath("alice"), fresh, "rt-alice")
 	require.NoError(t, os.Symlink(".credentials.json.alice", m.LivePath()))
@@ -609,7 +583,7 @@ func TestHostilePermissionChild(t *testing.T) {
 		t.Skip("helper for TestHostilePermissionDeniedForReal")
 	}
 	_, why := SlotIsFresh(path, DefaultGrace, testNow)
-	_, rerr := readRegular(path)
+	_, rerr := disk.ReadRegular(path)
 	fmt.Printf("REASON=%s\nERRPERM=%v\nUID=%d\n", why, errors.Is(rerr, fs.ErrPermission), os.Geteuid())
 }
 
@@ -873,7 +847,7 @@ func TestHostileFIFOBesideSlots(t *testing.T) {
 func TestCaptureOfAnUnreadableSlotIsAnError(t *testing.T) {
 	f := newFixture(t)
 	require.NoError(t, os.WriteFile(f.slot("bob"), nil, 0o600))
-	require.NoError(t, os.Truncate(f.slot("bob"), maxFileSize+1))
+	require.NoError(t, os.Truncate(f.slot("bob"), disk.MaxFileSize+1))
 	_, err := f.m.CaptureSlotFingerprint("bob")
 	require.ErrorIs(t, err, ErrTooLarge, "not \"nothing to capture\"")
 	assert.NoDirExists(t, filepath.Join(f.dir, ".credslots"))

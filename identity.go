@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/gptme/credslots/internal/jsonscan"
 )
 
@@ -73,7 +74,7 @@ type sidecar struct {
 // missing, not JSON, or has no non-empty claudeAiOauth.refreshToken string.
 // The token itself is never returned or logged.
 func ComputeSlotFingerprint(path string) (string, bool) {
-	data, err := osFS{}.ReadFile(path)
+	data, err := disk.OS{}.ReadFile(path)
 	if err != nil {
 		return "", false
 	}

@@ -14,6 +14,8 @@ import (
 	"io/fs"
 	"path/filepath"
 	"time"
+
+	"github.com/gptme/credslots/internal/disk"
 )
 
 const (
@@ -135,7 +137,7 @@ func (m *Manager) journalBytes() ([]byte, error) {
 	if !errors.Is(err, ErrTooLarge) {
 		return data, err
 	}
-	data, err = m.cfg.fs.ReadFileTail(m.journalPath(), maxFileSize)
+	data, err = m.cfg.fs.ReadFileTail(m.journalPath(), disk.MaxFileSize)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +146,7 @@ func (m *Manager) journalBytes() ([]byte, error) {
 	} else {
 		data = nil
 	}
-	m.cfg.logger.Warn("journal past the reader's bound: reading its newest records", "path", m.journalPath(), "limit", maxFileSize)
+	m.cfg.logger.Warn("journal past the reader's bound: reading its newest records", "path", m.journalPath(), "limit", disk.MaxFileSize)
 	return data, nil
 }
 

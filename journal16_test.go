@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -22,7 +23,7 @@ func TestJournalPastTheReadersBoundIsRotatedFromItsTail(t *testing.T) {
 	var big bytes.Buffer
 	line, err := json.Marshal(JournalEntry{Time: testNow, Op: opRest, Phase: phaseDone, Sub: "erik", Reason: string(bytes.Repeat([]byte("x"), 900))})
 	require.NoError(t, err)
-	for big.Len() <= maxFileSize+4096 {
+	for big.Len() <= disk.MaxFileSize+4096 {
 		big.Write(line)
 		big.WriteByte('\n')
 	}

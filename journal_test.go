@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -196,7 +197,7 @@ func TestJournalRefusedSwitchWritesNothing(t *testing.T) {
 }
 
 func TestJournalFailedChangeWritesFailed(t *testing.T) {
-	ffs := &faultFS{inner: osFS{}, failAt: 1, ops: map[string]bool{"exchange": true}}
+	ffs := &faultFS{inner: disk.OS{}, failAt: 1, ops: map[string]bool{"exchange": true}}
 	f := newFixture(t, withFS(ffs))
 	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
@@ -626,7 +627,7 @@ func TestLastActiveIntentWithoutDone(t *testing.T) {
 	t.Run("done append fails", func(t *testing.T) {
 		// Appends: the sweep marker's creation, the intent, the done record
 		// (no CLI locks: no owner record beside Claude Code's refresh lock).
-		ffs := &faultFS{inner: osFS{}, failAt: 3, ops: map[string]bool{"append": true}}
+		ffs := &faultFS{inner: disk.OS{}, failAt: 3, ops: map[string]bool{"append": true}}
 		f := newFixture(t, withFS(ffs), WithCLILocks(false))
 		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 		writeSlot(t, f.slot("alice"), fresh, "rt-alice")
@@ -658,7 +659,7 @@ func TestLastActiveSkipsFailedChange(t *testing.T) {
 	_, err := f.m.SwitchTo("alice", "r")
 	require.NoError(t, err)
 
-	ffs := &faultFS{inner: osFS{}, failAt: 1, ops: map[string]bool{"exchange": true}}
+	ffs := &faultFS{inner: disk.OS{}, failAt: 1, ops: map[string]bool{"exchange": true}}
 	faulty := plainManager(t, f.dir, withFS(ffs))
 	_, err = faulty.SwitchTo("bob", "r")
 	require.ErrorIs(t, err, errInjected)
@@ -850,7 +851,7 @@ func TestHealDriftKillAtEveryStep(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			counter := &faultFS{inner: osFS{}, failAt: -1}
+			counter := &faultFS{inner: disk.OS{}, failAt: -1}
 			f := prepare(t, counter)
 			tt.setup(t, f)
 			require.NoError(t, tt.run(f.m))
@@ -859,7 +860,7 @@ func TestHealDriftKillAtEveryStep(t *testing.T) {
 
 			seen := map[string]int{}
 			for k := 1; k <= total; k++ {
-				ffs := &faultFS{inner: osFS{}, failAt: k}
+				ffs := &faultFS{inner: disk.OS{}, failAt: k}
 				f := prepare(t, ffs)
 				tt.setup(t, f)
 				err := tt.run(f.m)
@@ -1209,12 +1210,12 @@ func TestOldSwitchLogTooLargeIsNotFatal(t *testing.T) {
 // syncFailAfterPlace fails the directory sync that follows placing the live
 // symlink where there was none.
 type syncFailAfterPlace struct {
-	fileSystem
+	disk.FS
 	placed bool
 }
 
 func (s *syncFailAfterPlace) RenameNoReplace(from, to string) error {
-	err := s.fileSystem.RenameNoReplace(from, to)
+	err := s.FS.RenameNoReplace(from, to)
 	if err == nil && filepath.Base(to) == ".credentials.json" {
 		s.placed = true
 	}
@@ -1225,11 +1226,11 @@ func (s *syncFailAfterPlace) SyncDir(dir string) error {
 		s.placed = false
 		return errors.New("injected EIO on directory fsync")
 	}
-	return s.fileSystem.SyncDir(dir)
+	return s.FS.SyncDir(dir)
 }
 
 func TestLiveChangedBeforeAFailedSyncIsJournaledDone(t *testing.T) {
-	fsys := &syncFailAfterPlace{fileSystem: osFS{}}
+	fsys := &syncFailAfterPlace{FS: disk.OS{}}
 	f := newFixture(t, WithCLILocks(false), withFS(fsys))
 	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 	writeSlot(t, f.slot("alice"), fresh, "rt-alice")

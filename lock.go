@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gptme/credslots/internal/disk"
 )
 
 // lockPollInterval bounds the wait between attempts to take a busy lock.
@@ -65,7 +67,7 @@ func acquire(ctx context.Context, what string, start, deadline time.Time, held f
 
 // lockFile takes an exclusive advisory lock (flock) on path, creating it with
 // mode 0600 if needed, and waits until deadline. what names it in errors.
-func lockFile(ctx context.Context, fsys fileSystem, what, path string, start, deadline time.Time) (func(), error) {
+func lockFile(ctx context.Context, fsys disk.FS, what, path string, start, deadline time.Time) (func(), error) {
 	var unlock func() error
 	err := acquire(ctx, what+" "+path, start, deadline, func() string {
 		return "it is an flock, released when its holder ends its change or dies"
@@ -112,7 +114,7 @@ type cliLock struct {
 // that nobody takes it over, and removed on release only if its mtime is
 // still the one this holder set.
 type dirLock struct {
-	fsys  fileSystem
+	fsys  disk.FS
 	path  string
 	stale time.Duration
 	beat  time.Duration // how often the mtime is refreshed
@@ -128,7 +130,7 @@ type dirLock struct {
 // takeDirLock creates the lock directory path, waiting until deadline while
 // another holder keeps it fresh, and taking it over once its mtime is older
 // than stale, as proper-lockfile does.
-func takeDirLock(ctx context.Context, fsys fileSystem, path string, stale time.Duration, deadline time.Time) (*dirLock, error) {
+func takeDirLock(ctx context.Context, fsys disk.FS, path string, stale time.Duration, deadline time.Time) (*dirLock, error) {
 	l, _, err := takeCLIDir(ctx, fsys, cliLock{path: path, stale: stale, name: "CLI lock"}, stale, min(stale/2, maxHeartbeat), time.Now(), deadline, nil)
 	return l, err
 }
@@ -149,7 +151,7 @@ var loggedOnce sync.Map
 // the owner record or the package's own record of held locks (takeBack)
 // proves its holder gone. skipped is true, with no lock and no error, for
 // a legacy lock whose parent directory is not writable.
-func takeCLIDir(ctx context.Context, fsys fileSystem, cl cliLock, stale, beat time.Duration, start, deadline time.Time, takeBack func(string, fs.FileInfo) bool) (l *dirLock, skipped bool, err error) {
+func takeCLIDir(ctx context.Context, fsys disk.FS, cl cliLock, stale, beat time.Duration, start, deadline time.Time, takeBack func(string, fs.FileInfo) bool) (l *dirLock, skipped bool, err error) {
 	path := cl.path
 	l = &dirLock{fsys: fsys, path: path, stale: stale, beat: max(beat, time.Millisecond)}
 	held := ""
@@ -236,7 +238,7 @@ func takeCLIDir(ctx context.Context, fsys fileSystem, cl cliLock, stale, beat ti
 // whose owner record rec names a process proven gone: the record must be
 // about this very lock directory (its birthtime), and for the refresh lock
 // the legacy lock beside it must be absent or the same holder's.
-func provenGone(fsys fileSystem, rec ownerRecord, cl cliLock, path string) bool {
+func provenGone(fsys disk.FS, rec ownerRecord, cl cliLock, path string) bool {
 	bt, ok := birthtimeMs(path)
 	if !ok {
 		return false
@@ -454,7 +456,7 @@ func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 
 // take acquires one CLI lock and adds it to the mutation; a legacy lock
 // whose parent is not writable is skipped (nil lock, skipped true).
-func (mu *mutation) take(ctx context.Context, fsys fileSystem, cl cliLock, scale float64, start, deadline time.Time, takeBack func(string, fs.FileInfo) bool) (*dirLock, bool, error) {
+func (mu *mutation) take(ctx context.Context, fsys disk.FS, cl cliLock, scale float64, start, deadline time.Time, takeBack func(string, fs.FileInfo) bool) (*dirLock, bool, error) {
 	if cl.stale == 0 {
 		unlock, err := lockFile(ctx, fsys, cl.name, cl.path, start, deadline)
 		if err != nil {
@@ -520,7 +522,7 @@ func (m *Manager) writeOwnerRecord(mu *mutation, refresh, legacy *dirLock) {
 // heldBy describes the CLI lock directories mu holds, for the intent
 // record of the change made under them; nil where a birthtime is unknown
 // (then leftovers wait for their stale time).
-func heldBy(fsys fileSystem, mu *mutation) *LockHolder {
+func heldBy(fsys disk.FS, mu *mutation) *LockHolder {
 	me, ok := selfIdentity()
 	if !ok || len(mu.dirs) == 0 {
 		return nil

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -303,7 +304,7 @@ func TestOwnFilesTakeOnlyThePackagesLock(t *testing.T) {
 
 func TestLegacyLockUnderAnUnwritableParent(t *testing.T) {
 	t.Run("injected EACCES: the change goes on without it, logged once", func(t *testing.T) {
-		ffs := &faultFS{inner: osFS{}, failAt: -1}
+		ffs := &faultFS{inner: disk.OS{}, failAt: -1}
 		f := newFixture(t, withFS(ffs))
 		legacy := claudeLockDirs(t, f)[1]
 		ffs.before = nil

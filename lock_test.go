@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -14,7 +15,7 @@ import (
 func holdLock(t *testing.T, m *Manager) func() {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(filepath.Dir(m.lockPath), 0o700))
-	unlock, ok, err := tryLock(m.lockPath)
+	unlock, ok, err := disk.TryLock(m.lockPath)
 	require.NoError(t, err)
 	require.True(t, ok)
 	return func() { _ = unlock() }
@@ -123,7 +124,7 @@ func TestClaudeCodeLocks(t *testing.T) {
 		}
 	})
 	t.Run("taken in Claude Code's order", func(t *testing.T) {
-		ffs := &faultFS{inner: osFS{}, failAt: -1, ops: map[string]bool{"mkdir": true}}
+		ffs := &faultFS{inner: disk.OS{}, failAt: -1, ops: map[string]bool{"mkdir": true}}
 		f := newFixture(t, withFS(ffs))
 		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 		_, err := f.m.SwitchTo("bob", "r")
@@ -150,7 +151,7 @@ func TestClaudeCodeLocks(t *testing.T) {
 				}
 			}
 			assert.Equal(t, "", f.readlink(t))
-			unlock, ok, err := tryLock(f.m.lockPath)
+			unlock, ok, err := disk.TryLock(f.m.lockPath)
 			require.NoError(t, err)
 			assert.True(t, ok, "the package's own lock was released")
 			_ = unlock()
@@ -218,7 +219,7 @@ func TestCLILockHeartbeat(t *testing.T) {
 func TestCLILockTakenOverAbandonsTheChange(t *testing.T) {
 	for _, op := range []string{"switch", "heal"} {
 		t.Run(op, func(t *testing.T) {
-			ffs := &faultFS{inner: osFS{}, failAt: -1}
+			ffs := &faultFS{inner: disk.OS{}, failAt: -1}
 			f := newFixture(t, withFS(ffs))
 			writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 			alice := writeSlot(t, f.slot("alice"), fresh, "rt-alice")
@@ -283,7 +284,7 @@ func TestCodexAndGeminiLocks(t *testing.T) {
 		f := newFixture(t, WithFormat(CodexCLI), WithLockTimeout(60*time.Millisecond))
 		writeFile(t, f.slot("bob"), codexDoc(fresh, "acct-bob"))
 		lock := filepath.Join(f.dir, "auth.lock")
-		unlock, ok, err := tryLock(lock)
+		unlock, ok, err := disk.TryLock(lock)
 		require.NoError(t, err)
 		require.True(t, ok)
 		_, err = f.m.SwitchTo("bob", "r")
@@ -295,7 +296,7 @@ func TestCodexAndGeminiLocks(t *testing.T) {
 		assert.NoFileExists(t, f.m.LivePath()+".lock", "auth.json.lock is Codex's commit lock, never taken")
 	})
 	t.Run("gemini takes none", func(t *testing.T) {
-		ffs := &faultFS{inner: osFS{}, failAt: -1, ops: map[string]bool{"mkdir": true, "lock": true}}
+		ffs := &faultFS{inner: disk.OS{}, failAt: -1, ops: map[string]bool{"mkdir": true, "lock": true}}
 		f := newFixture(t, WithFormat(GeminiCLI), withFS(ffs))
 		writeFile(t, f.slot("bob"), geminiDoc(fresh, "rt-bob"))
 		_, err := f.m.SwitchTo("bob", "r")
@@ -303,7 +304,7 @@ func TestCodexAndGeminiLocks(t *testing.T) {
 		assert.Equal(t, []string{"mkdir .credslots", "lock lock"}, ffs.log)
 	})
 	t.Run("off", func(t *testing.T) {
-		ffs := &faultFS{inner: osFS{}, failAt: -1, ops: map[string]bool{"mkdir": true, "lock": true}}
+		ffs := &faultFS{inner: disk.OS{}, failAt: -1, ops: map[string]bool{"mkdir": true, "lock": true}}
 		f := newFixture(t, withFS(ffs), WithCLILocks(false))
 		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 		_, err := f.m.SwitchTo("bob", "r")

@@ -22,6 +22,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/gptme/credslots/internal/disk"
 )
 
 // claudeOwnerSuffix names the owner record beside the refresh lock.
@@ -115,7 +117,7 @@ func (r ownerRecord) judge() holder {
 func ownerPathFor(lockPath string) string { return lockPath + claudeOwnerSuffix }
 
 // readOwner reads and validates the owner record at path.
-func readOwner(fsys fileSystem, path string) (ownerRecord, bool) {
+func readOwner(fsys disk.FS, path string) (ownerRecord, bool) {
 	data, err := fsys.ReadFile(path)
 	if err != nil {
 		return ownerRecord{}, false
@@ -229,7 +231,7 @@ type HeldLock struct {
 
 // heldIdentity is a lock directory's inode and birthtime; ok is false where
 // either is unknown.
-func heldIdentity(fsys fileSystem, path string) (HeldLock, bool) {
+func heldIdentity(fsys disk.FS, path string) (HeldLock, bool) {
 	fi, err := fsys.Lstat(path)
 	if err != nil || !fi.IsDir() {
 		return HeldLock{}, false

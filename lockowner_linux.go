@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/gptme/credslots/internal/disk"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,7 +53,7 @@ func selfIdentity() (identity, bool) {
 // procStat reads /proc/<pid>/stat: its start time (field 22) and state
 // (field 3); exists is false when there is no such process.
 func procStat(pid int) (start, state string, exists bool) {
-	data, err := readRegularMax("/proc/"+pidString(pid)+"/stat", 4096)
+	data, err := disk.ReadRegularMax("/proc/"+pidString(pid)+"/stat", 4096)
 	if err != nil {
 		return "", "", processExists(pid)
 	}

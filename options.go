@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/gptme/credslots/internal/disk"
 )
 
 // Defaults used by New when the corresponding option is not given.
@@ -51,7 +53,7 @@ type config struct {
 	carryState          bool    // carry account-independent state on a switch
 	staleScale          float64 // scales the CLI lock stale times (tests only)
 	generations         int     // backup generations kept per file
-	fs                  fileSystem
+	fs                  disk.FS
 	sweepAge            time.Duration // age at which leftover temporaries are swept
 
 	// Set when the option was given, so that the format's defaults apply
@@ -70,7 +72,7 @@ func defaultConfig() config {
 		carryState:  true,
 		staleScale:  1,
 		generations: DefaultBackupGenerations,
-		fs:          osFS{},
+		fs:          disk.OS{},
 		sweepAge:    sweepAge,
 	}
 }

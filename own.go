@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/gptme/credslots/internal/atomicfile"
+	"github.com/gptme/credslots/internal/disk"
 )
 
 // writeFile is the one way a Manager writes a file: atomically (see
@@ -56,7 +57,7 @@ func (m *Manager) contained(path string) error {
 // package runs as root, that of the file at path, or else of its directory;
 // nil when the creator's ownership is right.
 func (m *Manager) ownerFor(path string) *atomicfile.Owner {
-	if !runningAsRoot() {
+	if !disk.RunningAsRoot() {
 		return nil
 	}
 	fi, err := m.cfg.fs.Lstat(path)
@@ -65,7 +66,7 @@ func (m *Manager) ownerFor(path string) *atomicfile.Owner {
 			return nil
 		}
 	}
-	uid, gid, ok := ownerOf(fi)
+	uid, gid, ok := disk.OwnerOf(fi)
 	if !ok || uid == 0 && gid == 0 {
 		return nil
 	}
@@ -77,19 +78,19 @@ func (m *Manager) ownerFor(path string) *atomicfile.Owner {
 // A failure is logged: the file is usable by root, and the next change
 // tries again.
 func (m *Manager) own(path string) {
-	if !runningAsRoot() {
+	if !disk.RunningAsRoot() {
 		return
 	}
 	fi, err := m.cfg.fs.Stat(filepath.Dir(path))
 	if err != nil {
 		return
 	}
-	uid, gid, ok := ownerOf(fi)
+	uid, gid, ok := disk.OwnerOf(fi)
 	if !ok || uid == 0 && gid == 0 {
 		return
 	}
 	if cur, err := m.cfg.fs.Lstat(path); err == nil {
-		if u, g, ok := ownerOf(cur); ok && u == uid && g == gid {
+		if u, g, ok := disk.OwnerOf(cur); ok && u == uid && g == gid {
 			return
 		}
 	}

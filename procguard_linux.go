@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/gptme/credslots/internal/disk"
 )
 
 // ProcessGuard returns a lock guard for [WithLockGuard] that reports a
@@ -62,7 +64,7 @@ func processName(pid int, want map[string]bool) (string, bool) {
 		base := filepath.Base(strings.TrimSuffix(exe, " (deleted)"))
 		return base, want[base]
 	}
-	comm, err := readRegular(dir + "/comm")
+	comm, err := disk.ReadRegular(dir + "/comm")
 	if err != nil {
 		return "", false
 	}

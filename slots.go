@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/gptme/credslots/internal/disk"
 )
 
 // Manager performs the offline safety checks around one creds dir's live
@@ -245,7 +247,7 @@ func (m *Manager) readCredential(path string) ([]byte, credential, error) {
 // not JSON, or has no numeric claudeAiOauth.expiresAt within the years 1 to
 // 9999. It never panics.
 func ReadSlotExpiry(path string) (time.Time, bool) {
-	data, err := osFS{}.ReadFile(path)
+	data, err := disk.OS{}.ReadFile(path)
 	if err != nil {
 		return time.Time{}, false
 	}
@@ -263,7 +265,7 @@ func ReadSlotExpiry(path string) (time.Time, bool) {
 // compared exactly, never through a float: an expiry at exactly now+grace is
 // not fresh.
 func SlotIsFresh(path string, grace time.Duration, now time.Time) (bool, string) {
-	data, err := osFS{}.ReadFile(path)
+	data, err := disk.OS{}.ReadFile(path)
 	return freshness(ClaudeCode, filepath.Base(path), data, err, grace, now)
 }
 
@@ -328,7 +330,7 @@ func readCause(err error) string {
 		return pe.Err.Error()
 	}
 	if errors.Is(err, ErrTooLarge) {
-		return fmt.Sprintf("larger than %d bytes", maxFileSize)
+		return fmt.Sprintf("larger than %d bytes", disk.MaxFileSize)
 	}
 	return err.Error()
 }

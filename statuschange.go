@@ -3,6 +3,8 @@ package credslots
 import (
 	"path/filepath"
 	"sort"
+
+	"github.com/gptme/credslots/internal/disk"
 )
 
 // changeProblems adds to st what keeps the next change from being made, or
@@ -27,7 +29,7 @@ func (m *Manager) changeProblems(st *Status) {
 			continue
 		}
 		seen[dir] = true
-		if err := writableDir(dir); err != nil {
+		if err := disk.WritableDir(dir); err != nil {
 			problem("changes cannot be made: directory " + dir + " is not writable by this user (" + err.Error() + ")")
 		}
 	}

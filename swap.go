@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+
+	"github.com/gptme/credslots/internal/disk"
 )
 
 // disposable reports whether e, which was just taken out of the live path,
@@ -43,7 +45,7 @@ func afterChange(err error) error {
 
 // swap is one replacement of the live path in progress.
 type swap struct {
-	fsys fileSystem
+	fsys disk.FS
 	path string // the live path
 	want entry  // what the caller validated at path
 	tmp  string // the temporary name beside path
@@ -67,7 +69,7 @@ type swap struct {
 // entry is re-checked immediately before a plain rename, which leaves a window
 // of a few microseconds in which a concurrent writer's new file can be
 // replaced.
-func swapInSymlink(fsys fileSystem, path, target string, want entry, rescue func(string)) error {
+func swapInSymlink(fsys disk.FS, path, target string, want entry, rescue func(string)) error {
 	tmp, err := createTempSymlink(fsys, path, target)
 	if err != nil {
 		return err
@@ -89,7 +91,7 @@ func (s *swap) run() error {
 	case errors.Is(xerr, fs.ErrNotExist):
 		// Nothing at path (any more): place the symlink only if still nothing.
 		return s.placeIfAbsent()
-	case errors.Is(xerr, errExchangeUnsupported):
+	case errors.Is(xerr, disk.ErrExchangeUnsupported):
 		return s.checkThenRename(s.want)
 	default:
 		return fmt.Errorf("credslots: exchange %s: %w", s.path, xerr)
@@ -99,7 +101,7 @@ func (s *swap) run() error {
 // placeIfAbsent moves tmp to path only if path does not exist.
 func (s *swap) placeIfAbsent() error {
 	err := s.fsys.RenameNoReplace(s.tmp, s.path)
-	if errors.Is(err, errExchangeUnsupported) {
+	if errors.Is(err, disk.ErrExchangeUnsupported) {
 		return s.checkThenRename(entry{kind: kindMissing})
 	}
 	if errors.Is(err, fs.ErrExist) {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/gptme/credslots/internal/disk"
 )
 
 // sweepTemps removes the package's temporaries last modified before cutoff
@@ -18,7 +20,7 @@ import (
 // process died between exchange and verification), so it is handed to
 // rescue instead of being removed, unless known reports its hash as kept
 // elsewhere.
-func sweepTemps(fsys fileSystem, dir string, cutoff time.Time, ours func(base string) bool, dryRun func(name string) bool,
+func sweepTemps(fsys disk.FS, dir string, cutoff time.Time, ours func(base string) bool, dryRun func(name string) bool,
 	known func(hash string) bool, rescue func(string)) {
 	ents, err := fsys.ReadDir(dir)
 	if err != nil {

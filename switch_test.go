@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -277,7 +278,7 @@ func TestSwitchLogsNoTokenMaterial(t *testing.T) {
 // (lost to a crash, it leaves an intent alone, which HealDrift refuses), and
 // the unchanged sidecar is not rewritten.
 func TestSwitchSyncCount(t *testing.T) {
-	ffs := &faultFS{inner: osFS{}, failAt: -1, ops: map[string]bool{"sync": true, "syncdir": true, "fsync": true, "append": true}}
+	ffs := &faultFS{inner: disk.OS{}, failAt: -1, ops: map[string]bool{"sync": true, "syncdir": true, "fsync": true, "append": true}}
 	f := newFixture(t, withFS(ffs))
 	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 	writeSlot(t, f.slot("alice"), fresh, "rt-alice")

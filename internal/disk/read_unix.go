@@ -1,6 +1,6 @@
 //go:build unix
 
-package credslots
+package disk
 
 import (
 	"errors"
@@ -8,10 +8,10 @@ import (
 	"syscall"
 )
 
-// readRegularMode is readRegularMax that also returns the file's permission
+// ReadRegularMode is ReadRegularMax that also returns the file's permission
 // bits, from the same fstat.
-func readRegularMode(name string, limit int64) ([]byte, fs.FileMode, error) {
-	fd, err := retryEINTR(func() (int, error) {
+func ReadRegularMode(name string, limit int64) ([]byte, fs.FileMode, error) {
+	fd, err := RetryEINTR(func() (int, error) {
 		return syscall.Open(name, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	})
 	if err != nil {
@@ -23,11 +23,11 @@ func readRegularMode(name string, limit int64) ([]byte, fs.FileMode, error) {
 		return nil, 0, &fs.PathError{Op: "fstat", Path: name, Err: err}
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
-		return nil, 0, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
+		return nil, 0, &fs.PathError{Op: "read", Path: name, Err: ErrNotRegular}
 	}
 	perm := fs.FileMode(st.Mode & 0o777)
 	if st.Size > limit {
-		return nil, 0, tooLarge(name, limit)
+		return nil, 0, TooLarge(name, limit)
 	}
 	size := int(st.Size)
 	if size == 0 {
@@ -40,11 +40,11 @@ func readRegularMode(name string, limit int64) ([]byte, fs.FileMode, error) {
 				return buf, perm, nil // the size fstat reported, in one read
 			}
 			if int64(len(buf)) > limit {
-				return nil, 0, tooLarge(name, limit)
+				return nil, 0, TooLarge(name, limit)
 			}
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := retryEINTR(func() (int, error) { return syscall.Read(fd, buf[len(buf):cap(buf)]) })
+		n, err := RetryEINTR(func() (int, error) { return syscall.Read(fd, buf[len(buf):cap(buf)]) })
 		if err != nil {
 			return nil, 0, &fs.PathError{Op: "read", Path: name, Err: err}
 		}
@@ -55,8 +55,8 @@ func readRegularMode(name string, limit int64) ([]byte, fs.FileMode, error) {
 	}
 }
 
-// retryEINTR runs a system call again while a signal interrupts it.
-func retryEINTR(call func() (int, error)) (int, error) {
+// RetryEINTR runs a system call again while a signal interrupts it.
+func RetryEINTR(call func() (int, error)) (int, error) {
 	for {
 		n, err := call()
 		if !errors.Is(err, syscall.EINTR) {
@@ -65,11 +65,11 @@ func retryEINTR(call func() (int, error)) (int, error) {
 	}
 }
 
-// readRegularTail reads the last limit bytes of the regular file at name
-// (all of it when smaller), with the same refusals as readRegularMode: the
+// ReadRegularTail reads the last limit bytes of the regular file at name
+// (all of it when smaller), with the same refusals as ReadRegularMode: the
 // bounded read of a file that may grow past the bound, such as the journal.
-func readRegularTail(name string, limit int64) ([]byte, error) {
-	fd, err := retryEINTR(func() (int, error) {
+func ReadRegularTail(name string, limit int64) ([]byte, error) {
+	fd, err := RetryEINTR(func() (int, error) {
 		return syscall.Open(name, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	})
 	if err != nil {
@@ -81,13 +81,13 @@ func readRegularTail(name string, limit int64) ([]byte, error) {
 		return nil, &fs.PathError{Op: "fstat", Path: name, Err: err}
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
+		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRegular}
 	}
 	off := max(st.Size-limit, 0)
 	buf := make([]byte, st.Size-off)
 	n := 0
 	for n < len(buf) {
-		k, err := retryEINTR(func() (int, error) { return syscall.Pread(fd, buf[n:], off+int64(n)) })
+		k, err := RetryEINTR(func() (int, error) { return syscall.Pread(fd, buf[n:], off+int64(n)) })
 		if err != nil {
 			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
 		}

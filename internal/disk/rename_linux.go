@@ -1,15 +1,15 @@
 //go:build linux
 
-package credslots
+package disk
 
 import "golang.org/x/sys/unix"
 
-// exchange atomically swaps a and b with renameat2(RENAME_EXCHANGE).
-func exchange(a, b string) error {
+// Exchange atomically swaps a and b with renameat2(RENAME_EXCHANGE).
+func Exchange(a, b string) error {
 	return renameErr(b, unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE))
 }
 
-// renameNoReplace renames from to to with renameat2(RENAME_NOREPLACE).
-func renameNoReplace(from, to string) error {
+// RenameNoReplace renames from to to with renameat2(RENAME_NOREPLACE).
+func RenameNoReplace(from, to string) error {
 	return renameErr(to, unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE))
 }

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package credslots
+package disk
 
 import (
 	"io"
@@ -8,8 +8,8 @@ import (
 	"os"
 )
 
-// readRegularMode is readRegularMax that also returns the permission bits.
-func readRegularMode(name string, limit int64) ([]byte, fs.FileMode, error) {
+// ReadRegularMode is ReadRegularMax that also returns the permission bits.
+func ReadRegularMode(name string, limit int64) ([]byte, fs.FileMode, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, 0, err
@@ -20,17 +20,17 @@ func readRegularMode(name string, limit int64) ([]byte, fs.FileMode, error) {
 		return nil, 0, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, 0, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
+		return nil, 0, &fs.PathError{Op: "read", Path: name, Err: ErrNotRegular}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err == nil && int64(len(data)) > limit {
-		return nil, 0, tooLarge(name, limit)
+		return nil, 0, TooLarge(name, limit)
 	}
 	return data, fi.Mode().Perm(), err
 }
 
-// readRegularTail reads the last limit bytes of the regular file at name.
-func readRegularTail(name string, limit int64) ([]byte, error) {
+// ReadRegularTail reads the last limit bytes of the regular file at name.
+func ReadRegularTail(name string, limit int64) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
@@ -41,7 +41,7 @@ func readRegularTail(name string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
+		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRegular}
 	}
 	off := max(fi.Size()-limit, 0)
 	if _, err := f.Seek(off, io.SeekStart); err != nil {

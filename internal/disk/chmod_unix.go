@@ -1,6 +1,6 @@
 //go:build unix
 
-package credslots
+package disk
 
 import (
 	"io/fs"
@@ -8,10 +8,10 @@ import (
 	"syscall"
 )
 
-// chmodNoFollow sets the permission bits of name through a descriptor
+// ChmodNoFollow sets the permission bits of name through a descriptor
 // opened without following a symlink, so that a symlink swapped in at name
 // is refused rather than followed.
-func chmodNoFollow(name string, mode fs.FileMode) error {
+func ChmodNoFollow(name string, mode fs.FileMode) error {
 	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return err

@@ -1,6 +1,6 @@
 //go:build linux || darwin
 
-package credslots
+package disk
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ func renameErr(to string, err error) error {
 		return nil
 	case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOTSUP):
 		// An old kernel, or a file system without the flag.
-		return errExchangeUnsupported
+		return ErrExchangeUnsupported
 	case errors.Is(err, unix.EEXIST):
 		return &fs.PathError{Op: "rename", Path: to, Err: fs.ErrExist}
 	case errors.Is(err, unix.ENOENT):

@@ -1,0 +1,18 @@
+// Package disk is the file-system floor under credslots: the one seam (FS)
+// every file operation of the package goes through, its real
+// implementation (OS), and the per-platform calls the seam needs.
+//
+// What it guarantees:
+//   - A read (ReadRegular and its variants) never blocks on a FIFO or a
+//     device, never follows its caller into reading more than its bound
+//     (ErrTooLarge), and refuses anything but a regular file
+//     (ErrNotRegular).
+//   - Exchange and RenameNoReplace are the kernel's atomic renames where the
+//     platform has them, and ErrExchangeUnsupported where it does not: they
+//     never fall back to a racy emulation themselves.
+//   - Append, Chmod and the lock files it creates never follow a symlink at
+//     the final name, and what it creates is mode 0600.
+//
+// What it never does: interpret what it reads, log, or keep state between
+// calls. It imports nothing of credslots but internal/atomicfile's types.
+package disk

@@ -1,0 +1,59 @@
+//go:build unix
+
+package disk
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+// TryLock takes a non-blocking exclusive flock on name, creating it with mode
+// 0600 (whatever the umask) if needed and never following a symlink. A file
+// that exists keeps its mode: it may be a CLI's. The lock is released when
+// the returned function runs or the process dies.
+func TryLock(name string) (func() error, bool, error) {
+	f, ok, err := LockOpen(name, true)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	return f.Close, true, nil
+}
+
+// LockOpen is TryLock returning the locked file itself, which a child
+// process may inherit (a lease's lock): the flock lasts while any process
+// keeps the file open. With create false, a missing file is an error
+// wrapping fs.ErrNotExist.
+func LockOpen(name string, create bool) (*os.File, bool, error) {
+	const flags = os.O_RDWR | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
+	f, err := os.OpenFile(name, flags, 0)
+	if create && errors.Is(err, fs.ErrNotExist) {
+		f, err = os.OpenFile(name, flags|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			err = f.Chmod(0o600)
+			if err != nil {
+				_ = f.Close()
+			}
+		} else if errors.Is(err, fs.ErrExist) {
+			f, err = os.OpenFile(name, flags, 0) // created meanwhile
+		}
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, false, nil
+		}
+		return nil, false, &os.PathError{Op: "flock", Path: name, Err: err}
+	}
+	return f, true, nil
+}
