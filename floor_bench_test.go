@@ -51,6 +51,26 @@ func floorBaseDir(tb testing.TB) string {
 	return dir
 }
 
+// floorDiskDir is a directory on a real disk for the switch's second row:
+// CREDSLOTS_BENCH_DISK, else the temp dir when it is not tmpfs; "" when
+// there is none.
+func floorDiskDir(tb testing.TB) string {
+	tb.Helper()
+	base := os.Getenv("CREDSLOTS_BENCH_DISK")
+	if base == "" {
+		if kind := fsKind(os.TempDir()); kind == "" || kind == "tmpfs" {
+			return ""
+		}
+		base = os.TempDir()
+	}
+	dir, err := os.MkdirTemp(base, "credslots-floor-disk-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
 // floorManager is benchManager for any testing.TB, in a creds dir of its
 // own under base.
 func floorManager(tb testing.TB, base string, n int, opts ...Option) *Manager {
@@ -216,9 +236,14 @@ func floorPairs(tb testing.TB, base string) []floorPair {
 			return nil
 		},
 	})
+	return append(pairs, switchPair(tb, base))
+}
 
-	// SwitchTo with Claude Code's locks (the default), between two captured
-	// slots of 3. The floor: the package's lock file opened and flocked; the
+// switchPair is SwitchTo with Claude Code's locks (the default), between two
+// captured slots of 3, beside its floor, under base.
+func switchPair(tb testing.TB, base string) floorPair {
+	tb.Helper()
+	// The floor: the package's lock file opened and flocked; the
 	// three lock directories made; the target slot and the live entry read;
 	// the journal's intent appended and fsynced; a symlink renamed over the
 	// live path and the creds dir fsynced; the journal's done appended; the
@@ -226,16 +251,15 @@ func floorPairs(tb testing.TB, base string) []floorPair {
 	m4 := floorManager(tb, base, 3)
 	subs4 := []string{"sub000", "sub001"}
 	i4 := 0
-	pairs = append(pairs, floorPair{
+	return floorPair{
 		name: "SwitchTo with CLI locks",
 		credslots: func() error {
 			i4++
 			_, err := m4.SwitchTo(subs4[i4%2], "bench")
 			return err
 		},
-		floor: switchFloor(tb, m4, subs4, buf),
-	})
-	return pairs
+		floor: switchFloor(tb, m4, subs4, make([]byte, 64<<10)),
+	}
 }
 
 // switchFloor is a switch between subs at its floor, in m's creds dir (with

@@ -28,49 +28,65 @@ func median(d []time.Duration) time.Duration {
 
 // TestFloorReport prints, per operation, credslots and its floor measured in
 // the same run: rounds of interleaved batches (the side going first
-// alternates), medians of the per-op times, and their ratio.
+// alternates), medians of the per-op times, and their ratio. The switch is
+// measured twice: on tmpfs with the reads, and on a real disk, where its
+// two fsyncs are most of the floor.
 func TestFloorReport(t *testing.T) {
 	base := floorBaseDir(t)
-	pairs := floorPairs(t, base)
-	const rounds = 31
+	fmt.Printf("floor report: %s, %d rounds of interleaved batches, medians\n\n", base, floorRounds)
+	fmt.Println("| op | credslots | floor | ratio |")
+	fmt.Println("|---|---|---|---|")
+	for _, p := range floorPairs(t, base) {
+		reportPair(t, p.name, p)
+	}
+	disk := floorDiskDir(t)
+	if disk == "" {
+		fmt.Println("\n(no real disk: set CREDSLOTS_BENCH_DISK to a directory on one)")
+		return
+	}
+	kind := fsKind(disk)
+	if kind == "" {
+		kind = "real disk"
+	}
+	reportPair(t, "SwitchTo with CLI locks, "+kind+", fsyncs included", switchPair(t, disk))
+	fmt.Printf("\n(real disk: %s)\n", disk)
+}
+
+// floorRounds is how many interleaved rounds each pair runs.
+const floorRounds = 31
+
+// reportPair measures one pair and prints its row.
+func reportPair(t *testing.T, name string, p floorPair) {
+	t.Helper()
 	batch := func(op func() error) int {
-		// Enough ops for a batch of about 2 ms.
+		// Enough ops for a batch of about 2 ms, at least 5.
 		per, err := timePer(op, 20)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := int(2 * time.Millisecond / (per + 1))
-		if n < 5 {
-			n = 5
-		}
-		return n
+		return max(int(2*time.Millisecond/(per+1)), 5)
 	}
-	fmt.Printf("floor report: %s, %d rounds of interleaved batches, medians\n\n", base, rounds)
-	fmt.Println("| op | credslots | floor | ratio |")
-	fmt.Println("|---|---|---|---|")
-	for _, p := range pairs {
-		nc, nf := batch(p.credslots), batch(p.floor)
-		var cs, fl []time.Duration
-		for r := 0; r < rounds; r++ {
-			sides := []struct {
-				op  func() error
-				n   int
-				out *[]time.Duration
-			}{{p.credslots, nc, &cs}, {p.floor, nf, &fl}}
-			if r%2 == 1 {
-				sides[0], sides[1] = sides[1], sides[0]
-			}
-			for _, s := range sides {
-				d, err := timePer(s.op, s.n)
-				if err != nil {
-					t.Fatalf("%s: %v", p.name, err)
-				}
-				*s.out = append(*s.out, d)
-			}
+	nc, nf := batch(p.credslots), batch(p.floor)
+	var cs, fl []time.Duration
+	for r := 0; r < floorRounds; r++ {
+		sides := []struct {
+			op  func() error
+			n   int
+			out *[]time.Duration
+		}{{p.credslots, nc, &cs}, {p.floor, nf, &fl}}
+		if r%2 == 1 {
+			sides[0], sides[1] = sides[1], sides[0]
 		}
-		c, f := median(cs), median(fl)
-		fmt.Printf("| %s | %s | %s | %.2f |\n", p.name, us(c), us(f), float64(c)/float64(f))
+		for _, s := range sides {
+			d, err := timePer(s.op, s.n)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			*s.out = append(*s.out, d)
+		}
 	}
+	c, f := median(cs), median(fl)
+	fmt.Printf("| %s | %s | %s | %.2f |\n", name, us(c), us(f), float64(c)/float64(f))
 }
 
 // us prints a duration in microseconds.
