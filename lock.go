@@ -185,13 +185,13 @@ func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 		return nil, err
 	}
 	m.locks.lockSeen.Store(true)
-	own := m.ownerMemo()
-	own(m.lockPath)
+	owners := m.newOwnerMemo()
+	owners.own(m.lockPath)
 	mu := &mutation{release: []func(){unlock}}
 	if !cli {
 		return mu, nil
 	}
-	locks, err := m.cliLockPaths()
+	locks, err := m.cliLockPathsSeeding(owners)
 	if err != nil {
 		mu.end()
 		return nil, err
@@ -231,7 +231,7 @@ func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 					"path", cl.path)
 			}
 		} else {
-			own(cl.path)
+			owners.own(cl.path)
 		}
 		switch {
 		case cl.writesOwner:
@@ -240,7 +240,7 @@ func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 			legacy, legacyDone = l, true
 		}
 		if refresh != nil && legacyDone {
-			m.writeOwnerRecord(mu, refresh, legacy, own)
+			m.writeOwnerRecord(mu, refresh, legacy, owners)
 			legacyDone = false
 		}
 	}
@@ -276,7 +276,7 @@ func (mu *mutation) take(ctx context.Context, fsys disk.FS, cl cliLock, scale fl
 // produced exactly or a record is there already. The record is removed
 // before the legacy and refresh locks taken earlier are released, after
 // the storage-write lock taken later, as Claude Code removes its own.
-func (m *Manager) writeOwnerRecord(mu *mutation, refresh, legacy *dirLock, own func(string)) {
+func (m *Manager) writeOwnerRecord(mu *mutation, refresh, legacy *dirLock, owners *ownerMemo) {
 	path := ownerPathFor(refresh.path)
 	var lg *clilock.Dir
 	if legacy != nil {
@@ -290,7 +290,7 @@ func (m *Manager) writeOwnerRecord(mu *mutation, refresh, legacy *dirLock, own f
 	if remove == nil {
 		return
 	}
-	own(path)
+	owners.own(path)
 	mu.release = append(mu.release, remove)
 }
 
@@ -418,12 +418,19 @@ func (m *Manager) firstChange() bool {
 
 // cliLockPaths lists the format's CLI locks for this creds dir, in the
 // order the CLI takes them.
-func (m *Manager) cliLockPaths() ([]cliLock, error) {
+func (m *Manager) cliLockPaths() ([]cliLock, error) { return m.cliLockPathsSeeding(nil) }
+
+// cliLockPathsSeeding is cliLockPaths that tells owners, when not nil,
+// what its stat of the creds dir said.
+func (m *Manager) cliLockPathsSeeding(owners *ownerMemo) ([]cliLock, error) {
 	var real string
 	if m.cfg.format.needsRealDir() {
-		r, err := m.realCredsDir()
+		r, fi, err := m.realCredsDir()
 		if err != nil {
 			return nil, err
+		}
+		if owners != nil {
+			owners.seed(m.dir, fi)
 		}
 		real = r
 	}
@@ -442,20 +449,20 @@ func (m *Manager) cliLockPaths() ([]cliLock, error) {
 // supported Claude Code release takes <D>/.oauth_refresh.lock before its
 // legacy lock and holds it throughout, and the change holds that directory
 // (an entry in the creds dir itself, whatever path reaches it) first.
-func (m *Manager) realCredsDir() (string, error) {
+func (m *Manager) realCredsDir() (string, os.FileInfo, error) {
 	fi, err := m.cfg.fs.Stat(m.dir)
 	if err == nil {
 		if c := m.locks.real.Load(); c != nil && os.SameFile(c.fi, fi) {
-			return c.path, nil
+			return c.path, fi, nil
 		}
 	}
 	r, err := m.cfg.fs.EvalSymlinks(m.dir)
 	if err != nil {
-		return "", fmt.Errorf("credslots: resolve creds dir %s: %w", m.dir, err)
+		return "", nil, fmt.Errorf("credslots: resolve creds dir %s: %w", m.dir, err)
 	}
 	real := filepath.Clean(r)
 	if fi != nil {
 		m.locks.real.Store(&realDir{path: real, fi: fi})
 	}
-	return real, nil
+	return real, fi, nil
 }

@@ -91,6 +91,11 @@ func (m *Manager) dirOwner(dir string) *atomicfile.Owner {
 	if err != nil {
 		return nil
 	}
+	return ownerFromInfo(fi)
+}
+
+// ownerFromInfo is dirOwner from a stat of the directory already made.
+func ownerFromInfo(fi fs.FileInfo) *atomicfile.Owner {
 	uid, gid, ok := disk.OwnerOf(fi)
 	if !ok || uid == 0 && gid == 0 {
 		return nil
@@ -114,23 +119,48 @@ func (m *Manager) ownAs(path string, o *atomicfile.Owner) {
 }
 
 // ownerMemo is own for the files one change creates: whether the package
-// runs as root is asked once, and each directory's owner is read once,
-// for the lock file, the lock directories and the owner record made
-// together. Keeping them for the change is safe: what they could change
-// under it is a chown of the creds dir racing the change itself, which no
-// single read would order either.
-func (m *Manager) ownerMemo() func(path string) {
-	if !disk.RunningAsRoot() {
-		return func(string) {}
+// runs as root is asked once, and each directory's owner is read once
+// (or taken from a stat the change made of it anyway, see seed), for the
+// lock file, the lock directories and the owner record made together.
+// Keeping them for the change is safe: what they could change under it is
+// a chown of the creds dir racing the change itself, which no single read
+// would order either.
+type ownerMemo struct {
+	m      *Manager
+	root   bool
+	owners map[string]*atomicfile.Owner
+}
+
+func (m *Manager) newOwnerMemo() *ownerMemo {
+	return &ownerMemo{m: m, root: disk.RunningAsRoot()}
+}
+
+// seed records what a stat of directory dir said.
+func (o *ownerMemo) seed(dir string, fi fs.FileInfo) {
+	if !o.root || fi == nil {
+		return
 	}
-	owners := map[string]*atomicfile.Owner{}
-	return func(path string) {
-		dir := filepath.Dir(path)
-		o, seen := owners[dir]
-		if !seen {
-			o = m.dirOwner(dir)
-			owners[dir] = o
+	if o.owners == nil {
+		o.owners = map[string]*atomicfile.Owner{}
+	}
+	if _, seen := o.owners[dir]; !seen {
+		o.owners[dir] = ownerFromInfo(fi)
+	}
+}
+
+// own is [Manager.own] through the memo.
+func (o *ownerMemo) own(path string) {
+	if !o.root {
+		return
+	}
+	dir := filepath.Dir(path)
+	owner, seen := o.owners[dir]
+	if !seen {
+		owner = o.m.dirOwner(dir)
+		if o.owners == nil {
+			o.owners = map[string]*atomicfile.Owner{}
 		}
-		m.ownAs(path, o)
+		o.owners[dir] = owner
 	}
+	o.m.ownAs(path, owner)
 }
