@@ -4,19 +4,9 @@ package disk
 
 import (
 	"os"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
-
-// inodeOf is a file's inode number.
-func inodeOf(fi os.FileInfo) (uint64, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return uint64(st.Ino), true
-}
 
 // CreateNew creates name exclusively (O_CREAT|O_EXCL, never through a
 // symlink), mode 0600 whatever the umask, writes data with one write and
