@@ -26,6 +26,7 @@
 //
 // What it never does: take a lock whose owner it cannot judge as gone, log,
 // read or write a credential, or call a file-system function except
-// through the disk.FS it is given (the /proc reads excepted). It imports
+// through the disk.FS it is given (the reads of /proc and /etc/machine-id
+// that identify processes excepted). It imports
 // nothing of credslots but internal/disk.
 package clilock
