@@ -24,9 +24,9 @@
 // taken over whenever a takeover could have happened; Release removes only
 // a lock that is still this holder's.
 //
-// What it never does: take a lock whose owner it cannot judge as gone, log,
-// read or write a credential, or call a file-system function except
-// through the disk.FS it is given (the reads of /proc and /etc/machine-id
-// that identify processes excepted). It imports
+// What it never does: take a lock over before its stale time without proof
+// that its holder is gone, log, read or write a credential, or make a
+// file-system call except through the disk.FS it is given (the reads of
+// /proc and /etc/machine-id that identify processes excepted). It imports
 // nothing of credslots but internal/disk.
 package clilock
