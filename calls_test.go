@@ -3,6 +3,7 @@ package credslots
 import (
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -170,4 +171,121 @@ func TestStatusCalls(t *testing.T) {
 		others = append(others, len(log)-(2*n+3))
 	}
 	assert.Equal(t, others[0], others[1], "no call but the reads grows with the number of slots")
+}
+
+// lockPart splits a switch's log into what its locks cost: the operations
+// before its first read (taking them) and after its last (releasing them).
+func lockPart(log []string) (take, release []string) {
+	first, last := -1, -1
+	for i, op := range log {
+		if strings.HasPrefix(op, "read ") {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	if first < 0 {
+		return log, nil
+	}
+	return log[:first], log[last+1:]
+}
+
+// TestSwitchLockCalls pins the lock part of a switch with Claude Code's
+// locks at its floor: the package's lock file taken with one flock, each
+// lock directory made with a mkdir and read with one stat (its inode,
+// mtime and birth time, for the owner record and the journal), the owner
+// record created with one exclusive create, and on release one rmdir per
+// directory and one removal of the record: no utimensat, no lstat before
+// the swap or the removal while nobody could have taken a lock over, no
+// failing unlink, and the creds dir's real path not resolved again.
+func TestSwitchLockCalls(t *testing.T) {
+	m, ffs, subs := countingFixture(t, 3)
+	for i := 0; i < 2; i++ {
+		_, err := m.SwitchTo(subs[1], "r")
+		require.NoError(t, err)
+		_, err = m.SwitchTo(subs[2], "r")
+		require.NoError(t, err)
+	}
+	ops(ffs)
+	_, err := m.SwitchTo(subs[0], "r")
+	require.NoError(t, err)
+	take, release := lockPart(ops(ffs))
+
+	base := filepath.Base(m.dir)
+	root := disk.RunningAsRoot()
+	want := []string{"lstat .credslots", "lock lock"}
+	if root {
+		want = append(want, "stat .credslots") // the lock file's owner
+	}
+	want = append(want, "stat "+base, // the creds dir still the one resolved
+		"lstat .claude.json", // where the .claude.json lock would go
+		"mkdir .oauth_refresh.lock", "statlock .oauth_refresh.lock",
+		"mkdir "+base+".lock", "statlock "+base+".lock")
+	if root {
+		want = append(want, "stat "+filepath.Base(filepath.Dir(m.dir))) // the legacy lock's owner
+	}
+	owner := ownerRecordPossible(m.dir)
+	if owner {
+		want = append(want, "createnew .oauth_refresh.lock.owner")
+	}
+	want = append(want, "mkdir .storage-write.lock", "statlock .storage-write.lock")
+	assert.Equal(t, want, take)
+
+	want = []string{"rmdir .storage-write.lock"}
+	if owner {
+		want = append(want, "remove .oauth_refresh.lock.owner")
+	}
+	want = append(want, "rmdir "+base+".lock", "rmdir .oauth_refresh.lock")
+	assert.Equal(t, want, release)
+}
+
+// TestSwitchLockCallsWhenATakeoverCouldHappen: once a takeover could have
+// happened (stale times scaled so far down that it could at once), each
+// lock directory is looked at again before the swap and before its
+// removal, so that a lock taken over is found and never removed.
+func TestSwitchLockCallsWhenATakeoverCouldHappen(t *testing.T) {
+	m, ffs, subs := countingFixture(t, 3, withStaleScale(1e-9))
+	ops(ffs)
+	_, err := m.SwitchTo(subs[0], "r")
+	require.NoError(t, err)
+	log := ops(ffs)
+	exchange := -1
+	for i, op := range log {
+		if op == "exchange "+DefaultLiveName {
+			exchange = i
+		}
+	}
+	require.GreaterOrEqual(t, exchange, 0, "%v", log)
+	base := filepath.Base(m.dir)
+	for _, d := range []string{".oauth_refresh.lock", base + ".lock", ".storage-write.lock"} {
+		before, after := 0, 0
+		for i, op := range log {
+			if op == "statlock "+d {
+				if i < exchange {
+					before++
+				} else {
+					after++
+				}
+			}
+		}
+		assert.GreaterOrEqual(t, before, 2, "%s: read once taken and once before the swap: %v", d, log)
+		assert.GreaterOrEqual(t, after, 1, "%s: read before its removal: %v", d, log)
+	}
+}
+
+// TestSwitchStartsNoGoroutine: the lock heartbeat is a timer that first
+// fires once a change has lasted its beat (5 s), so a switch starts no
+// goroutine.
+func TestSwitchStartsNoGoroutine(t *testing.T) {
+	m, _, subs := countingFixture(t, 3)
+	before := runtime.NumGoroutine()
+	during := -1
+	m.cfg.onSwitch = func(string, string) { during = runtime.NumGoroutine() }
+	for i := 0; i < 5; i++ {
+		_, err := m.SwitchTo(subs[i%2], "r")
+		require.NoError(t, err)
+		assert.LessOrEqual(t, during, before, "goroutines while the locks are held")
+	}
+	assert.LessOrEqual(t, runtime.NumGoroutine(), before)
 }

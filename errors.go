@@ -3,6 +3,7 @@ package credslots
 import (
 	"errors"
 
+	"github.com/gptme/credslots/internal/clilock"
 	"github.com/gptme/credslots/internal/disk"
 )
 
@@ -55,10 +56,10 @@ var (
 	ErrLiveChanged = errors.New("live path changed concurrently")
 	// ErrLockTimeout indicates that another change, or the CLI, held a lock
 	// for longer than [WithLockTimeout].
-	ErrLockTimeout = errors.New("lock timeout")
+	ErrLockTimeout = clilock.ErrTimeout
 	// ErrLockLost indicates that another process took over a CLI lock the
 	// change held, so the change was abandoned before the live path changed.
-	ErrLockLost = errors.New("lock lost")
+	ErrLockLost = clilock.ErrLost
 	// ErrAmbiguous indicates that the journal cannot tell which sub the
 	// drifted live file belongs to; name the sub with
 	// [Manager.HealDriftTo].

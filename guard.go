@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gptme/credslots/internal/clilock"
 	"github.com/gptme/credslots/internal/disk"
 )
 
@@ -61,7 +62,7 @@ func staleLockFile(path string) bool {
 	if err != nil || pid <= 0 {
 		return false
 	}
-	return !processExists(pid)
+	return !clilock.ProcessExists(pid)
 }
 
 // DiscoverSubscriptions lists the subs whose slot files exist in dir for a

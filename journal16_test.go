@@ -70,28 +70,3 @@ func TestJournalLineDropsTheHolderBeforeItIsTooLong(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(line), `"holder":{"pid":1`)
 }
-
-func TestOwnerRecordIsReadAsClaudeCodeValidatesIt(t *testing.T) {
-	cases := []struct {
-		doc string
-		ok  bool
-	}{
-		{`{"pid":12,"procStart":"99","pidDomain":"linux:m:pid:[1]","pidSpace":"h#pid:[1]","lockBirthtimeMs":1796125228609.7056,"legacyLockBirthtimeMs":1.5}`, true},
-		{`{"pid":12,"pidDomain":"d","pidSpace":"s","lockBirthtimeMs":1}`, true},
-		{`{"pid":12.5,"pidDomain":"d","pidSpace":"s","lockBirthtimeMs":1}`, false},
-		{`{"pidDomain":"d","pidSpace":"s","lockBirthtimeMs":1}`, false},
-		{`{"pid":12,"pidSpace":"s","lockBirthtimeMs":1}`, false},
-		{`{"pid":12,"pidDomain":"d","pidSpace":"s","lockBirthtimeMs":0}`, false},
-		{`{"pid":12,"pidDomain":"d","pidSpace":"s","lockBirthtimeMs":1,"legacyLockBirthtimeMs":-1}`, false},
-		{`{"pid":12,"procStart":"` + strings.Repeat("9", 65) + `","pidDomain":"d","pidSpace":"s","lockBirthtimeMs":1}`, false},
-		{`{"pid":12,"pidDomain":"` + strings.Repeat("d", 513) + `","pidSpace":"s","lockBirthtimeMs":1}`, false},
-		{`not json`, false},
-	}
-	for _, tc := range cases {
-		rec, ok := parseOwnerRecord([]byte(tc.doc))
-		assert.Equal(t, tc.ok, ok, tc.doc)
-		if ok {
-			assert.Equal(t, 12, rec.PID)
-		}
-	}
-}

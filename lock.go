@@ -1,86 +1,38 @@
 package credslots
 
-// This file holds the locks a change is made under: the package's own file
-// lock in the private directory, and the locks the format's CLI takes around
-// a token refresh, taken the way that CLI takes them.
+// This file wires the locks a change is made under into the Manager: the
+// package's own file lock in the private directory, and the locks the
+// format's CLI takes around a token refresh. The protocols themselves
+// (proper-lockfile's directories, Claude Code's owner record, flock) live
+// in internal/clilock; what stays here is which locks, in which order,
+// with which times, and what the journal records of them.
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 
+	"github.com/gptme/credslots/internal/clilock"
 	"github.com/gptme/credslots/internal/disk"
 )
-
-// lockPollInterval bounds the wait between attempts to take a busy lock.
-const lockPollInterval = 25 * time.Millisecond
 
 // maxHeartbeat is the longest a held CLI lock directory goes without its
 // mtime refreshed: Claude Code 2.1.332 refreshes its own every 5 s.
 const maxHeartbeat = 5 * time.Second
 
-// acquire retries try until it succeeds, fails, the deadline passes, or
-// ctx ends (an error wrapping ctx.Err()). A timeout names what, says why it
-// is still held (held, when given) and how long the change has waited in
-// all, since start.
-func acquire(ctx context.Context, what string, start, deadline time.Time, held func() string, try func() (bool, error)) error {
-	wait := time.Millisecond
-	for {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("credslots: gave up waiting for %s: %w", what, err)
-		}
-		ok, err := try()
-		if err != nil {
-			return fmt.Errorf("credslots: take %s: %w", what, err)
-		}
-		if ok {
-			return nil
-		}
-		if !time.Now().Before(deadline) {
-			why := ""
-			if held != nil {
-				why = held()
-			}
-			if why != "" {
-				why = "; " + why
-			}
-			return fmt.Errorf("credslots: %s still held after waiting %s in all%s (raise --lock-timeout or WithLockTimeout to wait longer): %w",
-				what, time.Since(start).Round(time.Millisecond), why, ErrLockTimeout)
-		}
-		pause := time.NewTimer(min(wait, time.Until(deadline)+time.Millisecond))
-		select {
-		case <-ctx.Done():
-			pause.Stop()
-			return fmt.Errorf("credslots: gave up waiting for %s: %w", what, ctx.Err())
-		case <-pause.C:
-		}
-		wait = min(2*wait, lockPollInterval)
-	}
-}
-
-// lockFile takes an exclusive advisory lock (flock) on path, creating it with
-// mode 0600 if needed, and waits until deadline. what names it in errors.
-func lockFile(ctx context.Context, fsys disk.FS, what, path string, start, deadline time.Time) (func(), error) {
-	var unlock func() error
-	err := acquire(ctx, what+" "+path, start, deadline, func() string {
-		return "it is an flock, released when its holder ends its change or dies"
-	}, func() (bool, error) {
-		u, ok, err := fsys.TryLock(path)
-		unlock = u
-		return ok, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return func() { _ = unlock() }, nil
-}
+// shortestCLIStale is the shortest stale time any supported party uses for
+// any of the CLI lock directories a change holds: 10 s, Claude Code
+// 2.1.197's for its refresh and legacy locks and proper-lockfile's default
+// for .claude.json's (the storage-write lock's is 15 s throughout). Until
+// half of it has passed since a held lock's mtime, nobody could have taken
+// that lock over (see clilock.Dir.Verify), so it is neither looked at
+// before the swap nor before its removal.
+const shortestCLIStale = 10 * time.Second
 
 // cliLock is one lock a CLI takes around its token refresh.
 type cliLock struct {
@@ -108,217 +60,58 @@ type cliLock struct {
 	optional bool
 }
 
-// dirLock is a held lock directory, kept the way proper-lockfile (the lock
-// library of Claude Code) keeps one: created with mkdir, its mtime touched
-// at least every half stale time (and at least every 5 s) while held so
-// that nobody takes it over, and removed on release only if its mtime is
-// still the one this holder set.
-type dirLock struct {
-	fsys  disk.FS
-	path  string
-	stale time.Duration
-	beat  time.Duration // how often the mtime is refreshed
-
-	mu    sync.Mutex
-	mtime time.Time // as read back after this holder last set it
-	lost  bool      // another process took the lock over
-
-	stop chan struct{}
-	done chan struct{}
+// spec is cl as clilock takes it, its times scaled by scale (1 but in
+// tests): beat at most half the stale time and at most every 5 s.
+func (cl cliLock) spec(scale float64) clilock.Spec {
+	stale := time.Duration(float64(cl.stale) * scale)
+	return clilock.Spec{
+		Path: cl.path, Name: cl.name, Stale: stale,
+		Beat:  min(stale/2, time.Duration(float64(maxHeartbeat)*scale)),
+		Safe:  time.Duration(float64(min(cl.stale, shortestCLIStale))*scale) / 2,
+		Owner: cl.owner, Legacy: cl.legacy, Optional: cl.optional,
+	}
 }
+
+// dirLock is a held lock directory (see clilock.Dir).
+type dirLock struct {
+	*clilock.Dir
+	path string
+}
+
+// verify returns an error wrapping [ErrLockLost] when the lock was taken over.
+func (l *dirLock) verify() error { return l.Verify() }
+
+// release removes the lock directory if it is still this holder's.
+func (l *dirLock) release() { l.Release() }
 
 // takeDirLock creates the lock directory path, waiting until deadline while
 // another holder keeps it fresh, and taking it over once its mtime is older
 // than stale, as proper-lockfile does.
 func takeDirLock(ctx context.Context, fsys disk.FS, path string, stale time.Duration, deadline time.Time) (*dirLock, error) {
-	l, _, err := takeCLIDir(ctx, fsys, cliLock{path: path, stale: stale, name: "CLI lock"}, stale, min(stale/2, maxHeartbeat), time.Now(), deadline, nil)
-	return l, err
-}
-
-// isUnwritable reports a permission or read-only file system error: what
-// Claude Code meets, and goes on without, on a legacy lock beside a creds
-// dir whose parent the user cannot write.
-func isUnwritable(err error) bool {
-	return errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EROFS)
+	spec := clilock.Spec{Path: path, Name: "CLI lock", Stale: stale, Beat: min(stale/2, maxHeartbeat), Safe: min(stale, shortestCLIStale) / 2}
+	d, _, err := clilock.Take(ctx, fsys, spec, time.Now(), deadline, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &dirLock{Dir: d, path: path}, nil
 }
 
 // loggedOnce remembers the messages logged once per process and path.
 var loggedOnce sync.Map
 
-// takeCLIDir takes the lock directory of cl (stale and beat already
-// scaled): it waits while a holder keeps it fresh or while its owner
-// record names a live process, takes it over once stale, and at once when
-// the owner record or the package's own record of held locks (takeBack)
-// proves its holder gone. skipped is true, with no lock and no error, for
-// a legacy lock whose parent directory is not writable.
-func takeCLIDir(ctx context.Context, fsys disk.FS, cl cliLock, stale, beat time.Duration, start, deadline time.Time, takeBack func(string, fs.FileInfo) bool) (l *dirLock, skipped bool, err error) {
-	path := cl.path
-	l = &dirLock{fsys: fsys, path: path, stale: stale, beat: max(beat, time.Millisecond)}
-	held := ""
-	err = acquire(ctx, cl.name+" "+path, start, deadline, func() string { return held }, func() (bool, error) {
-		for attempt := 0; attempt < 2; attempt++ {
-			err := fsys.Mkdir(path, 0o700)
-			if err == nil {
-				if terr := l.touch(); terr != nil {
-					_ = fsys.Remove(path)
-					return false, terr
-				}
-				return true, nil
-			}
-			if (cl.legacy || cl.optional) && !errors.Is(err, fs.ErrExist) && isUnwritable(err) {
-				skipped = true
-				return true, nil
-			}
-			if !errors.Is(err, fs.ErrExist) {
-				return false, err
-			}
-			fi, err := fsys.Lstat(path)
-			switch {
-			case errors.Is(err, fs.ErrNotExist):
-				continue // released meanwhile: try again at once
-			case err != nil:
-				return false, err
-			case !fi.IsDir():
-				return false, fmt.Errorf("%s exists and is not a lock directory", path)
-			}
-			age := time.Since(fi.ModTime())
-			// The owner record first: a lock it says a live process holds
-			// is never taken over, not even one the journal says is ours.
-			takeNow := false
-			if cl.owner != "" {
-				if rec, ok := readOwner(fsys, cl.owner); ok {
-					switch rec.judge() {
-					case holderAlive:
-						held = fmt.Sprintf("its owner record %s names pid %d, which is alive: it is never taken over while that process lives (the lock is %s old)",
-							filepath.Base(cl.owner), rec.PID, age.Round(time.Millisecond))
-						return false, nil
-					case holderGone:
-						takeNow = provenGone(fsys, rec, cl, path)
-					}
-				}
-			}
-			if takeBack != nil && takeBack(path, fi) {
-				takeNow = true
-			}
-			if !takeNow && age <= stale {
-				held = fmt.Sprintf("the lock is %s old and counts as abandoned once %s old, unless its holder refreshes it",
-					age.Round(time.Millisecond), stale)
-				return false, nil // held, and its holder is alive
-			}
-			// Abandoned (its holder stopped refreshing it) or proven
-			// gone. Look once more right before removing it, so that a
-			// lock another process has just taken over is left alone; what
-			// remains is the window proper-lockfile itself has between its
-			// stat and its rmdir.
-			if again, err := fsys.Lstat(path); err != nil || !os.SameFile(fi, again) || !again.ModTime().Equal(fi.ModTime()) {
-				continue
-			}
-			if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				if (cl.legacy || cl.optional) && isUnwritable(err) {
-					skipped = true // Claude Code, failing the same rmdir, goes on without it
-					return true, nil
-				}
-				return false, err
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		return nil, false, err
-	}
-	if skipped {
-		return nil, true, nil
-	}
-	l.stop, l.done = make(chan struct{}), make(chan struct{})
-	go l.heartbeat()
-	return l, false, nil
+// lockCache is what a Manager keeps between changes about its locks.
+type lockCache struct {
+	// real is the creds dir's resolved path, with the directory it named.
+	real atomic.Pointer[realDir]
+	// lockSeen is set once the package's lock file was seen to exist: it
+	// is never removed, so there is no first change to look out for again.
+	lockSeen atomic.Bool
 }
 
-// provenGone applies Claude Code's early-takeover proof to the lock at path
-// whose owner record rec names a process proven gone: the record must be
-// about this very lock directory (its birthtime), and for the refresh lock
-// the legacy lock beside it must be absent or the same holder's.
-func provenGone(fsys disk.FS, rec ownerRecord, cl cliLock, path string) bool {
-	bt, ok := birthtimeMs(path)
-	if !ok {
-		return false
-	}
-	if cl.legacy {
-		return rec.LegacyLockBirthtimeMs != nil && *rec.LegacyLockBirthtimeMs == bt
-	}
-	return rec.LockBirthtimeMs == bt
-}
-
-// touch sets the lock directory's mtime to now, at the millisecond precision
-// proper-lockfile compares, and remembers the mtime the file system reports.
-// The caller holds l.mu or is the only user of l.
-func (l *dirLock) touch() error {
-	now := time.Now().Truncate(time.Millisecond)
-	if err := l.fsys.Chtimes(l.path, now, now); err != nil {
-		return err
-	}
-	fi, err := l.fsys.Lstat(l.path)
-	if err != nil {
-		return err
-	}
-	l.mtime = fi.ModTime()
-	return nil
-}
-
-// ours reports whether the lock directory still carries this holder's mtime.
-// The caller holds l.mu.
-func (l *dirLock) ours() bool {
-	if l.lost {
-		return false
-	}
-	fi, err := l.fsys.Lstat(l.path)
-	if err != nil || !fi.IsDir() || !fi.ModTime().Equal(l.mtime) {
-		l.lost = true
-	}
-	return !l.lost
-}
-
-// heartbeat keeps the lock fresh until release, and stops once the lock was
-// taken over: a compromised lock is never refreshed again.
-func (l *dirLock) heartbeat() {
-	defer close(l.done)
-	tick := time.NewTicker(l.beat)
-	defer tick.Stop()
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-tick.C:
-			l.mu.Lock()
-			ok := l.ours() && l.touch() == nil
-			l.mu.Unlock()
-			if !ok {
-				return
-			}
-		}
-	}
-}
-
-// verify returns an error wrapping [ErrLockLost] when the lock was taken over.
-func (l *dirLock) verify() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.ours() {
-		return fmt.Errorf("credslots: CLI lock %s was taken over by another process: %w", l.path, ErrLockLost)
-	}
-	return nil
-}
-
-// release stops the heartbeat and removes the lock directory if it is still
-// this holder's.
-func (l *dirLock) release() {
-	close(l.stop)
-	<-l.done
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ours() {
-		_ = l.fsys.Remove(l.path)
-	}
+// realDir is a resolved creds dir: its real path and what stat said of it.
+type realDir struct {
+	path string
+	fi   os.FileInfo
 }
 
 // mutation is one change in progress: the locks it holds, released by end.
@@ -387,16 +180,18 @@ func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 	}
 	start := time.Now()
 	deadline := start.Add(m.cfg.lockTimeout)
-	unlock, err := lockFile(ctx, fsys, "the package's lock", m.lockPath, start, deadline)
+	unlock, err := clilock.LockFile(ctx, fsys, "the package's lock", m.lockPath, start, deadline)
 	if err != nil {
 		return nil, err
 	}
-	m.own(m.lockPath)
+	m.locks.lockSeen.Store(true)
+	owners := m.newOwnerMemo()
+	owners.own(m.lockPath)
 	mu := &mutation{release: []func(){unlock}}
 	if !cli {
 		return mu, nil
 	}
-	locks, err := m.cliLockPaths()
+	locks, err := m.cliLockPathsSeeding(owners)
 	if err != nil {
 		mu.end()
 		return nil, err
@@ -436,7 +231,7 @@ func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 					"path", cl.path)
 			}
 		} else {
-			m.own(cl.path)
+			owners.own(cl.path)
 		}
 		switch {
 		case cl.writesOwner:
@@ -445,95 +240,104 @@ func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 			legacy, legacyDone = l, true
 		}
 		if refresh != nil && legacyDone {
-			m.writeOwnerRecord(mu, refresh, legacy)
+			m.writeOwnerRecord(mu, refresh, legacy, owners)
 			legacyDone = false
 		}
 	}
-	m.held.Store(heldBy(fsys, mu))
+	m.held.Store(heldBy(mu))
 	mu.release = append(mu.release, func() { m.held.Store(nil) })
 	return mu, nil
 }
 
 // take acquires one CLI lock and adds it to the mutation; a legacy lock
 // whose parent is not writable is skipped (nil lock, skipped true).
-func (mu *mutation) take(ctx context.Context, fsys disk.FS, cl cliLock, scale float64, start, deadline time.Time, takeBack func(string, fs.FileInfo) bool) (*dirLock, bool, error) {
+func (mu *mutation) take(ctx context.Context, fsys disk.FS, cl cliLock, scale float64, start, deadline time.Time, takeBack clilock.TakeBack) (*dirLock, bool, error) {
 	if cl.stale == 0 {
-		unlock, err := lockFile(ctx, fsys, cl.name, cl.path, start, deadline)
+		unlock, err := clilock.LockFile(ctx, fsys, cl.name, cl.path, start, deadline)
 		if err != nil {
 			return nil, false, err
 		}
 		mu.release = append(mu.release, unlock)
 		return nil, false, nil
 	}
-	stale := time.Duration(float64(cl.stale) * scale)
-	beat := min(stale/2, time.Duration(float64(maxHeartbeat)*scale))
-	l, skipped, err := takeCLIDir(ctx, fsys, cl, stale, beat, start, deadline, takeBack)
+	d, skipped, err := clilock.Take(ctx, fsys, cl.spec(scale), start, deadline, takeBack)
 	if err != nil || skipped {
 		return nil, skipped, err
 	}
+	l := &dirLock{Dir: d, path: cl.path}
 	mu.dirs = append(mu.dirs, l)
 	mu.release = append(mu.release, l.release)
 	return l, false, nil
 }
 
 // writeOwnerRecord writes this process's owner record beside the refresh
-// lock it holds, the way Claude Code writes its own (not fsynced), so that Claude Code can
-// take the lock over at once should this process die. It writes none when
-// a field cannot be produced exactly as Claude Code computes it, or when a
-// record is there already (it is never rewritten unless ours); the record
-// is removed before the legacy lock is released, if it is still ours.
-func (m *Manager) writeOwnerRecord(mu *mutation, refresh, legacy *dirLock) {
+// lock it holds (see clilock.WriteOwner), so that Claude Code can take the
+// lock over at once should this process die; none when a field cannot be
+// produced exactly or a record is there already. The record is removed
+// before the legacy and refresh locks taken earlier are released, after
+// the storage-write lock taken later, as Claude Code removes its own.
+func (m *Manager) writeOwnerRecord(mu *mutation, refresh, legacy *dirLock, owners *ownerMemo) {
 	path := ownerPathFor(refresh.path)
-	legacyPath := ""
+	var lg *clilock.Dir
 	if legacy != nil {
-		legacyPath = legacy.path
+		lg = legacy.Dir
 	}
-	rec, ok := ownRecord(refresh.path, legacyPath)
-	if !ok {
-		return
-	}
-	if _, err := m.cfg.fs.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
-		return
-	}
-	data, err := json.Marshal(rec)
+	remove, err := clilock.WriteOwner(m.cfg.fs, path, refresh.Dir, lg)
 	if err != nil {
-		return
-	}
-	// One write to a new file (0600, never through a symlink), not fsynced,
-	// as Claude Code writes its own: a reader sees nothing or all of it, a
-	// record lost to a crash only means Claude Code waits for the stale
-	// time, and nobody else writes it while the refresh lock is ours.
-	if err := m.cfg.fs.Append(path, data, false); err != nil {
 		m.cfg.logger.Warn("owner record not written", "path", path, "reason", err.Error())
 		return
 	}
-	m.own(path)
-	remove := func() {
-		if cur, ok := readOwner(m.cfg.fs, path); ok && cur.mine(rec.LockBirthtimeMs) {
-			_ = m.cfg.fs.Remove(path)
-		}
+	if remove == nil {
+		return
 	}
-	// Released in reverse: before the legacy and refresh locks taken
-	// earlier, after the storage-write lock taken later, as Claude Code
-	// removes its own.
+	owners.own(path)
 	mu.release = append(mu.release, remove)
 }
 
+// ownerPathFor is the owner record of the refresh lock at lockPath.
+func ownerPathFor(lockPath string) string { return clilock.OwnerPath(lockPath) }
+
+// LockHolder is what a journal intent record ([JournalEntry.Holder]) says
+// of the process making the change and the CLI lock directories it holds,
+// so that a later change can prove the directories a killed change left
+// its own and take them back at once. It is recorded only where birthtimes
+// are known (Linux).
+type LockHolder struct {
+	PID       int        `json:"pid"`
+	ProcStart string     `json:"proc_start"` // field 22 of /proc/<pid>/stat
+	Locks     []HeldLock `json:"locks"`
+}
+
+// HeldLock identifies one lock directory a change held: a directory that
+// was removed and made again has another birthtime.
+type HeldLock struct {
+	Path      string `json:"path"`
+	Inode     uint64 `json:"inode"`
+	BirthSec  int64  `json:"birth_sec"`
+	BirthNsec int64  `json:"birth_nsec"`
+}
+
+// heldLock is h as the journal records it.
+func heldLock(h clilock.Held) HeldLock {
+	return HeldLock{Path: h.Path, Inode: h.Inode, BirthSec: h.BirthSec, BirthNsec: h.BirthNsec}
+}
+
 // heldBy describes the CLI lock directories mu holds, for the intent
-// record of the change made under them; nil where a birthtime is unknown
-// (then leftovers wait for their stale time).
-func heldBy(fsys disk.FS, mu *mutation) *LockHolder {
-	me, ok := selfIdentity()
+// record of the change made under them, from what taking them read (no
+// system call); nil where a birthtime is unknown (then leftovers wait for
+// their stale time).
+func heldBy(mu *mutation) *LockHolder {
+	me, ok := clilock.Self()
 	if !ok || len(mu.dirs) == 0 {
 		return nil
 	}
-	marker := &LockHolder{PID: os.Getpid(), ProcStart: me.start}
+	marker := &LockHolder{PID: clilock.PID(), ProcStart: me.Start}
 	for _, l := range mu.dirs {
-		e, ok := heldIdentity(fsys, l.path)
+		h, ok := clilock.Identify(l.path, l.Stat())
 		if !ok {
 			return nil
 		}
-		marker.Locks = append(marker.Locks, e)
+		marker.Locks = append(marker.Locks, heldLock(h))
 	}
 	return marker
 }
@@ -544,7 +348,7 @@ func heldBy(fsys disk.FS, mu *mutation) *LockHolder {
 // unchanged since (same path, inode and birthtime), so never released. The caller holds the
 // package's lock, so that no live change is mid-way. The journal is read
 // only when a lock directory is found in the way.
-func (m *Manager) leftoverLocks() func(string, fs.FileInfo) bool {
+func (m *Manager) leftoverLocks() clilock.TakeBack {
 	var once sync.Once
 	var marker *LockHolder
 	load := func() {
@@ -562,29 +366,30 @@ func (m *Manager) leftoverLocks() func(string, fs.FileInfo) bool {
 			// a directory it held that is still there, unchanged, was
 			// never released: its process was killed.
 			h := e.Holder
-			if start, _, exists := procStat(h.PID); exists && start == h.ProcStart && h.PID != os.Getpid() {
+			if start, _, exists := clilock.ProcStat(h.PID); exists && start == h.ProcStart && h.PID != clilock.PID() {
 				return // still running (it cannot be, under our lock; be safe)
 			}
 			marker = h
 			// An owner record the killed change wrote is the package's own.
 			for _, l := range h.Locks {
 				path := ownerPathFor(l.Path)
-				if rec, ok := readOwner(m.cfg.fs, path); ok && rec.PID == h.PID && rec.ProcStart != nil && *rec.ProcStart == h.ProcStart {
+				if rec, ok := clilock.ReadOwner(m.cfg.fs, path); ok && rec.PID == h.PID && rec.ProcStart != nil && *rec.ProcStart == h.ProcStart {
 					_ = m.cfg.fs.Remove(path)
 				}
 			}
 			return
 		}
 	}
-	return func(path string, _ fs.FileInfo) bool {
+	return func(path string, st disk.LockStat) bool {
 		once.Do(load)
 		if marker == nil {
 			return false
 		}
-		cur, ok := heldIdentity(m.cfg.fs, path)
+		h, ok := clilock.Identify(path, st)
 		if !ok {
 			return false
 		}
+		cur := heldLock(h)
 		for _, e := range marker.Locks {
 			if e == cur {
 				m.cfg.logger.Info("took back a lock left by a killed change", "path", path, "pid", marker.PID)
@@ -596,22 +401,68 @@ func (m *Manager) leftoverLocks() func(string, fs.FileInfo) bool {
 }
 
 // firstChange reports whether no change was ever made in this creds dir:
-// there is no lock file yet, so taking the locks would create files.
+// there is no lock file yet, so taking the locks would create files. Once
+// the lock file was seen it is not looked for again: the package never
+// removes it, and should someone else, a refusal would only make the
+// package's own private directory and lock file again.
 func (m *Manager) firstChange() bool {
-	_, err := m.cfg.fs.Lstat(m.lockPath)
-	return err != nil
+	if m.locks.lockSeen.Load() {
+		return false
+	}
+	if _, err := m.cfg.fs.Lstat(m.lockPath); err != nil {
+		return true
+	}
+	m.locks.lockSeen.Store(true)
+	return false
 }
 
 // cliLockPaths lists the format's CLI locks for this creds dir, in the
 // order the CLI takes them.
-func (m *Manager) cliLockPaths() ([]cliLock, error) {
+func (m *Manager) cliLockPaths() ([]cliLock, error) { return m.cliLockPathsSeeding(nil) }
+
+// cliLockPathsSeeding is cliLockPaths that tells owners, when not nil,
+// what its stat of the creds dir said.
+func (m *Manager) cliLockPathsSeeding(owners *ownerMemo) ([]cliLock, error) {
 	var real string
 	if m.cfg.format.needsRealDir() {
-		r, err := m.cfg.fs.EvalSymlinks(m.dir)
+		r, fi, err := m.realCredsDir()
 		if err != nil {
-			return nil, fmt.Errorf("credslots: resolve creds dir %s: %w", m.dir, err)
+			return nil, err
 		}
-		real = filepath.Clean(r)
+		if owners != nil {
+			owners.seed(m.dir, fi)
+		}
+		real = r
 	}
 	return m.cfg.format.cliLocks(m.dir, real), nil
+}
+
+// realCredsDir is the creds dir's real path (where Claude Code puts its
+// legacy lock), resolved on the first change and kept while the creds dir
+// path still names the same directory: one stat per change instead of an
+// lstat of every component up to the root.
+//
+// Why keeping it is safe: the real path changes only when the creds dir
+// path is re-linked (then stat names another directory and it is resolved
+// again) or when a directory above the real one is renamed. Even then, a
+// stale legacy path cannot let a refresh interleave with a change: every
+// supported Claude Code release takes <D>/.oauth_refresh.lock before its
+// legacy lock and holds it throughout, and the change holds that directory
+// (an entry in the creds dir itself, whatever path reaches it) first.
+func (m *Manager) realCredsDir() (string, os.FileInfo, error) {
+	fi, err := m.cfg.fs.Stat(m.dir)
+	if err == nil {
+		if c := m.locks.real.Load(); c != nil && os.SameFile(c.fi, fi) {
+			return c.path, fi, nil
+		}
+	}
+	r, err := m.cfg.fs.EvalSymlinks(m.dir)
+	if err != nil {
+		return "", nil, fmt.Errorf("credslots: resolve creds dir %s: %w", m.dir, err)
+	}
+	real := filepath.Clean(r)
+	if fi != nil {
+		m.locks.real.Store(&realDir{path: real, fi: fi})
+	}
+	return real, fi, nil
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/clilock"
 	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,12 +40,12 @@ func lockChild(t *testing.T, mode, dir string, cred *syscall.Credential, exe str
 // of f naming pid, in this machine's pid space unless space is given.
 func ownerRecordFor(t *testing.T, f *fixture, pid int, space string, lockBirth float64) string {
 	t.Helper()
-	me, ok := selfIdentity()
+	me, ok := clilock.Self()
 	require.True(t, ok, "this test needs /proc")
 	if space == "" {
-		space = me.space
+		space = me.Space
 	}
-	rec := map[string]any{"pid": pid, "pidDomain": me.domain, "pidSpace": space, "lockBirthtimeMs": lockBirth}
+	rec := map[string]any{"pid": pid, "pidDomain": me.Domain, "pidSpace": space, "lockBirthtimeMs": lockBirth}
 	data, err := json.Marshal(rec)
 	require.NoError(t, err)
 	path := filepath.Join(f.dir, ".oauth_refresh.lock.owner")

@@ -3,6 +3,7 @@ package credslots
 import (
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -220,7 +221,10 @@ func TestCLILockTakenOverAbandonsTheChange(t *testing.T) {
 	for _, op := range []string{"switch", "heal"} {
 		t.Run(op, func(t *testing.T) {
 			ffs := &faultFS{inner: disk.OS{}, failAt: -1}
-			f := newFixture(t, withFS(ffs))
+			// Stale times scaled 100 times down: nobody could take a held
+			// lock over until 50 ms after its mtime (10 s for real), so a
+			// takeover can only come once the change has stalled that long.
+			f := newFixture(t, withFS(ffs), withStaleScale(0.01))
 			writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 			alice := writeSlot(t, f.slot("alice"), fresh, "rt-alice")
 			f.link(t, "alice")
@@ -230,12 +234,24 @@ func TestCLILockTakenOverAbandonsTheChange(t *testing.T) {
 				f.refresh(t, refreshed)
 			}
 			// Another process takes the refresh lock over right after the
-			// intent is journaled, before anything changes.
+			// intent is journaled, before anything changes: the change
+			// stalls there past the time nobody could have (its heartbeat
+			// held back meanwhile, as in a stopped process), and the
+			// other process sets the lock's mtime as its own.
 			var theirs time.Time
+			var armed atomic.Bool
+			taken := make(chan struct{})
 			ffs.before = func(o, name string) {
+				if o == "statlock" && name == dir && armed.Load() {
+					<-taken // the heartbeat, while the change is stalled
+				}
 				if o == "append" && theirs.IsZero() {
+					armed.Store(true)
+					time.Sleep(80 * time.Millisecond)
 					theirs = time.Now().Add(time.Second).Truncate(time.Millisecond)
 					require.NoError(t, os.Chtimes(dir, theirs, theirs))
+					armed.Store(false)
+					close(taken)
 				}
 			}
 			var err error

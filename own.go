@@ -81,20 +81,86 @@ func (m *Manager) own(path string) {
 	if !disk.RunningAsRoot() {
 		return
 	}
-	fi, err := m.cfg.fs.Stat(filepath.Dir(path))
+	m.ownAs(path, m.dirOwner(filepath.Dir(path)))
+}
+
+// dirOwner is the owner new files in dir take when the package runs as
+// root: nil when that is root itself (or unknown), so nothing is to be done.
+func (m *Manager) dirOwner(dir string) *atomicfile.Owner {
+	fi, err := m.cfg.fs.Stat(dir)
 	if err != nil {
-		return
+		return nil
 	}
+	return ownerFromInfo(fi)
+}
+
+// ownerFromInfo is dirOwner from a stat of the directory already made.
+func ownerFromInfo(fi fs.FileInfo) *atomicfile.Owner {
 	uid, gid, ok := disk.OwnerOf(fi)
 	if !ok || uid == 0 && gid == 0 {
+		return nil
+	}
+	return &atomicfile.Owner{UID: uid, GID: gid}
+}
+
+// ownAs gives path the owner o (nil: nothing to do).
+func (m *Manager) ownAs(path string, o *atomicfile.Owner) {
+	if o == nil {
 		return
 	}
 	if cur, err := m.cfg.fs.Lstat(path); err == nil {
-		if u, g, ok := disk.OwnerOf(cur); ok && u == uid && g == gid {
+		if u, g, ok := disk.OwnerOf(cur); ok && u == o.UID && g == o.GID {
 			return
 		}
 	}
-	if err := m.cfg.fs.Lchown(path, uid, gid); err != nil {
+	if err := m.cfg.fs.Lchown(path, o.UID, o.GID); err != nil {
 		m.cfg.logger.Warn("could not give a created file the creds dir's owner", "path", path, "reason", err.Error())
 	}
+}
+
+// ownerMemo is own for the files one change creates: whether the package
+// runs as root is asked once, and each directory's owner is read once
+// (or taken from a stat the change made of it anyway, see seed), for the
+// lock file, the lock directories and the owner record made together.
+// Keeping them for the change is safe: what they could change under it is
+// a chown of the creds dir racing the change itself, which no single read
+// would order either.
+type ownerMemo struct {
+	m      *Manager
+	root   bool
+	owners map[string]*atomicfile.Owner
+}
+
+func (m *Manager) newOwnerMemo() *ownerMemo {
+	return &ownerMemo{m: m, root: disk.RunningAsRoot()}
+}
+
+// seed records what a stat of directory dir said.
+func (o *ownerMemo) seed(dir string, fi fs.FileInfo) {
+	if !o.root || fi == nil {
+		return
+	}
+	if o.owners == nil {
+		o.owners = map[string]*atomicfile.Owner{}
+	}
+	if _, seen := o.owners[dir]; !seen {
+		o.owners[dir] = ownerFromInfo(fi)
+	}
+}
+
+// own is [Manager.own] through the memo.
+func (o *ownerMemo) own(path string) {
+	if !o.root {
+		return
+	}
+	dir := filepath.Dir(path)
+	owner, seen := o.owners[dir]
+	if !seen {
+		owner = o.m.dirOwner(dir)
+		if o.owners == nil {
+			o.owners = map[string]*atomicfile.Owner{}
+		}
+		o.owners[dir] = owner
+	}
+	o.m.ownAs(path, owner)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/clilock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -110,18 +111,18 @@ func TestProcessGuardCommFallback(t *testing.T) {
 	_, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
 	require.Error(t, err, "a zombie has no executable link")
 
-	got, ok := processName(pid, map[string]bool{name: true})
+	got, ok := clilock.ProcessName(pid, map[string]bool{name: true})
 	assert.True(t, ok, "a long name matches on its first 15 bytes")
 	assert.Equal(t, name, got)
-	got, ok = processName(pid, map[string]bool{name[:15]: true})
+	got, ok = clilock.ProcessName(pid, map[string]bool{name[:15]: true})
 	assert.True(t, ok, "a name of exactly 15 bytes matches comm")
 	assert.Equal(t, name[:15], got)
-	_, ok = processName(pid, map[string]bool{"credslots-other": true, "credslots-test": true})
+	_, ok = clilock.ProcessName(pid, map[string]bool{"credslots-other": true, "credslots-test": true})
 	assert.False(t, ok)
 	assert.Equal(t, []string{busyFor(name, cmd)}, ProcessGuard(name)())
 
 	_ = cmd.Wait()
-	_, ok = processName(pid, map[string]bool{name: true})
+	_, ok = clilock.ProcessName(pid, map[string]bool{name: true})
 	assert.False(t, ok, "gone once reaped")
 }
 

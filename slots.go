@@ -36,6 +36,7 @@ type Manager struct {
 	bySlot   map[string]string          // slot path -> sub
 	prints   map[string]string          // sub -> fingerprint sidecar path
 	held     atomic.Pointer[LockHolder] // the CLI locks the change in progress holds
+	locks    lockCache                  // what the locks keep between changes (lock.go)
 }
 
 // New builds a Manager from options. It touches no file. It returns an error

@@ -70,6 +70,14 @@ type FS interface {
 	EvalSymlinks(name string) (string, error)
 	// Lchown sets the owner and group of name, not following a symlink.
 	Lchown(name string, uid, gid int) error
+	// StatLock is one stat of name, not following a symlink, with the
+	// inode and birth time the CLI lock protocols compare.
+	StatLock(name string) (LockStat, error)
+	// Rmdir removes an empty directory with one call.
+	Rmdir(name string) error
+	// CreateNew creates name exclusively (0600, never through a symlink)
+	// holding data, with one write; fs.ErrExist when name exists.
+	CreateNew(name string, data []byte) error
 }
 
 // OS is the real file system.
@@ -101,6 +109,9 @@ func (OS) Chtimes(name string, atime, mtime time.Time) error { return os.Chtimes
 func (OS) Chmod(name string, mode fs.FileMode) error         { return ChmodNoFollow(name, mode) }
 func (OS) EvalSymlinks(name string) (string, error)          { return filepath.EvalSymlinks(name) }
 func (OS) Lchown(name string, uid, gid int) error            { return os.Lchown(name, uid, gid) }
+func (OS) StatLock(name string) (LockStat, error)            { return StatLock(name) }
+func (OS) Rmdir(name string) error                           { return Rmdir(name) }
+func (OS) CreateNew(name string, data []byte) error          { return CreateNew(name, data) }
 
 func (OS) Append(name string, data []byte, durable bool) error {
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_APPEND|os.O_CREATE|ONoFollow, 0o600)

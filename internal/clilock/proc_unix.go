@@ -1,15 +1,15 @@
 //go:build unix
 
-package credslots
+package clilock
 
 import (
 	"errors"
 	"syscall"
 )
 
-// processExists reports whether a process with this PID exists. A process
+// ProcessExists reports whether a process with this PID exists. A process
 // that exists but belongs to another user still counts.
-func processExists(pid int) bool {
+func ProcessExists(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }

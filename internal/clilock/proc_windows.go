@@ -1,6 +1,6 @@
 //go:build windows
 
-package credslots
+package clilock
 
 import (
 	"errors"
@@ -8,8 +8,8 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// processExists reports whether a process with this PID exists.
-func processExists(pid int) bool {
+// ProcessExists reports whether a process with this PID exists.
+func ProcessExists(pid int) bool {
 	h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pid))
 	if err != nil {
 		return errors.Is(err, windows.ERROR_ACCESS_DENIED)

@@ -1,0 +1,239 @@
+package clilock
+
+// The owner record that Claude Code 2.1.332 and later keep beside their
+// refresh lock, "<D>/.oauth_refresh.lock.owner", read the way Claude Code
+// reads it and, where every field can be produced exactly as Claude Code
+// computes it, written for the locks credslots holds.
+//
+// What Claude Code does with it (read off its bundled code, traced with
+// 2.1.332): while it holds .oauth_refresh.lock (and the legacy
+// <realpath(D)>.lock) it writes JSON {pid, procStart, pidDomain, pidSpace,
+// lockBirthtimeMs, legacyLockBirthtimeMs}. Another Claude Code that finds the
+// lock held, its mtime unchanged for 7.5 s, takes it over before the 60 s
+// stale time only when the record proves the holder gone: same pidDomain and
+// pidSpace, the pid dead, a zombie or started at another time, the lock's
+// birthtime equal to lockBirthtimeMs, and the legacy lock absent or of
+// birthtime legacyLockBirthtimeMs. On release the holder removes the record
+// if it still names its own pid and lock birthtime.
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"math"
+	"os"
+
+	"github.com/gptme/credslots/internal/disk"
+)
+
+// OwnerSuffix names the owner record beside the refresh lock.
+const OwnerSuffix = ".owner"
+
+// maxOwnerRecord bounds the record, as Claude Code bounds its read.
+const maxOwnerRecord = 4096
+
+// selfPID is this process's pid, read once: a Go process never forks
+// without exec, so it cannot change.
+var selfPID = os.Getpid()
+
+// PID is this process's pid, without a system call.
+func PID() int { return selfPID }
+
+// OwnerPath is the owner record of the refresh lock at lockPath.
+func OwnerPath(lockPath string) string { return lockPath + OwnerSuffix }
+
+// Owner is Claude Code's .oauth_refresh.lock.owner, field for field.
+type Owner struct {
+	PID                   int      `json:"pid"`
+	ProcStart             *string  `json:"procStart,omitempty"`
+	PIDDomain             string   `json:"pidDomain"`
+	PIDSpace              string   `json:"pidSpace"`
+	LockBirthtimeMs       float64  `json:"lockBirthtimeMs"`
+	LegacyLockBirthtimeMs *float64 `json:"legacyLockBirthtimeMs,omitempty"`
+}
+
+// ParseOwner decodes a record the way Claude Code validates it: pid an
+// integer, procStart at most 64 characters, pidDomain and pidSpace at most
+// 512, the birthtimes positive. Anything else is no record.
+func ParseOwner(data []byte) (Owner, bool) {
+	var raw struct {
+		PID                   *float64 `json:"pid"`
+		ProcStart             *string  `json:"procStart"`
+		PIDDomain             *string  `json:"pidDomain"`
+		PIDSpace              *string  `json:"pidSpace"`
+		LockBirthtimeMs       *float64 `json:"lockBirthtimeMs"`
+		LegacyLockBirthtimeMs *float64 `json:"legacyLockBirthtimeMs"`
+	}
+	if len(data) > maxOwnerRecord || json.Unmarshal(data, &raw) != nil {
+		return Owner{}, false
+	}
+	if raw.PID == nil || *raw.PID != math.Trunc(*raw.PID) || math.Abs(*raw.PID) > math.MaxInt32 ||
+		raw.PIDDomain == nil || len(*raw.PIDDomain) > 512 || raw.PIDSpace == nil || len(*raw.PIDSpace) > 512 ||
+		raw.LockBirthtimeMs == nil || !(*raw.LockBirthtimeMs > 0) ||
+		(raw.ProcStart != nil && len(*raw.ProcStart) > 64) ||
+		(raw.LegacyLockBirthtimeMs != nil && !(*raw.LegacyLockBirthtimeMs > 0)) {
+		return Owner{}, false
+	}
+	return Owner{
+		PID: int(*raw.PID), ProcStart: raw.ProcStart, PIDDomain: *raw.PIDDomain, PIDSpace: *raw.PIDSpace,
+		LockBirthtimeMs: *raw.LockBirthtimeMs, LegacyLockBirthtimeMs: raw.LegacyLockBirthtimeMs,
+	}, true
+}
+
+// ReadOwner reads and validates the owner record at path.
+func ReadOwner(fsys disk.FS, path string) (Owner, bool) {
+	data, err := fsys.ReadFile(path)
+	if err != nil {
+		return Owner{}, false
+	}
+	return ParseOwner(data)
+}
+
+// Holder is what an owner record says about the process it names.
+type Holder int
+
+const (
+	HolderUnknown Holder = iota // nothing proven either way: the stale time decides
+	HolderAlive                 // the named process lives (or lives where this one cannot look)
+	HolderGone                  // proven gone, as Claude Code proves it
+	HolderSelf                  // this very process
+)
+
+// Judge tells whether the record's process is alive, as Claude Code would
+// judge it from here. A record from another pid namespace or machine names
+// a process this one cannot see: it counts as alive, never as gone.
+func (r Owner) Judge() Holder {
+	me, ok := Self()
+	if !ok {
+		// No /proc to look in: a pid that exists is alive, nothing is gone.
+		if r.PID > 1 && ProcessExists(r.PID) {
+			return HolderAlive
+		}
+		return HolderUnknown
+	}
+	if r.PIDDomain != me.Domain || r.PIDSpace != me.Space {
+		return HolderAlive
+	}
+	if r.PID <= 1 || r.PID > math.MaxInt32 {
+		return HolderUnknown
+	}
+	if r.PID == selfPID && (r.ProcStart == nil || *r.ProcStart == me.Start) {
+		return HolderSelf
+	}
+	start, state, exists := ProcStat(r.PID)
+	switch {
+	case !exists:
+		return HolderGone
+	case state == "Z" || state == "X":
+		return HolderGone
+	case r.ProcStart != nil && start != "" && start != *r.ProcStart:
+		return HolderGone
+	}
+	return HolderAlive
+}
+
+// Mine reports whether r is this process's record for a lock of birth time bt.
+func (r Owner) Mine(bt float64) bool {
+	return r.Judge() == HolderSelf && r.LockBirthtimeMs == bt
+}
+
+// OwnRecord builds this process's owner record for the held refresh lock
+// (and the legacy lock, nil when not held), with every field as Claude
+// Code computes it. ok is false when any field cannot be produced exactly.
+func OwnRecord(refresh, legacy *Dir) (Owner, bool) {
+	me, ok := Self()
+	if !ok || me.Start == "" {
+		return Owner{}, false
+	}
+	bt, ok := refresh.Stat().BirthMs()
+	if !ok {
+		return Owner{}, false
+	}
+	start := me.Start
+	r := Owner{PID: selfPID, ProcStart: &start, PIDDomain: me.Domain, PIDSpace: me.Space, LockBirthtimeMs: bt}
+	if legacy != nil {
+		lbt, ok := legacy.Stat().BirthMs()
+		if !ok {
+			return Owner{}, false
+		}
+		r.LegacyLockBirthtimeMs = &lbt
+	}
+	return r, true
+}
+
+// WriteOwner writes this process's owner record at path for the held
+// refresh lock (and legacy, nil when not held), the way Claude Code writes
+// its own: one write to a new file (0600, never through a symlink), not
+// fsynced. A reader sees nothing or all of it; a record lost to a crash
+// only means Claude Code waits for the stale time. It writes none (remove
+// nil, err nil) when a field cannot be produced exactly or when a record
+// is there already: a record that is not ours is never rewritten.
+//
+// remove takes the record away again if it is still this process's: with
+// no look while the refresh lock is provably ours (nobody else writes the
+// record without holding that lock), else after reading it back.
+func WriteOwner(fsys disk.FS, path string, refresh, legacy *Dir) (remove func(), err error) {
+	rec, ok := OwnRecord(refresh, legacy)
+	if !ok {
+		return nil, nil
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return nil, nil
+	}
+	if err := fsys.CreateNew(path, data); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return func() {
+		if refresh.Provable() {
+			_ = fsys.Remove(path)
+			return
+		}
+		if cur, ok := ReadOwner(fsys, path); ok && cur.Mine(rec.LockBirthtimeMs) {
+			_ = fsys.Remove(path)
+		}
+	}, nil
+}
+
+// Identity is what Claude Code records of the process that holds a lock.
+type Identity struct {
+	Start  string // field 22 of /proc/<pid>/stat, as a decimal string
+	Domain string // "linux:<machine-id>:<readlink /proc/self/ns/pid>"
+	Space  string // "<hostname>#<readlink /proc/self/ns/pid>"
+}
+
+// ProcStatFields splits the text of /proc/<pid>/stat after the command
+// name, as Claude Code does (the name may hold spaces and parentheses).
+func ProcStatFields(stat string) ([]string, bool) {
+	i := lastIndexByte(stat, ')')
+	if i < 0 || i+2 > len(stat) {
+		return nil, false
+	}
+	return splitSpaces(stat[i+2:]), true
+}
+
+func lastIndexByte(s string, c byte) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// splitSpaces splits on single spaces, keeping empty fields, like
+// JavaScript's split(" ").
+func splitSpaces(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}

@@ -1,0 +1,190 @@
+package clilock
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestOwnerRecordIsReadAsClaudeCodeValidatesIt(t *testing.T) {
+	cases := []struct {
+		doc string
+		ok  bool
+	}{
+		{`{"pid":12,"procStart":"99","pidDomain":"linux:m:pid:[1]","pidSpace":"h#pid:[1]","lockBirthtimeMs":1796125228609.7056,"legacyLockBirthtimeMs":1.5}`, true},
+		{`{"pid":12,"pidDomain":"d","pidSpace":"s","lockBirthtimeMs":1}`, true},
+		{`{"pid":12.5,"pidDomain":"d","pidSpace":"s","lockBirthtimeMs":1}`, false},
+		{`{"pidDomain":"d","pidSpace":"s","lockBirthtimeMs":1}`, false},
+		{`{"pid":12,"pidSpace":"s","lockBirthtimeMs":1}`, false},
+		{`{"pid":12,"pidDomain":"d","pidSpace":"s","lockBirthtimeMs":0}`, false},
+		{`{"pid":12,"pidDomain":"d","pidSpace":"s","lockBirthtimeMs":1,"legacyLockBirthtimeMs":-1}`, false},
+		{`{"pid":12,"procStart":"` + strings.Repeat("9", 65) + `","pidDomain":"d","pidSpace":"s","lockBirthtimeMs":1}`, false},
+		{`{"pid":12,"pidDomain":"` + strings.Repeat("d", 513) + `","pidSpace":"s","lockBirthtimeMs":1}`, false},
+		{`not json`, false},
+	}
+	for _, tc := range cases {
+		rec, ok := ParseOwner([]byte(tc.doc))
+		assert.Equal(t, tc.ok, ok, tc.doc)
+		if ok {
+			assert.Equal(t, 12, rec.PID)
+		}
+	}
+}
+
+func TestProcStatFields(t *testing.T) {
+	fields, ok := ProcStatFields("123 (a (b) c) S 1 2 3")
+	require.True(t, ok)
+	assert.Equal(t, []string{"S", "1", "2", "3"}, fields, "the name may hold spaces and parentheses")
+	fields, ok = ProcStatFields("1 (x) R  5")
+	require.True(t, ok)
+	assert.Equal(t, []string{"R", "", "5"}, fields, "empty fields kept, as split(\" \")")
+	_, ok = ProcStatFields("no name")
+	assert.False(t, ok)
+}
+
+func TestJudge(t *testing.T) {
+	me, ok := Self()
+	if !ok {
+		t.Log("no /proc here: records are not judged")
+		return
+	}
+	start := me.Start
+	other := "0"
+	cases := []struct {
+		name string
+		rec  Owner
+		want Holder
+	}{
+		{"this process", Owner{PID: PID(), ProcStart: &start, PIDDomain: me.Domain, PIDSpace: me.Space}, HolderSelf},
+		{"another pid namespace", Owner{PID: 1 << 22, PIDDomain: me.Domain, PIDSpace: "elsewhere#pid:[1]"}, HolderAlive},
+		{"a dead pid", Owner{PID: 1<<22 - 1, PIDDomain: me.Domain, PIDSpace: me.Space}, HolderGone},
+		{"this pid started at another time", Owner{PID: PID(), ProcStart: &other, PIDDomain: me.Domain, PIDSpace: me.Space}, HolderGone},
+		{"pid 1", Owner{PID: 1, PIDDomain: me.Domain, PIDSpace: me.Space}, HolderUnknown},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.want == HolderGone && tc.rec.PID != PID() && ProcessExists(tc.rec.PID) {
+				t.Log("that pid is in use here")
+				return
+			}
+			assert.Equal(t, tc.want, tc.rec.Judge())
+		})
+	}
+}
+
+func TestWriteOwner(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Log("the record's fields come from /proc: Linux only")
+		return
+	}
+	dir := t.TempDir()
+	fsys := &countFS{}
+	s := spec(dir, ".oauth_refresh.lock", time.Minute, 5*time.Second, 5*time.Second)
+	refresh, err := take(t, fsys, s, time.Second)
+	require.NoError(t, err)
+	defer refresh.Release()
+	legacy, err := take(t, fsys, spec(dir, "legacy.lock", time.Minute, 5*time.Second, 5*time.Second), time.Second)
+	require.NoError(t, err)
+	defer legacy.Release()
+	bt, ok := refresh.Stat().BirthMs()
+	if !ok {
+		t.Log("no birth time on this file system: no record")
+		return
+	}
+	path := OwnerPath(s.Path)
+	fsys.ops()
+	remove, err := WriteOwner(fsys, path, refresh, legacy)
+	require.NoError(t, err)
+	require.NotNil(t, remove)
+	assert.Equal(t, []string{"createnew .oauth_refresh.lock.owner"}, fsys.ops(), "one exclusive create, no look first")
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(data, &got))
+	me, _ := Self()
+	lbt, _ := legacy.Stat().BirthMs()
+	assert.Equal(t, map[string]any{"pid": float64(os.Getpid()), "procStart": me.Start, "pidDomain": me.Domain,
+		"pidSpace": me.Space, "lockBirthtimeMs": bt, "legacyLockBirthtimeMs": lbt}, got)
+	rec, ok := ParseOwner(data)
+	require.True(t, ok)
+	assert.True(t, rec.Mine(bt))
+
+	// A record there already is never rewritten.
+	again, err := WriteOwner(fsys, path, refresh, legacy)
+	require.NoError(t, err)
+	assert.Nil(t, again)
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, data, after)
+
+	fsys.ops()
+	remove()
+	assert.Equal(t, []string{"remove .oauth_refresh.lock.owner"}, fsys.ops(), "the refresh lock is provably ours: removed without a look")
+	assert.NoFileExists(t, path)
+}
+
+func TestOwnerRemovedOnlyIfStillOurs(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Log("the record's fields come from /proc: Linux only")
+		return
+	}
+	dir := t.TempDir()
+	fsys := &countFS{}
+	// Provably ours for 1 ms only: past it, the record is read back.
+	s := spec(dir, ".oauth_refresh.lock", time.Hour, time.Hour, time.Millisecond)
+	refresh, err := take(t, fsys, s, time.Second)
+	require.NoError(t, err)
+	defer refresh.Release()
+	if _, ok := refresh.Stat().BirthMs(); !ok {
+		t.Log("no birth time on this file system: no record")
+		return
+	}
+	path := OwnerPath(s.Path)
+	remove, err := WriteOwner(fsys, path, refresh, nil)
+	require.NoError(t, err)
+	require.NotNil(t, remove)
+	time.Sleep(5 * time.Millisecond)
+	theirs := []byte(`{"pid":1,"pidDomain":"x","pidSpace":"y","lockBirthtimeMs":5}`)
+	require.NoError(t, os.WriteFile(path, theirs, 0o600))
+	remove()
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, theirs, got, "a record that is not ours is never removed")
+}
+
+func TestALiveOwnerIsNeverTakenOver(t *testing.T) {
+	me, ok := Self()
+	if !ok {
+		t.Log("no /proc here")
+		return
+	}
+	dir := t.TempDir()
+	s := spec(dir, ".oauth_refresh.lock", time.Millisecond, time.Second, 0)
+	s.Owner = OwnerPath(s.Path)
+	require.NoError(t, os.Mkdir(s.Path, 0o700))
+	old := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(s.Path, old, old))
+	// A record naming a live process of this pid space (our parent).
+	parent := os.Getppid()
+	pstart, _, _ := ProcStat(parent)
+	rec, err := json.Marshal(Owner{PID: parent, ProcStart: &pstart, PIDDomain: me.Domain, PIDSpace: me.Space, LockBirthtimeMs: 1})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(s.Owner, rec, 0o600))
+	begin := time.Now()
+	_, _, err = Take(context.Background(), &countFS{}, s, begin, begin.Add(50*time.Millisecond), nil)
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.True(t, strings.Contains(err.Error(), "which is alive"), err.Error())
+	assert.DirExists(t, s.Path)
+	assert.FileExists(t, filepath.Join(dir, ".oauth_refresh.lock.owner"))
+}
