@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"time"
@@ -258,10 +259,47 @@ var libraryWords = []struct {
 	{regexp.MustCompile(`\bexpired (\d+)m ago\b`), "expired ${m} ago"},
 }
 
+// libraryLiterals holds, for each of libraryWords, text every match of its
+// pattern contains, so that speak passes over a reason without it without
+// running the pattern: a status of many slots speaks each slot's reasons,
+// and most match no word.
+var libraryLiterals = func() []string {
+	lits := make([]string, len(libraryWords))
+	for i, w := range libraryWords {
+		lits[i] = requiredLiteral(w.re.String())
+	}
+	return lits
+}()
+
+// requiredLiteral is the longest literal text every match of pattern
+// contains: the pattern itself when it is a literal, else the longest
+// literal among the parts a concatenation matches one after the other.
+// "" when there is none, which every string contains.
+func requiredLiteral(pattern string) string {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	parts := []*syntax.Regexp{re.Simplify()}
+	if parts[0].Op == syntax.OpConcat {
+		parts = parts[0].Sub
+	}
+	lit := ""
+	for _, p := range parts {
+		if p.Op == syntax.OpLiteral && p.Flags&syntax.FoldCase == 0 && len(string(p.Rune)) > len(lit) {
+			lit = string(p.Rune)
+		}
+	}
+	return lit
+}
+
 // speak rewrites a library reason in the command's words; sub, when known,
 // fills in SUB.
 func speak(s, sub string) string {
-	for _, w := range libraryWords {
+	for i, w := range libraryWords {
+		if !strings.Contains(s, libraryLiterals[i]) {
+			continue
+		}
 		if strings.Contains(w.with, "${m}") {
 			s = w.re.ReplaceAllStringFunc(s, func(match string) string {
 				n, err := strconv.ParseInt(w.re.FindStringSubmatch(match)[1], 10, 64)
