@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -26,8 +27,34 @@ func (a *app) cmdCheck(_ *opts, _ []string) int {
 }
 
 // snapshot takes the status, prints it as JSON or with show, and exits with
-// what code says.
+// what code says. What it prints on stdout is written in one go at its end
+// (see buffered).
 func (a *app) snapshot(show func(credslots.Status), code func(credslots.Status) int) int {
+	return a.buffered(func() int { return a.snapshotNow(show, code) })
+}
+
+// stdoutBuffer is the size of buffered's buffer: a status of a thousand
+// slots fits it, so it is written with one system call.
+const stdoutBuffer = 64 << 10
+
+// buffered runs f with stdout buffered and writes what f printed there when
+// f returns, whatever its exit code: the table prints cell by cell, and
+// each cell would otherwise be a system call of its own. A failed write of
+// stdout is reported on stderr, and the command then exits 2.
+func (a *app) buffered(f func() int) int {
+	out := a.stdout
+	w := bufio.NewWriterSize(out, stdoutBuffer)
+	a.stdout = w
+	code := f()
+	a.stdout = out
+	if err := w.Flush(); err != nil {
+		fmt.Fprintf(a.stderr, "credslots: write standard output: %v\n", err)
+		return exitError
+	}
+	return code
+}
+
+func (a *app) snapshotNow(show func(credslots.Status), code func(credslots.Status) int) int {
 	m, err := a.manager("")
 	var ns *notSetUp
 	if errors.As(err, &ns) {
