@@ -123,6 +123,11 @@ func (m *Manager) Status() (Status, error) {
 	if serr != nil {
 		problem("%s", strings.TrimPrefix(serr.Error(), "credslots: "))
 	}
+	// Every lease lock lives in the leases directory: when there is none,
+	// no sub is leased, and probing each sub's lock would cost a failed
+	// open per slot. Any other answer probes them all.
+	_, lerr := fsys.Lstat(m.leasesDir())
+	noLeases := errors.Is(lerr, fs.ErrNotExist)
 	for _, sub := range m.subs {
 		path := m.slots[sub]
 		ss := SlotStatus{Sub: sub, Path: path, Active: sub == st.Active}
@@ -172,8 +177,10 @@ func (m *Manager) Status() (Status, error) {
 				problem("active slot %s was rejected by the server: %s; switch to another sub (credslots switch --next)", sub, rs.InvalidReason)
 			}
 		}
-		if info, held := m.heldLease(sub); held {
-			ss.Lease = &info
+		if !noLeases {
+			if info, held := m.heldLease(sub); held {
+				ss.Lease = &info
+			}
 		}
 		if ss.Active && !ss.Fresh {
 			problem("active slot %s is not fresh: %s", sub, ss.FreshReason)
