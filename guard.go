@@ -86,6 +86,16 @@ func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credslots: discover subscriptions: %w", err)
 	}
+	// A slot whose identity was captured has its sidecar beside it under
+	// the default fingerprint name: it is a slot by that alone, and its
+	// content need not be read here (Status reads it, and reports it when
+	// it is no longer a credential).
+	captured := make(map[string]bool, len(ents))
+	for _, de := range ents {
+		if name, ok := strings.CutSuffix(de.Name(), sidecarSuffix); ok {
+			captured[name] = true
+		}
+	}
 	var subs []string
 	for _, de := range ents {
 		name := de.Name()
@@ -105,7 +115,7 @@ func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
 				continue
 			}
 		}
-		if !credentialContent(filepath.Join(dir, tmplDir, name), slotTemplate) {
+		if !captured[name] && !credentialContent(filepath.Join(dir, tmplDir, name), slotTemplate) {
 			continue
 		}
 		subs = append(subs, sub)
@@ -114,13 +124,17 @@ func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
 	return subs, nil
 }
 
+// sidecarSuffix ends the name of a slot's fingerprint sidecar under the
+// default fingerprint template: the slot's name followed by it.
+const sidecarSuffix = ".fingerprint.json"
+
 // slotLike rejects the names of files the package or a CLI keeps beside the
 // slots: sidecars, backups, locks, logs and temporaries.
 func slotLike(name string) bool {
 	if strings.Contains(name, ".tmp") {
 		return false
 	}
-	for _, suffix := range []string{".fingerprint.json", prevSuffix, lockSuffix, ".jsonl"} {
+	for _, suffix := range []string{sidecarSuffix, prevSuffix, lockSuffix, ".jsonl"} {
 		if strings.HasSuffix(name, suffix) {
 			return false
 		}
