@@ -126,6 +126,9 @@ func (a *app) printSlots(st credslots.Status, now time.Time) {
 	} else {
 		fmt.Fprintln(tw, "  SUB\tEXPIRES\tFRESH\tIDENTITY\tMODE\tNOTE")
 	}
+	// One row is built in one buffer and written once: the table of many
+	// slots costs no allocation per cell.
+	var row []byte
 	for _, s := range st.Slots {
 		marker := " "
 		if s.Active {
@@ -138,12 +141,14 @@ func (a *app) printSlots(st credslots.Status, now time.Time) {
 		case s.Expiry != nil:
 			expires = relative(*s.Expiry, now)
 		}
-		name := printable(s.Sub)
+		row = append(append(append(row[:0], marker...), ' '), printable(s.Sub)...)
 		if emails {
-			name += "\t" + dash(printable(s.Email))
+			row = append(append(row, '\t'), dash(printable(s.Email))...)
 		}
-		fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\t%s\t%s\n", marker, name, expires, yesNo(s.Fresh),
-			identityWord(s.Identity), dash(s.Mode), slotNote(s, now))
+		for _, cell := range [...]string{expires, yesNo(s.Fresh), identityWord(s.Identity), dash(s.Mode), slotNote(s, now)} {
+			row = append(append(row, '\t'), cell...)
+		}
+		_, _ = tw.Write(append(row, '\n'))
 	}
 	_ = tw.Flush()
 }
@@ -395,6 +400,20 @@ func printLog(w io.Writer, entries []credslots.JournalEntry) {
 // printable escapes control characters and invalid UTF-8 the way Go quotes
 // strings, without the quotes.
 func printable(s string) string {
+	if plainASCII(s) {
+		return s // what quoting would give back
+	}
 	q := strconv.QuoteToGraphic(s)
 	return strings.ReplaceAll(q[1:len(q)-1], `\"`, `"`)
+}
+
+// plainASCII reports whether s is printable ASCII without a backslash, which
+// printable returns as it is.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
