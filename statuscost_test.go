@@ -1,0 +1,80 @@
+package credslots
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestDiscoveryTrustsACapturedSlot: a slot with its sidecar beside it is
+// discovered without its content being judged, and Status then reports a
+// content that is no credential; the same file without a sidecar is not
+// discovered (the check discovery still makes where it is needed).
+func TestDiscoveryTrustsACapturedSlot(t *testing.T) {
+	f := newFixture(t)
+	for _, sub := range []string{"bob", "alice", "erik"} {
+		writeSlot(t, f.slot(sub), testNow.Add(time.Hour), "rt-"+sub)
+	}
+	f.link(t, "bob")
+	_, err := f.m.CaptureSlotFingerprint("erik")
+	require.NoError(t, err)
+	writeFile(t, f.slot("erik"), []byte(`{"theme":"dark"}`))
+	writeFile(t, filepath.Join(f.dir, ".credentials.json.settings"), []byte(`{"theme":"dark"}`))
+
+	subs, err := DiscoverSubscriptions(f.dir, DefaultSlotTemplate)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"alice", "bob", "erik"}, subs, "captured erik is listed, settings is not")
+
+	st, err := f.m.Status()
+	require.NoError(t, err)
+	assert.Contains(t, st.Problems, "slot erik (.credentials.json.erik) is not a claude credential at all: no claudeAiOauth object")
+
+	require.NoError(t, os.Remove(f.m.FingerprintPath("erik")))
+	subs, err = DiscoverSubscriptions(f.dir, DefaultSlotTemplate)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"alice", "bob"}, subs, "without its sidecar, erik's content is judged again")
+}
+
+// TestNewDescribesDuplicates: the paths New derives are described, a sub's
+// quoted, only when two are the same.
+func TestNewDescribesDuplicates(t *testing.T) {
+	dir := t.TempDir()
+	_, err := New(WithCredsDir(dir), WithSubscriptions("a", "a.prev"))
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	assert.Contains(t, err.Error(), `the backup of slot "a" and slot "a.prev" are the same path `+filepath.Join(dir, ".credentials.json.a.prev"))
+
+	_, err = New(WithCredsDir(dir), WithSubscriptions("json"), WithSlotTemplate(".credentials.{sub}"))
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	assert.Contains(t, err.Error(), `the live path and slot "json" are the same path`)
+}
+
+// TestGenerationNameFits: the shortcut agrees with building the name, on
+// both sides of the limit, with and without bytes that escaping triples.
+func TestGenerationNameFits(t *testing.T) {
+	for _, unit := range []string{"b", "%", "b/", " b"} {
+		for n := 1; len(strings.Repeat(unit, n)) <= 300; n++ {
+			rel := strings.Repeat(unit, n)
+			want := len(generationName(rel, time.Now())) <= nameMax
+			assert.Equal(t, want, generationNameFits(rel), "%d bytes of %q", len(rel), unit)
+		}
+	}
+}
+
+// TestStatusWithoutLeasesDir: with no leases directory Status shows no
+// lease; with one, a held lease is shown (lease_test.go holds one).
+func TestStatusWithoutLeasesDir(t *testing.T) {
+	m, _, subs := countingFixture(t, 3)
+	_, err := os.Lstat(m.leasesDir())
+	require.ErrorIs(t, err, os.ErrNotExist)
+	st, err := m.Status()
+	require.NoError(t, err)
+	require.Len(t, st.Slots, len(subs))
+	for _, s := range st.Slots {
+		assert.Nil(t, s.Lease, s.Sub)
+	}
+}
