@@ -78,3 +78,38 @@ func TestStatusWithoutLeasesDir(t *testing.T) {
 		assert.Nil(t, s.Lease, s.Sub)
 	}
 }
+
+// TestStatusFailedCaptureDecoded: Status decodes the journal only when a
+// record may be a failure, and finds a failed capture however its phase is
+// spelled.
+func TestStatusFailedCaptureDecoded(t *testing.T) {
+	tests := []struct {
+		name, line string
+		want       bool
+	}{
+		{"failed", `{"time":"2026-01-01T00:00:00Z","op":"capture","phase":"failed","sub":"bob","error":"credslots: disk full"}`, true},
+		{"failed, escaped", `{"time":"2026-01-01T00:00:00Z","op":"capture","phase":"f\u0061iled","sub":"bob","error":"credslots: disk full"}`, true},
+		{"done", `{"time":"2026-01-01T00:00:00Z","op":"capture","phase":"done","sub":"bob"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, _, subs := countingFixture(t, 3)
+			line := strings.ReplaceAll(tt.line, `"bob"`, `"`+subs[0]+`"`)
+			f, err := os.OpenFile(m.journalPath(), os.O_APPEND|os.O_WRONLY, 0o600)
+			require.NoError(t, err)
+			_, err = f.WriteString(line + "\n")
+			require.NoError(t, err)
+			require.NoError(t, f.Close())
+			st, err := m.Status()
+			require.NoError(t, err)
+			problem := "slot " + subs[0] + ": its fingerprint capture after the last change failed (disk full): run capture " + subs[0]
+			if tt.want {
+				assert.Contains(t, st.Problems, problem)
+			} else {
+				assert.NotContains(t, st.Problems, problem)
+			}
+		})
+	}
+	assert.False(t, mayRecordFailure([]byte(`{"op":"switch","phase":"done"}`+"\n")))
+	assert.True(t, mayRecordFailure([]byte(`{"reason":"a \u003e b"}`)), "any escape is decoded")
+}
