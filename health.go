@@ -22,6 +22,15 @@ func credentialShape(f Format, data []byte) (bool, string) {
 	if problem != "" {
 		return false, "not a JSON document"
 	}
+	return rootShape(f, root)
+}
+
+// rootShape is credentialShape of a document already scanned: root is what
+// jsonscan.Document accepted, trimmed; nil for data that is not JSON.
+func rootShape(f Format, root []byte) (bool, string) {
+	if root == nil {
+		return false, "not a JSON document"
+	}
 	if len(root) == 0 || root[0] != '{' {
 		return false, "not a JSON object"
 	}
@@ -49,10 +58,10 @@ func credentialShape(f Format, data []byte) (bool, string) {
 	return true, ""
 }
 
-// anyCredentialShape reports whether data is a credential of any format.
-func anyCredentialShape(data []byte) bool {
+// anyRootShape is rootShape for any format.
+func anyRootShape(root []byte) bool {
 	for _, f := range Formats() {
-		if ok, _ := credentialShape(f, data); ok {
+		if ok, _ := rootShape(f, root); ok {
 			return true
 		}
 	}
@@ -86,15 +95,16 @@ func unitHint(f Format, expiry time.Time) string {
 
 // slotProblems are the problems of one slot that rotation depends on: a
 // configured sub with no slot, a slot that is not a credential at all, an
-// expiry in the wrong unit, and an active sub that rests.
-func (m *Manager) slotProblems(ss SlotStatus, data []byte, c credential, rerr error) []string {
+// expiry in the wrong unit, and an active sub that rests. c is the slot as
+// the format parsed it, its document included (not scanned again here).
+func (m *Manager) slotProblems(ss SlotStatus, c credential, rerr error) []string {
 	var out []string
 	name := filepath.Base(ss.Path)
 	switch {
 	case !ss.Exists:
 		out = append(out, fmt.Sprintf("sub %s has no slot (%s is missing): it cannot be switched to; log in to it and run credslots add %s", ss.Sub, name, ss.Sub))
 	case rerr == nil:
-		if ok, why := credentialShape(m.cfg.format, data); !ok {
+		if ok, why := rootShape(m.cfg.format, c.doc); !ok {
 			out = append(out, fmt.Sprintf("slot %s (%s) is not a %s credential at all: %s", ss.Sub, name, m.cfg.format.Name(), why))
 		} else if c.hasExpiry() {
 			if hint := unitHint(m.cfg.format, c.expiry); hint != "" {
@@ -174,16 +184,17 @@ func credentialContent(path, tmpl string) bool {
 	if err != nil {
 		return true
 	}
-	if _, problem := jsonscan.Document(data); problem != "" {
+	root, problem := jsonscan.Document(data)
+	if problem != "" {
 		return true
 	}
 	for _, f := range Formats() {
 		if f.DefaultSlotTemplate() == tmpl {
-			ok, _ := credentialShape(f, data)
+			ok, _ := rootShape(f, root)
 			return ok
 		}
 	}
-	return anyCredentialShape(data)
+	return anyRootShape(root)
 }
 
 // emailOf is the e-mail address of an oauthAccount a sidecar remembers;
