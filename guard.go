@@ -82,7 +82,7 @@ func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
 		return nil, invalid("slot template %q must have %s in its file name", slotTemplate, subPlaceholder)
 	}
 	prefix, suffix, _ := strings.Cut(tmplBase, subPlaceholder)
-	ents, err := os.ReadDir(filepath.Join(dir, tmplDir))
+	ents, err := readDirUnsorted(filepath.Join(dir, tmplDir))
 	if err != nil {
 		return nil, fmt.Errorf("credslots: discover subscriptions: %w", err)
 	}
@@ -122,6 +122,20 @@ func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
 	}
 	sort.Strings(subs)
 	return subs, nil
+}
+
+// readDirUnsorted is os.ReadDir without its sort: discovery sorts the subs
+// it keeps, not every entry of the directory.
+func readDirUnsorted(name string) ([]fs.DirEntry, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := f.ReadDir(-1)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return ents, err
 }
 
 // sidecarSuffix ends the name of a slot's fingerprint sidecar under the
