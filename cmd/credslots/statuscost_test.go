@@ -203,3 +203,38 @@ func BenchmarkStatusCommand(b *testing.B) {
 		}
 	}
 }
+
+// TestAnyLiteral: the one-pass check agrees with looking for each word's
+// literal in turn.
+func TestAnyLiteral(t *testing.T) {
+	each := func(s string) bool {
+		for _, lit := range libraryLiterals {
+			if strings.Contains(s, lit) {
+				return true
+			}
+		}
+		return false
+	}
+	corpus := []string{"", "valid until 2026-12-31T13:32:53Z", "fingerprint matches", "expires soon", "forced"}
+	for _, s := range append(speakCorpus, libraryLiterals...) {
+		for cut := 0; cut <= len(s); cut++ {
+			corpus = append(corpus, s[:cut], s[cut:], "x "+s[:cut]+"\x00"+s[cut:])
+		}
+	}
+	for _, s := range corpus {
+		assert.Equal(t, each(s), anyLiteral(s), "%q", s)
+	}
+	assert.False(t, anyLiteral("valid until 2026-12-31T13:32:53Z"))
+	assert.True(t, anyLiteral("or pass Force here"))
+}
+
+// TestHumanUnits: every branch of human, as status prints it.
+func TestHumanUnits(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 20 * time.Second: "20s", -20 * time.Second: "20s", 45 * time.Minute: "45m",
+		7 * time.Hour: "7h", 7*time.Hour + 12*time.Minute: "7h12m", 20 * 24 * time.Hour: "20d",
+		76*time.Hour + 30*time.Minute: "3d4h", 1<<63 - 1: "106751d23h",
+	} {
+		assert.Equal(t, want, human(d), "%v", d)
+	}
+}
