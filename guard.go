@@ -82,6 +82,8 @@ func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
 		return nil, invalid("slot template %q must have %s in its file name", slotTemplate, subPlaceholder)
 	}
 	prefix, suffix, _ := strings.Cut(tmplBase, subPlaceholder)
+	// With one {sub}, a name of prefix, sub and suffix is its expansion.
+	onePlaceholder := strings.Count(tmplBase, subPlaceholder) == 1
 	ents, err := readDirUnsorted(filepath.Join(dir, tmplDir))
 	if err != nil {
 		return nil, fmt.Errorf("credslots: discover subscriptions: %w", err)
@@ -103,7 +105,8 @@ func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
 			continue
 		}
 		sub := name[len(prefix) : len(name)-len(suffix)]
-		if expand(tmplBase, sub) != name || validateSubName(sub) != nil || !slotLike(name) || copyName(name) {
+		// The cheap name checks first: half the entries are sidecars.
+		if !slotLike(name) || (!onePlaceholder && expand(tmplBase, sub) != name) || validateSubName(sub) != nil || copyName(name) {
 			continue
 		}
 		// The directory entry says what it is; only a symlink needs a stat.

@@ -113,3 +113,15 @@ func TestStatusFailedCaptureDecoded(t *testing.T) {
 	assert.False(t, mayRecordFailure([]byte(`{"op":"switch","phase":"done"}`+"\n")))
 	assert.True(t, mayRecordFailure([]byte(`{"reason":"a \u003e b"}`)), "any escape is decoded")
 }
+
+// TestDiscoveryTwoPlaceholders: with {sub} twice in the file name, a name
+// is a slot only when it is the template expanded (the check a single
+// {sub} makes unnecessary).
+func TestDiscoveryTwoPlaceholders(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "x.{sub}.json"), claudeDoc(testNow, "rt-x"))
+	writeFile(t, filepath.Join(dir, "y.y.json"), claudeDoc(testNow, "rt-y"))
+	subs, err := DiscoverSubscriptions(dir, "{sub}.{sub}.json")
+	require.NoError(t, err)
+	assert.Empty(t, subs, "y.y.json is not prefix, sub and suffix of the cut template; x.{sub}.json expands to x.x.json")
+}
