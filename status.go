@@ -213,5 +213,19 @@ func (m *Manager) checkMode(st *Status, what, path string, perm fs.FileMode) str
 		st.Problems = append(st.Problems,
 			fmt.Sprintf("%s %s is readable by group or others (mode %04o)", what, filepath.Base(path), perm))
 	}
-	return fmt.Sprintf("%04o", perm)
+	return octal4(perm)
+}
+
+// octal4 is fmt.Sprintf("%04o", perm) for permission bits, without fmt:
+// Status writes one for every slot.
+func octal4(perm fs.FileMode) string {
+	if perm > 0o7777 {
+		return fmt.Sprintf("%04o", perm)
+	}
+	b := [4]byte{'0', '0', '0', '0'}
+	for i := 3; perm != 0; i-- {
+		b[i] = byte('0' + perm&7)
+		perm >>= 3
+	}
+	return string(b[:])
 }

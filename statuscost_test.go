@@ -1,6 +1,7 @@
 package credslots
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,4 +125,11 @@ func TestDiscoveryTwoPlaceholders(t *testing.T) {
 	subs, err := DiscoverSubscriptions(dir, "{sub}.{sub}.json")
 	require.NoError(t, err)
 	assert.Empty(t, subs, "y.y.json is not prefix, sub and suffix of the cut template; x.{sub}.json expands to x.x.json")
+}
+
+// TestOctal4: the mode column as fmt writes it.
+func TestOctal4(t *testing.T) {
+	for _, perm := range []os.FileMode{0, 0o600, 0o644, 0o7, 0o777, 0o4755, 0o7777, 0o17777} {
+		assert.Equal(t, fmt.Sprintf("%04o", perm), octal4(perm), "%o", perm)
+	}
 }
