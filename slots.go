@@ -66,13 +66,14 @@ func New(opts ...Option) (*Manager, error) {
 	m.private = filepath.Join(m.dir, privateDirName)
 	m.lockPath = filepath.Join(m.private, "lock")
 
-	all := make([]derived, 0, 6+3*len(m.subs))
+	locks := c.format.cliLocks(m.dir, m.dir)
+	all := make([]derived, 0, 4+2*len(locks)+3*len(m.subs))
 	all = append(all,
 		derived{m.live, "the live path", ""},
 		derived{m.live + prevSuffix, "the live backup", ""},
 		derived{m.private, "the package's private directory", ""},
 		derived{m.live + lockSuffix, "the CLI's commit lock", ""})
-	for _, cl := range c.format.cliLocks(m.dir, m.dir) {
+	for _, cl := range locks {
 		all = append(all, derived{cl.path, "the CLI lock " + filepath.Base(cl.path), ""})
 		if cl.writesOwner {
 			all = append(all, derived{ownerPathFor(cl.path), "the CLI lock's owner record " + filepath.Base(ownerPathFor(cl.path)), ""})
