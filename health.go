@@ -12,21 +12,12 @@ import (
 	"github.com/gptme/credslots/internal/jsonscan"
 )
 
-// credentialShape reports whether data is a credential document of format
-// f at all (whatever its expiry or freshness), or why not: a JSON object
-// holding the format's login payload. An expired or blanked login is still
-// a credential; a settings file, a list, or a document that is not JSON is
-// not.
-func credentialShape(f Format, data []byte) (bool, string) {
-	root, problem := jsonscan.Document(data)
-	if problem != "" {
-		return false, "not a JSON document"
-	}
-	return rootShape(f, root)
-}
-
-// rootShape is credentialShape of a document already scanned: root is what
-// jsonscan.Document accepted, trimmed; nil for data that is not JSON.
+// rootShape reports whether a document is a credential of format f at all
+// (whatever its expiry or freshness), or why not: a JSON object holding the
+// format's login payload. An expired or blanked login is still a
+// credential; a settings file, a list, or a document that is not JSON is
+// not. root is what jsonscan.Document accepted, trimmed (the caller has
+// scanned it once already); nil for data that is not JSON.
 func rootShape(f Format, root []byte) (bool, string) {
 	if root == nil {
 		return false, "not a JSON document"
