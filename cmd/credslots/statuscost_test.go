@@ -181,7 +181,8 @@ func TestSpeakSkipsNoWord(t *testing.T) {
 }
 
 // BenchmarkStatusCommand is the status command in process, table and JSON,
-// at 3 and 100 captured slots. `make bench-status` times it as processes.
+// at 3 and 100 captured fresh slots. `make bench-status` times it as
+// processes, start-up included.
 func BenchmarkStatusCommand(b *testing.B) {
 	for _, n := range []int{3, 100} {
 		dir := capturedDir(b, n)
@@ -194,7 +195,7 @@ func BenchmarkStatusCommand(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				b.ReportAllocs()
 				for i := 0; i < b.N; i++ {
-					a := &app{now: time.Now, stdout: io.Discard, stderr: io.Discard}
+					a := &app{now: func() time.Time { return testNow }, stdout: io.Discard, stderr: io.Discard}
 					if code := a.run(args); code != 0 {
 						b.Fatalf("exit %d", code)
 					}
