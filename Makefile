@@ -6,7 +6,7 @@ STATICCHECK         := $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHEC
 FUZZTIME            ?= 10s
 FUZZ_PKGS           ?= . ./internal/jsonscan ./internal/disk
 
-.PHONY: all test calls vet lint fmt-check staticcheck bench demo tidy-check cross compat fuzz interop interop-install interop-latest ci etcd
+.PHONY: all test calls vet lint fmt-check staticcheck bench demo tidy-check cross compat fuzz interop interop-install interop-latest ci etcd bench-status
 
 all: test
 
@@ -129,3 +129,12 @@ ci: lint tidy-check cross compat demo
 	$(MAKE) test
 	$(MAKE) etcd
 	$(MAKE) interop
+
+## bench-status: the status command timed as processes, start-up included,
+## at 3 and 100 captured slots, in turn: both medians and their ratio
+## (SPEC 26: at most 1.5). BENCH_STATUS_DIR picks where the creds dirs are
+## built (default: the temp dir)
+bench-status:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(GO) build -o "$$tmp/credslots" ./cmd/credslots && \
+	$(GO) run ./examples/benchstatus -cli "$$tmp/credslots" $(if $(BENCH_STATUS_DIR),-dir $(BENCH_STATUS_DIR))

@@ -87,7 +87,12 @@ func sidecarAccount(data []byte) []byte {
 	if problem != "" {
 		return nil
 	}
-	v := jsonscan.Fields(doc, "oauth_account")[0]
+	return accountObject(jsonscan.Fields(doc, "oauth_account")[0])
+}
+
+// accountObject is a sidecar's raw oauth_account value, compacted, when it
+// is an object; nil otherwise.
+func accountObject(v []byte) []byte {
 	if len(v) == 0 || v[0] != '{' {
 		return nil
 	}

@@ -68,6 +68,8 @@ type credential struct {
 	fingerprint string
 	// blank names a blanked field ("claudeAiOauth.accessToken"); "" when none.
 	blank string
+	// doc is the document, trimmed, when it is JSON; nil when it is not.
+	doc []byte
 }
 
 func (c credential) hasExpiry() bool { return c.expiryOK }
@@ -163,6 +165,7 @@ func (f *jsonFormat) parse(data []byte) credential {
 	}
 	c := f.read(root)
 	c.expiryOK = c.problem == ""
+	c.doc = root
 	return c
 }
 

@@ -85,9 +85,21 @@ func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
 		return nil, invalid("slot template %q must have %s in its file name", slotTemplate, subPlaceholder)
 	}
 	prefix, suffix, _ := strings.Cut(tmplBase, subPlaceholder)
-	ents, err := os.ReadDir(filepath.Join(dir, tmplDir))
+	// With one {sub}, a name of prefix, sub and suffix is its expansion.
+	onePlaceholder := strings.Count(tmplBase, subPlaceholder) == 1
+	ents, err := readDirUnsorted(filepath.Join(dir, tmplDir))
 	if err != nil {
 		return nil, fmt.Errorf("credslots: discover subscriptions: %w", err)
+	}
+	// A slot whose identity was captured has its sidecar beside it under
+	// the default fingerprint name: it is a slot by that alone, and its
+	// content need not be read here (Status reads it, and reports it when
+	// it is no longer a credential).
+	captured := make(map[string]bool, len(ents))
+	for _, de := range ents {
+		if name, ok := strings.CutSuffix(de.Name(), sidecarSuffix); ok {
+			captured[name] = true
+		}
 	}
 	var subs []string
 	for _, de := range ents {
@@ -96,7 +108,8 @@ func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
 			continue
 		}
 		sub := name[len(prefix) : len(name)-len(suffix)]
-		if expand(tmplBase, sub) != name || validateSubName(sub) != nil || !slotLike(name) || copyName(name) {
+		// The cheap name checks first: half the entries are sidecars.
+		if !slotLike(name) || (!onePlaceholder && expand(tmplBase, sub) != name) || validateSubName(sub) != nil || copyName(name) {
 			continue
 		}
 		// The directory entry says what it is; only a symlink needs a stat.
@@ -108,7 +121,7 @@ func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
 				continue
 			}
 		}
-		if !credentialContent(filepath.Join(dir, tmplDir, name), slotTemplate) {
+		if !captured[name] && !credentialContent(filepath.Join(dir, tmplDir, name), slotTemplate) {
 			continue
 		}
 		subs = append(subs, sub)
@@ -117,13 +130,31 @@ func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
 	return subs, nil
 }
 
+// readDirUnsorted is os.ReadDir without its sort: discovery sorts the subs
+// it keeps, not every entry of the directory.
+func readDirUnsorted(name string) ([]fs.DirEntry, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := f.ReadDir(-1)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return ents, err
+}
+
+// sidecarSuffix ends the name of a slot's fingerprint sidecar under the
+// default fingerprint template: the slot's name followed by it.
+const sidecarSuffix = ".fingerprint.json"
+
 // slotLike rejects the names of files the package or a CLI keeps beside the
 // slots: sidecars, backups, locks, logs and temporaries.
 func slotLike(name string) bool {
 	if strings.Contains(name, ".tmp") {
 		return false
 	}
-	for _, suffix := range []string{".fingerprint.json", prevSuffix, lockSuffix, ".jsonl"} {
+	for _, suffix := range []string{sidecarSuffix, prevSuffix, lockSuffix, ".jsonl"} {
 		if strings.HasSuffix(name, suffix) {
 			return false
 		}

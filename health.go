@@ -13,14 +13,14 @@ import (
 	"github.com/gptme/credslots/internal/jsonscan"
 )
 
-// credentialShape reports whether data is a credential document of format
-// f at all (whatever its expiry or freshness), or why not: a JSON object
-// holding the format's login payload. An expired or blanked login is still
-// a credential; a settings file, a list, or a document that is not JSON is
-// not.
-func credentialShape(f Format, data []byte) (bool, string) {
-	root, problem := jsonscan.Document(data)
-	if problem != "" {
+// rootShape reports whether a document is a credential of format f at all
+// (whatever its expiry or freshness), or why not: a JSON object holding the
+// format's login payload. An expired or blanked login is still a
+// credential; a settings file, a list, or a document that is not JSON is
+// not. root is what jsonscan.Document accepted, trimmed (the caller has
+// scanned it once already); nil for data that is not JSON.
+func rootShape(f Format, root []byte) (bool, string) {
+	if root == nil {
 		return false, "not a JSON document"
 	}
 	if len(root) == 0 || root[0] != '{' {
@@ -50,10 +50,10 @@ func credentialShape(f Format, data []byte) (bool, string) {
 	return true, ""
 }
 
-// anyCredentialShape reports whether data is a credential of any format.
-func anyCredentialShape(data []byte) bool {
+// anyRootShape is rootShape for any format.
+func anyRootShape(root []byte) bool {
 	for _, f := range Formats() {
-		if ok, _ := credentialShape(f, data); ok {
+		if ok, _ := rootShape(f, root); ok {
 			return true
 		}
 	}
@@ -87,15 +87,16 @@ func unitHint(f Format, expiry time.Time) string {
 
 // slotProblems are the problems of one slot that rotation depends on: a
 // configured sub with no slot, a slot that is not a credential at all, an
-// expiry in the wrong unit, and an active sub that rests.
-func (m *Manager) slotProblems(ss SlotStatus, data []byte, c credential, rerr error) []string {
+// expiry in the wrong unit, and an active sub that rests. c is the slot as
+// the format parsed it, its document included (not scanned again here).
+func (m *Manager) slotProblems(ss SlotStatus, c credential, rerr error) []string {
 	var out []string
 	name := filepath.Base(ss.Path)
 	switch {
 	case !ss.Exists:
 		out = append(out, fmt.Sprintf("sub %s has no slot (%s is missing): it cannot be switched to; log in to it and run credslots add %s", ss.Sub, name, ss.Sub))
 	case rerr == nil:
-		if ok, why := credentialShape(m.cfg.format, data); !ok {
+		if ok, why := rootShape(m.cfg.format, c.doc); !ok {
 			out = append(out, fmt.Sprintf("slot %s (%s) is not a %s credential at all: %s", ss.Sub, name, m.cfg.format.Name(), why))
 		} else if c.hasExpiry() {
 			if hint := unitHint(m.cfg.format, c.expiry); hint != "" {
@@ -175,16 +176,17 @@ func credentialContent(path, tmpl string) bool {
 	if err != nil {
 		return true
 	}
-	if _, problem := jsonscan.Document(data); problem != "" {
+	root, problem := jsonscan.Document(data)
+	if problem != "" {
 		return true
 	}
 	for _, f := range Formats() {
 		if f.DefaultSlotTemplate() == tmpl {
-			ok, _ := credentialShape(f, data)
+			ok, _ := rootShape(f, root)
 			return ok
 		}
 	}
-	return anyCredentialShape(data)
+	return anyRootShape(root)
 }
 
 // emailOf is the e-mail address of an oauthAccount a sidecar remembers;

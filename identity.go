@@ -111,8 +111,15 @@ func (m *Manager) storedSidecar(sub string) (string, []byte, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("credslots: read fingerprint of %q: %w", sub, err)
 	}
-	fp, _ := parseSidecar(data)
-	return fp, sidecarAccount(data), nil
+	// One scan of the document for both fields (parseSidecar and
+	// sidecarAccount would scan it each).
+	root, problem := jsonscan.Document(data)
+	if problem != "" {
+		return "", nil, nil
+	}
+	v := jsonscan.Fields(root, "refresh_token_sha256", "oauth_account")
+	fp, _ := jsonscan.String(v[0])
+	return fp, accountObject(v[1]), nil
 }
 
 // parseSidecar reads a sidecar document's fingerprint.

@@ -69,21 +69,22 @@ func New(opts ...Option) (*Manager, error) {
 	m.private = filepath.Join(m.dir, privateDirName)
 	m.lockPath = filepath.Join(m.private, "lock")
 
-	type derived struct{ path, what string }
-	all := []derived{
-		{m.live, "the live path"},
-		{m.live + prevSuffix, "the live backup"},
-		{m.private, "the package's private directory"},
-		{m.live + lockSuffix, "the CLI's commit lock"},
-	}
-	for _, cl := range c.format.cliLocks(m.dir, m.dir) {
-		all = append(all, derived{cl.path, "the CLI lock " + filepath.Base(cl.path)})
+	locks := c.format.cliLocks(m.dir, m.dir)
+	all := make([]derived, 0, 4+2*len(locks)+3*len(m.subs))
+	all = append(all,
+		derived{m.live, "the live path", ""},
+		derived{m.live + prevSuffix, "the live backup", ""},
+		derived{m.private, "the package's private directory", ""},
+		derived{m.live + lockSuffix, "the CLI's commit lock", ""})
+	for _, cl := range locks {
+		all = append(all, derived{cl.path, "the CLI lock " + filepath.Base(cl.path), ""})
 		if cl.writesOwner {
-			all = append(all, derived{ownerPathFor(cl.path), "the CLI lock's owner record " + filepath.Base(ownerPathFor(cl.path))})
+			all = append(all, derived{ownerPathFor(cl.path), "the CLI lock's owner record " + filepath.Base(ownerPathFor(cl.path)), ""})
 		}
 	}
 	for _, sub := range m.subs {
-		for _, rel := range []string{expand(c.slotTemplate, sub), expand(c.fingerprintTemplate, sub)} {
+		slotRel, printRel := expand(c.slotTemplate, sub), expand(c.fingerprintTemplate, sub)
+		for _, rel := range [2]string{slotRel, printRel} {
 			if !filepath.IsLocal(rel) {
 				return nil, invalid("template expands to %q for sub %q, outside the creds dir", rel, sub)
 			}
@@ -94,22 +95,33 @@ func New(opts ...Option) (*Manager, error) {
 				return nil, invalid("sub %q: %v", sub, err)
 			}
 		}
-		m.slots[sub] = filepath.Join(m.dir, expand(c.slotTemplate, sub))
-		m.bySlot[m.slots[sub]] = sub
-		m.prints[sub] = filepath.Join(m.dir, expand(c.fingerprintTemplate, sub))
+		slot, fp := filepath.Join(m.dir, slotRel), filepath.Join(m.dir, printRel)
+		m.slots[sub], m.bySlot[slot], m.prints[sub] = slot, sub, fp
 		all = append(all,
-			derived{m.slots[sub], fmt.Sprintf("slot %q", sub)},
-			derived{m.slots[sub] + prevSuffix, fmt.Sprintf("the backup of slot %q", sub)},
-			derived{m.prints[sub], fmt.Sprintf("the fingerprint of %q", sub)})
+			derived{slot, "slot", sub},
+			derived{slot + prevSuffix, "the backup of slot", sub},
+			derived{fp, "the fingerprint of", sub})
 	}
-	seen := make(map[string]string, len(all))
-	for _, d := range all {
+	seen := make(map[string]int, len(all))
+	for i, d := range all {
 		if other, dup := seen[d.path]; dup {
-			return nil, invalid("%s and %s are the same path %s", other, d.what, d.path)
+			return nil, invalid("%s and %s are the same path %s", all[other].describe(), d.describe(), d.path)
 		}
-		seen[d.path] = d.what
+		seen[d.path] = i
 	}
 	return m, nil
+}
+
+// derived is a path New derives from the options, and what it is: what,
+// followed by the quoted sub when the path is a sub's. New checks that no two
+// are the same path, and describes them only when two are.
+type derived struct{ path, what, sub string }
+
+func (d derived) describe() string {
+	if d.sub == "" {
+		return d.what
+	}
+	return fmt.Sprintf("%s %q", d.what, d.sub)
 }
 
 // nameMax is the longest file name the package creates (NAME_MAX on Linux,
@@ -123,16 +135,28 @@ const longestTempSuffix = 1 + len(tmpLinkMarker) + 13 + len(prevSuffix)
 // checkNameLengths refuses a relative path whose file name, or the names of
 // its temporaries, backups and backup generations, pass the name limit.
 func checkNameLengths(rel string) error {
-	for _, elem := range strings.Split(rel, "/") {
+	for rest := rel; rest != ""; {
+		var elem string
+		elem, rest, _ = strings.Cut(rest, "/")
 		if len(elem) > nameMax {
 			return fmt.Errorf("name %q is longer than %d bytes", elem, nameMax)
 		}
 	}
 	base := path.Base(rel)
-	if len(base)+longestTempSuffix > nameMax || len(generationName(rel+prevSuffix, time.Time{})) > nameMax {
+	if len(base)+longestTempSuffix > nameMax || !generationNameFits(rel+prevSuffix) {
 		return fmt.Errorf("name %q leaves no room for its temporary and backup names within %d bytes", base, nameMax)
 	}
 	return nil
+}
+
+// generationNameFits reports whether generationName(rel, t) is within
+// nameMax for any t (the time is fixed-width), without building the name
+// when even escaping every byte (which at most triples it) would fit.
+func generationNameFits(rel string) bool {
+	if 3*len(rel)+1+len(generationTime) <= nameMax {
+		return true
+	}
+	return len(generationName(rel, time.Time{})) <= nameMax
 }
 
 // CredsDir returns the creds dir, cleaned.

@@ -123,6 +123,11 @@ func (m *Manager) Status() (Status, error) {
 	if serr != nil {
 		problem("%s", strings.TrimPrefix(serr.Error(), "credslots: "))
 	}
+	// Every lease lock lives in the leases directory: when there is none,
+	// no sub is leased, and probing each sub's lock would cost a failed
+	// open per slot. Any other answer probes them all.
+	_, lerr := fsys.Lstat(m.leasesDir())
+	noLeases := errors.Is(lerr, fs.ErrNotExist)
 	for _, sub := range m.subs {
 		path := m.slots[sub]
 		ss := SlotStatus{Sub: sub, Path: path, Active: sub == st.Active}
@@ -172,13 +177,15 @@ func (m *Manager) Status() (Status, error) {
 				problem("active slot %s was rejected by the server: %s; switch to another sub (credslots switch --next)", sub, rs.InvalidReason)
 			}
 		}
-		if info, held := m.heldLease(sub); held {
-			ss.Lease = &info
+		if !noLeases {
+			if info, held := m.heldLease(sub); held {
+				ss.Lease = &info
+			}
 		}
 		if ss.Active && !ss.Fresh {
 			problem("active slot %s is not fresh: %s", sub, ss.FreshReason)
 		}
-		st.Problems = append(st.Problems, m.slotProblems(ss, data, c, rerr)...)
+		st.Problems = append(st.Problems, m.slotProblems(ss, c, rerr)...)
 		if !ss.Active {
 			if why := passedOver(ss, ierr, serr); why == "" {
 				usableOthers++
@@ -206,5 +213,19 @@ func (m *Manager) checkMode(st *Status, what, path string, perm fs.FileMode) str
 		st.Problems = append(st.Problems,
 			fmt.Sprintf("%s %s is readable by group or others (mode %04o)", what, filepath.Base(path), perm))
 	}
-	return fmt.Sprintf("%04o", perm)
+	return octal4(perm)
+}
+
+// octal4 is fmt.Sprintf("%04o", perm) for permission bits, without fmt:
+// Status writes one for every slot.
+func octal4(perm fs.FileMode) string {
+	if perm > 0o7777 {
+		return fmt.Sprintf("%04o", perm)
+	}
+	b := [4]byte{'0', '0', '0', '0'}
+	for i := 3; perm != 0; i-- {
+		b[i] = byte('0' + perm&7)
+		perm >>= 3
+	}
+	return string(b[:])
 }

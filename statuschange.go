@@ -1,6 +1,7 @@
 package credslots
 
 import (
+	"bytes"
 	"path/filepath"
 	"sort"
 
@@ -44,11 +45,16 @@ func (m *Manager) changeProblems(st *Status) {
 			}
 		}
 	}
-	entries, err := m.readJournal()
+	data, err := m.journalBytes()
 	if err != nil {
-		return // reported where the journal is read for a change
+		// Reported where the journal is read for a change; with no journal,
+		// the old switch log it replaces holds only done records.
+		return
 	}
-	failed := captureProblems(entries)
+	if !mayRecordFailure(data) {
+		return // no record can be a failed capture: nothing to decode
+	}
+	failed := captureProblems(m.parseJournal(data))
 	subs := make([]string, 0, len(failed))
 	for sub := range failed {
 		if m.knows(sub) {
@@ -59,4 +65,11 @@ func (m *Manager) changeProblems(st *Status) {
 	for _, sub := range subs {
 		problem("slot " + sub + ": its fingerprint capture after the last change failed (" + failed[sub] + "): run capture " + sub)
 	}
+}
+
+// mayRecordFailure reports whether a record of the journal data could have
+// the failed phase: only when its text is there, or when an escape could
+// spell it (a JSON string writes a letter as itself or as \u).
+func mayRecordFailure(data []byte) bool {
+	return bytes.Contains(data, []byte(phaseFailed)) || bytes.Contains(data, []byte(`\u`))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -26,8 +27,34 @@ func (a *app) cmdCheck(_ *opts, _ []string) int {
 }
 
 // snapshot takes the status, prints it as JSON or with show, and exits with
-// what code says.
+// what code says. What it prints on stdout is written in one go at its end
+// (see buffered).
 func (a *app) snapshot(show func(credslots.Status), code func(credslots.Status) int) int {
+	return a.buffered(func() int { return a.snapshotNow(show, code) })
+}
+
+// stdoutBuffer is the size of buffered's buffer: a status of a thousand
+// slots fits it, so it is written with one system call.
+const stdoutBuffer = 64 << 10
+
+// buffered runs f with stdout buffered and writes what f printed there when
+// f returns, whatever its exit code: the table prints cell by cell, and
+// each cell would otherwise be a system call of its own. A failed write of
+// stdout is reported on stderr, and the command then exits 2.
+func (a *app) buffered(f func() int) int {
+	out := a.stdout
+	w := bufio.NewWriterSize(out, stdoutBuffer)
+	a.stdout = w
+	code := f()
+	a.stdout = out
+	if err := w.Flush(); err != nil {
+		fmt.Fprintf(a.stderr, "credslots: write standard output: %v\n", err)
+		return exitError
+	}
+	return code
+}
+
+func (a *app) snapshotNow(show func(credslots.Status), code func(credslots.Status) int) int {
 	m, err := a.manager("")
 	var ns *notSetUp
 	if errors.As(err, &ns) {
@@ -99,6 +126,9 @@ func (a *app) printSlots(st credslots.Status, now time.Time) {
 	} else {
 		fmt.Fprintln(tw, "  SUB\tEXPIRES\tFRESH\tIDENTITY\tMODE\tNOTE")
 	}
+	// One row is built in one buffer and written once: the table of many
+	// slots costs no allocation per cell.
+	var row []byte
 	for _, s := range st.Slots {
 		marker := " "
 		if s.Active {
@@ -111,12 +141,14 @@ func (a *app) printSlots(st credslots.Status, now time.Time) {
 		case s.Expiry != nil:
 			expires = relative(*s.Expiry, now)
 		}
-		name := printable(s.Sub)
+		row = append(append(append(row[:0], marker...), ' '), printable(s.Sub)...)
 		if emails {
-			name += "\t" + dash(printable(s.Email))
+			row = append(append(row, '\t'), dash(printable(s.Email))...)
 		}
-		fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\t%s\t%s\n", marker, name, expires, yesNo(s.Fresh),
-			identityWord(s.Identity), dash(s.Mode), slotNote(s, now))
+		for _, cell := range [...]string{expires, yesNo(s.Fresh), identityWord(s.Identity), dash(s.Mode), slotNote(s, now)} {
+			row = append(append(row, '\t'), cell...)
+		}
+		_, _ = tw.Write(append(row, '\n'))
 	}
 	_ = tw.Flush()
 }
@@ -368,6 +400,20 @@ func printLog(w io.Writer, entries []credslots.JournalEntry) {
 // printable escapes control characters and invalid UTF-8 the way Go quotes
 // strings, without the quotes.
 func printable(s string) string {
+	if plainASCII(s) {
+		return s // what quoting would give back
+	}
 	q := strconv.QuoteToGraphic(s)
 	return strings.ReplaceAll(q[1:len(q)-1], `\"`, `"`)
+}
+
+// plainASCII reports whether s is printable ASCII without a backslash, which
+// printable returns as it is.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"time"
@@ -24,23 +25,25 @@ func human(d time.Duration) string {
 		d = -d
 	}
 	const day = 24 * time.Hour
+	// Built with strconv, not fmt: status writes one for every slot.
+	n := func(v time.Duration, unit string) string { return strconv.FormatInt(int64(v), 10) + unit }
 	switch {
 	case d < time.Minute:
-		return fmt.Sprintf("%ds", int64(d/time.Second))
+		return n(d/time.Second, "s")
 	case d < time.Hour:
-		return fmt.Sprintf("%dm", int64(d/time.Minute))
+		return n(d/time.Minute, "m")
 	case d < day:
-		h, m := int64(d/time.Hour), int64(d%time.Hour/time.Minute)
+		h, m := d/time.Hour, d%time.Hour/time.Minute
 		if m == 0 {
-			return fmt.Sprintf("%dh", h)
+			return n(h, "h")
 		}
-		return fmt.Sprintf("%dh%dm", h, m)
+		return n(h, "h") + n(m, "m")
 	default:
-		days, h := int64(d/day), int64(d%day/time.Hour)
+		days, h := d/day, d%day/time.Hour
 		if h == 0 {
-			return fmt.Sprintf("%dd", days)
+			return n(days, "d")
 		}
-		return fmt.Sprintf("%dd%dh", days, h)
+		return n(days, "d") + n(h, "h")
 	}
 }
 
@@ -258,10 +261,78 @@ var libraryWords = []struct {
 	{regexp.MustCompile(`\bexpired (\d+)m ago\b`), "expired ${m} ago"},
 }
 
+// libraryLiterals holds, for each of libraryWords, text every match of its
+// pattern contains, so that speak passes over a reason without it without
+// running the pattern: a status of many slots speaks each slot's reasons,
+// and most match no word.
+var libraryLiterals = func() []string {
+	lits := make([]string, len(libraryWords))
+	for i, w := range libraryWords {
+		lits[i] = requiredLiteral(w.re.String())
+	}
+	return lits
+}()
+
+// literalsByFirst holds libraryLiterals by their first byte, for anyLiteral.
+var literalsByFirst = func() (by [256][]string) {
+	for _, lit := range libraryLiterals {
+		if lit != "" {
+			by[lit[0]] = append(by[lit[0]], lit)
+		}
+	}
+	return by
+}()
+
+// anyLiteral reports whether s holds any of libraryLiterals, in one pass
+// over s (most reasons hold none). Every string holds an empty one.
+func anyLiteral(s string) bool {
+	for _, lit := range libraryLiterals {
+		if lit == "" {
+			return true
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		for _, lit := range literalsByFirst[s[i]] {
+			if strings.HasPrefix(s[i:], lit) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// requiredLiteral is the longest literal text every match of pattern
+// contains: the pattern itself when it is a literal, else the longest
+// literal among the parts a concatenation matches one after the other.
+// "" when there is none, which every string contains.
+func requiredLiteral(pattern string) string {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	parts := []*syntax.Regexp{re.Simplify()}
+	if parts[0].Op == syntax.OpConcat {
+		parts = parts[0].Sub
+	}
+	lit := ""
+	for _, p := range parts {
+		if p.Op == syntax.OpLiteral && p.Flags&syntax.FoldCase == 0 && len(string(p.Rune)) > len(lit) {
+			lit = string(p.Rune)
+		}
+	}
+	return lit
+}
+
 // speak rewrites a library reason in the command's words; sub, when known,
 // fills in SUB.
 func speak(s, sub string) string {
-	for _, w := range libraryWords {
+	for i, w := range libraryWords {
+		if i == 0 && !anyLiteral(s) {
+			break // no word applies, nor can one's rewrite make another apply
+		}
+		if !strings.Contains(s, libraryLiterals[i]) {
+			continue
+		}
 		if strings.Contains(w.with, "${m}") {
 			s = w.re.ReplaceAllStringFunc(s, func(match string) string {
 				n, err := strconv.ParseInt(w.re.FindStringSubmatch(match)[1], 10, 64)
