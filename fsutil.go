@@ -1,10 +1,10 @@
 package credslots
 
-// This file owns every file-system operation the package performs: reads,
-// hashes, atomic writes, the live-symlink swap, temp-file hygiene and the
-// manager's lock. The safety checks in the other files call only these
-// helpers, and these helpers reach the disk only through the disk.FS seam,
-// which tests replace to inject faults at any single step.
+// This file holds the package's file helpers: hashes, temp-file names, the
+// inspection of an entry (internal/swap, in the package's terms) and the
+// directory sync. The mechanisms under them live in internal/disk,
+// internal/atomicfile and internal/swap, and reach the disk only through the
+// disk.FS seam, which tests replace to inject faults at any single step.
 
 import (
 	"fmt"
