@@ -414,7 +414,7 @@ func (m *Manager) rotateJournal() error {
 		return fmt.Errorf("credslots: rotate journal: %w", err)
 	}
 	var keep func([]byte) bool
-	if done, why := lastLiveChangeBackward(data); why == "" {
+	if done, why := lastCompletedChange(data); why == "" {
 		var id []byte
 		if done.ID != "" {
 			id = journal.AppendString(nil, done.ID)
@@ -430,14 +430,18 @@ func (m *Manager) rotateJournal() error {
 	return m.writeFile(m.journalPath(), journal.Keep(data, journalKeep, keep))
 }
 
-// lastLiveChangeBackward is lastLiveChange over the journal's bytes,
-// decoding its lines from the newest back only as far as it must.
-func lastLiveChangeBackward(data []byte) (JournalEntry, string) {
+// lastCompletedChange is the newest completed switch or heal of the
+// journal's bytes, decoding its lines from the newest back only as far as
+// it must. Unlike lastLiveChange it looks past an intent without an
+// outcome: the journal rotates right after a record, which may be the
+// intent of the change in progress, and should that change fail, the one
+// before it decides what the live path holds.
+func lastCompletedChange(data []byte) (JournalEntry, string) {
 	var (
 		done  JournalEntry
 		why   string
 		found bool
-		scan  liveScan
+		scan  = liveScan{pastPending: true}
 	)
 	journal.Backward(data, func(line []byte) bool {
 		e, ok := parseJournalLine(line)
@@ -479,6 +483,9 @@ func lastLiveChange(entries []JournalEntry) (JournalEntry, string) {
 type liveScan struct {
 	done   map[string]JournalEntry
 	failed map[string]bool
+	// pastPending looks past an intent without an outcome, as past a
+	// failed one, for the newest completed change (the rotation's rule).
+	pastPending bool
 }
 
 // step takes the next older record; found is true once the answer is known.
@@ -506,7 +513,7 @@ func (s *liveScan) step(e JournalEntry) (done JournalEntry, why string, found bo
 		if d, ok := s.done[e.ID]; ok {
 			return d, "", true
 		}
-		if s.failed[e.ID] {
+		if s.failed[e.ID] || s.pastPending {
 			return JournalEntry{}, "", false
 		}
 		return JournalEntry{}, fmt.Sprintf("the last %s (to %s at %s) has no done record: it may or may not have changed the live path",

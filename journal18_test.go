@@ -104,3 +104,37 @@ func TestRotationKeepsTheLastSwitchByItsID(t *testing.T) {
 	assert.Equal(t, "alice", sub)
 	assert.True(t, strings.HasSuffix(string(journalBytes(t, f.m)), "\n"))
 }
+
+// TestRotationAfterAnIntentKeepsTheChangeBefore: the journal rotates right
+// after the record that grew it, which may be the intent of the change in
+// progress; the last completed change before it is kept, so that it still
+// decides what the live path holds should that change fail.
+func TestRotationAfterAnIntentKeepsTheChangeBefore(t *testing.T) {
+	f := newFixture(t)
+	var buf bytes.Buffer
+	for _, e := range []JournalEntry{
+		{Time: testNow, Op: opSwitch, Phase: phaseIntent, ID: "prev", Sub: "alice"},
+		{Time: testNow, Op: opSwitch, Phase: phaseDone, ID: "prev", Sub: "alice"},
+	} {
+		line, err := encodeJournalLine(e)
+		require.NoError(t, err)
+		buf.Write(line)
+	}
+	buf.Write(captureFill(t, journalRotateAt+10<<10))
+	line, err := encodeJournalLine(JournalEntry{Time: testNow, Op: opSwitch, Phase: phaseIntent, ID: "now", Sub: "bob", From: "alice"})
+	require.NoError(t, err)
+	buf.Write(line)
+	writeFile(t, f.m.journalPath(), buf.Bytes())
+	require.NoError(t, f.m.rotateJournal())
+	entries := journalOf(t, f.m)
+	require.GreaterOrEqual(t, len(entries), 3)
+	assert.Equal(t, "prev", entries[0].ID)
+	assert.Equal(t, "prev", entries[1].ID)
+	assert.Equal(t, "now", entries[len(entries)-1].ID)
+
+	// The change in progress fails: the one before decides.
+	appendJournal(t, f.m, JournalEntry{Time: testNow, Op: opSwitch, Phase: phaseFailed, ID: "now", Sub: "bob"})
+	sub, ok := f.m.LastActive()
+	assert.True(t, ok)
+	assert.Equal(t, "alice", sub)
+}
