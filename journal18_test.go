@@ -3,6 +3,8 @@ package credslots
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -137,4 +139,37 @@ func TestRotationAfterAnIntentKeepsTheChangeBefore(t *testing.T) {
 	sub, ok := f.m.LastActive()
 	assert.True(t, ok)
 	assert.Equal(t, "alice", sub)
+}
+
+// TestJournalThatIsNoRegularFileRefusesTheChange: a symlink or a directory
+// at the journal's name is never followed or written through, and the
+// change it would announce is not made.
+func TestJournalThatIsNoRegularFileRefusesTheChange(t *testing.T) {
+	for _, kind := range []string{"symlink", "directory"} {
+		t.Run(kind, func(t *testing.T) {
+			f := newFixture(t)
+			writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+			writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+			f.link(t, "alice")
+			_, err := f.m.SwitchTo("alice", "first") // makes the private dir
+			require.NoError(t, err)
+			require.NoError(t, os.Remove(f.m.journalPath()))
+			elsewhere := filepath.Join(t.TempDir(), "elsewhere")
+			if kind == "symlink" {
+				require.NoError(t, os.WriteFile(elsewhere, nil, 0o600))
+				require.NoError(t, os.Symlink(elsewhere, f.m.journalPath()))
+			} else {
+				require.NoError(t, os.Mkdir(f.m.journalPath(), 0o700))
+			}
+			_, err = f.m.SwitchTo("bob", "r")
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "is not a regular file")
+			assert.Equal(t, f.m.symlinkTarget("alice"), f.readlink(t), "the live path is as it was")
+			if kind == "symlink" {
+				data, rerr := os.ReadFile(elsewhere)
+				require.NoError(t, rerr)
+				assert.Empty(t, data, "nothing written through the symlink")
+			}
+		})
+	}
 }
