@@ -135,16 +135,11 @@ func (m *Manager) readJournal() ([]JournalEntry, error) {
 // rotation failed, or another writer grew it) is read from its tail, the
 // newest records, from the first whole line on: never fatal.
 func (m *Manager) journalBytes() ([]byte, error) {
-	data, err := m.cfg.fs.ReadFile(m.journalPath())
-	if !errors.Is(err, ErrTooLarge) {
-		return data, err
+	data, tailed, err := journal.Read(m.cfg.fs, m.journalPath())
+	if tailed {
+		m.cfg.logger.Warn("journal past the reader's bound: reading its newest records", "path", m.journalPath(), "limit", disk.MaxFileSize)
 	}
-	data, err = m.cfg.fs.ReadFileTail(m.journalPath(), disk.MaxFileSize)
-	if err != nil {
-		return nil, err
-	}
-	m.cfg.logger.Warn("journal past the reader's bound: reading its newest records", "path", m.journalPath(), "limit", disk.MaxFileSize)
-	return journal.FromFirstLine(data), nil
+	return data, err
 }
 
 // parseJournal decodes journal lines, skipping what does not parse.

@@ -9,6 +9,8 @@
 //     fsync of the file), goes through the disk.FS seam it is given, and
 //     never lets a line torn by a crash swallow the next one: a file that
 //     does not end with a newline gets one before the record.
+//   - Read never fails on a journal grown past the reader's bound: it reads
+//     the newest records, from the first whole line of the tail.
 //   - Keep scans lines bytewise: it decodes nothing, and calls its filter
 //     only on the lines older than those it keeps anyway.
 //

@@ -164,3 +164,20 @@ func BenchmarkKeep(b *testing.B) {
 		Keep(data, 128<<10, func([]byte) bool { return false })
 	}
 }
+
+func TestReadPastTheBound(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.jsonl")
+	big := strings.Repeat("x", disk.MaxFileSize) + "\nnewest\n"
+	require.NoError(t, os.WriteFile(path, []byte(big), 0o600))
+	data, tailed, err := Read(disk.OS{}, path)
+	require.NoError(t, err)
+	assert.True(t, tailed)
+	assert.Equal(t, "newest\n", string(data), "from the first whole line of the tail")
+	require.NoError(t, os.WriteFile(path, []byte("a\n"), 0o600))
+	data, tailed, err = Read(disk.OS{}, path)
+	require.NoError(t, err)
+	assert.False(t, tailed)
+	assert.Equal(t, "a\n", string(data))
+	_, _, err = Read(disk.OS{}, path+".missing")
+	assert.ErrorIs(t, err, fs.ErrNotExist)
+}

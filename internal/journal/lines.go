@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bytes"
+	"errors"
 
 	"github.com/gptme/credslots/internal/disk"
 )
@@ -18,6 +19,21 @@ func Append(fsys disk.FS, path string, line []byte, durable, create bool) (int64
 		return before, err
 	}
 	return before + int64(len(line)), nil
+}
+
+// Read reads the journal at path through fsys. One grown past the reader's
+// bound (disk.MaxFileSize) is read from its tail, the newest records, from
+// its first whole line on, and tailed is true: never an error.
+func Read(fsys disk.FS, path string) (data []byte, tailed bool, err error) {
+	data, err = fsys.ReadFile(path)
+	if !errors.Is(err, disk.ErrTooLarge) {
+		return data, false, err
+	}
+	data, err = fsys.ReadFileTail(path, disk.MaxFileSize)
+	if err != nil {
+		return nil, false, err
+	}
+	return FromFirstLine(data), true, nil
 }
 
 // FromFirstLine drops what comes before the first whole line of data: the
