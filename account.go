@@ -196,9 +196,12 @@ func accountID(acct []byte) string {
 // than overwrite a .claude.json that changed while it was being spliced.
 //
 // It returns the account .claude.json shows afterwards (nil when none, or
-// when the splice failed).
-func (m *Manager) spliceAccount(mu *mutation, sub string) ([]byte, error) {
-	_, acct, err := m.storedSidecar(sub)
+// when the splice failed). side is sub's sidecar when the caller read it.
+func (m *Manager) spliceAccount(mu *mutation, sub string, side sidecarRead) ([]byte, error) {
+	if !side.done {
+		side = m.readSidecar(sub)
+	}
+	acct, err := side.account, side.err
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package credslots
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -174,14 +175,15 @@ func TestStatusCalls(t *testing.T) {
 }
 
 // lockPart splits a switch's log into what its locks cost: the operations
-// before its first read (taking them) and after its last (releasing them).
+// before its lease probe or first read (taking them) and after the journal's last append,
+// its done record (releasing them).
 func lockPart(log []string) (take, release []string) {
 	first, last := -1, -1
 	for i, op := range log {
-		if strings.HasPrefix(op, "read ") {
-			if first < 0 {
-				first = i
-			}
+		if (strings.HasPrefix(op, "read ") || op == "lstat "+leasesDirName) && first < 0 {
+			first = i
+		}
+		if op == "append "+journalName {
 			last = i
 		}
 	}
@@ -288,4 +290,156 @@ func TestSwitchStartsNoGoroutine(t *testing.T) {
 		assert.LessOrEqual(t, during, before, "goroutines while the locks are held")
 	}
 	assert.LessOrEqual(t, runtime.NumGoroutine(), before)
+}
+
+// switchPartOps is the part of a switch's seam log that is not the locks':
+// the lease probe, the reads of the checks, the journal, the swap and the
+// directory sync, the account splice's look at .claude.json, the placed
+// symlink's lstat. The temporary symlink's random name is shown as TMP.
+func switchPartOps(log []string) []string {
+	var out []string
+	swapped := false // .claude.json is the locks' before the swap
+	for _, op := range log {
+		verb, name, _ := strings.Cut(op, " ")
+		swapped = swapped || verb == "exchange"
+		switch {
+		case strings.Contains(name, tmpLinkMarker):
+			out = append(out, verb+" TMP")
+		case verb == "syncdir", name == leasesDirName, name == journalName, name == claudeJSONName && swapped,
+			strings.HasSuffix(name, ".json") && !strings.HasPrefix(name, "."), // state, lease records
+			strings.HasPrefix(name, DefaultLiveName) && !strings.HasSuffix(name, lockSuffix):
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+// TestSwitchPartCalls pins the non-lock part of a switch at its floor: one
+// read of the target slot, the state file, the sidecar and the live entry;
+// the journal's intent appended and fsynced through one open (no stat before
+// it); the symlink exchanged in and what came out proven a symlink by one
+// readlink; one directory sync; the done record. No lease file is opened
+// while the leases directory does not exist.
+func TestSwitchPartCalls(t *testing.T) {
+	m, ffs, subs := countingFixture(t, 3)
+	for i := 0; i < 2; i++ {
+		_, err := m.SwitchTo(subs[1], "r")
+		require.NoError(t, err)
+		_, err = m.SwitchTo(subs[2], "r")
+		require.NoError(t, err)
+	}
+	ops(ffs)
+	_, err := m.SwitchTo(subs[0], "r")
+	require.NoError(t, err)
+	log := ops(ffs)
+	slot, side := filepath.Base(m.SlotPath(subs[0])), filepath.Base(m.FingerprintPath(subs[0]))
+	assert.Equal(t, []string{
+		"lstat " + leasesDirName,
+		"read " + slot,
+		"read state.json",
+		"read " + side,
+		"read " + DefaultLiveName,
+		"readlink " + DefaultLiveName,
+		"append " + journalName,
+		"fsync " + journalName,
+		"symlink TMP",
+		"exchange " + DefaultLiveName,
+		"readlink TMP",
+		"syncdir " + filepath.Base(m.CredsDir()),
+		"lstat " + claudeJSONName,
+		"lstat " + DefaultLiveName,
+		"append " + journalName,
+	}, switchPartOps(log))
+	assert.Equal(t, 1, reads(log)[side], "the sidecar is read once per switch")
+	assert.Equal(t, 1, reads(log)[slot], "the target slot is read once")
+	assert.Zero(t, reads(log)[journalName], "a switch never reads the journal (below its rotation size)")
+
+	// Forced (no identity check): the sidecar is still read once.
+	_, err = m.SwitchTo(subs[1], "r", Force())
+	require.NoError(t, err)
+	assert.Equal(t, 1, reads(ops(ffs))[filepath.Base(m.FingerprintPath(subs[1]))], "forced: the sidecar is read once")
+}
+
+// TestSwitchPartCallsWithLeases: once the leases directory exists, the
+// lease record and lock are probed as before (a lease refuses the switch).
+func TestSwitchPartCallsWithLeases(t *testing.T) {
+	m, ffs, subs := countingFixture(t, 3)
+	require.NoError(t, os.MkdirAll(m.leasesDir(), 0o700))
+	ops(ffs)
+	_, err := m.SwitchTo(subs[0], "r")
+	require.NoError(t, err)
+	log := switchPartOps(ops(ffs))
+	require.GreaterOrEqual(t, len(log), 2)
+	assert.Equal(t, []string{"lstat " + leasesDirName, "read " + subs[0] + ".json"}, log[:2], "the record is read when leases exist")
+}
+
+// TestSwitchSettleReadsAFileTakenOut: a regular file the exchange took out
+// (a CLI's write that landed between the check and the swap) is read and
+// compared in full, and kept.
+func TestSwitchSettleReadsAFileTakenOut(t *testing.T) {
+	m, ffs, subs := countingFixture(t, 3)
+	live := m.LivePath()
+	ffs.before = func(op, name string) {
+		if op == "exchange" && filepath.Base(name) == DefaultLiveName {
+			ffs.before = nil
+			writeFile(t, live+".cli", claudeDoc(fresh, "rt-written-meanwhile"))
+			require.NoError(t, disk.OS{}.Rename(live+".cli", live))
+		}
+	}
+	ops(ffs)
+	_, err := m.SwitchTo(subs[0], "r")
+	require.ErrorIs(t, err, ErrLiveChanged)
+	log := switchPartOps(ops(ffs))
+	assert.Contains(t, log, "readlink TMP")
+	assert.Contains(t, log, "read TMP", "the file taken out is read")
+	data, rerr := os.ReadFile(live)
+	require.NoError(t, rerr)
+	assert.Equal(t, "rt-written-meanwhile", refreshTokenOf(data), "the newer file is back in place")
+}
+
+// TestSwitchPartAllocs pins the allocations of the journal's records and of
+// the swap, and of a whole switch.
+func TestSwitchPartAllocs(t *testing.T) {
+	dir := t.TempDir()
+	m, err := New(WithCredsDir(dir), WithSubscriptions("a", "b"), WithClock(fixedClock))
+	require.NoError(t, err)
+	for _, sub := range []string{"a", "b"} {
+		writeSlot(t, m.SlotPath(sub), fresh, "rt-"+sub)
+		writeSidecar(t, m, sub, "rt-"+sub)
+	}
+	_, err = m.SwitchTo("a", "start")
+	require.NoError(t, err)
+	e := JournalEntry{Time: testNow, Op: opSwitch, Phase: phaseDone, ID: "0123456789abcdef", Sub: "b", From: "a", Reason: "r",
+		Holder: &LockHolder{PID: 1, ProcStart: "2", Locks: []HeldLock{{Path: "/x/.lock", Inode: 3}}}}
+	assertAllocs(t, testing.AllocsPerRun(50, func() { require.NoError(t, m.record(e)) }), 3.0, "a journal record")
+	live, err := inspect(m.cfg.fs, m.live)
+	require.NoError(t, err)
+	targets := []string{m.symlinkTarget("b"), m.symlinkTarget("a")}
+	i := 0
+	assertAllocs(t, testing.AllocsPerRun(50, func() {
+		i++
+		require.NoError(t, swapInSymlink(m.cfg.fs, m.live, targets[i%2], live, m.rescue))
+	}), 13.0, "a swap")
+	subs := []string{"b", "a"}
+	assertAllocs(t, testing.AllocsPerRun(20, func() {
+		i++
+		_, err := m.SwitchTo(subs[i%2], "r")
+		require.NoError(t, err)
+	}), 230.0, "a switch (its locks' allocations included; 264 before)")
+	plain, err := New(WithCredsDir(dir), WithSubscriptions("a", "b"), WithClock(fixedClock), WithCLILocks(false))
+	require.NoError(t, err)
+	assertAllocs(t, testing.AllocsPerRun(20, func() {
+		i++
+		_, err := plain.SwitchTo(subs[i%2], "r")
+		require.NoError(t, err)
+	}), 90.0, "a switch without the CLI's locks (126 before)")
+}
+
+// assertAllocs asserts an allocation count at most max, without the race
+// detector, whose instrumentation allocates (CI runs the tests both ways).
+func assertAllocs(t *testing.T, got, max float64, what string) {
+	t.Helper()
+	if !raceEnabled {
+		assert.LessOrEqual(t, got, max, what)
+	}
 }

@@ -373,6 +373,19 @@ func (f *faultFS) Append(name string, data []byte, durable bool) error {
 	return f.inner.Append(name, data, durable)
 }
 
+// AppendRecord counts as "append", and a durable one also as "fsync".
+func (f *faultFS) AppendRecord(name string, data []byte, durable, create bool) (int64, error) {
+	if err := f.hit("append", name); err != nil {
+		return 0, err
+	}
+	if durable {
+		if err := f.hit("fsync", name); err != nil {
+			return 0, err
+		}
+	}
+	return f.inner.AppendRecord(name, data, durable, create)
+}
+
 func (f *faultFS) EvalSymlinks(name string) (string, error) {
 	if err := f.hit("realpath", name); err != nil {
 		return "", err

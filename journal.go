@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/gptme/credslots/internal/disk"
+	"github.com/gptme/credslots/internal/journal"
 )
 
 const (
@@ -133,37 +135,24 @@ func (m *Manager) readJournal() ([]JournalEntry, error) {
 // rotation failed, or another writer grew it) is read from its tail, the
 // newest records, from the first whole line on: never fatal.
 func (m *Manager) journalBytes() ([]byte, error) {
-	data, err := m.cfg.fs.ReadFile(m.journalPath())
-	if !errors.Is(err, ErrTooLarge) {
-		return data, err
+	data, tailed, err := journal.Read(m.cfg.fs, m.journalPath())
+	if tailed {
+		m.cfg.logger.Warn("journal past the reader's bound: reading its newest records", "path", m.journalPath(), "limit", disk.MaxFileSize)
 	}
-	data, err = m.cfg.fs.ReadFileTail(m.journalPath(), disk.MaxFileSize)
-	if err != nil {
-		return nil, err
-	}
-	if i := bytes.IndexByte(data, '\n'); i >= 0 {
-		data = data[i+1:]
-	} else {
-		data = nil
-	}
-	m.cfg.logger.Warn("journal past the reader's bound: reading its newest records", "path", m.journalPath(), "limit", disk.MaxFileSize)
-	return data, nil
+	return data, err
 }
 
 // parseJournal decodes journal lines, skipping what does not parse.
 func (m *Manager) parseJournal(data []byte) []JournalEntry {
 	entries := []JournalEntry{}
-	for n, line := range bytes.Split(data, []byte("\n")) {
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
+	journal.Lines(data, func(n int, line []byte) {
 		e, ok := parseJournalLine(line)
 		if !ok {
-			m.cfg.logger.Warn("skipped a malformed journal line", "path", m.journalPath(), "line", n+1)
-			continue
+			m.cfg.logger.Warn("skipped a malformed journal line", "path", m.journalPath(), "line", n)
+			return
 		}
 		entries = append(entries, e)
-	}
+	})
 	return entries
 }
 
@@ -231,53 +220,65 @@ func newChangeID() string {
 // record appends e to the journal under the lock the caller holds; an
 // intent is fsynced before record returns.
 // The first record migrates the old switch log; a journal grown past
-// journalRotateAt drops its oldest records.
+// journalRotateAt drops its oldest records after the append (the append
+// reports the size: no stat before it).
 func (m *Manager) record(e JournalEntry) error {
-	fsys := m.cfg.fs
-	path := m.journalPath()
-	fi, err := fsys.Lstat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if err := m.migrateOldSwitchLog(); err != nil {
-			return err
-		}
-	case err != nil:
-		return fmt.Errorf("credslots: journal: %w", err)
-	case !fi.Mode().IsRegular():
-		return fmt.Errorf("credslots: journal %s is not a regular file", path)
-	case fi.Size() > journalRotateAt:
-		if err := m.rotateJournal(); err != nil {
-			return err
-		}
-	}
 	e.Time = e.Time.UTC()
-	line, err := encodeJournalLine(e)
+	var buf [1024]byte
+	line, err := encodeJournalLineTo(buf[:0], e)
 	if err != nil {
 		return err
 	}
+	path := m.journalPath()
 	// Only an intent must be durable before the change it announces; an
 	// outcome lost to a crash leaves the intent alone, which makes
 	// [Manager.HealDrift] refuse rather than guess.
-	if err := fsys.Append(path, line, e.Phase == phaseIntent); err != nil {
+	durable := e.Phase == phaseIntent
+	size, err := journal.Append(m.cfg.fs, path, line, durable, false)
+	created := false
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := m.migrateOldSwitchLog(); err != nil {
+			return err
+		}
+		size, err = journal.Append(m.cfg.fs, path, line, durable, true)
+		created = true
+	}
+	if errors.Is(err, disk.ErrNotRegular) {
+		return fmt.Errorf("credslots: journal %s is not a regular file", path)
+	}
+	if err != nil {
 		return fmt.Errorf("credslots: append to journal: %w", err)
 	}
-	if fi == nil {
-		m.own(path) // just created
+	if created {
+		m.own(path) // just created (or written by the migration)
+	}
+	if size > journalRotateAt {
+		// The record is in the journal (and durable when it must be); a
+		// failed rotation leaves a longer journal, rotated next time.
+		if err := m.rotateJournal(); err != nil {
+			m.cfg.logger.Warn("journal rotation failed", "path", path, "reason", err.Error())
+		}
 	}
 	return nil
 }
 
-// encodeJournalLine marshals e as one line no longer than journalMaxLine,
+// encodeJournalLine encodes e as one line no longer than journalMaxLine,
 // shortening the reason and error if needed.
 func encodeJournalLine(e JournalEntry) ([]byte, error) {
+	return encodeJournalLineTo(nil, e)
+}
+
+// encodeJournalLineTo is encodeJournalLine appending to b.
+func encodeJournalLineTo(b []byte, e JournalEntry) ([]byte, error) {
 	for {
-		line, err := json.Marshal(e)
+		line, err := appendJournalLine(b[:0], &e)
 		if err != nil {
 			return nil, fmt.Errorf("credslots: encode journal record: %w", err)
 		}
 		if len(line) < journalMaxLine {
 			return append(line, '\n'), nil
 		}
+		b = line
 		if e.Holder != nil {
 			// Very long lock paths: the leftovers then wait for their
 			// stale time, as without a record.
@@ -290,6 +291,76 @@ func encodeJournalLine(e JournalEntry) ([]byte, error) {
 		e.Reason = shorten(e.Reason)
 		e.Error = shorten(e.Error)
 	}
+}
+
+// appendJournalLine appends e as encoding/json would marshal it (field
+// order, names and omitempty of the struct tags), without reflection; the
+// tests hold the two to the same bytes.
+func appendJournalLine(b []byte, e *JournalEntry) ([]byte, error) {
+	var err error
+	b = append(b, '{')
+	b = journal.AppendKey(b, "time")
+	if b, err = journal.AppendTime(b, e.Time); err != nil {
+		return nil, err
+	}
+	str := func(key, v string, omit bool) {
+		if v != "" || !omit {
+			b = journal.AppendString(journal.AppendKey(b, key), v)
+		}
+	}
+	tm := func(key string, t *time.Time) {
+		if t != nil && err == nil {
+			b, err = journal.AppendTime(journal.AppendKey(b, key), *t)
+		}
+	}
+	flag := func(key string, v bool) {
+		if v {
+			b = append(journal.AppendKey(b, key), "true"...)
+		}
+	}
+	str("op", e.Op, false)
+	str("phase", e.Phase, false)
+	str("id", e.ID, true)
+	str("sub", e.Sub, false)
+	str("from", e.From, true)
+	str("reason", e.Reason, true)
+	tm("live_mtime", e.LiveMtime)
+	str("error", e.Error, true)
+	tm("until", e.Until)
+	str("fingerprint", e.Fingerprint, true)
+	flag("cli_locks", e.CLILocks)
+	str("kept", e.Kept, true)
+	str("account", e.Account, true)
+	str("seat", e.Seat, true)
+	flag("migrated", e.Migrated)
+	if err != nil {
+		return nil, err
+	}
+	if h := e.Holder; h != nil {
+		b = append(journal.AppendKey(b, "holder"), '{')
+		b = strconv.AppendInt(journal.AppendKey(b, "pid"), int64(h.PID), 10)
+		b = journal.AppendString(journal.AppendKey(b, "proc_start"), h.ProcStart)
+		b = journal.AppendKey(b, "locks")
+		if h.Locks == nil {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, '[')
+			for i, l := range h.Locks {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, '{')
+				b = journal.AppendString(journal.AppendKey(b, "path"), l.Path)
+				b = strconv.AppendUint(journal.AppendKey(b, "inode"), l.Inode, 10)
+				b = strconv.AppendInt(journal.AppendKey(b, "birth_sec"), l.BirthSec, 10)
+				b = strconv.AppendInt(journal.AppendKey(b, "birth_nsec"), l.BirthNsec, 10)
+				b = append(b, '}')
+			}
+			b = append(b, ']')
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}'), nil
 }
 
 // shorten halves s at a rune boundary.
@@ -329,28 +400,56 @@ func (m *Manager) migrateOldSwitchLog() error {
 // rotateJournal rewrites the journal with its newest records, about
 // journalKeep bytes, and always the intent and done records of the last
 // completed switch or heal. A journal past the reader's bound is rotated
-// from its tail.
+// from its tail. Only the newest records are decoded, back to the last
+// completed change, and of the older lines only those that name its id:
+// every record of a change carries its id as written here.
 func (m *Manager) rotateJournal() error {
 	data, err := m.journalBytes()
 	if err != nil {
 		return fmt.Errorf("credslots: rotate journal: %w", err)
 	}
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	start, size := len(lines), 0
-	for start > 0 && size+len(lines[start-1]) <= journalKeep {
-		start--
-		size += len(lines[start])
-	}
-	var keep [][]byte
-	if done, why := lastLiveChange(m.parseJournal(data)); why == "" {
-		for _, line := range lines[:start] {
-			if e, ok := parseJournalLine(bytes.TrimSpace(line)); ok && sameChange(e, done) {
-				keep = append(keep, line)
+	var keep func([]byte) bool
+	if done, why := lastCompletedChange(data); why == "" {
+		var id []byte
+		if done.ID != "" {
+			id = journal.AppendString(nil, done.ID)
+		}
+		keep = func(line []byte) bool {
+			if id != nil && !bytes.Contains(line, id) {
+				return false // no record of that change: not decoded
 			}
+			e, ok := parseJournalLine(bytes.TrimSpace(line))
+			return ok && sameChange(e, done)
 		}
 	}
-	keep = append(keep, lines[start:]...)
-	return m.writeFile(m.journalPath(), bytes.Join(keep, nil))
+	return m.writeFile(m.journalPath(), journal.Keep(data, journalKeep, keep))
+}
+
+// lastCompletedChange is the newest completed switch or heal of the
+// journal's bytes, decoding its lines from the newest back only as far as
+// it must. Unlike lastLiveChange it looks past an intent without an
+// outcome: the journal rotates right after a record, which may be the
+// intent of the change in progress, and should that change fail, the one
+// before it decides what the live path holds.
+func lastCompletedChange(data []byte) (JournalEntry, string) {
+	var (
+		done  JournalEntry
+		why   string
+		found bool
+		scan  = liveScan{pastPending: true}
+	)
+	journal.Backward(data, func(line []byte) bool {
+		e, ok := parseJournalLine(line)
+		if !ok {
+			return true
+		}
+		done, why, found = scan.step(e)
+		return !found
+	})
+	if !found {
+		return JournalEntry{}, "no completed switch or heal in the journal"
+	}
+	return done, why
 }
 
 // sameChange reports whether e belongs to the change whose done record is d.
@@ -366,35 +465,56 @@ func sameChange(e, d JournalEntry) bool {
 // journal cannot tell: no completed change, or a newest change whose intent
 // has no done or failed record (the process stopped in between).
 func lastLiveChange(entries []JournalEntry) (JournalEntry, string) {
-	done := map[string]JournalEntry{}
-	failed := map[string]bool{}
+	var scan liveScan
 	for i := len(entries) - 1; i >= 0; i-- {
-		e := entries[i]
-		if !isLiveChange(e.Op) {
-			continue
-		}
-		switch e.Phase {
-		case phaseDone:
-			if e.ID == "" || e.Op == opFlip {
-				return e, "" // migrated from the old switch log, or observed: no intent
-			}
-			if _, seen := done[e.ID]; !seen {
-				done[e.ID] = e
-			}
-		case phaseFailed:
-			failed[e.ID] = true
-		case phaseIntent:
-			if d, ok := done[e.ID]; ok {
-				return d, ""
-			}
-			if failed[e.ID] {
-				continue
-			}
-			return JournalEntry{}, fmt.Sprintf("the last %s (to %s at %s) has no done record: it may or may not have changed the live path",
-				e.Op, e.Sub, formatTime(e.Time))
+		if done, why, found := scan.step(entries[i]); found {
+			return done, why
 		}
 	}
 	return JournalEntry{}, "no completed switch or heal in the journal"
+}
+
+// liveScan is lastLiveChange's state, fed the records newest first.
+type liveScan struct {
+	done   map[string]JournalEntry
+	failed map[string]bool
+	// pastPending looks past an intent without an outcome, as past a
+	// failed one, for the newest completed change (the rotation's rule).
+	pastPending bool
+}
+
+// step takes the next older record; found is true once the answer is known.
+func (s *liveScan) step(e JournalEntry) (done JournalEntry, why string, found bool) {
+	if !isLiveChange(e.Op) {
+		return JournalEntry{}, "", false
+	}
+	switch e.Phase {
+	case phaseDone:
+		if e.ID == "" || e.Op == opFlip {
+			return e, "", true // migrated from the old switch log, or observed: no intent
+		}
+		if s.done == nil {
+			s.done = map[string]JournalEntry{}
+		}
+		if _, seen := s.done[e.ID]; !seen {
+			s.done[e.ID] = e
+		}
+	case phaseFailed:
+		if s.failed == nil {
+			s.failed = map[string]bool{}
+		}
+		s.failed[e.ID] = true
+	case phaseIntent:
+		if d, ok := s.done[e.ID]; ok {
+			return d, "", true
+		}
+		if s.failed[e.ID] || s.pastPending {
+			return JournalEntry{}, "", false
+		}
+		return JournalEntry{}, fmt.Sprintf("the last %s (to %s at %s) has no done record: it may or may not have changed the live path",
+			e.Op, e.Sub, formatTime(e.Time)), true
+	}
+	return JournalEntry{}, "", false
 }
 
 // isLiveChange reports whether records of op decide what the live path

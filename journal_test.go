@@ -625,15 +625,17 @@ func TestLastActiveIntentWithoutDone(t *testing.T) {
 		assert.False(t, ok)
 	})
 	t.Run("done append fails", func(t *testing.T) {
-		// Appends: the sweep marker's creation, the intent, the done record
-		// (no CLI locks: no owner record beside Claude Code's refresh lock).
-		ffs := &faultFS{inner: disk.OS{}, failAt: 3, ops: map[string]bool{"append": true}}
+		// Appends: the sweep marker's creation, the intent (twice: the
+		// first append finds no journal, the second creates it), the done
+		// record (no CLI locks: no owner record beside Claude Code's
+		// refresh lock).
+		ffs := &faultFS{inner: disk.OS{}, failAt: 4, ops: map[string]bool{"append": true}}
 		f := newFixture(t, withFS(ffs), WithCLILocks(false))
 		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 		writeSlot(t, f.slot("alice"), fresh, "rt-alice")
 		f.link(t, "alice")
 		res, err := f.m.SwitchTo("bob", "r")
-		require.Equal(t, "append journal.jsonl", ffs.log[2], "the done record's append failed")
+		require.Equal(t, []string{"append swept", "append journal.jsonl", "append journal.jsonl", "append journal.jsonl"}, ffs.log, "the done record's append failed")
 		require.NoError(t, err, "the change itself was made")
 		assert.True(t, res.OK)
 		assert.Equal(t, ".credentials.json.bob", f.readlink(t))

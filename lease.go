@@ -364,6 +364,13 @@ func (m *Manager) leaseHeld(sub string) bool {
 	}
 }
 
+// leasesMayExist reports whether the leases directory may exist: false
+// only when an lstat says it does not.
+func (m *Manager) leasesMayExist() bool {
+	_, err := m.cfg.fs.Lstat(m.leasesDir())
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
 // leaseRecords reads every lease record, in configured order. Records that
 // cannot be read are left out (and logged).
 func (m *Manager) leaseRecords() []leaseRecord {

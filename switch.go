@@ -113,7 +113,7 @@ func (m *Manager) SwitchToContext(ctx context.Context, sub, reason string, opts 
 	// locks makes a refusal change nothing on disk. The checks under the
 	// locks decide.
 	if m.firstChange() {
-		if _, r := m.checkSwitch(sub, sc); r != nil {
+		if _, r := m.checkSwitch(sub, sc, m.leasesMayExist()); r != nil {
 			return m.deny(sub, r)
 		}
 	}
@@ -122,12 +122,25 @@ func (m *Manager) SwitchToContext(ctx context.Context, sub, reason string, opts 
 		return m.fail(sub, err)
 	}
 	defer mu.end()
-	if err := m.recoverSub(sub); err != nil {
-		return m.fail(sub, err)
+	// Every lease lock and record lives in the leases directory, which is
+	// made, and a lease taken or recovered, only under the package's lock,
+	// which this change holds: without the directory sub was never leased,
+	// and one lstat stands for the probes of its record and its lock.
+	leases := m.leasesMayExist()
+	if leases {
+		if err := m.recoverSub(sub); err != nil {
+			return m.fail(sub, err)
+		}
 	}
-	plan, r := m.checkSwitch(sub, sc)
+	plan, r := m.checkSwitch(sub, sc, leases)
 	if r != nil {
 		return m.deny(sub, r)
+	}
+	if !plan.side.done {
+		// Forced: the checks did not read the sidecar; the splice and the
+		// capture read it here, once. Sidecars are written only under the
+		// package's lock, which the change holds to its end.
+		plan.side = m.readSidecar(sub)
 	}
 	c, err := m.beginChange(mu, opSwitch, sub, plan.from, reason, plan.fingerprint)
 	if err != nil {
@@ -147,7 +160,7 @@ func (m *Manager) SwitchToContext(ctx context.Context, sub, reason string, opts 
 		done += fmt.Sprintf("; the live file matched no slot: its login is kept as %s (restore it into its sub's slot: credslots restore %s %s)",
 			kept, kept, owner)
 	}
-	res, err := m.changed(sub, reason, done, plan.fingerprint, false, sidecarRead{})
+	res, err := m.changed(sub, reason, done, plan.fingerprint, false, plan.side)
 	res.From = plan.from
 	m.announce(mu, Change{Op: opSwitch, Sub: sub, From: plan.from, Reason: reason})
 	return res, err
@@ -155,12 +168,13 @@ func (m *Manager) SwitchToContext(ctx context.Context, sub, reason string, opts 
 
 // switchPlan is what checks 3 to 6 of a switch found.
 type switchPlan struct {
-	slot        []byte // the target slot's content
-	fingerprint string // its identity
-	live        entry  // what the live path held
-	keepLive    bool   // a drifted live file to keep as the live backup (forced)
-	liveOwner   string // whose login that file holds, per the journal; "" when unknown
-	from        string // the sub the live path pointed at
+	slot        []byte      // the target slot's content
+	fingerprint string      // its identity
+	live        entry       // what the live path held
+	keepLive    bool        // a drifted live file to keep as the live backup (forced)
+	liveOwner   string      // whose login that file holds, per the journal; "" when unknown
+	from        string      // the sub the live path pointed at
+	side        sidecarRead // the sub's sidecar, read once for the whole switch
 }
 
 // refusal is why a change is not made: a sentinel with its reason, or an
@@ -181,11 +195,15 @@ func (m *Manager) deny(sub string, r *refusal) (SwitchResult, error) {
 }
 
 // checkSwitch runs checks 3 to 6 of [Manager.SwitchTo]; it only reads.
-func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal) {
-	if info, held := m.heldLease(sub); held {
-		// Even forced: a login is live in one place at a time.
-		return switchPlan{}, &refusal{sentinel: ErrLeased,
-			reason: fmt.Sprintf("refusing to switch to %s: its login is %s", sub, leaseNote(info))}
+// leases is false when the leases directory does not exist: then no lease
+// lock needs probing.
+func (m *Manager) checkSwitch(sub string, sc switchConfig, leases bool) (switchPlan, *refusal) {
+	if leases {
+		if info, held := m.heldLease(sub); held {
+			// Even forced: a login is live in one place at a time.
+			return switchPlan{}, &refusal{sentinel: ErrLeased,
+				reason: fmt.Sprintf("refusing to switch to %s: its login is %s", sub, leaseNote(info))}
+		}
 	}
 	slot := m.slots[sub]
 	data, rerr := m.cfg.fs.ReadFile(slot)
@@ -196,6 +214,7 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal
 	if rerr == nil {
 		cred = m.cfg.format.parse(data)
 	}
+	var side sidecarRead
 	if fresh, why := freshnessOf(m.cfg.format, filepath.Base(slot), cred, rerr, m.cfg.grace, m.cfg.now()); !fresh {
 		return switchPlan{}, &refusal{sentinel: ErrNotFresh, reason: fmt.Sprintf("refusing to switch to %s: %s", sub, why)}
 	}
@@ -208,7 +227,8 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal
 			return switchPlan{}, &refusal{sentinel: ErrInvalidated,
 				reason: fmt.Sprintf("refusing to switch to %s: the server rejected its login (%s); log in again, then capture (credslots capture %s), or force", sub, why, sub)}
 		}
-		id, err := m.identityVerdict(sub, cred.fingerprint)
+		side = m.readSidecar(sub)
+		id, err := m.verdictFrom(sub, cred.fingerprint, side.fp, side.err)
 		if err != nil {
 			return switchPlan{}, &refusal{err: err}
 		}
@@ -221,7 +241,7 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig) (switchPlan, *refusal
 	if err != nil {
 		return switchPlan{}, &refusal{err: fmt.Errorf("credslots: read live path %s: %w", m.live, err)}
 	}
-	plan := switchPlan{slot: data, fingerprint: cred.fingerprint, live: live}
+	plan := switchPlan{slot: data, fingerprint: cred.fingerprint, live: live, side: side}
 	switch live.kind {
 	case kindSymlink:
 		// A symlink holds no data: no slot but the target needs reading.
@@ -285,6 +305,7 @@ func (m *Manager) switchLocked(mu *mutation, c *change, sub string, plan switchP
 			return err
 		}
 	}
+	spliced := false
 	if plan.keepLive {
 		if err := m.keepBackup(m.live, plan.live.data); err != nil {
 			return err
@@ -301,13 +322,14 @@ func (m *Manager) switchLocked(mu *mutation, c *change, sub string, plan switchP
 		// The account Claude Code shows follows the switch; a failure
 		// leaves .claude.json as it was until Claude Code fetches the
 		// profile itself.
-		shown, err := m.spliceAccount(mu, sub)
+		shown, err := m.spliceAccount(mu, sub, plan.side)
 		if err != nil {
 			m.cfg.logger.Warn("could not splice the account", "sub", sub, "path", claudeJSONName, "reason", err.Error())
 		}
 		c.account = shown
+		spliced = err == nil // shown is what .claude.json shows now
 	}
-	if c.account == nil {
+	if c.account == nil && !spliced {
 		// Not spliced: .claude.json still shows what it showed before,
 		// which is no news of a login either.
 		c.account = m.shownAccount()

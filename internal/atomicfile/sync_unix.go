@@ -2,18 +2,39 @@
 
 package atomicfile
 
-import "os"
+import (
+	"errors"
+	"io/fs"
 
-// SyncDir fsyncs a directory so that a rename inside it is durable.
+	"golang.org/x/sys/unix"
+)
+
+// SyncDir fsyncs a directory so that a rename inside it is durable: open
+// (O_DIRECTORY), fsync, close, and no more; os.Open would add fcntl and
+// epoll calls.
 func SyncDir(dir string) error {
-	d, err := os.Open(dir)
+	fd, err := retryEINTR(func() (int, error) {
+		return unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	})
 	if err != nil {
-		return err
+		return &fs.PathError{Op: "open", Path: dir, Err: err}
 	}
-	serr := d.Sync()
-	cerr := d.Close()
+	_, serr := retryEINTR(func() (int, error) { return 0, unix.Fsync(fd) })
+	cerr := unix.Close(fd)
 	if serr != nil {
-		return serr
+		return &fs.PathError{Op: "sync", Path: dir, Err: serr}
 	}
-	return cerr
+	if cerr != nil {
+		return &fs.PathError{Op: "close", Path: dir, Err: cerr}
+	}
+	return nil
+}
+
+func retryEINTR(call func() (int, error)) (int, error) {
+	for {
+		n, err := call()
+		if !errors.Is(err, unix.EINTR) {
+			return n, err
+		}
+	}
 }

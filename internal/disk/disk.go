@@ -66,6 +66,12 @@ type FS interface {
 	// the file does not end with a newline (a line torn by a crash), data
 	// starts on a new line.
 	Append(name string, data []byte, durable bool) error
+	// AppendRecord is Append for a record file such as the journal: it
+	// refuses anything but a regular file (ErrNotRegular), creates name
+	// only when create (else a missing file is fs.ErrNotExist), and
+	// returns the file's size before the write, from the fstat of the
+	// descriptor it wrote through.
+	AppendRecord(name string, data []byte, durable, create bool) (int64, error)
 	// EvalSymlinks returns name with every symlink resolved.
 	EvalSymlinks(name string) (string, error)
 	// Lchown sets the owner and group of name, not following a symlink.
@@ -112,6 +118,10 @@ func (OS) Lchown(name string, uid, gid int) error            { return os.Lchown(
 func (OS) StatLock(name string) (LockStat, error)            { return StatLock(name) }
 func (OS) Rmdir(name string) error                           { return Rmdir(name) }
 func (OS) CreateNew(name string, data []byte) error          { return CreateNew(name, data) }
+
+func (OS) AppendRecord(name string, data []byte, durable, create bool) (int64, error) {
+	return AppendRecord(name, data, durable, create)
+}
 
 func (OS) Append(name string, data []byte, durable bool) error {
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_APPEND|os.O_CREATE|ONoFollow, 0o600)

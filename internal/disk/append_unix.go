@@ -1,0 +1,70 @@
+//go:build unix
+
+package disk
+
+import (
+	"errors"
+	"io/fs"
+
+	"golang.org/x/sys/unix"
+)
+
+// AppendRecord appends data to the regular file name with one write and
+// returns the file's size before that write: open (no symlink followed,
+// never blocking on a FIFO), fstat, a pread of the last byte, the write,
+// an fsync when durable, close. No lstat before and no os.File: the fstat
+// of the open descriptor says what the file is and how large, and
+// os.OpenFile would add fcntl and epoll calls.
+func AppendRecord(name string, data []byte, durable, create bool) (int64, error) {
+	flags := unix.O_RDWR | unix.O_APPEND | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+	if create {
+		flags |= unix.O_CREAT
+	}
+	fd, err := RetryEINTR(func() (int, error) { return unix.Open(name, flags, 0o600) })
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EMLINK) || errors.Is(err, unix.EISDIR) {
+			// A symlink at name (never followed: ELOOP, EMLINK on the
+			// BSDs) or a directory.
+			err = ErrNotRegular
+		}
+		return 0, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	size, werr := appendFD(fd, name, data, durable)
+	if cerr := unix.Close(fd); werr == nil && cerr != nil {
+		werr = &fs.PathError{Op: "close", Path: name, Err: cerr}
+	}
+	return size, werr
+}
+
+func appendFD(fd int, name string, data []byte, durable bool) (int64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, &fs.PathError{Op: "fstat", Path: name, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, &fs.PathError{Op: "append", Path: name, Err: ErrNotRegular}
+	}
+	if st.Mode&0o777 != 0o600 {
+		_ = unix.Fchmod(fd, 0o600) // created under a umask that took bits away
+	}
+	if st.Size > 0 {
+		// A line torn by a crash must not swallow the next one.
+		var last [1]byte
+		if n, err := unix.Pread(fd, last[:], st.Size-1); err == nil && n == 1 && last[0] != '\n' {
+			data = append([]byte{'\n'}, data...)
+		}
+	}
+	for len(data) > 0 {
+		n, err := RetryEINTR(func() (int, error) { return unix.Write(fd, data) })
+		if err != nil {
+			return st.Size, &fs.PathError{Op: "write", Path: name, Err: err}
+		}
+		data = data[n:]
+	}
+	if durable {
+		if _, err := RetryEINTR(func() (int, error) { return 0, unix.Fsync(fd) }); err != nil {
+			return st.Size, &fs.PathError{Op: "fsync", Path: name, Err: err}
+		}
+	}
+	return st.Size, nil
+}
