@@ -56,3 +56,15 @@ func FuzzDecimalTime(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValid holds Valid to encoding/json's Valid on every input.
+func FuzzValid(f *testing.F) {
+	for _, s := range validCases {
+		f.Add([]byte(s.doc))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if got, want := Valid(data), json.Valid(data); got != want {
+			t.Fatalf("Valid(%q) = %v, encoding/json says %v", data, got, want)
+		}
+	})
+}

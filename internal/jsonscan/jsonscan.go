@@ -10,7 +10,7 @@ import (
 )
 
 // scanValue returns the end of the JSON value starting at data[i], which is
-// part of a document json.Valid accepted.
+// part of a document Valid accepted.
 func scanValue(data []byte, i int) int {
 	switch data[i] {
 	case '"':
@@ -45,6 +45,9 @@ func scanValue(data []byte, i int) int {
 // scanString returns the end of the string starting at data[i] (a quote).
 func scanString(data []byte, i int) int {
 	for i++; i < len(data); i++ {
+		if i = skipPlain(data, i); i >= len(data) {
+			break
+		}
 		switch data[i] {
 		case '\\':
 			i++
@@ -126,9 +129,10 @@ func Number(raw []byte) (string, bool) {
 
 // Document trims data to its one JSON value, or returns why it is not one
 // JSON document ("unreadable or malformed JSON: " and the detail), in words
-// that quote nothing of data.
+// that quote nothing of data. It validates data once, with [Valid]; only a
+// document it refuses is read again (by encoding/json) to say why.
 func Document(data []byte) ([]byte, string) {
-	if !json.Valid(data) {
+	if !Valid(data) {
 		return nil, "unreadable or malformed JSON: " + invalidDetail(data)
 	}
 	return bytes.TrimSpace(data), ""
@@ -143,7 +147,7 @@ type Member struct {
 }
 
 // Members lists the members of the JSON object obj (a document
-// json.Valid accepted, trimmed), in order, keeping only the last of
+// [Document] accepted, trimmed), in order, keeping only the last of
 // duplicate names, as encoding/json would read them. It returns false when
 // obj is not an object.
 func Members(obj []byte) ([]Member, bool) {
