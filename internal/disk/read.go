@@ -2,6 +2,7 @@ package disk
 
 import (
 	"fmt"
+	"sync"
 )
 
 // ReadRegular reads the regular file at name (following symlinks) without
@@ -9,8 +10,8 @@ import (
 // socket or device is refused as "not a regular file" (it is opened
 // non-blocking, so nothing waits for a writer), and a larger file returns an
 // error wrapping ErrTooLarge. On Unix it makes exactly the system calls
-// open, fstat, read and close; a file that reports no size (as in /proc) is
-// read until its end.
+// open, fstat, read and close, and allocates only the data's buffer; a
+// file that reports no size (as in /proc) is read until its end.
 func ReadRegular(name string) ([]byte, error) {
 	data, _, err := ReadRegularMode(name, MaxFileSize)
 	return data, err
@@ -25,4 +26,33 @@ func ReadRegularMax(name string, limit int64) ([]byte, error) {
 // TooLarge is the error for a file over limit bytes.
 func TooLarge(name string, limit int64) error {
 	return fmt.Errorf("credslots: %s is larger than %d bytes: %w", name, limit, ErrTooLarge)
+}
+
+// bufPool holds read buffers for callers that look at what they read only
+// until they return (a check that hashes or parses a file and keeps
+// nothing of its bytes).
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, 4096)
+	return &b
+}}
+
+// maxPooled is the largest buffer PutBuffer keeps: a rare large file does
+// not pin its memory in the pool.
+const maxPooled = 64 << 10
+
+// GetBuffer returns an empty read buffer from the pool, for
+// [ReadRegularInto] and [FS.ReadFileInto]. Give it back with PutBuffer.
+func GetBuffer() *[]byte { return bufPool.Get().(*[]byte) }
+
+// PutBuffer clears what *b holds (credential bytes never linger in the
+// pool) and gives it back to the pool. Set *b to the data a read returned
+// first, so that a buffer the read had to enlarge is the one kept. Nothing
+// of *b may be used afterwards.
+func PutBuffer(b *[]byte) {
+	clear(*b)
+	if cap(*b) > maxPooled {
+		return
+	}
+	*b = (*b)[:0]
+	bufPool.Put(b)
 }
