@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gptme/credslots/internal/atomicfile"
+	"github.com/gptme/credslots/internal/credfile"
 	"github.com/gptme/credslots/internal/disk"
 	"github.com/gptme/credslots/internal/jsonscan"
 )
@@ -83,12 +84,8 @@ func accountIn(data []byte) []byte {
 
 // sidecarAccount returns the oauthAccount a sidecar remembers; nil when none.
 func sidecarAccount(data []byte) []byte {
-	doc, problem := jsonscan.Document(data)
-	if problem != "" {
-		return nil
-	}
-	v := jsonscan.Fields(doc, "oauth_account")[0]
-	if len(v) == 0 || v[0] != '{' {
+	_, v := credfile.Sidecar(data)
+	if v == nil {
 		return nil
 	}
 	return compactJSON(v)

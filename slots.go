@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gptme/credslots/internal/credfile"
 	"github.com/gptme/credslots/internal/disk"
 )
 
@@ -34,6 +35,7 @@ type Manager struct {
 	subs     []string
 	slots    map[string]string          // sub -> slot path
 	bySlot   map[string]string          // slot path -> sub
+	byTarget map[string]string          // live symlink target, as the package writes it -> sub
 	prints   map[string]string          // sub -> fingerprint sidecar path
 	held     atomic.Pointer[LockHolder] // the CLI locks the change in progress holds
 }
@@ -57,12 +59,13 @@ func New(opts ...Option) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		cfg:    c,
-		dir:    filepath.Clean(c.credsDir),
-		subs:   append([]string(nil), c.subs...),
-		slots:  make(map[string]string, len(c.subs)),
-		bySlot: make(map[string]string, len(c.subs)),
-		prints: make(map[string]string, len(c.subs)),
+		cfg:      c,
+		dir:      filepath.Clean(c.credsDir),
+		subs:     append([]string(nil), c.subs...),
+		slots:    make(map[string]string, len(c.subs)),
+		bySlot:   make(map[string]string, len(c.subs)),
+		byTarget: make(map[string]string, len(c.subs)),
+		prints:   make(map[string]string, len(c.subs)),
 	}
 	m.live = filepath.Join(m.dir, c.liveName)
 	m.private = filepath.Join(m.dir, privateDirName)
@@ -95,6 +98,9 @@ func New(opts ...Option) (*Manager, error) {
 		}
 		m.slots[sub] = filepath.Join(m.dir, expand(c.slotTemplate, sub))
 		m.bySlot[m.slots[sub]] = sub
+		if _, dup := m.byTarget[m.symlinkTarget(sub)]; !dup {
+			m.byTarget[m.symlinkTarget(sub)] = sub
+		}
 		m.prints[sub] = filepath.Join(m.dir, expand(c.fingerprintTemplate, sub))
 		all = append(all,
 			derived{m.slots[sub], fmt.Sprintf("slot %q", sub)},
@@ -180,16 +186,36 @@ func (m *Manager) symlinkTarget(sub string) string {
 // order wins.
 func (m *Manager) ActiveSubscription() (string, bool) {
 	fsys := m.cfg.fs
+	buf := disk.GetBuffer()
+	link := (*buf)[:cap(*buf)]
 	// Readlink fails for anything but a symlink, so it doubles as the Lstat.
-	link, err := fsys.Readlink(m.live)
-	if err != nil {
+	n, err := fsys.ReadlinkInto(m.live, link)
+	if err != nil && !errors.Is(err, disk.ErrLinkTooLong) {
+		disk.PutBuffer(buf, nil)
 		return "", false
 	}
+	link = link[:n]
+	// The common case: the target exactly as a switch writes it, looked up
+	// without a copy. It names that slot (the live path is in the creds
+	// dir, the target is relative to it), so the stat need only say that
+	// it resolves to a regular file.
+	sub, named := m.byTarget[string(link)]
+	if named && err == nil {
+		disk.PutBuffer(buf, link)
+		mode, err := fsys.StatMode(m.live)
+		if err != nil || !mode.IsRegular() {
+			return "", false
+		}
+		return sub, true
+	}
+	spelled := string(link)
+	cut := err != nil // a target longer than the buffer: compare files only
+	disk.PutBuffer(buf, link)
 	target, err := fsys.Stat(m.live)
 	if err != nil || !target.Mode().IsRegular() {
 		return "", false
 	}
-	if sub, ok := m.slotNamed(link); ok {
+	if sub, ok := m.slotNamed(spelled); ok && !cut {
 		return sub, true
 	}
 	for _, sub := range m.subs {
@@ -247,11 +273,13 @@ func (m *Manager) readCredential(path string) ([]byte, credential, error) {
 // not JSON, or has no numeric claudeAiOauth.expiresAt within the years 1 to
 // 9999. It never panics.
 func ReadSlotExpiry(path string) (time.Time, bool) {
-	data, err := disk.OS{}.ReadFile(path)
-	if err != nil {
-		return time.Time{}, false
+	buf := disk.GetBuffer()
+	data, err := disk.ReadRegularInto(path, *buf, disk.MaxFileSize)
+	var c credential
+	if err == nil {
+		c = ClaudeCode.parseFor(data, credfile.Expiry)
 	}
-	c := ClaudeCode.parse(data)
+	disk.PutBuffer(buf, data)
 	return c.expiry, c.hasExpiry()
 }
 
@@ -265,8 +293,11 @@ func ReadSlotExpiry(path string) (time.Time, bool) {
 // compared exactly, never through a float: an expiry at exactly now+grace is
 // not fresh.
 func SlotIsFresh(path string, grace time.Duration, now time.Time) (bool, string) {
-	data, err := disk.OS{}.ReadFile(path)
-	return freshness(ClaudeCode, filepath.Base(path), data, err, grace, now)
+	buf := disk.GetBuffer()
+	data, err := disk.ReadRegularInto(path, *buf, disk.MaxFileSize)
+	fresh, why := freshness(ClaudeCode, filepath.Base(path), data, err, grace, now)
+	disk.PutBuffer(buf, data)
+	return fresh, why
 }
 
 // SlotExpiry returns the expiry of sub's slot in the Manager's format. It
@@ -275,10 +306,13 @@ func (m *Manager) SlotExpiry(sub string) (time.Time, bool) {
 	if !m.knows(sub) {
 		return time.Time{}, false
 	}
-	_, c, err := m.readCredential(m.slots[sub])
-	if err != nil {
-		return time.Time{}, false
+	buf := disk.GetBuffer()
+	data, err := m.cfg.fs.ReadFileInto(m.slots[sub], *buf)
+	var c credential
+	if err == nil {
+		c = m.cfg.format.parseFor(data, credfile.Expiry)
 	}
+	disk.PutBuffer(buf, data)
 	return c.expiry, c.hasExpiry()
 }
 
@@ -288,15 +322,20 @@ func (m *Manager) SlotIsFresh(sub string) (bool, string) {
 	if !m.knows(sub) {
 		return false, m.unknownSub(sub)
 	}
-	data, err := m.cfg.fs.ReadFile(m.slots[sub])
-	return freshness(m.cfg.format, filepath.Base(m.slots[sub]), data, err, m.cfg.grace, m.cfg.now())
+	// The bytes are parsed and forgotten before return: a pooled buffer.
+	buf := disk.GetBuffer()
+	data, err := m.cfg.fs.ReadFileInto(m.slots[sub], *buf)
+	fresh, why := freshness(m.cfg.format, filepath.Base(m.slots[sub]), data, err, m.cfg.grace, m.cfg.now())
+	disk.PutBuffer(buf, data)
+	return fresh, why
 }
 
-// freshness decides [SlotIsFresh] from one read of a slot.
+// freshness decides [SlotIsFresh] from one read of a slot. It reads the
+// expiry alone: no fingerprint, no blank scan.
 func freshness(f Format, name string, data []byte, readErr error, grace time.Duration, now time.Time) (bool, string) {
 	var c credential
 	if readErr == nil {
-		c = f.parse(data)
+		c = f.parseFor(data, credfile.Expiry)
 	}
 	return freshnessOf(f, name, c, readErr, grace, now)
 }
@@ -338,10 +377,12 @@ func readCause(err error) string {
 // expiryVerdict compares a known expiry with now+grace.
 func expiryVerdict(expiry time.Time, grace time.Duration, now time.Time) (bool, string) {
 	now = now.Round(0)
-	at := formatTime(expiry)
 	if expiry.After(now.Add(grace)) {
-		return true, "valid until " + at
+		// The common answer, built with one allocation.
+		var b [64]byte
+		return true, string(expiry.UTC().AppendFormat(append(b[:0], "valid until "...), time.RFC3339))
 	}
+	at := formatTime(expiry)
 	if !now.Before(expiry) {
 		return false, fmt.Sprintf("expired %dm ago (at %s)", wholeSeconds(expiry, now)/60, at)
 	}

@@ -44,14 +44,15 @@ const maxPooled = 64 << 10
 // [ReadRegularInto] and [FS.ReadFileInto]. Give it back with PutBuffer.
 func GetBuffer() *[]byte { return bufPool.Get().(*[]byte) }
 
-// PutBuffer clears what *b holds (credential bytes never linger in the
-// pool) and gives it back to the pool. Set *b to the data a read returned
-// first, so that a buffer the read had to enlarge is the one kept. Nothing
-// of *b may be used afterwards.
-func PutBuffer(b *[]byte) {
-	clear(*b)
-	if cap(*b) > maxPooled {
-		return
+// PutBuffer gives b back to the pool once the caller is done with data,
+// what a read into *b returned (nil after a failed read): data's bytes are
+// cleared first (credential bytes never linger in the pool), and when the
+// read had to take a larger buffer than *b, that one is kept instead.
+// Nothing of *b or data may be used afterwards.
+func PutBuffer(b *[]byte, data []byte) {
+	clear(data)
+	if cap(data) > cap(*b) && cap(data) <= maxPooled {
+		*b = data
 	}
 	*b = (*b)[:0]
 	bufPool.Put(b)

@@ -1,0 +1,22 @@
+// Package credfile reads the few fields credslots needs from a CLI's
+// credential document and from an identity sidecar: the access token's
+// expiry, the fingerprint of the identity key, and whether a token was
+// blanked. It works on bytes already read; the root package decides what
+// they mean.
+//
+// What it guarantees:
+//   - A document is validated once (internal/jsonscan's Document), then only
+//     the members asked for are read: a caller that wants the expiry alone
+//     ([Expiry]) pays for no hash and no blank scan, one that wants the
+//     identity alone ([Identity]) for no decimal conversion or JWT decoding.
+//   - A fingerprint is the lowercase sha256 hex of the identity key's UTF-8
+//     bytes, as encoding/json decodes them (invalid UTF-8 becomes U+FFFD);
+//     the key itself is never kept, returned or put in a reason.
+//   - Expiries are exact (jsonscan's DecimalTime): no float on the way.
+//   - It never panics, whatever the input.
+//
+// What it never does: touch a file, log, keep any of the bytes it is given
+// past its return (except the raw sub-slice [Sidecar] returns, which is the
+// caller's own memory), or import anything of credslots but
+// internal/jsonscan.
+package credfile
