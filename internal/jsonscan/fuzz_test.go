@@ -68,3 +68,23 @@ func FuzzValid(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFields holds Fields to encoding/json: every member of an object
+// decoded into a map of raw values is found, with the same bytes.
+func FuzzFields(f *testing.F) {
+	for _, s := range []string{`{"a":"x\\","b":[1,{"c":"\""}],"a\\"":2}`, `{"\u0061":1,"a":2}`, `{"k":"0123456789abcdef\\\\"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var members map[string]json.RawMessage
+		root, problem := Document(data)
+		if problem != "" || json.Unmarshal(data, &members) != nil || members == nil {
+			return
+		}
+		for name, want := range members {
+			if got := Fields(root, name)[0]; string(got) != string(want) {
+				t.Fatalf("Fields(%q, %q) = %q, encoding/json %q", data, name, got, want)
+			}
+		}
+	})
+}

@@ -42,20 +42,26 @@ func scanValue(data []byte, i int) int {
 	}
 }
 
-// scanString returns the end of the string starting at data[i] (a quote).
+// scanString returns the end of the string starting at data[i] (a quote),
+// in a document Valid accepted: the first quote not escaped, found with
+// bytes.IndexByte. A quote is escaped when an odd run of backslashes ends
+// just before it (in a valid string a backslash always starts an escape).
 func scanString(data []byte, i int) int {
-	for i++; i < len(data); i++ {
-		if i = skipPlain(data, i); i >= len(data) {
-			break
+	for i++; ; {
+		q := bytes.IndexByte(data[i:], '"')
+		if q < 0 {
+			return len(data)
 		}
-		switch data[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+		q += i
+		bs := 0
+		for k := q - 1; k >= i && data[k] == '\\'; k-- {
+			bs++
 		}
+		if bs%2 == 0 {
+			return q + 1
+		}
+		i = q + 1
 	}
-	return i
 }
 
 // skipSpace returns the first index at or after i that is not JSON space.
@@ -98,7 +104,7 @@ func Fields(obj []byte, names ...string) [4][]byte {
 // keyIs reports whether the raw JSON string key decodes to name.
 func keyIs(key []byte, name string) bool {
 	inner := key[1 : len(key)-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
 		return string(inner) == name
 	}
 	var s string
