@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -82,15 +83,32 @@ func Fields(obj []byte, names ...string) [4][]byte {
 	if len(obj) == 0 || obj[0] != '{' {
 		return vals
 	}
+	// A name in valid UTF-8 without a backslash matches a key's raw bytes
+	// exactly when it matches the key decoded; any other key is decoded.
+	var simple [4]bool
+	for n, name := range names {
+		simple[n] = strings.IndexByte(name, '\\') < 0 && utf8.ValidString(name)
+	}
 	i := skipSpace(obj, 1)
 	for i < len(obj) && obj[i] == '"' {
 		keyEnd := scanString(obj, i)
 		key := obj[i:keyEnd]
 		i = skipSpace(obj, skipSpace(obj, keyEnd)+1) // past the colon
 		valEnd := scanValue(obj, i)
+		inner := key[1 : len(key)-1]
 		for n, name := range names {
-			if keyIs(key, name) {
+			if simple[n] && string(inner) == name {
 				vals[n] = obj[i:valEnd]
+			}
+		}
+		if !plainKey(inner) {
+			var decoded string
+			if json.Unmarshal(key, &decoded) == nil {
+				for n, name := range names {
+					if decoded == name {
+						vals[n] = obj[i:valEnd]
+					}
+				}
 			}
 		}
 		i = skipSpace(obj, valEnd)
@@ -101,14 +119,15 @@ func Fields(obj []byte, names ...string) [4][]byte {
 	return vals
 }
 
-// keyIs reports whether the raw JSON string key decodes to name.
-func keyIs(key []byte, name string) bool {
-	inner := key[1 : len(key)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner) == name
+// plainKey reports whether a raw key's inner bytes are the key decoded: no
+// escape, valid UTF-8.
+func plainKey(inner []byte) bool {
+	for _, c := range inner {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner)
+		}
 	}
-	var s string
-	return json.Unmarshal(key, &s) == nil && s == name
+	return true
 }
 
 // String decodes a raw JSON value that is a string, as encoding/json
