@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gptme/credslots/internal/credfile"
 	"github.com/gptme/credslots/internal/disk"
 	"github.com/gptme/credslots/internal/jsonscan"
 )
@@ -19,35 +20,7 @@ import (
 // a credential; a settings file, a list, or a document that is not JSON is
 // not.
 func credentialShape(f Format, data []byte) (bool, string) {
-	root, problem := jsonscan.Document(data)
-	if problem != "" {
-		return false, "not a JSON document"
-	}
-	if len(root) == 0 || root[0] != '{' {
-		return false, "not a JSON object"
-	}
-	isObject := func(raw []byte) bool { return len(raw) > 0 && raw[0] == '{' }
-	isString := func(raw []byte) bool { _, ok := jsonscan.String(raw); return ok }
-	switch f.Name() {
-	case "claude":
-		if isObject(jsonscan.Fields(root, "claudeAiOauth")[0]) {
-			return true, ""
-		}
-		return false, "no claudeAiOauth object"
-	case "gemini":
-		v := jsonscan.Fields(root, "access_token", "refresh_token")
-		if isString(v[0]) || isString(v[1]) {
-			return true, ""
-		}
-		return false, "no access_token or refresh_token"
-	case "codex":
-		v := jsonscan.Fields(root, "tokens", "OPENAI_API_KEY")
-		if isObject(v[0]) || isString(v[1]) {
-			return true, ""
-		}
-		return false, "no tokens object"
-	}
-	return true, ""
+	return credfile.Shape(f.Name(), data)
 }
 
 // anyCredentialShape reports whether data is a credential of any format.

@@ -97,3 +97,40 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+func TestShape(t *testing.T) {
+	for _, tc := range []struct {
+		format, doc string
+		ok          bool
+		why         string
+	}{
+		{"claude", `{"claudeAiOauth":{}}`, true, ""},
+		{"claude", `{"claudeAiOauth":"x"}`, false, "no claudeAiOauth object"},
+		{"claude", `[1]`, false, "not a JSON object"},
+		{"claude", `{"claudeAiOauth":`, false, "not a JSON document"},
+		{"gemini", `{"refresh_token":"r"}`, true, ""},
+		{"gemini", `{"theme":"dark"}`, false, "no access_token or refresh_token"},
+		{"codex", `{"OPENAI_API_KEY":"k"}`, true, ""},
+		{"codex", `{"tokens":null}`, false, "no tokens object"},
+		{"other", `{}`, true, ""},
+	} {
+		ok, why := Shape(tc.format, []byte(tc.doc))
+		assert.Equal(t, tc.ok, ok, "%s %s", tc.format, tc.doc)
+		assert.Equal(t, tc.why, why, "%s %s", tc.format, tc.doc)
+	}
+}
+
+func TestCarryState(t *testing.T) {
+	slot := []byte(`{"claudeAiOauth":{"refreshToken":"slot"},"mcpOAuth":{"old":1},"onlySlot":true}`)
+	live := []byte(`{"claudeAiOauth":{"refreshToken":"live"},"mcpOAuth":{"new":2},"onlyLive":"x"}`)
+	out, ok := CarryState(slot, live, "claudeAiOauth")
+	assert.True(t, ok)
+	assert.Equal(t, `{"claudeAiOauth":{"refreshToken":"slot"},"mcpOAuth":{"new":2},"onlyLive":"x","onlySlot":true}`, string(out),
+		"the slot's account stays; the rest follows live; the slot's own keys are kept")
+	_, ok = CarryState(slot, slot, "claudeAiOauth")
+	assert.False(t, ok, "nothing would change")
+	_, ok = CarryState(slot, []byte(`{"claudeAiOauth":`), "claudeAiOauth")
+	assert.False(t, ok, "live is not JSON")
+	_, ok = CarryState([]byte(`[1]`), live, "claudeAiOauth")
+	assert.False(t, ok, "the slot is no object")
+}

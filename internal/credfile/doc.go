@@ -1,8 +1,10 @@
 // Package credfile reads the few fields credslots needs from a CLI's
 // credential document and from an identity sidecar: the access token's
 // expiry, the fingerprint of the identity key, and whether a token was
-// blanked. It works on bytes already read; the root package decides what
-// they mean.
+// blanked; it tells whether a document has a format's shape at all
+// ([Shape]), and carries the account-independent members of one document
+// into another ([CarryState]). It works on bytes already read; the root
+// package decides what they mean.
 //
 // What it guarantees:
 //   - A document is validated once (internal/jsonscan's Document), then only
@@ -16,7 +18,8 @@
 //   - It never panics, whatever the input.
 //
 // What it never does: touch a file, log, keep any of the bytes it is given
-// past its return (except the raw sub-slice [Sidecar] returns, which is the
-// caller's own memory), or import anything of credslots but
+// past its return (except the raw sub-slices [Sidecar] and [CarryState]
+// return, which are the caller's own memory), rewrite a member it carries
+// (values are copied byte for byte), or import anything of credslots but
 // internal/jsonscan.
 package credfile
