@@ -18,8 +18,8 @@
 //   - It never panics, whatever the input.
 //
 // What it never does: touch a file, log, keep any of the bytes it is given
-// past its return (except the raw sub-slices [Sidecar] and [CarryState]
-// return, which are the caller's own memory), rewrite a member it carries
+// past its return (except the raw sub-slice [Sidecar] returns, which is
+// the caller's own memory), rewrite a member it carries
 // (values are copied byte for byte), or import anything of credslots but
 // internal/jsonscan.
 package credfile
