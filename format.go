@@ -101,7 +101,7 @@ type jsonFormat struct {
 	field           string                           // the expiry, as reasons name it
 	id              string                           // the identity key, as reasons name it
 	stable          bool                             // the identity survives a refresh
-	read            credfile.Reader                  // reads a validated document
+	read            *credfile.Format                 // reads a document
 	locks           func(dir, real string) []cliLock // the CLI's refresh locks; nil for none
 }
 

@@ -43,32 +43,49 @@ type Credential struct {
 	Blank string
 }
 
-// Reader reads one format's fields from a document jsonscan.Document
-// accepted (trimmed); a root that is not an object has every field missing.
-type Reader func(root []byte, want Want) Credential
+// Format is one CLI's credential document: the root member its login
+// lives in ("" for the root itself) and the members read there, found in
+// one validating pass (jsonscan.Lookup).
+type Format struct {
+	outer string
+	names []string
+	// read builds the credential from the login's raw value and its
+	// members' (in the order of names).
+	read func(login []byte, v [4][]byte, want Want) Credential
+}
 
-// Parse validates data once and reads the wanted fields with read.
-func Parse(read Reader, data []byte, want Want) Credential {
-	root, problem := jsonscan.Document(data)
+// Parse validates data once and reads the wanted fields of format f.
+func Parse(f *Format, data []byte, want Want) Credential {
+	login, v, problem := jsonscan.Lookup(data, f.outer, f.names...)
 	if problem != "" {
 		return Credential{Problem: problem}
 	}
-	c := read(root, want)
+	c := f.read(login, v, want)
 	c.ExpiryOK = want&Expiry != 0 && c.Problem == ""
 	return c
 }
 
-// Claude reads Claude Code's .credentials.json: claudeAiOauth.expiresAt
-// (Unix ms), identity claudeAiOauth.refreshToken, blank when accessToken is
-// empty or refreshToken present and empty.
-func Claude(root []byte, want Want) Credential {
+// The formats.
+var (
+	// Claude is Claude Code's .credentials.json: claudeAiOauth.expiresAt
+	// (Unix ms), identity claudeAiOauth.refreshToken, blank when
+	// accessToken is empty or refreshToken present and empty.
+	Claude = &Format{outer: "claudeAiOauth", names: []string{"accessToken", "refreshToken", "expiresAt"}, read: readClaude}
+	// Gemini is Gemini CLI's oauth_creds.json: expiry_date (Unix ms),
+	// identity refresh_token, blank when access_token is empty.
+	Gemini = &Format{names: []string{"access_token", "refresh_token", "expiry_date"}, read: readGemini}
+	// Codex is Codex CLI's auth.json: the exp claim (Unix seconds) of the
+	// JWT in tokens.access_token, decoded without verifying its signature;
+	// identity tokens.account_id; blank when tokens.access_token is empty.
+	Codex = &Format{outer: "tokens", names: []string{"access_token", "account_id"}, read: readCodex}
+)
+
+func readClaude(oauth []byte, v [4][]byte, want Want) Credential {
 	var c Credential
-	oauth := jsonscan.Fields(root, "claudeAiOauth")[0]
 	if len(oauth) == 0 || oauth[0] != '{' {
 		c.Problem = "missing claudeAiOauth payload"
 		return c
 	}
-	v := jsonscan.Fields(oauth, "accessToken", "refreshToken", "expiresAt")
 	if want&Identity != 0 {
 		c.Fingerprint = Fingerprint(v[1])
 	}
@@ -81,11 +98,8 @@ func Claude(root []byte, want Want) Credential {
 	return c
 }
 
-// Gemini reads Gemini CLI's oauth_creds.json: expiry_date (Unix ms),
-// identity refresh_token, blank when access_token is empty.
-func Gemini(root []byte, want Want) Credential {
+func readGemini(_ []byte, v [4][]byte, want Want) Credential {
 	var c Credential
-	v := jsonscan.Fields(root, "access_token", "refresh_token", "expiry_date")
 	if want&Identity != 0 {
 		c.Fingerprint = Fingerprint(v[1])
 	}
@@ -98,17 +112,12 @@ func Gemini(root []byte, want Want) Credential {
 	return c
 }
 
-// Codex reads Codex CLI's auth.json: the exp claim (Unix seconds) of the
-// JWT in tokens.access_token, decoded without verifying its signature;
-// identity tokens.account_id; blank when tokens.access_token is empty.
-func Codex(root []byte, want Want) Credential {
+func readCodex(tokens []byte, v [4][]byte, want Want) Credential {
 	var c Credential
-	tokens := jsonscan.Fields(root, "tokens")[0]
 	if len(tokens) == 0 || tokens[0] != '{' {
 		c.Problem = "missing tokens payload"
 		return c
 	}
-	v := jsonscan.Fields(tokens, "access_token", "account_id")
 	if want&Identity != 0 {
 		c.Fingerprint = Fingerprint(v[1])
 	}

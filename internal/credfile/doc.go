@@ -7,8 +7,9 @@
 // package decides what they mean.
 //
 // What it guarantees:
-//   - A document is validated once (internal/jsonscan's Document), then only
-//     the members asked for are read: a caller that wants the expiry alone
+//   - A document is validated once, and the members a format needs are
+//     found in that same pass (internal/jsonscan's Lookup); only the fields
+//     asked for are then decoded: a caller that wants the expiry alone
 //     ([Expiry]) pays for no hash and no blank scan, one that wants the
 //     identity alone ([Identity]) for no decimal conversion or JWT decoding.
 //   - A fingerprint is the lowercase sha256 hex of the identity key's UTF-8

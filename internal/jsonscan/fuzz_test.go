@@ -1,6 +1,7 @@
 package jsonscan
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -84,6 +85,47 @@ func FuzzFields(f *testing.F) {
 		for name, want := range members {
 			if got := Fields(root, name)[0]; string(got) != string(want) {
 				t.Fatalf("Fields(%q, %q) = %q, encoding/json %q", data, name, got, want)
+			}
+		}
+	})
+}
+
+// FuzzLookup holds Lookup to Document and Fields, for a nested and a
+// top-level query.
+func FuzzLookup(f *testing.F) {
+	for _, s := range []string{
+		`{"claudeAiOauth":{"accessToken":"a","refreshToken":"r","expiresAt":1},"x":[{"expiresAt":2}]}`,
+		`{"claudeAiOauth":{"expiresAt":1},"claudeAiOauth":3}`, `{"claudeAiOauth":[{"expiresAt":1}]}`,
+		`{"\u0063laudeAiOauth":{"expires\u0041t":{"a":[1,2]},"expiresAt":"x"}}`, `[{"claudeAiOauth":{"expiresAt":1}}]`,
+		`{"access_token":"a","expiry_date":[1],"access_token":{}}`, ` {"claudeAiOauth":{}} `,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, q := range []struct {
+			outer string
+			names []string
+		}{{"claudeAiOauth", []string{"accessToken", "refreshToken", "expiresAt"}}, {"", []string{"access_token", "claudeAiOauth", "expiry_date", "access_token"}}} {
+			root, problem := Document(data)
+			outerVal, vals, got := Lookup(data, q.outer, q.names...)
+			if got != problem {
+				t.Fatalf("Lookup(%q) problem %q, Document %q", data, got, problem)
+			}
+			if problem != "" {
+				continue
+			}
+			wantOuter := root
+			if q.outer != "" {
+				wantOuter = Fields(root, q.outer)[0]
+			}
+			if !bytes.Equal(outerVal, wantOuter) || (outerVal == nil) != (wantOuter == nil) {
+				t.Fatalf("Lookup(%q, %q) outer %q, Fields %q", data, q.outer, outerVal, wantOuter)
+			}
+			want := Fields(wantOuter, q.names...)
+			for n := range q.names {
+				if !bytes.Equal(vals[n], want[n]) || (vals[n] == nil) != (want[n] == nil) {
+					t.Fatalf("Lookup(%q, %q) %s = %q, Fields %q", data, q.outer, q.names[n], vals[n], want[n])
+				}
 			}
 		}
 	})

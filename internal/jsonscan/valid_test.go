@@ -80,3 +80,29 @@ func BenchmarkValid(b *testing.B) {
 		}
 	})
 }
+
+func TestLookupAllocatesNothing(t *testing.T) {
+	doc := []byte(claudeBenchDoc)
+	assert.Zero(t, testing.AllocsPerRun(20, func() { Lookup(doc, "claudeAiOauth", "accessToken", "refreshToken", "expiresAt") }))
+}
+
+// BenchmarkLookup: a Claude Code credential's three fields in one pass,
+// beside Document and two Fields calls.
+func BenchmarkLookup(b *testing.B) {
+	doc := []byte(claudeBenchDoc)
+	b.Run("Lookup", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			Lookup(doc, "claudeAiOauth", "accessToken", "refreshToken", "expiresAt")
+		}
+	})
+	b.Run("Document_Fields", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			root, _ := Document(doc)
+			Fields(Fields(root, "claudeAiOauth")[0], "accessToken", "refreshToken", "expiresAt")
+		}
+	})
+}
