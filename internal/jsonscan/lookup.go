@@ -62,7 +62,7 @@ func (l *lookup) nameDepth() int {
 // comparison needs it.
 type rawKey struct {
 	raw     []byte
-	plain   bool // its inner bytes are the key decoded
+	plain   bool // plain ASCII without an escape: its inner bytes are the key decoded
 	tried   bool
 	ok      bool
 	decoded string
@@ -90,9 +90,8 @@ func decodeKey(raw []byte) (string, bool) {
 
 // member notes the key of a member of an object at depth (the root object
 // is depth 1) whose value starts at start.
-func (l *lookup) member(raw []byte, depth, start int) {
+func (l *lookup) member(k rawKey, depth, start int) {
 	if depth == 1 && l.outer != "" {
-		k := rawKey{raw: raw, plain: plainKey(raw[1 : len(raw)-1])}
 		l.inOuter = k.is(l.outer)
 		if l.inOuter {
 			// The last of duplicate members wins: forget what an
@@ -105,7 +104,6 @@ func (l *lookup) member(raw []byte, depth, start int) {
 	if depth != l.nameDepth() || depth == 2 && !l.inOuter {
 		return
 	}
-	k := rawKey{raw: raw, plain: plainKey(raw[1 : len(raw)-1])}
 	var mask uint8
 	for n, name := range l.names {
 		if k.is(name) {
@@ -159,7 +157,7 @@ func (l *lookup) run(data []byte) bool {
 		if i >= len(data) || data[i] != '"' {
 			return -1
 		}
-		end := validString(data, i)
+		end, plain := validKeyString(data, i)
 		if end < 0 {
 			return -1
 		}
@@ -169,7 +167,7 @@ func (l *lookup) run(data []byte) bool {
 		}
 		v := skipSpace(data, colon+1)
 		if len(stack) <= 2 {
-			l.member(data[i:end], len(stack), v)
+			l.member(rawKey{raw: data[i:end], plain: plain}, len(stack), v)
 		}
 		return v
 	}

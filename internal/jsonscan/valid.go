@@ -231,3 +231,50 @@ func special(x uint64) bool {
 	b := x ^ (ones * '\\')
 	return (ctl|(q-ones)&^q|(b-ones)&^b)&highs != 0
 }
+
+// validKeyString is validString for a member's key that also reports
+// whether the key is plain ASCII without an escape, so that its raw bytes
+// are the key decoded: a key's bytes are walked once.
+func validKeyString(data []byte, i int) (end int, plain bool) {
+	plain = true
+	for i++; ; {
+		for i+8 <= len(data) {
+			x := binary.LittleEndian.Uint64(data[i:])
+			if special(x) || x&highs != 0 {
+				break
+			}
+			i += 8
+		}
+		for i < len(data) && strPlain[data[i]] {
+			if data[i] >= 0x80 {
+				plain = false
+			}
+			i++
+		}
+		if i >= len(data) {
+			return -1, false
+		}
+		switch data[i] {
+		case '"':
+			return i + 1, plain
+		case '\\':
+			plain = false
+			if i+1 >= len(data) {
+				return -1, false
+			}
+			switch data[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(data) || !isHex(data[i+2]) || !isHex(data[i+3]) || !isHex(data[i+4]) || !isHex(data[i+5]) {
+					return -1, false
+				}
+				i += 6
+			default:
+				return -1, false
+			}
+		default: // a control character
+			return -1, false
+		}
+	}
+}
