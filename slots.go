@@ -319,13 +319,14 @@ func (m *Manager) SlotExpiry(sub string) (time.Time, bool) {
 // SlotIsFresh is the package-level [SlotIsFresh] for sub's slot, with the
 // Manager's format, grace and clock. An unknown sub is not fresh.
 func (m *Manager) SlotIsFresh(sub string) (bool, string) {
-	if !m.knows(sub) {
+	path, ok := m.slots[sub]
+	if !ok {
 		return false, m.unknownSub(sub)
 	}
 	// The bytes are parsed and forgotten before return: a pooled buffer.
 	buf := disk.GetBuffer()
-	data, err := m.cfg.fs.ReadFileInto(m.slots[sub], *buf)
-	fresh, why := freshness(m.cfg.format, filepath.Base(m.slots[sub]), data, err, m.cfg.grace, m.cfg.now())
+	data, err := m.cfg.fs.ReadFileInto(path, *buf)
+	fresh, why := freshness(m.cfg.format, filepath.Base(path), data, err, m.cfg.grace, m.cfg.now())
 	disk.PutBuffer(buf, data)
 	return fresh, why
 }
@@ -380,7 +381,7 @@ func expiryVerdict(expiry time.Time, grace time.Duration, now time.Time) (bool, 
 	if expiry.After(now.Add(grace)) {
 		// The common answer, built with one allocation.
 		var b [64]byte
-		return true, string(expiry.UTC().AppendFormat(append(b[:0], "valid until "...), time.RFC3339))
+		return true, string(appendRFC3339(append(b[:0], "valid until "...), expiry))
 	}
 	at := formatTime(expiry)
 	if !now.Before(expiry) {
@@ -402,3 +403,19 @@ func wholeSeconds(a, b time.Time) int64 {
 
 // formatTime renders t in RFC 3339, UTC.
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// appendRFC3339 appends t in UTC as time.RFC3339 formats it, for the years
+// 1 to 9999 (every expiry the formats read), without time.Format's layout
+// interpretation.
+func appendRFC3339(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	two := func(b []byte, v int) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
+	b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-')
+	b = append(two(b, int(month)), '-')
+	b = append(two(b, day), 'T')
+	b = append(two(b, hour), ':')
+	b = append(two(b, minute), ':')
+	return append(two(b, sec), 'Z')
+}

@@ -280,3 +280,15 @@ func TestSentinelsAreDistinct(t *testing.T) {
 		assert.False(t, strings.Contains(a.Error(), "credslots"), "sentinel text is wrapped, not prefixed")
 	}
 }
+
+// appendRFC3339 writes what time.RFC3339 writes, over the years the
+// formats read.
+func TestAppendRFC3339(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2026, 1, 1, 20, 0, 0, 0, time.UTC), time.Date(987, 6, 5, 4, 3, 2, 1, time.FixedZone("x", 3600)),
+		fresh, stale, time.UnixMilli(1767225600123).In(time.FixedZone("y", -7*3600)),
+	} {
+		assert.Equal(t, tm.UTC().Format(time.RFC3339), string(appendRFC3339(nil, tm)), "%v", tm)
+	}
+}

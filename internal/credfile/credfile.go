@@ -239,11 +239,10 @@ func jwtClaims(jwt string) ([]byte, bool) {
 // object (a sub-slice of data; nil when absent or not an object). A
 // malformed document has neither.
 func Sidecar(data []byte) (fp string, account []byte) {
-	root, problem := jsonscan.Document(data)
+	_, v, problem := jsonscan.Lookup(data, "", "refresh_token_sha256", "oauth_account")
 	if problem != "" {
 		return "", nil
 	}
-	v := jsonscan.Fields(root, "refresh_token_sha256", "oauth_account")
 	if s, ok := jsonscan.String(v[0]); ok {
 		fp = s
 	}

@@ -19,8 +19,10 @@ import (
 // nothing else is returned). A credential's fields come out of one walk
 // over its bytes instead of three.
 func Lookup(data []byte, outer string, names ...string) (outerVal []byte, vals [4][]byte, problem string) {
-	l := lookup{outer: outer, names: names}
-	if !l.run(data) {
+	// names stays out of l, which holds what is returned: the caller's
+	// variadic slice then never escapes.
+	l := lookup{outer: outer, n: len(names)}
+	if !l.run(data, names) {
 		return nil, [4][]byte{}, "unreadable or malformed JSON: " + invalidDetail(data)
 	}
 	if outer == "" {
@@ -36,7 +38,7 @@ func Lookup(data []byte, outer string, names ...string) (outerVal []byte, vals [
 // found so far.
 type lookup struct {
 	outer string
-	names []string
+	n     int // how many names
 
 	outerVal []byte
 	vals     [4][]byte
@@ -90,7 +92,7 @@ func decodeKey(raw []byte) (string, bool) {
 
 // member notes the key of a member of an object at depth (the root object
 // is depth 1) whose value starts at start.
-func (l *lookup) member(k rawKey, depth, start int) {
+func (l *lookup) member(k rawKey, depth, start int, names []string) {
 	if depth == 1 && l.outer != "" {
 		l.inOuter = k.is(l.outer)
 		if l.inOuter {
@@ -105,7 +107,7 @@ func (l *lookup) member(k rawKey, depth, start int) {
 		return
 	}
 	var mask uint8
-	for n, name := range l.names {
+	for n, name := range names {
 		if k.is(name) {
 			mask |= 1 << n
 		}
@@ -138,7 +140,7 @@ func (l *lookup) done(data []byte, depth, end int) {
 }
 
 func (l *lookup) set(mask uint8, v []byte) {
-	for n := range l.names {
+	for n := 0; n < l.n; n++ {
 		if mask&(1<<n) != 0 {
 			l.vals[n] = v
 		}
@@ -147,7 +149,7 @@ func (l *lookup) set(mask uint8, v []byte) {
 
 // run is Valid with the two hooks: member at each key of an object, done
 // at the end of each value that belongs to an object member.
-func (l *lookup) run(data []byte) bool {
+func (l *lookup) run(data []byte, names []string) bool {
 	var stackBuf [64]byte
 	stack := stackBuf[:0]
 	i := skipSpace(data, 0)
@@ -167,7 +169,7 @@ func (l *lookup) run(data []byte) bool {
 		}
 		v := skipSpace(data, colon+1)
 		if len(stack) <= 2 {
-			l.member(rawKey{raw: data[i:end], plain: plain}, len(stack), v)
+			l.member(rawKey{raw: data[i:end], plain: plain}, len(stack), v, names)
 		}
 		return v
 	}
