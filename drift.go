@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/gptme/credslots/internal/disk"
 )
@@ -74,23 +75,27 @@ func (m *Manager) DetectLiveSlotDrift() (*DriftInfo, error) {
 	// The hex of every hash goes into one string: the live hash first, then
 	// each slot's, 64 zero bytes standing for a slot that could not be read.
 	const hexLen = 2 * sha256.Size
-	hexes := make([]byte, hexLen*(1+len(m.subs)))
+	var hexes strings.Builder // String() takes its bytes without a copy
+	hexes.Grow(hexLen * (1 + len(m.subs)))
+	var h [hexLen]byte
 	if hasLive {
-		hex.Encode(hexes, liveSum[:])
+		hex.Encode(h[:], liveSum[:])
 	}
+	hexes.Write(h[:])
 	match, readable := -1, 0
 	for i, sub := range m.subs {
 		sum, err := read(m.slots[sub])
-		if err != nil {
-			continue
+		h = [hexLen]byte{}
+		if err == nil {
+			readable++
+			hex.Encode(h[:], sum[:])
+			if hasLive && match < 0 && sum == liveSum {
+				match = i
+			}
 		}
-		readable++
-		hex.Encode(hexes[hexLen*(1+i):], sum[:])
-		if hasLive && match < 0 && sum == liveSum {
-			match = i
-		}
+		hexes.Write(h[:])
 	}
-	all := string(hexes)
+	all := hexes.String()
 	info := &DriftInfo{SlotHashes: make(map[string]string, readable)}
 	if hasLive {
 		info.LiveHash = all[:hexLen]
