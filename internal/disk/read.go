@@ -54,6 +54,9 @@ func PutBuffer(b *[]byte, data []byte) {
 	if cap(data) > cap(*b) && cap(data) <= maxPooled {
 		*b = data
 	}
+	if cap(*b) > maxPooled {
+		return
+	}
 	*b = (*b)[:0]
 	bufPool.Put(b)
 }

@@ -126,6 +126,13 @@ func TestPutBufferClearsAndKeepsTheLargerBuffer(t *testing.T) {
 	before := cap(*b2)
 	PutBuffer(b2, huge)
 	assert.Equal(t, before, cap(*b2), "a buffer past maxPooled is not kept")
+
+	b3 := GetBuffer()
+	*b3 = make([]byte, 0, maxPooled+1)
+	PutBuffer(b3, nil)
+	for i := 0; i < 10; i++ {
+		assert.LessOrEqual(t, cap(*GetBuffer()), maxPooled, "a caller's own large buffer does not go into the pool")
+	}
 }
 
 func TestStatModeAndReadlinkInto(t *testing.T) {
