@@ -51,8 +51,8 @@ func (m *Manager) DetectLiveSlotDrift() (*DriftInfo, error) {
 		return sum, err
 	}
 	defer func() {
-		*buf = scratch[:0]
-		disk.PutBuffer(buf, nil)
+		*buf = scratch[:0] // every read was cleared as it was hashed
+		disk.PutBuffer(buf, *buf)
 	}()
 	liveSum, err := read(m.live)
 	hasLive := err == nil

@@ -51,6 +51,11 @@ func GetBuffer() *[]byte { return bufPool.Get().(*[]byte) }
 // Nothing of *b or data may be used afterwards.
 func PutBuffer(b *[]byte, data []byte) {
 	clear(data)
+	if cap(*b) > 0 && (cap(data) == 0 || &data[:1][0] != &(*b)[:1][0]) {
+		// The read outgrew *b (a file that reports no size): what it
+		// had put there first is cleared too.
+		clear((*b)[:cap(*b)])
+	}
 	if cap(data) > cap(*b) && cap(data) <= maxPooled {
 		*b = data
 	}

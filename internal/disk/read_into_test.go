@@ -127,6 +127,11 @@ func TestPutBufferClearsAndKeepsTheLargerBuffer(t *testing.T) {
 	PutBuffer(b2, huge)
 	assert.Equal(t, before, cap(*b2), "a buffer past maxPooled is not kept")
 
+	b4 := GetBuffer()
+	copy((*b4)[:4], "left")
+	PutBuffer(b4, make([]byte, 0, 2*cap(*b4)))
+	assert.NotContains(t, string((*b4)[:cap(*b4)]), "left", "a read that outgrew the buffer: the buffer is cleared too")
+
 	b3 := GetBuffer()
 	*b3 = make([]byte, 0, maxPooled+1)
 	PutBuffer(b3, nil)
