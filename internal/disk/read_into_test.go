@@ -128,9 +128,15 @@ func TestPutBufferClearsAndKeepsTheLargerBuffer(t *testing.T) {
 	assert.Equal(t, before, cap(*b2), "a buffer past maxPooled is not kept")
 
 	b4 := GetBuffer()
-	copy((*b4)[:4], "left")
-	PutBuffer(b4, make([]byte, 0, 2*cap(*b4)))
-	assert.NotContains(t, string((*b4)[:cap(*b4)]), "left", "a read that outgrew the buffer: the buffer is cleared too")
+	first := (*b4)[:cap(*b4)]
+	copy(first, "left")
+	PutBuffer(b4, make([]byte, 0, 2*cap(first)))
+	assert.NotContains(t, string(first), "left", "a read that outgrew the buffer: the buffer it left is cleared too")
+	b5 := GetBuffer()
+	first = (*b5)[:cap(*b5)]
+	copy(first, "half")
+	PutBuffer(b5, nil)
+	assert.NotContains(t, string(first), "half", "a read that failed midway")
 
 	b3 := GetBuffer()
 	*b3 = make([]byte, 0, maxPooled+1)
