@@ -60,28 +60,6 @@ func (l *lookup) nameDepth() int {
 	return 2
 }
 
-// rawKey is a member's raw key (quotes included), decoded only when a
-// comparison needs it.
-type rawKey struct {
-	raw     []byte
-	plain   bool // plain ASCII without an escape: its inner bytes are the key decoded
-	tried   bool
-	ok      bool
-	decoded string
-}
-
-// is reports whether the key decodes to name.
-func (k *rawKey) is(name string) bool {
-	if k.plain {
-		return string(k.raw[1:len(k.raw)-1]) == name
-	}
-	if !k.tried {
-		k.tried = true
-		k.decoded, k.ok = decodeKey(k.raw)
-	}
-	return k.ok && k.decoded == name
-}
-
 // decodeKey decodes a raw key with an escape or a byte past ASCII, as
 // encoding/json does.
 func decodeKey(raw []byte) (string, bool) {
@@ -91,10 +69,18 @@ func decodeKey(raw []byte) (string, bool) {
 }
 
 // member notes the key of a member of an object at depth (the root object
-// is depth 1) whose value starts at start.
-func (l *lookup) member(k rawKey, depth, start int, names []string) {
+// is depth 1) whose value starts at start. raw is the key, quotes included;
+// plain says that its inner bytes are the key decoded (plain ASCII, no
+// escape), so that it compares byte for byte.
+func (l *lookup) member(raw []byte, plain bool, depth, start int, names []string) {
+	inner := raw[1 : len(raw)-1]
 	if depth == 1 && l.outer != "" {
-		l.inOuter = k.is(l.outer)
+		if plain {
+			l.inOuter = string(inner) == l.outer
+		} else {
+			decoded, ok := decodeKey(raw)
+			l.inOuter = ok && decoded == l.outer
+		}
 		if l.inOuter {
 			// The last of duplicate members wins: forget what an
 			// earlier one held.
@@ -107,9 +93,17 @@ func (l *lookup) member(k rawKey, depth, start int, names []string) {
 		return
 	}
 	var mask uint8
-	for n, name := range names {
-		if k.is(name) {
-			mask |= 1 << n
+	if plain {
+		for n, name := range names {
+			if len(name) == len(inner) && string(inner) == name {
+				mask |= 1 << n
+			}
+		}
+	} else if decoded, ok := decodeKey(raw); ok {
+		for n, name := range names {
+			if decoded == name {
+				mask |= 1 << n
+			}
 		}
 	}
 	if mask == 0 {
@@ -147,32 +141,33 @@ func (l *lookup) set(mask uint8, v []byte) {
 	}
 }
 
+// key validates the member key at data[i] in an object at depth and
+// returns where its value starts, or -1.
+func (l *lookup) key(data []byte, i, depth int, names []string) int {
+	if i >= len(data) || data[i] != '"' {
+		return -1
+	}
+	end, plain := validKeyString(data, i)
+	if end < 0 {
+		return -1
+	}
+	colon := skipSpace(data, end)
+	if colon >= len(data) || data[colon] != ':' {
+		return -1
+	}
+	v := skipSpace(data, colon+1)
+	if depth <= 2 {
+		l.member(data[i:end], plain, depth, v, names)
+	}
+	return v
+}
+
 // run is Valid with the two hooks: member at each key of an object, done
 // at the end of each value that belongs to an object member.
 func (l *lookup) run(data []byte, names []string) bool {
 	var stackBuf [64]byte
 	stack := stackBuf[:0]
 	i := skipSpace(data, 0)
-	// key validates the member key at data[i] in the object at the top of
-	// the stack and returns where its value starts, or -1.
-	key := func(i int) int {
-		if i >= len(data) || data[i] != '"' {
-			return -1
-		}
-		end, plain := validKeyString(data, i)
-		if end < 0 {
-			return -1
-		}
-		colon := skipSpace(data, end)
-		if colon >= len(data) || data[colon] != ':' {
-			return -1
-		}
-		v := skipSpace(data, colon+1)
-		if len(stack) <= 2 {
-			l.member(rawKey{raw: data[i:end], plain: plain}, len(stack), v, names)
-		}
-		return v
-	}
 value:
 	for {
 		if i >= len(data) {
@@ -191,7 +186,7 @@ value:
 				break
 			}
 			if c == '{' {
-				if i = key(i); i < 0 {
+				if i = l.key(data, i, len(stack), names); i < 0 {
 					return false
 				}
 			}
@@ -236,7 +231,7 @@ value:
 			case ',':
 				i = skipSpace(data, i+1)
 				if top == '{' {
-					if i = key(i); i < 0 {
+					if i = l.key(data, i, len(stack), names); i < 0 {
 						return false
 					}
 				}
