@@ -356,8 +356,13 @@ func freshnessOf(f Format, name string, c credential, readErr error, grace time.
 		return false, fmt.Sprintf("unreadable or no %s in %s", f.expiryField(), name)
 	}
 	fresh, why := expiryVerdict(c.expiry, grace, now)
-	if hint := unitHint(f, c.expiry); hint != "" {
-		why += ": " + hint
+	// A hint is given only for an expiry before 2000 or from 2200 on (the
+	// years unitHint looks at); the common expiry skips its date
+	// arithmetic.
+	if u := c.expiry.Unix(); u < year2000 || u >= year2200 {
+		if hint := unitHint(f, c.expiry); hint != "" {
+			why += ": " + hint
+		}
 	}
 	return fresh, why
 }
@@ -404,18 +409,46 @@ func wholeSeconds(a, b time.Time) int64 {
 // formatTime renders t in RFC 3339, UTC.
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
+// The Unix seconds of 2000-01-01 and 2200-01-01, UTC: unitHint's bounds.
+const (
+	year2000 = 946684800
+	year2200 = 7258118400
+)
+
 // appendRFC3339 appends t in UTC as time.RFC3339 formats it, for the years
-// 1 to 9999 (every expiry the formats read), without time.Format's layout
-// interpretation.
+// 1 to 9999 (every expiry the formats read), from its Unix seconds in one
+// civil-date computation (days to year, month, day as in Howard Hinnant's
+// days_from_civil inverse), without time.Format's layout interpretation.
 func appendRFC3339(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	year, month, day := t.Date()
-	hour, minute, sec := t.Clock()
+	sec := t.Unix()
+	days := sec / 86400
+	rem := sec % 86400
+	if rem < 0 {
+		days, rem = days-1, rem+86400
+	}
+	z := days + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	day := int(doy - (153*mp+2)/5 + 1)
+	month := int(mp + 3)
+	if month > 12 {
+		month -= 12
+	}
+	year := int(yoe + era*400)
+	if month <= 2 {
+		year++
+	}
 	two := func(b []byte, v int) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
 	b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-')
-	b = append(two(b, int(month)), '-')
+	b = append(two(b, month), '-')
 	b = append(two(b, day), 'T')
-	b = append(two(b, hour), ':')
-	b = append(two(b, minute), ':')
-	return append(two(b, sec), 'Z')
+	b = append(two(b, int(rem/3600)), ':')
+	b = append(two(b, int(rem/60%60)), ':')
+	return append(two(b, int(rem%60)), 'Z')
 }
