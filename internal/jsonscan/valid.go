@@ -6,16 +6,12 @@ import "encoding/binary"
 // a deeper document is not valid.
 const maxNestingDepth = 10000
 
-// strPlain marks the bytes that may stand for themselves inside a JSON
-// string: everything but a control character, the quote and the backslash.
-// As encoding/json does, bytes of invalid UTF-8 are accepted (a decoder
-// replaces them with U+FFFD).
-var strPlain = func() (t [256]bool) {
-	for c := 0x20; c < 256; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
+// strPlain reports whether c may stand for itself inside a JSON string:
+// anything but a control character, the quote and the backslash. As
+// encoding/json does, bytes of invalid UTF-8 are accepted (a decoder
+// replaces them with U+FFFD). It is arithmetic rather than a table, which
+// a read straight after a system call would find out of the cache.
+func strPlain(c byte) bool { return c >= 0x20 && c != '"' && c != '\\' }
 
 // Valid reports whether data is exactly one JSON document, with the answer
 // of encoding/json's Valid on every input (the fuzz test holds it to that),
@@ -120,7 +116,7 @@ func validKey(data []byte, i int) int {
 func validString(data []byte, i int) int {
 	for i++; ; {
 		i = skipPlain(data, i)
-		for i < len(data) && strPlain[data[i]] {
+		for i < len(data) && strPlain(data[i]) {
 			i++
 		}
 		if i >= len(data) {
@@ -245,7 +241,7 @@ func validKeyString(data []byte, i int) (end int, plain bool) {
 			}
 			i += 8
 		}
-		for i < len(data) && strPlain[data[i]] {
+		for i < len(data) && strPlain(data[i]) {
 			if data[i] >= 0x80 {
 				plain = false
 			}
