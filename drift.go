@@ -43,6 +43,8 @@ func (m *Manager) DetectLiveSlotDrift() (*DriftInfo, error) {
 		data, err := m.cfg.fs.ReadFileInto(path, scratch)
 		if err == nil {
 			sum = sha256.Sum256(data)
+		} else {
+			clear(scratch[:cap(scratch)]) // a read that failed midway
 		}
 		clear(data)
 		if cap(data) > cap(scratch) {

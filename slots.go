@@ -191,7 +191,7 @@ func (m *Manager) ActiveSubscription() (string, bool) {
 	// Readlink fails for anything but a symlink, so it doubles as the Lstat.
 	n, err := fsys.ReadlinkInto(m.live, link)
 	if err != nil && !errors.Is(err, disk.ErrLinkTooLong) {
-		disk.PutBuffer(buf, nil)
+		disk.PutBuffer(buf, link[:0]) // a failed readlink wrote nothing
 		return "", false
 	}
 	link = link[:n]
