@@ -215,7 +215,7 @@ value:
 			return false
 		}
 		// A value ended at i: when it is an object member's, say so.
-		if len(stack) > 0 && len(stack) <= 2 && stack[len(stack)-1] == '{' {
+		if (l.p1 || l.p2) && len(stack) > 0 && len(stack) <= 2 && stack[len(stack)-1] == '{' {
 			l.done(data, len(stack), i)
 		}
 		for {
@@ -239,7 +239,7 @@ value:
 			case top + 2:
 				stack = stack[:len(stack)-1]
 				i++
-				if len(stack) > 0 && len(stack) <= 2 && stack[len(stack)-1] == '{' {
+				if (l.p1 || l.p2) && len(stack) > 0 && len(stack) <= 2 && stack[len(stack)-1] == '{' {
 					l.done(data, len(stack), i)
 				}
 			default:
