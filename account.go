@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gptme/credslots/internal/atomicfile"
+	"github.com/gptme/credslots/internal/credfile"
 	"github.com/gptme/credslots/internal/disk"
 	"github.com/gptme/credslots/internal/jsonscan"
 )
@@ -83,17 +84,8 @@ func accountIn(data []byte) []byte {
 
 // sidecarAccount returns the oauthAccount a sidecar remembers; nil when none.
 func sidecarAccount(data []byte) []byte {
-	doc, problem := jsonscan.Document(data)
-	if problem != "" {
-		return nil
-	}
-	return accountObject(jsonscan.Fields(doc, "oauth_account")[0])
-}
-
-// accountObject is a sidecar's raw oauth_account value, compacted, when it
-// is an object; nil otherwise.
-func accountObject(v []byte) []byte {
-	if len(v) == 0 || v[0] != '{' {
+	_, v := credfile.Sidecar(data)
+	if v == nil {
 		return nil
 	}
 	return compactJSON(v)

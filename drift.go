@@ -1,9 +1,14 @@
 package credslots
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
+
+	"github.com/gptme/credslots/internal/disk"
 )
 
 // DriftInfo is the result of [Manager.DetectLiveSlotDrift].
@@ -29,11 +34,32 @@ type DriftInfo struct {
 // permission). It reads each file once, k+1 reads for k slots, and changes
 // nothing.
 func (m *Manager) DetectLiveSlotDrift() (*DriftInfo, error) {
-	data, err := m.cfg.fs.ReadFile(m.live)
-	hash := ""
+	// Every file is read into one pooled buffer and hashed at once; nothing
+	// of the bytes is kept, so the allocations do not grow with the number
+	// of slots but for the map's (see TestDetectLiveSlotDriftAllocs).
+	buf := disk.GetBuffer()
+	scratch := *buf
+	read := func(path string) (sum [sha256.Size]byte, err error) {
+		data, err := m.cfg.fs.ReadFileInto(path, scratch)
+		if err == nil {
+			sum = sha256.Sum256(data)
+		} else {
+			clear(scratch[:cap(scratch)]) // a read that failed midway
+		}
+		clear(data)
+		if cap(data) > cap(scratch) {
+			scratch = data // a larger file: keep its buffer for the next
+		}
+		return sum, err
+	}
+	defer func() {
+		*buf = scratch[:0] // every read was cleared as it was hashed
+		disk.PutBuffer(buf, *buf)
+	}()
+	liveSum, err := read(m.live)
+	hasLive := err == nil
 	switch {
-	case err == nil:
-		hash = hashBytes(data)
+	case hasLive:
 	case isMissing(err):
 		// Nothing there, or a symlink to nothing: only now tell them apart.
 		if _, lerr := m.cfg.fs.Readlink(m.live); lerr != nil {
@@ -48,7 +74,44 @@ func (m *Manager) DetectLiveSlotDrift() (*DriftInfo, error) {
 	default:
 		return nil, fmt.Errorf("credslots: read live path %s: %w", m.live, err)
 	}
-	return m.driftInfo(hash, m.readSlots()), nil
+	// The hex of every hash goes into one string: the live hash first, then
+	// each slot's, 64 zero bytes standing for a slot that could not be read.
+	const hexLen = 2 * sha256.Size
+	var hexes strings.Builder // String() takes its bytes without a copy
+	hexes.Grow(hexLen * (1 + len(m.subs)))
+	var h [hexLen]byte
+	if hasLive {
+		hex.Encode(h[:], liveSum[:])
+	}
+	hexes.Write(h[:])
+	match, readable := -1, 0
+	for i, sub := range m.subs {
+		sum, err := read(m.slots[sub])
+		h = [hexLen]byte{}
+		if err == nil {
+			readable++
+			hex.Encode(h[:], sum[:])
+			if hasLive && match < 0 && sum == liveSum {
+				match = i
+			}
+		}
+		hexes.Write(h[:])
+	}
+	all := hexes.String()
+	info := &DriftInfo{SlotHashes: make(map[string]string, readable)}
+	if hasLive {
+		info.LiveHash = all[:hexLen]
+	}
+	for i, sub := range m.subs {
+		if h := all[hexLen*(1+i) : hexLen*(2+i)]; h[0] != 0 {
+			info.SlotHashes[sub] = h
+		}
+	}
+	if match >= 0 {
+		info.MatchingSlot = m.subs[match]
+	}
+	info.Drift = info.MatchingSlot == ""
+	return info, nil
 }
 
 // liveDrift is [Manager.DetectLiveSlotDrift] that also returns what it read at the

@@ -1,13 +1,11 @@
 package credslots
 
 import (
-	"encoding/base64"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/gptme/credslots/internal/jsonscan"
+	"github.com/gptme/credslots/internal/credfile"
 )
 
 // Format describes one CLI's credential file: where it lives by default, how
@@ -38,6 +36,10 @@ type Format interface {
 	// parse reads a credential document. It never panics and never keeps
 	// token material beyond the identity's hash.
 	parse(data []byte) credential
+	// parseFor is parse computing only the fields want names (see
+	// internal/credfile): a check that needs the expiry alone hashes
+	// nothing.
+	parseFor(data []byte, want credfile.Want) credential
 	// identityName names the identity key in reasons ("refresh token").
 	identityName() string
 	// stableIdentity reports whether the identity key survives a token
@@ -68,8 +70,6 @@ type credential struct {
 	fingerprint string
 	// blank names a blanked field ("claudeAiOauth.accessToken"); "" when none.
 	blank string
-	// doc is the document, trimmed, when it is JSON; nil when it is not.
-	doc []byte
 }
 
 func (c credential) hasExpiry() bool { return c.expiryOK }
@@ -79,16 +79,16 @@ var (
 	// ClaudeCode reads Claude Code's ~/.claude/.credentials.json:
 	// claudeAiOauth.expiresAt (Unix ms), identity claudeAiOauth.refreshToken.
 	ClaudeCode Format = &jsonFormat{name: "claude", dir: ".claude", live: DefaultLiveName, field: "expiresAt",
-		id: "refresh token", read: readClaude, locks: claudeLocks}
+		id: "refresh token", read: credfile.Claude, locks: claudeLocks}
 	// GeminiCLI reads Gemini CLI's ~/.gemini/oauth_creds.json:
 	// expiry_date (Unix ms), identity refresh_token.
 	GeminiCLI Format = &jsonFormat{name: "gemini", dir: ".gemini", live: "oauth_creds.json", field: "expiry_date",
-		id: "refresh_token", stable: true, read: readGemini}
+		id: "refresh_token", stable: true, read: credfile.Gemini}
 	// CodexCLI reads Codex CLI's ~/.codex/auth.json: the exp claim (Unix
 	// seconds) of the JWT in tokens.access_token, decoded without verifying
 	// its signature; identity tokens.account_id.
 	CodexCLI Format = &jsonFormat{name: "codex", dir: ".codex", live: "auth.json", field: "tokens.access_token exp",
-		id: "tokens.account_id", stable: true, read: readCodex, locks: codexLocks}
+		id: "tokens.account_id", stable: true, read: credfile.Codex, locks: codexLocks}
 )
 
 // Formats lists the supported formats, for lookup by Name.
@@ -101,7 +101,7 @@ type jsonFormat struct {
 	field           string                           // the expiry, as reasons name it
 	id              string                           // the identity key, as reasons name it
 	stable          bool                             // the identity survives a refresh
-	read            func(root []byte) credential     // reads a validated document
+	read            *credfile.Format                 // reads a document
 	locks           func(dir, real string) []cliLock // the CLI's refresh locks; nil for none
 }
 
@@ -158,126 +158,9 @@ func codexLocks(dir, _ string) []cliLock {
 	return []cliLock{{path: filepath.Join(dir, codexAuthLock), name: "Codex CLI's auth lock"}}
 }
 
-func (f *jsonFormat) parse(data []byte) credential {
-	root, problem := jsonscan.Document(data)
-	if problem != "" {
-		return credential{problem: problem}
-	}
-	c := f.read(root)
-	c.expiryOK = c.problem == ""
-	c.doc = root
-	return c
-}
+func (f *jsonFormat) parse(data []byte) credential { return f.parseFor(data, credfile.All) }
 
-// The readers take a document json.Valid accepted, trimmed; a root that is
-// not an object has every field missing.
-
-func readClaude(root []byte) credential {
-	var c credential
-	oauth := jsonscan.Fields(root, "claudeAiOauth")[0]
-	if len(oauth) == 0 || oauth[0] != '{' {
-		c.problem = "missing claudeAiOauth payload"
-		return c
-	}
-	v := jsonscan.Fields(oauth, "accessToken", "refreshToken", "expiresAt")
-	c.fingerprint = fingerprintOf(v[1])
-	c.blank = blankField("claudeAiOauth.", []string{"accessToken", "refreshToken"}, v[0], v[1])
-	c.expiry, c.problem = msExpiry(v[2], "expiresAt")
-	return c
-}
-
-func readGemini(root []byte) credential {
-	var c credential
-	v := jsonscan.Fields(root, "access_token", "refresh_token", "expiry_date")
-	c.fingerprint = fingerprintOf(v[1])
-	c.blank = blankField("", []string{"access_token"}, v[0])
-	c.expiry, c.problem = msExpiry(v[2], "expiry_date")
-	return c
-}
-
-func readCodex(root []byte) credential {
-	var c credential
-	tokens := jsonscan.Fields(root, "tokens")[0]
-	if len(tokens) == 0 || tokens[0] != '{' {
-		c.problem = "missing tokens payload"
-		return c
-	}
-	v := jsonscan.Fields(tokens, "access_token", "account_id")
-	c.fingerprint = fingerprintOf(v[1])
-	c.blank = blankField("tokens.", []string{"access_token"}, v[0])
-	jwt, ok := jsonscan.String(v[0])
-	if !ok || jwt == "" {
-		c.problem = "missing tokens.access_token"
-		return c
-	}
-	claims, ok := jwtClaims(jwt)
-	if !ok {
-		c.problem = "tokens.access_token exp unparseable"
-		return c
-	}
-	num, ok := jsonscan.Number(jsonscan.Fields(claims, "exp")[0])
-	if !ok {
-		c.problem = "missing tokens.access_token exp"
-		return c
-	}
-	exp, ok := jsonscan.DecimalTime(num, time.Second)
-	if !ok {
-		c.problem = "tokens.access_token exp unparseable"
-		return c
-	}
-	c.expiry = exp
-	return c
-}
-
-// msExpiry reads a raw JSON number of Unix milliseconds. problem is "missing
-// <field>" when raw is not a number and "<field> unparseable" when it is
-// out of the years 1 to 9999.
-func msExpiry(raw []byte, field string) (time.Time, string) {
-	num, ok := jsonscan.Number(raw)
-	if !ok {
-		return time.Time{}, "missing " + field
-	}
-	exp, ok := jsonscan.DecimalTime(num, time.Millisecond)
-	if !ok {
-		return time.Time{}, field + " unparseable"
-	}
-	return exp, ""
-}
-
-// fingerprintOf hashes a raw identity value that is a non-empty string.
-func fingerprintOf(raw []byte) string {
-	s, ok := jsonscan.String(raw)
-	if !ok || s == "" {
-		return ""
-	}
-	return hashBytes([]byte(s))
-}
-
-// blankField returns the first of names whose raw value is present but
-// holds no usable token (an empty string or null), prefixed for reasons.
-func blankField(prefix string, names []string, raws ...[]byte) string {
-	for n, raw := range raws {
-		if raw == nil {
-			continue
-		}
-		if s, ok := jsonscan.String(raw); ok && s == "" || string(raw) == "null" {
-			return prefix + names[n]
-		}
-	}
-	return ""
-}
-
-// jwtClaims decodes a JWT's payload segment without verifying anything and
-// returns it when it is a JSON document.
-func jwtClaims(jwt string) ([]byte, bool) {
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 || parts[1] == "" {
-		return nil, false
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return nil, false
-	}
-	claims, problem := jsonscan.Document(raw)
-	return claims, problem == ""
+func (f *jsonFormat) parseFor(data []byte, want credfile.Want) credential {
+	c := credfile.Parse(f.read, data, want)
+	return credential{problem: c.Problem, expiry: c.Expiry, expiryOK: c.ExpiryOK, fingerprint: c.Fingerprint, blank: c.Blank}
 }

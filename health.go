@@ -9,45 +9,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gptme/credslots/internal/credfile"
 	"github.com/gptme/credslots/internal/disk"
 	"github.com/gptme/credslots/internal/jsonscan"
 )
 
 // rootShape reports whether a document is a credential of format f at all
-// (whatever its expiry or freshness), or why not: a JSON object holding the
-// format's login payload. An expired or blanked login is still a
-// credential; a settings file, a list, or a document that is not JSON is
-// not. root is what jsonscan.Document accepted, trimmed (the caller has
-// scanned it once already); nil for data that is not JSON.
+// (whatever its expiry or freshness), or why not (see credfile.RootShape).
+// root is what jsonscan.Document accepted, trimmed (the caller has scanned
+// it once already); nil for data that is not JSON.
 func rootShape(f Format, root []byte) (bool, string) {
-	if root == nil {
-		return false, "not a JSON document"
-	}
-	if len(root) == 0 || root[0] != '{' {
-		return false, "not a JSON object"
-	}
-	isObject := func(raw []byte) bool { return len(raw) > 0 && raw[0] == '{' }
-	isString := func(raw []byte) bool { _, ok := jsonscan.String(raw); return ok }
-	switch f.Name() {
-	case "claude":
-		if isObject(jsonscan.Fields(root, "claudeAiOauth")[0]) {
-			return true, ""
-		}
-		return false, "no claudeAiOauth object"
-	case "gemini":
-		v := jsonscan.Fields(root, "access_token", "refresh_token")
-		if isString(v[0]) || isString(v[1]) {
-			return true, ""
-		}
-		return false, "no access_token or refresh_token"
-	case "codex":
-		v := jsonscan.Fields(root, "tokens", "OPENAI_API_KEY")
-		if isObject(v[0]) || isString(v[1]) {
-			return true, ""
-		}
-		return false, "no tokens object"
-	}
-	return true, ""
+	return credfile.RootShape(f.Name(), root)
 }
 
 // anyRootShape is rootShape for any format.
@@ -88,15 +60,15 @@ func unitHint(f Format, expiry time.Time) string {
 // slotProblems are the problems of one slot that rotation depends on: a
 // configured sub with no slot, a slot that is not a credential at all, an
 // expiry in the wrong unit, and an active sub that rests. c is the slot as
-// the format parsed it, its document included (not scanned again here).
-func (m *Manager) slotProblems(ss SlotStatus, c credential, rerr error) []string {
+// the format parsed data.
+func (m *Manager) slotProblems(ss SlotStatus, c credential, data []byte, rerr error) []string {
 	var out []string
 	name := filepath.Base(ss.Path)
 	switch {
 	case !ss.Exists:
 		out = append(out, fmt.Sprintf("sub %s has no slot (%s is missing): it cannot be switched to; log in to it and run credslots add %s", ss.Sub, name, ss.Sub))
 	case rerr == nil:
-		if ok, why := rootShape(m.cfg.format, c.doc); !ok {
+		if ok, why := credfile.Shape(m.cfg.format.Name(), data); !ok {
 			out = append(out, fmt.Sprintf("slot %s (%s) is not a %s credential at all: %s", ss.Sub, name, m.cfg.format.Name(), why))
 		} else if c.hasExpiry() {
 			if hint := unitHint(m.cfg.format, c.expiry); hint != "" {

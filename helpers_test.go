@@ -236,6 +236,29 @@ func (f *faultFS) ReadFileMode(name string) ([]byte, fs.FileMode, error) {
 	return f.inner.ReadFileMode(name)
 }
 
+func (f *faultFS) ReadFileInto(name string, buf []byte) ([]byte, error) {
+	if err := f.hit("read", name); err != nil {
+		return nil, err
+	}
+	return f.inner.ReadFileInto(name, buf)
+}
+
+// StatMode counts as a "stat", as it is one.
+func (f *faultFS) StatMode(name string) (fs.FileMode, error) {
+	if err := f.hit("stat", name); err != nil {
+		return 0, err
+	}
+	return f.inner.StatMode(name)
+}
+
+// ReadlinkInto counts as a "readlink", as it is one.
+func (f *faultFS) ReadlinkInto(name string, buf []byte) (int, error) {
+	if err := f.hit("readlink", name); err != nil {
+		return 0, err
+	}
+	return f.inner.ReadlinkInto(name, buf)
+}
+
 func (f *faultFS) Lstat(name string) (fs.FileInfo, error) {
 	if err := f.hit("lstat", name); err != nil {
 		return nil, err

@@ -547,6 +547,13 @@ func (p permFS) ReadFileMode(name string) ([]byte, fs.FileMode, error) {
 	return p.FS.ReadFileMode(name)
 }
 
+func (p permFS) ReadFileInto(name string, buf []byte) ([]byte, error) {
+	if name == p.deny {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
+	}
+	return p.FS.ReadFileInto(name, buf)
+}
+
 func TestHostilePermissionDenied(t *testing.T) {
 	dir := t.TempDir()
 	m := plainManager(t, dir, withFS(permFS{FS: disk.OS{}, deny: filepath.Join(dir, ".credentials.json.bob")}))

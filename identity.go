@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/gptme/credslots/internal/credfile"
 	"github.com/gptme/credslots/internal/disk"
-	"github.com/gptme/credslots/internal/jsonscan"
 )
 
 // Identity-drift reasons, one per row of the matrix in [Manager.DetectSlotIdentityDrift].
@@ -74,11 +74,13 @@ type sidecar struct {
 // missing, not JSON, or has no non-empty claudeAiOauth.refreshToken string.
 // The token itself is never returned or logged.
 func ComputeSlotFingerprint(path string) (string, bool) {
-	data, err := disk.OS{}.ReadFile(path)
-	if err != nil {
-		return "", false
+	buf := disk.GetBuffer()
+	data, err := disk.ReadRegularInto(path, *buf, disk.MaxFileSize)
+	fp := ""
+	if err == nil {
+		fp = ClaudeCode.parseFor(data, credfile.Identity).fingerprint
 	}
-	fp := ClaudeCode.parse(data).fingerprint
+	disk.PutBuffer(buf, data)
 	return fp, fp != ""
 }
 
@@ -96,49 +98,61 @@ func (m *Manager) ReadStoredFingerprint(sub string) (string, bool) {
 // storedFingerprint reads sub's sidecar. A missing or malformed sidecar is
 // "none"; any other read failure is an error, so that a check never mistakes
 // an unreadable sidecar for an absent one.
+//
+// The sidecar is read into a pooled buffer and parsed once; the
+// fingerprint is a copy, so nothing of the buffer outlives the call.
 func (m *Manager) storedFingerprint(sub string) (string, error) {
-	fp, _, err := m.storedSidecar(sub)
-	return fp, err
+	buf := disk.GetBuffer()
+	data, err := m.cfg.fs.ReadFileInto(m.prints[sub], *buf)
+	fp := ""
+	if err == nil {
+		fp, _ = credfile.Sidecar(data)
+	}
+	disk.PutBuffer(buf, data)
+	return fp, sidecarReadErr(sub, err)
+}
+
+// sidecarReadErr is what a failed read of sub's sidecar means: nothing for
+// a missing one, an error otherwise.
+func sidecarReadErr(sub string, err error) error {
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return fmt.Errorf("credslots: read fingerprint of %q: %w", sub, err)
 }
 
 // storedSidecar reads sub's sidecar: the fingerprint and the remembered
-// oauthAccount (raw JSON; nil when none).
+// oauthAccount (raw JSON, compacted; nil when none), from one parse.
 func (m *Manager) storedSidecar(sub string) (string, []byte, error) {
 	data, err := m.cfg.fs.ReadFile(m.prints[sub])
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil, nil
-	}
 	if err != nil {
-		return "", nil, fmt.Errorf("credslots: read fingerprint of %q: %w", sub, err)
+		return "", nil, sidecarReadErr(sub, err)
 	}
-	// One scan of the document for both fields (parseSidecar and
-	// sidecarAccount would scan it each).
-	root, problem := jsonscan.Document(data)
-	if problem != "" {
-		return "", nil, nil
+	fp, acct := credfile.Sidecar(data)
+	if acct != nil {
+		acct = compactJSON(acct)
 	}
-	v := jsonscan.Fields(root, "refresh_token_sha256", "oauth_account")
-	fp, _ := jsonscan.String(v[0])
-	return fp, accountObject(v[1]), nil
+	return fp, acct, nil
 }
 
 // parseSidecar reads a sidecar document's fingerprint.
 func parseSidecar(data []byte) (string, bool) {
-	root, problem := jsonscan.Document(data)
-	if problem != "" {
-		return "", false
-	}
-	fp, ok := jsonscan.String(jsonscan.Fields(root, "refresh_token_sha256")[0])
-	return fp, ok && fp != ""
+	fp, _ := credfile.Sidecar(data)
+	return fp, fp != ""
 }
 
-// currentFingerprint reads sub's slot and returns its identity fingerprint.
+// currentFingerprint reads sub's slot and returns its identity
+// fingerprint: one read into a pooled buffer, the identity key alone
+// parsed and hashed.
 func (m *Manager) currentFingerprint(sub string) string {
-	_, c, err := m.readCredential(m.slots[sub])
-	if err != nil {
-		return ""
+	buf := disk.GetBuffer()
+	data, err := m.cfg.fs.ReadFileInto(m.slots[sub], *buf)
+	fp := ""
+	if err == nil {
+		fp = m.cfg.format.parseFor(data, credfile.Identity).fingerprint
 	}
-	return c.fingerprint
+	disk.PutBuffer(buf, data)
+	return fp
 }
 
 // CaptureSlotFingerprint records the identity of sub's slot in its sidecar

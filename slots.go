@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gptme/credslots/internal/credfile"
 	"github.com/gptme/credslots/internal/disk"
 )
 
@@ -34,6 +35,7 @@ type Manager struct {
 	subs     []string
 	slots    map[string]string          // sub -> slot path
 	bySlot   map[string]string          // slot path -> sub
+	byTarget map[string]string          // live symlink target, as the package writes it -> sub
 	prints   map[string]string          // sub -> fingerprint sidecar path
 	held     atomic.Pointer[LockHolder] // the CLI locks the change in progress holds
 	locks    lockCache                  // what the locks keep between changes (lock.go)
@@ -58,12 +60,13 @@ func New(opts ...Option) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		cfg:    c,
-		dir:    filepath.Clean(c.credsDir),
-		subs:   append([]string(nil), c.subs...),
-		slots:  make(map[string]string, len(c.subs)),
-		bySlot: make(map[string]string, len(c.subs)),
-		prints: make(map[string]string, len(c.subs)),
+		cfg:      c,
+		dir:      filepath.Clean(c.credsDir),
+		subs:     append([]string(nil), c.subs...),
+		slots:    make(map[string]string, len(c.subs)),
+		bySlot:   make(map[string]string, len(c.subs)),
+		byTarget: make(map[string]string, len(c.subs)),
+		prints:   make(map[string]string, len(c.subs)),
 	}
 	m.live = filepath.Join(m.dir, c.liveName)
 	m.private = filepath.Join(m.dir, privateDirName)
@@ -97,6 +100,9 @@ func New(opts ...Option) (*Manager, error) {
 		}
 		slot, fp := filepath.Join(m.dir, slotRel), filepath.Join(m.dir, printRel)
 		m.slots[sub], m.bySlot[slot], m.prints[sub] = slot, sub, fp
+		if _, dup := m.byTarget[m.symlinkTarget(sub)]; !dup {
+			m.byTarget[m.symlinkTarget(sub)] = sub
+		}
 		all = append(all,
 			derived{slot, "slot", sub},
 			derived{slot + prevSuffix, "the backup of slot", sub},
@@ -205,16 +211,36 @@ func (m *Manager) symlinkTarget(sub string) string {
 // order wins.
 func (m *Manager) ActiveSubscription() (string, bool) {
 	fsys := m.cfg.fs
+	buf := disk.GetBuffer()
+	link := (*buf)[:cap(*buf)]
 	// Readlink fails for anything but a symlink, so it doubles as the Lstat.
-	link, err := fsys.Readlink(m.live)
-	if err != nil {
+	n, err := fsys.ReadlinkInto(m.live, link)
+	if err != nil && !errors.Is(err, disk.ErrLinkTooLong) {
+		disk.PutBuffer(buf, link[:0]) // a failed readlink wrote nothing
 		return "", false
 	}
+	link = link[:n]
+	// The common case: the target exactly as a switch writes it, looked up
+	// without a copy. It names that slot (the live path is in the creds
+	// dir, the target is relative to it), so the stat need only say that
+	// it resolves to a regular file.
+	sub, named := m.byTarget[string(link)]
+	if named && err == nil {
+		disk.PutBuffer(buf, link)
+		mode, err := fsys.StatMode(m.live)
+		if err != nil || !mode.IsRegular() {
+			return "", false
+		}
+		return sub, true
+	}
+	spelled := string(link)
+	cut := err != nil // a target longer than the buffer: compare files only
+	disk.PutBuffer(buf, link)
 	target, err := fsys.Stat(m.live)
 	if err != nil || !target.Mode().IsRegular() {
 		return "", false
 	}
-	if sub, ok := m.slotNamed(link); ok {
+	if sub, ok := m.slotNamed(spelled); ok && !cut {
 		return sub, true
 	}
 	for _, sub := range m.subs {
@@ -272,11 +298,13 @@ func (m *Manager) readCredential(path string) ([]byte, credential, error) {
 // not JSON, or has no numeric claudeAiOauth.expiresAt within the years 1 to
 // 9999. It never panics.
 func ReadSlotExpiry(path string) (time.Time, bool) {
-	data, err := disk.OS{}.ReadFile(path)
-	if err != nil {
-		return time.Time{}, false
+	buf := disk.GetBuffer()
+	data, err := disk.ReadRegularInto(path, *buf, disk.MaxFileSize)
+	var c credential
+	if err == nil {
+		c = ClaudeCode.parseFor(data, credfile.Expiry)
 	}
-	c := ClaudeCode.parse(data)
+	disk.PutBuffer(buf, data)
 	return c.expiry, c.hasExpiry()
 }
 
@@ -290,8 +318,11 @@ func ReadSlotExpiry(path string) (time.Time, bool) {
 // compared exactly, never through a float: an expiry at exactly now+grace is
 // not fresh.
 func SlotIsFresh(path string, grace time.Duration, now time.Time) (bool, string) {
-	data, err := disk.OS{}.ReadFile(path)
-	return freshness(ClaudeCode, filepath.Base(path), data, err, grace, now)
+	buf := disk.GetBuffer()
+	data, err := disk.ReadRegularInto(path, *buf, disk.MaxFileSize)
+	fresh, why := freshness(ClaudeCode, filepath.Base(path), data, err, grace, now)
+	disk.PutBuffer(buf, data)
+	return fresh, why
 }
 
 // SlotExpiry returns the expiry of sub's slot in the Manager's format. It
@@ -300,28 +331,37 @@ func (m *Manager) SlotExpiry(sub string) (time.Time, bool) {
 	if !m.knows(sub) {
 		return time.Time{}, false
 	}
-	_, c, err := m.readCredential(m.slots[sub])
-	if err != nil {
-		return time.Time{}, false
+	buf := disk.GetBuffer()
+	data, err := m.cfg.fs.ReadFileInto(m.slots[sub], *buf)
+	var c credential
+	if err == nil {
+		c = m.cfg.format.parseFor(data, credfile.Expiry)
 	}
+	disk.PutBuffer(buf, data)
 	return c.expiry, c.hasExpiry()
 }
 
 // SlotIsFresh is the package-level [SlotIsFresh] for sub's slot, with the
 // Manager's format, grace and clock. An unknown sub is not fresh.
 func (m *Manager) SlotIsFresh(sub string) (bool, string) {
-	if !m.knows(sub) {
+	path, ok := m.slots[sub]
+	if !ok {
 		return false, m.unknownSub(sub)
 	}
-	data, err := m.cfg.fs.ReadFile(m.slots[sub])
-	return freshness(m.cfg.format, filepath.Base(m.slots[sub]), data, err, m.cfg.grace, m.cfg.now())
+	// The bytes are parsed and forgotten before return: a pooled buffer.
+	buf := disk.GetBuffer()
+	data, err := m.cfg.fs.ReadFileInto(path, *buf)
+	fresh, why := freshness(m.cfg.format, filepath.Base(path), data, err, m.cfg.grace, m.cfg.now())
+	disk.PutBuffer(buf, data)
+	return fresh, why
 }
 
-// freshness decides [SlotIsFresh] from one read of a slot.
+// freshness decides [SlotIsFresh] from one read of a slot. It reads the
+// expiry alone: no fingerprint, no blank scan.
 func freshness(f Format, name string, data []byte, readErr error, grace time.Duration, now time.Time) (bool, string) {
 	var c credential
 	if readErr == nil {
-		c = f.parse(data)
+		c = f.parseFor(data, credfile.Expiry)
 	}
 	return freshnessOf(f, name, c, readErr, grace, now)
 }
@@ -341,8 +381,13 @@ func freshnessOf(f Format, name string, c credential, readErr error, grace time.
 		return false, fmt.Sprintf("unreadable or no %s in %s", f.expiryField(), name)
 	}
 	fresh, why := expiryVerdict(c.expiry, grace, now)
-	if hint := unitHint(f, c.expiry); hint != "" {
-		why += ": " + hint
+	// A hint is given only for an expiry before 2000 or from 2200 on (the
+	// years unitHint looks at); the common expiry skips its date
+	// arithmetic.
+	if u := c.expiry.Unix(); u < year2000 || u >= year2200 {
+		if hint := unitHint(f, c.expiry); hint != "" {
+			why += ": " + hint
+		}
 	}
 	return fresh, why
 }
@@ -363,10 +408,12 @@ func readCause(err error) string {
 // expiryVerdict compares a known expiry with now+grace.
 func expiryVerdict(expiry time.Time, grace time.Duration, now time.Time) (bool, string) {
 	now = now.Round(0)
-	at := formatTime(expiry)
 	if expiry.After(now.Add(grace)) {
-		return true, "valid until " + at
+		// The common answer, built with one allocation.
+		var b [64]byte
+		return true, string(appendRFC3339(append(b[:0], "valid until "...), expiry))
 	}
+	at := formatTime(expiry)
 	if !now.Before(expiry) {
 		return false, fmt.Sprintf("expired %dm ago (at %s)", wholeSeconds(expiry, now)/60, at)
 	}
@@ -386,3 +433,47 @@ func wholeSeconds(a, b time.Time) int64 {
 
 // formatTime renders t in RFC 3339, UTC.
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// The Unix seconds of 2000-01-01 and 2200-01-01, UTC: unitHint's bounds.
+const (
+	year2000 = 946684800
+	year2200 = 7258118400
+)
+
+// appendRFC3339 appends t in UTC as time.RFC3339 formats it, for the years
+// 1 to 9999 (every expiry the formats read), from its Unix seconds in one
+// civil-date computation (days to year, month, day as in Howard Hinnant's
+// days_from_civil inverse), without time.Format's layout interpretation.
+func appendRFC3339(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	days := sec / 86400
+	rem := sec % 86400
+	if rem < 0 {
+		days, rem = days-1, rem+86400
+	}
+	z := days + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	day := int(doy - (153*mp+2)/5 + 1)
+	month := int(mp + 3)
+	if month > 12 {
+		month -= 12
+	}
+	year := int(yoe + era*400)
+	if month <= 2 {
+		year++
+	}
+	two := func(b []byte, v int) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
+	b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-')
+	b = append(two(b, month), '-')
+	b = append(two(b, day), 'T')
+	b = append(two(b, int(rem/3600)), ':')
+	b = append(two(b, int(rem/60%60)), ':')
+	return append(two(b, int(rem%60)), 'Z')
+}

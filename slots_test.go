@@ -280,3 +280,25 @@ func TestSentinelsAreDistinct(t *testing.T) {
 		assert.False(t, strings.Contains(a.Error(), "credslots"), "sentinel text is wrapped, not prefixed")
 	}
 }
+
+// appendRFC3339 writes what time.RFC3339 writes, over the years the
+// formats read.
+func TestAppendRFC3339(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2026, 1, 1, 20, 0, 0, 0, time.UTC), time.Date(987, 6, 5, 4, 3, 2, 1, time.FixedZone("x", 3600)),
+		fresh, stale, time.UnixMilli(1767225600123).In(time.FixedZone("y", -7*3600)),
+		time.Date(2000, 2, 29, 12, 0, 0, 0, time.UTC), time.Date(1900, 3, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(1600, 2, 29, 1, 2, 3, 0, time.UTC),
+	} {
+		assert.Equal(t, tm.UTC().Format(time.RFC3339), string(appendRFC3339(nil, tm)), "%v", tm)
+	}
+	// Every day of the years 1 to 9999, at a time of day that moves.
+	for tm := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC); tm.Year() < 10000; tm = tm.Add(24*time.Hour + 61*time.Second) {
+		if got, want := string(appendRFC3339(nil, tm)), tm.Format(time.RFC3339); got != want {
+			require.Equal(t, want, got)
+		}
+	}
+	assert.Equal(t, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).Unix(), int64(year2000))
+	assert.Equal(t, time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC).Unix(), int64(year2200))
+}

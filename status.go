@@ -185,7 +185,7 @@ func (m *Manager) Status() (Status, error) {
 		if ss.Active && !ss.Fresh {
 			problem("active slot %s is not fresh: %s", sub, ss.FreshReason)
 		}
-		st.Problems = append(st.Problems, m.slotProblems(ss, c, rerr)...)
+		st.Problems = append(st.Problems, m.slotProblems(ss, c, data, rerr)...)
 		if !ss.Active {
 			if why := passedOver(ss, ierr, serr); why == "" {
 				usableOthers++

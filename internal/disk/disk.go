@@ -24,6 +24,9 @@ var (
 	// where the platform has no such rename; callers fall back to
 	// check-then-rename.
 	ErrExchangeUnsupported = errors.New("atomic exchange not supported")
+	// ErrLinkTooLong is ReadlinkInto's error for a target that fills the
+	// buffer given.
+	ErrLinkTooLong = errors.New("symlink target longer than the buffer")
 )
 
 // FS is the seam between credslots and the disk: every file-system call
@@ -35,9 +38,18 @@ type FS interface {
 	ReadFileMode(name string) ([]byte, fs.FileMode, error)
 	// ReadFileTail reads at most the last limit bytes of a regular file.
 	ReadFileTail(name string, limit int64) ([]byte, error)
+	// ReadFileInto is ReadFile into buf when the file fits in its
+	// capacity (see ReadRegularInto): for a caller that keeps nothing of
+	// the bytes, with a buffer from GetBuffer.
+	ReadFileInto(name string, buf []byte) ([]byte, error)
 	Lstat(name string) (fs.FileInfo, error)
 	Stat(name string) (fs.FileInfo, error)
+	// StatMode is Stat's mode alone, without building a FileInfo.
+	StatMode(name string) (fs.FileMode, error)
 	Readlink(name string) (string, error)
+	// ReadlinkInto is Readlink into buf: the target's length, or
+	// ErrLinkTooLong when it fills buf (it may have been cut).
+	ReadlinkInto(name string, buf []byte) (int, error)
 	ReadDir(name string) ([]fs.DirEntry, error)
 	// CreateTemp creates a new file exclusively with mode 0600.
 	CreateTemp(dir, pattern string) (atomicfile.File, error)
@@ -96,18 +108,23 @@ func (OS) ReadFileMode(name string) ([]byte, fs.FileMode, error) {
 func (OS) ReadFileTail(name string, limit int64) ([]byte, error) {
 	return ReadRegularTail(name, limit)
 }
-func (OS) Lstat(name string) (fs.FileInfo, error)     { return os.Lstat(name) }
-func (OS) Stat(name string) (fs.FileInfo, error)      { return os.Stat(name) }
-func (OS) Readlink(name string) (string, error)       { return os.Readlink(name) }
-func (OS) ReadDir(name string) ([]fs.DirEntry, error) { return os.ReadDir(name) }
-func (OS) Symlink(target, name string) error          { return os.Symlink(target, name) }
-func (OS) Rename(from, to string) error               { return os.Rename(from, to) }
-func (OS) Remove(name string) error                   { return os.Remove(name) }
-func (OS) RemoveAll(name string) error                { return os.RemoveAll(name) }
-func (OS) Mkdir(name string, perm fs.FileMode) error  { return os.Mkdir(name, perm) }
-func (OS) Exchange(a, b string) error                 { return Exchange(a, b) }
-func (OS) RenameNoReplace(from, to string) error      { return RenameNoReplace(from, to) }
-func (OS) SyncDir(dir string) error                   { return atomicfile.SyncDir(dir) }
+func (OS) ReadFileInto(name string, buf []byte) ([]byte, error) {
+	return ReadRegularInto(name, buf, MaxFileSize)
+}
+func (OS) StatMode(name string) (fs.FileMode, error)         { return StatMode(name) }
+func (OS) ReadlinkInto(name string, buf []byte) (int, error) { return ReadlinkInto(name, buf) }
+func (OS) Lstat(name string) (fs.FileInfo, error)            { return os.Lstat(name) }
+func (OS) Stat(name string) (fs.FileInfo, error)             { return os.Stat(name) }
+func (OS) Readlink(name string) (string, error)              { return os.Readlink(name) }
+func (OS) ReadDir(name string) ([]fs.DirEntry, error)        { return os.ReadDir(name) }
+func (OS) Symlink(target, name string) error                 { return os.Symlink(target, name) }
+func (OS) Rename(from, to string) error                      { return os.Rename(from, to) }
+func (OS) Remove(name string) error                          { return os.Remove(name) }
+func (OS) RemoveAll(name string) error                       { return os.RemoveAll(name) }
+func (OS) Mkdir(name string, perm fs.FileMode) error         { return os.Mkdir(name, perm) }
+func (OS) Exchange(a, b string) error                        { return Exchange(a, b) }
+func (OS) RenameNoReplace(from, to string) error             { return RenameNoReplace(from, to) }
+func (OS) SyncDir(dir string) error                          { return atomicfile.SyncDir(dir) }
 func (OS) TryLock(name string) (func() error, bool, error) {
 	return TryLock(name)
 }

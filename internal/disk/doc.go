@@ -6,7 +6,13 @@
 //   - A read (ReadRegular and its variants) never blocks on a FIFO or a
 //     device, never follows its caller into reading more than its bound
 //     (ErrTooLarge), and refuses anything but a regular file
-//     (ErrNotRegular).
+//     (ErrNotRegular), found by an fstat before anything is read. It makes
+//     as many system calls as the floor of a read (open, read to the end,
+//     close): its fstat stands where the floor's last read finds the end.
+//   - A read into a caller's buffer (ReadRegularInto, FS.ReadFileInto)
+//     allocates nothing when the file fits; buffers from GetBuffer are
+//     cleared by PutBuffer before they go back to the pool, so no file's
+//     bytes linger there.
 //   - Exchange and RenameNoReplace are the kernel's atomic renames where the
 //     platform has them, and ErrExchangeUnsupported where it does not: they
 //     never fall back to a racy emulation themselves.

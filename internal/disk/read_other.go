@@ -29,6 +29,12 @@ func ReadRegularMode(name string, limit int64) ([]byte, fs.FileMode, error) {
 	return data, fi.Mode().Perm(), err
 }
 
+// ReadRegularInto is ReadRegularMax; buf is not used on this platform.
+func ReadRegularInto(name string, _ []byte, limit int64) ([]byte, error) {
+	data, _, err := ReadRegularMode(name, limit)
+	return data, err
+}
+
 // ReadRegularTail reads the last limit bytes of the regular file at name.
 func ReadRegularTail(name string, limit int64) ([]byte, error) {
 	f, err := os.Open(name)

@@ -8,12 +8,34 @@ import (
 	"syscall"
 )
 
+// readFlags open a file for reading without ever blocking on it: a FIFO
+// opened O_NONBLOCK returns at once, whether or not a writer is there.
+const readFlags = syscall.O_RDONLY | syscall.O_NONBLOCK | syscall.O_CLOEXEC
+
 // ReadRegularMode is ReadRegularMax that also returns the file's permission
 // bits, from the same fstat.
 func ReadRegularMode(name string, limit int64) ([]byte, fs.FileMode, error) {
-	fd, err := RetryEINTR(func() (int, error) {
-		return syscall.Open(name, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	})
+	return readRegular(name, nil, limit)
+}
+
+// ReadRegularInto is ReadRegularMax reading into buf (from its start) when
+// the file fits in its capacity: the data returned is then buf's memory,
+// and a caller that reuses one buffer reads without allocating. A larger
+// file gets a buffer of its own.
+func ReadRegularInto(name string, buf []byte, limit int64) ([]byte, error) {
+	data, _, err := readRegular(name, buf, limit)
+	return data, err
+}
+
+// readRegular makes the reader's system calls: open (non-blocking), fstat
+// (the type and the size: a FIFO, socket, device or directory is refused
+// before anything is read from it, a file over limit before it is read),
+// read until the size fstat reported (or the end, for a file that reports
+// no size, as in /proc), and close. The fstat is what a read to the end
+// would cost instead, measured side by side (BenchmarkReader), and it is
+// the only proof that the file is a regular one.
+func readRegular(name string, buf []byte, limit int64) ([]byte, fs.FileMode, error) {
+	fd, err := RetryEINTR(func() (int, error) { return openRead(name) })
 	if err != nil {
 		return nil, 0, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
@@ -33,7 +55,13 @@ func ReadRegularMode(name string, limit int64) ([]byte, fs.FileMode, error) {
 	if size == 0 {
 		size = 4096 // unknown: read in steps until the end
 	}
-	buf := make([]byte, 0, size)
+	if cap(buf) < size {
+		buf = make([]byte, 0, size)
+	}
+	buf = buf[:0]
+	if st.Size > 0 {
+		buf = buf[:0:size] // the size fstat reported: no read past it
+	}
 	for {
 		if len(buf) == cap(buf) {
 			if st.Size > 0 {
@@ -69,9 +97,7 @@ func RetryEINTR(call func() (int, error)) (int, error) {
 // (all of it when smaller), with the same refusals as ReadRegularMode: the
 // bounded read of a file that may grow past the bound, such as the journal.
 func ReadRegularTail(name string, limit int64) ([]byte, error) {
-	fd, err := RetryEINTR(func() (int, error) {
-		return syscall.Open(name, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	})
+	fd, err := RetryEINTR(func() (int, error) { return openRead(name) })
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}

@@ -21,6 +21,13 @@ const (
 // now+grace is never fresh. ok is false outside the years 1 to 9999.
 func DecimalTime(num string, unit time.Duration) (time.Time, bool) {
 	per := int64(time.Second / unit)
+	if n, ok := smallInt(num); ok {
+		sec, rem := n/per, n%per
+		if rem < 0 {
+			sec, rem = sec-1, rem+per
+		}
+		return unixChecked(sec, rem*int64(unit))
+	}
 	if n, err := strconv.ParseInt(num, 10, 64); err == nil {
 		sec, rem := n/per, n%per
 		if rem < 0 {
@@ -33,6 +40,31 @@ func DecimalTime(num string, unit time.Duration) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return unixChecked(sec, nsec)
+}
+
+// smallInt reads a JSON integer literal of at most 18 digits (every
+// expiry in Unix seconds or milliseconds), the common case, without
+// strconv's generality.
+func smallInt(num string) (int64, bool) {
+	digits := num
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if len(digits) < len(num) {
+		n = -n
+	}
+	return n, true
 }
 
 // unixChecked is time.Unix(sec, nsec) in UTC when sec is within the years

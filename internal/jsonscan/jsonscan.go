@@ -6,11 +6,12 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
 // scanValue returns the end of the JSON value starting at data[i], which is
-// part of a document json.Valid accepted.
+// part of a document Valid accepted.
 func scanValue(data []byte, i int) int {
 	switch data[i] {
 	case '"':
@@ -42,17 +43,26 @@ func scanValue(data []byte, i int) int {
 	}
 }
 
-// scanString returns the end of the string starting at data[i] (a quote).
+// scanString returns the end of the string starting at data[i] (a quote),
+// in a document Valid accepted: the first quote not escaped, found with
+// bytes.IndexByte. A quote is escaped when an odd run of backslashes ends
+// just before it (in a valid string a backslash always starts an escape).
 func scanString(data []byte, i int) int {
-	for i++; i < len(data); i++ {
-		switch data[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+	for i++; ; {
+		q := bytes.IndexByte(data[i:], '"')
+		if q < 0 {
+			return len(data)
 		}
+		q += i
+		bs := 0
+		for k := q - 1; k >= i && data[k] == '\\'; k-- {
+			bs++
+		}
+		if bs%2 == 0 {
+			return q + 1
+		}
+		i = q + 1
 	}
-	return i
 }
 
 // skipSpace returns the first index at or after i that is not JSON space.
@@ -73,15 +83,32 @@ func Fields(obj []byte, names ...string) [4][]byte {
 	if len(obj) == 0 || obj[0] != '{' {
 		return vals
 	}
+	// A name in valid UTF-8 without a backslash matches a key's raw bytes
+	// exactly when it matches the key decoded; any other key is decoded.
+	var simple [4]bool
+	for n, name := range names {
+		simple[n] = strings.IndexByte(name, '\\') < 0 && utf8.ValidString(name)
+	}
 	i := skipSpace(obj, 1)
 	for i < len(obj) && obj[i] == '"' {
 		keyEnd := scanString(obj, i)
 		key := obj[i:keyEnd]
 		i = skipSpace(obj, skipSpace(obj, keyEnd)+1) // past the colon
 		valEnd := scanValue(obj, i)
+		inner := key[1 : len(key)-1]
 		for n, name := range names {
-			if keyIs(key, name) {
+			if simple[n] && string(inner) == name {
 				vals[n] = obj[i:valEnd]
+			}
+		}
+		if !plainKey(inner) {
+			var decoded string
+			if json.Unmarshal(key, &decoded) == nil {
+				for n, name := range names {
+					if decoded == name {
+						vals[n] = obj[i:valEnd]
+					}
+				}
 			}
 		}
 		i = skipSpace(obj, valEnd)
@@ -92,14 +119,15 @@ func Fields(obj []byte, names ...string) [4][]byte {
 	return vals
 }
 
-// keyIs reports whether the raw JSON string key decodes to name.
-func keyIs(key []byte, name string) bool {
-	inner := key[1 : len(key)-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
-		return string(inner) == name
+// plainKey reports whether a raw key's inner bytes are the key decoded: no
+// escape, valid UTF-8.
+func plainKey(inner []byte) bool {
+	for _, c := range inner {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner)
+		}
 	}
-	var s string
-	return json.Unmarshal(key, &s) == nil && s == name
+	return true
 }
 
 // String decodes a raw JSON value that is a string, as encoding/json
@@ -126,9 +154,10 @@ func Number(raw []byte) (string, bool) {
 
 // Document trims data to its one JSON value, or returns why it is not one
 // JSON document ("unreadable or malformed JSON: " and the detail), in words
-// that quote nothing of data.
+// that quote nothing of data. It validates data once, with [Valid]; only a
+// document it refuses is read again (by encoding/json) to say why.
 func Document(data []byte) ([]byte, string) {
-	if !json.Valid(data) {
+	if !Valid(data) {
 		return nil, "unreadable or malformed JSON: " + invalidDetail(data)
 	}
 	return bytes.TrimSpace(data), ""
@@ -143,7 +172,7 @@ type Member struct {
 }
 
 // Members lists the members of the JSON object obj (a document
-// json.Valid accepted, trimmed), in order, keeping only the last of
+// [Document] accepted, trimmed), in order, keeping only the last of
 // duplicate names, as encoding/json would read them. It returns false when
 // obj is not an object.
 func Members(obj []byte) ([]Member, bool) {

@@ -59,6 +59,8 @@ func TestFields(t *testing.T) {
 		{"spaces everywhere", "{ \"a\" : null , \"b\" :\t\"y\" }", []string{"a", "b"}, []string{"null", `"y"`}},
 		{"string holding quotes and braces", `{"a":"\"}{","b":1}`, []string{"a", "b"}, []string{`"\"}{"`, "1"}},
 		{"not an object", `[1,2]`, []string{"a"}, []string{""}},
+		{"escaped backslashes before a closing quote", `{"a\\":"x\\\\","b":"\\\"","c":[1]}`, []string{"a\\", "b", "c"}, []string{`"x\\\\"`, `"\\\""`, "[1]"}},
+		{"a long string with a quote past a word", `{"a":"0123456789abcdef\"0123456789","b":2}`, []string{"a", "b"}, []string{`"0123456789abcdef\"0123456789"`, "2"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

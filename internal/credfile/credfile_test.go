@@ -1,0 +1,136 @@
+package credfile
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+const claudeDoc = `{"claudeAiOauth":{"accessToken":"at","refreshToken":"rt-bob","expiresAt":1767225600000,"scopes":["user:inference"]}}`
+
+func sum(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// Each field is computed only when wanted, and the same whatever else is.
+func TestParseComputesWhatIsWanted(t *testing.T) {
+	exp := time.UnixMilli(1767225600000).UTC()
+	for _, tc := range []struct {
+		want Want
+		c    Credential
+	}{
+		{All, Credential{Expiry: exp, ExpiryOK: true, Fingerprint: sum("rt-bob")}},
+		{Expiry, Credential{Expiry: exp, ExpiryOK: true}},
+		{Identity, Credential{Fingerprint: sum("rt-bob")}},
+		{Blank, Credential{}},
+	} {
+		assert.Equal(t, tc.c, Parse(Claude, []byte(claudeDoc), tc.want), "want %b", tc.want)
+	}
+	blank := []byte(`{"claudeAiOauth":{"accessToken":"","refreshToken":"rt","expiresAt":1}}`)
+	assert.Equal(t, "claudeAiOauth.accessToken", Parse(Claude, blank, Blank).Blank)
+	assert.Empty(t, Parse(Claude, blank, Expiry|Identity).Blank)
+	bad := Parse(Claude, []byte(`{"claudeAiOauth":`), Identity)
+	assert.Equal(t, "unreadable or malformed JSON: unexpected end of JSON input", bad.Problem, "a document that is not JSON says so whatever was wanted")
+	assert.False(t, bad.ExpiryOK)
+}
+
+func TestFormats(t *testing.T) {
+	gem := Parse(Gemini, []byte(`{"access_token":"a","refresh_token":"rt","expiry_date":1767225600000}`), All)
+	assert.True(t, gem.ExpiryOK)
+	assert.Equal(t, sum("rt"), gem.Fingerprint)
+	// {"exp":1767225600}
+	codex := Parse(Codex, []byte(`{"tokens":{"access_token":"eyJhbGciOiJub25lIn0.eyJleHAiOjE3NjcyMjU2MDB9.x","account_id":"acct"}}`), All)
+	assert.True(t, codex.ExpiryOK)
+	assert.Equal(t, time.Unix(1767225600, 0).UTC(), codex.Expiry)
+	assert.Equal(t, sum("acct"), codex.Fingerprint)
+	assert.Equal(t, "missing tokens payload", Parse(Codex, []byte(`{}`), Expiry).Problem)
+	assert.Equal(t, "missing expiry_date", Parse(Gemini, []byte(`{"expiry_date":"soon"}`), Expiry).Problem)
+}
+
+// A token hashed where it lies and one decoded from escapes hash alike;
+// invalid UTF-8 is hashed as encoding/json decodes it.
+func TestFingerprint(t *testing.T) {
+	assert.Equal(t, sum("rt-é"), Fingerprint([]byte(`"rt-é"`)))
+	assert.Equal(t, sum("rt-é"), Fingerprint([]byte(`"rt-\u00e9"`)))
+	assert.Equal(t, sum("rt-\uFFFD"), Fingerprint([]byte("\"rt-\xff\"")))
+	for _, raw := range []string{`""`, `null`, `12`, `{}`, ``} {
+		assert.Empty(t, Fingerprint([]byte(raw)), raw)
+	}
+}
+
+func TestSidecar(t *testing.T) {
+	fp, acct := Sidecar([]byte(`{"captured_at":"2026-01-01T00:00:00Z","refresh_token_sha256":"ab","slot":"bob","oauth_account":{"accountUuid":"u"}}`))
+	assert.Equal(t, "ab", fp)
+	assert.Equal(t, `{"accountUuid":"u"}`, string(acct))
+	fp, acct = Sidecar([]byte(`{"refresh_token_sha256":7,"oauth_account":"x"}`))
+	assert.Empty(t, fp)
+	assert.Nil(t, acct)
+	fp, acct = Sidecar([]byte(`{"refresh_token_sha256":"ab"`))
+	assert.Empty(t, fp, "malformed")
+	assert.Nil(t, acct)
+}
+
+func TestParseAllocations(t *testing.T) {
+	doc := []byte(claudeDoc)
+	assert.Zero(t, testing.AllocsPerRun(20, func() { Parse(Claude, doc, Expiry) }), "the expiry alone: nothing")
+	assert.LessOrEqual(t, testing.AllocsPerRun(20, func() { Parse(Claude, doc, Identity) }), 1.0, "the identity: its hex string")
+}
+
+// BenchmarkParse: a Claude Code credential of the usual size, read for
+// what each check needs.
+func BenchmarkParse(b *testing.B) {
+	doc := []byte(`{"claudeAiOauth":{"accessToken":"sk-ant-oat01-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst-AAAAAAAA","refreshToken":"sk-ant-ort01-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst-AAAAAAAA","expiresAt":1767225600000,"scopes":["user:inference","user:profile","user:sessions:claude_code"],"subscriptionType":"max","rateLimitTier":"default_claude_max_20x"}}`)
+	for _, w := range []struct {
+		name string
+		want Want
+	}{{"expiry", Expiry}, {"identity", Identity}, {"all", All}} {
+		b.Run(w.name, func(b *testing.B) {
+			b.SetBytes(int64(len(doc)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				Parse(Claude, doc, w.want)
+			}
+		})
+	}
+}
+
+func TestShape(t *testing.T) {
+	for _, tc := range []struct {
+		format, doc string
+		ok          bool
+		why         string
+	}{
+		{"claude", `{"claudeAiOauth":{}}`, true, ""},
+		{"claude", `{"claudeAiOauth":"x"}`, false, "no claudeAiOauth object"},
+		{"claude", `[1]`, false, "not a JSON object"},
+		{"claude", `{"claudeAiOauth":`, false, "not a JSON document"},
+		{"gemini", `{"refresh_token":"r"}`, true, ""},
+		{"gemini", `{"theme":"dark"}`, false, "no access_token or refresh_token"},
+		{"codex", `{"OPENAI_API_KEY":"k"}`, true, ""},
+		{"codex", `{"tokens":null}`, false, "no tokens object"},
+		{"other", `{}`, true, ""},
+	} {
+		ok, why := Shape(tc.format, []byte(tc.doc))
+		assert.Equal(t, tc.ok, ok, "%s %s", tc.format, tc.doc)
+		assert.Equal(t, tc.why, why, "%s %s", tc.format, tc.doc)
+	}
+}
+
+func TestCarryState(t *testing.T) {
+	slot := []byte(`{"claudeAiOauth":{"refreshToken":"slot"},"mcpOAuth":{"old":1},"onlySlot":true}`)
+	live := []byte(`{"claudeAiOauth":{"refreshToken":"live"},"mcpOAuth":{"new":2},"onlyLive":"x"}`)
+	out, ok := CarryState(slot, live, "claudeAiOauth")
+	assert.True(t, ok)
+	assert.Equal(t, `{"claudeAiOauth":{"refreshToken":"slot"},"mcpOAuth":{"new":2},"onlyLive":"x","onlySlot":true}`, string(out),
+		"the slot's account stays; the rest follows live; the slot's own keys are kept")
+	_, ok = CarryState(slot, slot, "claudeAiOauth")
+	assert.False(t, ok, "nothing would change")
+	_, ok = CarryState(slot, []byte(`{"claudeAiOauth":`), "claudeAiOauth")
+	assert.False(t, ok, "live is not JSON")
+	_, ok = CarryState([]byte(`[1]`), live, "claudeAiOauth")
+	assert.False(t, ok, "the slot is no object")
+}

@@ -1,0 +1,276 @@
+package jsonscan
+
+import "encoding/binary"
+
+// maxNestingDepth is encoding/json's bound on nested objects and arrays:
+// a deeper document is not valid.
+const maxNestingDepth = 10000
+
+// strPlain reports whether c may stand for itself inside a JSON string:
+// anything but a control character, the quote and the backslash. As
+// encoding/json does, bytes of invalid UTF-8 are accepted (a decoder
+// replaces them with U+FFFD). It is arithmetic rather than a table, which
+// a read straight after a system call would find out of the cache.
+func strPlain(c byte) bool { return c >= 0x20 && c != '"' && c != '\\' }
+
+// Valid reports whether data is exactly one JSON document, with the answer
+// of encoding/json's Valid on every input (the fuzz test holds it to that),
+// in one pass that allocates nothing for documents nested up to 64 deep.
+func Valid(data []byte) bool {
+	var stackBuf [64]byte
+	stack := stackBuf[:0] // the open containers, '{' or '['
+	i := skipSpace(data, 0)
+value:
+	for {
+		if i >= len(data) {
+			return false
+		}
+		switch c := data[i]; {
+		case c == '{' || c == '[':
+			if len(stack) == maxNestingDepth {
+				return false
+			}
+			stack = append(stack, c)
+			i = skipSpace(data, i+1)
+			if i < len(data) && data[i] == c+2 { // '}' and ']' follow their openers by two
+				stack = stack[:len(stack)-1]
+				i++
+				break
+			}
+			if c == '{' {
+				if i = validKey(data, i); i < 0 {
+					return false
+				}
+			}
+			continue value
+		case c == '"':
+			if i = validString(data, i); i < 0 {
+				return false
+			}
+		case c == 't':
+			if i = validLiteral(data, i, "true"); i < 0 {
+				return false
+			}
+		case c == 'f':
+			if i = validLiteral(data, i, "false"); i < 0 {
+				return false
+			}
+		case c == 'n':
+			if i = validLiteral(data, i, "null"); i < 0 {
+				return false
+			}
+		case c == '-' || c >= '0' && c <= '9':
+			if i = validNumber(data, i); i < 0 {
+				return false
+			}
+		default:
+			return false
+		}
+		// After a value: close containers, or go on to the next value.
+		for {
+			i = skipSpace(data, i)
+			if len(stack) == 0 {
+				return i == len(data)
+			}
+			if i >= len(data) {
+				return false
+			}
+			top := stack[len(stack)-1]
+			switch data[i] {
+			case ',':
+				i = skipSpace(data, i+1)
+				if top == '{' {
+					if i = validKey(data, i); i < 0 {
+						return false
+					}
+				}
+				continue value
+			case top + 2:
+				stack = stack[:len(stack)-1]
+				i++
+			default:
+				return false
+			}
+		}
+	}
+}
+
+// validKey checks an object member's key and colon at data[i] and returns
+// where its value starts, or -1.
+func validKey(data []byte, i int) int {
+	if i >= len(data) || data[i] != '"' {
+		return -1
+	}
+	if i = validString(data, i); i < 0 {
+		return -1
+	}
+	i = skipSpace(data, i)
+	if i >= len(data) || data[i] != ':' {
+		return -1
+	}
+	return skipSpace(data, i+1)
+}
+
+// validString checks the string starting at data[i] (a quote) and returns
+// its end, or -1.
+func validString(data []byte, i int) int {
+	for i++; ; {
+		i = skipPlain(data, i)
+		for i < len(data) && strPlain(data[i]) {
+			i++
+		}
+		if i >= len(data) {
+			return -1
+		}
+		switch data[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			if i+1 >= len(data) {
+				return -1
+			}
+			switch data[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(data) || !isHex(data[i+2]) || !isHex(data[i+3]) || !isHex(data[i+4]) || !isHex(data[i+5]) {
+					return -1
+				}
+				i += 6
+			default:
+				return -1
+			}
+		default: // a control character
+			return -1
+		}
+	}
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func isDigit(data []byte, i int) bool { return i < len(data) && data[i] >= '0' && data[i] <= '9' }
+
+// validNumber checks the number starting at data[i] and returns its end,
+// or -1: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func validNumber(data []byte, i int) int {
+	if data[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(data) && data[i] == '0':
+		i++
+	case isDigit(data, i):
+		for i++; isDigit(data, i); i++ {
+		}
+	default:
+		return -1
+	}
+	if i < len(data) && data[i] == '.' {
+		i++
+		if !isDigit(data, i) {
+			return -1
+		}
+		for i++; isDigit(data, i); i++ {
+		}
+	}
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		if !isDigit(data, i) {
+			return -1
+		}
+		for i++; isDigit(data, i); i++ {
+		}
+	}
+	return i
+}
+
+// validLiteral checks that data[i:] starts with lit and returns its end,
+// or -1.
+func validLiteral(data []byte, i int, lit string) int {
+	if len(data)-i < len(lit) || string(data[i:i+len(lit)]) != lit {
+		return -1
+	}
+	return i + len(lit)
+}
+
+// Eight bytes at a time: the constants of the word-at-a-time tests below.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// skipPlain returns the first index at or after i where the eight bytes
+// starting there are not all plain string bytes (or fewer than eight are
+// left): the word-at-a-time walk over a token's long runs of plain text.
+func skipPlain(data []byte, i int) int {
+	for i+8 <= len(data) {
+		if special(binary.LittleEndian.Uint64(data[i:])) {
+			return i
+		}
+		i += 8
+	}
+	return i
+}
+
+// special reports whether one of the eight bytes of x is a control
+// character, a quote or a backslash. It may report a word as special for
+// a byte that is not (a borrow from a special byte below it), never the
+// other way round: the caller then walks that word byte by byte.
+func special(x uint64) bool {
+	ctl := (x - ones*0x20) &^ x
+	q := x ^ (ones * '"')
+	b := x ^ (ones * '\\')
+	return (ctl|(q-ones)&^q|(b-ones)&^b)&highs != 0
+}
+
+// validKeyString is validString for a member's key that also reports
+// whether the key is plain ASCII without an escape, so that its raw bytes
+// are the key decoded: a key's bytes are walked once.
+func validKeyString(data []byte, i int) (end int, plain bool) {
+	plain = true
+	for i++; ; {
+		for i+8 <= len(data) {
+			x := binary.LittleEndian.Uint64(data[i:])
+			if special(x) || x&highs != 0 {
+				break
+			}
+			i += 8
+		}
+		for i < len(data) && strPlain(data[i]) {
+			if data[i] >= 0x80 {
+				plain = false
+			}
+			i++
+		}
+		if i >= len(data) {
+			return -1, false
+		}
+		switch data[i] {
+		case '"':
+			return i + 1, plain
+		case '\\':
+			plain = false
+			if i+1 >= len(data) {
+				return -1, false
+			}
+			switch data[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(data) || !isHex(data[i+2]) || !isHex(data[i+3]) || !isHex(data[i+4]) || !isHex(data[i+5]) {
+					return -1, false
+				}
+				i += 6
+			default:
+				return -1, false
+			}
+		default: // a control character
+			return -1, false
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package jsonscan
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// validCases are documents at the edges of the grammar, each with
+// encoding/json's verdict; FuzzValid seeds from them.
+var validCases = []struct {
+	doc   string
+	valid bool
+}{
+	{``, false}, {` `, false}, {`{}`, true}, {` {} `, true}, {"\t\r\n[]\n", true}, {`[`, false}, {`]`, false},
+	{`{"a":1}`, true}, {`{"a":1,}`, false}, {`{,}`, false}, {`{"a"}`, false}, {`{"a" : 1 , "b" : [ ] }`, true},
+	{`{1:2}`, false}, {`{"a":1 "b":2}`, false}, {`[1,2,]`, false}, {`[,]`, false}, {`[1 2]`, false},
+	{`[1,[2,{"x":[null]}]]`, true}, {`{"a":{}}}`, false}, {`[}`, false}, {`{]`, false}, {`{"a":]`, false},
+	{`0`, true}, {`-0`, true}, {`01`, false}, {`-`, false}, {`-a`, false}, {`1.`, false}, {`1.5`, true},
+	{`.5`, false}, {`1e`, false}, {`1e+`, false}, {`1E-7`, true}, {`1e+07`, true}, {`+1`, false},
+	{`1767225600000.25`, true}, {`0x10`, false}, {`1.5e3.2`, false}, {`--1`, false}, {`-01`, false},
+	{`true`, true}, {`false`, true}, {`null`, true}, {`tru`, false}, {`truex`, false}, {`nul`, false},
+	{`[true,false,null]`, true}, {`[truefalse]`, false}, {`True`, false}, {`NaN`, false},
+	{`""`, true}, {`"`, false}, {`"a`, false}, {`"\"`, false}, {`"\\"`, true}, {`"\/\b\f\n\r\t"`, true},
+	{`"\u00e9"`, true}, {`"\u00G9"`, false}, {`"\u00e"`, false}, {`"\x"`, false}, {`"\` + "\n" + `"`, false},
+	{"\"a\tb\"", false}, {"\"a\x00b\"", false}, {"\"a\x7fb\"", true}, {"\"\xff\xfe\"", true}, {"\"é\"", true},
+	{`{"a":1}{}`, false}, {`{} x`, false}, {"{}\x00", false}, {`"a" "b"`, false}, {`1 2`, false},
+	{"\xef\xbb\xbf{}", false}, {"\u00a0{}", false}, {"\f{}", false}, {`{"a":1}` + "\n", true},
+}
+
+func TestValid(t *testing.T) {
+	for _, tc := range validCases {
+		assert.Equal(t, tc.valid, json.Valid([]byte(tc.doc)), "the table agrees with encoding/json: %q", tc.doc)
+		assert.Equal(t, tc.valid, Valid([]byte(tc.doc)), "%q", tc.doc)
+	}
+}
+
+func TestValidDepth(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		depth int
+	}{{"within the stack buffer", 64}, {"past it", 65}, {"at encoding/json's bound", maxNestingDepth}, {"past it", maxNestingDepth + 1}} {
+		for _, open := range []string{"[", `{"a":`} {
+			closer := map[string]string{"[": "]", `{"a":`: "}"}[open]
+			doc := []byte(strings.Repeat(open, tc.depth) + "1" + strings.Repeat(closer, tc.depth))
+			assert.Equal(t, json.Valid(doc), Valid(doc), "%s: %d deep, %s", tc.name, tc.depth, open)
+			assert.Equal(t, tc.depth <= maxNestingDepth, Valid(doc), "%s: %d deep", tc.name, tc.depth)
+		}
+	}
+}
+
+func TestValidAllocatesNothing(t *testing.T) {
+	doc := []byte(claudeBenchDoc)
+	assert.Zero(t, testing.AllocsPerRun(20, func() { Valid(doc) }))
+}
+
+// claudeBenchDoc is a Claude Code credential of the usual size.
+const claudeBenchDoc = `{"claudeAiOauth":{"accessToken":"sk-ant-oat01-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst-AAAAAAAA","refreshToken":"sk-ant-ort01-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst-AAAAAAAA","expiresAt":1767225600000,"scopes":["user:inference","user:profile","user:sessions:claude_code"],"subscriptionType":"max","rateLimitTier":"default_claude_max_20x"}}`
+
+func BenchmarkValid(b *testing.B) {
+	doc := []byte(claudeBenchDoc)
+	b.Run("jsonscan", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if !Valid(doc) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+	b.Run("encoding_json", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if !json.Valid(doc) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+}
+
+func TestLookupAllocatesNothing(t *testing.T) {
+	doc := []byte(claudeBenchDoc)
+	assert.Zero(t, testing.AllocsPerRun(20, func() { Lookup(doc, "claudeAiOauth", "accessToken", "refreshToken", "expiresAt") }))
+}
+
+// BenchmarkLookup: a Claude Code credential's three fields in one pass,
+// beside Document and two Fields calls.
+func BenchmarkLookup(b *testing.B) {
+	doc := []byte(claudeBenchDoc)
+	b.Run("Lookup", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			Lookup(doc, "claudeAiOauth", "accessToken", "refreshToken", "expiresAt")
+		}
+	})
+	b.Run("Document_Fields", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			root, _ := Document(doc)
+			Fields(Fields(root, "claudeAiOauth")[0], "accessToken", "refreshToken", "expiresAt")
+		}
+	})
+}
