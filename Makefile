@@ -4,7 +4,7 @@ GO                  ?= go
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK         := $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 FUZZTIME            ?= 10s
-FUZZ_PKGS           ?= . ./internal/jsonscan ./internal/disk
+FUZZ_PKGS           ?= . ./internal/jsonscan ./internal/disk ./internal/journal
 
 .PHONY: all test calls vet lint fmt-check staticcheck bench demo tidy-check cross compat fuzz interop interop-install interop-latest ci etcd bench-status
 
