@@ -100,8 +100,8 @@ func New(opts ...Option) (*Manager, error) {
 		}
 		slot, fp := filepath.Join(m.dir, slotRel), filepath.Join(m.dir, printRel)
 		m.slots[sub], m.bySlot[slot], m.prints[sub] = slot, sub, fp
-		if _, dup := m.byTarget[m.symlinkTarget(sub)]; !dup {
-			m.byTarget[m.symlinkTarget(sub)] = sub
+		if target := m.symlinkTarget(sub); m.byTarget[target] == "" {
+			m.byTarget[target] = sub
 		}
 		all = append(all,
 			derived{slot, "slot", sub},
@@ -194,6 +194,11 @@ func (m *Manager) LivePath() string { return m.live }
 
 // symlinkTarget is the relative target the live symlink gets for sub.
 func (m *Manager) symlinkTarget(sub string) string {
+	// A slot is the creds dir joined with a local, cleaned name: that name
+	// is the target, without filepath.Rel's cleaning of both paths again.
+	if rel, ok := strings.CutPrefix(m.slots[sub], m.dir+string(filepath.Separator)); ok && rel != "" {
+		return rel
+	}
 	rel, err := filepath.Rel(m.dir, m.slots[sub])
 	if err != nil {
 		return expand(m.cfg.slotTemplate, sub)
