@@ -98,7 +98,7 @@ func New(opts ...Option) (*Manager, error) {
 				return nil, invalid("sub %q: %v", sub, err)
 			}
 		}
-		slot, fp := filepath.Join(m.dir, slotRel), filepath.Join(m.dir, printRel)
+		slot, fp := joinLocal(m.dir, slotRel), joinLocal(m.dir, printRel)
 		m.slots[sub], m.bySlot[slot], m.prints[sub] = slot, sub, fp
 		if target := m.symlinkTarget(sub); m.byTarget[target] == "" {
 			m.byTarget[target] = sub
@@ -191,6 +191,15 @@ func (m *Manager) FingerprintPath(sub string) string {
 
 // LivePath returns the live credential path.
 func (m *Manager) LivePath() string { return m.live }
+
+// joinLocal is filepath.Join(dir, rel) for a clean dir and a local rel,
+// without cleaning dir again when rel is clean already.
+func joinLocal(dir, rel string) string {
+	if dir != string(filepath.Separator) && dir != "." && rel != "." && filepath.IsLocal(rel) && filepath.Clean(rel) == rel {
+		return dir + string(filepath.Separator) + rel
+	}
+	return filepath.Join(dir, rel)
+}
 
 // symlinkTarget is the relative target the live symlink gets for sub.
 func (m *Manager) symlinkTarget(sub string) string {

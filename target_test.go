@@ -27,3 +27,11 @@ func TestSymlinkTargetIsTheSlotRelativeToTheCredsDir(t *testing.T) {
 		assert.Equal(t, want, m.symlinkTarget("bob"), "%+v", tc)
 	}
 }
+
+func TestJoinLocalIsJoin(t *testing.T) {
+	for _, tc := range []struct{ dir, rel string }{
+		{"/a/b", "c"}, {"/a/b", "c/d"}, {"/", "c"}, {"/a", "c//d"}, {"/a", "c/"}, {"a", "c/./d"}, {".", "c"}, {"/a", "."}, {"/a", ".."},
+	} {
+		assert.Equal(t, filepath.Join(tc.dir, tc.rel), joinLocal(tc.dir, tc.rel), "%+v", tc)
+	}
+}
