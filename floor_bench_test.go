@@ -51,26 +51,6 @@ func floorBaseDir(tb testing.TB) string {
 	return dir
 }
 
-// floorDiskDir is a directory on a real disk for the switch's second row:
-// CREDSLOTS_BENCH_DISK, else the temp dir when it is not tmpfs; "" when
-// there is none.
-func floorDiskDir(tb testing.TB) string {
-	tb.Helper()
-	base := os.Getenv("CREDSLOTS_BENCH_DISK")
-	if base == "" {
-		if kind := fsKind(os.TempDir()); kind == "" || kind == "tmpfs" {
-			return ""
-		}
-		base = os.TempDir()
-	}
-	dir, err := os.MkdirTemp(base, "credslots-floor-disk-")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return dir
-}
-
 // floorManager is benchManager for any testing.TB, in a creds dir of its
 // own under base.
 func floorManager(tb testing.TB, base string, n int, opts ...Option) *Manager {

@@ -4,6 +4,7 @@ package credslots
 
 import (
 	"fmt"
+	"os"
 	"sort"
 	"testing"
 	"time"
@@ -92,4 +93,24 @@ func reportPair(t *testing.T, name string, p floorPair) {
 // us prints a duration in microseconds.
 func us(d time.Duration) string {
 	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
+}
+
+// floorDiskDir is a directory on a real disk for the switch's second row:
+// CREDSLOTS_BENCH_DISK, else the temp dir when it is not tmpfs; "" when
+// there is none.
+func floorDiskDir(tb testing.TB) string {
+	tb.Helper()
+	base := os.Getenv("CREDSLOTS_BENCH_DISK")
+	if base == "" {
+		if kind := fsKind(os.TempDir()); kind == "" || kind == "tmpfs" {
+			return ""
+		}
+		base = os.TempDir()
+	}
+	dir, err := os.MkdirTemp(base, "credslots-floor-disk-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
 }

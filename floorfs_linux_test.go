@@ -1,3 +1,5 @@
+//go:build floorreport
+
 package credslots
 
 import "golang.org/x/sys/unix"
