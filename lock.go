@@ -106,6 +106,9 @@ type lockCache struct {
 	// lockSeen is set once the package's lock file was seen to exist: it
 	// is never removed, so there is no first change to look out for again.
 	lockSeen atomic.Bool
+	// sweepDue is when, on monoNow's clock, the next sweep may be due
+	// (see sweepIfDue); 0 when unknown.
+	sweepDue atomic.Int64
 }
 
 // realDir is a resolved creds dir: its real path and what stat said of it.
@@ -118,6 +121,9 @@ type realDir struct {
 type mutation struct {
 	release []func()
 	dirs    []*dirLock
+	// owners is what the change knows of its directories' owners, for the
+	// files it creates (see ownerMemo).
+	owners *ownerMemo
 	// after runs once every lock is released (the WithOnChange hook).
 	after []func()
 }
@@ -175,8 +181,14 @@ func (m *Manager) beginOwnMutation() (*mutation, error) {
 // waiting no longer than ctx allows.
 func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 	fsys := m.cfg.fs
-	if err := m.ensurePrivateDir(m.private); err != nil {
-		return nil, err
+	// The private directory is there but before the first change: its
+	// lstat says so, and whose it is, for the lock file's owner.
+	priv, err := fsys.Lstat(m.private)
+	if err != nil || !priv.IsDir() {
+		priv = nil
+		if err := m.ensurePrivateDir(m.private); err != nil {
+			return nil, err
+		}
 	}
 	start := time.Now()
 	deadline := start.Add(m.cfg.lockTimeout)
@@ -186,8 +198,9 @@ func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 	}
 	m.locks.lockSeen.Store(true)
 	owners := m.newOwnerMemo()
+	owners.seed(m.private, priv)
 	owners.own(m.lockPath)
-	mu := &mutation{release: []func(){unlock}}
+	mu := &mutation{release: []func(){unlock}, owners: owners}
 	if !cli {
 		return mu, nil
 	}
