@@ -106,6 +106,8 @@ type lockCache struct {
 	// lockSeen is set once the package's lock file was seen to exist: it
 	// is never removed, so there is no first change to look out for again.
 	lockSeen atomic.Bool
+	// cli is the CLI locks last listed, with the real path they are for.
+	cli atomic.Pointer[cliLocksFor]
 	// sweepDue is when, on monoNow's clock, the next sweep may be due
 	// (see sweepIfDue); 0 when unknown.
 	sweepDue atomic.Int64
@@ -200,7 +202,11 @@ func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 	owners := m.newOwnerMemo()
 	owners.seed(m.private, priv)
 	owners.own(m.lockPath)
-	mu := &mutation{release: []func(){unlock}, owners: owners}
+	// Room for what a change with every CLI lock holds, so that taking them
+	// grows no slice: the lock file, four locks, the owner record, the
+	// journal and the held marker.
+	mu := &mutation{release: make([]func(), 1, 8), dirs: make([]*dirLock, 0, 4), owners: owners}
+	mu.release[0] = unlock
 	if !cli {
 		return mu, nil
 	}
@@ -447,7 +453,20 @@ func (m *Manager) cliLockPathsSeeding(owners *ownerMemo) ([]cliLock, error) {
 		}
 		real = r
 	}
-	return m.cfg.format.cliLocks(m.dir, real), nil
+	// The list depends only on the creds dir and its real path: built
+	// once, and handed out capped so that an append copies it.
+	if c := m.locks.cli.Load(); c != nil && c.real == real {
+		return c.locks[:len(c.locks):len(c.locks)], nil
+	}
+	locks := m.cfg.format.cliLocks(m.dir, real)
+	m.locks.cli.Store(&cliLocksFor{real: real, locks: locks})
+	return locks[:len(locks):len(locks)], nil
+}
+
+// cliLocksFor is the format's CLI locks for a creds dir of real path real.
+type cliLocksFor struct {
+	real  string
+	locks []cliLock
 }
 
 // realCredsDir is the creds dir's real path (where Claude Code puts its
