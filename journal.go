@@ -116,7 +116,9 @@ func (m *Manager) Journal() ([]JournalEntry, error) {
 }
 
 // journalPath is the journal's path.
-func (m *Manager) journalPath() string { return filepath.Join(m.private, journalName) }
+// m.private is clean (New joins it), so a separator and the name make
+// what filepath.Join would, without cleaning it again.
+func (m *Manager) journalPath() string { return m.private + string(filepath.Separator) + journalName }
 
 // readJournal parses the journal, or the old switch log when there is no
 // journal yet.

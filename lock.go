@@ -124,8 +124,9 @@ type mutation struct {
 	release []func()
 	dirs    []*dirLock
 	// owners is what the change knows of its directories' owners, for the
-	// files it creates (see ownerMemo).
+	// files it creates (see ownerMemo): &memo, or nil.
 	owners *ownerMemo
+	memo   ownerMemo
 	// after runs once every lock is released (the WithOnChange hook).
 	after []func()
 }
@@ -199,14 +200,15 @@ func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 		return nil, err
 	}
 	m.locks.lockSeen.Store(true)
-	owners := m.newOwnerMemo()
-	owners.seed(m.private, priv)
-	owners.own(m.lockPath)
 	// Room for what a change with every CLI lock holds, so that taking them
 	// grows no slice: the lock file, four locks, the owner record, the
 	// journal and the held marker.
-	mu := &mutation{release: make([]func(), 1, 8), dirs: make([]*dirLock, 0, 4), owners: owners}
+	mu := &mutation{release: make([]func(), 1, 8), dirs: make([]*dirLock, 0, 4), memo: ownerMemo{m: m, root: disk.RunningAsRoot()}}
 	mu.release[0] = unlock
+	owners := &mu.memo
+	mu.owners = owners
+	owners.seed(m.private, priv)
+	owners.own(m.lockPath)
 	if !cli {
 		return mu, nil
 	}
