@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/clilock"
 	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -682,4 +683,26 @@ func TestSwitchStatsTheCredsDirOnce(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, n)
+}
+
+// TestOwnerRecordAndKeptJournalAllocs pins the allocations of the owner
+// record's encoding (none: it was encoding/json's reflection) and of a
+// record appended through the journal a change keeps open.
+func TestOwnerRecordAndKeptJournalAllocs(t *testing.T) {
+	start, bt := "123", 1767225600123.0
+	rec := clilock.Owner{PID: 42, ProcStart: &start, PIDDomain: "linux:m:pid:[1]", PIDSpace: "host#pid:[1]", LockBirthtimeMs: bt, LegacyLockBirthtimeMs: &bt}
+	var buf [512]byte
+	assertAllocs(t, testing.AllocsPerRun(100, func() {
+		if _, ok := rec.AppendJSON(buf[:0]); !ok {
+			t.Fatal("not encoded")
+		}
+	}), 0, "the owner record's encoding")
+
+	m, _ := recordFixture(t)
+	j := &heldJournal{keep: true}
+	e := JournalEntry{Time: testNow, Op: opSwitch, Phase: phaseDone, ID: "0123456789abcdef", Sub: "b", From: "a", Reason: "r"}
+	require.NoError(t, m.recordTo(e, j))
+	require.NotNil(t, j.f, "kept open")
+	assertAllocs(t, testing.AllocsPerRun(50, func() { require.NoError(t, m.recordTo(e, j)) }), 0, "a record through the kept journal")
+	j.close()
 }

@@ -230,6 +230,7 @@ func (m *Manager) record(e JournalEntry) error { return m.recordTo(e, nil) }
 // outcome (see recordTo).
 type heldJournal struct {
 	keep bool            // open it at the next record and keep it
+	buf  [1024]byte      // the records' encoding, in the change's memory
 	f    disk.RecordFile // nil: not open (not yet, or closed)
 	size int64           // the journal's size after the last record through f
 }
@@ -257,12 +258,17 @@ func (j *heldJournal) close() {
 // it go by the journal's name again.
 func (m *Manager) recordTo(e JournalEntry, j *heldJournal) error {
 	e.Time = e.Time.UTC()
-	var buf [1024]byte
-	line, err := encodeJournalLineTo(buf[:0], e)
+	var line []byte
+	var err error
+	if j != nil {
+		line, err = encodeJournalLineTo(j.buf[:0], e) // the change's own buffer
+	} else {
+		var buf [1024]byte
+		line, err = encodeJournalLineTo(buf[:0], e)
+	}
 	if err != nil {
 		return err
 	}
-	path := m.journalPath()
 	// Only an intent must be durable before the change it announces; an
 	// outcome lost to a crash leaves the intent alone, which makes
 	// [Manager.HealDrift] refuse rather than guess.
@@ -278,6 +284,7 @@ func (m *Manager) recordTo(e JournalEntry, j *heldJournal) error {
 		j.size += int64(len(line))
 		size = j.size
 	default:
+		path := m.journalPath()
 		keep := j != nil && j.keep
 		var f disk.RecordFile
 		appendTo := func(create bool) (int64, error) {
@@ -307,7 +314,7 @@ func (m *Manager) recordTo(e JournalEntry, j *heldJournal) error {
 		}
 	}
 	if created {
-		m.own(path) // just created (or written by the migration)
+		m.own(m.journalPath()) // just created (or written by the migration)
 	}
 	if size > journalRotateAt {
 		// The record is in the journal (and durable when it must be); a
@@ -315,7 +322,7 @@ func (m *Manager) recordTo(e JournalEntry, j *heldJournal) error {
 		// rotation replaces the file: a kept one is closed first.
 		j.close()
 		if err := m.rotateJournal(); err != nil {
-			m.cfg.logger.Warn("journal rotation failed", "path", path, "reason", err.Error())
+			m.cfg.logger.Warn("journal rotation failed", "path", m.journalPath(), "reason", err.Error())
 		}
 	}
 	return nil
