@@ -2,8 +2,20 @@ package credslots
 
 import (
 	"context"
+	"log/slog"
 	"time"
 )
+
+// discardHandler is the default logger's handler: it takes no record, so
+// that a Manager without WithLogger neither builds nor formats any (a
+// text handler writing to io.Discard formats every record, a few
+// microseconds a switch).
+type discardHandler struct{}
+
+func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
+func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
+func (h discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return h }
+func (h discardHandler) WithGroup(string) slog.Handler           { return h }
 
 // Change is one change a Manager made, as the hook of [WithOnChange]
 // receives it. It never holds token material.

@@ -28,6 +28,45 @@ func (f *faultFS) CreateNew(name string, data []byte) error {
 	return f.inner.CreateNew(name, data)
 }
 
+// OpenRecord counts as AppendRecord does ("append", and "fsync" when
+// durable); each record through the kept file counts the same.
+func (f *faultFS) OpenRecord(name string, data []byte, durable, create bool) (int64, disk.RecordFile, error) {
+	if err := f.hit("append", name); err != nil {
+		return 0, nil, err
+	}
+	if durable {
+		if err := f.hit("fsync", name); err != nil {
+			return 0, nil, err
+		}
+	}
+	size, rf, err := f.inner.OpenRecord(name, data, durable, create)
+	if err != nil {
+		return size, nil, err
+	}
+	return size, &faultRecord{f: f, name: name, inner: rf}, nil
+}
+
+// faultRecord is a record file kept open, through faultFS.
+type faultRecord struct {
+	f     *faultFS
+	name  string
+	inner disk.RecordFile
+}
+
+func (r *faultRecord) Append(data []byte, durable bool) error {
+	if err := r.f.hit("append", r.name); err != nil {
+		return err
+	}
+	if durable {
+		if err := r.f.hit("fsync", r.name); err != nil {
+			return err
+		}
+	}
+	return r.inner.Append(data, durable)
+}
+
+func (r *faultRecord) Close() error { return r.inner.Close() }
+
 // birthtimeMs is path's birth time as Claude Code's runtime reports it.
 func birthtimeMs(path string) (float64, bool) {
 	st, err := disk.StatLock(path)

@@ -116,7 +116,9 @@ func (m *Manager) Journal() ([]JournalEntry, error) {
 }
 
 // journalPath is the journal's path.
-func (m *Manager) journalPath() string { return filepath.Join(m.private, journalName) }
+// m.private is clean (New joins it), so a separator and the name make
+// what filepath.Join would, without cleaning it again.
+func (m *Manager) journalPath() string { return m.private + string(filepath.Separator) + journalName }
 
 // readJournal parses the journal, or the old switch log when there is no
 // journal yet.
@@ -222,41 +224,105 @@ func newChangeID() string {
 // The first record migrates the old switch log; a journal grown past
 // journalRotateAt drops its oldest records after the append (the append
 // reports the size: no stat before it).
-func (m *Manager) record(e JournalEntry) error {
+func (m *Manager) record(e JournalEntry) error { return m.recordTo(e, nil) }
+
+// heldJournal is the journal a change keeps open from its intent to its
+// outcome (see recordTo).
+type heldJournal struct {
+	keep bool            // open it at the next record and keep it
+	buf  [1024]byte      // the records' encoding, in the change's memory
+	f    disk.RecordFile // nil: not open (not yet, or closed)
+	size int64           // the journal's size after the last record through f
+}
+
+// close closes the kept journal; records that follow open it by its name.
+func (j *heldJournal) close() {
+	if j == nil {
+		return
+	}
+	j.keep = false
+	if j.f != nil {
+		_ = j.f.Close()
+		j.f = nil
+	}
+}
+
+// recordTo is record through j, when not nil: the first record opens the
+// journal and keeps it open in j, and the ones after it are each one write
+// through it, with no open, fstat, look at the last byte or close. That is
+// right because the caller holds the package's lock from the first record
+// to the last, under which alone the journal is appended to or rotated, so
+// nobody else appended meanwhile, and every record written here ends with
+// a newline: the journal still ends where j.size says, on a whole line. A
+// rotation replaces the file: j is closed before it, and the records after
+// it go by the journal's name again.
+func (m *Manager) recordTo(e JournalEntry, j *heldJournal) error {
 	e.Time = e.Time.UTC()
-	var buf [1024]byte
-	line, err := encodeJournalLineTo(buf[:0], e)
+	var line []byte
+	var err error
+	if j != nil {
+		line, err = encodeJournalLineTo(j.buf[:0], e) // the change's own buffer
+	} else {
+		var buf [1024]byte
+		line, err = encodeJournalLineTo(buf[:0], e)
+	}
 	if err != nil {
 		return err
 	}
-	path := m.journalPath()
 	// Only an intent must be durable before the change it announces; an
 	// outcome lost to a crash leaves the intent alone, which makes
 	// [Manager.HealDrift] refuse rather than guess.
 	durable := e.Phase == phaseIntent
-	size, err := journal.Append(m.cfg.fs, path, line, durable, false)
+	var size int64
 	created := false
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := m.migrateOldSwitchLog(); err != nil {
-			return err
+	switch {
+	case j != nil && j.f != nil:
+		if err := j.f.Append(line, durable); err != nil {
+			j.close()
+			return fmt.Errorf("credslots: append to journal: %w", err)
 		}
-		size, err = journal.Append(m.cfg.fs, path, line, durable, true)
-		created = true
-	}
-	if errors.Is(err, disk.ErrNotRegular) {
-		return fmt.Errorf("credslots: journal %s is not a regular file", path)
-	}
-	if err != nil {
-		return fmt.Errorf("credslots: append to journal: %w", err)
+		j.size += int64(len(line))
+		size = j.size
+	default:
+		path := m.journalPath()
+		keep := j != nil && j.keep
+		var f disk.RecordFile
+		appendTo := func(create bool) (int64, error) {
+			if keep {
+				var n int64
+				n, f, err = journal.Open(m.cfg.fs, path, line, durable, create)
+				return n, err
+			}
+			return journal.Append(m.cfg.fs, path, line, durable, create)
+		}
+		size, err = appendTo(false)
+		if errors.Is(err, fs.ErrNotExist) {
+			if err := m.migrateOldSwitchLog(); err != nil {
+				return err
+			}
+			size, err = appendTo(true)
+			created = true
+		}
+		if errors.Is(err, disk.ErrNotRegular) {
+			return fmt.Errorf("credslots: journal %s is not a regular file", path)
+		}
+		if err != nil {
+			return fmt.Errorf("credslots: append to journal: %w", err)
+		}
+		if keep {
+			j.keep, j.f, j.size = false, f, size
+		}
 	}
 	if created {
-		m.own(path) // just created (or written by the migration)
+		m.own(m.journalPath()) // just created (or written by the migration)
 	}
 	if size > journalRotateAt {
 		// The record is in the journal (and durable when it must be); a
-		// failed rotation leaves a longer journal, rotated next time.
+		// failed rotation leaves a longer journal, rotated next time. The
+		// rotation replaces the file: a kept one is closed first.
+		j.close()
 		if err := m.rotateJournal(); err != nil {
-			m.cfg.logger.Warn("journal rotation failed", "path", path, "reason", err.Error())
+			m.cfg.logger.Warn("journal rotation failed", "path", m.journalPath(), "reason", err.Error())
 		}
 	}
 	return nil
@@ -571,6 +637,8 @@ func (m *Manager) LastActive() (string, bool) {
 type change struct {
 	m     *Manager
 	entry JournalEntry
+	// journal is the journal kept open from the intent to the outcome.
+	journal *heldJournal
 	// account is the oauthAccount .claude.json shows after the change,
 	// when the change knows it; recorded on its done record.
 	account []byte
@@ -582,11 +650,17 @@ func (m *Manager) beginChange(mu *mutation, op, sub, from, reason, fp string) (*
 	m.sweepIfDue()
 	e := JournalEntry{Time: m.cfg.now(), Op: op, Phase: phaseIntent, ID: newChangeID(), Sub: sub, From: from, Reason: reason,
 		Fingerprint: fp, CLILocks: len(mu.dirs) > 0, Holder: m.held.Load()}
-	if err := m.record(e); err != nil {
+	j := &heldJournal{keep: true}
+	if err := m.recordTo(e, j); err != nil {
 		return nil, err
 	}
-	return &change{m: m, entry: e}, nil
+	// Closed by finish; should the change end without one, with its locks.
+	mu.release = append(mu.release, j.close)
+	return &change{m: m, entry: e, journal: j}, nil
 }
+
+// record appends e to the journal through the one the change keeps open.
+func (c *change) record(e JournalEntry) error { return c.m.recordTo(e, c.journal) }
 
 // finish writes the change's done record, or its failed record when err is
 // not nil, and returns err. An error met after the live path already changed
@@ -599,6 +673,9 @@ func (c *change) finish(err error) error {
 	e := c.entry
 	e.Time = c.m.cfg.now()
 	e.Phase = phaseDone
+	// Only an intent's holder matters (see leftoverLocks): the outcome
+	// does not repeat it.
+	e.Holder = nil
 	var changed *liveChangedError
 	if err != nil {
 		e.Error = err.Error()
@@ -615,7 +692,9 @@ func (c *change) finish(err error) error {
 			e.LiveMtime = &mt
 		}
 	}
-	if rerr := c.m.record(e); rerr != nil {
+	rerr := c.record(e)
+	c.journal.close()
+	if rerr != nil {
 		c.m.cfg.logger.Warn("journal record failed", "sub", e.Sub, "op", e.Op, "phase", e.Phase, "reason", rerr.Error())
 	}
 	return err

@@ -106,6 +106,11 @@ type lockCache struct {
 	// lockSeen is set once the package's lock file was seen to exist: it
 	// is never removed, so there is no first change to look out for again.
 	lockSeen atomic.Bool
+	// cli is the CLI locks last listed, with the real path they are for.
+	cli atomic.Pointer[cliLocksFor]
+	// sweepDue is when, on monoNow's clock, the next sweep may be due
+	// (see sweepIfDue); 0 when unknown.
+	sweepDue atomic.Int64
 }
 
 // realDir is a resolved creds dir: its real path and what stat said of it.
@@ -118,6 +123,10 @@ type realDir struct {
 type mutation struct {
 	release []func()
 	dirs    []*dirLock
+	// owners is what the change knows of its directories' owners, for the
+	// files it creates (see ownerMemo): &memo, or nil.
+	owners *ownerMemo
+	memo   ownerMemo
 	// after runs once every lock is released (the WithOnChange hook).
 	after []func()
 }
@@ -175,8 +184,14 @@ func (m *Manager) beginOwnMutation() (*mutation, error) {
 // waiting no longer than ctx allows.
 func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 	fsys := m.cfg.fs
-	if err := m.ensurePrivateDir(m.private); err != nil {
-		return nil, err
+	// The private directory is there but before the first change: its
+	// lstat says so, and whose it is, for the lock file's owner.
+	priv, err := fsys.Lstat(m.private)
+	if err != nil || !priv.IsDir() {
+		priv = nil
+		if err := m.ensurePrivateDir(m.private); err != nil {
+			return nil, err
+		}
 	}
 	start := time.Now()
 	deadline := start.Add(m.cfg.lockTimeout)
@@ -185,9 +200,15 @@ func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 		return nil, err
 	}
 	m.locks.lockSeen.Store(true)
-	owners := m.newOwnerMemo()
+	// Room for what a change with every CLI lock holds, so that taking them
+	// grows no slice: the lock file, four locks, the owner record, the
+	// journal and the held marker.
+	mu := &mutation{release: make([]func(), 1, 8), dirs: make([]*dirLock, 0, 4), memo: ownerMemo{m: m, root: disk.RunningAsRoot()}}
+	mu.release[0] = unlock
+	owners := &mu.memo
+	mu.owners = owners
+	owners.seed(m.private, priv)
 	owners.own(m.lockPath)
-	mu := &mutation{release: []func(){unlock}}
 	if !cli {
 		return mu, nil
 	}
@@ -434,7 +455,20 @@ func (m *Manager) cliLockPathsSeeding(owners *ownerMemo) ([]cliLock, error) {
 		}
 		real = r
 	}
-	return m.cfg.format.cliLocks(m.dir, real), nil
+	// The list depends only on the creds dir and its real path: built
+	// once, and handed out capped so that an append copies it.
+	if c := m.locks.cli.Load(); c != nil && c.real == real {
+		return c.locks[:len(c.locks):len(c.locks)], nil
+	}
+	locks := m.cfg.format.cliLocks(m.dir, real)
+	m.locks.cli.Store(&cliLocksFor{real: real, locks: locks})
+	return locks[:len(locks):len(locks)], nil
+}
+
+// cliLocksFor is the format's CLI locks for a creds dir of real path real.
+type cliLocksFor struct {
+	real  string
+	locks []cliLock
 }
 
 // realCredsDir is the creds dir's real path (where Claude Code puts its

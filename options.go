@@ -2,7 +2,6 @@ package credslots
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -64,7 +63,7 @@ type config struct {
 func defaultConfig() config {
 	return config{
 		grace:       DefaultGrace,
-		logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		logger:      slog.New(discardHandler{}),
 		now:         time.Now,
 		lockTimeout: DefaultLockTimeout,
 		format:      ClaudeCode,

@@ -126,13 +126,32 @@ func (m *Manager) ownAs(path string, o *atomicfile.Owner) {
 // a chown of the creds dir racing the change itself, which no single read
 // would order either.
 type ownerMemo struct {
-	m      *Manager
-	root   bool
-	owners map[string]*atomicfile.Owner
+	m    *Manager
+	root bool
+	// The directories whose owner is known, and their owners: a change
+	// creates files in at most three (the private dir, the creds dir and
+	// its parent); a fourth is read again each time.
+	n      int
+	dirs   [4]string
+	owners [4]*atomicfile.Owner
 }
 
-func (m *Manager) newOwnerMemo() *ownerMemo {
-	return &ownerMemo{m: m, root: disk.RunningAsRoot()}
+// lookup is the owner remembered for dir.
+func (o *ownerMemo) lookup(dir string) (*atomicfile.Owner, bool) {
+	for i := 0; i < o.n; i++ {
+		if o.dirs[i] == dir {
+			return o.owners[i], true
+		}
+	}
+	return nil, false
+}
+
+// remember keeps dir's owner, while there is room.
+func (o *ownerMemo) remember(dir string, owner *atomicfile.Owner) {
+	if o.n < len(o.dirs) {
+		o.dirs[o.n], o.owners[o.n] = dir, owner
+		o.n++
+	}
 }
 
 // seed records what a stat of directory dir said.
@@ -140,11 +159,8 @@ func (o *ownerMemo) seed(dir string, fi fs.FileInfo) {
 	if !o.root || fi == nil {
 		return
 	}
-	if o.owners == nil {
-		o.owners = map[string]*atomicfile.Owner{}
-	}
-	if _, seen := o.owners[dir]; !seen {
-		o.owners[dir] = ownerFromInfo(fi)
+	if _, seen := o.lookup(dir); !seen {
+		o.remember(dir, ownerFromInfo(fi))
 	}
 }
 
@@ -154,13 +170,10 @@ func (o *ownerMemo) own(path string) {
 		return
 	}
 	dir := filepath.Dir(path)
-	owner, seen := o.owners[dir]
+	owner, seen := o.lookup(dir)
 	if !seen {
 		owner = o.m.dirOwner(dir)
-		if o.owners == nil {
-			o.owners = map[string]*atomicfile.Owner{}
-		}
-		o.owners[dir] = owner
+		o.remember(dir, owner)
 	}
 	o.m.ownAs(path, owner)
 }

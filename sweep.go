@@ -78,22 +78,48 @@ const sweptMarker = "swept"
 // slots) more than once per sweep age. Nothing younger than the sweep age is
 // ever removed, so sweeping more often would find nothing more.
 func (m *Manager) sweepIfDue() {
+	// A sweep this Manager saw or made less than the sweep age ago, on the
+	// monotonic clock, needs no look at the marker: a sweep skipped by
+	// mistake (another process reset the marker, the wall clock jumped)
+	// only defers the cleanup of temporaries, which are never in the way.
+	if due := m.locks.sweepDue.Load(); due != 0 && monoNow() < due {
+		return
+	}
 	marker := filepath.Join(m.private, sweptMarker)
 	fi, err := m.cfg.fs.Lstat(marker)
-	if err == nil && time.Since(fi.ModTime()) < m.cfg.sweepAge {
-		return
+	if err == nil {
+		if age := time.Since(fi.ModTime()); age < m.cfg.sweepAge {
+			m.sweptFor(m.cfg.sweepAge - max(age, 0))
+			return
+		}
 	}
 	m.sweep()
 	if err != nil {
 		// Created empty, 0600; its content never matters.
 		if m.cfg.fs.Append(marker, nil, false) == nil {
 			m.own(marker)
+			m.sweptFor(m.cfg.sweepAge)
 		}
 		return
 	}
 	now := time.Now()
-	_ = m.cfg.fs.Chtimes(marker, now, now)
+	if m.cfg.fs.Chtimes(marker, now, now) == nil {
+		m.sweptFor(m.cfg.sweepAge)
+	}
 }
+
+// sweptFor remembers that no sweep is due for d.
+func (m *Manager) sweptFor(d time.Duration) {
+	if d > 0 {
+		m.locks.sweepDue.Store(monoNow() + int64(d))
+	}
+}
+
+// monoBase anchors monoNow.
+var monoBase = time.Now()
+
+// monoNow is the monotonic clock in nanoseconds since monoBase (never 0).
+func monoNow() int64 { return int64(time.Since(monoBase)) + 1 }
 
 // sweep removes stale temporaries from every directory the manager writes
 // to, as long as that directory is the creds dir, its private directory or

@@ -312,12 +312,18 @@ func (m *Manager) switchLocked(mu *mutation, c *change, sub string, plan switchP
 		}
 		m.cfg.logger.Warn("kept drifted live file before forced switch",
 			"sub", sub, "path", m.live+prevSuffix)
-		m.recordKept(plan)
+		m.recordKept(c, plan)
 	}
 	if err := swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(sub), plan.live, m.rescue); err != nil {
 		return err
 	}
-	m.own(m.live)
+	// The live path's directory is the creds dir, whose owner the change
+	// read when it took the locks.
+	if mu.owners != nil {
+		mu.owners.own(m.live)
+	} else {
+		m.own(m.live)
+	}
 	if m.cfg.carryState && m.cfg.format.carriesState() {
 		// The account Claude Code shows follows the switch; a failure
 		// leaves .claude.json as it was until Claude Code fetches the
@@ -340,14 +346,14 @@ func (m *Manager) switchLocked(mu *mutation, c *change, sub string, plan switchP
 // recordKept journals whose login the drifted live file just kept as the
 // live backup holds, when the journal can tell (the sub live when it was
 // written), so that [Manager.Backups] names it. A failure is logged.
-func (m *Manager) recordKept(plan switchPlan) {
+func (m *Manager) recordKept(c *change, plan switchPlan) {
 	owner, fp := plan.liveOwner, m.cfg.format.parse(plan.live.data).fingerprint
 	if owner == "" || fp == "" {
 		return
 	}
 	e := JournalEntry{Time: m.cfg.now(), Op: opKeep, Phase: phaseDone, Sub: owner, Fingerprint: fp,
 		Kept: m.rel(m.live + prevSuffix), Reason: "the drifted live file, " + owner + "'s login, kept before a forced switch"}
-	if err := m.record(e); err != nil {
+	if err := c.record(e); err != nil {
 		m.cfg.logger.Warn("journal record failed", "sub", owner, "op", opKeep, "reason", err.Error())
 	}
 }

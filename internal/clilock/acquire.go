@@ -23,17 +23,26 @@ const pollInterval = 25 * time.Millisecond
 
 // Acquire retries try until it succeeds, fails, the deadline passes, or
 // ctx ends (an error wrapping ctx.Err()). A timeout wraps ErrTimeout, names
-// what, says why it is still held (held, when given) and how long was
-// waited in all, since start.
-func Acquire(ctx context.Context, what string, start, deadline time.Time, held func() string, try func() (bool, error)) error {
+// the lock (name, then path: joined only for an error), says why it is
+// still held (held, when given) and how long was waited in all, since
+// start.
+func Acquire(ctx context.Context, name, path string, start, deadline time.Time, held func() string, try func() (bool, error)) error {
+	if err := acquire(ctx, start, deadline, held, try); err != nil {
+		return err(name + " " + path)
+	}
+	return nil
+}
+
+// acquire is Acquire whose error is built only once it is known to be one.
+func acquire(ctx context.Context, start, deadline time.Time, held func() string, try func() (bool, error)) func(what string) error {
 	wait := time.Millisecond
 	for {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("credslots: gave up waiting for %s: %w", what, err)
+			return func(what string) error { return fmt.Errorf("credslots: gave up waiting for %s: %w", what, err) }
 		}
 		ok, err := try()
 		if err != nil {
-			return fmt.Errorf("credslots: take %s: %w", what, err)
+			return func(what string) error { return fmt.Errorf("credslots: take %s: %w", what, err) }
 		}
 		if ok {
 			return nil
@@ -46,14 +55,18 @@ func Acquire(ctx context.Context, what string, start, deadline time.Time, held f
 			if why != "" {
 				why = "; " + why
 			}
-			return fmt.Errorf("credslots: %s still held after waiting %s in all%s (raise --lock-timeout or WithLockTimeout to wait longer): %w",
-				what, time.Since(start).Round(time.Millisecond), why, ErrTimeout)
+			waited := time.Since(start).Round(time.Millisecond)
+			return func(what string) error {
+				return fmt.Errorf("credslots: %s still held after waiting %s in all%s (raise --lock-timeout or WithLockTimeout to wait longer): %w",
+					what, waited, why, ErrTimeout)
+			}
 		}
 		pause := time.NewTimer(min(wait, time.Until(deadline)+time.Millisecond))
 		select {
 		case <-ctx.Done():
 			pause.Stop()
-			return fmt.Errorf("credslots: gave up waiting for %s: %w", what, ctx.Err())
+			err := ctx.Err()
+			return func(what string) error { return fmt.Errorf("credslots: gave up waiting for %s: %w", what, err) }
 		case <-pause.C:
 		}
 		wait = min(2*wait, pollInterval)
@@ -65,7 +78,7 @@ func Acquire(ctx context.Context, what string, start, deadline time.Time, held f
 // returned function releases it.
 func LockFile(ctx context.Context, fsys disk.FS, what, path string, start, deadline time.Time) (func(), error) {
 	var unlock func() error
-	err := Acquire(ctx, what+" "+path, start, deadline, func() string {
+	err := Acquire(ctx, what, path, start, deadline, func() string {
 		return "it is an flock, released when its holder ends its change or dies"
 	}, func() (bool, error) {
 		u, ok, err := fsys.TryLock(path)

@@ -77,7 +77,7 @@ func Take(ctx context.Context, fsys disk.FS, spec Spec, start, deadline time.Tim
 	path := spec.Path
 	d = &Dir{fsys: fsys, path: path, beat: max(spec.Beat, time.Millisecond), safe: spec.Safe}
 	held := ""
-	err = Acquire(ctx, spec.Name+" "+path, start, deadline, func() string { return held }, func() (bool, error) {
+	err = Acquire(ctx, spec.Name, path, start, deadline, func() string { return held }, func() (bool, error) {
 		for attempt := 0; attempt < 2; attempt++ {
 			err := fsys.Mkdir(path, 0o700)
 			if err == nil {

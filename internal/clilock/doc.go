@@ -28,5 +28,6 @@
 // that its holder is gone, log, read or write a credential, or make a
 // file-system call except through the disk.FS it is given (the reads of
 // /proc and /etc/machine-id that identify processes excepted). It imports
-// nothing of credslots but internal/disk.
+// nothing of credslots but internal/disk and internal/journal (whose JSON
+// string encoding writes the owner record as encoding/json would).
 package clilock

@@ -22,8 +22,10 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"strconv"
 
 	"github.com/gptme/credslots/internal/disk"
+	"github.com/gptme/credslots/internal/journal"
 )
 
 // OwnerSuffix names the owner record beside the refresh lock.
@@ -177,8 +179,9 @@ func WriteOwner(fsys disk.FS, path string, refresh, legacy *Dir) (remove func(),
 	if !ok {
 		return nil, nil
 	}
-	data, err := json.Marshal(rec)
-	if err != nil {
+	var buf [512]byte
+	data, ok := rec.AppendJSON(buf[:0])
+	if !ok {
 		return nil, nil
 	}
 	if err := fsys.CreateNew(path, data); err != nil {
@@ -196,6 +199,45 @@ func WriteOwner(fsys disk.FS, path string, refresh, legacy *Dir) (remove func(),
 			_ = fsys.Remove(path)
 		}
 	}, nil
+}
+
+// AppendJSON appends r as encoding/json marshals it (field order, names,
+// omitempty, string escaping and float format), without reflection; ok is
+// false where encoding/json fails (a NaN or infinite birth time).
+func (r Owner) AppendJSON(b []byte) ([]byte, bool) {
+	b = append(b, `{"pid":`...)
+	b = strconv.AppendInt(b, int64(r.PID), 10)
+	if r.ProcStart != nil {
+		b = journal.AppendString(append(b, `,"procStart":`...), *r.ProcStart)
+	}
+	b = journal.AppendString(append(b, `,"pidDomain":`...), r.PIDDomain)
+	b = journal.AppendString(append(b, `,"pidSpace":`...), r.PIDSpace)
+	ok := true
+	b, ok = appendFloat(append(b, `,"lockBirthtimeMs":`...), r.LockBirthtimeMs)
+	if r.LegacyLockBirthtimeMs != nil && ok {
+		b, ok = appendFloat(append(b, `,"legacyLockBirthtimeMs":`...), *r.LegacyLockBirthtimeMs)
+	}
+	return append(b, '}'), ok
+}
+
+// appendFloat appends f as encoding/json encodes a float64.
+func appendFloat(b []byte, f float64) ([]byte, bool) {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return b, false
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 to e-9, as encoding/json writes it.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, true
 }
 
 // Identity is what Claude Code records of the process that holds a lock.

@@ -3,6 +3,7 @@ package clilock
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -187,4 +188,35 @@ func TestALiveOwnerIsNeverTakenOver(t *testing.T) {
 	assert.True(t, strings.Contains(err.Error(), "which is alive"), err.Error())
 	assert.DirExists(t, s.Path)
 	assert.FileExists(t, filepath.Join(dir, ".oauth_refresh.lock.owner"))
+}
+
+// TestOwnerAppendJSONIsEncodingJSON: the owner record is written byte for
+// byte as encoding/json marshals it, whatever its fields hold.
+func TestOwnerAppendJSONIsEncodingJSON(t *testing.T) {
+	str := func(s string) *string { return &s }
+	num := func(f float64) *float64 { return &f }
+	for _, r := range []Owner{
+		{PID: 4242, ProcStart: str("123456"), PIDDomain: "linux:abc:pid:[4026531836]", PIDSpace: "host#pid:[4026531836]",
+			LockBirthtimeMs: 1767225600123.456, LegacyLockBirthtimeMs: num(1767225600124)},
+		{PID: 1, PIDDomain: "", PIDSpace: "<&>\"\\\n\u2028\xff", LockBirthtimeMs: 1e21},
+		{PID: -7, ProcStart: str(""), PIDDomain: "d", PIDSpace: "s", LockBirthtimeMs: 1e-7, LegacyLockBirthtimeMs: num(5e-324)},
+		{PID: 2, PIDDomain: "d", PIDSpace: "s", LockBirthtimeMs: 0.000001, LegacyLockBirthtimeMs: num(123456789012345678)},
+	} {
+		want, err := json.Marshal(r)
+		require.NoError(t, err)
+		got, ok := r.AppendJSON(nil)
+		require.True(t, ok)
+		assert.Equal(t, string(want), string(got))
+		back, ok := ParseOwner(got)
+		if r.LockBirthtimeMs > 0 && len(r.PIDSpace) <= 512 {
+			assert.True(t, ok, "%s", got)
+			assert.Equal(t, r.PID, back.PID)
+		}
+	}
+	for _, bad := range []float64{math.NaN(), math.Inf(1)} {
+		_, err := json.Marshal(Owner{LockBirthtimeMs: bad})
+		require.Error(t, err)
+		_, ok := Owner{LockBirthtimeMs: bad}.AppendJSON(nil)
+		assert.False(t, ok, "%v: encoding/json refuses it too", bad)
+	}
 }

@@ -43,3 +43,31 @@ func AppendRecord(name string, data []byte, durable, create bool) (int64, error)
 	}
 	return size, werr
 }
+
+// OpenRecord is AppendRecord that keeps the file open for the records that
+// follow (see the unix version for when that is right).
+func OpenRecord(name string, data []byte, durable, create bool) (int64, RecordFile, error) {
+	size, err := AppendRecord(name, data, durable, create)
+	if err != nil {
+		return size, nil, err
+	}
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_APPEND, 0o600)
+	if err != nil {
+		return size, nil, err
+	}
+	return size, recordFile{f}, nil
+}
+
+type recordFile struct{ f *os.File }
+
+func (r recordFile) Append(data []byte, durable bool) error {
+	if _, err := r.f.Write(data); err != nil {
+		return err
+	}
+	if durable {
+		return r.f.Sync()
+	}
+	return nil
+}
+
+func (r recordFile) Close() error { return r.f.Close() }

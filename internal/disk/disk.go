@@ -84,6 +84,11 @@ type FS interface {
 	// returns the file's size before the write, from the fstat of the
 	// descriptor it wrote through.
 	AppendRecord(name string, data []byte, durable, create bool) (int64, error)
+	// OpenRecord is AppendRecord that keeps the file open: the records
+	// that follow are appended through the RecordFile with one write each
+	// (no open, fstat or look at the last byte), as long as nobody else
+	// appends to the file or replaces it meanwhile. The caller closes it.
+	OpenRecord(name string, data []byte, durable, create bool) (int64, RecordFile, error)
 	// EvalSymlinks returns name with every symlink resolved.
 	EvalSymlinks(name string) (string, error)
 	// Lchown sets the owner and group of name, not following a symlink.
@@ -138,6 +143,17 @@ func (OS) CreateNew(name string, data []byte) error          { return CreateNew(
 
 func (OS) AppendRecord(name string, data []byte, durable, create bool) (int64, error) {
 	return AppendRecord(name, data, durable, create)
+}
+
+func (OS) OpenRecord(name string, data []byte, durable, create bool) (int64, RecordFile, error) {
+	return OpenRecord(name, data, durable, create)
+}
+
+// RecordFile is a record file kept open by OpenRecord.
+type RecordFile interface {
+	// Append writes data with one write, fsynced when durable.
+	Append(data []byte, durable bool) error
+	Close() error
 }
 
 func (OS) Append(name string, data []byte, durable bool) error {

@@ -8,6 +8,15 @@ import (
 
 const hex = "0123456789abcdef"
 
+// plain marks the ASCII bytes AppendString copies as they are: all but
+// control characters, quotes, backslashes, <, > and &.
+var plain = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // AppendString appends s as a JSON string, escaped as encoding/json
 // escapes it by default (Go 1.22 on): quotes, backslashes and control
 // characters (\n, \r, \t, \b and \f by name, the others as \u00XX); <, >
@@ -18,7 +27,7 @@ func AppendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plain[c] {
 				i++
 				continue
 			}

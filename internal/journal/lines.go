@@ -21,6 +21,19 @@ func Append(fsys disk.FS, path string, line []byte, durable, create bool) (int64
 	return before + int64(len(line)), nil
 }
 
+// Open is Append that keeps the journal open for the records that follow
+// (see disk.FS's OpenRecord): the caller appends them through the returned
+// file, with one write each, only while it holds the lock every writer of
+// the journal takes, so that the file still ends with the line it wrote
+// last, and closes the file before the journal is rotated.
+func Open(fsys disk.FS, path string, line []byte, durable, create bool) (int64, disk.RecordFile, error) {
+	before, f, err := fsys.OpenRecord(path, line, durable, create)
+	if err != nil {
+		return before, nil, err
+	}
+	return before + int64(len(line)), f, nil
+}
+
 // Read reads the journal at path through fsys. One grown past the reader's
 // bound (disk.MaxFileSize) is read from its tail, the newest records, from
 // its first whole line on, and tailed is true: never an error.
