@@ -1,6 +1,20 @@
 // Package atomicfile writes a file so that readers see its old content or
 // its new content, never a missing, empty or partial file. It is the one
 // atomic-write helper of credslots and its command.
+//
+// What it guarantees:
+//   - WriteFile's new content is durable before it returns nil: the
+//     temporary file is fsynced before the rename, the directory after it.
+//   - What it writes is mode 0600 exactly, whatever the umask, and owned by
+//     the Owner it is given (for root writing into a user's directory).
+//   - On every error before the rename the temporary file is removed and
+//     the destination is as it was; temporary names carry TempMarker, so a
+//     sweep can tell them from anything else.
+//   - Every call goes through the FS seam it is given, so a test can fail
+//     any single step.
+//
+// What it never does: open the destination (a symlink there is replaced,
+// not followed), write in place, log, or import anything of credslots.
 package atomicfile
 
 import (

@@ -16,8 +16,12 @@
 //   - Exchange and RenameNoReplace are the kernel's atomic renames where the
 //     platform has them, and ErrExchangeUnsupported where it does not: they
 //     never fall back to a racy emulation themselves.
-//   - Append, Chmod and the lock files it creates never follow a symlink at
-//     the final name, and what it creates is mode 0600.
+//   - Append, AppendRecord, OpenRecord, CreateNew, Chmod and the lock files
+//     never follow a symlink at the final name, and what they create is mode
+//     0600. CreateNew never opens a name that exists (O_EXCL).
+//   - Its Unix calls are made with golang.org/x/sys/unix directly, never
+//     through an *os.File where that would add system calls (os.OpenFile's
+//     fcntl and epoll registration on a regular file).
 //
 // What it never does: interpret what it reads, log, or keep state between
 // calls. It imports nothing of credslots but internal/atomicfile's types.
