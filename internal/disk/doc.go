@@ -19,9 +19,11 @@
 //   - Append, AppendRecord, OpenRecord, CreateNew, Chmod and the lock files
 //     never follow a symlink at the final name, and what they create is mode
 //     0600. CreateNew never opens a name that exists (O_EXCL).
-//   - Its Unix calls are made with golang.org/x/sys/unix directly, never
-//     through an *os.File where that would add system calls (os.OpenFile's
-//     fcntl and epoll registration on a regular file).
+//   - On Unix the reads, the record appends, the flock and CreateNew are
+//     made with golang.org/x/sys/unix directly: an *os.File would add
+//     os.OpenFile's fcntl calls and epoll registration to each. Only what
+//     needs an *os.File (the atomic writer's temporary file, a lease's
+//     inherited lock) gets one.
 //
 // What it never does: interpret what it reads, log, or keep state between
 // calls. It imports nothing of credslots but internal/atomicfile's types.
