@@ -123,10 +123,10 @@ func (m *Manager) liveDrift() (*DriftInfo, entry, slotReads, error) {
 	if err != nil {
 		return nil, live, slots, fmt.Errorf("credslots: read live path %s: %w", m.live, err)
 	}
-	if live.kind == kindMissing {
+	if live.Kind == kindMissing {
 		return nil, live, slots, nil
 	}
-	return m.driftInfo(live.hash, slots), live, slots, nil
+	return m.driftInfo(live.Hash, slots), live, slots, nil
 }
 
 // driftInfo compares a live content hash ("" for a broken symlink) with the

@@ -45,18 +45,8 @@ func isTempName(base string) bool {
 	return strings.Contains(base, tmpMarkerStem)
 }
 
-// entry describes what a path held when it was inspected (swap.Entry, in
-// the package's own terms).
-type entry struct {
-	kind   entryKind
-	perm   fs.FileMode // of a regular file
-	mtime  time.Time   // of a regular file (zero for the other kinds)
-	target string      // a symlink's target, as written
-	data   []byte      // content, for kindFile (and the target's content for kindSymlink)
-	hash   string      // sha256 of data; "" when there is no readable content
-}
-
-type entryKind = swap.Kind
+// entry is what a path held when it was inspected.
+type entry = swap.Entry
 
 const (
 	kindMissing       = swap.KindMissing
@@ -66,20 +56,12 @@ const (
 	kindOther         = swap.KindOther
 )
 
-func entryOf(e swap.Entry) entry {
-	return entry{kind: e.Kind, perm: e.Perm, mtime: e.Mtime, target: e.Target, data: e.Data, hash: e.Hash}
-}
-
-func (e entry) swapEntry() swap.Entry {
-	return swap.Entry{Kind: e.kind, Perm: e.perm, Mtime: e.mtime, Target: e.target, Data: e.data, Hash: e.hash}
-}
-
 // inspect reads path once (following a symlink) and classifies it (see
 // swap.Inspect); a path that changed while it was read wraps
 // [ErrLiveChanged].
 func inspect(fsys disk.FS, path string) (entry, error) {
 	e, err := swap.Inspect(fsys, path)
-	return entryOf(e), liftSwapErr(err)
+	return e, liftSwapErr(err)
 }
 
 // holdsNoFile reports a read error that says the path leads to nothing

@@ -186,9 +186,9 @@ func (m *Manager) checkHeal(sub string, sc switchConfig, entries []JournalEntry)
 	switch {
 	case drift == nil || !drift.Drift:
 		return refuse(ErrNoDrift, "no drift")
-	case live.kind == kindSymlink || live.kind == kindBrokenSymlink:
+	case live.Kind == kindSymlink || live.Kind == kindBrokenSymlink:
 		return refuse(ErrUnhealable, "live is a symlink — drift implies slot rewrite, not OAuth refresh")
-	case live.kind != kindFile:
+	case live.Kind != kindFile:
 		return refuse(ErrUnhealable, "live file missing")
 	}
 	if sub == "" {
@@ -201,7 +201,7 @@ func (m *Manager) checkHeal(sub string, sc switchConfig, entries []JournalEntry)
 		// Its login is live in a seat: home must not hold it too.
 		return refuse(ErrLeased, fmt.Sprintf("refusing to heal into %s: its login is %s", sub, leaseNote(info)))
 	}
-	cred := m.cfg.format.parse(live.data)
+	cred := m.cfg.format.parse(live.Data)
 	fresh := false
 	if cred.hasExpiry() {
 		fresh, _ = expiryVerdict(cred.expiry, m.cfg.grace, m.cfg.now())
@@ -256,7 +256,7 @@ func (m *Manager) healLocked(mu *mutation, plan healPlan) error {
 	slot := m.slots[plan.sub]
 	prev, read := plan.slots.data[plan.sub]
 	switch err := plan.slots.errs[plan.sub]; {
-	case read && !bytes.Equal(prev, plan.live.data):
+	case read && !bytes.Equal(prev, plan.live.Data):
 		if err := m.keepBackup(slot, prev); err != nil {
 			return err
 		}
@@ -265,7 +265,7 @@ func (m *Manager) healLocked(mu *mutation, plan healPlan) error {
 		// it is replaced like a missing one.
 		return fmt.Errorf("credslots: read slot %s before backup: %w", slot, err)
 	}
-	if err := m.writeFile(slot, plan.live.data); err != nil {
+	if err := m.writeFile(slot, plan.live.Data); err != nil {
 		return err
 	}
 	if err := mu.verify(); err != nil {
@@ -306,9 +306,9 @@ func (m *Manager) activeIn(live entry, entries []JournalEntry) (string, string) 
 	// A change made under the CLI's own locks cannot straddle a CLI write:
 	// a live file with the placed symlink's very mtime (the same timestamp
 	// tick) was still written after it.
-	if !live.mtime.After(ref) && !(done.CLILocks && done.LiveMtime != nil && live.mtime.Equal(ref)) {
+	if !live.Mtime.After(ref) && !(done.CLILocks && done.LiveMtime != nil && live.Mtime.Equal(ref)) {
 		return "", fmt.Sprintf("the live file was written at %s, not after the %s to %s completed at %s, so it may hold the previous sub's token",
-			live.mtime.UTC().Format(time.RFC3339Nano), done.Op, done.Sub, ref.UTC().Format(time.RFC3339Nano))
+			live.Mtime.UTC().Format(time.RFC3339Nano), done.Op, done.Sub, ref.UTC().Format(time.RFC3339Nano))
 	}
 	return done.Sub, ""
 }
@@ -346,7 +346,7 @@ func (m *Manager) finishHeal(p JournalEntry) error {
 	if err != nil {
 		return fmt.Errorf("credslots: read live path %s: %w", m.live, err)
 	}
-	if live.kind == kindFile && bytes.Equal(live.data, data) {
+	if live.Kind == kindFile && bytes.Equal(live.Data, data) {
 		if err := swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(p.Sub), live, m.rescue); err != nil {
 			return err
 		}

@@ -481,7 +481,7 @@ func (m *Manager) liveLoginOf(live entry) string {
 	if why != "" {
 		return ""
 	}
-	f, err := m.foreignLogin(owner, live, m.cfg.format.parse(live.data), m.readSlots(), m.readSidecar(owner), m.shownAccount(), entries, false, false)
+	f, err := m.foreignLogin(owner, live, m.cfg.format.parse(live.Data), m.readSlots(), m.readSidecar(owner), m.shownAccount(), entries, false, false)
 	if err != nil || f.why != "" {
 		return ""
 	}

@@ -203,10 +203,10 @@ func (m *Manager) MarkInvalid(sub, reason string) error {
 // the slot's.
 func (m *Manager) rejectedFingerprint(sub string) string {
 	live, err := inspect(m.cfg.fs, m.live)
-	if err == nil && live.kind == kindFile {
-		if _, inSlot := m.slotWithHash(live.hash); !inSlot {
+	if err == nil && live.Kind == kindFile {
+		if _, inSlot := m.slotWithHash(live.Hash); !inSlot {
 			if owner, why := m.activeFor(live); why == "" && owner == sub {
-				if fp := m.cfg.format.parse(live.data).fingerprint; fp != "" {
+				if fp := m.cfg.format.parse(live.Data).fingerprint; fp != "" {
 					return fp
 				}
 			}

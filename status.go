@@ -92,8 +92,8 @@ func (m *Manager) Status() (Status, error) {
 	}
 
 	drift, live, slots, derr := m.liveDrift()
-	st.Live.Kind = live.kind.String()
-	if live.kind == kindSymlink || live.kind == kindBrokenSymlink {
+	st.Live.Kind = live.Kind.String()
+	if live.Kind == kindSymlink || live.Kind == kindBrokenSymlink {
 		st.Live.Target, _ = fsys.Readlink(m.live)
 	}
 	st.Drift = drift
@@ -101,19 +101,19 @@ func (m *Manager) Status() (Status, error) {
 	switch {
 	case derr != nil:
 		problem("live path %s is unreadable: %v", m.live, errors.Unwrap(derr))
-	case live.kind == kindMissing:
+	case live.Kind == kindMissing:
 		problem("live path %s is missing", m.live)
-	case live.kind == kindBrokenSymlink:
+	case live.Kind == kindBrokenSymlink:
 		problem("live symlink is broken: %s does not exist or is not a readable file", st.Live.Target)
-	case drift.Drift && live.kind == kindFile && m.newLoginShown() != "":
+	case drift.Drift && live.Kind == kindFile && m.newLoginShown() != "":
 		problem("%s", newLoginAdvice(m.newLoginShown()))
-	case drift.Drift && live.kind == kindFile:
+	case drift.Drift && live.Kind == kindFile:
 		problem("live file matches no slot (drift, typically after the CLI refreshed its token): heal it into the slot that was active")
 	case drift.Drift:
 		problem("live symlink points at %s, which matches no configured slot", st.Live.Target)
 	}
-	if live.kind == kindFile {
-		m.checkMode(&st, "live file", m.live, live.perm)
+	if live.Kind == kindFile {
+		m.checkMode(&st, "live file", m.live, live.Perm)
 	}
 
 	anyFresh := false

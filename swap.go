@@ -54,5 +54,5 @@ func liftSwapErr(err error) error {
 // otherwise path is left holding that newer entry and the error wraps
 // [ErrLiveChanged].
 func swapInSymlink(fsys disk.FS, path, target string, want entry, rescue func(string)) error {
-	return liftSwapErr(swap.Symlink(fsys, path, target, want.swapEntry(), rescue))
+	return liftSwapErr(swap.Symlink(fsys, path, target, want, rescue))
 }

@@ -242,13 +242,13 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig, leases bool) (switchP
 		return switchPlan{}, &refusal{err: fmt.Errorf("credslots: read live path %s: %w", m.live, err)}
 	}
 	plan := switchPlan{slot: data, fingerprint: cred.fingerprint, live: live, side: side}
-	switch live.kind {
+	switch live.Kind {
 	case kindSymlink:
 		// A symlink holds no data: no slot but the target needs reading.
-		plan.from, _ = m.slotNamed(live.target)
+		plan.from, _ = m.slotNamed(live.Target)
 	case kindFile:
 		// Only a regular file can hold a token that exists nowhere else.
-		if _, found := m.slotWithHash(live.hash); !found {
+		if _, found := m.slotWithHash(live.Hash); !found {
 			plan.keepLive = true
 		}
 	}
@@ -273,12 +273,12 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig, leases bool) (switchP
 // its backup. A live file that is not a readable JSON object leaves the
 // slot as it is, logged.
 func (m *Manager) carryState(sub string, plan switchPlan) error {
-	if plan.live.data == nil {
+	if plan.live.Data == nil {
 		return nil // no live content: nothing to carry
 	}
-	next, ok := carriedSlot(plan.slot, plan.live.data)
+	next, ok := carriedSlot(plan.slot, plan.live.Data)
 	if !ok {
-		if doc, problem := jsonscan.Document(plan.live.data); problem != "" || doc[0] != '{' {
+		if doc, problem := jsonscan.Document(plan.live.Data); problem != "" || doc[0] != '{' {
 			m.cfg.logger.Warn("live file is not a readable JSON object; state not carried", "sub", sub, "path", m.live)
 		}
 		return nil
@@ -307,7 +307,7 @@ func (m *Manager) switchLocked(mu *mutation, c *change, sub string, plan switchP
 	}
 	spliced := false
 	if plan.keepLive {
-		if err := m.keepBackup(m.live, plan.live.data); err != nil {
+		if err := m.keepBackup(m.live, plan.live.Data); err != nil {
 			return err
 		}
 		m.cfg.logger.Warn("kept drifted live file before forced switch",
@@ -347,7 +347,7 @@ func (m *Manager) switchLocked(mu *mutation, c *change, sub string, plan switchP
 // live backup holds, when the journal can tell (the sub live when it was
 // written), so that [Manager.Backups] names it. A failure is logged.
 func (m *Manager) recordKept(c *change, plan switchPlan) {
-	owner, fp := plan.liveOwner, m.cfg.format.parse(plan.live.data).fingerprint
+	owner, fp := plan.liveOwner, m.cfg.format.parse(plan.live.Data).fingerprint
 	if owner == "" || fp == "" {
 		return
 	}
