@@ -191,28 +191,10 @@ value:
 				}
 			}
 			continue value
-		case c == '"':
-			if i = validString(data, i); i < 0 {
-				return false
-			}
-		case c == 't':
-			if i = validLiteral(data, i, "true"); i < 0 {
-				return false
-			}
-		case c == 'f':
-			if i = validLiteral(data, i, "false"); i < 0 {
-				return false
-			}
-		case c == 'n':
-			if i = validLiteral(data, i, "null"); i < 0 {
-				return false
-			}
-		case c == '-' || c >= '0' && c <= '9':
-			if i = validNumber(data, i); i < 0 {
-				return false
-			}
 		default:
-			return false
+			if i = validScalar(data, i, c); i < 0 {
+				return false
+			}
 		}
 		// A value ended at i: when it is an object member's, say so.
 		if (l.p1 || l.p2) && len(stack) > 0 && len(stack) <= 2 && stack[len(stack)-1] == '{' {

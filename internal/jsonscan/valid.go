@@ -43,28 +43,10 @@ value:
 				}
 			}
 			continue value
-		case c == '"':
-			if i = validString(data, i); i < 0 {
-				return false
-			}
-		case c == 't':
-			if i = validLiteral(data, i, "true"); i < 0 {
-				return false
-			}
-		case c == 'f':
-			if i = validLiteral(data, i, "false"); i < 0 {
-				return false
-			}
-		case c == 'n':
-			if i = validLiteral(data, i, "null"); i < 0 {
-				return false
-			}
-		case c == '-' || c >= '0' && c <= '9':
-			if i = validNumber(data, i); i < 0 {
-				return false
-			}
 		default:
-			return false
+			if i = validScalar(data, i, c); i < 0 {
+				return false
+			}
 		}
 		// After a value: close containers, or go on to the next value.
 		for {
@@ -273,4 +255,22 @@ func validKeyString(data []byte, i int) (end int, plain bool) {
 			return -1, false
 		}
 	}
+}
+
+// validScalar validates the string, literal or number that starts at
+// data[i] (its first byte c) and returns the index just past it, or -1.
+func validScalar(data []byte, i int, c byte) int {
+	switch {
+	case c == '"':
+		return validString(data, i)
+	case c == 't':
+		return validLiteral(data, i, "true")
+	case c == 'f':
+		return validLiteral(data, i, "false")
+	case c == 'n':
+		return validLiteral(data, i, "null")
+	case c == '-' || c >= '0' && c <= '9':
+		return validNumber(data, i)
+	}
+	return -1
 }
