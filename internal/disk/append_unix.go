@@ -16,18 +16,9 @@ import (
 // of the open descriptor says what the file is and how large, and
 // os.OpenFile would add fcntl and epoll calls.
 func AppendRecord(name string, data []byte, durable, create bool) (int64, error) {
-	flags := unix.O_RDWR | unix.O_APPEND | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
-	if create {
-		flags |= unix.O_CREAT
-	}
-	fd, err := RetryEINTR(func() (int, error) { return unix.Open(name, flags, 0o600) })
+	fd, err := openRecord(name, create)
 	if err != nil {
-		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EMLINK) || errors.Is(err, unix.EISDIR) {
-			// A symlink at name (never followed: ELOOP, EMLINK on the
-			// BSDs) or a directory.
-			err = ErrNotRegular
-		}
-		return 0, &fs.PathError{Op: "open", Path: name, Err: err}
+		return 0, err
 	}
 	size, werr := appendFD(fd, name, data, durable)
 	if cerr := unix.Close(fd); werr == nil && cerr != nil {
@@ -44,16 +35,9 @@ func AppendRecord(name string, data []byte, durable, create bool) (int64, error)
 // the RecordFile first): then the file still ends where the caller's last
 // record, a whole line, ended.
 func OpenRecord(name string, data []byte, durable, create bool) (int64, RecordFile, error) {
-	flags := unix.O_RDWR | unix.O_APPEND | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
-	if create {
-		flags |= unix.O_CREAT
-	}
-	fd, err := RetryEINTR(func() (int, error) { return unix.Open(name, flags, 0o600) })
+	fd, err := openRecord(name, create)
 	if err != nil {
-		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EMLINK) || errors.Is(err, unix.EISDIR) {
-			err = ErrNotRegular
-		}
-		return 0, nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		return 0, nil, err
 	}
 	size, werr := appendFD(fd, name, data, durable)
 	if werr != nil {
@@ -61,6 +45,25 @@ func OpenRecord(name string, data []byte, durable, create bool) (int64, RecordFi
 		return size, nil, werr
 	}
 	return size, &recordFD{fd: fd, name: name}, nil
+}
+
+// openRecord opens the record file name for appending: never through a
+// symlink, never blocking on a FIFO, created 0600 when create is set.
+func openRecord(name string, create bool) (int, error) {
+	flags := unix.O_RDWR | unix.O_APPEND | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+	if create {
+		flags |= unix.O_CREAT
+	}
+	fd, err := RetryEINTR(func() (int, error) { return unix.Open(name, flags, 0o600) })
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EMLINK) || errors.Is(err, unix.EISDIR) {
+			// A symlink at name (never followed: ELOOP, EMLINK on the
+			// BSDs) or a directory.
+			err = ErrNotRegular
+		}
+		return -1, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return fd, nil
 }
 
 // recordFD is an open record file (see OpenRecord).
