@@ -205,8 +205,9 @@ func joinLocal(dir, rel string) string {
 func (m *Manager) symlinkTarget(sub string) string {
 	// A slot is the creds dir joined with a local, cleaned name: that name
 	// is the target, without filepath.Rel's cleaning of both paths again.
-	if rel, ok := strings.CutPrefix(m.slots[sub], m.dir+string(filepath.Separator)); ok && rel != "" {
-		return rel
+	slot := m.slots[sub]
+	if n := len(m.dir); len(slot) > n+1 && slot[:n] == m.dir && slot[n] == filepath.Separator {
+		return slot[n+1:]
 	}
 	rel, err := filepath.Rel(m.dir, m.slots[sub])
 	if err != nil {
