@@ -5,19 +5,32 @@ package disk
 import (
 	"io/fs"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// StatLock is one statx of name, not following a symlink.
+// noStatx is set once statx proved unavailable here: a kernel before 4.11,
+// or a seccomp profile that refuses it. StatLock then lstats.
+var noStatx atomic.Bool
+
+// StatLock is one statx of name, not following a symlink; where statx is
+// unavailable, one lstat without the birth time (lstatLock).
 func StatLock(name string) (LockStat, error) {
+	if noStatx.Load() {
+		return lstatLock(name)
+	}
 	var st unix.Statx_t
 	const mask = unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_INO | unix.STATX_MTIME | unix.STATX_BTIME
 	for {
-		err := unix.Statx(unix.AT_FDCWD, name, unix.AT_SYMLINK_NOFOLLOW, mask, &st)
+		err := statx(unix.AT_FDCWD, name, unix.AT_SYMLINK_NOFOLLOW, mask, &st)
 		if err == unix.EINTR {
 			continue
+		}
+		if err == unix.ENOSYS || err == unix.EPERM && statxRefused() {
+			noStatx.Store(true)
+			return lstatLock(name)
 		}
 		if err != nil {
 			return LockStat{}, &os.PathError{Op: "statx", Path: name, Err: err}
@@ -48,4 +61,16 @@ func typeBits(mode uint32) fs.FileMode {
 		return fs.ModeDevice
 	}
 	return 0
+}
+
+// statx is the system call, a variable so that tests can play a kernel or
+// sandbox without it.
+var statx = unix.Statx
+
+// statxRefused tells an EPERM of a sandbox that refuses statx itself (old
+// Docker and libseccomp profiles) from one about the name: statx of the
+// root directory, which anyone may stat, fails the same way only then.
+func statxRefused() bool {
+	var st unix.Statx_t
+	return statx(unix.AT_FDCWD, "/", 0, unix.STATX_TYPE, &st) == unix.EPERM
 }
