@@ -25,15 +25,6 @@ import (
 // mtime refreshed: Claude Code 2.1.332 refreshes its own every 5 s.
 const maxHeartbeat = 5 * time.Second
 
-// shortestCLIStale is the shortest stale time any supported party uses for
-// any of the CLI lock directories a change holds: 10 s, Claude Code
-// 2.1.197's for its refresh and legacy locks and proper-lockfile's default
-// for .claude.json's (the storage-write lock's is 15 s throughout). Until
-// half of it has passed since a held lock's mtime, nobody could have taken
-// that lock over (see clilock.Dir.Verify), so it is neither looked at
-// before the swap nor before its removal.
-const shortestCLIStale = 10 * time.Second
-
 // cliLock is one lock a CLI takes around its token refresh.
 type cliLock struct {
 	path string
@@ -67,7 +58,6 @@ func (cl cliLock) spec(scale float64) clilock.Spec {
 	return clilock.Spec{
 		Path: cl.path, Name: cl.name, Stale: stale,
 		Beat:  min(stale/2, time.Duration(float64(maxHeartbeat)*scale)),
-		Safe:  time.Duration(float64(min(cl.stale, shortestCLIStale))*scale) / 2,
 		Owner: cl.owner, Legacy: cl.legacy, Optional: cl.optional,
 	}
 }
@@ -88,7 +78,7 @@ func (l *dirLock) release() { l.Release() }
 // another holder keeps it fresh, and taking it over once its mtime is older
 // than stale, as proper-lockfile does.
 func takeDirLock(ctx context.Context, fsys disk.FS, path string, stale time.Duration, deadline time.Time) (*dirLock, error) {
-	spec := clilock.Spec{Path: path, Name: "CLI lock", Stale: stale, Beat: min(stale/2, maxHeartbeat), Safe: min(stale, shortestCLIStale) / 2}
+	spec := clilock.Spec{Path: path, Name: "CLI lock", Stale: stale, Beat: min(stale/2, maxHeartbeat)}
 	d, _, err := clilock.Take(ctx, fsys, spec, time.Now(), deadline, nil)
 	if err != nil {
 		return nil, err

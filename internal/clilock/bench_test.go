@@ -24,7 +24,7 @@ func BenchmarkLockDirs(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			start := time.Now()
 			for j, n := range names {
-				s := Spec{Path: filepath.Join(dir, n), Name: n, Stale: time.Minute, Beat: 5 * time.Second, Safe: 5 * time.Second}
+				s := Spec{Path: filepath.Join(dir, n), Name: n, Stale: time.Minute, Beat: 5 * time.Second}
 				d, _, err := Take(context.Background(), disk.OS{}, s, start, start.Add(time.Second), nil)
 				if err != nil {
 					b.Fatal(err)

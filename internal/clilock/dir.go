@@ -23,11 +23,6 @@ type Spec struct {
 	Stale time.Duration
 	// Beat is how often a held directory's mtime is refreshed.
 	Beat time.Duration
-	// Safe is how long after the directory's mtime no other party could
-	// have taken it over (less than the shortest stale time any party
-	// uses for it): within it, Verify and Release need no stat. Zero
-	// checks every time.
-	Safe time.Duration
 	// Owner is the owner record that speaks for this lock ("" for none):
 	// while it names a live process the lock is never taken over.
 	Owner string
@@ -48,7 +43,6 @@ type Dir struct {
 	fsys disk.FS
 	path string
 	beat time.Duration
-	safe time.Duration
 
 	mu    sync.Mutex
 	st    disk.LockStat // as this holder made or last touched it
@@ -75,7 +69,7 @@ func Unwritable(err error) bool {
 // heartbeat is a timer that first fires after Beat.
 func Take(ctx context.Context, fsys disk.FS, spec Spec, start, deadline time.Time, takeBack TakeBack) (d *Dir, skipped bool, err error) {
 	path := spec.Path
-	d = &Dir{fsys: fsys, path: path, beat: max(spec.Beat, time.Millisecond), safe: spec.Safe}
+	d = &Dir{fsys: fsys, path: path, beat: max(spec.Beat, time.Millisecond)}
 	held := ""
 	err = Acquire(ctx, spec.Name, path, start, deadline, func() string { return held }, func() (bool, error) {
 		for attempt := 0; attempt < 2; attempt++ {
@@ -220,31 +214,6 @@ func (d *Dir) ours() bool {
 	return !d.lost
 }
 
-// provable reports, with no system call, whether no other party could
-// have taken the lock over: less time has passed since the mtime this
-// holder set than Safe, which is shorter than the shortest stale time any
-// party uses for it. Taking it over before its stale time needs proof that
-// its holder is gone (an owner record naming a dead process, or the
-// package's own journal read under its flock, which this holder's change
-// holds): while this process lives, neither can be had. The difference
-// is taken on the wall clock, as the other parties take theirs. The
-// caller holds d.mu.
-func (d *Dir) provable() bool {
-	if d.lost {
-		return false
-	}
-	age := time.Now().Round(0).Sub(d.st.Mtime)
-	return age < d.safe
-}
-
-// Provable reports whether the lock is provably still this holder's
-// without looking (see Verify).
-func (d *Dir) Provable() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return !d.done && d.provable()
-}
-
 // heartbeat refreshes the mtime and starts the timer again, unless the
 // lock was released or taken over: a compromised lock is never refreshed.
 func (d *Dir) heartbeat() {
@@ -258,21 +227,24 @@ func (d *Dir) heartbeat() {
 	}
 }
 
-// Verify returns an error wrapping ErrLost when the lock was taken over.
-// While the lock is provably its holder's (see provable) it makes no
-// system call; otherwise one stat.
+// Verify returns an error wrapping ErrLost when the lock is no longer this
+// holder's, with one stat. No stale time makes the stat unnecessary: a
+// lock is not only taken over once stale, it may also be removed by hand,
+// or by a paused CLI whose lock this holder took over releasing it (a
+// plain rmdir, as proper-lockfile's unlock does), and made again by
+// another party at once.
 func (d *Dir) Verify() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.provable() || d.ours() {
+	if d.ours() {
 		return nil
 	}
 	return fmt.Errorf("credslots: CLI lock %s was taken over by another process: %w", d.path, ErrLost)
 }
 
 // Release stops the heartbeat and removes the directory if it is still
-// this holder's: one rmdir while that is provable, else a stat first. A
-// second call does nothing.
+// this holder's: a stat (see Verify for why it is always made), then the
+// rmdir. A second call does nothing.
 func (d *Dir) Release() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -283,7 +255,7 @@ func (d *Dir) Release() {
 	if d.timer != nil {
 		d.timer.Stop()
 	}
-	if d.provable() || d.ours() {
+	if d.ours() {
 		_ = d.fsys.Rmdir(d.path)
 	}
 }

@@ -20,9 +20,9 @@
 // gone; a lock whose owner record names a live process is never taken
 // over; a record that is not this process's own is never rewritten or
 // removed; a held lock's mtime is refreshed at least every beat (a timer,
-// no goroutine, until a change lasts that long); Verify reports a lock
-// taken over whenever a takeover could have happened; Release removes only
-// a lock that is still this holder's.
+// no goroutine, until a change lasts that long); Verify reports, with one
+// stat, a lock that is no longer this holder's, however it was lost; Release
+// removes only a lock that is still this holder's.
 //
 // What it never does: take a lock over before its stale time without proof
 // that its holder is gone, log, read or write a credential, or make a

@@ -171,9 +171,8 @@ func OwnRecord(refresh, legacy *Dir) (Owner, bool) {
 // nil, err nil) when a field cannot be produced exactly or when a record
 // is there already: a record that is not ours is never rewritten.
 //
-// remove takes the record away again if it is still this process's: with
-// no look while the refresh lock is provably ours (nobody else writes the
-// record without holding that lock), else after reading it back.
+// remove takes the record away again if it is still this process's, as
+// reading it back shows: a record that is not ours is never removed.
 func WriteOwner(fsys disk.FS, path string, refresh, legacy *Dir) (remove func(), err error) {
 	rec, ok := OwnRecord(refresh, legacy)
 	if !ok {
@@ -191,10 +190,6 @@ func WriteOwner(fsys disk.FS, path string, refresh, legacy *Dir) (remove func(),
 		return nil, err
 	}
 	return func() {
-		if refresh.Provable() {
-			_ = fsys.Remove(path)
-			return
-		}
 		if cur, ok := ReadOwner(fsys, path); ok && cur.Mine(rec.LockBirthtimeMs) {
 			_ = fsys.Remove(path)
 		}
