@@ -462,23 +462,30 @@ type cliLocksFor struct {
 }
 
 // realCredsDir is the creds dir's real path (where Claude Code puts its
-// legacy lock), resolved on the first change and kept while the creds dir
-// path still names the same directory: one stat per change instead of an
-// lstat of every component up to the root.
-//
-// Why keeping it is safe: the real path changes only when the creds dir
-// path is re-linked (then stat names another directory and it is resolved
-// again) or when a directory above the real one is renamed. Even then, a
-// stale legacy path cannot let a refresh interleave with a change: every
-// supported Claude Code release takes <D>/.oauth_refresh.lock before its
-// legacy lock and holds it throughout, and the change holds that directory
-// (an entry in the creds dir itself, whatever path reaches it) first.
+// legacy lock, <realpath(dir)>.lock), resolved on the first change and kept
+// while it still names the creds dir itself: an lstat of it finds the same
+// directory (not a symlink to it) that a stat of the creds dir finds. One
+// lstat per change when the creds dir is its own real path, two stats
+// otherwise, instead of an lstat of every component up to the root. A
+// creds dir moved (its old real path gone, or another entry there) or
+// re-linked to another directory is resolved again. A directory above the
+// real one replaced by a symlink to it changes nothing: the legacy lock's
+// name then still reaches the same entry.
 func (m *Manager) realCredsDir() (string, os.FileInfo, error) {
-	fi, err := m.cfg.fs.Stat(m.dir)
-	if err == nil {
-		if c := m.locks.real.Load(); c != nil && os.SameFile(c.fi, fi) {
-			return c.path, fi, nil
+	if c := m.locks.real.Load(); c != nil {
+		if c.path == m.dir {
+			if fi, err := m.cfg.fs.Lstat(m.dir); err == nil && fi.IsDir() && os.SameFile(c.fi, fi) {
+				return c.path, fi, nil
+			}
+		} else if fi, err := m.cfg.fs.Stat(m.dir); err == nil && os.SameFile(c.fi, fi) {
+			if rfi, rerr := m.cfg.fs.Lstat(c.path); rerr == nil && rfi.IsDir() && os.SameFile(rfi, fi) {
+				return c.path, fi, nil
+			}
 		}
+	}
+	fi, err := m.cfg.fs.Stat(m.dir)
+	if err != nil {
+		fi = nil
 	}
 	r, err := m.cfg.fs.EvalSymlinks(m.dir)
 	if err != nil {
