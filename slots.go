@@ -335,7 +335,7 @@ func ReadSlotExpiry(path string) (time.Time, bool) {
 func SlotIsFresh(path string, grace time.Duration, now time.Time) (bool, string) {
 	buf := disk.GetBuffer()
 	data, err := disk.ReadRegularInto(path, *buf, disk.MaxFileSize)
-	fresh, why := freshness(ClaudeCode, filepath.Base(path), data, err, grace, now)
+	fresh, why := freshness(ClaudeCode, path, data, err, grace, now)
 	disk.PutBuffer(buf, data)
 	return fresh, why
 }
@@ -366,34 +366,27 @@ func (m *Manager) SlotIsFresh(sub string) (bool, string) {
 	// The bytes are parsed and forgotten before return: a pooled buffer.
 	buf := disk.GetBuffer()
 	data, err := m.cfg.fs.ReadFileInto(path, *buf)
-	fresh, why := freshness(m.cfg.format, filepath.Base(path), data, err, m.cfg.grace, m.cfg.now())
+	fresh, why := freshness(m.cfg.format, path, data, err, m.cfg.grace, m.cfg.now())
 	disk.PutBuffer(buf, data)
 	return fresh, why
 }
 
-// freshness decides [SlotIsFresh] from one read of a slot. It reads the
-// expiry alone: no fingerprint, no blank scan.
-func freshness(f Format, name string, data []byte, readErr error, grace time.Duration, now time.Time) (bool, string) {
+// freshness decides [SlotIsFresh] from one read of the slot at path. It
+// reads the expiry alone: no fingerprint, no blank scan.
+func freshness(f Format, path string, data []byte, readErr error, grace time.Duration, now time.Time) (bool, string) {
 	var c credential
 	if readErr == nil {
 		c = f.parseFor(data, credfile.Expiry)
 	}
-	return freshnessOf(f, name, c, readErr, grace, now)
+	return freshnessOf(f, path, c, readErr, grace, now)
 }
 
-// freshnessOf is freshness for a credential already parsed (when readErr is nil).
-func freshnessOf(f Format, name string, c credential, readErr error, grace time.Duration, now time.Time) (bool, string) {
-	if isMissing(readErr) {
-		return false, "slot missing: " + name
-	}
-	if errors.Is(readErr, fs.ErrPermission) {
-		return false, "permission denied reading " + name
-	}
-	if readErr != nil {
-		return false, fmt.Sprintf("cannot read %s: %s", name, readCause(readErr))
-	}
-	if !c.hasExpiry() {
-		return false, fmt.Sprintf("unreadable or no %s in %s", f.expiryField(), name)
+// freshnessOf is freshness for a credential already parsed (when readErr is
+// nil). The reasons that name the slot name its base name, computed only
+// for them.
+func freshnessOf(f Format, path string, c credential, readErr error, grace time.Duration, now time.Time) (bool, string) {
+	if readErr != nil || !c.hasExpiry() {
+		return staleReason(f, filepath.Base(path), readErr)
 	}
 	fresh, why := expiryVerdict(c.expiry, grace, now)
 	// A hint is given only for an expiry before 2000 or from 2200 on (the
@@ -405,6 +398,21 @@ func freshnessOf(f Format, name string, c credential, readErr error, grace time.
 		}
 	}
 	return fresh, why
+}
+
+// staleReason is why a slot named name that could not be read (readErr),
+// or has no readable expiry, is not fresh.
+func staleReason(f Format, name string, readErr error) (bool, string) {
+	if isMissing(readErr) {
+		return false, "slot missing: " + name
+	}
+	if errors.Is(readErr, fs.ErrPermission) {
+		return false, "permission denied reading " + name
+	}
+	if readErr != nil {
+		return false, fmt.Sprintf("cannot read %s: %s", name, readCause(readErr))
+	}
+	return false, fmt.Sprintf("unreadable or no %s in %s", f.expiryField(), name)
 }
 
 // readCause is what went wrong in a failed read, without the path the error

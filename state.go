@@ -266,7 +266,7 @@ func (m *Manager) Candidates() []Candidate {
 			cred = m.cfg.format.parse(data)
 		}
 		c := Candidate{Sub: sub, Exists: !isMissing(rerr), Active: sub == active}
-		c.Fresh, c.FreshReason = freshnessOf(m.cfg.format, filepath.Base(path), cred, rerr, m.cfg.grace, now)
+		c.Fresh, c.FreshReason = freshnessOf(m.cfg.format, path, cred, rerr, m.cfg.grace, now)
 		if cred.hasExpiry() {
 			exp := cred.expiry
 			c.Expiry = &exp

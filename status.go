@@ -144,7 +144,7 @@ func (m *Manager) Status() (Status, error) {
 			exp := c.expiry
 			ss.Expiry = &exp
 		}
-		ss.Fresh, ss.FreshReason = freshnessOf(m.cfg.format, filepath.Base(path), c, rerr, m.cfg.grace, now)
+		ss.Fresh, ss.FreshReason = freshnessOf(m.cfg.format, path, c, rerr, m.cfg.grace, now)
 		anyFresh = anyFresh || ss.Fresh
 		stored, acct, ierr := m.storedSidecar(sub)
 		id, ierr := m.verdictFrom(sub, c.fingerprint, stored, ierr)

@@ -215,7 +215,7 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig, leases bool) (switchP
 		cred = m.cfg.format.parse(data)
 	}
 	var side sidecarRead
-	if fresh, why := freshnessOf(m.cfg.format, filepath.Base(slot), cred, rerr, m.cfg.grace, m.cfg.now()); !fresh {
+	if fresh, why := freshnessOf(m.cfg.format, slot, cred, rerr, m.cfg.grace, m.cfg.now()); !fresh {
 		return switchPlan{}, &refusal{sentinel: ErrNotFresh, reason: fmt.Sprintf("refusing to switch to %s: %s", sub, why)}
 	}
 	if !sc.force {
