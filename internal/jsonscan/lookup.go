@@ -156,14 +156,15 @@ func (l *lookup) key(data []byte, i, depth int, names []string) int {
 		return -1
 	}
 	v := skipSpace(data, colon+1)
-	if depth <= 2 {
+	if depth <= 2 && (len(names) > 0 || l.outer != "") {
 		l.member(data[i:end], plain, depth, v, names)
 	}
 	return v
 }
 
-// run is Valid with the two hooks: member at each key of an object, done
-// at the end of each value that belongs to an object member.
+// run validates data as one JSON document (Valid is run asking for
+// nothing), with two hooks for what Lookup asks: member at each key of an
+// object, done at the end of each value that belongs to an object member.
 func (l *lookup) run(data []byte, names []string) bool {
 	var stackBuf [64]byte
 	stack := stackBuf[:0]

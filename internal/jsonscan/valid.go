@@ -17,81 +17,10 @@ func strPlain(c byte) bool { return c >= 0x20 && c != '"' && c != '\\' }
 // of encoding/json's Valid on every input (the fuzz test holds it to that),
 // in one pass that allocates nothing for documents nested up to 64 deep.
 func Valid(data []byte) bool {
-	var stackBuf [64]byte
-	stack := stackBuf[:0] // the open containers, '{' or '['
-	i := skipSpace(data, 0)
-value:
-	for {
-		if i >= len(data) {
-			return false
-		}
-		switch c := data[i]; {
-		case c == '{' || c == '[':
-			if len(stack) == maxNestingDepth {
-				return false
-			}
-			stack = append(stack, c)
-			i = skipSpace(data, i+1)
-			if i < len(data) && data[i] == c+2 { // '}' and ']' follow their openers by two
-				stack = stack[:len(stack)-1]
-				i++
-				break
-			}
-			if c == '{' {
-				if i = validKey(data, i); i < 0 {
-					return false
-				}
-			}
-			continue value
-		default:
-			if i = validScalar(data, i, c); i < 0 {
-				return false
-			}
-		}
-		// After a value: close containers, or go on to the next value.
-		for {
-			i = skipSpace(data, i)
-			if len(stack) == 0 {
-				return i == len(data)
-			}
-			if i >= len(data) {
-				return false
-			}
-			top := stack[len(stack)-1]
-			switch data[i] {
-			case ',':
-				i = skipSpace(data, i+1)
-				if top == '{' {
-					if i = validKey(data, i); i < 0 {
-						return false
-					}
-				}
-				continue value
-			case top + 2:
-				stack = stack[:len(stack)-1]
-				i++
-			default:
-				return false
-			}
-		}
-	}
+	var l lookup // asking for no member, it only validates
+	return l.run(data, nil)
 }
 
-// validKey checks an object member's key and colon at data[i] and returns
-// where its value starts, or -1.
-func validKey(data []byte, i int) int {
-	if i >= len(data) || data[i] != '"' {
-		return -1
-	}
-	if i = validString(data, i); i < 0 {
-		return -1
-	}
-	i = skipSpace(data, i)
-	if i >= len(data) || data[i] != ':' {
-		return -1
-	}
-	return skipSpace(data, i+1)
-}
 
 // validString checks the string starting at data[i] (a quote) and returns
 // its end, or -1.
