@@ -21,7 +21,6 @@ func Valid(data []byte) bool {
 	return l.run(data, nil)
 }
 
-
 // validString checks the string starting at data[i] (a quote) and returns
 // its end, or -1.
 func validString(data []byte, i int) int {
