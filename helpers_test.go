@@ -369,6 +369,13 @@ func (f *faultFS) TryLock(name string) (func() error, bool, error) {
 	return f.inner.TryLock(name)
 }
 
+func (f *faultFS) LockOpen(name string, create bool) (*os.File, bool, error) {
+	if err := f.hit("lockopen", name); err != nil {
+		return nil, false, err
+	}
+	return f.inner.LockOpen(name, create)
+}
+
 func (f *faultFS) Chtimes(name string, atime, mtime time.Time) error {
 	if err := f.hit("chtimes", name); err != nil {
 		return err

@@ -16,8 +16,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/gptme/credslots/internal/disk"
 )
 
 const (
@@ -330,7 +328,7 @@ func (m *Manager) takeLeaseLock(sub string) (*os.File, bool, error) {
 	}
 	path := m.leaseLockPath(sub)
 	for i := 0; ; i++ {
-		f, ok, err := disk.LockOpen(path, true)
+		f, ok, err := m.cfg.fs.LockOpen(path, true)
 		if err != nil {
 			return nil, false, fmt.Errorf("credslots: take lease lock %s: %w", path, err)
 		}
@@ -349,7 +347,7 @@ func (m *Manager) takeLeaseLock(sub string) (*os.File, bool, error) {
 // instant, so a busy lock is tried once more before it counts as held.
 func (m *Manager) leaseHeld(sub string) bool {
 	for i := 0; ; i++ {
-		f, ok, err := disk.LockOpen(m.leaseLockPath(sub), false)
+		f, ok, err := m.cfg.fs.LockOpen(m.leaseLockPath(sub), false)
 		if err != nil {
 			return false // no lock file: never leased
 		}

@@ -66,10 +66,20 @@ func TestGenerationNameFits(t *testing.T) {
 	}
 }
 
-// TestStatusWithoutLeasesDir: with no leases directory Status shows no
-// lease; with one, a held lease is shown (lease_test.go holds one).
+// TestStatusWithoutLeasesDir: with no leases directory Status probes no
+// lease lock and shows no lease; once the directory exists, each sub's
+// lock is probed (lease_test.go shows a held lease).
 func TestStatusWithoutLeasesDir(t *testing.T) {
-	m, _, subs := countingFixture(t, 3)
+	probes := func(log []string) int {
+		n := 0
+		for _, op := range log {
+			if strings.HasPrefix(op, "lockopen ") {
+				n++
+			}
+		}
+		return n
+	}
+	m, ffs, subs := countingFixture(t, 3)
 	_, err := os.Lstat(m.leasesDir())
 	require.ErrorIs(t, err, os.ErrNotExist)
 	st, err := m.Status()
@@ -78,6 +88,12 @@ func TestStatusWithoutLeasesDir(t *testing.T) {
 	for _, s := range st.Slots {
 		assert.Nil(t, s.Lease, s.Sub)
 	}
+	assert.Zero(t, probes(ops(ffs)), "no leases directory: no lease lock probed")
+
+	require.NoError(t, os.Mkdir(m.leasesDir(), 0o700))
+	_, err = m.Status()
+	require.NoError(t, err)
+	assert.Equal(t, len(subs), probes(ops(ffs)), "each sub's lease lock probed once")
 }
 
 // TestStatusFailedCaptureDecoded: Status decodes the journal only when a

@@ -69,6 +69,10 @@ type FS interface {
 	// TryLock takes an exclusive advisory lock on name without waiting.
 	// It reports false (and no error) when another holder has it.
 	TryLock(name string) (unlock func() error, ok bool, err error)
+	// LockOpen is TryLock returning the locked file itself, which a child
+	// process may inherit (a lease's lock); with create false, a missing
+	// file is an error wrapping fs.ErrNotExist.
+	LockOpen(name string, create bool) (*os.File, bool, error)
 	// Chtimes sets a file's access and modification times.
 	Chtimes(name string, atime, mtime time.Time) error
 	// Chmod sets a file's permission bits, never through a symlink.
@@ -133,13 +137,14 @@ func (OS) SyncDir(dir string) error                          { return atomicfile
 func (OS) TryLock(name string) (func() error, bool, error) {
 	return TryLock(name)
 }
-func (OS) Chtimes(name string, atime, mtime time.Time) error { return os.Chtimes(name, atime, mtime) }
-func (OS) Chmod(name string, mode fs.FileMode) error         { return ChmodNoFollow(name, mode) }
-func (OS) EvalSymlinks(name string) (string, error)          { return filepath.EvalSymlinks(name) }
-func (OS) Lchown(name string, uid, gid int) error            { return os.Lchown(name, uid, gid) }
-func (OS) StatLock(name string) (LockStat, error)            { return StatLock(name) }
-func (OS) Rmdir(name string) error                           { return Rmdir(name) }
-func (OS) CreateNew(name string, data []byte) error          { return CreateNew(name, data) }
+func (OS) LockOpen(name string, create bool) (*os.File, bool, error) { return LockOpen(name, create) }
+func (OS) Chtimes(name string, atime, mtime time.Time) error         { return os.Chtimes(name, atime, mtime) }
+func (OS) Chmod(name string, mode fs.FileMode) error                 { return ChmodNoFollow(name, mode) }
+func (OS) EvalSymlinks(name string) (string, error)                  { return filepath.EvalSymlinks(name) }
+func (OS) Lchown(name string, uid, gid int) error                    { return os.Lchown(name, uid, gid) }
+func (OS) StatLock(name string) (LockStat, error)                    { return StatLock(name) }
+func (OS) Rmdir(name string) error                                   { return Rmdir(name) }
+func (OS) CreateNew(name string, data []byte) error                  { return CreateNew(name, data) }
 
 func (OS) AppendRecord(name string, data []byte, durable, create bool) (int64, error) {
 	return AppendRecord(name, data, durable, create)
