@@ -121,8 +121,12 @@ func (m *Manager) shownAccount() []byte {
 	if !m.cfg.format.carriesState() {
 		return nil
 	}
-	path := m.claudeJSONPath()
-	if path == "" {
+	return m.shownAccountAt(m.claudeJSONPath())
+}
+
+// shownAccountAt is shownAccount of the .claude.json at path ("" for none).
+func (m *Manager) shownAccountAt(path string) []byte {
+	if !m.cfg.format.carriesState() || path == "" {
 		return nil
 	}
 	data, err := disk.ReadRegularMax(path, maxClaudeJSON)
@@ -197,10 +201,10 @@ func (m *Manager) spliceAccount(mu *mutation, sub string, side sidecarRead) ([]b
 	if err != nil {
 		return nil, err
 	}
+	path := mu.claudeJSONPath(m)
 	if acct == nil {
-		return m.shownAccount(), nil
+		return m.shownAccountAt(path), nil
 	}
-	path := m.claudeJSONPath()
 	if path == "" {
 		return nil, nil
 	}
@@ -360,15 +364,27 @@ func sameDir(a, b string) bool {
 // claudeJSONLock is the lock directory beside the .claude.json a switch
 // splices, taken with the CLI's locks; ok is false when no splice can
 // happen.
-func (m *Manager) claudeJSONLock() (cliLock, bool) {
+func (m *Manager) claudeJSONLock(mu *mutation) (cliLock, bool) {
 	if !m.cfg.carryState || !m.cfg.format.carriesState() {
 		return cliLock{}, false
 	}
 	path := m.claudeJSONPath()
+	// The change splices the .claude.json whose lock it took, or none when
+	// there was none: it looks once.
+	mu.claudeJSON, mu.claudeJSONSeen = path, true
 	if path == "" {
 		return cliLock{}, false
 	}
 	return cliLock{path: path + lockSuffix, stale: claudeConfigStale, name: "Claude Code's .claude.json lock", optional: true}, true
+}
+
+// claudeJSONPath is the .claude.json the change found when it took the
+// CLI's locks (see claudeJSONLock), else m.claudeJSONPath() now.
+func (mu *mutation) claudeJSONPath(m *Manager) string {
+	if mu != nil && mu.claudeJSONSeen {
+		return mu.claudeJSON
+	}
+	return m.claudeJSONPath()
 }
 
 // holds reports whether the change holds the lock directory path.

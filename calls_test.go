@@ -353,7 +353,6 @@ func TestSwitchPartCalls(t *testing.T) {
 		"exchange " + DefaultLiveName,
 		"readlink TMP",
 		"syncdir " + filepath.Base(m.CredsDir()),
-		"lstat " + claudeJSONName,
 		"lstat " + DefaultLiveName,
 		"append " + journalName,
 	}, switchPartOps(log))

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -216,37 +217,276 @@ func floorPairs(tb testing.TB, base string) []floorPair {
 			return nil
 		},
 	})
-	return append(pairs, switchPair(tb, base))
+	return append(pairs, switchPair(tb, base), bareSwitchPair(tb, base))
 }
 
 // switchPair is SwitchTo with Claude Code's locks (the default), between two
-// captured slots of 3, beside its floor, under base.
+// captured slots of 3, beside its floor (switchFloor), under base.
 func switchPair(tb testing.TB, base string) floorPair {
 	tb.Helper()
-	// The floor: the package's lock file opened and flocked; the
-	// three lock directories made; the target slot and the live entry read;
-	// the journal's intent appended and fsynced; a symlink renamed over the
-	// live path and the creds dir fsynced; the journal's done appended; the
-	// lock directories removed and the lock file closed.
-	m4 := floorManager(tb, base, 3)
-	subs4 := []string{"sub000", "sub001"}
-	i4 := 0
+	m := floorManager(tb, base, 3)
+	subs := []string{"sub000", "sub001"}
+	i := 0
 	return floorPair{
 		name: "SwitchTo with CLI locks",
 		credslots: func() error {
-			i4++
-			_, err := m4.SwitchTo(subs4[i4%2], "bench")
+			i++
+			_, err := m.SwitchTo(subs[i%2], "bench")
 			return err
 		},
-		floor: switchFloor(tb, m4, subs4, make([]byte, 64<<10)),
+		floor: switchFloor(tb, m, subs, make([]byte, 64<<10)),
 	}
 }
 
-// switchFloor is a switch between subs at its floor, in m's creds dir (with
-// files of its own, so that it never meets credslots' state).
+// bareSwitchPair is switchPair beside a bare flip (bareSwitchFloor).
+func bareSwitchPair(tb testing.TB, base string) floorPair {
+	tb.Helper()
+	m := floorManager(tb, base, 3)
+	subs := []string{"sub000", "sub001"}
+	i := 0
+	return floorPair{
+		name: "SwitchTo with CLI locks, beside a bare flip",
+		credslots: func() error {
+			i++
+			_, err := m.SwitchTo(subs[i%2], "bench")
+			return err
+		},
+		floor: bareSwitchFloor(tb, m, subs, make([]byte, 64<<10)),
+	}
+}
+
+// switchFloor is SwitchTo with Claude Code's locks at its floor, in m's
+// creds dir (with files of its own, so that it never meets credslots'
+// state): every system call the specified switch needs, each made once,
+// directly, in credslots' order, and nothing else. Per section of the spec:
+//
+//   - 16: the package's lock file opened and flocked (2), closed at the end (1);
+//   - 16, 22: the creds dir lstat'ed, proving the cached real path of the
+//     legacy lock still names it (1); the refresh and legacy lock
+//     directories made, each stat'ed for the birthtime the owner record
+//     holds (4); the owner record created, written and closed (3); the
+//     .claude.json whose lock the change would take looked for (1, none
+//     here); the storage-write lock made (1);
+//   - 23: the leases directory looked for (1, none here);
+//   - 4, 20, 5: the target slot, its invalid mark (state.json, none here)
+//     and its sidecar read (4 + 1 + 4);
+//   - 6, 19: the live entry read through the link (4), its link read (1);
+//   - 17: the journal's intent appended and fsynced (3);
+//   - 16: each held lock looked at before the live path changes (3);
+//   - 7, 18: a temporary symlink exchanged with the live path, the entry
+//     taken out read back, the creds dir fsynced, the temporary removed
+//     (3 + 3 + 1);
+//   - 17, 21: the new link's mtime, which a later heal compares (1); the
+//     journal's done appended and the journal closed (2);
+//   - 16, 22: each lock looked at before it is removed and removed, the
+//     owner record read back and removed before the locks it speaks for
+//     (6 + 5).
+//
+// 55 calls. What credslots makes beyond them is its own cost: as root, the
+// owner lookups of the files it creates; the private directory's lstat; the
+// journal's torn-tail check; the storage lock's identity; the owner
+// record's chmod against the umask.
 func switchFloor(tb testing.TB, m *Manager, subs []string, buf []byte) func() error {
 	tb.Helper()
 	dir := filepath.Join(filepath.Dir(m.dir), filepath.Base(m.dir)+"-floor")
+	if err := os.MkdirAll(filepath.Join(dir, privateDirName), 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	live := filepath.Join(dir, filepath.Base(m.live))
+	slots := make([]string, len(subs))
+	sidecars := make([]string, len(subs))
+	for i, sub := range subs {
+		slots[i] = filepath.Join(dir, filepath.Base(m.SlotPath(sub)))
+		writeSlot(tb, slots[i], fresh, "rt-"+sub)
+		side, err := os.ReadFile(m.FingerprintPath(sub))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		sidecars[i] = filepath.Join(dir, filepath.Base(m.FingerprintPath(sub)))
+		if err := os.WriteFile(sidecars[i], side, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Base(slots[len(slots)-1]), live); err != nil {
+		tb.Fatal(err)
+	}
+	private := filepath.Join(dir, privateDirName)
+	lockFile := filepath.Join(private, "lock")
+	journal := filepath.Join(private, journalName)
+	state := filepath.Join(private, "state.json")
+	leases := filepath.Join(private, leasesDirName)
+	claudeJSON := filepath.Join(dir, claudeJSONName)
+	tmp := filepath.Join(dir, "."+filepath.Base(live)+".tmp-link")
+	refresh, legacy, storage := filepath.Join(dir, claudeRefreshLock), dir+lockSuffix, filepath.Join(dir, claudeStorageLock)
+	owner := refresh + ".owner"
+	record := []byte(`{"pid":123456,"procStart":"1234567","pidDomain":"linux:0123456789abcdef0123456789abcdef:pid:[4026531836]","pidSpace":"host#pid:[4026531836]","lockBirthtimeMs":`)
+	intent := []byte(`{"time":"2026-01-01T00:00:00Z","op":"switch","phase":"intent","id":"0123456789abcdef","sub":"sub000","reason":"bench","cli_locks":true,"holder":{"pid":123456,"proc_start":"1234567","locks":[{"path":".oauth_refresh.lock","inode":1,"birth_sec":1,"birth_nsec":1}]}}` + "\n")
+	done := []byte(`{"time":"2026-01-01T00:00:00Z","op":"switch","phase":"done","id":"0123456789abcdef","sub":"sub000","from":"sub001","live_mtime":"2026-01-01T00:00:00Z"}` + "\n")
+	var st unix.Stat_t
+	var stx unix.Statx_t
+	rec := make([]byte, 0, 512)
+	statx := func(path string) error {
+		return unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE|unix.STATX_MODE|unix.STATX_MTIME|unix.STATX_INO|unix.STATX_BTIME, &stx)
+	}
+	read := func(path string, follow bool) error {
+		flags := unix.O_RDONLY | unix.O_CLOEXEC
+		if !follow {
+			flags |= unix.O_NOFOLLOW
+		}
+		fd, err := unix.Open(path, flags, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.Fstat(fd, &st); err != nil {
+			return err
+		}
+		_, err = unix.Read(fd, buf[:st.Size])
+		return err
+	}
+	i := 0
+	return func() error {
+		i++
+		slot, sidecar := slots[i%len(slots)], sidecars[i%len(slots)]
+		lfd, err := unix.Open(lockFile, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(lfd)
+		if err := unix.Flock(lfd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			return err
+		}
+		if err := unix.Lstat(dir, &st); err != nil {
+			return err
+		}
+		if err := unix.Mkdir(refresh, 0o755); err != nil {
+			return err
+		}
+		if err := statx(refresh); err != nil {
+			return err
+		}
+		if err := unix.Mkdir(legacy, 0o755); err != nil {
+			return err
+		}
+		if err := statx(legacy); err != nil {
+			return err
+		}
+		rec = strconv.AppendInt(append(rec[:0], record...), stx.Btime.Sec*1000, 10)
+		rec = append(rec, '}')
+		ofd, err := unix.Open(owner, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return err
+		}
+		if _, err := unix.Write(ofd, rec); err != nil {
+			_ = unix.Close(ofd)
+			return err
+		}
+		if err := unix.Close(ofd); err != nil {
+			return err
+		}
+		if err := unix.Lstat(claudeJSON, &st); err != unix.ENOENT {
+			return fmt.Errorf("lstat .claude.json: %v", err)
+		}
+		if err := unix.Mkdir(storage, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Lstat(leases, &st); err != unix.ENOENT {
+			return fmt.Errorf("lstat leases: %v", err)
+		}
+		if err := read(slot, false); err != nil {
+			return err
+		}
+		if _, err := unix.Open(state, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0); err != unix.ENOENT {
+			return fmt.Errorf("open state.json: %v", err)
+		}
+		if err := read(sidecar, false); err != nil {
+			return err
+		}
+		if err := read(live, true); err != nil {
+			return err
+		}
+		if _, err := unix.Readlink(live, buf); err != nil {
+			return err
+		}
+		jfd, err := unix.Open(journal, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(jfd)
+		if _, err := unix.Write(jfd, intent); err != nil {
+			return err
+		}
+		if err := unix.Fsync(jfd); err != nil {
+			return err
+		}
+		for _, l := range []string{refresh, legacy, storage} {
+			if err := statx(l); err != nil {
+				return err
+			}
+		}
+		if err := unix.Symlink(filepath.Base(slot), tmp); err != nil {
+			return err
+		}
+		if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, live, unix.RENAME_EXCHANGE); err != nil {
+			return err
+		}
+		if _, err := unix.Readlink(tmp, buf); err != nil {
+			return err
+		}
+		dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		serr := unix.Fsync(dfd)
+		_ = unix.Close(dfd)
+		if serr != nil {
+			return serr
+		}
+		if err := unix.Unlink(tmp); err != nil {
+			return err
+		}
+		if err := unix.Lstat(live, &st); err != nil {
+			return err
+		}
+		if _, err := unix.Write(jfd, done); err != nil {
+			return err
+		}
+		if err := statx(storage); err != nil {
+			return err
+		}
+		if err := unix.Rmdir(storage); err != nil {
+			return err
+		}
+		if err := read(owner, false); err != nil {
+			return err
+		}
+		if err := unix.Unlink(owner); err != nil {
+			return err
+		}
+		for _, l := range []string{legacy, refresh} {
+			if err := statx(l); err != nil {
+				return err
+			}
+			if err := unix.Rmdir(l); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// bareSwitchFloor is a bare flip between subs, in m's creds dir (with files
+// of its own, so that it never meets credslots' state): the package's lock
+// file opened and flocked; the three lock directories made; the target
+// slot and the live entry read; the journal's intent appended and fsynced;
+// a symlink renamed over the live path and the creds dir fsynced; the
+// journal's done appended; the lock directories removed and the lock file
+// closed. 29 calls. It is what a switch without the checks and records of
+// sections 7, 16 to 19 and 21 to 23 of the spec would make: a reference,
+// not the floor of SwitchTo.
+func bareSwitchFloor(tb testing.TB, m *Manager, subs []string, buf []byte) func() error {
+	tb.Helper()
+	dir := filepath.Join(filepath.Dir(m.dir), filepath.Base(m.dir)+"-bare")
 	if err := os.MkdirAll(filepath.Join(dir, privateDirName), 0o700); err != nil {
 		tb.Fatal(err)
 	}

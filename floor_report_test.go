@@ -30,8 +30,9 @@ func median(d []time.Duration) time.Duration {
 // TestFloorReport prints, per operation, credslots and its floor measured in
 // the same run: rounds of interleaved batches (the side going first
 // alternates), medians of the per-op times, and their ratio. The switch is
-// measured twice: on tmpfs with the reads, and on a real disk, where its
-// two fsyncs are most of the floor.
+// measured on tmpfs with the reads, and on a real disk, where its two
+// fsyncs are most of the floor; each time beside its floor and, for
+// reference, beside a bare flip that skips the spec's checks and records.
 func TestFloorReport(t *testing.T) {
 	base := floorBaseDir(t)
 	fmt.Printf("floor report: %s, %d rounds of interleaved batches, medians\n\n", base, floorRounds)
@@ -50,6 +51,7 @@ func TestFloorReport(t *testing.T) {
 		kind = "real disk"
 	}
 	reportPair(t, "SwitchTo with CLI locks, "+kind+", fsyncs included", switchPair(t, disk))
+	reportPair(t, "SwitchTo with CLI locks, "+kind+", fsyncs included, beside a bare flip", bareSwitchPair(t, disk))
 	fmt.Printf("\n(real disk: %s)\n", disk)
 }
 

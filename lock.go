@@ -119,6 +119,10 @@ type mutation struct {
 	memo   ownerMemo
 	// after runs once every lock is released (the WithOnChange hook).
 	after []func()
+	// claudeJSON is the .claude.json found when the CLI's locks were
+	// taken ("" for none), when claudeJSONSeen.
+	claudeJSON     string
+	claudeJSONSeen bool
 }
 
 // end releases every lock, the last taken first, then runs what waited for
@@ -207,7 +211,7 @@ func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 		mu.end()
 		return nil, err
 	}
-	if cl, ok := m.claudeJSONLock(); ok {
+	if cl, ok := m.claudeJSONLock(mu); ok {
 		// Tried once with the CLI's locks (last, as Claude Code takes it
 		// inside its refresh), so that the journal's intent names it and a
 		// killed change's is taken back at once; held by another, the

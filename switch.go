@@ -338,7 +338,7 @@ func (m *Manager) switchLocked(mu *mutation, c *change, sub string, plan switchP
 	if c.account == nil && !spliced {
 		// Not spliced: .claude.json still shows what it showed before,
 		// which is no news of a login either.
-		c.account = m.shownAccount()
+		c.account = m.shownAccountAt(mu.claudeJSONPath(m))
 	}
 	return nil
 }

@@ -71,3 +71,8 @@ func (c *countFS) Lstat(name string) (fs.FileInfo, error) {
 	c.note("lstat", name)
 	return c.OS.Lstat(name)
 }
+
+func (c *countFS) ReadFileInto(name string, buf []byte) ([]byte, error) {
+	c.note("read", name)
+	return c.OS.ReadFileInto(name, buf)
+}

@@ -17,6 +17,7 @@ package clilock
 // if it still names its own pid and lock birthtime.
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -173,13 +174,16 @@ func OwnRecord(refresh, legacy *Dir) (Owner, bool) {
 //
 // remove takes the record away again if it is still this process's, as
 // reading it back shows: a record that is not ours is never removed.
+// Ours is the very bytes written: they name this pid, its start time and
+// the lock's birthtime, which no other process writes, so a record equal
+// to them is the one Mine would accept, found without decoding it; one
+// that differs in any byte is left alone.
 func WriteOwner(fsys disk.FS, path string, refresh, legacy *Dir) (remove func(), err error) {
 	rec, ok := OwnRecord(refresh, legacy)
 	if !ok {
 		return nil, nil
 	}
-	var buf [512]byte
-	data, ok := rec.AppendJSON(buf[:0])
+	data, ok := rec.AppendJSON(make([]byte, 0, 320))
 	if !ok {
 		return nil, nil
 	}
@@ -190,9 +194,12 @@ func WriteOwner(fsys disk.FS, path string, refresh, legacy *Dir) (remove func(),
 		return nil, err
 	}
 	return func() {
-		if cur, ok := ReadOwner(fsys, path); ok && cur.Mine(rec.LockBirthtimeMs) {
+		b := disk.GetBuffer()
+		cur, err := fsys.ReadFileInto(path, (*b)[:0])
+		if err == nil && bytes.Equal(cur, data) {
 			_ = fsys.Remove(path)
 		}
+		disk.PutBuffer(b, cur)
 	}, nil
 }
 
