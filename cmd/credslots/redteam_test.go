@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -66,4 +67,47 @@ func TestRedteamWatchRemembersARotationByCopy(t *testing.T) {
 	time.Sleep(800 * time.Millisecond)
 	assert.Equal(t, 0, w.stop(t))
 	assert.Equal(t, bobBefore, mustRead(t, filepath.Join(dir, ".credentials.json.bob")), "alice's refresh is not in bob's slot: %s", w.stdout)
+}
+
+// TestRedteamWatchIsQuietOnceACopyIsSettled: a live file that is a copy of
+// a slot is finished once; the watch's own lock directories must not wake
+// it into taking Claude Code's refresh lock again and again, where a
+// refresh would find it held.
+func TestRedteamWatchIsQuietOnceACopyIsSettled(t *testing.T) {
+	dir, _ := homeWithAccounts(t)
+	w := startWatch(t, "--dir", dir, "--json", "watch", "--login-settle", "50ms")
+	live := filepath.Join(dir, ".credentials.json")
+	alice := mustRead(t, filepath.Join(dir, ".credentials.json.alice"))
+	write(t, live+".cp", []byte(alice))
+	require.NoError(t, os.Rename(live+".cp", live))
+	require.Eventually(t, func() bool {
+		for _, ev := range w.events(t) {
+			if ev["event"] == "flip" {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 10*time.Millisecond, "the copy is seen: %s", w.stdout)
+	time.Sleep(300 * time.Millisecond) // what the copy asked for is done
+
+	fw, err := fsnotify.NewWatcher()
+	require.NoError(t, err)
+	defer fw.Close()
+	require.NoError(t, fw.Add(dir))
+	taken := 0
+	quiet := time.After(time.Second)
+	for done := false; !done; {
+		select {
+		case ev := <-fw.Events:
+			if filepath.Base(ev.Name) == ".oauth_refresh.lock" && ev.Has(fsnotify.Create) {
+				taken++
+			}
+		case err := <-fw.Errors:
+			require.NoError(t, err)
+		case <-quiet:
+			done = true
+		}
+	}
+	assert.Zero(t, taken, "the refresh lock taken %d times in a second of nothing happening", taken)
+	assert.Equal(t, 0, w.stop(t))
 }

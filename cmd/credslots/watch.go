@@ -38,6 +38,11 @@ type watcher struct {
 	// tried is the live file a heal was last refused for (its kind and
 	// hash); a refusal is not repeated until the live file changes.
 	tried string
+	// finished is the live copy of a slot last finished (see finish): its
+	// own key, which a check that finds no drift leaves as it is, so that
+	// the lock directories the finish made do not wake the watch into
+	// finishing, and taking the CLI's locks, again and again.
+	finished string
 	// drifted holds, per sub, the identity drift already reported.
 	drifted map[string]string
 	// retry is set when a deferred heal should be tried again.
@@ -286,18 +291,19 @@ func (w *watcher) unsettled(m *credslots.Manager) time.Duration {
 // slot's copy (a heal stopped before it put the link back) is handed to
 // HealDrift once, which puts the link back or reports no drift.
 func (w *watcher) finish(m *credslots.Manager, drift *credslots.DriftInfo) {
-	if drift == nil || drift.MatchingSlot == "" || w.o.noHeal {
+	if w.o.noHeal {
 		return
 	}
 	fi, err := os.Lstat(w.live)
-	if err != nil || !fi.Mode().IsRegular() {
+	if drift == nil || drift.MatchingSlot == "" || err != nil || !fi.Mode().IsRegular() {
+		w.finished = "" // no copy now: the next one is finished, even of the same slot
 		return
 	}
-	key := "copy:" + drift.LiveHash
-	if w.tried == key {
+	key := drift.LiveHash
+	if w.finished == key {
 		return
 	}
-	w.tried = key
+	w.finished = key
 	_, _ = m.HealDrift() // no drift: it only finishes an interrupted heal
 	if sub, ok := m.ActiveSubscription(); ok {
 		w.emit(watchEvent{Event: "healed", Sub: sub, Reason: "completed an interrupted heal; symlink restored"})

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -99,14 +100,21 @@ func (w *watching) events(t *testing.T) []map[string]any {
 
 // claudeRefresh does what Claude Code does when it refreshes its token:
 // under its three lock directories, a temporary file renamed over the live
-// path; then the locks are removed.
+// path; then the locks are removed. A lock the watch holds at that moment
+// is waited for (up to 5 s), as a refresh waits for a lock held.
 func claudeRefresh(t *testing.T, dir string, doc []byte) {
 	t.Helper()
 	real, err := filepath.EvalSymlinks(dir)
 	require.NoError(t, err)
 	locks := []string{filepath.Join(dir, ".oauth_refresh.lock"), real + ".lock", filepath.Join(dir, ".storage-write.lock")}
+	deadline := time.Now().Add(5 * time.Second)
 	for _, l := range locks {
-		require.NoError(t, os.Mkdir(l, 0o755))
+		err := os.Mkdir(l, 0o755)
+		for errors.Is(err, fs.ErrExist) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+			err = os.Mkdir(l, 0o755)
+		}
+		require.NoError(t, err)
 	}
 	tmp := filepath.Join(dir, fmt.Sprintf(".credentials.json.tmp.%d.%d", os.Getpid(), time.Now().UnixNano()))
 	require.NoError(t, os.WriteFile(tmp, doc, 0o600))
