@@ -529,6 +529,19 @@ func (l *Lease) Sync() error {
 // sync is Sync for a caller holding l.mu; it reports what the seat held.
 func (l *Lease) sync() (seatReading, error) {
 	m := l.m
+	// A first look without the seat's locks: Claude Code and Codex CLI
+	// replace their file by a rename (Gemini CLI, which writes in place,
+	// takes no lock), so it reads a whole file, the old or the new. A seat
+	// that holds the slot's own login asks for nothing, and following it
+	// takes none of the locks its CLI refreshes under; anything else is
+	// read again under them.
+	if pre, err := m.cfg.fs.ReadFile(m.seatFile(l.seat)); err == nil {
+		if slot, err := m.cfg.fs.ReadFile(m.slots[l.sub]); err == nil {
+			if v := m.seatVerdict(slot, pre, l.handed); !v.differs {
+				return v, nil
+			}
+		}
+	}
 	var data []byte
 	err := m.withSeatLocks(l.seat, func() error {
 		d, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))

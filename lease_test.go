@@ -692,3 +692,31 @@ func TestLeaseWritesBackARefreshWithAShorterLife(t *testing.T) {
 		assert.Equal(t, "rt-bob-short-2", refreshTokenOf(slot), "an older copy is not a rotation")
 	}
 }
+
+// TestLeaseSyncOfAnUnchangedSeatTakesNoLock: a seat that holds the slot's
+// own login is looked at without its CLI's locks, so following it never
+// stands in the way of that CLI's refresh: a refresh lock held in the seat
+// neither delays nor fails the sync. A newer login is still written back
+// under the locks, once the refresh that wrote it let them go.
+func TestLeaseSyncOfAnUnchangedSeatTakesNoLock(t *testing.T) {
+	f := leaseFixture(t, WithLockTimeout(200*time.Millisecond))
+	seat := seatDir(t)
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	defer l.Release()
+	refreshLock := filepath.Join(seat, claudeRefreshLock)
+	require.NoError(t, os.Mkdir(refreshLock, 0o755)) // the CLI's refresh, under way
+
+	start := time.Now()
+	require.NoError(t, l.Sync(), "nothing new: no lock waited for")
+	assert.Less(t, time.Since(start), 100*time.Millisecond)
+	assert.DirExists(t, refreshLock, "the CLI's lock is left alone")
+
+	cliRefresh(t, seat, fresh.Add(20*time.Hour), "rt-bob-1")
+	assert.ErrorIs(t, l.Sync(), ErrLockTimeout, "a newer login is read under the locks")
+	require.NoError(t, os.Remove(refreshLock))
+	require.NoError(t, l.Sync())
+	slot, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	assert.Equal(t, "rt-bob-1", refreshTokenOf(slot))
+}

@@ -117,7 +117,7 @@ func (a *app) cmdRun(o *opts, pos []string) int {
 	case err != nil:
 		return a.setupError(err)
 	}
-	code := a.runLeased(l, env, home, pos)
+	code := a.runLeased(l, filepath.Base(m.LivePath()), env, home, pos)
 	if err := l.Release(); err != nil {
 		keepSeat = true // the next lease of the sub recovers it
 		fmt.Fprintf(a.stderr, "credslots: run: release of %s: %s\n", printable(l.Sub()), printable(message(err)))
@@ -169,7 +169,7 @@ func removeSeat(seat string) {
 // runLeased starts CMD with the seat in its environment and the lease's
 // lock inherited, forwards signals, writes back each refresh as it lands,
 // and returns CMD's exit status.
-func (a *app) runLeased(l *credslots.Lease, env, home string, argv []string) int {
+func (a *app) runLeased(l *credslots.Lease, file, env, home string, argv []string) int {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, a.stdout, a.stderr
 	cmd.Env = append(os.Environ(),
@@ -205,7 +205,7 @@ func (a *app) runLeased(l *credslots.Lease, env, home string, argv []string) int
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
-	stop := a.followSeat(l)
+	stop := a.followSeat(l, file)
 	defer stop()
 	for {
 		select {
@@ -237,9 +237,12 @@ func exitStatus(err error) int {
 }
 
 // followSeat writes every refresh that lands in the seat back into the
-// slot: on each change fsnotify reports there (settled for a moment), and
-// every syncPoll in any case. The returned function stops it.
-func (a *app) followSeat(l *credslots.Lease) func() {
+// slot: on each change fsnotify reports to the seat's credential file
+// (named file; settled for a moment), and every syncPoll in any case. The
+// lock directories a write-back takes in the seat are not changes to
+// follow: woken by them, it would take the CLI's locks there again and
+// again while CMD runs. The returned function stops it.
+func (a *app) followSeat(l *credslots.Lease, file string) func() {
 	quit, finished := make(chan struct{}), make(chan struct{})
 	fw, err := fsnotify.NewWatcher()
 	var events chan fsnotify.Event
@@ -264,12 +267,14 @@ func (a *app) followSeat(l *credslots.Lease) func() {
 			case <-quit:
 				settle.Stop()
 				return
-			case _, ok := <-events:
+			case ev, ok := <-events:
 				if !ok {
 					events = nil
 					continue
 				}
-				settle.Reset(50 * time.Millisecond)
+				if filepath.Base(ev.Name) == file {
+					settle.Reset(50 * time.Millisecond)
+				}
 			case <-settle.C:
 				sync()
 			case <-poll.C:

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/gptme/credslots"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -101,4 +102,46 @@ echo $! > "$PIDFILE"`
 	seats, err := os.ReadDir(filepath.Join(dir, ".credslots", "seats"))
 	require.NoError(t, err)
 	assert.Empty(t, seats, "the recovered private seat is removed then")
+}
+
+// TestRedteamRunLeavesTheSeatsLocksAlone: while CMD runs and nothing
+// changes in its seat, run takes none of the CLI's locks there: its own
+// write-back must not wake itself into taking Claude Code's refresh lock
+// again and again, where CMD's refresh would find it held.
+func TestRedteamRunLeavesTheSeatsLocksAlone(t *testing.T) {
+	dir := poolDir(t, testNow)
+	seats := filepath.Join(dir, ".credslots", "seats")
+	counted := make(chan int, 1)
+	go func() {
+		var seat string
+		for deadline := time.Now().Add(5 * time.Second); seat == "" && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if entries, err := os.ReadDir(seats); err == nil && len(entries) > 0 {
+				seat = filepath.Join(seats, entries[0].Name())
+			}
+		}
+		fw, err := fsnotify.NewWatcher()
+		if seat == "" || err != nil || fw.Add(seat) != nil {
+			counted <- -1
+			return
+		}
+		defer fw.Close()
+		taken := 0
+		quiet := time.After(3500 * time.Millisecond)
+		for {
+			select {
+			case ev := <-fw.Events:
+				if filepath.Base(ev.Name) == ".oauth_refresh.lock" && ev.Has(fsnotify.Create) {
+					taken++
+				}
+			case <-quiet:
+				counted <- taken
+				return
+			}
+		}
+	}()
+	r := run("--dir", dir, "run", "--", "sleep", "3.8")
+	require.Equal(t, 0, r.code, r.stderr)
+	taken := <-counted
+	require.NotEqual(t, -1, taken, "the seat was watched")
+	assert.LessOrEqual(t, taken, 1, "the seat's refresh lock taken %d times in 3.5 s of CMD doing nothing (a poll among them)", taken)
 }
