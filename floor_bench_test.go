@@ -135,6 +135,19 @@ func floorAppend(name string, line []byte, durable bool) error {
 	return unix.Close(fd)
 }
 
+// floorSyncDir fsyncs the directory dir: open, fsync, close.
+func floorSyncDir(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	serr := unix.Fsync(fd)
+	if err := unix.Close(fd); serr == nil {
+		serr = err
+	}
+	return serr
+}
+
 // floorPairs builds the pairs the report and the benchmarks measure, each
 // over a creds dir of its own under base.
 func floorPairs(tb testing.TB, base string) []floorPair {
@@ -224,34 +237,30 @@ func floorPairs(tb testing.TB, base string) []floorPair {
 // captured slots of 3, beside its floor (switchFloor), under base.
 func switchPair(tb testing.TB, base string) floorPair {
 	tb.Helper()
-	m := floorManager(tb, base, 3)
-	subs := []string{"sub000", "sub001"}
-	i := 0
-	return floorPair{
-		name: "SwitchTo with CLI locks",
-		credslots: func() error {
-			i++
-			_, err := m.SwitchTo(subs[i%2], "bench")
-			return err
-		},
-		floor: switchFloor(tb, m, subs, make([]byte, 64<<10)),
-	}
+	return switchPairBeside(tb, base, "SwitchTo with CLI locks", switchFloor)
 }
 
 // bareSwitchPair is switchPair beside a bare flip (bareSwitchFloor).
 func bareSwitchPair(tb testing.TB, base string) floorPair {
 	tb.Helper()
+	return switchPairBeside(tb, base, "SwitchTo with CLI locks, beside a bare flip", bareSwitchFloor)
+}
+
+// switchPairBeside is the switch between two captured slots of 3, beside
+// what floor builds in the same creds dir's neighbour.
+func switchPairBeside(tb testing.TB, base, name string, floor func(testing.TB, *Manager, []string, []byte) func() error) floorPair {
+	tb.Helper()
 	m := floorManager(tb, base, 3)
 	subs := []string{"sub000", "sub001"}
 	i := 0
 	return floorPair{
-		name: "SwitchTo with CLI locks, beside a bare flip",
+		name: name,
 		credslots: func() error {
 			i++
 			_, err := m.SwitchTo(subs[i%2], "bench")
 			return err
 		},
-		floor: bareSwitchFloor(tb, m, subs, make([]byte, 64<<10)),
+		floor: floor(tb, m, subs, make([]byte, 64<<10)),
 	}
 }
 
@@ -433,14 +442,8 @@ func switchFloor(tb testing.TB, m *Manager, subs []string, buf []byte) func() er
 		if _, err := unix.Readlink(tmp, buf); err != nil {
 			return err
 		}
-		dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
+		if err := floorSyncDir(dir); err != nil {
 			return err
-		}
-		serr := unix.Fsync(dfd)
-		_ = unix.Close(dfd)
-		if serr != nil {
-			return serr
 		}
 		if err := unix.Unlink(tmp); err != nil {
 			return err
@@ -541,14 +544,8 @@ func bareSwitchFloor(tb testing.TB, m *Manager, subs []string, buf []byte) func(
 		if err := unix.Rename(tmp, live); err != nil {
 			return err
 		}
-		dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
+		if err := floorSyncDir(dir); err != nil {
 			return err
-		}
-		serr := unix.Fsync(dfd)
-		_ = unix.Close(dfd)
-		if serr != nil {
-			return serr
 		}
 		if err := floorAppend(journal, done, false); err != nil {
 			return err
