@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -222,6 +223,12 @@ func (m *Manager) spliceAccount(mu *mutation, sub string, side sidecarRead) ([]b
 		verify = lock.verify
 	}
 	before, err := fsys.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && !before.Mode().IsRegular() {
+		// Gone, or made a symlink (a dotfile manager's), since the change
+		// found it: no .claude.json to splice, and a symlink is never
+		// followed nor replaced.
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("credslots: %s: %w", path, err)
 	}

@@ -6,8 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gptme/credslots/internal/disk"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -216,4 +219,74 @@ func TestAccountOfAnotherSubIsNotCaptured(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, acct, "alice's account is never remembered for bob")
 	assert.Contains(t, f.logs.String(), "remembered for another sub")
+}
+
+// TestSpliceAfterClaudeJSONChangedMidSwitch: the switch looks for
+// .claude.json once, when it takes the locks; should the file become a
+// symlink (a dotfile manager's) or go away before the splice, the splice
+// does nothing: the symlink is neither followed nor replaced, and a file
+// that went away is no error.
+func TestSpliceAfterClaudeJSONChangedMidSwitch(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, path, victim string)
+	}{
+		{"made a symlink", func(t *testing.T, path, victim string) {
+			require.NoError(t, os.Remove(path))
+			require.NoError(t, os.Symlink(victim, path))
+		}},
+		{"removed", func(t *testing.T, path, _ string) { require.NoError(t, os.Remove(path)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ffs := &faultFS{inner: disk.OS{}, failAt: -1}
+			f, path := homeFixture(t, withFS(ffs))
+			learnAccounts(t, f, path)
+			victim := filepath.Join(t.TempDir(), "dotfiles.json")
+			writeFile(t, victim, claudeJSON(bobAccount))
+			var done atomic.Bool
+			ffs.before = func(op, name string) {
+				if op == "exchange" && !done.Swap(true) {
+					tc.change(t, path, victim)
+				}
+			}
+			_, err := f.m.SwitchTo("alice", "r")
+			require.NoError(t, err)
+			assert.True(t, done.Load())
+			assert.NotContains(t, f.logs.String(), "could not splice")
+			if fi, err := os.Lstat(path); err == nil {
+				assert.NotZero(t, fi.Mode()&os.ModeSymlink, "the symlink at .claude.json is still one")
+			}
+			got, err := os.ReadFile(victim)
+			require.NoError(t, err)
+			assert.Equal(t, string(claudeJSON(bobAccount)), string(got), "what the symlink named is untouched")
+		})
+	}
+}
+
+// TestSwitchLooksForNoClaudeJSONOutsideClaudeCode: a format that keeps no
+// .claude.json never looks for one.
+func TestSwitchLooksForNoClaudeJSONOutsideClaudeCode(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		doc  func(sub string) []byte
+	}{
+		{"codex", []Option{WithFormat(CodexCLI)}, func(sub string) []byte { return codexDoc(fresh, "id-"+sub) }},
+		{"gemini", []Option{WithFormat(GeminiCLI)}, func(sub string) []byte { return geminiDoc(fresh, "rt-"+sub) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ffs := &faultFS{inner: disk.OS{}, failAt: -1}
+			f := newFixture(t, append(tc.opts, withFS(ffs))...)
+			writeFile(t, f.slot("bob"), tc.doc("bob"))
+			writeFile(t, f.slot("alice"), tc.doc("alice"))
+			_, err := f.m.SwitchTo("bob", "start")
+			require.NoError(t, err)
+			ops(ffs)
+			_, err = f.m.SwitchTo("alice", "r")
+			require.NoError(t, err)
+			for _, op := range ops(ffs) {
+				assert.NotContains(t, op, claudeJSONName)
+			}
+		})
+	}
 }

@@ -335,7 +335,7 @@ func (m *Manager) switchLocked(mu *mutation, c *change, sub string, plan switchP
 		c.account = shown
 		spliced = err == nil // shown is what .claude.json shows now
 	}
-	if c.account == nil && !spliced {
+	if c.account == nil && !spliced && m.cfg.format.carriesState() {
 		// Not spliced: .claude.json still shows what it showed before,
 		// which is no news of a login either.
 		c.account = m.shownAccountAt(mu.claudeJSONPath(m))
