@@ -533,9 +533,13 @@ func (l *Lease) sync() (seatReading, error) {
 	// replace their file by a rename (Gemini CLI, which writes in place,
 	// takes no lock), so it reads a whole file, the old or the new. A seat
 	// that holds the slot's own login asks for nothing, and following it
-	// takes none of the locks its CLI refreshes under; anything else is
-	// read again under them.
-	if pre, err := m.cfg.fs.ReadFile(m.seatFile(l.seat)); err == nil {
+	// takes none of the locks its CLI refreshes under, nor does one logged
+	// out of; anything else is read again under them.
+	pre, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))
+	if isMissing(err) {
+		return seatReading{}, nil // logged out: nothing to write back
+	}
+	if err == nil {
 		if slot, err := m.cfg.fs.ReadFile(m.slots[l.sub]); err == nil {
 			if v := m.seatVerdict(slot, pre, l.handed); !v.differs {
 				return v, nil
@@ -543,7 +547,7 @@ func (l *Lease) sync() (seatReading, error) {
 		}
 	}
 	var data []byte
-	err := m.withSeatLocks(l.seat, func() error {
+	err = m.withSeatLocks(l.seat, func() error {
 		d, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))
 		if err != nil && !isMissing(err) {
 			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(l.seat), err)

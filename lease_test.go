@@ -712,6 +712,15 @@ func TestLeaseSyncOfAnUnchangedSeatTakesNoLock(t *testing.T) {
 	assert.Less(t, time.Since(start), 100*time.Millisecond)
 	assert.DirExists(t, refreshLock, "the CLI's lock is left alone")
 
+	live := filepath.Join(seat, DefaultLiveName)
+	kept, err := os.ReadFile(live)
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(live)) // logged out
+	start = time.Now()
+	require.NoError(t, l.Sync(), "logged out: nothing to write back, no lock waited for")
+	assert.Less(t, time.Since(start), 100*time.Millisecond)
+	writeFile(t, live, kept)
+
 	cliRefresh(t, seat, fresh.Add(20*time.Hour), "rt-bob-1")
 	assert.ErrorIs(t, l.Sync(), ErrLockTimeout, "a newer login is read under the locks")
 	require.NoError(t, os.Remove(refreshLock))

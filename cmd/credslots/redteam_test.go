@@ -6,8 +6,12 @@ package main
 // 21) that the first round of the fix still got wrong.
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,5 +113,38 @@ func TestRedteamWatchIsQuietOnceACopyIsSettled(t *testing.T) {
 		}
 	}
 	assert.Zero(t, taken, "the refresh lock taken %d times in a second of nothing happening", taken)
+	assert.Equal(t, 0, w.stop(t))
+}
+
+// TestRedteamWatchRetriesAFinishThatMetALock: an interrupted heal (the slot
+// and the live file hold the same refreshed bytes, the journal's intent has
+// no outcome) whose finish meets Claude Code's refresh lock held is
+// reported and tried again after --retry, not forgotten until the live file
+// changes; the events its own attempt made do not make it try at once.
+func TestRedteamWatchRetriesAFinishThatMetALock(t *testing.T) {
+	dir, _ := homeWithAccounts(t)
+	live := filepath.Join(dir, ".credentials.json")
+	refreshed := cred(testNow.Add(9*time.Hour), "rt-bob-2")
+	write(t, filepath.Join(dir, ".credentials.json.bob"), refreshed)
+	require.NoError(t, os.Remove(live))
+	write(t, live, refreshed)
+	sum := sha256.Sum256([]byte("rt-bob-2"))
+	jf, err := os.OpenFile(filepath.Join(dir, ".credslots", "journal.jsonl"), os.O_APPEND|os.O_WRONLY, 0o600)
+	require.NoError(t, err)
+	_, err = fmt.Fprintf(jf, `{"time":%q,"op":"heal","phase":"intent","id":"cut","sub":"bob","reason":"auto-heal drift","fingerprint":%q}`+"\n",
+		time.Now().UTC().Format(time.RFC3339Nano), hex.EncodeToString(sum[:]))
+	require.NoError(t, err)
+	require.NoError(t, jf.Close())
+
+	lock := filepath.Join(dir, ".oauth_refresh.lock")
+	require.NoError(t, os.Mkdir(lock, 0o755)) // Claude Code's refresh, under way
+	w := startWatch(t, "--dir", dir, "--json", "--lock-timeout", "200ms", "watch", "--login-settle", "0", "--retry", "700ms")
+	require.Eventually(t, func() bool { return strings.Contains(w.stdout.String(), "heal_refused") }, 3*time.Second, 10*time.Millisecond,
+		"the finish that met the lock is reported: %s", w.stdout)
+	require.NoError(t, os.Remove(lock)) // the refresh is over
+	assert.Eventually(t, func() bool {
+		fi, err := os.Lstat(live)
+		return err == nil && fi.Mode()&os.ModeSymlink != 0
+	}, 3*time.Second, 20*time.Millisecond, "the interrupted heal is finished once the lock is free: %s", w.stdout)
 	assert.Equal(t, 0, w.stop(t))
 }

@@ -131,7 +131,7 @@ func (a *app) cmdWatch(o *opts, _ []string) int {
 			w.check(m)
 		case <-retryC:
 			w.retry = nil
-			w.tried = ""
+			w.tried, w.finished = "", ""
 			if m, err = w.manager(m); err != nil {
 				w.emit(watchEvent{Event: "error", Error: "error", Reason: message(err)})
 				continue
@@ -246,15 +246,13 @@ func (w *watcher) heal(m *credslots.Manager) {
 			"; it stays live, not healed"})
 		return
 	}
-	switch word {
-	case "no_drift":
+	if word == "no_drift" {
 		// Healed meanwhile by someone else.
 		w.tried = ""
 		return
-	case "deferred", "lock_timeout", "lock_lost", "live_changed":
-		if w.retry == nil {
-			w.retry = time.NewTimer(w.o.retry)
-		}
+	}
+	if retried(word) && w.retry == nil {
+		w.retry = time.NewTimer(w.o.retry)
 	}
 	reason := res.Reason
 	if reason == "" {
@@ -304,7 +302,17 @@ func (w *watcher) finish(m *credslots.Manager, drift *credslots.DriftInfo) {
 		return
 	}
 	w.finished = key
-	_, _ = m.HealDrift() // no drift: it only finishes an interrupted heal
+	res, err := m.HealDrift() // no drift: it only finishes an interrupted heal
+	if word, _ := classify(err); err != nil && retried(word) {
+		// A lock held: tried again after --retry, when the retry clears
+		// the key (events meanwhile, its own lock directories among them,
+		// do not).
+		if w.retry == nil {
+			w.retry = time.NewTimer(w.o.retry)
+		}
+		w.emit(watchEvent{Event: "heal_refused", Sub: res.Sub, Error: word, Reason: clean(err.Error(), err)})
+		return
+	}
 	if sub, ok := m.ActiveSubscription(); ok {
 		w.emit(watchEvent{Event: "healed", Sub: sub, Reason: "completed an interrupted heal; symlink restored"})
 	}
@@ -330,4 +338,14 @@ func (w *watcher) emit(ev watchEvent) {
 		line += " (" + ev.Error + ")"
 	}
 	fmt.Fprintf(w.a.stdout, "%s: %s\n", line, printable(ev.Reason))
+}
+
+// retried reports whether a heal refused with the error word is tried
+// again after --retry: it met a busy signal or a lock another held.
+func retried(word string) bool {
+	switch word {
+	case "deferred", "lock_timeout", "lock_lost", "live_changed":
+		return true
+	}
+	return false
 }
