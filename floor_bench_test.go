@@ -273,27 +273,30 @@ func switchPairBeside(tb testing.TB, base, name string, floor func(testing.TB, *
 //   - 16, 22: the creds dir lstat'ed, proving the cached real path of the
 //     legacy lock still names it (1); the refresh and legacy lock
 //     directories made, each stat'ed for the birthtime the owner record
-//     holds (4); the owner record created, written and closed (3); the
-//     .claude.json whose lock the change would take looked for (1, none
-//     here); the storage-write lock made (1);
+//     holds (4); the owner record created, written and closed (3: on Linux
+//     every field can be produced, so 22 asks for it); the .claude.json
+//     whose lock the change would take looked for (1, none here); the
+//     storage-write lock made and stat'ed (2: 17's intent names each held
+//     lock's identity, so that a killed change's are taken back at once);
 //   - 23: the leases directory looked for (1, none here);
 //   - 4, 20, 5: the target slot, its invalid mark (state.json, none here)
 //     and its sidecar read (4 + 1 + 4);
 //   - 6, 19: the live entry read through the link (4), its link read (1);
-//   - 17: the journal's intent appended and fsynced (3);
+//   - 17: the journal opened, its size read (rotation past a documented
+//     size), the intent appended and fsynced (4);
 //   - 16: each held lock looked at before the live path changes (3);
-//   - 7, 18: a temporary symlink exchanged with the live path, the entry
+//   - 7, 9: a temporary symlink exchanged with the live path, the entry
 //     taken out read back, the creds dir fsynced, the temporary removed
 //     (3 + 3 + 1);
-//   - 17, 21: the new link's mtime, which a later heal compares (1); the
-//     journal's done appended and the journal closed (2);
+//   - 17: the journal's done appended and the journal closed (2);
 //   - 16, 22: each lock looked at before it is removed and removed, the
 //     owner record read back and removed before the locks it speaks for
 //     (6 + 5).
 //
-// 55 calls. What credslots makes beyond them is its own cost: as root, the
+// 56 calls. What credslots makes beyond them is its own cost: as root, the
 // owner lookups of the files it creates; the private directory's lstat; the
-// journal's torn-tail check; the storage lock's identity; the owner
+// read of the journal's last byte, which finds a torn tail; the new link's
+// mtime on the done record, which a later heal compares; the owner
 // record's chmod against the umask.
 func switchFloor(tb testing.TB, m *Manager, subs []string, buf []byte) func() error {
 	tb.Helper()
@@ -399,6 +402,9 @@ func switchFloor(tb testing.TB, m *Manager, subs []string, buf []byte) func() er
 		if err := unix.Mkdir(storage, 0o755); err != nil {
 			return err
 		}
+		if err := statx(storage); err != nil {
+			return err
+		}
 		if err := unix.Lstat(leases, &st); err != unix.ENOENT {
 			return fmt.Errorf("lstat leases: %v", err)
 		}
@@ -422,6 +428,9 @@ func switchFloor(tb testing.TB, m *Manager, subs []string, buf []byte) func() er
 			return err
 		}
 		defer unix.Close(jfd)
+		if err := unix.Fstat(jfd, &st); err != nil {
+			return err
+		}
 		if _, err := unix.Write(jfd, intent); err != nil {
 			return err
 		}
@@ -446,9 +455,6 @@ func switchFloor(tb testing.TB, m *Manager, subs []string, buf []byte) func() er
 			return err
 		}
 		if err := unix.Unlink(tmp); err != nil {
-			return err
-		}
-		if err := unix.Lstat(live, &st); err != nil {
 			return err
 		}
 		if _, err := unix.Write(jfd, done); err != nil {

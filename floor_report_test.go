@@ -37,8 +37,8 @@ func median(d []time.Duration) time.Duration {
 func TestFloorReport(t *testing.T) {
 	base := floorBaseDir(t)
 	fmt.Printf("floor report: %s, %d rounds of interleaved batches, medians\n\n", base, floorRounds)
-	fmt.Println("| op | credslots | floor | ratio |")
-	fmt.Println("|---|---|---|---|")
+	fmt.Println("| op | credslots | floor | ratio | ratio of the medians |")
+	fmt.Println("|---|---|---|---|---|")
 	for _, p := range floorPairs(t, base) {
 		reportPair(t, p.name, p)
 	}
@@ -92,12 +92,13 @@ func reportPair(t *testing.T, name string, p floorPair) {
 	// The ratio is the median of the rounds' own ratios: both sides of a
 	// round ran back to back, so a slow stretch of the machine (a shared
 	// disk's, above all) weighs on both of them, not on one side's median.
+	// The ratio of the two medians is printed beside it.
 	ratios := make([]time.Duration, len(cs))
 	for r := range cs {
 		ratios[r] = time.Duration(float64(cs[r]) / float64(fl[r]) * 1e6)
 	}
 	c, f := median(cs), median(fl)
-	fmt.Printf("| %s | %s | %s | %.2f |\n", name, us(c), us(f), float64(median(ratios))/1e6)
+	fmt.Printf("| %s | %s | %s | %.2f | %.2f |\n", name, us(c), us(f), float64(median(ratios))/1e6, float64(c)/float64(f))
 }
 
 // us prints a duration in microseconds.
