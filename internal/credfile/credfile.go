@@ -225,10 +225,15 @@ const internBits = 4
 // never a mix. It holds hashes only, never token material.
 var interned [1 << internBits]atomic.Pointer[string]
 
+// internSlot is where interned keeps the fingerprint fp (hexLen bytes).
+func internSlot(fp []byte) uint64 {
+	return binary.LittleEndian.Uint64(fp) * 0x9e3779b97f4a7c15 >> (64 - internBits)
+}
+
 // intern returns the string of the fingerprint fp (hexLen bytes): the one
 // interned holds when it is the same, else a new one, kept there.
 func intern(fp []byte) string {
-	entry := &interned[binary.LittleEndian.Uint64(fp)*0x9e3779b97f4a7c15>>(64-internBits)]
+	entry := &interned[internSlot(fp)]
 	if s := entry.Load(); s != nil && *s == string(fp) {
 		return *s
 	}
