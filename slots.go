@@ -447,7 +447,7 @@ func expiryVerdict(expiry time.Time, grace time.Duration, now time.Time) (bool, 
 // check of an unchanged slot allocates nothing.
 func validUntil(expiry time.Time) string {
 	sec := expiry.Unix()
-	memo := &validUntils[uint64(sec)*0x9e3779b97f4a7c15>>(64-validUntilBits)]
+	memo := &validUntils[validUntilSlot(sec)]
 	if v := memo.Load(); v != nil && v.sec == sec {
 		return v.why
 	}
@@ -455,6 +455,12 @@ func validUntil(expiry time.Time) string {
 	v := &validUntilReason{sec: sec, why: string(appendRFC3339(append(b[:0], "valid until "...), expiry))}
 	memo.Store(v)
 	return v.why
+}
+
+// validUntilSlot is where validUntils keeps the reason for an expiry at
+// Unix second sec: a Fibonacci hash, which spreads near seconds apart.
+func validUntilSlot(sec int64) uint64 {
+	return uint64(sec) * 0x9e3779b97f4a7c15 >> (64 - validUntilBits)
 }
 
 // validUntilBits sizes validUntils: 16 expiries, a few per configured sub.
