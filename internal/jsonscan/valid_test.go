@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // validCases are documents at the edges of the grammar, each with
@@ -48,6 +49,25 @@ func TestValidDepth(t *testing.T) {
 			assert.Equal(t, json.Valid(doc), Valid(doc), "%s: %d deep, %s", tc.name, tc.depth, open)
 			assert.Equal(t, tc.depth <= maxNestingDepth, Valid(doc), "%s: %d deep", tc.name, tc.depth)
 		}
+	}
+}
+
+// TestLookupDepth: the members Lookup walks (the root object, the outer
+// object in it) count toward the nesting bound as any other object does.
+func TestLookupDepth(t *testing.T) {
+	for _, depth := range []int{3, 64, 65, 66, maxNestingDepth, maxNestingDepth + 1} {
+		inner := depth - 2 // within the root and the outer object
+		doc := []byte(`{"claudeAiOauth":{"expiresAt":` + strings.Repeat("[", inner) + "1" + strings.Repeat("]", inner) + `}}`)
+		require.Equal(t, depth <= maxNestingDepth, json.Valid(doc), "%d deep", depth)
+		_, vals, problem := Lookup(doc, "claudeAiOauth", "expiresAt")
+		assert.Equal(t, depth <= maxNestingDepth, problem == "", "%d deep, in the outer object", depth)
+		if problem == "" {
+			assert.Len(t, vals[0], 2*inner+1)
+		}
+		_, _, problem = Lookup(doc, "", "claudeAiOauth")
+		assert.Equal(t, depth <= maxNestingDepth, problem == "", "%d deep, in the root object", depth)
+		_, _, problem = Lookup(doc, "other", "x")
+		assert.Equal(t, depth <= maxNestingDepth, problem == "", "%d deep, outside the outer object", depth)
 	}
 }
 
