@@ -75,14 +75,12 @@ func keyIs(raw []byte, plain bool, name string) bool {
 	return ok && decoded == name
 }
 
-// match returns which of names the raw key is, a bit for each.
+// match returns which of names the raw key is, a bit for each. A plain
+// key's length is one of names' (lookup.lens).
 func (l *lookup) match(raw []byte, plain bool, names []string) uint8 {
 	var mask uint8
 	if plain {
 		inner := raw[1 : len(raw)-1]
-		if l.lens&(1<<min(len(inner), 63)) == 0 {
-			return 0
-		}
 		for n, name := range names {
 			if string(inner) == name {
 				mask |= 1 << n
@@ -139,7 +137,7 @@ func (l *lookup) object(data []byte, i, depth int, names []string) int {
 		switch {
 		case depth == 1 && l.outer != "":
 			if !keyIs(key, plain, l.outer) {
-				i = validValue(data, v, depth)
+				i = validMember(data, v, depth)
 				break
 			}
 			// A later outer replaces an earlier one, members and all.
@@ -147,13 +145,17 @@ func (l *lookup) object(data []byte, i, depth int, names []string) int {
 			if v < len(data) && data[v] == '{' {
 				i = l.object(data, v, depth+1, names)
 			} else {
-				i = validValue(data, v, depth)
+				i = validMember(data, v, depth)
 			}
 			if i >= 0 {
 				l.outerVal = data[v:i]
 			}
 		default:
-			i = validValue(data, v, depth)
+			i = validMember(data, v, depth)
+			// A plain key of none of names' lengths is none of them.
+			if plain && l.lens&(1<<min(len(key)-2, 63)) == 0 {
+				break
+			}
 			if mask := l.match(key, plain, names); mask != 0 && i >= 0 {
 				for ; mask != 0; mask &= mask - 1 {
 					l.vals[bits.TrailingZeros8(mask)] = data[v:i]
@@ -174,6 +176,23 @@ func (l *lookup) object(data []byte, i, depth int, names []string) int {
 		default:
 			return -1
 		}
+	}
+}
+
+// validMember validates a member's value at data[i], inside depth open
+// objects and arrays, and returns its end, or -1: a string or another
+// scalar directly, an object or array with validValue.
+func validMember(data []byte, i, depth int) int {
+	if i >= len(data) {
+		return -1
+	}
+	switch c := data[i]; c {
+	case '"':
+		return validString(data, i)
+	case '{', '[':
+		return validValue(data, i, depth)
+	default:
+		return validScalar(data, i, c)
 	}
 }
 
