@@ -2,6 +2,7 @@ package jsonscan
 
 import (
 	"encoding/json"
+	"math/rand"
 	"strings"
 	"testing"
 
@@ -125,4 +126,44 @@ func BenchmarkLookup(b *testing.B) {
 			Fields(Fields(root, "claudeAiOauth")[0], "accessToken", "refreshToken", "expiresAt")
 		}
 	})
+}
+
+// TestNextSpecial holds the word-at-a-time search to a byte loop, on words
+// of the bytes next to each boundary (a borrow from a special byte must
+// not move the answer) at every length and offset.
+func TestNextSpecial(t *testing.T) {
+	interesting := []byte{0x00, 0x1f, 0x20, 0x21, '"', '#', '\\', ']', 0x7f, 0x80, 0xc3, 0xff, 'a'}
+	slow := func(data []byte, i int) int {
+		for i < len(data) && strPlain(data[i]) {
+			i++
+		}
+		return i
+	}
+	rng := rand.New(rand.NewSource(1))
+	for n := 0; n < 200000; n++ {
+		data := make([]byte, rng.Intn(20))
+		for k := range data {
+			data[k] = interesting[rng.Intn(len(interesting))]
+		}
+		for i := 0; i <= len(data); i++ {
+			if got, want := nextSpecial(data, i), slow(data, i); got != want {
+				t.Fatalf("nextSpecial(%q, %d) = %d, want %d", data, i, got, want)
+			}
+		}
+	}
+}
+
+func TestValidKeyStringPlain(t *testing.T) {
+	for _, tc := range []struct {
+		key   string
+		plain bool
+	}{
+		{`"expiresAt"`, true}, {`"a"`, true}, {`""`, true}, {`"refresh_token_sha256"`, true},
+		{`"expires\u0041t"`, false}, {`"\u0061"`, false}, {`"a\"b"`, false}, {`"é"`, false},
+		{`"abcdefgh\/"`, false}, {"\"abcdefghijklmno\xff\"", false}, {`"abcdefghijklmnop"`, true},
+	} {
+		end, plain := validKeyString([]byte(tc.key+":1"), 0)
+		assert.Equal(t, len(tc.key), end, "%s", tc.key)
+		assert.Equal(t, tc.plain, plain, "%s", tc.key)
+	}
 }
