@@ -42,6 +42,9 @@ type lookup struct {
 	// lens has bit n set for each name of n bytes (bit 63 for 63 or
 	// more): a plain key of another length is none of them.
 	lens uint64
+	// ascii is 1 when outer and names are ASCII, 2 when not, 0 until a
+	// key past ASCII asks (see asciiNames).
+	ascii uint8
 
 	outerVal []byte
 	vals     [4][]byte
@@ -54,6 +57,35 @@ func lengths(names []string) uint64 {
 		mask |= 1 << min(len(name), 63)
 	}
 	return mask
+}
+
+// asciiNames reports whether outer and names are all ASCII: a key
+// without an escape is then one of them exactly when its bytes are (a key
+// with a byte past ASCII, valid UTF-8 or not, decodes to a string past
+// ASCII).
+func (l *lookup) asciiNames(names []string) bool {
+	if l.ascii == 0 {
+		l.ascii = 1
+		if !isASCII(l.outer) {
+			l.ascii = 2
+		}
+		for _, name := range names {
+			if !isASCII(name) {
+				l.ascii = 2
+			}
+		}
+	}
+	return l.ascii == 1
+}
+
+// isASCII reports whether every byte of s is ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeKey decodes a raw key with an escape or a byte past ASCII, as
@@ -125,11 +157,15 @@ func (l *lookup) object(data []byte, i, depth int, names []string) int {
 		if i >= len(data) || data[i] != '"' {
 			return -1
 		}
-		end, plain := validKeyString(data, i)
+		end, escaped := validKeyString(data, i)
 		if end < 0 {
 			return -1
 		}
 		key := data[i:end]
+		// plain: the key's inner bytes compare with outer and names byte
+		// for byte (an ASCII key, or any key without an escape when they
+		// are ASCII: see asciiNames); else it is decoded first.
+		plain := !escaped && (asciiOnly(key[1:len(key)-1]) || l.asciiNames(names))
 		if i = skipSpace(data, end); i >= len(data) || data[i] != ':' {
 			return -1
 		}

@@ -149,10 +149,10 @@ func specialMask(x uint64) uint64 {
 }
 
 // validKeyString is validString for a member's key that also reports
-// whether the key is plain ASCII without an escape, so that its raw bytes
-// are the key decoded: a key's bytes are walked once.
-func validKeyString(data []byte, i int) (end int, plain bool) {
-	start, escaped := i+1, false
+// whether the key has an escape: without one, its inner bytes are the key
+// decoded when they are valid UTF-8 (encoding/json replaces invalid bytes
+// with U+FFFD).
+func validKeyString(data []byte, i int) (end int, escaped bool) {
 	for i++; ; {
 		i = nextSpecial(data, i)
 		if i >= len(data) {
@@ -160,7 +160,7 @@ func validKeyString(data []byte, i int) (end int, plain bool) {
 		}
 		switch data[i] {
 		case '"':
-			return i + 1, !escaped && asciiOnly(data[start:i])
+			return i + 1, escaped
 		case '\\':
 			if i = validEscape(data, i); i < 0 {
 				return -1, false

@@ -153,17 +153,36 @@ func TestNextSpecial(t *testing.T) {
 	}
 }
 
-func TestValidKeyStringPlain(t *testing.T) {
+func TestValidKeyStringEscaped(t *testing.T) {
 	for _, tc := range []struct {
-		key   string
-		plain bool
+		key     string
+		escaped bool
 	}{
-		{`"expiresAt"`, true}, {`"a"`, true}, {`""`, true}, {`"refresh_token_sha256"`, true},
-		{`"expires\u0041t"`, false}, {`"\u0061"`, false}, {`"a\"b"`, false}, {`"é"`, false},
-		{`"abcdefgh\/"`, false}, {"\"abcdefghijklmno\xff\"", false}, {`"abcdefghijklmnop"`, true},
+		{`"expiresAt"`, false}, {`"a"`, false}, {`""`, false}, {`"refresh_token_sha256"`, false}, {`"é"`, false},
+		{"\"abcdefghijklmno\xff\"", false}, {`"expires\u0041t"`, true}, {`"\u0061"`, true}, {`"a\"b"`, true}, {`"abcdefgh\/"`, true},
 	} {
-		end, plain := validKeyString([]byte(tc.key+":1"), 0)
+		end, escaped := validKeyString([]byte(tc.key+":1"), 0)
 		assert.Equal(t, len(tc.key), end, "%s", tc.key)
-		assert.Equal(t, tc.plain, plain, "%s", tc.key)
+		assert.Equal(t, tc.escaped, escaped, "%s", tc.key)
 	}
+}
+
+// TestLookupKeysPastASCII: a key past ASCII, or of invalid UTF-8 (which
+// encoding/json reads as U+FFFD), matches a name as encoding/json decodes
+// it, whether the names are ASCII or not.
+func TestLookupKeysPastASCII(t *testing.T) {
+	doc := []byte("{\"caf\u00e9\":1,\"a\xff\":2,\"plain\":3,\"caf\xc3\xa9x\":4}")
+	require.True(t, json.Valid(doc))
+	_, v, problem := Lookup(doc, "", "café", "a\uFFFD", "plain", "a\xff")
+	require.Empty(t, problem)
+	assert.Equal(t, "1", string(v[0]), "an escape decoded")
+	assert.Equal(t, "2", string(v[1]), "invalid UTF-8 read as U+FFFD")
+	assert.Equal(t, "3", string(v[2]))
+	assert.Nil(t, v[3], "a name of invalid UTF-8 matches no decoded key")
+	_, v, _ = Lookup(doc, "", "plain", "a\xff", "cafe")
+	assert.Equal(t, "3", string(v[0]))
+	assert.Nil(t, v[1], "a name of invalid UTF-8 matches no decoded key")
+	assert.Nil(t, v[2])
+	_, v, _ = Lookup(doc, "", "caféx")
+	assert.Equal(t, "4", string(v[0]), "valid UTF-8 past ASCII compares as it is")
 }
