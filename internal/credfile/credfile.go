@@ -157,11 +157,10 @@ func jwtExpiry(raw []byte) (time.Time, string) {
 // <field>" when raw is not a number and "<field> unparseable" when it is
 // out of the years 1 to 9999.
 func msExpiry(raw []byte, field string) (time.Time, string) {
-	num, ok := jsonscan.Number(raw)
-	if !ok {
+	exp, isNumber, ok := jsonscan.RawTime(raw, time.Millisecond)
+	if !isNumber {
 		return time.Time{}, "missing " + field
 	}
-	exp, ok := jsonscan.DecimalTime(num, time.Millisecond)
 	if !ok {
 		return time.Time{}, field + " unparseable"
 	}
