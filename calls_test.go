@@ -772,3 +772,65 @@ func TestOwnerRecordAndKeptJournalAllocs(t *testing.T) {
 	assertAllocs(t, testing.AllocsPerRun(50, func() { require.NoError(t, m.recordTo(e, j)) }), 0, "a record through the kept journal")
 	j.close()
 }
+
+// TestUnchangedReadsAllocateNothing pins the reads of an unchanged slot at
+// no allocation: SlotIsFresh's "valid until" reason is one validUntil
+// kept, DetectSlotIdentityDrift's two fingerprints the ones interned
+// (1 and 2 allocations before). The half is room for the buffer pool
+// refilling itself after a GC.
+func TestUnchangedReadsAllocateNothing(t *testing.T) {
+	m, _, _ := countingFixture(t, 3)
+	plain, err := New(WithCredsDir(m.CredsDir()), WithSubscriptions("sub0001"), WithClock(fixedClock))
+	require.NoError(t, err)
+	ok, why := plain.SlotIsFresh("sub0001")
+	require.True(t, ok, why)
+	info, err := plain.DetectSlotIdentityDrift("sub0001")
+	require.NoError(t, err)
+	require.False(t, info.Drift, info.Reason)
+	assertAllocs(t, testing.AllocsPerRun(50, func() { plain.SlotIsFresh("sub0001") }), 0.5, "SlotIsFresh of an unchanged slot")
+	assertAllocs(t, testing.AllocsPerRun(50, func() { _, _ = plain.DetectSlotIdentityDrift("sub0001") }), 0.5, "DetectSlotIdentityDrift of an unchanged slot")
+	path := plain.SlotPath("sub0001")
+	assertAllocs(t, testing.AllocsPerRun(50, func() { SlotIsFresh(path, time.Minute, testNow) }), 0.5, "the package-level SlotIsFresh")
+}
+
+// TestValidUntilKeptReasonsStayRight: expiries validUntil keeps at the
+// same place replace one another, and each check still gives its own
+// expiry, also from goroutines at once.
+func TestValidUntilKeptReasonsStayRight(t *testing.T) {
+	base := testNow.Add(48 * time.Hour)
+	var expiries []time.Time
+	at := validUntilSlot(base.Unix())
+	for s := int64(0); len(expiries) < 4 && s < 1<<20; s++ {
+		if e := base.Add(time.Duration(s) * time.Second); validUntilSlot(e.Unix()) == at {
+			expiries = append(expiries, e)
+		}
+	}
+	require.Len(t, expiries, 4)
+	want := func(e time.Time) string { return "valid until " + e.UTC().Format(time.RFC3339) }
+	for round := 0; round < 3; round++ {
+		for _, e := range expiries {
+			fresh, why := expiryVerdict(e, time.Minute, testNow)
+			assert.True(t, fresh)
+			assert.Equal(t, want(e), why)
+		}
+	}
+	// A fraction of a second does not change the reason (RFC 3339 to the
+	// second), so the kept one serves it.
+	_, why := expiryVerdict(expiries[0].Add(500*time.Millisecond), time.Minute, testNow)
+	assert.Equal(t, want(expiries[0]), why)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				e := expiries[(g+i)%len(expiries)]
+				if _, why := expiryVerdict(e, time.Minute, testNow); why != want(e) {
+					t.Errorf("got %q, want %q", why, want(e))
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+}

@@ -144,9 +144,12 @@ func parseSidecar(data []byte) (string, bool) {
 // currentFingerprint reads sub's slot and returns its identity
 // fingerprint: one read into a pooled buffer, the identity key alone
 // parsed and hashed.
-func (m *Manager) currentFingerprint(sub string) string {
+func (m *Manager) currentFingerprint(sub string) string { return m.fingerprintAt(m.slots[sub]) }
+
+// fingerprintAt is currentFingerprint for the slot at path.
+func (m *Manager) fingerprintAt(path string) string {
 	buf := disk.GetBuffer()
-	data, err := m.cfg.fs.ReadFileInto(m.slots[sub], *buf)
+	data, err := m.cfg.fs.ReadFileInto(path, *buf)
 	fp := ""
 	if err == nil {
 		fp = m.cfg.format.parseFor(data, credfile.Identity).fingerprint
@@ -331,10 +334,11 @@ func (m *Manager) captureWith(sub, fp string, side sidecarRead, always, account 
 // returns an error wrapping [ErrUnknownSubscription]; a sidecar that exists but
 // cannot be read returns that error.
 func (m *Manager) DetectSlotIdentityDrift(sub string) (IdentityDriftInfo, error) {
-	if !m.knows(sub) {
+	slot, ok := m.slots[sub] // looked up once: it also says that sub is known
+	if !ok {
 		return IdentityDriftInfo{Sub: sub}, fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
 	}
-	return m.identityVerdict(sub, m.currentFingerprint(sub))
+	return m.identityVerdict(sub, m.fingerprintAt(slot))
 }
 
 // identityVerdict applies the matrix to a current fingerprint. It fails only

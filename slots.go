@@ -432,15 +432,49 @@ func readCause(err error) string {
 func expiryVerdict(expiry time.Time, grace time.Duration, now time.Time) (bool, string) {
 	now = now.Round(0)
 	if expiry.After(now.Add(grace)) {
-		// The common answer, built with one allocation.
-		var b [64]byte
-		return true, string(appendRFC3339(append(b[:0], "valid until "...), expiry))
+		return true, validUntil(expiry)
 	}
 	at := formatTime(expiry)
 	if !now.Before(expiry) {
 		return false, fmt.Sprintf("expired %dm ago (at %s)", wholeSeconds(expiry, now)/60, at)
 	}
 	return false, fmt.Sprintf("expires within grace (%ds left, at %s)", wholeSeconds(now, expiry), at)
+}
+
+// validUntil is the common reason, "valid until <expiry>": it depends on
+// the expiry's second alone, and a slot's expiry changes only when its
+// token is refreshed, so the last few built are kept (validUntils) and a
+// check of an unchanged slot allocates nothing.
+func validUntil(expiry time.Time) string {
+	sec := expiry.Unix()
+	memo := &validUntils[validUntilSlot(sec)]
+	if v := memo.Load(); v != nil && v.sec == sec {
+		return v.why
+	}
+	var b [64]byte
+	v := &validUntilReason{sec: sec, why: string(appendRFC3339(append(b[:0], "valid until "...), expiry))}
+	memo.Store(v)
+	return v.why
+}
+
+// validUntilSlot is where validUntils keeps the reason for an expiry at
+// Unix second sec: a Fibonacci hash, which spreads near seconds apart.
+func validUntilSlot(sec int64) uint64 {
+	return uint64(sec) * 0x9e3779b97f4a7c15 >> (64 - validUntilBits)
+}
+
+// validUntilBits sizes validUntils: 16 expiries, a few per configured sub.
+const validUntilBits = 4
+
+// validUntils holds reasons validUntil built, by a hash of their second:
+// an entry is replaced whole, so a concurrent reader sees an old or a new
+// pair, never a mix.
+var validUntils [1 << validUntilBits]atomic.Pointer[validUntilReason]
+
+// validUntilReason is one of validUntils' entries.
+type validUntilReason struct {
+	sec int64
+	why string
 }
 
 // wholeSeconds is the whole seconds from a to b (b not before a), without

@@ -3,8 +3,10 @@ package credfile
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -155,11 +157,10 @@ func jwtExpiry(raw []byte) (time.Time, string) {
 // <field>" when raw is not a number and "<field> unparseable" when it is
 // out of the years 1 to 9999.
 func msExpiry(raw []byte, field string) (time.Time, string) {
-	num, ok := jsonscan.Number(raw)
-	if !ok {
+	exp, isNumber, ok := jsonscan.RawTime(raw, time.Millisecond)
+	if !isNumber {
 		return time.Time{}, "missing " + field
 	}
-	exp, ok := jsonscan.DecimalTime(num, time.Millisecond)
 	if !ok {
 		return time.Time{}, field + " unparseable"
 	}
@@ -187,6 +188,10 @@ func Fingerprint(raw []byte) string {
 	return Hash([]byte(s))
 }
 
+// plainString reports whether the inner bytes of a raw JSON string are
+// the string decoded: no escape, valid UTF-8.
+func plainString(inner []byte) bool { return !hasBackslash(inner) && utf8.Valid(inner) }
+
 func hasBackslash(b []byte) bool {
 	for _, c := range b {
 		if c == '\\' {
@@ -196,13 +201,44 @@ func hasBackslash(b []byte) bool {
 	return false
 }
 
-// Hash returns the lowercase sha256 hex of b, with one allocation (the
-// string).
+// Hash returns the lowercase sha256 hex of b. The string is one of the
+// last few Hash or Sidecar returned when it is the same (see interned): a
+// check of an identity that has not changed allocates nothing.
 func Hash(b []byte) string {
 	sum := sha256.Sum256(b)
-	var out [sha256.Size * 2]byte
+	var out [hexLen]byte
 	hex.Encode(out[:], sum[:])
-	return string(out[:])
+	return intern(out[:])
+}
+
+// hexLen is the length of a fingerprint: a sha256 digest in hex.
+const hexLen = sha256.Size * 2
+
+// internBits sizes interned: 16 fingerprints, those of a few subs' slots
+// and sidecars.
+const internBits = 4
+
+// interned holds fingerprints Hash and Sidecar returned, each at a place
+// its first bytes choose (a digest's bytes are uniform); an entry is
+// replaced whole, so a concurrent reader sees an old or a new string,
+// never a mix. It holds hashes only, never token material.
+var interned [1 << internBits]atomic.Pointer[string]
+
+// internSlot is where interned keeps the fingerprint fp (hexLen bytes).
+func internSlot(fp []byte) uint64 {
+	return binary.LittleEndian.Uint64(fp) * 0x9e3779b97f4a7c15 >> (64 - internBits)
+}
+
+// intern returns the string of the fingerprint fp (hexLen bytes): the one
+// interned holds when it is the same, else a new one, kept there.
+func intern(fp []byte) string {
+	entry := &interned[internSlot(fp)]
+	if s := entry.Load(); s != nil && *s == string(fp) {
+		return *s
+	}
+	s := string(fp)
+	entry.Store(&s)
+	return s
 }
 
 // blankField returns the first of names whose raw value is present but
@@ -243,7 +279,9 @@ func Sidecar(data []byte) (fp string, account []byte) {
 	if problem != "" {
 		return "", nil
 	}
-	if s, ok := jsonscan.String(v[0]); ok {
+	if raw := v[0]; len(raw) == hexLen+2 && raw[0] == '"' && plainString(raw[1:hexLen+1]) {
+		fp = intern(raw[1 : hexLen+1]) // a fingerprint as credslots writes it
+	} else if s, ok := jsonscan.String(raw); ok {
 		fp = s
 	}
 	if len(v[1]) > 0 && v[1][0] == '{' {

@@ -3,10 +3,14 @@ package credfile
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const claudeDoc = `{"claudeAiOauth":{"accessToken":"at","refreshToken":"rt-bob","expiresAt":1767225600000,"scopes":["user:inference"]}}`
@@ -133,4 +137,75 @@ func TestCarryState(t *testing.T) {
 	assert.False(t, ok, "live is not JSON")
 	_, ok = CarryState([]byte(`[1]`), live, "claudeAiOauth")
 	assert.False(t, ok, "the slot is no object")
+}
+
+// internCollision returns n distinct tokens whose fingerprints interned
+// keeps at the same place, so that each replaces the one before, and the
+// fingerprints.
+func internCollision(t *testing.T, n int) (tokens, fps []string) {
+	t.Helper()
+	var at uint64
+	for i := 0; len(fps) < n && i < 1<<16; i++ {
+		token := fmt.Sprintf("rt-%d", i)
+		fp := sum(token)
+		if len(fps) == 0 {
+			at = internSlot([]byte(fp))
+		}
+		if internSlot([]byte(fp)) == at {
+			tokens, fps = append(tokens, token), append(fps, fp)
+		}
+	}
+	require.Len(t, fps, n)
+	return tokens, fps
+}
+
+func TestInternedFingerprintsStayRight(t *testing.T) {
+	tokens, fps := internCollision(t, 3)
+	// Each hash and each sidecar read replaces the entry the one before
+	// filled: every answer is still its own fingerprint.
+	for round := 0; round < 3; round++ {
+		for i, fp := range fps {
+			assert.Equal(t, fp, Hash([]byte(tokens[i])), "hash %d", i)
+			got, _ := Sidecar([]byte(`{"refresh_token_sha256":"` + fp + `"}`))
+			assert.Equal(t, fp, got, "sidecar %d", i)
+		}
+	}
+	// A fingerprint of the same length spelled with an escape is decoded,
+	// not interned as written.
+	escaped := `\u0061` + strings.Repeat("b", hexLen-6)
+	got, _ := Sidecar([]byte(`{"refresh_token_sha256":"` + escaped + `"}`))
+	assert.Equal(t, "a"+strings.Repeat("b", hexLen-6), got)
+	// Invalid UTF-8 of that length becomes U+FFFD, as encoding/json reads it.
+	invalid := "\xff" + strings.Repeat("c", hexLen-1)
+	got, _ = Sidecar([]byte(`{"refresh_token_sha256":"` + invalid + `"}`))
+	assert.Equal(t, "\uFFFD"+strings.Repeat("c", hexLen-1), got)
+}
+
+func TestInternedFingerprintsConcurrently(t *testing.T) {
+	tokens, fps := internCollision(t, 4)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				k := (g + i) % len(fps)
+				got, _ := Sidecar([]byte(`{"refresh_token_sha256":"` + fps[k] + `"}`))
+				if got != fps[k] || Hash([]byte(tokens[k])) != fps[k] {
+					t.Errorf("fingerprint %d: got %s, want %s", k, got, fps[k])
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+}
+
+func TestUnchangedFingerprintAllocatesNothing(t *testing.T) {
+	doc := []byte(claudeDoc)
+	Parse(Claude, doc, Identity)
+	assert.Zero(t, testing.AllocsPerRun(20, func() { Parse(Claude, doc, Identity) }), "the identity's hex string is the one interned")
+	side := []byte(`{"captured_at":"2026-01-01T00:00:00Z","refresh_token_sha256":"` + sum("x") + `","slot":"bob"}`)
+	Sidecar(side)
+	assert.Zero(t, testing.AllocsPerRun(20, func() { Sidecar(side) }), "the stored fingerprint is the one interned")
 }

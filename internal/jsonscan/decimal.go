@@ -22,18 +22,41 @@ const (
 func DecimalTime(num string, unit time.Duration) (time.Time, bool) {
 	per := int64(time.Second / unit)
 	if n, ok := smallInt(num); ok {
-		sec, rem := n/per, n%per
-		if rem < 0 {
-			sec, rem = sec-1, rem+per
-		}
-		return unixChecked(sec, rem*int64(unit))
+		return smallTime(n, per, unit)
 	}
+	return decimalTime(num, unit)
+}
+
+// RawTime is DecimalTime for a raw JSON value: ok is false when raw is not
+// a number. The common expiry, an integer of at most 18 digits, is read
+// where it lies, without a copy.
+func RawTime(raw []byte, unit time.Duration) (t time.Time, isNumber, ok bool) {
+	if len(raw) == 0 || raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
+		return time.Time{}, false, false
+	}
+	if n, small := smallInt(raw); small {
+		t, ok = smallTime(n, int64(time.Second/unit), unit)
+		return t, true, ok
+	}
+	t, ok = decimalTime(string(raw), unit)
+	return t, true, ok
+}
+
+// smallTime is DecimalTime of the integer n, in units of which per make a
+// second.
+func smallTime(n, per int64, unit time.Duration) (time.Time, bool) {
+	sec, rem := n/per, n%per
+	if rem < 0 {
+		sec, rem = sec-1, rem+per
+	}
+	return unixChecked(sec, rem*int64(unit))
+}
+
+// decimalTime is DecimalTime past smallInt: an integer strconv reads, or a
+// decimal.
+func decimalTime(num string, unit time.Duration) (time.Time, bool) {
 	if n, err := strconv.ParseInt(num, 10, 64); err == nil {
-		sec, rem := n/per, n%per
-		if rem < 0 {
-			sec, rem = sec-1, rem+per
-		}
-		return unixChecked(sec, rem*int64(unit))
+		return smallTime(n, int64(time.Second/unit), unit)
 	}
 	sec, nsec, ok := decimalNanos(num, len(strconv.FormatInt(int64(unit), 10))-1)
 	if !ok {
@@ -45,7 +68,7 @@ func DecimalTime(num string, unit time.Duration) (time.Time, bool) {
 // smallInt reads a JSON integer literal of at most 18 digits (every
 // expiry in Unix seconds or milliseconds), the common case, without
 // strconv's generality.
-func smallInt(num string) (int64, bool) {
+func smallInt[T string | []byte](num T) (int64, bool) {
 	digits := num
 	if len(digits) > 0 && digits[0] == '-' {
 		digits = digits[1:]

@@ -15,7 +15,8 @@
 //   - Members are read as encoding/json reads them: the last of duplicate
 //     names wins, a key matches only exactly after unescaping, and invalid
 //     UTF-8 in a string becomes U+FFFD.
-//   - [DecimalTime] never rounds through a float: a fraction finer than a
+//   - [DecimalTime] (and [RawTime], the same for a raw value read where it
+//     lies) never rounds through a float: a fraction finer than a
 //     nanosecond rounds up, so that comparing with a whole-nanosecond time is
 //     exact; values outside the years 1 to 9999 are refused.
 //   - Why a document is not JSON ([Document]'s reason) is said without

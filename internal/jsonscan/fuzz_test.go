@@ -54,6 +54,10 @@ func FuzzDecimalTime(f *testing.F) {
 			if ok && (!got.Equal(want) || got.Location() != time.UTC) {
 				t.Fatalf("DecimalTime(%q, %v) = %s, oracle %s", num, unit, got.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
 			}
+			raw, isNumber, rok := RawTime([]byte(num), unit)
+			if !isNumber || rok != ok || raw != got {
+				t.Fatalf("RawTime(%q, %v) = %s, %v, %v; DecimalTime %s, %v", num, unit, raw, isNumber, rok, got, ok)
+			}
 		}
 	})
 }

@@ -67,7 +67,9 @@ func scanString(data []byte, i int) int {
 
 // skipSpace returns the first index at or after i that is not JSON space.
 func skipSpace(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
+	// No byte past the space is JSON space: in a compact document, the
+	// common case, one comparison.
+	for i < len(data) && data[i] <= ' ' && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
 		i++
 	}
 	return i

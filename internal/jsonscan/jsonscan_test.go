@@ -210,3 +210,17 @@ func BenchmarkDecimalTime(b *testing.B) {
 		}
 	}
 }
+
+func TestRawTimeRefusesWhatIsNotANumber(t *testing.T) {
+	for _, raw := range []string{``, `"1767225600000"`, `null`, `true`, `{}`, `[1]`, `+1`, `.5`} {
+		_, isNumber, ok := RawTime([]byte(raw), time.Millisecond)
+		assert.False(t, isNumber, "%s", raw)
+		assert.False(t, ok, "%s", raw)
+	}
+	got, isNumber, ok := RawTime([]byte("1767225600000"), time.Millisecond)
+	assert.True(t, isNumber && ok)
+	assert.Equal(t, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), got)
+	_, isNumber, ok = RawTime([]byte("253402300800000"), time.Millisecond)
+	assert.True(t, isNumber, "a number")
+	assert.False(t, ok, "past the year 9999")
+}

@@ -1,6 +1,9 @@
 package jsonscan
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // maxNestingDepth is encoding/json's bound on nested objects and arrays:
 // a deeper document is not valid.
@@ -17,18 +20,15 @@ func strPlain(c byte) bool { return c >= 0x20 && c != '"' && c != '\\' }
 // of encoding/json's Valid on every input (the fuzz test holds it to that),
 // in one pass that allocates nothing for documents nested up to 64 deep.
 func Valid(data []byte) bool {
-	var l lookup // asking for no member, it only validates
-	return l.run(data, nil)
+	i := validValue(data, skipSpace(data, 0), 0)
+	return i >= 0 && skipSpace(data, i) == len(data)
 }
 
 // validString checks the string starting at data[i] (a quote) and returns
 // its end, or -1.
 func validString(data []byte, i int) int {
 	for i++; ; {
-		i = skipPlain(data, i)
-		for i < len(data) && strPlain(data[i]) {
-			i++
-		}
+		i = nextSpecial(data, i)
 		if i >= len(data) {
 			return -1
 		}
@@ -36,24 +36,31 @@ func validString(data []byte, i int) int {
 		case '"':
 			return i + 1
 		case '\\':
-			if i+1 >= len(data) {
-				return -1
-			}
-			switch data[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(data) || !isHex(data[i+2]) || !isHex(data[i+3]) || !isHex(data[i+4]) || !isHex(data[i+5]) {
-					return -1
-				}
-				i += 6
-			default:
+			if i = validEscape(data, i); i < 0 {
 				return -1
 			}
 		default: // a control character
 			return -1
 		}
 	}
+}
+
+// validEscape checks the escape starting at data[i] (a backslash) and
+// returns its end, or -1.
+func validEscape(data []byte, i int) int {
+	if i+1 >= len(data) {
+		return -1
+	}
+	switch data[i+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return i + 2
+	case 'u':
+		if i+6 > len(data) || !isHex(data[i+2]) || !isHex(data[i+3]) || !isHex(data[i+4]) || !isHex(data[i+5]) {
+			return -1
+		}
+		return i + 6
+	}
+	return -1
 }
 
 func isHex(c byte) bool {
@@ -114,75 +121,70 @@ const (
 	highs = 0x8080808080808080
 )
 
-// skipPlain returns the first index at or after i where the eight bytes
-// starting there are not all plain string bytes (or fewer than eight are
-// left): the word-at-a-time walk over a token's long runs of plain text.
-func skipPlain(data []byte, i int) int {
-	for i+8 <= len(data) {
-		if special(binary.LittleEndian.Uint64(data[i:])) {
-			return i
+// nextSpecial returns the index of the first byte at or after i that is
+// not a plain string byte (a control character, a quote or a backslash),
+// or len(data): eight bytes at a time over a token's runs of plain text,
+// the special byte found in its word by the word's mask.
+func nextSpecial(data []byte, i int) int {
+	for ; i+8 <= len(data); i += 8 {
+		if m := specialMask(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
 		}
-		i += 8
+	}
+	for i < len(data) && strPlain(data[i]) {
+		i++
 	}
 	return i
 }
 
-// special reports whether one of the eight bytes of x is a control
-// character, a quote or a backslash. It may report a word as special for
-// a byte that is not (a borrow from a special byte below it), never the
-// other way round: the caller then walks that word byte by byte.
-func special(x uint64) bool {
+// specialMask has the high bit of a byte of x set where the byte is a
+// control character, a quote or a backslash. A byte above the lowest one
+// flagged may be flagged falsely (a borrow from the byte below it); the
+// lowest is always right, and a word with no special byte has none.
+func specialMask(x uint64) uint64 {
 	ctl := (x - ones*0x20) &^ x
 	q := x ^ (ones * '"')
 	b := x ^ (ones * '\\')
-	return (ctl|(q-ones)&^q|(b-ones)&^b)&highs != 0
+	return (ctl | (q-ones)&^q | (b-ones)&^b) & highs
 }
 
 // validKeyString is validString for a member's key that also reports
-// whether the key is plain ASCII without an escape, so that its raw bytes
-// are the key decoded: a key's bytes are walked once.
-func validKeyString(data []byte, i int) (end int, plain bool) {
-	plain = true
+// whether the key has an escape: without one, its inner bytes are the key
+// decoded when they are valid UTF-8 (encoding/json replaces invalid bytes
+// with U+FFFD).
+func validKeyString(data []byte, i int) (end int, escaped bool) {
 	for i++; ; {
-		for i+8 <= len(data) {
-			x := binary.LittleEndian.Uint64(data[i:])
-			if special(x) || x&highs != 0 {
-				break
-			}
-			i += 8
-		}
-		for i < len(data) && strPlain(data[i]) {
-			if data[i] >= 0x80 {
-				plain = false
-			}
-			i++
-		}
+		i = nextSpecial(data, i)
 		if i >= len(data) {
 			return -1, false
 		}
 		switch data[i] {
 		case '"':
-			return i + 1, plain
+			return i + 1, escaped
 		case '\\':
-			plain = false
-			if i+1 >= len(data) {
+			if i = validEscape(data, i); i < 0 {
 				return -1, false
 			}
-			switch data[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(data) || !isHex(data[i+2]) || !isHex(data[i+3]) || !isHex(data[i+4]) || !isHex(data[i+5]) {
-					return -1, false
-				}
-				i += 6
-			default:
-				return -1, false
-			}
+			escaped = true
 		default: // a control character
 			return -1, false
 		}
 	}
+}
+
+// asciiOnly reports whether every byte of b is ASCII.
+func asciiOnly(b []byte) bool {
+	for ; len(b) >= 8; b = b[8:] {
+		if binary.LittleEndian.Uint64(b)&highs != 0 {
+			return false
+		}
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // validScalar validates the string, literal or number that starts at

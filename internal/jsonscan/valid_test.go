@@ -2,10 +2,12 @@ package jsonscan
 
 import (
 	"encoding/json"
+	"math/rand"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // validCases are documents at the edges of the grammar, each with
@@ -48,6 +50,25 @@ func TestValidDepth(t *testing.T) {
 			assert.Equal(t, json.Valid(doc), Valid(doc), "%s: %d deep, %s", tc.name, tc.depth, open)
 			assert.Equal(t, tc.depth <= maxNestingDepth, Valid(doc), "%s: %d deep", tc.name, tc.depth)
 		}
+	}
+}
+
+// TestLookupDepth: the members Lookup walks (the root object, the outer
+// object in it) count toward the nesting bound as any other object does.
+func TestLookupDepth(t *testing.T) {
+	for _, depth := range []int{3, 64, 65, 66, maxNestingDepth, maxNestingDepth + 1} {
+		inner := depth - 2 // within the root and the outer object
+		doc := []byte(`{"claudeAiOauth":{"expiresAt":` + strings.Repeat("[", inner) + "1" + strings.Repeat("]", inner) + `}}`)
+		require.Equal(t, depth <= maxNestingDepth, json.Valid(doc), "%d deep", depth)
+		_, vals, problem := Lookup(doc, "claudeAiOauth", "expiresAt")
+		assert.Equal(t, depth <= maxNestingDepth, problem == "", "%d deep, in the outer object", depth)
+		if problem == "" {
+			assert.Len(t, vals[0], 2*inner+1)
+		}
+		_, _, problem = Lookup(doc, "", "claudeAiOauth")
+		assert.Equal(t, depth <= maxNestingDepth, problem == "", "%d deep, in the root object", depth)
+		_, _, problem = Lookup(doc, "other", "x")
+		assert.Equal(t, depth <= maxNestingDepth, problem == "", "%d deep, outside the outer object", depth)
 	}
 }
 
@@ -105,4 +126,63 @@ func BenchmarkLookup(b *testing.B) {
 			Fields(Fields(root, "claudeAiOauth")[0], "accessToken", "refreshToken", "expiresAt")
 		}
 	})
+}
+
+// TestNextSpecial holds the word-at-a-time search to a byte loop, on words
+// of the bytes next to each boundary (a borrow from a special byte must
+// not move the answer) at every length and offset.
+func TestNextSpecial(t *testing.T) {
+	interesting := []byte{0x00, 0x1f, 0x20, 0x21, '"', '#', '\\', ']', 0x7f, 0x80, 0xc3, 0xff, 'a'}
+	slow := func(data []byte, i int) int {
+		for i < len(data) && strPlain(data[i]) {
+			i++
+		}
+		return i
+	}
+	rng := rand.New(rand.NewSource(1))
+	for n := 0; n < 200000; n++ {
+		data := make([]byte, rng.Intn(20))
+		for k := range data {
+			data[k] = interesting[rng.Intn(len(interesting))]
+		}
+		for i := 0; i <= len(data); i++ {
+			if got, want := nextSpecial(data, i), slow(data, i); got != want {
+				t.Fatalf("nextSpecial(%q, %d) = %d, want %d", data, i, got, want)
+			}
+		}
+	}
+}
+
+func TestValidKeyStringEscaped(t *testing.T) {
+	for _, tc := range []struct {
+		key     string
+		escaped bool
+	}{
+		{`"expiresAt"`, false}, {`"a"`, false}, {`""`, false}, {`"refresh_token_sha256"`, false}, {`"é"`, false},
+		{"\"abcdefghijklmno\xff\"", false}, {`"expires\u0041t"`, true}, {`"\u0061"`, true}, {`"a\"b"`, true}, {`"abcdefgh\/"`, true},
+	} {
+		end, escaped := validKeyString([]byte(tc.key+":1"), 0)
+		assert.Equal(t, len(tc.key), end, "%s", tc.key)
+		assert.Equal(t, tc.escaped, escaped, "%s", tc.key)
+	}
+}
+
+// TestLookupKeysPastASCII: a key past ASCII, or of invalid UTF-8 (which
+// encoding/json reads as U+FFFD), matches a name as encoding/json decodes
+// it, whether the names are ASCII or not.
+func TestLookupKeysPastASCII(t *testing.T) {
+	doc := []byte("{\"caf\u00e9\":1,\"a\xff\":2,\"plain\":3,\"caf\xc3\xa9x\":4}")
+	require.True(t, json.Valid(doc))
+	_, v, problem := Lookup(doc, "", "café", "a\uFFFD", "plain", "a\xff")
+	require.Empty(t, problem)
+	assert.Equal(t, "1", string(v[0]), "an escape decoded")
+	assert.Equal(t, "2", string(v[1]), "invalid UTF-8 read as U+FFFD")
+	assert.Equal(t, "3", string(v[2]))
+	assert.Nil(t, v[3], "a name of invalid UTF-8 matches no decoded key")
+	_, v, _ = Lookup(doc, "", "plain", "a\xff", "cafe")
+	assert.Equal(t, "3", string(v[0]))
+	assert.Nil(t, v[1], "a name of invalid UTF-8 matches no decoded key")
+	assert.Nil(t, v[2])
+	_, v, _ = Lookup(doc, "", "caféx")
+	assert.Equal(t, "4", string(v[0]), "valid UTF-8 past ASCII compares as it is")
 }
