@@ -714,8 +714,10 @@ func TestSwitchLooksAtTheSweepMarkerOncePerSweepAge(t *testing.T) {
 	assert.Equal(t, 1, count(ops(ffs)), "the marker looked at once")
 
 	// A short sweep age passes: the marker is looked at, and a stale
-	// temporary is swept.
-	short, err := New(WithCredsDir(m.dir), WithSubscriptions(subs...), WithClock(fixedClock), withFS(ffs), withSweepAge(50*time.Millisecond))
+	// temporary is swept. Short, but long beside the few calls between
+	// the two switches made within it, on a loaded machine too.
+	const sweepAge = 500 * time.Millisecond
+	short, err := New(WithCredsDir(m.dir), WithSubscriptions(subs...), WithClock(fixedClock), withFS(ffs), withSweepAge(sweepAge))
 	require.NoError(t, err)
 	_, err = short.SwitchTo(subs[0], "r")
 	require.NoError(t, err)
@@ -728,7 +730,7 @@ func TestSwitchLooksAtTheSweepMarkerOncePerSweepAge(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, count(ops(ffs)), "within the sweep age")
 	assert.FileExists(t, stale)
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(sweepAge + 20*time.Millisecond)
 	_, err = short.SwitchTo(subs[0], "r")
 	require.NoError(t, err)
 	assert.Equal(t, 1, count(ops(ffs)), "past the sweep age: looked at again")
