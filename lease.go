@@ -212,6 +212,7 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 // live at home, and is usable or an ended lease left a login in its seat.
 func (m *Manager) leaseLooksPossible(lc leaseConfig) bool {
 	home := m.homeSub()
+	var records []leaseRecord
 	for _, c := range m.Candidates() {
 		if lc.sub != "" && c.Sub != lc.sub || c.Lease != nil || c.Sub == home {
 			continue
@@ -220,12 +221,32 @@ func (m *Manager) leaseLooksPossible(lc leaseConfig) bool {
 			return true
 		}
 		if r, ok := m.leaseRecord(c.Sub); ok {
-			if _, err := m.cfg.fs.Lstat(m.seatFile(r.Seat)); err == nil {
+			if records == nil {
+				records = m.leaseRecords()
+			}
+			if m.seatToRecover(r, records) {
 				return true // an ended lease's seat holds a login to recover
 			}
 		}
 	}
 	return false
+}
+
+// seatToRecover reports, without a lock, whether the ended lease r left a
+// login in its seat that recovering it would take back: as recoverSeat
+// looks, the seat's file holds a login (a file left with only the CLI's
+// other state, as Claude Code keeps its MCP logins there, holds none), and
+// the seat is not another lease's now. A waiting Lease that found any
+// other seat worth an attempt would take the locks on every poll, and
+// recover nothing.
+func (m *Manager) seatToRecover(r leaseRecord, records []leaseRecord) bool {
+	for _, o := range records {
+		if o.Sub != r.Sub && o.Seat == r.Seat && (o.Since.After(r.Since) || m.leaseHeld(o.Sub)) {
+			return false
+		}
+	}
+	data, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat))
+	return err == nil && m.holdsLogin(data)
 }
 
 // leasesDir, leaseLockPath and leaseRecordPath name a sub's lease files.

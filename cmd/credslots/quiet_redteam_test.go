@@ -1,0 +1,89 @@
+//go:build unix
+
+package main
+
+// Red-team replays of the long-running commands (watch, run) left alone in
+// a state an operator can leave behind: while nothing changes, they must
+// not take the CLI's locks, write or print again and again.
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/gptme/credslots"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// creates counts, from now until the returned function is called, the
+// Create events in dir of the entries named names (a CLI's lock
+// directories: each Create is one taking of that lock).
+func creates(t *testing.T, dir string, names ...string) func() int {
+	t.Helper()
+	fw, err := fsnotify.NewWatcher()
+	require.NoError(t, err)
+	require.NoError(t, fw.Add(dir))
+	var (
+		mu sync.Mutex
+		n  int
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range fw.Events {
+			for _, name := range names {
+				if filepath.Base(ev.Name) == name && ev.Has(fsnotify.Create) {
+					mu.Lock()
+					n++
+					mu.Unlock()
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	stop := func() int {
+		once.Do(func() {
+			_ = fw.Close()
+			<-done
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		return n
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// TestRedteamRunWaitingLeavesHomesLocksAlone: run --wait, while no sub is
+// free, looks for one without taking any lock until one looks free. A sub
+// that is not usable (resting) whose last lease was released from a seat
+// Claude Code keeps other state in (its MCP logins stay in the seat's file)
+// has nothing to recover there: it must not make every 50 ms poll take
+// Claude Code's refresh lock at home.
+func TestRedteamRunWaitingLeavesHomesLocksAlone(t *testing.T) {
+	dir := poolDir(t, testNow)
+	m := poolManager(t, dir, testNow)
+	seat := filepath.Join(t.TempDir(), "seat")
+	l, err := m.Lease(context.Background(), seat, credslots.LeaseSub("erik"))
+	require.NoError(t, err)
+	seatFile := filepath.Join(seat, ".credentials.json")
+	login := mustRead(t, seatFile)
+	write(t, seatFile, []byte(`{"mcpOAuth":{"srv":{"accessToken":"mcp-at"}},`+login[1:]))
+	require.NoError(t, l.Release())
+	require.FileExists(t, seatFile, "the seat keeps Claude Code's other state")
+	r := run("--dir", dir, "rest", "erik", "--for", "1h")
+	require.Equal(t, 0, r.code, r.stderr)
+	for _, sub := range []string{"alice", "bob"} {
+		held, err := m.Lease(context.Background(), filepath.Join(t.TempDir(), sub), credslots.LeaseSub(sub))
+		require.NoError(t, err)
+		defer func() { assert.NoError(t, held.Release()) }()
+	}
+
+	taken := creates(t, dir, ".oauth_refresh.lock")
+	r = run("--dir", dir, "run", "--wait", "1s", "--", "true")
+	require.Equal(t, exitTempFail, r.code, r.stderr)
+	assert.LessOrEqual(t, taken(), 1, "home's refresh lock taken by a second of waiting (once, for the first look, at most)")
+}
