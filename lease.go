@@ -6,6 +6,7 @@ package credslots
 // live in two places.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -105,6 +106,11 @@ type Lease struct {
 
 	mu       sync.Mutex
 	released bool
+	// looked is the seat's file as Sync last read it under the seat's CLI
+	// locks (guarded by mu): the same bytes found again without the locks
+	// are that settled file, not a refresh half done, and are not read
+	// under the locks again.
+	looked []byte
 }
 
 // Sub returns the leased sub.
@@ -556,24 +562,37 @@ func (l *Lease) sync() (seatReading, error) {
 	// that holds the slot's own login asks for nothing, and following it
 	// takes none of the locks its CLI refreshes under; anything else is
 	// read again under them.
-	if pre, err := m.cfg.fs.ReadFile(m.seatFile(l.seat)); err == nil {
+	// A seat with no file holds nothing to write back (the file a refresh
+	// renames there is one event later), and a file already read under the
+	// locks, found as it was, is not read under them again: a seat left
+	// blank, or holding an older copy, is otherwise looked at under the
+	// CLI's locks on every look for as long as the lease lasts.
+	pre, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))
+	switch {
+	case isMissing(err):
+		return seatReading{}, nil
+	case err == nil:
 		if slot, err := m.cfg.fs.ReadFile(m.slots[l.sub]); err == nil {
 			if v := m.seatVerdict(slot, pre, l.handed); !v.differs {
 				return v, nil
 			}
 		}
 	}
-	var data []byte
-	err := m.withSeatLocks(l.seat, func() error {
-		d, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))
-		if err != nil && !isMissing(err) {
-			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(l.seat), err)
+	data := pre
+	if err != nil || l.looked == nil || !bytes.Equal(pre, l.looked) {
+		data = nil
+		err = m.withSeatLocks(l.seat, func() error {
+			d, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))
+			if err != nil && !isMissing(err) {
+				return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(l.seat), err)
+			}
+			data = d
+			return nil
+		})
+		if err != nil || data == nil {
+			return seatReading{}, err
 		}
-		data = d
-		return nil
-	})
-	if err != nil || data == nil {
-		return seatReading{}, err
+		l.looked = data
 	}
 	slot, err := m.cfg.fs.ReadFile(m.slots[l.sub])
 	if err != nil {

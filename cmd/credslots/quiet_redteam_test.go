@@ -8,9 +8,12 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/gptme/credslots"
@@ -86,4 +89,52 @@ func TestRedteamRunWaitingLeavesHomesLocksAlone(t *testing.T) {
 	r = run("--dir", dir, "run", "--wait", "1s", "--", "true")
 	require.Equal(t, exitTempFail, r.code, r.stderr)
 	assert.LessOrEqual(t, taken(), 1, "home's refresh lock taken by a second of waiting (once, for the first look, at most)")
+}
+
+// seatOf waits for run's private seat to appear under dir and returns it.
+func seatOf(t *testing.T, dir string) string {
+	t.Helper()
+	seats := filepath.Join(dir, ".credslots", "seats")
+	var seat string
+	require.Eventually(t, func() bool {
+		entries, err := os.ReadDir(seats)
+		if err == nil && len(entries) > 0 {
+			seat = filepath.Join(seats, entries[0].Name())
+		}
+		return seat != ""
+	}, 5*time.Second, time.Millisecond, "run made its seat")
+	return seat
+}
+
+// TestRedteamRunLeavesASeatWithNothingNewAlone: CMD leaves its seat's file
+// blank (a failed refresh writes that) and runs on. That is read once under
+// the CLI's locks; run's polls every two seconds must not take them again
+// for the same file.
+func TestRedteamRunLeavesASeatWithNothingNewAlone(t *testing.T) {
+	dir := poolDir(t, testNow)
+	blank := filepath.Join(t.TempDir(), "blank.json")
+	write(t, blank, []byte(`{"claudeAiOauth":{"accessToken":"","refreshToken":"","expiresAt":`+
+		strconv.FormatInt(testNow.Add(20*time.Hour).UnixMilli(), 10)+`}}`))
+	t.Setenv("BLANK", blank)
+	script := `sleep 0.3
+cp "$BLANK" "$CREDSLOTS_SEAT/.credentials.json.tmp.1"
+mv "$CREDSLOTS_SEAT/.credentials.json.tmp.1" "$CREDSLOTS_SEAT/.credentials.json"
+sleep 4.7`
+	counted := make(chan int, 1)
+	go func() {
+		seat := seatOf(t, dir)
+		// From the moment the login is in the seat (the lease's own
+		// writing of it took the locks).
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if _, err := os.Lstat(filepath.Join(seat, ".credentials.json")); err == nil {
+				break
+			}
+		}
+		taken := creates(t, seat, ".oauth_refresh.lock")
+		time.Sleep(4800 * time.Millisecond)
+		counted <- taken()
+	}()
+	r := run("--dir", dir, "run", "--", "sh", "-c", script)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.LessOrEqual(t, <-counted, 1, "the seat's refresh lock taken again for a blank file that stayed as it was (two polls)")
 }
