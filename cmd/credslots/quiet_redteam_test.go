@@ -7,10 +7,12 @@ package main
 // not take the CLI's locks, write or print again and again.
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -137,4 +139,23 @@ sleep 4.7`
 	r := run("--dir", dir, "run", "--", "sh", "-c", script)
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.LessOrEqual(t, <-counted, 1, "the seat's refresh lock taken again for a blank file that stayed as it was (two polls)")
+}
+
+// TestRedteamRunSaysARefusedWriteBackOnce: a seat login of another account
+// (Codex CLI's account id) is not written back; run says so once, not on
+// every poll into CMD's terminal.
+func TestRedteamRunSaysARefusedWriteBackOnce(t *testing.T) {
+	now := time.Now()
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "auth.json.a"), codexCred(now.Add(5*time.Hour)))
+	other := filepath.Join(t.TempDir(), "other.json")
+	write(t, other, bytes.ReplaceAll(codexCred(now.Add(9*time.Hour)), []byte("acct-a"), []byte("acct-z")))
+	t.Setenv("OTHER", other)
+	script := `cp "$OTHER" "$CODEX_HOME/.auth-1"
+mv "$CODEX_HOME/.auth-1" "$CODEX_HOME/auth.json"
+sleep 4.5`
+	// The built command: CMD shares its stderr, as in a terminal.
+	r := execBinary(t, "--tool", "codex", "--dir", dir, "run", "--", "sh", "-c", script)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, 1, strings.Count(r.stderr, "write-back of a"), "said once: %s", r.stderr)
 }
