@@ -159,3 +159,27 @@ sleep 4.5`
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, 1, strings.Count(r.stderr, "write-back of a"), "said once: %s", r.stderr)
 }
+
+// TestRedteamWatchRetriesADeferredHealWithoutTheCLIsLocks: a refresh lands
+// while a busy-signal stands (--lock-glob); watch retries the deferred heal
+// every --retry, and each retry that finds the signal still there must take
+// none of Claude Code's locks, which the busy CLI may need meanwhile. Once
+// the signal is gone, the heal is made.
+func TestRedteamWatchRetriesADeferredHealWithoutTheCLIsLocks(t *testing.T) {
+	dir, _ := homeWithAccounts(t)
+	flag := filepath.Join(t.TempDir(), "agent.busy")
+	write(t, flag, []byte("1"))
+	w := startWatch(t, "--dir", dir, "--json", "--lock-glob", flag, "watch", "--login-settle", "0", "--retry", "150ms")
+	claudeRefresh(t, dir, cred(testNow.Add(9*time.Hour), "rt-bob-2"))
+	require.Eventually(t, func() bool { return strings.Contains(w.stdout.String(), `"deferred"`) },
+		5*time.Second, 10*time.Millisecond, "the heal is deferred: %s", w.stdout)
+
+	taken := creates(t, dir, ".oauth_refresh.lock", ".storage-write.lock")
+	time.Sleep(time.Second) // six retries or so
+	assert.Zero(t, taken(), "Claude Code's locks taken by retries of a heal still deferred")
+
+	require.NoError(t, os.Remove(flag))
+	require.Eventually(t, func() bool { return strings.Contains(w.stdout.String(), `"healed"`) },
+		5*time.Second, 10*time.Millisecond, "healed once the signal is gone: %s", w.stdout)
+	assert.Equal(t, 0, w.stop(t))
+}
