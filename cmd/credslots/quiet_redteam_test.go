@@ -183,3 +183,36 @@ func TestRedteamWatchRetriesADeferredHealWithoutTheCLIsLocks(t *testing.T) {
 		5*time.Second, 10*time.Millisecond, "healed once the signal is gone: %s", w.stdout)
 	assert.Equal(t, 0, w.stop(t))
 }
+
+// TestRedteamWatchDecidesARefusalOnceWhileTheCLIRewritesItsState: a new
+// login stays live, refused, until it is filed (credslots add); meanwhile
+// Claude Code rewrites .claude.json again and again (several saves a
+// command) without changing the account it shows. Each rewrite must not
+// make watch decide the same heal again, taking every Claude Code lock and
+// printing the refusal once more; a change of the account shown does.
+func TestRedteamWatchDecidesARefusalOnceWhileTheCLIRewritesItsState(t *testing.T) {
+	dir, claudeJSON := homeWithAccounts(t)
+	write(t, claudeJSON, claudeState("dave@example.test", "uuid-dave"))
+	claudeRefresh(t, dir, cred(testNow.Add(9*time.Hour), "rt-dave"))
+	w := startWatch(t, "--dir", dir, "--json", "watch", "--login-settle", "100ms")
+	logins := func() int { return strings.Count(w.stdout.String(), `"new_login"`) }
+	require.Eventually(t, func() bool { return logins() == 1 }, 5*time.Second, 10*time.Millisecond, "%s", w.stdout)
+
+	taken := creates(t, dir, ".oauth_refresh.lock")
+	rewrite := func(doc []byte) {
+		write(t, claudeJSON+".tmp", doc)
+		require.NoError(t, os.Rename(claudeJSON+".tmp", claudeJSON))
+	}
+	for i := 0; i < 4; i++ {
+		rewrite([]byte(strings.Replace(mustRead(t, claudeJSON), `"numStartups": `, `"numStartups": 1`, 1)))
+		time.Sleep(250 * time.Millisecond) // settled each time
+	}
+	assert.Zero(t, taken(), "Claude Code's refresh lock taken for a refusal already decided")
+	assert.Equal(t, 1, logins(), "said once: %s", w.stdout)
+
+	rewrite(claudeState("erin@example.test", "uuid-erin"))
+	require.Eventually(t, func() bool { return logins() == 2 }, 5*time.Second, 10*time.Millisecond,
+		"another account shown: decided again: %s", w.stdout)
+	assert.Contains(t, w.stdout.String(), "erin@example.test")
+	assert.Equal(t, 0, w.stop(t))
+}

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +15,12 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/gptme/credslots"
+	"github.com/gptme/credslots/internal/disk"
+	"github.com/gptme/credslots/internal/jsonscan"
 )
+
+// maxClaudeJSON bounds the read of .claude.json, as the library bounds it.
+const maxClaudeJSON = 64 << 20
 
 // watchEvent is one line watch prints.
 type watchEvent struct {
@@ -36,7 +44,8 @@ type watcher struct {
 	dir  string
 	live string
 	// tried is the live file a heal was last refused for (its kind and
-	// hash); a refusal is not repeated until the live file changes.
+	// hash, and the account .claude.json showed); a refusal is not
+	// repeated until the live file, or the account shown, changes.
 	tried string
 	// finished is the live copy of a slot last finished (see finish): its
 	// own key, which a check that finds no drift leaves as it is, so that
@@ -45,8 +54,14 @@ type watcher struct {
 	finished string
 	// drifted holds, per sub, the identity drift already reported.
 	drifted map[string]string
-	// retry is set when a deferred heal should be tried again.
+	// retry is set when a deferred heal should be tried again, or a
+	// drifted live file looked at again once its writes settled.
 	retry *time.Timer
+	// again is set while retry is a deferred heal's: that one is tried
+	// again for the same live file. Waiting for the writes to settle is
+	// not: the CLI rewrites .claude.json often, and each rewrite must not
+	// make a refusal already decided be decided again, under every lock.
+	again bool
 	// settleFor is how long a drifted live file and .claude.json must stay
 	// unchanged before a heal is decided: a login writes both, in either
 	// order, and only the account .claude.json shows once both settled
@@ -131,7 +146,10 @@ func (a *app) cmdWatch(o *opts, _ []string) int {
 			w.check(m)
 		case <-retryC:
 			w.retry = nil
-			w.tried = ""
+			if w.again {
+				w.tried = ""
+			}
+			w.again = false
 			if m, err = w.manager(m); err != nil {
 				w.emit(watchEvent{Event: "error", Error: "error", Reason: message(err)})
 				continue
@@ -218,7 +236,7 @@ func (w *watcher) heal(m *credslots.Manager) {
 		}
 		return
 	}
-	key := drift.LiveHash
+	key := drift.LiveHash + "/" + shownAccount(m.ClaudeJSONPath())
 	if fi, err := os.Lstat(w.live); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		target, _ := os.Readlink(w.live)
 		key = "symlink:" + target + ":" + key
@@ -255,6 +273,7 @@ func (w *watcher) heal(m *credslots.Manager) {
 		if w.retry == nil {
 			w.retry = time.NewTimer(w.o.retry)
 		}
+		w.again = true
 	}
 	reason := res.Reason
 	if reason == "" {
@@ -263,6 +282,34 @@ func (w *watcher) heal(m *credslots.Manager) {
 	reason = clean(reason, err)
 	sub, _ := m.LastActive()
 	w.emit(watchEvent{Event: "heal_refused", Sub: sub, Error: word, Reason: reason})
+}
+
+// shownAccount is what identifies the account .claude.json at path shows
+// (a digest of its oauthAccount member), "" when there is none: a heal
+// refused for a live file is decided again when it changes, since whether
+// a drifted live file is a refresh or a new login depends on it.
+func shownAccount(path string) string {
+	if path == "" {
+		return ""
+	}
+	data, err := disk.ReadRegularMax(path, maxClaudeJSON)
+	if err != nil {
+		return ""
+	}
+	doc, problem := jsonscan.Document(data)
+	if problem != "" {
+		return ""
+	}
+	acct := jsonscan.Fields(doc, "oauthAccount")[0]
+	if len(acct) == 0 {
+		return ""
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, acct) == nil {
+		acct = b.Bytes()
+	}
+	sum := sha256.Sum256(acct)
+	return hex.EncodeToString(sum[:8])
 }
 
 // unsettled returns how much longer to wait before a drifted live file may
