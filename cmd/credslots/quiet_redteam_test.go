@@ -216,3 +216,32 @@ func TestRedteamWatchDecidesARefusalOnceWhileTheCLIRewritesItsState(t *testing.T
 	assert.Contains(t, w.stdout.String(), "erin@example.test")
 	assert.Equal(t, 0, w.stop(t))
 }
+
+// TestRedteamWatchSaysAFlipItCannotRecordOnce: a hand flip that watch
+// cannot journal (the package's lock cannot be taken) is reported once,
+// not again on every rewrite of .claude.json that wakes watch meanwhile.
+func TestRedteamWatchSaysAFlipItCannotRecordOnce(t *testing.T) {
+	dir, claudeJSON := homeWithAccounts(t)
+	live := filepath.Join(dir, ".credentials.json")
+	require.NoError(t, os.Symlink(".credentials.json.alice", live+".hand"))
+	require.NoError(t, os.Rename(live+".hand", live))
+	lock := filepath.Join(dir, ".credslots", "lock")
+	require.NoError(t, os.Remove(lock))
+	require.NoError(t, os.Mkdir(lock, 0o700)) // no lock file can be opened there
+	w := startWatch(t, "--dir", dir, "--json", "watch", "--login-settle", "50ms")
+	failures := func() int { return strings.Count(w.stdout.String(), `"event":"error"`) }
+	require.Eventually(t, func() bool { return failures() == 1 }, 5*time.Second, 10*time.Millisecond, "%s", w.stdout)
+	for i := 0; i < 4; i++ {
+		write(t, claudeJSON+".tmp", []byte(mustRead(t, claudeJSON)))
+		require.NoError(t, os.Rename(claudeJSON+".tmp", claudeJSON))
+		time.Sleep(150 * time.Millisecond)
+	}
+	assert.Equal(t, 1, failures(), "said once: %s", w.stdout)
+
+	require.NoError(t, os.Remove(lock))
+	write(t, claudeJSON+".tmp", []byte(mustRead(t, claudeJSON)))
+	require.NoError(t, os.Rename(claudeJSON+".tmp", claudeJSON))
+	require.Eventually(t, func() bool { return strings.Contains(w.stdout.String(), `"event":"flip"`) }, 5*time.Second, 10*time.Millisecond,
+		"journaled once it can be: %s", w.stdout)
+	assert.Equal(t, 0, w.stop(t))
+}

@@ -52,6 +52,9 @@ type watcher struct {
 	// the lock directories the finish made do not wake the watch into
 	// finishing, and taking the CLI's locks, again and again.
 	finished string
+	// flipErr is the error a flip was last not journaled with: said once,
+	// not on every check until the journal can be written.
+	flipErr string
 	// drifted holds, per sub, the identity drift already reported.
 	drifted map[string]string
 	// retry is set when a deferred heal should be tried again, or a
@@ -192,10 +195,18 @@ func equal(a, b []string) bool {
 func (w *watcher) check(m *credslots.Manager) {
 	// A flip of the link by hand is journaled as soon as it is seen, so
 	// that a later refresh is healed into the sub it pointed at.
-	if sub, ok, err := m.RecordFlip(); err != nil {
-		w.emit(watchEvent{Event: "error", Error: "error", Reason: message(err)})
-	} else if ok {
+	sub, ok, err := m.RecordFlip()
+	switch reason := ""; {
+	case err != nil:
+		if reason = message(err); reason != w.flipErr {
+			w.flipErr = reason
+			w.emit(watchEvent{Event: "error", Error: "error", Reason: reason})
+		}
+	case ok:
+		w.flipErr = ""
 		w.emit(watchEvent{Event: "flip", Sub: sub, Reason: "the live path was pointed at " + sub + " (or given a copy of its slot) outside credslots; a later refresh is healed into " + sub})
+	default:
+		w.flipErr = ""
 	}
 	w.heal(m)
 	for _, sub := range m.Subscriptions() {
