@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -69,4 +70,43 @@ func TestLeaseSyncOfASeatWithNothingToWriteBackTakesNoLockTwice(t *testing.T) {
 			assert.Equal(t, "rt-bob-1", refreshTokenOf(slot))
 		})
 	}
+}
+
+// TestLeaseWaitingTakesNoLockForASeatWithNothingToRecover: a waiting Lease
+// makes an attempt, under the locks, only when a sub looks free. The seat
+// of an ended lease of a sub that is not usable (resting) looks worth one
+// only while it holds a login to recover: the file Claude Code leaves there
+// with its other state (MCP logins) holds none, and must not make every
+// poll take the CLI's refresh lock at home.
+func TestLeaseWaitingTakesNoLockForASeatWithNothingToRecover(t *testing.T) {
+	ffs := &faultFS{inner: disk.OS{}, failAt: -1}
+	f := leaseFixture(t, withFS(ffs))
+	seat := seatDir(t)
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("erik"))
+	require.NoError(t, err)
+	cliRefresh(t, seat, fresh.Add(time.Hour), "rt-erik-1")
+	data, err := os.ReadFile(filepath.Join(seat, DefaultLiveName))
+	require.NoError(t, err)
+	writeFile(t, filepath.Join(seat, DefaultLiveName), append([]byte(`{"mcpOAuth":{"srv":{"accessToken":"mcp"}},`), data[1:]...))
+	require.NoError(t, l.Release())
+	require.FileExists(t, filepath.Join(seat, DefaultLiveName), "Claude Code's other state stays in the seat")
+	require.NoError(t, f.m.Rest("erik", testNow.Add(time.Hour), "quota"))
+	for _, sub := range []string{"bob", "alice"} {
+		held, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub(sub))
+		require.NoError(t, err)
+		defer held.Release()
+	}
+
+	ops(ffs)
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	_, err = f.m.Lease(ctx, seatDir(t), LeaseWait())
+	require.ErrorIs(t, err, ErrNoFreeSub)
+	taken := 0
+	for _, op := range ops(ffs) {
+		if op == "mkdir "+claudeRefreshLock {
+			taken++
+		}
+	}
+	assert.Equal(t, 1, taken, "the refresh lock at home taken for the first attempt only, not on every poll")
 }
