@@ -245,3 +245,33 @@ func TestRedteamWatchSaysAFlipItCannotRecordOnce(t *testing.T) {
 		"journaled once it can be: %s", w.stdout)
 	assert.Equal(t, 0, w.stop(t))
 }
+
+// TestWatchReadsClaudeJSONAgainOnlyWhenItChanged: the account .claude.json
+// shows is read again only for another file there (Claude Code saves it by
+// a rename) or a change of its size or mtime, not on every check.
+func TestWatchReadsClaudeJSONAgainOnlyWhenItChanged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ".claude.json")
+	write(t, path, claudeState("dave@example.test", "uuid-dave"))
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	w := &watcher{}
+	dave := w.shownAccount(path)
+	require.NotEmpty(t, dave)
+	assert.Equal(t, shownAccount(path), dave)
+
+	// The same file, size and mtime: not read again (so not seen to change).
+	require.NoError(t, os.WriteFile(path, claudeState("eric@example.test", "uuid-eric"), 0o600))
+	require.NoError(t, os.Chtimes(path, fi.ModTime(), fi.ModTime()))
+	assert.Equal(t, dave, w.shownAccount(path), "not read again")
+	eric := shownAccount(path)
+	assert.NotEqual(t, dave, eric)
+
+	// Saved as Claude Code saves it: read again.
+	write(t, path+".tmp", claudeState("eric@example.test", "uuid-eric"))
+	require.NoError(t, os.Rename(path+".tmp", path))
+	require.NoError(t, os.Chtimes(path, fi.ModTime(), fi.ModTime()))
+	assert.Equal(t, eric, w.shownAccount(path), "another file: read again")
+
+	require.NoError(t, os.Remove(path))
+	assert.Empty(t, w.shownAccount(path), "none shown")
+}

@@ -72,6 +72,11 @@ type watcher struct {
 	settleFor time.Duration
 	// now is the clock the settling is measured with.
 	now func() time.Time
+	// shown is the account .claude.json showed when last read, and the
+	// file it was read from (see shownAccount).
+	shown      string
+	shownFrom  os.FileInfo
+	shownFound bool
 }
 
 func (a *app) cmdWatch(o *opts, _ []string) int {
@@ -247,7 +252,7 @@ func (w *watcher) heal(m *credslots.Manager) {
 		}
 		return
 	}
-	key := drift.LiveHash + "/" + shownAccount(m.ClaudeJSONPath())
+	key := drift.LiveHash + "/" + w.shownAccount(m.ClaudeJSONPath())
 	if fi, err := os.Lstat(w.live); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		target, _ := os.Readlink(w.live)
 		key = "symlink:" + target + ":" + key
@@ -293,6 +298,26 @@ func (w *watcher) heal(m *credslots.Manager) {
 	reason = clean(reason, err)
 	sub, _ := m.LastActive()
 	w.emit(watchEvent{Event: "heal_refused", Sub: sub, Error: word, Reason: reason})
+}
+
+// shownAccount is shownAccount(path), read again only when the file at
+// path is another one (Claude Code replaces it by a rename), or its size or
+// mtime changed: a check that another file woke (history.jsonl, a slot)
+// does not read a .claude.json of tens of MB again.
+func (w *watcher) shownAccount(path string) string {
+	if path == "" {
+		return ""
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		w.shownFound = false
+		return ""
+	}
+	if w.shownFound && os.SameFile(fi, w.shownFrom) && fi.Size() == w.shownFrom.Size() && fi.ModTime().Equal(w.shownFrom.ModTime()) {
+		return w.shown
+	}
+	w.shown, w.shownFrom, w.shownFound = shownAccount(path), fi, true
+	return w.shown
 }
 
 // shownAccount is what identifies the account .claude.json at path shows
