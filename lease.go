@@ -644,6 +644,9 @@ func (l *Lease) sync() (seatReading, error) {
 // keys stay). The record is marked released, the release journaled, and
 // the lease's lock closed. A process that inherited [Lease.File] keeps the
 // lock held until it exits; the next lease then recovers the seat again.
+// The seat's CLI locks are first waited for alone, so that a seat lock
+// held for long (up to the lock timeout: an error wrapping
+// [ErrLockTimeout]) never holds up a refresh at home.
 // On an error the lease stays held, the login in the seat. Calling
 // Release again does nothing.
 func (l *Lease) Release() error {
@@ -653,6 +656,14 @@ func (l *Lease) Release() error {
 		return nil
 	}
 	m := l.m
+	// The seat's CLI locks are waited for first, holding none at home: a
+	// refresh in flight in the seat, or a lock left there by a CLI killed
+	// in the middle of one, must not hold up a refresh at home for the
+	// lock timeout. They are taken again below, in the order every change
+	// takes them (home's, then the seat's).
+	if err := m.withSeatLocks(l.seat, func() error { return nil }); err != nil {
+		return err
+	}
 	mu, err := m.beginMutation()
 	for try := 1; errors.Is(err, ErrLockTimeout) && try < 3; try++ {
 		mu, err = m.beginMutation() // others' changes held the lock: the login must still come back

@@ -110,3 +110,30 @@ func TestLeaseWaitingTakesNoLockForASeatWithNothingToRecover(t *testing.T) {
 	}
 	assert.Equal(t, 1, taken, "the refresh lock at home taken for the first attempt only, not on every poll")
 }
+
+// TestLeaseReleaseWaitsForTheSeatsLockWithoutHoldingHomes: a release that
+// finds the seat's CLI lock held (a refresh there in flight, or left by a
+// CLI killed in the middle of one) waits for it, up to the lock timeout,
+// without holding the CLI's locks at home meanwhile: a refresh at home is
+// not held up by a seat it has nothing to do with.
+func TestLeaseReleaseWaitsForTheSeatsLockWithoutHoldingHomes(t *testing.T) {
+	f := leaseFixture(t, WithLockTimeout(400*time.Millisecond))
+	seat := seatDir(t)
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	seatLock := filepath.Join(seat, claudeRefreshLock)
+	require.NoError(t, os.Mkdir(seatLock, 0o755)) // the seat's CLI, refreshing
+	released := make(chan error, 1)
+	go func() { released <- l.Release() }()
+
+	time.Sleep(150 * time.Millisecond)
+	homeLock := filepath.Join(f.dir, claudeRefreshLock)
+	assert.NoError(t, os.Mkdir(homeLock, 0o755), "home's refresh lock is free while the release waits for the seat's")
+	_ = os.Remove(homeLock)
+	assert.ErrorIs(t, <-released, ErrLockTimeout)
+	assert.FileExists(t, filepath.Join(seat, DefaultLiveName), "the login stays in the seat")
+
+	require.NoError(t, os.Remove(seatLock))
+	require.NoError(t, l.Release())
+	assert.NoFileExists(t, filepath.Join(seat, DefaultLiveName))
+}
