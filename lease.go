@@ -187,7 +187,12 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 		// A waiting Lease takes the locks only when a sub looks free:
 		// polling them would hold up the CLI's own refresh at home.
 		if first || m.leaseLooksPossible(lc) {
-			l, why, err := m.tryLease(ctx, seat, lc)
+			err := m.awaitSeat(seat)
+			var l *Lease
+			var why error
+			if err == nil {
+				l, why, err = m.tryLease(ctx, seat, lc)
+			}
 			switch {
 			case err != nil && lc.wait && (errors.Is(err, ErrLockTimeout) || ctx.Err() != nil):
 				// Other lessees hold the lock: keep waiting, until ctx ends.
@@ -211,6 +216,20 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 		case <-t.C:
 		}
 	}
+}
+
+// awaitSeat waits, holding no lock at home, until the seat's CLI locks
+// are free, or the lock timeout passes (see [Lease.Release]): an attempt
+// takes them under home's locks, and must hold those no longer than
+// handing the login out needs. A seat another held lease has is left
+// alone: the attempt refuses it.
+func (m *Manager) awaitSeat(seat string) error {
+	for _, r := range m.leaseRecords() {
+		if r.Seat == seat && m.leaseHeld(r.Sub) {
+			return nil
+		}
+	}
+	return m.withSeatLocks(seat, func() error { return nil })
 }
 
 // leaseLooksPossible reports, without taking a lock, whether a lease

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,17 +98,23 @@ func TestLeaseWaitingTakesNoLockForASeatWithNothingToRecover(t *testing.T) {
 		defer held.Release()
 	}
 
-	ops(ffs)
+	homeLock := filepath.Join(f.dir, claudeRefreshLock)
+	var mu sync.Mutex
+	taken := 0
+	ffs.before = func(op, name string) {
+		if op == "mkdir" && name == homeLock {
+			mu.Lock()
+			taken++
+			mu.Unlock()
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 	defer cancel()
 	_, err = f.m.Lease(ctx, seatDir(t), LeaseWait())
 	require.ErrorIs(t, err, ErrNoFreeSub)
-	taken := 0
-	for _, op := range ops(ffs) {
-		if op == "mkdir "+claudeRefreshLock {
-			taken++
-		}
-	}
+	ffs.before = nil
+	mu.Lock()
+	defer mu.Unlock()
 	assert.Equal(t, 1, taken, "the refresh lock at home taken for the first attempt only, not on every poll")
 }
 
@@ -136,4 +143,72 @@ func TestLeaseReleaseWaitsForTheSeatsLockWithoutHoldingHomes(t *testing.T) {
 	require.NoError(t, os.Remove(seatLock))
 	require.NoError(t, l.Release())
 	assert.NoFileExists(t, filepath.Join(seat, DefaultLiveName))
+}
+
+// TestLeaseWaitsForTheSeatsLockWithoutHoldingHomes: a lease into a seat
+// whose CLI lock is held (a seat used before, where a CLI was killed in the
+// middle of a refresh) waits for that lock without holding the CLI's locks
+// at home; with LeaseWait, it keeps waiting the same way.
+func TestLeaseWaitsForTheSeatsLockWithoutHoldingHomes(t *testing.T) {
+	for _, wait := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wait=%v", wait), func(t *testing.T) {
+			f := leaseFixture(t, WithLockTimeout(300*time.Millisecond))
+			seat := seatDir(t)
+			require.NoError(t, os.MkdirAll(seat, 0o700))
+			seatLock := filepath.Join(seat, claudeRefreshLock)
+			require.NoError(t, os.Mkdir(seatLock, 0o755))
+			opts := []LeaseOption{LeaseSub("bob")}
+			ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
+			defer cancel()
+			if wait {
+				opts = append(opts, LeaseWait())
+			}
+			leased := make(chan error, 1)
+			go func() {
+				l, err := f.m.Lease(ctx, seat, opts...)
+				if err == nil {
+					err = l.Release()
+				}
+				leased <- err
+			}()
+
+			homeFree := func() {
+				homeLock := filepath.Join(f.dir, claudeRefreshLock)
+				assert.NoError(t, os.Mkdir(homeLock, 0o755), "home's refresh lock is free while the lease waits for the seat's")
+				_ = os.Remove(homeLock)
+			}
+			time.Sleep(150 * time.Millisecond)
+			homeFree()
+			if wait {
+				time.Sleep(350 * time.Millisecond) // a later attempt
+				homeFree()
+			}
+			err := <-leased
+			if wait {
+				assert.ErrorIs(t, err, ErrNoFreeSub)
+			} else {
+				assert.ErrorIs(t, err, ErrLockTimeout)
+			}
+			assert.NoFileExists(t, filepath.Join(seat, DefaultLiveName), "nothing handed out")
+		})
+	}
+}
+
+// TestLeaseLeavesAHeldLeasesSeatAlone: a lease asked for the seat another
+// lease holds is refused at once, without touching that seat's CLI locks,
+// which its CLI may hold.
+func TestLeaseLeavesAHeldLeasesSeatAlone(t *testing.T) {
+	f := leaseFixture(t, WithLockTimeout(300*time.Millisecond))
+	seat := seatDir(t)
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	defer l.Release()
+	seatLock := filepath.Join(seat, claudeRefreshLock)
+	require.NoError(t, os.Mkdir(seatLock, 0o755)) // bob's CLI there, refreshing
+	start := time.Now()
+	_, err = f.m.Lease(context.Background(), seat, LeaseSub("alice"))
+	assert.ErrorIs(t, err, ErrLeased)
+	assert.Less(t, time.Since(start), 150*time.Millisecond, "refused without waiting for the seat's lock")
+	assert.DirExists(t, seatLock)
+	require.NoError(t, os.Remove(seatLock))
 }
