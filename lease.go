@@ -218,18 +218,32 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 	}
 }
 
-// awaitSeat waits, holding no lock at home, until the seat's CLI locks
-// are free, or the lock timeout passes (see [Lease.Release]): an attempt
-// takes them under home's locks, and must hold those no longer than
-// handing the login out needs. A seat another held lease has is left
-// alone: the attempt refuses it.
+// awaitSeat waits, holding no lock at home, until the CLI locks of seat,
+// and of every ended lease's seat with a login to recover, are free, or
+// the lock timeout passes (see [Lease.Release]): an attempt takes them
+// under home's locks, and must hold those no longer than handing the
+// login out (or taking one back) needs. A seat another held lease has is
+// left alone: the attempt refuses it.
 func (m *Manager) awaitSeat(seat string) error {
-	for _, r := range m.leaseRecords() {
-		if r.Seat == seat && m.leaseHeld(r.Sub) {
-			return nil
+	records := m.leaseRecords()
+	wait := []string{seat}
+	for _, r := range records {
+		switch held := m.leaseHeld(r.Sub); {
+		case held && r.Seat == seat:
+			wait[0] = ""
+		case !held && r.Seat != seat && m.seatToRecover(r, records):
+			wait = append(wait, r.Seat)
 		}
 	}
-	return m.withSeatLocks(seat, func() error { return nil })
+	for _, s := range wait {
+		if s == "" {
+			continue
+		}
+		if err := m.withSeatLocks(s, func() error { return nil }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // leaseLooksPossible reports, without taking a lock, whether a lease

@@ -212,3 +212,37 @@ func TestLeaseLeavesAHeldLeasesSeatAlone(t *testing.T) {
 	assert.DirExists(t, seatLock)
 	require.NoError(t, os.Remove(seatLock))
 }
+
+// TestLeaseWaitsForADeadSeatsLockWithoutHoldingHomes: the seat of a lease
+// whose holders died (its CLI killed in the middle of a refresh, its lock
+// left there) is recovered by the next lease; waiting for that seat's lock
+// holds none of the CLI's locks at home.
+func TestLeaseWaitsForADeadSeatsLockWithoutHoldingHomes(t *testing.T) {
+	f := leaseFixture(t, WithLockTimeout(300*time.Millisecond))
+	dead := seatDir(t)
+	l, err := f.m.Lease(context.Background(), dead, LeaseSub("bob"))
+	require.NoError(t, err)
+	require.NoError(t, os.Mkdir(filepath.Join(dead, claudeRefreshLock), 0o755))
+	require.NoError(t, l.File().Close()) // its holders are gone, never released
+
+	leased := make(chan error, 1)
+	go func() {
+		l, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub("alice"))
+		if err == nil {
+			err = l.Release()
+		}
+		leased <- err
+	}()
+	time.Sleep(150 * time.Millisecond)
+	homeLock := filepath.Join(f.dir, claudeRefreshLock)
+	assert.NoError(t, os.Mkdir(homeLock, 0o755), "home's refresh lock is free while the lease waits for the dead seat's")
+	_ = os.Remove(homeLock)
+	assert.ErrorIs(t, <-leased, ErrLockTimeout)
+	assert.FileExists(t, filepath.Join(dead, DefaultLiveName), "the dead seat's login waits for its recovery")
+
+	require.NoError(t, os.Remove(filepath.Join(dead, claudeRefreshLock)))
+	l, err = f.m.Lease(context.Background(), seatDir(t), LeaseSub("alice"))
+	require.NoError(t, err)
+	assert.NoFileExists(t, filepath.Join(dead, DefaultLiveName), "recovered")
+	require.NoError(t, l.Release())
+}
