@@ -6,7 +6,6 @@ package credslots
 // live in two places.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -106,11 +105,11 @@ type Lease struct {
 
 	mu       sync.Mutex
 	released bool
-	// looked is the seat's file as Sync last read it under the seat's CLI
-	// locks (guarded by mu): the same bytes found again without the locks
-	// are that settled file, not a refresh half done, and are not read
-	// under the locks again.
-	looked []byte
+	// looked is the hash of the seat's file as Sync last read it under
+	// the seat's CLI locks (guarded by mu): the same bytes found again
+	// without the locks are that settled file, not a refresh half done,
+	// and are not read under the locks again.
+	looked string
 }
 
 // Sub returns the leased sub.
@@ -226,19 +225,21 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 // left alone: the attempt refuses it.
 func (m *Manager) awaitSeat(seat string) error {
 	records := m.leaseRecords()
-	wait := []string{seat}
+	var seats []string
+	own := true
 	for _, r := range records {
-		switch held := m.leaseHeld(r.Sub); {
-		case held && r.Seat == seat:
-			wait[0] = ""
-		case !held && r.Seat != seat && m.seatToRecover(r, records):
-			wait = append(wait, r.Seat)
+		held := m.leaseHeld(r.Sub)
+		switch {
+		case r.Seat == seat:
+			own = own && !held
+		case !held && m.seatToRecover(r, records):
+			seats = append(seats, r.Seat)
 		}
 	}
-	for _, s := range wait {
-		if s == "" {
-			continue
-		}
+	if own {
+		seats = append(seats, seat)
+	}
+	for _, s := range seats {
 		if err := m.withSeatLocks(s, func() error { return nil }); err != nil {
 			return err
 		}
@@ -570,7 +571,9 @@ func (m *Manager) journalLease(op, sub, seat, reason, fp string) {
 
 // Sync copies a newer login from the seat into the slot: the seat is read
 // under the seat's CLI locks (so a refresh in flight is never copied half
-// done), and a login that is not blank, keeps the identity where the
+// done; a file already read so, found again unchanged, is not read under
+// them again, and a seat with no file is not looked at under them), and a
+// login that is not blank, keeps the identity where the
 // format's identity is stable, and expires later than the slot's is
 // written into the slot under the Manager's locks, the old slot kept as
 // its backup, and journaled. It does nothing when the seat holds the
@@ -594,12 +597,11 @@ func (l *Lease) sync() (seatReading, error) {
 	// takes no lock), so it reads a whole file, the old or the new. A seat
 	// that holds the slot's own login asks for nothing, and following it
 	// takes none of the locks its CLI refreshes under; anything else is
-	// read again under them.
-	// A seat with no file holds nothing to write back (the file a refresh
-	// renames there is one event later), and a file already read under the
-	// locks, found as it was, is not read under them again: a seat left
-	// blank, or holding an older copy, is otherwise looked at under the
-	// CLI's locks on every look for as long as the lease lasts.
+	// read again under them, unless it is the file last read so, found as
+	// it was. A seat with no file holds nothing to write back (the file a
+	// refresh renames there is one event later). Otherwise a seat left
+	// blank, or holding an older copy, would be looked at under the CLI's
+	// locks on every look for as long as the lease lasts.
 	pre, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))
 	switch {
 	case isMissing(err):
@@ -612,7 +614,7 @@ func (l *Lease) sync() (seatReading, error) {
 		}
 	}
 	data := pre
-	if err != nil || l.looked == nil || !bytes.Equal(pre, l.looked) {
+	if err != nil || l.looked == "" || hashBytes(pre) != l.looked {
 		data = nil
 		err = m.withSeatLocks(l.seat, func() error {
 			d, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))
@@ -625,7 +627,7 @@ func (l *Lease) sync() (seatReading, error) {
 		if err != nil || data == nil {
 			return seatReading{}, err
 		}
-		l.looked = data
+		l.looked = hashBytes(data)
 	}
 	slot, err := m.cfg.fs.ReadFile(m.slots[l.sub])
 	if err != nil {
