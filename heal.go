@@ -75,13 +75,18 @@ func (m *Manager) heal(ctx context.Context, sub string, sc switchConfig) (Switch
 	if err := ctx.Err(); err != nil {
 		return m.fail(sub, fmt.Errorf("credslots: heal not started: %w", err))
 	}
-	// Before the first change, a first look without locks (see [Manager.SwitchTo]).
-	if m.firstChange() {
+	// Before the first change, a first look without locks (see
+	// [Manager.SwitchTo]). After it, one while a busy-signal stands: a
+	// heal it defers changes nothing whatever the locks would show, so a
+	// heal deferred, and retried, while the CLI works takes none of its
+	// locks. Any other refusal is decided under the locks, where an
+	// interrupted heal is finished first.
+	if first := m.firstChange(); first || len(m.busy(sc)) > 0 {
 		entries, err := m.readJournal()
 		if err != nil {
 			return m.fail(sub, err)
 		}
-		if plan, r := m.checkHeal(sub, sc, entries); r != nil {
+		if plan, r := m.checkHeal(sub, sc, entries); r != nil && (first || r.sentinel == ErrDeferred) {
 			return m.deny(plan.sub, r)
 		}
 	}

@@ -105,6 +105,11 @@ type Lease struct {
 
 	mu       sync.Mutex
 	released bool
+	// looked is the hash of the seat's file as Sync last read it under
+	// the seat's CLI locks (guarded by mu): the same bytes found again
+	// without the locks are that settled file, not a refresh half done,
+	// and are not read under the locks again.
+	looked string
 }
 
 // Sub returns the leased sub.
@@ -181,7 +186,12 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 		// A waiting Lease takes the locks only when a sub looks free:
 		// polling them would hold up the CLI's own refresh at home.
 		if first || m.leaseLooksPossible(lc) {
-			l, why, err := m.tryLease(ctx, seat, lc)
+			err := m.awaitSeat(seat)
+			var l *Lease
+			var why error
+			if err == nil {
+				l, why, err = m.tryLease(ctx, seat, lc)
+			}
 			switch {
 			case err != nil && lc.wait && (errors.Is(err, ErrLockTimeout) || ctx.Err() != nil):
 				// Other lessees hold the lock: keep waiting, until ctx ends.
@@ -207,11 +217,42 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 	}
 }
 
+// awaitSeat waits, holding no lock at home, until the CLI locks of seat,
+// and of every ended lease's seat with a login to recover, are free, or
+// the lock timeout passes (see [Lease.Release]): an attempt takes them
+// under home's locks, and must hold those no longer than handing the
+// login out (or taking one back) needs. A seat another held lease has is
+// left alone: the attempt refuses it.
+func (m *Manager) awaitSeat(seat string) error {
+	records := m.leaseRecords()
+	var seats []string
+	own := true
+	for _, r := range records {
+		held := m.leaseHeld(r.Sub)
+		switch {
+		case r.Seat == seat:
+			own = own && !held
+		case !held && m.seatToRecover(r, records):
+			seats = append(seats, r.Seat)
+		}
+	}
+	if own {
+		seats = append(seats, seat)
+	}
+	for _, s := range seats {
+		if err := m.withSeatLocks(s, func() error { return nil }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // leaseLooksPossible reports, without taking a lock, whether a lease
 // attempt may succeed: some sub (the one asked for) is not leased and not
 // live at home, and is usable or an ended lease left a login in its seat.
 func (m *Manager) leaseLooksPossible(lc leaseConfig) bool {
 	home := m.homeSub()
+	var records []leaseRecord
 	for _, c := range m.Candidates() {
 		if lc.sub != "" && c.Sub != lc.sub || c.Lease != nil || c.Sub == home {
 			continue
@@ -220,12 +261,32 @@ func (m *Manager) leaseLooksPossible(lc leaseConfig) bool {
 			return true
 		}
 		if r, ok := m.leaseRecord(c.Sub); ok {
-			if _, err := m.cfg.fs.Lstat(m.seatFile(r.Seat)); err == nil {
+			if records == nil {
+				records = m.leaseRecords()
+			}
+			if m.seatToRecover(r, records) {
 				return true // an ended lease's seat holds a login to recover
 			}
 		}
 	}
 	return false
+}
+
+// seatToRecover reports, without a lock, whether the ended lease r left a
+// login in its seat that recovering it would take back: as recoverSeat
+// looks, the seat's file holds a login (a file left with only the CLI's
+// other state, as Claude Code keeps its MCP logins there, holds none), and
+// the seat is not another lease's now. A waiting Lease that found any
+// other seat worth an attempt would take the locks on every poll, and
+// recover nothing.
+func (m *Manager) seatToRecover(r leaseRecord, records []leaseRecord) bool {
+	for _, o := range records {
+		if o.Sub != r.Sub && o.Seat == r.Seat && (o.Since.After(r.Since) || m.leaseHeld(o.Sub)) {
+			return false
+		}
+	}
+	data, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat))
+	return err == nil && m.holdsLogin(data)
 }
 
 // leasesDir, leaseLockPath and leaseRecordPath name a sub's lease files.
@@ -510,7 +571,9 @@ func (m *Manager) journalLease(op, sub, seat, reason, fp string) {
 
 // Sync copies a newer login from the seat into the slot: the seat is read
 // under the seat's CLI locks (so a refresh in flight is never copied half
-// done), and a login that is not blank, keeps the identity where the
+// done; a file already read so, found again unchanged, is not read under
+// them again, and a seat with no file is not looked at under them), and a
+// login that is not blank, keeps the identity where the
 // format's identity is stable, and expires later than the slot's is
 // written into the slot under the Manager's locks, the old slot kept as
 // its backup, and journaled. It does nothing when the seat holds the
@@ -533,30 +596,38 @@ func (l *Lease) sync() (seatReading, error) {
 	// replace their file by a rename (Gemini CLI, which writes in place,
 	// takes no lock), so it reads a whole file, the old or the new. A seat
 	// that holds the slot's own login asks for nothing, and following it
-	// takes none of the locks its CLI refreshes under, nor does one logged
-	// out of; anything else is read again under them.
+	// takes none of the locks its CLI refreshes under; anything else is
+	// read again under them, unless it is the file last read so, found as
+	// it was. A seat with no file holds nothing to write back (the file a
+	// refresh renames there is one event later). Otherwise a seat left
+	// blank, or holding an older copy, would be looked at under the CLI's
+	// locks on every look for as long as the lease lasts.
 	pre, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))
-	if isMissing(err) {
-		return seatReading{}, nil // logged out: nothing to write back
-	}
-	if err == nil {
+	switch {
+	case isMissing(err):
+		return seatReading{}, nil
+	case err == nil:
 		if slot, err := m.cfg.fs.ReadFile(m.slots[l.sub]); err == nil {
 			if v := m.seatVerdict(slot, pre, l.handed); !v.differs {
 				return v, nil
 			}
 		}
 	}
-	var data []byte
-	err = m.withSeatLocks(l.seat, func() error {
-		d, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))
-		if err != nil && !isMissing(err) {
-			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(l.seat), err)
+	data := pre
+	if err != nil || l.looked == "" || hashBytes(pre) != l.looked {
+		data = nil
+		err = m.withSeatLocks(l.seat, func() error {
+			d, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))
+			if err != nil && !isMissing(err) {
+				return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(l.seat), err)
+			}
+			data = d
+			return nil
+		})
+		if err != nil || data == nil {
+			return seatReading{}, err
 		}
-		data = d
-		return nil
-	})
-	if err != nil || data == nil {
-		return seatReading{}, err
+		l.looked = hashBytes(data)
 	}
 	slot, err := m.cfg.fs.ReadFile(m.slots[l.sub])
 	if err != nil {
@@ -608,6 +679,9 @@ func (l *Lease) sync() (seatReading, error) {
 // keys stay). The record is marked released, the release journaled, and
 // the lease's lock closed. A process that inherited [Lease.File] keeps the
 // lock held until it exits; the next lease then recovers the seat again.
+// The seat's CLI locks are first waited for alone, so that a seat lock
+// held for long (up to the lock timeout: an error wrapping
+// [ErrLockTimeout]) never holds up a refresh at home.
 // On an error the lease stays held, the login in the seat. Calling
 // Release again does nothing.
 func (l *Lease) Release() error {
@@ -617,6 +691,14 @@ func (l *Lease) Release() error {
 		return nil
 	}
 	m := l.m
+	// The seat's CLI locks are waited for first, holding none at home: a
+	// refresh in flight in the seat, or a lock left there by a CLI killed
+	// in the middle of one, must not hold up a refresh at home for the
+	// lock timeout. They are taken again below, in the order every change
+	// takes them (home's, then the seat's).
+	if err := m.withSeatLocks(l.seat, func() error { return nil }); err != nil {
+		return err
+	}
 	mu, err := m.beginMutation()
 	for try := 1; errors.Is(err, ErrLockTimeout) && try < 3; try++ {
 		mu, err = m.beginMutation() // others' changes held the lock: the login must still come back

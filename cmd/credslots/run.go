@@ -257,9 +257,20 @@ func (a *app) followSeat(l *credslots.Lease, file string) func() {
 		defer poll.Stop()
 		settle := time.NewTimer(time.Hour)
 		settle.Stop()
+		// said is the failure last printed: one that repeats on every look
+		// (a seat login of another account) is said once, not every
+		// syncPoll into CMD's terminal, until the write-back works or
+		// fails otherwise.
+		said := ""
 		sync := func() {
-			if err := l.Sync(); err != nil {
-				fmt.Fprintf(a.stderr, "credslots: run: write-back of %s: %s\n", printable(l.Sub()), printable(message(err)))
+			err := l.Sync()
+			if err == nil {
+				said = ""
+				return
+			}
+			if line := fmt.Sprintf("credslots: run: write-back of %s: %s\n", printable(l.Sub()), printable(message(err))); line != said {
+				said = line
+				fmt.Fprint(a.stderr, line)
 			}
 		}
 		for {

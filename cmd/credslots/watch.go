@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +15,12 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/gptme/credslots"
+	"github.com/gptme/credslots/internal/disk"
+	"github.com/gptme/credslots/internal/jsonscan"
 )
+
+// maxClaudeJSON bounds the read of .claude.json, as the library bounds it.
+const maxClaudeJSON = 64 << 20
 
 // watchEvent is one line watch prints.
 type watchEvent struct {
@@ -36,17 +44,30 @@ type watcher struct {
 	dir  string
 	live string
 	// tried is the live file a heal was last refused for (its kind and
-	// hash); a refusal is not repeated until the live file changes.
+	// hash, and the account .claude.json showed); a refusal is not
+	// repeated until the live file, or the account shown, changes.
 	tried string
 	// finished is the live copy of a slot last finished (see finish): its
 	// own key, which a check that finds no drift leaves as it is, so that
 	// the lock directories the finish made do not wake the watch into
 	// finishing, and taking the CLI's locks, again and again.
 	finished string
+	// flipErr is the error a flip was last not journaled with: said once,
+	// not on every check until the journal can be written.
+	flipErr string
 	// drifted holds, per sub, the identity drift already reported.
 	drifted map[string]string
-	// retry is set when a deferred heal should be tried again.
+	// retry is set when a deferred heal should be tried again, or a
+	// drifted live file looked at again once its writes settled.
 	retry *time.Timer
+	// again is set while retry is a deferred heal's: that one is tried
+	// again for the same live file. Waiting for the writes to settle is
+	// not: the CLI rewrites .claude.json often, and each rewrite must not
+	// make a refusal already decided be decided again, under every lock.
+	again bool
+	// finishAgain is set while retry is a finish's that met a held lock:
+	// the retry clears finished, so that the same copy is finished then.
+	finishAgain bool
 	// settleFor is how long a drifted live file and .claude.json must stay
 	// unchanged before a heal is decided: a login writes both, in either
 	// order, and only the account .claude.json shows once both settled
@@ -54,6 +75,11 @@ type watcher struct {
 	settleFor time.Duration
 	// now is the clock the settling is measured with.
 	now func() time.Time
+	// shown is the account .claude.json showed when last read, and the
+	// file it was read from (see shownAccount).
+	shown      string
+	shownFrom  os.FileInfo
+	shownFound bool
 }
 
 func (a *app) cmdWatch(o *opts, _ []string) int {
@@ -131,7 +157,13 @@ func (a *app) cmdWatch(o *opts, _ []string) int {
 			w.check(m)
 		case <-retryC:
 			w.retry = nil
-			w.tried, w.finished = "", ""
+			if w.again {
+				w.tried = ""
+			}
+			if w.finishAgain {
+				w.finished = ""
+			}
+			w.again, w.finishAgain = false, false
 			if m, err = w.manager(m); err != nil {
 				w.emit(watchEvent{Event: "error", Error: "error", Reason: message(err)})
 				continue
@@ -174,10 +206,18 @@ func equal(a, b []string) bool {
 func (w *watcher) check(m *credslots.Manager) {
 	// A flip of the link by hand is journaled as soon as it is seen, so
 	// that a later refresh is healed into the sub it pointed at.
-	if sub, ok, err := m.RecordFlip(); err != nil {
-		w.emit(watchEvent{Event: "error", Error: "error", Reason: message(err)})
-	} else if ok {
+	sub, ok, err := m.RecordFlip()
+	switch reason := ""; {
+	case err != nil:
+		if reason = message(err); reason != w.flipErr {
+			w.flipErr = reason
+			w.emit(watchEvent{Event: "error", Error: "error", Reason: reason})
+		}
+	case ok:
+		w.flipErr = ""
 		w.emit(watchEvent{Event: "flip", Sub: sub, Reason: "the live path was pointed at " + sub + " (or given a copy of its slot) outside credslots; a later refresh is healed into " + sub})
+	default:
+		w.flipErr = ""
 	}
 	w.heal(m)
 	for _, sub := range m.Subscriptions() {
@@ -218,7 +258,7 @@ func (w *watcher) heal(m *credslots.Manager) {
 		}
 		return
 	}
-	key := drift.LiveHash
+	key := drift.LiveHash + "/" + w.shownAccount(m.ClaudeJSONPath())
 	if fi, err := os.Lstat(w.live); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		target, _ := os.Readlink(w.live)
 		key = "symlink:" + target + ":" + key
@@ -251,8 +291,11 @@ func (w *watcher) heal(m *credslots.Manager) {
 		w.tried = ""
 		return
 	}
-	if retried(word) && w.retry == nil {
-		w.retry = time.NewTimer(w.o.retry)
+	if retried(word) {
+		if w.retry == nil {
+			w.retry = time.NewTimer(w.o.retry)
+		}
+		w.again = true
 	}
 	reason := res.Reason
 	if reason == "" {
@@ -261,6 +304,54 @@ func (w *watcher) heal(m *credslots.Manager) {
 	reason = clean(reason, err)
 	sub, _ := m.LastActive()
 	w.emit(watchEvent{Event: "heal_refused", Sub: sub, Error: word, Reason: reason})
+}
+
+// shownAccount is shownAccount(path), read again only when the file at
+// path is another one (Claude Code replaces it by a rename), or its size or
+// mtime changed: a check that another file woke (history.jsonl, a slot)
+// does not read a .claude.json of tens of MB again.
+func (w *watcher) shownAccount(path string) string {
+	if path == "" {
+		return ""
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		w.shownFound = false
+		return ""
+	}
+	if w.shownFound && os.SameFile(fi, w.shownFrom) && fi.Size() == w.shownFrom.Size() && fi.ModTime().Equal(w.shownFrom.ModTime()) {
+		return w.shown
+	}
+	w.shown, w.shownFrom, w.shownFound = shownAccount(path), fi, true
+	return w.shown
+}
+
+// shownAccount is what identifies the account .claude.json at path shows
+// (a digest of its oauthAccount member), "" when there is none: a heal
+// refused for a live file is decided again when it changes, since whether
+// a drifted live file is a refresh or a new login depends on it.
+func shownAccount(path string) string {
+	if path == "" {
+		return ""
+	}
+	data, err := disk.ReadRegularMax(path, maxClaudeJSON)
+	if err != nil {
+		return ""
+	}
+	doc, problem := jsonscan.Document(data)
+	if problem != "" {
+		return ""
+	}
+	acct := jsonscan.Fields(doc, "oauthAccount")[0]
+	if len(acct) == 0 {
+		return ""
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, acct) == nil {
+		acct = b.Bytes()
+	}
+	sum := sha256.Sum256(acct)
+	return hex.EncodeToString(sum[:8])
 }
 
 // unsettled returns how much longer to wait before a drifted live file may
@@ -310,6 +401,7 @@ func (w *watcher) finish(m *credslots.Manager, drift *credslots.DriftInfo) {
 		if w.retry == nil {
 			w.retry = time.NewTimer(w.o.retry)
 		}
+		w.finishAgain = true
 		w.emit(watchEvent{Event: "heal_refused", Sub: res.Sub, Error: word, Reason: clean(err.Error(), err)})
 		return
 	}
