@@ -124,7 +124,10 @@ func WithLockGuard(guard func() []string) Option {
 
 // WithOnSwitch sets a hook called after every successful switch or heal with
 // the sub and the reason. It runs while the manager's lock is held, so it
-// must not call back into a mutating method of the same Manager.
+// must not call back into a mutating method of the same Manager; and, with
+// the CLI's locks on, while those are held too: a CLI's token refresh waits
+// for it, so keep it short (or use [WithOnChange], which runs once every
+// lock is released).
 func WithOnSwitch(hook func(sub, reason string)) Option {
 	return func(c *config) { c.onSwitch = hook }
 }
