@@ -335,10 +335,11 @@ func switchFloor(tb testing.TB, m *Manager, subs []string, buf []byte) func() er
 	intent := []byte(`{"time":"2026-01-01T00:00:00Z","op":"switch","phase":"intent","id":"0123456789abcdef","sub":"sub000","reason":"bench","cli_locks":true,"holder":{"pid":123456,"proc_start":"1234567","locks":[{"path":".oauth_refresh.lock","inode":1,"birth_sec":1,"birth_nsec":1}]}}` + "\n")
 	done := []byte(`{"time":"2026-01-01T00:00:00Z","op":"switch","phase":"done","id":"0123456789abcdef","sub":"sub000","from":"sub001","live_mtime":"2026-01-01T00:00:00Z"}` + "\n")
 	var st unix.Stat_t
-	var stx unix.Statx_t
 	rec := make([]byte, 0, 512)
-	statx := func(path string) error {
-		return unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE|unix.STATX_MODE|unix.STATX_MTIME|unix.STATX_INO|unix.STATX_BTIME, &stx)
+	var birthMs int64
+	statx := func(path string) (err error) {
+		birthMs, err = floorStatLock(path)
+		return err
 	}
 	read := func(path string, follow bool) error {
 		flags := unix.O_RDONLY | unix.O_CLOEXEC
@@ -383,7 +384,7 @@ func switchFloor(tb testing.TB, m *Manager, subs []string, buf []byte) func() er
 		if err := statx(legacy); err != nil {
 			return err
 		}
-		rec = strconv.AppendInt(append(rec[:0], record...), stx.Btime.Sec*1000, 10)
+		rec = strconv.AppendInt(append(rec[:0], record...), birthMs, 10)
 		rec = append(rec, '}')
 		ofd, err := unix.Open(owner, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
 		if err != nil {
@@ -445,17 +446,21 @@ func switchFloor(tb testing.TB, m *Manager, subs []string, buf []byte) func() er
 		if err := unix.Symlink(filepath.Base(slot), tmp); err != nil {
 			return err
 		}
-		if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, live, unix.RENAME_EXCHANGE); err != nil {
+		if err := floorExchange(tmp, live); err != nil {
 			return err
 		}
-		if _, err := unix.Readlink(tmp, buf); err != nil {
-			return err
+		if floorExchanges {
+			if _, err := unix.Readlink(tmp, buf); err != nil {
+				return err
+			}
 		}
 		if err := floorSyncDir(dir); err != nil {
 			return err
 		}
-		if err := unix.Unlink(tmp); err != nil {
-			return err
+		if floorExchanges {
+			if err := unix.Unlink(tmp); err != nil {
+				return err
+			}
 		}
 		if _, err := unix.Write(jfd, done); err != nil {
 			return err
