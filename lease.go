@@ -384,6 +384,7 @@ func (m *Manager) tryLease(ctx context.Context, seat string, lc leaseConfig) (*L
 // ([Manager.Status], [Manager.Leases]) holds it for an instant, so a busy
 // lock is tried a few times before it counts as held.
 func (m *Manager) takeLeaseLock(sub string) (*os.File, bool, error) {
+	m.locks.leasesSeen.Store(true)
 	if err := m.ensurePrivateDir(m.leasesDir()); err != nil {
 		return nil, false, err
 	}
@@ -427,7 +428,23 @@ func (m *Manager) leaseHeld(sub string) bool {
 // only when an lstat says it does not.
 func (m *Manager) leasesMayExist() bool {
 	_, err := m.cfg.fs.Lstat(m.leasesDir())
-	return !errors.Is(err, fs.ErrNotExist)
+	may := !errors.Is(err, fs.ErrNotExist)
+	m.locks.leasesSeen.Store(may)
+	return may
+}
+
+// awaitLeftSeat waits, holding no lock, until the CLI's locks of the seat
+// an ended lease of sub left a login in are free, so that the recovery
+// that follows under the Manager's locks (see recoverSub) does not wait
+// for them while holding the CLI's locks at home, where a refresh would
+// find them held. A seat whose lease is held, or that holds no login to
+// recover, is not waited for.
+func (m *Manager) awaitLeftSeat(sub string) error {
+	r, ok := m.leaseRecord(sub)
+	if !ok || m.leaseHeld(sub) || !m.seatToRecover(r, m.leaseRecords()) {
+		return nil
+	}
+	return m.withSeatLocks(r.Seat, func() error { return nil })
 }
 
 // leaseRecords reads every lease record, in configured order. Records that

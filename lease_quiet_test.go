@@ -246,3 +246,35 @@ func TestLeaseWaitsForADeadSeatsLockWithoutHoldingHomes(t *testing.T) {
 	assert.NoFileExists(t, filepath.Join(dead, DefaultLiveName), "recovered")
 	require.NoError(t, l.Release())
 }
+
+// TestSwitchWaitsForADeadSeatsLockWithoutHoldingHomes: a switch to a sub
+// whose lease ended with its holders (its CLI killed in the middle of a
+// refresh, the seat's lock left there) recovers that seat first; waiting
+// for the seat's lock holds none of the CLI's locks at home, where a
+// refresh would find them held.
+func TestSwitchWaitsForADeadSeatsLockWithoutHoldingHomes(t *testing.T) {
+	f := leaseFixture(t, WithLockTimeout(300*time.Millisecond))
+	dead := seatDir(t)
+	l, err := f.m.Lease(context.Background(), dead, LeaseSub("bob"))
+	require.NoError(t, err)
+	require.NoError(t, os.Mkdir(filepath.Join(dead, claudeRefreshLock), 0o755))
+	require.NoError(t, l.File().Close()) // its holders are gone, never released
+
+	switched := make(chan error, 1)
+	go func() {
+		_, err := f.m.SwitchTo("bob", "r")
+		switched <- err
+	}()
+	time.Sleep(150 * time.Millisecond)
+	homeLock := filepath.Join(f.dir, claudeRefreshLock)
+	assert.NoError(t, os.Mkdir(homeLock, 0o755), "home's refresh lock is free while the switch waits for the dead seat's")
+	_ = os.Remove(homeLock)
+	assert.ErrorIs(t, <-switched, ErrLockTimeout)
+
+	require.NoError(t, os.Remove(filepath.Join(dead, claudeRefreshLock)))
+	_, err = f.m.SwitchTo("bob", "r")
+	require.NoError(t, err)
+	assert.NoFileExists(t, filepath.Join(dead, DefaultLiveName), "recovered")
+	active, _ := f.m.ActiveSubscription()
+	assert.Equal(t, "bob", active)
+}

@@ -98,6 +98,10 @@ type lockCache struct {
 	lockSeen atomic.Bool
 	// cli is the CLI locks last listed, with the real path they are for.
 	cli atomic.Pointer[cliLocksFor]
+	// leasesSeen is set while the leases directory was last seen to exist:
+	// a hint, read without a lock, that a switch may have a seat to
+	// recover (the proof is the lstat under the package's lock).
+	leasesSeen atomic.Bool
 	// sweepDue is when, on monoNow's clock, the next sweep may be due
 	// (see sweepIfDue); 0 when unknown.
 	sweepDue atomic.Int64

@@ -117,6 +117,13 @@ func (m *Manager) SwitchToContext(ctx context.Context, sub, reason string, opts 
 			return m.deny(sub, r)
 		}
 	}
+	if m.locks.leasesSeen.Load() {
+		// A seat to recover first: its locks are waited for before any
+		// is taken at home.
+		if err := m.awaitLeftSeat(sub); err != nil {
+			return m.fail(sub, err)
+		}
+	}
 	mu, err := m.beginMutationContext(ctx)
 	if err != nil {
 		return m.fail(sub, err)
