@@ -186,7 +186,7 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 		// A waiting Lease takes the locks only when a sub looks free:
 		// polling them would hold up the CLI's own refresh at home.
 		if first || m.leaseLooksPossible(lc) {
-			err := m.awaitSeat(seat)
+			err := m.awaitSeat(ctx, seat)
 			var l *Lease
 			var why error
 			if err == nil {
@@ -219,11 +219,11 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 
 // awaitSeat waits, holding no lock at home, until the CLI locks of seat,
 // and of every ended lease's seat with a login to recover, are free, or
-// the lock timeout passes (see [Lease.Release]): an attempt takes them
+// the lock timeout passes or ctx ends (see [Lease.Release]): an attempt takes them
 // under home's locks, and must hold those no longer than handing the
 // login out (or taking one back) needs. A seat another held lease has is
 // left alone: the attempt refuses it.
-func (m *Manager) awaitSeat(seat string) error {
+func (m *Manager) awaitSeat(ctx context.Context, seat string) error {
 	records := m.leaseRecords()
 	var seats []string
 	own := true
@@ -240,7 +240,7 @@ func (m *Manager) awaitSeat(seat string) error {
 		seats = append(seats, seat)
 	}
 	for _, s := range seats {
-		if err := m.withSeatLocks(s, func() error { return nil }); err != nil {
+		if err := m.withSeatLocksContext(ctx, s, func() error { return nil }); err != nil {
 			return err
 		}
 	}
@@ -439,12 +439,12 @@ func (m *Manager) leasesMayExist() bool {
 // for them while holding the CLI's locks at home, where a refresh would
 // find them held. A seat whose lease is held, or that holds no login to
 // recover, is not waited for.
-func (m *Manager) awaitLeftSeat(sub string) error {
+func (m *Manager) awaitLeftSeat(ctx context.Context, sub string) error {
 	r, ok := m.leaseRecord(sub)
 	if !ok || m.leaseHeld(sub) || !m.seatToRecover(r, m.leaseRecords()) {
 		return nil
 	}
-	return m.withSeatLocks(r.Seat, func() error { return nil })
+	return m.withSeatLocksContext(ctx, r.Seat, func() error { return nil })
 }
 
 // leaseRecords reads every lease record, in configured order. Records that

@@ -278,3 +278,25 @@ func TestSwitchWaitsForADeadSeatsLockWithoutHoldingHomes(t *testing.T) {
 	active, _ := f.m.ActiveSubscription()
 	assert.Equal(t, "bob", active)
 }
+
+// TestSwitchContextEndsTheWaitForADeadSeat: the wait for a dead seat's lock
+// ends with the switch's context, long before the lock timeout, and
+// changes nothing.
+func TestSwitchContextEndsTheWaitForADeadSeat(t *testing.T) {
+	f := leaseFixture(t, WithLockTimeout(5*time.Second))
+	dead := seatDir(t)
+	l, err := f.m.Lease(context.Background(), dead, LeaseSub("bob"))
+	require.NoError(t, err)
+	require.NoError(t, os.Mkdir(filepath.Join(dead, claudeRefreshLock), 0o755))
+	require.NoError(t, l.File().Close()) // its holders are gone, never released
+
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = f.m.SwitchToContext(ctx, "bob", "r")
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 2*time.Second, "ended with the context, not the lock timeout")
+	assert.FileExists(t, filepath.Join(dead, DefaultLiveName), "the dead seat's login waits for its recovery")
+	active, _ := f.m.ActiveSubscription()
+	assert.NotEqual(t, "bob", active)
+}

@@ -130,6 +130,12 @@ func (m *Manager) removePrivateSeat(seat string) {
 // withSeatLocks runs fn holding the locks the format's CLI takes in seat
 // around a refresh and a credential write (unless CLI locks are off).
 func (m *Manager) withSeatLocks(seat string, fn func() error) error {
+	return m.withSeatLocksContext(context.Background(), seat, fn)
+}
+
+// withSeatLocksContext is withSeatLocks whose wait for the locks ends with
+// ctx.
+func (m *Manager) withSeatLocksContext(ctx context.Context, seat string, fn func() error) error {
 	mu := &mutation{}
 	defer mu.end()
 	if m.cfg.cliLocks {
@@ -144,7 +150,7 @@ func (m *Manager) withSeatLocks(seat string, fn func() error) error {
 		start := time.Now()
 		deadline := start.Add(m.cfg.lockTimeout)
 		for _, cl := range m.cfg.format.cliLocks(seat, real) {
-			if _, _, err := mu.take(context.Background(), m.cfg.fs, cl, m.cfg.staleScale, start, deadline, nil); err != nil {
+			if _, _, err := mu.take(ctx, m.cfg.fs, cl, m.cfg.staleScale, start, deadline, nil); err != nil {
 				return err
 			}
 		}

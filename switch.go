@@ -120,7 +120,7 @@ func (m *Manager) SwitchToContext(ctx context.Context, sub, reason string, opts 
 	if m.locks.leasesSeen.Load() {
 		// A seat to recover first: its locks are waited for before any
 		// is taken at home.
-		if err := m.awaitLeftSeat(sub); err != nil {
+		if err := m.awaitLeftSeat(ctx, sub); err != nil {
 			return m.fail(sub, err)
 		}
 	}
