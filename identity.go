@@ -187,6 +187,17 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 	}
 	defer mu.end()
 	m.sweepIfDue()
+	// Checked under the lock: a refresh token is single-use, so a login
+	// another slot holds too (a file copied over this one by hand) is
+	// never recorded as this sub's.
+	if fp := m.currentFingerprint(sub); fp != "" {
+		for _, other := range m.subs {
+			if other != sub && m.currentFingerprint(other) == fp {
+				return "", fmt.Errorf("credslots: slot %s holds the same login as %s's slot (a copy of it); a refresh through one would end the other: log in to %s's account again and capture it, or restore one of %s's backups (credslots backups %s): %w",
+					sub, other, sub, sub, sub, ErrIdentityDrift)
+			}
+		}
+	}
 	fp, err := m.captureLocked(sub, true, true)
 	if err == nil && fp != "" {
 		err = m.record(JournalEntry{Time: m.cfg.now(), Op: opCapture, Phase: phaseDone, Sub: sub, Reason: "fingerprint captured", Fingerprint: fp})

@@ -29,6 +29,12 @@ func (m *Manager) Remove(sub, reason string) error {
 		if active, ok := m.ActiveSubscription(); ok && active == sub {
 			return nil, fmt.Errorf("credslots: %s is the active sub; switch to another one first: %w", sub, ErrActiveSub)
 		}
+		if m.driftedCopyOf(sub) {
+			// The live file holds sub's newest login, its slot an older,
+			// likely spent one: removing the slot would leave the newest
+			// nowhere but in a live file no slot owns.
+			return nil, fmt.Errorf("credslots: %s is the active sub and the live file holds its refreshed login: heal it into its slot (credslots heal %s), then switch to another sub first: %w", sub, sub, ErrActiveSub)
+		}
 		data, err := m.cfg.fs.ReadFile(m.slots[sub])
 		switch {
 		case isMissing(err):
@@ -88,4 +94,18 @@ func (m *Manager) removeLocked(mu *mutation, sub string, data []byte) error {
 		}
 	}
 	return nil
+}
+
+// driftedCopyOf tells whether the live file is a regular file matching no
+// slot that the journal says is sub's (the CLI refreshed sub's login).
+func (m *Manager) driftedCopyOf(sub string) bool {
+	live, err := inspect(m.cfg.fs, m.live)
+	if err != nil || live.Kind != kindFile {
+		return false
+	}
+	if _, inSlot := m.slotWithHash(live.Hash); inSlot {
+		return false
+	}
+	owner, why := m.activeFor(live)
+	return why == "" && owner == sub
 }

@@ -1,0 +1,63 @@
+package credslots
+
+// Red-team replays of a person's own steps (SPEC sections 18, 20, 21)
+// that still filed a login where it does not belong.
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A capture of a slot that a person overwrote with another slot's file
+// (cp .credentials.json.bob .credentials.json.alice) would bless one
+// single-use refresh token held by two slots: a refresh through either
+// kills the other. The capture refuses, naming the other slot, and
+// records nothing.
+func TestHunt2CaptureRefusesAnotherSlotsLogin(t *testing.T) {
+	f, _ := accountsFixture(t)
+	before, err := os.ReadFile(f.m.SlotPath("alice") + sidecarSuffix)
+	require.NoError(t, err)
+	bob, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	writeFile(t, f.slot("alice"), bob)
+
+	_, err = f.m.CaptureSlotFingerprint("alice")
+	require.ErrorIs(t, err, ErrIdentityDrift)
+	assert.Contains(t, err.Error(), "bob")
+	after, err := os.ReadFile(f.m.SlotPath("alice") + sidecarSuffix)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "alice's sidecar still records alice's login")
+
+	// A login of its own in alice's slot is captured as before.
+	writeFile(t, f.slot("alice"), claudeDoc(fresh, "rt-alice-new"))
+	fp, err := f.m.CaptureSlotFingerprint("alice")
+	require.NoError(t, err)
+	assert.NotEmpty(t, fp)
+}
+
+// After a refresh, the live file is a regular file holding the active
+// sub's newest login. Removing that sub then took its slot (the older,
+// spent login) away as its backup, named that backup as the way back,
+// and left the only copy of the newest login in a live file no slot
+// owns. Remove refuses the sub whose drifted copy is live, as it refuses
+// the active sub, and says to heal it first.
+func TestHunt2RemoveRefusesTheSubWhoseRefreshIsLive(t *testing.T) {
+	f, _ := accountsFixture(t) // bob active
+	bobBefore, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	f.refreshAt(t, claudeDoc(fresh.Add(2*time.Hour), "rt-bob-2"), later())
+
+	err = f.m.Remove("bob", "done with it")
+	require.ErrorIs(t, err, ErrActiveSub)
+	assert.Contains(t, err.Error(), "credslots heal bob")
+	got, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	assert.Equal(t, bobBefore, got, "bob's slot is still there")
+
+	// Another sub is removed as before.
+	require.NoError(t, f.m.Remove("alice", "done with it"))
+}
