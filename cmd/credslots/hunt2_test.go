@@ -1,0 +1,61 @@
+//go:build unix
+
+package main
+
+// Red-team replays of a person's own steps through the command (SPEC
+// sections 20 and 21).
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// cp .credentials.json.bob .credentials.json.alice, then capture alice:
+// refused in the command's words, alice's identity left as it was.
+func TestHunt2CaptureOfACopiedSlotIsRefused(t *testing.T) {
+	dir, _ := homeWithAccounts(t)
+	bob := mustRead(t, filepath.Join(dir, ".credentials.json.bob"))
+	write(t, filepath.Join(dir, ".credentials.json.alice"), []byte(bob))
+	r := run("--dir", dir, "capture", "alice")
+	assert.Equal(t, exitRefused, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "identity_drift")
+	assert.Contains(t, r.stderr, "same login as bob's slot")
+	assert.Contains(t, r.stderr, "credslots backups alice")
+	r = run("--dir", dir, "check")
+	assert.Equal(t, exitRefused, r.code, "alice's drift is still a problem: %s", r.stdout)
+}
+
+// remove of the sub whose refreshed login is live (a regular file) is
+// refused and says to heal first; after the heal and a switch away it
+// works, the newest login kept as the slot's backup.
+func TestHunt2RemoveOfTheRefreshedLiveSub(t *testing.T) {
+	dir, _ := homeWithAccounts(t) // bob active
+	time.Sleep(20 * time.Millisecond)
+	refreshed := cred(testNow.Add(9*time.Hour), "rt-bob-2")
+	claudeRefresh(t, dir, refreshed)
+	r := run("--dir", dir, "remove", "bob")
+	assert.Equal(t, exitRefused, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "credslots heal bob")
+	for _, args := range [][]string{{"heal", "bob"}, {"switch", "alice"}, {"remove", "bob"}} {
+		r = run(append([]string{"--dir", dir}, args...)...)
+		require.Equal(t, exitOK, r.code, "%v: %s", args, r.stderr)
+	}
+	assert.Equal(t, string(refreshed), mustRead(t, filepath.Join(dir, ".credentials.json.bob.prev")))
+}
+
+// heal and switch with neither a SUB nor their flag say what is missing.
+func TestHunt2HealWithNoTargetSaysWhatIsMissing(t *testing.T) {
+	dir, _ := homeWithAccounts(t)
+	for cmd, flag := range map[string]string{"heal": "--auto", "switch": "--next"} {
+		r := run("--dir", dir, cmd)
+		assert.Equal(t, exitError, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "name a SUB or pass "+flag)
+		assert.NotContains(t, r.stderr, "not both", cmd)
+		r = run("--dir", dir, cmd, flag, "bob")
+		assert.Contains(t, r.stderr, "not both", cmd)
+	}
+}
