@@ -6,6 +6,7 @@ package main
 // sections 20 and 21).
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -58,4 +59,20 @@ func TestHunt2HealWithNoTargetSaysWhatIsMissing(t *testing.T) {
 		r = run("--dir", dir, cmd, flag, "bob")
 		assert.Contains(t, r.stderr, "not both", cmd)
 	}
+}
+
+// rm .credentials.json.bob while bob is live: the broken link's problem
+// says the way forward, not only what is wrong.
+func TestHunt2ASlotRemovedByHandWhileLive(t *testing.T) {
+	dir, _ := homeWithAccounts(t) // bob active
+	require.NoError(t, os.Remove(filepath.Join(dir, ".credentials.json.bob")))
+	for _, cmd := range []string{"status", "check"} {
+		r := run("--dir", dir, cmd)
+		assert.Contains(t, r.stdout, "live symlink is broken", cmd)
+		assert.Contains(t, r.stdout, "credslots switch --next", cmd)
+		assert.Contains(t, r.stdout, "credslots backups", cmd)
+	}
+	r := run("--dir", dir, "switch", "--next")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "alice")
 }
