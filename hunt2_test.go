@@ -61,3 +61,20 @@ func TestHunt2RemoveRefusesTheSubWhoseRefreshIsLive(t *testing.T) {
 	// Another sub is removed as before.
 	require.NoError(t, f.m.Remove("alice", "done with it"))
 }
+
+// A rotation by copy (cp .credentials.json.bob .credentials.json) makes
+// bob live as a regular file: Remove refuses bob as the active sub.
+func TestHunt2RemoveRefusesTheSubCopiedLive(t *testing.T) {
+	f, _ := accountsFixture(t)
+	bob, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(f.m.LivePath()))
+	writeFile(t, f.m.LivePath(), bob)
+
+	err = f.m.Remove("bob", "done with it")
+	require.ErrorIs(t, err, ErrActiveSub)
+	assert.Contains(t, err.Error(), "copy of its slot")
+	_, err = os.Stat(f.slot("bob"))
+	require.NoError(t, err, "bob's slot is still there")
+	require.NoError(t, f.m.Remove("alice", "done with it"))
+}
