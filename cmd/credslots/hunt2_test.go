@@ -8,6 +8,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,4 +76,34 @@ func TestHunt2ASlotRemovedByHandWhileLive(t *testing.T) {
 	r := run("--dir", dir, "switch", "--next")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "alice")
+}
+
+// A forced switch away from bob's refreshed live file keeps it as
+// .credentials.json.prev: backups names bob as the sub it belonged to, the
+// restore the switch named into another sub is refused, and into bob it
+// brings the newest login back.
+func TestHunt2ForcedSwitchThenRestoreOfThePrev(t *testing.T) {
+	dir, _ := homeWithAccounts(t) // bob active
+	time.Sleep(20 * time.Millisecond)
+	refreshed := cred(testNow.Add(9*time.Hour), "rt-bob-2")
+	claudeRefresh(t, dir, refreshed)
+	r := run("--dir", dir, "switch", "--force", "alice")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "credslots restore .credentials.json.prev bob")
+	r = run("--dir", dir, "backups")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var line string
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.HasPrefix(l, ".credentials.json.prev ") {
+			line = l
+		}
+	}
+	assert.Regexp(t, `^\.credentials\.json\.prev\s+\.credentials\.json\s+bob\s`, line, r.stdout)
+	assert.Contains(t, r.stdout, "SUB")
+	r = run("--dir", dir, "restore", ".credentials.json.prev", "alice")
+	assert.Equal(t, exitRefused, r.code)
+	assert.Contains(t, r.stderr, "credslots restore .credentials.json.prev bob")
+	r = run("--dir", dir, "restore", ".credentials.json.prev", "bob")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, string(refreshed), mustRead(t, filepath.Join(dir, ".credentials.json.bob")))
 }
