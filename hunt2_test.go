@@ -78,3 +78,41 @@ func TestHunt2RemoveRefusesTheSubCopiedLive(t *testing.T) {
 	require.NoError(t, err, "bob's slot is still there")
 	require.NoError(t, f.m.Remove("alice", "done with it"))
 }
+
+// After bob's refresh, a person copies the live file into alice's slot
+// (cp .credentials.json .credentials.json.alice) and captures alice. The
+// live file then matches alice's slot, so nothing would ever heal bob's
+// newest login into bob's slot, and alice would be filed as bob's login.
+// The capture refuses, naming bob.
+func TestHunt2CaptureRefusesTheLiveRefreshOfAnotherSub(t *testing.T) {
+	f, _ := accountsFixture(t) // bob active
+	f.refreshAt(t, claudeDoc(fresh.Add(2*time.Hour), "rt-bob-2"), later())
+	live, err := os.ReadFile(f.m.LivePath())
+	require.NoError(t, err)
+	writeFile(t, f.slot("alice"), live)
+
+	_, err = f.m.CaptureSlotFingerprint("alice")
+	require.ErrorIs(t, err, ErrIdentityDrift)
+	assert.Contains(t, err.Error(), "bob")
+
+	// Bob's own slot, healed with its refresh, captures as before.
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice-new")
+	_, err = f.m.HealDriftTo("bob")
+	require.NoError(t, err)
+	_, err = f.m.CaptureSlotFingerprint("bob")
+	require.NoError(t, err)
+}
+
+// A rotation by copy (cp .credentials.json.alice .credentials.json after
+// bob was switched to) leaves alice's capture as it was: her slot holds
+// the login her sidecar records.
+func TestHunt2CaptureAfterARotationByCopy(t *testing.T) {
+	f, _ := accountsFixture(t) // bob active
+	alice, err := os.ReadFile(f.slot("alice"))
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(f.m.LivePath()))
+	writeFile(t, f.m.LivePath(), alice)
+	require.NoError(t, os.Chtimes(f.m.LivePath(), later(), later()))
+	_, err = f.m.CaptureSlotFingerprint("alice")
+	require.NoError(t, err)
+}
