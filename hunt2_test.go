@@ -116,3 +116,34 @@ func TestHunt2CaptureAfterARotationByCopy(t *testing.T) {
 	_, err = f.m.CaptureSlotFingerprint("alice")
 	require.NoError(t, err)
 }
+
+// After bob's refresh a person copies the live file into alice's slot
+// (cp .credentials.json .credentials.json.alice): the live file then
+// holds alice's slot's bytes, but the slot was written, not the live
+// path. RecordFlip (watch calls it on every change) records no flip to
+// alice, so the journal still says bob's login is live and the capture
+// of alice refuses. A copy of a slot put at the live path is still a flip.
+func TestHunt2ACopyIntoASlotIsNoFlip(t *testing.T) {
+	f, _ := accountsFixture(t) // bob active
+	t0 := later()
+	f.refreshAt(t, claudeDoc(fresh.Add(2*time.Hour), "rt-bob-2"), t0)
+	live, err := os.ReadFile(f.m.LivePath())
+	require.NoError(t, err)
+	writeFile(t, f.slot("alice"), live)
+	require.NoError(t, os.Chtimes(f.slot("alice"), t0.Add(time.Minute), t0.Add(time.Minute)))
+
+	sub, recorded, err := f.m.RecordFlip()
+	require.NoError(t, err)
+	assert.False(t, recorded, "no flip to %q", sub)
+	last, _ := f.m.LastActive()
+	assert.Equal(t, "bob", last)
+	_, err = f.m.CaptureSlotFingerprint("alice")
+	require.ErrorIs(t, err, ErrIdentityDrift)
+
+	// The slot's bytes put at the live path afterwards are a flip.
+	require.NoError(t, os.Chtimes(f.m.LivePath(), t0.Add(2*time.Minute), t0.Add(2*time.Minute)))
+	sub, recorded, err = f.m.RecordFlip()
+	require.NoError(t, err)
+	assert.True(t, recorded)
+	assert.Equal(t, "alice", sub)
+}
