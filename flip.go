@@ -74,6 +74,12 @@ func (m *Manager) unrecordedFlip() (string, bool, error) {
 			return "", false, nil
 		}
 		sub = drift.MatchingSlot
+		// A slot written after the live file (cp .credentials.json
+		// .credentials.json.alice) was given the live file's bytes: the
+		// live path did not change, so that is no flip.
+		if sfi, err := m.cfg.fs.Lstat(m.slots[sub]); err == nil && sfi.ModTime().After(fi.ModTime()) {
+			return "", false, nil
+		}
 	default:
 		return "", false, nil
 	}

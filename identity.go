@@ -187,6 +187,10 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 	}
 	defer mu.end()
 	m.sweepIfDue()
+	// Checked under the lock (see captureRefusal).
+	if err := m.captureRefusal(sub); err != nil {
+		return "", err
+	}
 	fp, err := m.captureLocked(sub, true, true)
 	if err == nil && fp != "" {
 		err = m.record(JournalEntry{Time: m.cfg.now(), Op: opCapture, Phase: phaseDone, Sub: sub, Reason: "fingerprint captured", Fingerprint: fp})
@@ -507,4 +511,47 @@ func (m *Manager) backwards(sub string, cred credential, slots slotReads) string
 	}
 	return fmt.Sprintf("the live login expires at %s, before the one slot %s holds (%s): an older copy put back, its refresh token likely used up; switch back to %s (credslots switch %s --force keeps the older copy as a backup), or Force the heal",
 		formatTime(cred.expiry), sub, formatTime(have.expiry), sub, sub)
+}
+
+// liveRefreshOf returns the sub the journal says the live file's login is
+// (a regular file the CLI wrote after the journal's last change), when
+// that login's fingerprint is fp; "" otherwise.
+func (m *Manager) liveRefreshOf(fp string) string {
+	live, err := inspect(m.cfg.fs, m.live)
+	if err != nil || live.Kind != kindFile || m.cfg.format.parse(live.Data).fingerprint != fp {
+		return ""
+	}
+	owner, why := m.activeFor(live)
+	if why != "" {
+		return ""
+	}
+	return owner
+}
+
+// captureRefusal refuses a capture that would record another sub's login
+// as sub's. A refresh token is single-use, so a login another slot holds
+// too (a file copied over this one by hand) is never recorded as sub's;
+// nor is the live file's login the journal says is another sub's refresh
+// (copied into sub's slot by hand: nothing would then heal it into its
+// own). A login sub's sidecar already records is sub's (a rotation by
+// copy makes the live file a copy of a slot).
+func (m *Manager) captureRefusal(sub string) error {
+	fp := m.currentFingerprint(sub)
+	if fp == "" {
+		return nil
+	}
+	for _, other := range m.subs {
+		if other != sub && m.currentFingerprint(other) == fp {
+			return fmt.Errorf("credslots: slot %s holds the same login as %s's slot (a copy of it); a refresh through one would end the other: log in to %s's account again and capture it, or restore one of %s's backups (credslots backups %s): %w",
+				sub, other, sub, sub, sub, ErrIdentityDrift)
+		}
+	}
+	if stored, _ := m.storedFingerprint(sub); stored == fp {
+		return nil
+	}
+	if other := m.liveRefreshOf(fp); other != "" && other != sub {
+		return fmt.Errorf("credslots: slot %s holds the live file's login, which the journal says is %s's refreshed login: log in to %s's account again and capture it, then heal the live file into %s (credslots heal %s): %w",
+			sub, other, sub, other, other, ErrIdentityDrift)
+	}
+	return nil
 }

@@ -29,6 +29,11 @@ func (m *Manager) Remove(sub, reason string) error {
 		if active, ok := m.ActiveSubscription(); ok && active == sub {
 			return nil, fmt.Errorf("credslots: %s is the active sub; switch to another one first: %w", sub, ErrActiveSub)
 		}
+		if why := m.liveCopyOf(sub); why != "" {
+			// The live file is sub's login: removing the slot would leave
+			// its newest login in a live file no slot owns.
+			return nil, fmt.Errorf("credslots: %s is the active sub: %s: %w", sub, why, ErrActiveSub)
+		}
 		data, err := m.cfg.fs.ReadFile(m.slots[sub])
 		switch {
 		case isMissing(err):
@@ -88,4 +93,25 @@ func (m *Manager) removeLocked(mu *mutation, sub string, data []byte) error {
 		}
 	}
 	return nil
+}
+
+// liveCopyOf tells, for a live regular file that is sub's login, what to
+// do first: a copy of sub's slot (a rotation by cp), or a file matching no
+// slot that the journal says is sub's (the CLI refreshed sub's login).
+// It returns "" when the live file is not sub's regular file.
+func (m *Manager) liveCopyOf(sub string) string {
+	live, err := inspect(m.cfg.fs, m.live)
+	if err != nil || live.Kind != kindFile {
+		return ""
+	}
+	if owner, inSlot := m.slotWithHash(live.Hash); inSlot {
+		if owner == sub {
+			return "the live file is a copy of its slot; switch to another sub first (credslots switch --next)"
+		}
+		return ""
+	}
+	if owner, why := m.activeFor(live); why == "" && owner == sub {
+		return fmt.Sprintf("the live file holds its refreshed login; heal it into its slot (credslots heal %s), then switch to another sub first", sub)
+	}
+	return ""
 }

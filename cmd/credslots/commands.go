@@ -221,6 +221,9 @@ func relative(at, now time.Time) string {
 
 func (a *app) cmdSwitch(o *opts, pos []string) int {
 	if o.next == (len(pos) == 1) {
+		if !o.next {
+			return a.usageError(errors.New("switch: name a SUB or pass --next"))
+		}
 		return a.usageError(errors.New("switch: name a SUB or pass --next, not both"))
 	}
 	var sw []credslots.SwitchOption
@@ -252,6 +255,9 @@ func (a *app) cmdSwitch(o *opts, pos []string) int {
 
 func (a *app) cmdHeal(o *opts, pos []string) int {
 	if o.auto == (len(pos) == 1) {
+		if !o.auto {
+			return a.usageError(errors.New("heal: name a SUB or pass --auto"))
+		}
 		return a.usageError(errors.New("heal: name a SUB or pass --auto, not both"))
 	}
 	var sw []credslots.SwitchOption

@@ -210,7 +210,7 @@ func (a *app) cmdRemove(o *opts, pos []string) int {
 	extra := fields{"action": "remove", "sub": sub, "from": from}
 	if err := m.Remove(sub, o.reason); err != nil {
 		reason := ""
-		if errors.Is(err, credslots.ErrActiveSub) {
+		if errors.Is(err, credslots.ErrActiveSub) && from == sub { // else its refreshed login is live: the refusal says to heal
 			reason = fmt.Sprintf("%s is the active sub; switch to another one first (credslots switch --next)", sub)
 		}
 		return a.refuse(err, reason, extra)

@@ -130,7 +130,7 @@ func (a *app) cmdBackups(_ *opts, pos []string) int {
 	}
 	now := a.now()
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "BACKUP\tOF\tTAKEN\tEXPIRES\tIDENTITY")
+	fmt.Fprintln(tw, "BACKUP\tOF\tSUB\tTAKEN\tEXPIRES\tIDENTITY")
 	for _, b := range list {
 		expires := "unknown"
 		if b.Expiry != nil {
@@ -140,7 +140,11 @@ func (a *app) cmdBackups(_ *opts, pos []string) int {
 		if len(b.Fingerprint) >= 12 {
 			identity = b.Fingerprint[:12] + "…"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(b.Name), printable(b.Of),
+		sub := "-" // the sub whose login it holds, for the restore
+		if b.Sub != "" {
+			sub = b.Sub
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", printable(b.Name), printable(b.Of), printable(sub),
 			b.Time.UTC().Format(time.RFC3339), expires, identity)
 	}
 	_ = tw.Flush()

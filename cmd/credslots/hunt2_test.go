@@ -1,0 +1,109 @@
+//go:build unix
+
+package main
+
+// Red-team replays of a person's own steps through the command (SPEC
+// sections 20 and 21).
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// cp .credentials.json.bob .credentials.json.alice, then capture alice:
+// refused in the command's words, alice's identity left as it was.
+func TestHunt2CaptureOfACopiedSlotIsRefused(t *testing.T) {
+	dir, _ := homeWithAccounts(t)
+	bob := mustRead(t, filepath.Join(dir, ".credentials.json.bob"))
+	write(t, filepath.Join(dir, ".credentials.json.alice"), []byte(bob))
+	r := run("--dir", dir, "capture", "alice")
+	assert.Equal(t, exitRefused, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "identity_drift")
+	assert.Contains(t, r.stderr, "same login as bob's slot")
+	assert.Contains(t, r.stderr, "credslots backups alice")
+	r = run("--dir", dir, "check")
+	assert.Equal(t, exitRefused, r.code, "alice's drift is still a problem: %s", r.stdout)
+}
+
+// remove of the sub whose refreshed login is live (a regular file) is
+// refused and says to heal first; after the heal and a switch away it
+// works, the newest login kept as the slot's backup.
+func TestHunt2RemoveOfTheRefreshedLiveSub(t *testing.T) {
+	dir, _ := homeWithAccounts(t) // bob active
+	time.Sleep(20 * time.Millisecond)
+	refreshed := cred(testNow.Add(9*time.Hour), "rt-bob-2")
+	claudeRefresh(t, dir, refreshed)
+	r := run("--dir", dir, "remove", "bob")
+	assert.Equal(t, exitRefused, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "credslots heal bob")
+	for _, args := range [][]string{{"heal", "bob"}, {"switch", "alice"}, {"remove", "bob"}} {
+		r = run(append([]string{"--dir", dir}, args...)...)
+		require.Equal(t, exitOK, r.code, "%v: %s", args, r.stderr)
+	}
+	assert.Equal(t, string(refreshed), mustRead(t, filepath.Join(dir, ".credentials.json.bob.prev")))
+}
+
+// heal and switch with neither a SUB nor their flag say what is missing.
+func TestHunt2HealWithNoTargetSaysWhatIsMissing(t *testing.T) {
+	dir, _ := homeWithAccounts(t)
+	for cmd, flag := range map[string]string{"heal": "--auto", "switch": "--next"} {
+		r := run("--dir", dir, cmd)
+		assert.Equal(t, exitError, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "name a SUB or pass "+flag)
+		assert.NotContains(t, r.stderr, "not both", cmd)
+		r = run("--dir", dir, cmd, flag, "bob")
+		assert.Contains(t, r.stderr, "not both", cmd)
+	}
+}
+
+// rm .credentials.json.bob while bob is live: the broken link's problem
+// says the way forward, not only what is wrong.
+func TestHunt2ASlotRemovedByHandWhileLive(t *testing.T) {
+	dir, _ := homeWithAccounts(t) // bob active
+	require.NoError(t, os.Remove(filepath.Join(dir, ".credentials.json.bob")))
+	for _, cmd := range []string{"status", "check"} {
+		r := run("--dir", dir, cmd)
+		assert.Contains(t, r.stdout, "live symlink is broken", cmd)
+		assert.Contains(t, r.stdout, "credslots switch --next", cmd)
+		assert.Contains(t, r.stdout, "credslots backups", cmd)
+	}
+	r := run("--dir", dir, "switch", "--next")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "alice")
+}
+
+// A forced switch away from bob's refreshed live file keeps it as
+// .credentials.json.prev: backups names bob as the sub it belonged to, the
+// restore the switch named into another sub is refused, and into bob it
+// brings the newest login back.
+func TestHunt2ForcedSwitchThenRestoreOfThePrev(t *testing.T) {
+	dir, _ := homeWithAccounts(t) // bob active
+	time.Sleep(20 * time.Millisecond)
+	refreshed := cred(testNow.Add(9*time.Hour), "rt-bob-2")
+	claudeRefresh(t, dir, refreshed)
+	r := run("--dir", dir, "switch", "--force", "alice")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "credslots restore .credentials.json.prev bob")
+	r = run("--dir", dir, "backups")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var line string
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.HasPrefix(l, ".credentials.json.prev ") {
+			line = l
+		}
+	}
+	assert.Regexp(t, `^\.credentials\.json\.prev\s+\.credentials\.json\s+bob\s`, line, r.stdout)
+	assert.Contains(t, r.stdout, "SUB")
+	r = run("--dir", dir, "restore", ".credentials.json.prev", "alice")
+	assert.Equal(t, exitRefused, r.code)
+	assert.Contains(t, r.stderr, "credslots restore .credentials.json.prev bob")
+	r = run("--dir", dir, "restore", ".credentials.json.prev", "bob")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, string(refreshed), mustRead(t, filepath.Join(dir, ".credentials.json.bob")))
+}
