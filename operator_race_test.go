@@ -33,7 +33,7 @@ func allFilesText(t *testing.T, dir string) string {
 // A new login is live; one operator forces a switch to alice while
 // another files the login under erik. Either order keeps every refresh
 // token somewhere, and erik, if written, holds the new login.
-func TestHunt2AnAdoptRacingAForcedSwitch(t *testing.T) {
+func TestOperatorAnAdoptRacingAForcedSwitch(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		f, claudeJSONPath := accountsFixture(t)
 		writeFile(t, claudeJSONPath, claudeJSON(daveAccount))

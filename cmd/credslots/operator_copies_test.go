@@ -18,7 +18,7 @@ import (
 
 // cp .credentials.json.bob .credentials.json.alice, then capture alice:
 // refused in the command's words, alice's identity left as it was.
-func TestHunt2CaptureOfACopiedSlotIsRefused(t *testing.T) {
+func TestOperatorCaptureOfACopiedSlotIsRefused(t *testing.T) {
 	dir, _ := homeWithAccounts(t)
 	bob := mustRead(t, filepath.Join(dir, ".credentials.json.bob"))
 	write(t, filepath.Join(dir, ".credentials.json.alice"), []byte(bob))
@@ -34,7 +34,7 @@ func TestHunt2CaptureOfACopiedSlotIsRefused(t *testing.T) {
 // remove of the sub whose refreshed login is live (a regular file) is
 // refused and says to heal first; after the heal and a switch away it
 // works, the newest login kept as the slot's backup.
-func TestHunt2RemoveOfTheRefreshedLiveSub(t *testing.T) {
+func TestOperatorRemoveOfTheRefreshedLiveSub(t *testing.T) {
 	dir, _ := homeWithAccounts(t) // bob active
 	time.Sleep(20 * time.Millisecond)
 	refreshed := cred(testNow.Add(9*time.Hour), "rt-bob-2")
@@ -50,7 +50,7 @@ func TestHunt2RemoveOfTheRefreshedLiveSub(t *testing.T) {
 }
 
 // heal and switch with neither a SUB nor their flag say what is missing.
-func TestHunt2HealWithNoTargetSaysWhatIsMissing(t *testing.T) {
+func TestOperatorHealWithNoTargetSaysWhatIsMissing(t *testing.T) {
 	dir, _ := homeWithAccounts(t)
 	for cmd, flag := range map[string]string{"heal": "--auto", "switch": "--next"} {
 		r := run("--dir", dir, cmd)
@@ -64,7 +64,7 @@ func TestHunt2HealWithNoTargetSaysWhatIsMissing(t *testing.T) {
 
 // rm .credentials.json.bob while bob is live: the broken link's problem
 // says the way forward, not only what is wrong.
-func TestHunt2ASlotRemovedByHandWhileLive(t *testing.T) {
+func TestOperatorASlotRemovedByHandWhileLive(t *testing.T) {
 	dir, _ := homeWithAccounts(t) // bob active
 	require.NoError(t, os.Remove(filepath.Join(dir, ".credentials.json.bob")))
 	for _, cmd := range []string{"status", "check"} {
@@ -82,7 +82,7 @@ func TestHunt2ASlotRemovedByHandWhileLive(t *testing.T) {
 // .credentials.json.prev: backups names bob as the sub it belonged to, the
 // restore the switch named into another sub is refused, and into bob it
 // brings the newest login back.
-func TestHunt2ForcedSwitchThenRestoreOfThePrev(t *testing.T) {
+func TestOperatorForcedSwitchThenRestoreOfThePrev(t *testing.T) {
 	dir, _ := homeWithAccounts(t) // bob active
 	time.Sleep(20 * time.Millisecond)
 	refreshed := cred(testNow.Add(9*time.Hour), "rt-bob-2")

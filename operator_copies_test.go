@@ -17,7 +17,7 @@ import (
 // single-use refresh token held by two slots: a refresh through either
 // kills the other. The capture refuses, naming the other slot, and
 // records nothing.
-func TestHunt2CaptureRefusesAnotherSlotsLogin(t *testing.T) {
+func TestOperatorCaptureRefusesAnotherSlotsLogin(t *testing.T) {
 	f, _ := accountsFixture(t)
 	before, err := os.ReadFile(f.m.SlotPath("alice") + sidecarSuffix)
 	require.NoError(t, err)
@@ -45,7 +45,7 @@ func TestHunt2CaptureRefusesAnotherSlotsLogin(t *testing.T) {
 // and left the only copy of the newest login in a live file no slot
 // owns. Remove refuses the sub whose drifted copy is live, as it refuses
 // the active sub, and says to heal it first.
-func TestHunt2RemoveRefusesTheSubWhoseRefreshIsLive(t *testing.T) {
+func TestOperatorRemoveRefusesTheSubWhoseRefreshIsLive(t *testing.T) {
 	f, _ := accountsFixture(t) // bob active
 	bobBefore, err := os.ReadFile(f.slot("bob"))
 	require.NoError(t, err)
@@ -64,7 +64,7 @@ func TestHunt2RemoveRefusesTheSubWhoseRefreshIsLive(t *testing.T) {
 
 // A rotation by copy (cp .credentials.json.bob .credentials.json) makes
 // bob live as a regular file: Remove refuses bob as the active sub.
-func TestHunt2RemoveRefusesTheSubCopiedLive(t *testing.T) {
+func TestOperatorRemoveRefusesTheSubCopiedLive(t *testing.T) {
 	f, _ := accountsFixture(t)
 	bob, err := os.ReadFile(f.slot("bob"))
 	require.NoError(t, err)
@@ -84,7 +84,7 @@ func TestHunt2RemoveRefusesTheSubCopiedLive(t *testing.T) {
 // live file then matches alice's slot, so nothing would ever heal bob's
 // newest login into bob's slot, and alice would be filed as bob's login.
 // The capture refuses, naming bob.
-func TestHunt2CaptureRefusesTheLiveRefreshOfAnotherSub(t *testing.T) {
+func TestOperatorCaptureRefusesTheLiveRefreshOfAnotherSub(t *testing.T) {
 	f, _ := accountsFixture(t) // bob active
 	f.refreshAt(t, claudeDoc(fresh.Add(2*time.Hour), "rt-bob-2"), later())
 	live, err := os.ReadFile(f.m.LivePath())
@@ -106,7 +106,7 @@ func TestHunt2CaptureRefusesTheLiveRefreshOfAnotherSub(t *testing.T) {
 // A rotation by copy (cp .credentials.json.alice .credentials.json after
 // bob was switched to) leaves alice's capture as it was: her slot holds
 // the login her sidecar records.
-func TestHunt2CaptureAfterARotationByCopy(t *testing.T) {
+func TestOperatorCaptureAfterARotationByCopy(t *testing.T) {
 	f, _ := accountsFixture(t) // bob active
 	alice, err := os.ReadFile(f.slot("alice"))
 	require.NoError(t, err)
@@ -123,7 +123,7 @@ func TestHunt2CaptureAfterARotationByCopy(t *testing.T) {
 // path. RecordFlip (watch calls it on every change) records no flip to
 // alice, so the journal still says bob's login is live and the capture
 // of alice refuses. A copy of a slot put at the live path is still a flip.
-func TestHunt2ACopyIntoASlotIsNoFlip(t *testing.T) {
+func TestOperatorACopyIntoASlotIsNoFlip(t *testing.T) {
 	f, _ := accountsFixture(t) // bob active
 	t0 := later()
 	f.refreshAt(t, claudeDoc(fresh.Add(2*time.Hour), "rt-bob-2"), t0)
