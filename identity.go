@@ -162,7 +162,11 @@ func (m *Manager) fingerprintAt(path string) string {
 // (mode 0600, written atomically) and returns the fingerprint. When the slot
 // is missing or has no identity it returns "", nil and writes nothing. An
 // unknown sub returns an error wrapping [ErrUnknownSubscription]; waiting too
-// long for the manager's lock returns [ErrLockTimeout].
+// long for the manager's lock returns [ErrLockTimeout]. A login that is not
+// sub's to record is refused with an error wrapping [ErrIdentityDrift]: one
+// another slot holds too (a copy: a refresh token is single-use, so a
+// refresh through one slot would end the other), or the live file's login
+// that the journal says is another sub's refresh, copied into sub's slot.
 //
 // Call it after a fresh login establishes a slot's identity: an invalid mark
 // (see [Manager.MarkInvalid]) that a heal or restore carried onto the
