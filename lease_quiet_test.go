@@ -219,11 +219,7 @@ func TestLeaseLeavesAHeldLeasesSeatAlone(t *testing.T) {
 // holds none of the CLI's locks at home.
 func TestLeaseWaitsForADeadSeatsLockWithoutHoldingHomes(t *testing.T) {
 	f := leaseFixture(t, WithLockTimeout(300*time.Millisecond))
-	dead := seatDir(t)
-	l, err := f.m.Lease(context.Background(), dead, LeaseSub("bob"))
-	require.NoError(t, err)
-	require.NoError(t, os.Mkdir(filepath.Join(dead, claudeRefreshLock), 0o755))
-	require.NoError(t, l.File().Close()) // its holders are gone, never released
+	dead := deadSeat(t, f, "bob")
 
 	leased := make(chan error, 1)
 	go func() {
@@ -241,7 +237,7 @@ func TestLeaseWaitsForADeadSeatsLockWithoutHoldingHomes(t *testing.T) {
 	assert.FileExists(t, filepath.Join(dead, DefaultLiveName), "the dead seat's login waits for its recovery")
 
 	require.NoError(t, os.Remove(filepath.Join(dead, claudeRefreshLock)))
-	l, err = f.m.Lease(context.Background(), seatDir(t), LeaseSub("alice"))
+	l, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub("alice"))
 	require.NoError(t, err)
 	assert.NoFileExists(t, filepath.Join(dead, DefaultLiveName), "recovered")
 	require.NoError(t, l.Release())
@@ -254,11 +250,7 @@ func TestLeaseWaitsForADeadSeatsLockWithoutHoldingHomes(t *testing.T) {
 // refresh would find them held.
 func TestSwitchWaitsForADeadSeatsLockWithoutHoldingHomes(t *testing.T) {
 	f := leaseFixture(t, WithLockTimeout(300*time.Millisecond))
-	dead := seatDir(t)
-	l, err := f.m.Lease(context.Background(), dead, LeaseSub("bob"))
-	require.NoError(t, err)
-	require.NoError(t, os.Mkdir(filepath.Join(dead, claudeRefreshLock), 0o755))
-	require.NoError(t, l.File().Close()) // its holders are gone, never released
+	dead := deadSeat(t, f, "bob")
 
 	switched := make(chan error, 1)
 	go func() {
@@ -272,7 +264,7 @@ func TestSwitchWaitsForADeadSeatsLockWithoutHoldingHomes(t *testing.T) {
 	assert.ErrorIs(t, <-switched, ErrLockTimeout)
 
 	require.NoError(t, os.Remove(filepath.Join(dead, claudeRefreshLock)))
-	_, err = f.m.SwitchTo("bob", "r")
+	_, err := f.m.SwitchTo("bob", "r")
 	require.NoError(t, err)
 	assert.NoFileExists(t, filepath.Join(dead, DefaultLiveName), "recovered")
 	active, _ := f.m.ActiveSubscription()
@@ -284,19 +276,28 @@ func TestSwitchWaitsForADeadSeatsLockWithoutHoldingHomes(t *testing.T) {
 // changes nothing.
 func TestSwitchContextEndsTheWaitForADeadSeat(t *testing.T) {
 	f := leaseFixture(t, WithLockTimeout(5*time.Second))
-	dead := seatDir(t)
-	l, err := f.m.Lease(context.Background(), dead, LeaseSub("bob"))
-	require.NoError(t, err)
-	require.NoError(t, os.Mkdir(filepath.Join(dead, claudeRefreshLock), 0o755))
-	require.NoError(t, l.File().Close()) // its holders are gone, never released
+	dead := deadSeat(t, f, "bob")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = f.m.SwitchToContext(ctx, "bob", "r")
+	_, err := f.m.SwitchToContext(ctx, "bob", "r")
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 2*time.Second, "ended with the context, not the lock timeout")
 	assert.FileExists(t, filepath.Join(dead, DefaultLiveName), "the dead seat's login waits for its recovery")
 	active, _ := f.m.ActiveSubscription()
 	assert.NotEqual(t, "bob", active)
+}
+
+// deadSeat leases sub into a new seat whose holders then die in the middle
+// of its CLI's refresh: the seat's refresh lock is left there, the lease
+// never released. It returns the seat.
+func deadSeat(t *testing.T, f *fixture, sub string) string {
+	t.Helper()
+	dead := seatDir(t)
+	l, err := f.m.Lease(context.Background(), dead, LeaseSub(sub))
+	require.NoError(t, err)
+	require.NoError(t, os.Mkdir(filepath.Join(dead, claudeRefreshLock), 0o755))
+	require.NoError(t, l.File().Close()) // its holders are gone, never released
+	return dead
 }
