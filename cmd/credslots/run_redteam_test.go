@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/gptme/credslots"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -111,37 +110,20 @@ echo $! > "$PIDFILE"`
 func TestRedteamRunLeavesTheSeatsLocksAlone(t *testing.T) {
 	dir := poolDir(t, testNow)
 	seats := filepath.Join(dir, ".credslots", "seats")
-	counted := make(chan int, 1)
-	go func() {
-		var seat string
-		for deadline := time.Now().Add(5 * time.Second); seat == "" && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-			if entries, err := os.ReadDir(seats); err == nil && len(entries) > 0 {
-				seat = filepath.Join(seats, entries[0].Name())
-			}
+	ran := make(chan result, 1)
+	go func() { ran <- run("--dir", dir, "run", "--", "sleep", "3.8") }()
+	var seat string
+	require.Eventually(t, func() bool {
+		entries, err := os.ReadDir(seats)
+		if err == nil && len(entries) > 0 {
+			seat = filepath.Join(seats, entries[0].Name())
 		}
-		fw, err := fsnotify.NewWatcher()
-		if seat == "" || err != nil || fw.Add(seat) != nil {
-			counted <- -1
-			return
-		}
-		defer fw.Close()
-		taken := 0
-		quiet := time.After(3500 * time.Millisecond)
-		for {
-			select {
-			case ev := <-fw.Events:
-				if filepath.Base(ev.Name) == ".oauth_refresh.lock" && ev.Has(fsnotify.Create) {
-					taken++
-				}
-			case <-quiet:
-				counted <- taken
-				return
-			}
-		}
-	}()
-	r := run("--dir", dir, "run", "--", "sleep", "3.8")
+		return seat != ""
+	}, 5*time.Second, time.Millisecond, "the seat is made")
+	count := creates(t, seat, ".oauth_refresh.lock")
+	time.Sleep(3500 * time.Millisecond)
+	taken := count()
+	r := <-ran
 	require.Equal(t, 0, r.code, r.stderr)
-	taken := <-counted
-	require.NotEqual(t, -1, taken, "the seat was watched")
 	assert.LessOrEqual(t, taken, 1, "the seat's refresh lock taken %d times in 3.5 s of CMD doing nothing (a poll among them)", taken)
 }
