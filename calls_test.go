@@ -634,12 +634,19 @@ func TestSwitchAfterATornJournalLine(t *testing.T) {
 	require.True(t, ok, "%s", lines[len(lines)-2])
 	done, ok := parseJournalLine([]byte(lines[len(lines)-1]))
 	require.True(t, ok, "%s", lines[len(lines)-1])
+	assertSwitchedTo(t, m, "b", intent, done)
+}
+
+// assertSwitchedTo checks that intent and done are one change's records,
+// and that the journal makes sub the last active.
+func assertSwitchedTo(t *testing.T, m *Manager, sub string, intent, done JournalEntry) {
+	t.Helper()
 	assert.Equal(t, phaseIntent, intent.Phase)
 	assert.Equal(t, phaseDone, done.Phase)
 	assert.Equal(t, intent.ID, done.ID)
-	sub, ok := m.LastActive()
+	last, ok := m.LastActive()
 	assert.True(t, ok)
-	assert.Equal(t, "b", sub)
+	assert.Equal(t, sub, last)
 }
 
 // TestSwitchWhoseIntentRotatesTheJournal: an intent that takes the journal
@@ -675,13 +682,7 @@ func TestSwitchWhoseIntentRotatesTheJournal(t *testing.T) {
 	entries, err := m.Journal()
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(entries), 2)
-	intent, done := entries[len(entries)-2], entries[len(entries)-1]
-	assert.Equal(t, phaseIntent, intent.Phase)
-	assert.Equal(t, phaseDone, done.Phase)
-	assert.Equal(t, intent.ID, done.ID)
-	sub, ok := m.LastActive()
-	assert.True(t, ok)
-	assert.Equal(t, "b", sub)
+	assertSwitchedTo(t, m, "b", entries[len(entries)-2], entries[len(entries)-1])
 }
 
 // TestSwitchLooksAtTheSweepMarkerOncePerSweepAge: within the sweep age of

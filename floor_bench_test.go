@@ -264,6 +264,36 @@ func switchPairBeside(tb testing.TB, base, name string, floor func(testing.TB, *
 	}
 }
 
+// floorCredsDir makes the creds dir a floor of a switch works in, beside
+// m's (its name m's with suffix): subs' slots and sidecars as m has them,
+// the live symlink on the last, the private directory. It returns the
+// dir, its live path, and the slots' and sidecars' paths in subs' order.
+func floorCredsDir(tb testing.TB, m *Manager, subs []string, suffix string) (dir, live string, slots, sidecars []string) {
+	tb.Helper()
+	dir = filepath.Join(filepath.Dir(m.dir), filepath.Base(m.dir)+suffix)
+	if err := os.MkdirAll(filepath.Join(dir, privateDirName), 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	live = filepath.Join(dir, filepath.Base(m.live))
+	for _, sub := range subs {
+		slot := filepath.Join(dir, filepath.Base(m.SlotPath(sub)))
+		writeSlot(tb, slot, fresh, "rt-"+sub)
+		side, err := os.ReadFile(m.FingerprintPath(sub))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		sidecar := filepath.Join(dir, filepath.Base(m.FingerprintPath(sub)))
+		if err := os.WriteFile(sidecar, side, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		slots, sidecars = append(slots, slot), append(sidecars, sidecar)
+	}
+	if err := os.Symlink(filepath.Base(slots[len(slots)-1]), live); err != nil {
+		tb.Fatal(err)
+	}
+	return dir, live, slots, sidecars
+}
+
 // switchFloor is SwitchTo with Claude Code's locks at its floor, in m's
 // creds dir (with files of its own, so that it never meets credslots'
 // state): every system call the specified switch needs, each made once,
@@ -300,28 +330,7 @@ func switchPairBeside(tb testing.TB, base, name string, floor func(testing.TB, *
 // record's chmod against the umask.
 func switchFloor(tb testing.TB, m *Manager, subs []string, buf []byte) func() error {
 	tb.Helper()
-	dir := filepath.Join(filepath.Dir(m.dir), filepath.Base(m.dir)+"-floor")
-	if err := os.MkdirAll(filepath.Join(dir, privateDirName), 0o700); err != nil {
-		tb.Fatal(err)
-	}
-	live := filepath.Join(dir, filepath.Base(m.live))
-	slots := make([]string, len(subs))
-	sidecars := make([]string, len(subs))
-	for i, sub := range subs {
-		slots[i] = filepath.Join(dir, filepath.Base(m.SlotPath(sub)))
-		writeSlot(tb, slots[i], fresh, "rt-"+sub)
-		side, err := os.ReadFile(m.FingerprintPath(sub))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		sidecars[i] = filepath.Join(dir, filepath.Base(m.FingerprintPath(sub)))
-		if err := os.WriteFile(sidecars[i], side, 0o600); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	if err := os.Symlink(filepath.Base(slots[len(slots)-1]), live); err != nil {
-		tb.Fatal(err)
-	}
+	dir, live, slots, sidecars := floorCredsDir(tb, m, subs, "-floor")
 	private := filepath.Join(dir, privateDirName)
 	lockFile := filepath.Join(private, "lock")
 	journal := filepath.Join(private, journalName)
@@ -500,19 +509,7 @@ func switchFloor(tb testing.TB, m *Manager, subs []string, buf []byte) func() er
 // not the floor of SwitchTo.
 func bareSwitchFloor(tb testing.TB, m *Manager, subs []string, buf []byte) func() error {
 	tb.Helper()
-	dir := filepath.Join(filepath.Dir(m.dir), filepath.Base(m.dir)+"-bare")
-	if err := os.MkdirAll(filepath.Join(dir, privateDirName), 0o700); err != nil {
-		tb.Fatal(err)
-	}
-	live := filepath.Join(dir, filepath.Base(m.live))
-	slots := make([]string, len(subs))
-	for i, sub := range subs {
-		slots[i] = filepath.Join(dir, filepath.Base(m.SlotPath(sub)))
-		writeSlot(tb, slots[i], fresh, "rt-"+sub)
-	}
-	if err := os.Symlink(filepath.Base(slots[len(slots)-1]), live); err != nil {
-		tb.Fatal(err)
-	}
+	dir, live, slots, _ := floorCredsDir(tb, m, subs, "-bare")
 	lockFile := filepath.Join(dir, privateDirName, "lock")
 	journal := filepath.Join(dir, privateDirName, journalName)
 	tmp := filepath.Join(dir, "."+filepath.Base(live)+".tmp-link")
