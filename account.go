@@ -26,10 +26,9 @@ const (
 	// when CLAUDE_CONFIG_DIR is set, else beside ~/.claude.
 	claudeJSONName = ".claude.json"
 	// accountMember is its per-account member.
-	accountMember = "oauthAccount"
-	// maxClaudeJSON bounds the read of .claude.json, which also holds
-	// every project's history and can be larger than a credential.
-	maxClaudeJSON = 64 << 20
+	accountMember = credfile.AccountMember
+	// maxClaudeJSON bounds the read of .claude.json.
+	maxClaudeJSON = credfile.MaxClaudeJSON
 )
 
 // claudeJSONPath returns Claude Code's .claude.json for this creds dir:
@@ -70,18 +69,9 @@ func (m *Manager) ClaudeJSONPath() string {
 	return m.claudeJSONPath()
 }
 
-// accountIn returns the raw oauthAccount object of a .claude.json document.
-func accountIn(data []byte) []byte {
-	doc, problem := jsonscan.Document(data)
-	if problem != "" {
-		return nil
-	}
-	v := jsonscan.Fields(doc, accountMember)[0]
-	if len(v) == 0 || v[0] != '{' {
-		return nil
-	}
-	return v
-}
+// accountIn returns the raw oauthAccount object of a .claude.json document
+// (see credfile.AccountIn).
+func accountIn(data []byte) []byte { return credfile.AccountIn(data) }
 
 // sidecarAccount returns the oauthAccount a sidecar remembers; nil when none.
 func sidecarAccount(data []byte) []byte {

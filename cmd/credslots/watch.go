@@ -15,12 +15,9 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/gptme/credslots"
+	"github.com/gptme/credslots/internal/credfile"
 	"github.com/gptme/credslots/internal/disk"
-	"github.com/gptme/credslots/internal/jsonscan"
 )
-
-// maxClaudeJSON bounds the read of .claude.json, as the library bounds it.
-const maxClaudeJSON = 64 << 20
 
 // watchEvent is one line watch prints.
 type watchEvent struct {
@@ -334,16 +331,12 @@ func shownAccount(path string) string {
 	if path == "" {
 		return ""
 	}
-	data, err := disk.ReadRegularMax(path, maxClaudeJSON)
+	data, err := disk.ReadRegularMax(path, credfile.MaxClaudeJSON)
 	if err != nil {
 		return ""
 	}
-	doc, problem := jsonscan.Document(data)
-	if problem != "" {
-		return ""
-	}
-	acct := jsonscan.Fields(doc, "oauthAccount")[0]
-	if len(acct) == 0 {
+	acct := credfile.AccountIn(data)
+	if acct == nil {
 		return ""
 	}
 	var b bytes.Buffer

@@ -209,3 +209,16 @@ func TestUnchangedFingerprintAllocatesNothing(t *testing.T) {
 	Sidecar(side)
 	assert.Zero(t, testing.AllocsPerRun(20, func() { Sidecar(side) }), "the stored fingerprint is the one interned")
 }
+
+func TestAccountIn(t *testing.T) {
+	for _, tc := range []struct{ doc, want string }{
+		{`{"oauthAccount":{"emailAddress":"a@example.test"},"projects":{}}`, `{"emailAddress":"a@example.test"}`},
+		{`{"projects":{}}`, ""},
+		{`{"oauthAccount":null}`, ""},
+		{`{"oauthAccount":"a@example.test"}`, ""},
+		{`{"oauthAccount":{}`, ""}, // not JSON
+		{`[]`, ""},
+	} {
+		assert.Equal(t, tc.want, string(AccountIn([]byte(tc.doc))), "%s", tc.doc)
+	}
+}

@@ -119,3 +119,24 @@ func sameMembers(a, b []jsonscan.Member) bool {
 	}
 	return true
 }
+
+// MaxClaudeJSON bounds a read of Claude Code's .claude.json, which also
+// holds every project's history and can be larger than a credential.
+const MaxClaudeJSON = 64 << 20
+
+// AccountMember is .claude.json's per-account member.
+const AccountMember = "oauthAccount"
+
+// AccountIn returns the raw oauthAccount object of a .claude.json
+// document; nil when the document is not JSON or shows no account object.
+func AccountIn(data []byte) []byte {
+	doc, problem := jsonscan.Document(data)
+	if problem != "" {
+		return nil
+	}
+	v := jsonscan.Fields(doc, AccountMember)[0]
+	if len(v) == 0 || v[0] != '{' {
+		return nil
+	}
+	return v
+}
