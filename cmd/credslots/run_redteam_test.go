@@ -125,5 +125,8 @@ func TestRedteamRunLeavesTheSeatsLocksAlone(t *testing.T) {
 	taken := count()
 	r := <-ran
 	require.Equal(t, 0, r.code, r.stderr)
-	assert.LessOrEqual(t, taken, 1, "the seat's refresh lock taken %d times in 3.5 s of CMD doing nothing (a poll among them)", taken)
+	// At most the hand-out's taking, when the count began before it ended,
+	// and the follower's first look under the locks; a follower woken by
+	// its own lock directories took it some 30 times.
+	assert.LessOrEqual(t, taken, 2, "the seat's refresh lock taken %d times in 3.5 s of CMD doing nothing (a poll among them)", taken)
 }
