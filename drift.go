@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gptme/credslots/internal/disk"
 )
@@ -118,8 +120,14 @@ func (m *Manager) DetectLiveSlotDrift() (*DriftInfo, error) {
 // live path and in the slots, so that callers decide and act on the same
 // bytes.
 func (m *Manager) liveDrift() (*DriftInfo, entry, slotReads, error) {
+	return m.liveDriftReading(m.readSlots)
+}
+
+// liveDriftReading is liveDrift with the slots read by readSlots, after the
+// live path.
+func (m *Manager) liveDriftReading(readSlots func() slotReads) (*DriftInfo, entry, slotReads, error) {
 	live, err := inspect(m.cfg.fs, m.live)
-	slots := m.readSlots()
+	slots := readSlots()
 	if err != nil {
 		return nil, live, slots, fmt.Errorf("credslots: read live path %s: %w", m.live, err)
 	}
@@ -158,16 +166,60 @@ type slotReads struct {
 
 // readSlots reads every configured slot once.
 func (m *Manager) readSlots() slotReads {
-	r := slotReads{data: make(map[string][]byte, len(m.subs)), perms: make(map[string]fs.FileMode, len(m.subs)), errs: map[string]error{}}
-	for _, sub := range m.subs {
-		data, perm, err := m.cfg.fs.ReadFileMode(m.slots[sub])
-		if err != nil {
-			r.errs[sub] = err
+	r, _ := m.readSlotsAndSidecars(false)
+	return r
+}
+
+// parallelReads is the number of slots from which their reads are shared
+// with a second goroutine: below it the goroutine costs more than the reads
+// it overlaps.
+const parallelReads = 16
+
+// readSlotsAndSidecars reads every configured slot once, and with sidecars
+// every sub's sidecar too. With enough slots and a second processor, the
+// reads are shared with a second goroutine: one counter hands each read to
+// whichever goroutine is free, each result has its own place, and the maps
+// are filled on the caller's goroutine once both are done.
+func (m *Manager) readSlotsAndSidecars(sidecars bool) (slotReads, []sidecarRead) {
+	n := len(m.subs)
+	data, perms, errs := make([][]byte, n), make([]fs.FileMode, n), make([]error, n)
+	var sides []sidecarRead
+	reads := n
+	if sidecars {
+		sides, reads = make([]sidecarRead, n), 2*n
+	}
+	read := func(k int) {
+		if k < n {
+			data[k], perms[k], errs[k] = m.cfg.fs.ReadFileMode(m.slots[m.subs[k]])
+		} else {
+			sides[k-n] = m.readSidecar(m.subs[k-n])
+		}
+	}
+	if n < parallelReads || runtime.GOMAXPROCS(0) < 2 {
+		for k := 0; k < reads; k++ {
+			read(k)
+		}
+	} else {
+		var next atomic.Int64
+		work := func() {
+			for k := int(next.Add(1) - 1); k < reads; k = int(next.Add(1) - 1) {
+				read(k)
+			}
+		}
+		done := make(chan struct{})
+		go func() { defer close(done); work() }()
+		work()
+		<-done
+	}
+	r := slotReads{data: make(map[string][]byte, n), perms: make(map[string]fs.FileMode, n), errs: map[string]error{}}
+	for i, sub := range m.subs {
+		if errs[i] != nil {
+			r.errs[sub] = errs[i]
 			continue
 		}
-		r.data[sub], r.perms[sub] = data, perm
+		r.data[sub], r.perms[sub] = data[i], perms[i]
 	}
-	return r
+	return r, sides
 }
 
 // slotWithHash returns the first configured sub whose slot has content with

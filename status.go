@@ -91,7 +91,11 @@ func (m *Manager) Status() (Status, error) {
 		problem("creds dir %s is writable by group or others (mode %04o)", m.dir, dirInfo.Mode().Perm())
 	}
 
-	drift, live, slots, derr := m.liveDrift()
+	var sidecars []sidecarRead
+	drift, live, slots, derr := m.liveDriftReading(func() (r slotReads) {
+		r, sidecars = m.readSlotsAndSidecars(true)
+		return r
+	})
 	st.Live.Kind = live.Kind.String()
 	if live.Kind == kindSymlink || live.Kind == kindBrokenSymlink {
 		st.Live.Target, _ = fsys.Readlink(m.live)
@@ -128,7 +132,7 @@ func (m *Manager) Status() (Status, error) {
 	// open per slot. Any other answer probes them all.
 	_, lerr := fsys.Lstat(m.leasesDir())
 	noLeases := errors.Is(lerr, fs.ErrNotExist)
-	for _, sub := range m.subs {
+	for i, sub := range m.subs {
 		path := m.slots[sub]
 		ss := SlotStatus{Sub: sub, Path: path, Active: sub == st.Active}
 		data, rerr := slots.data[sub], slots.errs[sub]
@@ -146,7 +150,8 @@ func (m *Manager) Status() (Status, error) {
 		}
 		ss.Fresh, ss.FreshReason = freshnessOf(m.cfg.format, path, c, rerr, m.cfg.grace, now)
 		anyFresh = anyFresh || ss.Fresh
-		stored, acct, ierr := m.storedSidecar(sub)
+		side := sidecars[i]
+		stored, acct, ierr := side.fp, side.account, side.err
 		id, ierr := m.verdictFrom(sub, c.fingerprint, stored, ierr)
 		ss.Identity, ss.Email = id, emailOf(acct)
 		if ierr != nil {

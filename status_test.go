@@ -2,12 +2,16 @@ package credslots
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"reflect"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -167,4 +171,89 @@ func TestExportedStructsHaveSnakeCaseJSONTags(t *testing.T) {
 			assert.NotContains(t, tag, "-")
 		}
 	}
+}
+
+// manySlotsFixture has n subs s00..s(n-1), each slot captured, and the live
+// symlink on s00; with Status's reads shared between two goroutines.
+func manySlotsFixture(t *testing.T, n int, opts ...Option) *fixture {
+	t.Helper()
+	subs := make([]string, n)
+	for i := range subs {
+		subs[i] = fmt.Sprintf("s%02d", i)
+	}
+	f := newFixture(t, append([]Option{WithSubscriptions(subs...)}, opts...)...)
+	require.NoError(t, os.Chmod(f.dir, 0o700))
+	for _, sub := range subs {
+		writeSlot(t, f.slot(sub), fresh, "rt-"+sub)
+		_, err := f.m.CaptureSlotFingerprint(sub)
+		require.NoError(t, err)
+	}
+	f.link(t, subs[0])
+	return f
+}
+
+// TestStatusSharesItsReads: from parallelReads slots on, the slots' and the
+// sidecars' reads are shared with a second goroutine. The first slot's read
+// here waits for the last sidecar's, which read in turn would come only
+// after it.
+func TestStatusSharesItsReads(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	n := parallelReads
+	ffs := &faultFS{inner: disk.OS{}, failAt: -1}
+	f := manySlotsFixture(t, n, withFS(ffs))
+	first, last := f.slot("s00"), f.m.prints[fmt.Sprintf("s%02d", n-1)]
+	lastRead := make(chan struct{})
+	var once sync.Once
+	waited := make(chan bool, 1)
+	ffs.before = func(op, name string) {
+		switch {
+		case op == "read" && name == last:
+			once.Do(func() { close(lastRead) })
+		case op == "read" && name == first && len(waited) == 0:
+			select {
+			case <-lastRead:
+				waited <- true
+			case <-time.After(5 * time.Second):
+				waited <- false
+			}
+		}
+	}
+	st, err := f.m.Status()
+	require.NoError(t, err)
+	assert.True(t, st.Healthy, "%v", st.Problems)
+	require.Len(t, waited, 1, "the first slot was read")
+	assert.True(t, <-waited, "the last sidecar was read while the first slot's read waited")
+}
+
+// TestStatusSharedReadsAgreeWithReadsInTurn: Status of many slots in every
+// state reads the same with its reads shared as read in turn, on one
+// processor.
+func TestStatusSharedReadsAgreeWithReadsInTurn(t *testing.T) {
+	f := manySlotsFixture(t, 3*parallelReads)
+	writeSlot(t, f.slot("s03"), stale, "rt-s03")
+	writeSlot(t, f.slot("s07"), fresh, "rt-other")
+	require.NoError(t, os.Remove(f.slot("s11")))
+	require.NoError(t, os.Remove(f.m.prints["s12"]))
+	require.NoError(t, os.Remove(f.m.prints["s13"]))
+	require.NoError(t, os.Mkdir(f.m.prints["s13"], 0o700))
+	require.NoError(t, os.Chmod(f.slot("s20"), 0o644))
+	require.NoError(t, os.Remove(f.slot("s21")))
+	require.NoError(t, os.Mkdir(f.slot("s21"), 0o700))
+	writeFile(t, f.slot("s30"), []byte("not json"))
+	f.refresh(t, claudeDoc(fresh, "rt-new"))
+
+	shared, err := f.m.Status()
+	require.NoError(t, err)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	inTurn, err := f.m.Status()
+	require.NoError(t, err)
+	assert.Equal(t, inTurn, shared)
+	assert.False(t, shared.Healthy)
+	for _, want := range []string{"slot s07: identity drift", "slot s11: identity drift", "slot s13: fingerprint unreadable",
+		"s20 .credentials.json.s20 is readable", "slot s21: cannot read", "slot s30 (.credentials.json.s30) is not", "matches no slot"} {
+		assert.Contains(t, strings.Join(shared.Problems, "\n"), want)
+	}
+	assert.False(t, shared.Slots[3].Fresh)
+	assert.Contains(t, shared.Slots[12].Identity.Reason, "no fingerprint stored yet")
+	assert.Equal(t, "fingerprint matches", shared.Slots[len(shared.Slots)-1].Identity.Reason)
 }
