@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/gptme/credslots/internal/disk"
@@ -170,16 +171,20 @@ func (m *Manager) readSlots() slotReads {
 	return r
 }
 
-// parallelReads is the number of slots from which their reads are shared
-// with a second goroutine: below it the goroutine costs more than the reads
-// it overlaps.
-const parallelReads = 16
+// parallelReads is the number of reads each goroutine sharing a reading of
+// the slots is given, at least; below it a goroutine costs more than the
+// reads it overlaps. maxReaders is the most goroutines that share one.
+const (
+	parallelReads = 16
+	maxReaders    = 4
+)
 
 // readSlotsAndSidecars reads every configured slot once, and with sidecars
-// every sub's sidecar too. With enough slots and a second processor, the
-// reads are shared with a second goroutine: one counter hands each read to
-// whichever goroutine is free, each result has its own place, and the maps
-// are filled on the caller's goroutine once both are done.
+// every sub's sidecar too. With enough slots and more than one processor,
+// the reads are shared with up to maxReaders-1 more goroutines: one counter
+// hands each read to whichever goroutine is free, each result has its own
+// place, and the maps are filled on the caller's goroutine once all are
+// done.
 func (m *Manager) readSlotsAndSidecars(sidecars bool) (slotReads, []sidecarRead) {
 	n := len(m.subs)
 	data, perms, errs := make([][]byte, n), make([]fs.FileMode, n), make([]error, n)
@@ -195,22 +200,19 @@ func (m *Manager) readSlotsAndSidecars(sidecars bool) (slotReads, []sidecarRead)
 			sides[k-n] = m.readSidecar(m.subs[k-n])
 		}
 	}
-	if n < parallelReads || runtime.GOMAXPROCS(0) < 2 {
-		for k := 0; k < reads; k++ {
+	var next atomic.Int64
+	work := func() {
+		for k := int(next.Add(1) - 1); k < reads; k = int(next.Add(1) - 1) {
 			read(k)
 		}
-	} else {
-		var next atomic.Int64
-		work := func() {
-			for k := int(next.Add(1) - 1); k < reads; k = int(next.Add(1) - 1) {
-				read(k)
-			}
-		}
-		done := make(chan struct{})
-		go func() { defer close(done); work() }()
-		work()
-		<-done
 	}
+	var wg sync.WaitGroup
+	for i := 1; i < min(runtime.GOMAXPROCS(0), maxReaders, reads/parallelReads); i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); work() }()
+	}
+	work()
+	wg.Wait()
 	r := slotReads{data: make(map[string][]byte, n), perms: make(map[string]fs.FileMode, n), errs: map[string]error{}}
 	for i, sub := range m.subs {
 		if errs[i] != nil {
