@@ -68,6 +68,9 @@ type credential struct {
 	expiryOK bool
 	// fingerprint is the sha256 hex of the identity key; "" when absent.
 	fingerprint string
+	// login is the sha256 hex of the refresh token, which one login alone
+	// may hold (see credfile.Credential.Login); "" when absent.
+	login string
 	// blank names a blanked field ("claudeAiOauth.accessToken"); "" when none.
 	blank string
 }
@@ -162,5 +165,5 @@ func (f *jsonFormat) parse(data []byte) credential { return f.parseFor(data, cre
 
 func (f *jsonFormat) parseFor(data []byte, want credfile.Want) credential {
 	c := credfile.Parse(f.read, data, want)
-	return credential{problem: c.Problem, expiry: c.Expiry, expiryOK: c.ExpiryOK, fingerprint: c.Fingerprint, blank: c.Blank}
+	return credential{problem: c.Problem, expiry: c.Expiry, expiryOK: c.ExpiryOK, fingerprint: c.Fingerprint, login: c.Login, blank: c.Blank}
 }

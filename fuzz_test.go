@@ -60,7 +60,7 @@ func oracleString(doc any, path ...string) string {
 }
 
 // checkCredential compares a parsed credential with the oracle's reading.
-func checkCredential(t *testing.T, c credential, ok bool, want time.Time, identity string) {
+func checkCredential(t *testing.T, c credential, ok bool, want time.Time, identity, login string) {
 	t.Helper()
 	if c.hasExpiry() != ok {
 		t.Fatalf("expiry readable=%v, oracle says %v (problem %q)", c.hasExpiry(), ok, c.problem)
@@ -81,6 +81,13 @@ func checkCredential(t *testing.T, c credential, ok bool, want time.Time, identi
 	if c.fingerprint != wantFP {
 		t.Fatalf("fingerprint %q, oracle %q", c.fingerprint, wantFP)
 	}
+	wantLogin := ""
+	if login != "" {
+		wantLogin = hashBytes([]byte(login))
+	}
+	if c.login != wantLogin {
+		t.Fatalf("login %q, oracle %q", c.login, wantLogin)
+	}
 }
 
 func FuzzClaudeCredential(f *testing.F) {
@@ -89,11 +96,12 @@ func FuzzClaudeCredential(f *testing.F) {
 		c := ClaudeCode.parse(data)
 		doc, ok := decode(data)
 		if !ok {
-			checkCredential(t, c, false, time.Time{}, "")
+			checkCredential(t, c, false, time.Time{}, "", "")
 			return
 		}
 		want, ok := oracleTime(doc, time.Millisecond, "claudeAiOauth", "expiresAt")
-		checkCredential(t, c, ok, want, oracleString(doc, "claudeAiOauth", "refreshToken"))
+		rt := oracleString(doc, "claudeAiOauth", "refreshToken")
+		checkCredential(t, c, ok, want, rt, rt)
 	})
 }
 
@@ -103,21 +111,23 @@ func FuzzGeminiCredential(f *testing.F) {
 		c := GeminiCLI.parse(data)
 		doc, ok := decode(data)
 		if !ok {
-			checkCredential(t, c, false, time.Time{}, "")
+			checkCredential(t, c, false, time.Time{}, "", "")
 			return
 		}
 		want, ok := oracleTime(doc, time.Millisecond, "expiry_date")
-		checkCredential(t, c, ok, want, oracleString(doc, "refresh_token"))
+		rt := oracleString(doc, "refresh_token")
+		checkCredential(t, c, ok, want, rt, rt)
 	})
 }
 
 func FuzzCodexCredential(f *testing.F) {
 	f.Add([]byte(`{"tokens":{"access_token":"eyJhbGciOiJub25lIn0.eyJleHAiOjE3NjcyMjU2MDB9.x","account_id":"a"}}`))
+	f.Add([]byte(`{"tokens":{"access_token":"a","account_id":"a","refresh_token":"r\u00e9"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := CodexCLI.parse(data)
 		doc, ok := decode(data)
 		if !ok {
-			checkCredential(t, c, false, time.Time{}, "")
+			checkCredential(t, c, false, time.Time{}, "", "")
 			return
 		}
 		var want time.Time
@@ -129,7 +139,7 @@ func FuzzCodexCredential(f *testing.F) {
 				want, ok = oracleTime(claims, time.Second, "exp")
 			}
 		}
-		checkCredential(t, c, ok, want, oracleString(doc, "tokens", "account_id"))
+		checkCredential(t, c, ok, want, oracleString(doc, "tokens", "account_id"), oracleString(doc, "tokens", "refresh_token"))
 	})
 }
 

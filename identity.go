@@ -148,14 +148,26 @@ func (m *Manager) currentFingerprint(sub string) string { return m.fingerprintAt
 
 // fingerprintAt is currentFingerprint for the slot at path.
 func (m *Manager) fingerprintAt(path string) string {
+	return m.readAt(path, credfile.Identity).fingerprint
+}
+
+// currentLogin reads sub's slot and returns its login: the hash of the
+// refresh token, which a second slot holding it too would lose.
+func (m *Manager) currentLogin(sub string) string {
+	return m.readAt(m.slots[sub], credfile.Login).login
+}
+
+// readAt reads the credential file at path into a pooled buffer and parses
+// only what want names; the zero credential when it cannot be read.
+func (m *Manager) readAt(path string, want credfile.Want) credential {
 	buf := disk.GetBuffer()
 	data, err := m.cfg.fs.ReadFileInto(path, *buf)
-	fp := ""
+	var c credential
 	if err == nil {
-		fp = m.cfg.format.parseFor(data, credfile.Identity).fingerprint
+		c = m.cfg.format.parseFor(data, want)
 	}
 	disk.PutBuffer(buf, data)
-	return fp
+	return c
 }
 
 // CaptureSlotFingerprint records the identity of sub's slot in its sidecar
@@ -532,6 +544,13 @@ func (m *Manager) liveRefreshOf(fp string) string {
 	return owner
 }
 
+// copiedLogin says that sub's slot holds the login other's slot holds, and
+// what to do.
+func copiedLogin(sub, other string) string {
+	return fmt.Sprintf("slot %s holds the same login as %s's slot (a copy of it); a refresh through one would end the other: log in to %s's account again and capture it, or restore one of %s's backups (credslots backups %s)",
+		sub, other, sub, sub, sub)
+}
+
 // captureRefusal refuses a capture that would record another sub's login
 // as sub's. A refresh token is single-use, so a login another slot holds
 // too (a file copied over this one by hand) is never recorded as sub's;
@@ -540,14 +559,16 @@ func (m *Manager) liveRefreshOf(fp string) string {
 // own). A login sub's sidecar already records is sub's (a rotation by
 // copy makes the live file a copy of a slot).
 func (m *Manager) captureRefusal(sub string) error {
-	fp := m.currentFingerprint(sub)
+	c := m.readAt(m.slots[sub], credfile.Identity|credfile.Login)
+	fp := c.fingerprint
 	if fp == "" {
 		return nil
 	}
-	for _, other := range m.subs {
-		if other != sub && m.currentFingerprint(other) == fp {
-			return fmt.Errorf("credslots: slot %s holds the same login as %s's slot (a copy of it); a refresh through one would end the other: log in to %s's account again and capture it, or restore one of %s's backups (credslots backups %s): %w",
-				sub, other, sub, sub, sub, ErrIdentityDrift)
+	if c.login != "" {
+		for _, other := range m.subs {
+			if other != sub && m.currentLogin(other) == c.login {
+				return fmt.Errorf("credslots: %s: %w", copiedLogin(sub, other), ErrIdentityDrift)
+			}
 		}
 	}
 	if stored, _ := m.storedFingerprint(sub); stored == fp {

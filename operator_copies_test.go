@@ -5,6 +5,7 @@ package credslots
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +38,29 @@ func TestOperatorCaptureRefusesAnotherSlotsLogin(t *testing.T) {
 	fp, err := f.m.CaptureSlotFingerprint("alice")
 	require.NoError(t, err)
 	assert.NotEmpty(t, fp)
+}
+
+// A Codex login is known by its account, but what a refresh spends is its
+// refresh token: two logins of one account are two logins, and capture
+// records both; one refresh token in two slots is refused, as for Claude
+// Code.
+func TestOperatorCodexCaptureKnowsALoginByItsRefreshToken(t *testing.T) {
+	f := newFixture(t, WithFormat(CodexCLI))
+	login := func(refresh string) []byte {
+		return []byte(strings.Replace(string(codexDoc(fresh, "acct")), `"rt-acct"`, `"`+refresh+`"`, 1))
+	}
+	writeFile(t, f.slot("bob"), login("rt-1"))
+	writeFile(t, f.slot("alice"), login("rt-2"))
+	for _, sub := range []string{"bob", "alice"} {
+		fp, err := f.m.CaptureSlotFingerprint(sub)
+		require.NoError(t, err, sub)
+		assert.Equal(t, hashBytes([]byte("acct")), fp)
+	}
+	writeFile(t, f.slot("erik"), login("rt-1"))
+	_, err := f.m.CaptureSlotFingerprint("erik")
+	require.ErrorIs(t, err, ErrIdentityDrift)
+	assert.Contains(t, err.Error(), "slot erik holds the same login as bob's slot")
+	assert.NoFileExists(t, f.m.prints["erik"])
 }
 
 // After a refresh, the live file is a regular file holding the active

@@ -66,9 +66,11 @@ type SlotStatus struct {
 // live path's kind and target, the active sub, the hash drift, every slot's
 // expiry, freshness, identity drift and file mode, and the problems found:
 // a missing or unreadable live path, drift, a broken link, the active slot
-// not fresh, identity drift, no fresh slot at all, a credential file readable
-// by group or others, and a creds dir writable by group or others. It
-// returns an error only when the creds dir itself cannot be inspected.
+// not fresh, identity drift, slots holding one login (the same refresh
+// token, which a refresh through one ends in the others), no fresh slot at
+// all, a credential file readable by group or others, and a creds dir
+// writable by group or others. It returns an error only when the creds dir
+// itself cannot be inspected.
 func (m *Manager) Status() (Status, error) {
 	fsys := m.cfg.fs
 	dirInfo, err := fsys.Stat(m.dir)
@@ -132,6 +134,8 @@ func (m *Manager) Status() (Status, error) {
 	// open per slot. Any other answer probes them all.
 	_, lerr := fsys.Lstat(m.leasesDir())
 	noLeases := errors.Is(lerr, fs.ErrNotExist)
+	logins := make([]string, len(m.subs)) // each slot's login, for copies
+	owns := make([]bool, len(m.subs))     // its sidecar records its identity
 	for i, sub := range m.subs {
 		path := m.slots[sub]
 		ss := SlotStatus{Sub: sub, Path: path, Active: sub == st.Active}
@@ -153,6 +157,7 @@ func (m *Manager) Status() (Status, error) {
 		side := sidecars[i]
 		stored, acct, ierr := side.fp, side.account, side.err
 		id, ierr := m.verdictFrom(sub, c.fingerprint, stored, ierr)
+		logins[i], owns[i] = c.login, ierr == nil && stored != "" && stored == c.fingerprint
 		ss.Identity, ss.Email = id, emailOf(acct)
 		if ierr != nil {
 			problem("slot %s: fingerprint unreadable: %v", sub, errors.Unwrap(ierr))
@@ -200,6 +205,7 @@ func (m *Manager) Status() (Status, error) {
 		}
 		st.Slots = append(st.Slots, ss)
 	}
+	st.Problems = append(st.Problems, m.copiedLogins(logins, owns)...)
 	st.Problems = append(st.Problems, m.strandedLogins()...)
 	if !anyFresh {
 		problem("no fresh slot: every configured slot is missing, unreadable, expired or within grace")
@@ -209,6 +215,52 @@ func (m *Manager) Status() (Status, error) {
 	m.changeProblems(&st)
 	st.Healthy = len(st.Problems) == 0
 	return st, nil
+}
+
+// copiedLogins lists, as problems, the slots that hold one login: the same
+// refresh token, single-use, which a refresh through one slot ends in the
+// others. logins holds each configured sub's login ("" for none), owns
+// whether its sidecar records the identity it holds. When exactly one of
+// the slots is its login's by its sidecar, the others are its copies.
+func (m *Manager) copiedLogins(logins []string, owns []bool) []string {
+	first := make(map[string]int, len(logins))
+	var problems []string
+	for i, login := range logins {
+		if login == "" {
+			continue
+		}
+		j, seen := first[login]
+		if !seen {
+			first[login] = i
+			continue
+		}
+		if j < 0 {
+			continue // the group is listed already
+		}
+		first[login] = -1
+		var group []string
+		owner, owners := "", 0
+		for k := j; k < len(logins); k++ {
+			if logins[k] != login {
+				continue
+			}
+			group = append(group, m.subs[k])
+			if owns[k] {
+				owner, owners = m.subs[k], owners+1
+			}
+		}
+		if owners != 1 {
+			problems = append(problems, fmt.Sprintf("slots %s hold one login (the same refresh token): a refresh through one would end the others; find whose login it is (credslots backups lists each slot's earlier ones), then log in to the others' accounts again and capture them",
+				strings.Join(group, ", ")))
+			continue
+		}
+		for _, sub := range group {
+			if sub != owner {
+				problems = append(problems, copiedLogin(sub, owner))
+			}
+		}
+	}
+	return problems
 }
 
 // checkMode records a problem when a credential file is readable by group or

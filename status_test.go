@@ -257,3 +257,73 @@ func TestStatusSharedReadsAgreeWithReadsInTurn(t *testing.T) {
 	assert.Contains(t, shared.Slots[12].Identity.Reason, "no fingerprint stored yet")
 	assert.Equal(t, "fingerprint matches", shared.Slots[len(shared.Slots)-1].Identity.Reason)
 }
+
+// TestStatusNamesSlotsHoldingOneLogin: two slots with one refresh token lose
+// it on the first refresh through either, so Status lists them; the slot
+// whose sidecar records the login is the original, the others its copies.
+func TestStatusNamesSlotsHoldingOneLogin(t *testing.T) {
+	codexLogin := func(account, refresh string) []byte {
+		return []byte(strings.Replace(string(codexDoc(fresh, account)), `"rt-`+account+`"`, `"`+refresh+`"`, 1))
+	}
+	for _, tc := range []struct {
+		name  string
+		opts  []Option
+		setup func(t *testing.T, f *fixture)
+		want  []string // the problems about copies, in order
+	}{
+		{"a copy over a captured slot", nil, func(t *testing.T, f *fixture) {
+			writeSlot(t, f.slot("erik"), fresh, "rt-bob")
+		}, []string{copiedLogin("erik", "bob")}},
+		{"two copies of one slot", nil, func(t *testing.T, f *fixture) {
+			writeSlot(t, f.slot("alice"), fresh, "rt-bob")
+			writeSlot(t, f.slot("erik"), fresh, "rt-bob")
+		}, []string{copiedLogin("alice", "bob"), copiedLogin("erik", "bob")}},
+		{"no sidecar says whose", nil, func(t *testing.T, f *fixture) {
+			for _, sub := range []string{"alice", "erik"} {
+				require.NoError(t, os.Remove(f.m.prints[sub]))
+				writeSlot(t, f.slot(sub), fresh, "rt-shared")
+			}
+		}, []string{"slots alice, erik hold one login (the same refresh token): a refresh through one would end the others; find whose login it is (credslots backups lists each slot's earlier ones), then log in to the others' accounts again and capture them"}},
+		{"two pairs", nil, func(t *testing.T, f *fixture) {
+			writeSlot(t, f.slot("alice"), fresh, "rt-bob")
+			require.NoError(t, os.Remove(f.m.prints["erik"]))
+		}, []string{copiedLogin("alice", "bob")}},
+		{"codex: two logins of one account are two logins", []Option{WithFormat(CodexCLI)}, func(t *testing.T, f *fixture) {
+			writeFile(t, f.slot("alice"), codexLogin("acct", "rt-1"))
+			writeFile(t, f.slot("erik"), codexLogin("acct", "rt-2"))
+		}, nil},
+		{"codex: one refresh token in two slots", []Option{WithFormat(CodexCLI)}, func(t *testing.T, f *fixture) {
+			writeFile(t, f.slot("alice"), codexLogin("acct", "rt-1"))
+			writeFile(t, f.slot("erik"), codexLogin("acct", "rt-1"))
+		}, []string{"slots alice, erik hold one login (the same refresh token): a refresh through one would end the others; find whose login it is (credslots backups lists each slot's earlier ones), then log in to the others' accounts again and capture them"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.opts...)
+			require.NoError(t, os.Chmod(f.dir, 0o700))
+			for _, sub := range []string{"bob", "alice", "erik"} {
+				if tc.opts != nil {
+					writeFile(t, f.slot(sub), codexLogin("acct", "rt-"+sub))
+				} else {
+					writeSlot(t, f.slot(sub), fresh, "rt-"+sub)
+				}
+				_, err := f.m.CaptureSlotFingerprint(sub)
+				require.NoError(t, err)
+			}
+			f.link(t, "bob")
+			st, err := f.m.Status()
+			require.NoError(t, err)
+			require.True(t, st.Healthy, "%v", st.Problems)
+			tc.setup(t, f)
+			st, err = f.m.Status()
+			require.NoError(t, err)
+			var copies []string
+			for _, p := range st.Problems {
+				if strings.Contains(p, "same login") || strings.Contains(p, "one login") {
+					copies = append(copies, p)
+				}
+			}
+			assert.Equal(t, tc.want, copies, "all problems: %v", st.Problems)
+			assert.Equal(t, tc.want == nil, st.Healthy, "%v", st.Problems)
+		})
+	}
+}

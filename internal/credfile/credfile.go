@@ -23,8 +23,10 @@ const (
 	Identity
 	// Blank: Credential.Blank.
 	Blank
+	// Login: Credential.Login.
+	Login
 	// All fields.
-	All = Expiry | Identity | Blank
+	All = Expiry | Identity | Blank | Login
 )
 
 // Credential is what a read found in one credential document. A field
@@ -41,6 +43,11 @@ type Credential struct {
 	ExpiryOK bool
 	// Fingerprint is the sha256 hex of the identity key; "" when absent.
 	Fingerprint string
+	// Login is the sha256 hex of the refresh token, the single-use secret
+	// a refresh spends: two documents with the same Login are one login,
+	// which a refresh through one ends in the other. It is Fingerprint
+	// where the identity key is the refresh token; "" when absent.
+	Login string
 	// Blank names a blanked field ("claudeAiOauth.accessToken"); "" when none.
 	Blank string
 }
@@ -78,8 +85,9 @@ var (
 	Gemini = &Format{names: []string{"access_token", "refresh_token", "expiry_date"}, read: readGemini}
 	// Codex is Codex CLI's auth.json: the exp claim (Unix seconds) of the
 	// JWT in tokens.access_token, decoded without verifying its signature;
-	// identity tokens.account_id; blank when tokens.access_token is empty.
-	Codex = &Format{outer: "tokens", names: []string{"access_token", "account_id"}, read: readCodex}
+	// identity tokens.account_id, login tokens.refresh_token; blank when
+	// tokens.access_token is empty.
+	Codex = &Format{outer: "tokens", names: []string{"access_token", "account_id", "refresh_token"}, read: readCodex}
 )
 
 func readClaude(oauth []byte, v [4][]byte, want Want) Credential {
@@ -88,8 +96,15 @@ func readClaude(oauth []byte, v [4][]byte, want Want) Credential {
 		c.Problem = "missing claudeAiOauth payload"
 		return c
 	}
-	if want&Identity != 0 {
+	if want&(Identity|Login) != 0 {
 		c.Fingerprint = Fingerprint(v[1])
+		c.Login = c.Fingerprint
+		if want&Identity == 0 {
+			c.Fingerprint = ""
+		}
+		if want&Login == 0 {
+			c.Login = ""
+		}
 	}
 	if want&Blank != 0 {
 		c.Blank = blankField("claudeAiOauth.", []string{"accessToken", "refreshToken"}, v[0], v[1])
@@ -102,8 +117,15 @@ func readClaude(oauth []byte, v [4][]byte, want Want) Credential {
 
 func readGemini(_ []byte, v [4][]byte, want Want) Credential {
 	var c Credential
-	if want&Identity != 0 {
+	if want&(Identity|Login) != 0 {
 		c.Fingerprint = Fingerprint(v[1])
+		c.Login = c.Fingerprint
+		if want&Identity == 0 {
+			c.Fingerprint = ""
+		}
+		if want&Login == 0 {
+			c.Login = ""
+		}
 	}
 	if want&Blank != 0 {
 		c.Blank = blankField("", []string{"access_token"}, v[0])
@@ -122,6 +144,9 @@ func readCodex(tokens []byte, v [4][]byte, want Want) Credential {
 	}
 	if want&Identity != 0 {
 		c.Fingerprint = Fingerprint(v[1])
+	}
+	if want&Login != 0 {
+		c.Login = Fingerprint(v[2])
 	}
 	if want&Blank != 0 {
 		c.Blank = blankField("tokens.", []string{"access_token"}, v[0])

@@ -27,9 +27,10 @@ func TestParseComputesWhatIsWanted(t *testing.T) {
 		want Want
 		c    Credential
 	}{
-		{All, Credential{Expiry: exp, ExpiryOK: true, Fingerprint: sum("rt-bob")}},
+		{All, Credential{Expiry: exp, ExpiryOK: true, Fingerprint: sum("rt-bob"), Login: sum("rt-bob")}},
 		{Expiry, Credential{Expiry: exp, ExpiryOK: true}},
 		{Identity, Credential{Fingerprint: sum("rt-bob")}},
+		{Login, Credential{Login: sum("rt-bob")}},
 		{Blank, Credential{}},
 	} {
 		assert.Equal(t, tc.c, Parse(Claude, []byte(claudeDoc), tc.want), "want %b", tc.want)
@@ -46,11 +47,18 @@ func TestFormats(t *testing.T) {
 	gem := Parse(Gemini, []byte(`{"access_token":"a","refresh_token":"rt","expiry_date":1767225600000}`), All)
 	assert.True(t, gem.ExpiryOK)
 	assert.Equal(t, sum("rt"), gem.Fingerprint)
+	assert.Equal(t, sum("rt"), gem.Login, "Gemini's identity is its refresh token")
+	assert.Empty(t, Parse(Gemini, []byte(`{"refresh_token":"rt"}`), Identity).Login)
 	// {"exp":1767225600}
 	codex := Parse(Codex, []byte(`{"tokens":{"access_token":"eyJhbGciOiJub25lIn0.eyJleHAiOjE3NjcyMjU2MDB9.x","account_id":"acct"}}`), All)
 	assert.True(t, codex.ExpiryOK)
 	assert.Equal(t, time.Unix(1767225600, 0).UTC(), codex.Expiry)
 	assert.Equal(t, sum("acct"), codex.Fingerprint)
+	assert.Empty(t, codex.Login, "no refresh token")
+	withRefresh := []byte(`{"tokens":{"access_token":"a","account_id":"acct","refresh_token":"rt-codex"}}`)
+	assert.Equal(t, sum("rt-codex"), Parse(Codex, withRefresh, Login).Login, "Codex's login is its refresh token, not the account")
+	assert.Empty(t, Parse(Codex, withRefresh, Identity).Login)
+	assert.Empty(t, Parse(Codex, withRefresh, Login).Fingerprint)
 	assert.Equal(t, "missing tokens payload", Parse(Codex, []byte(`{}`), Expiry).Problem)
 	assert.Equal(t, "missing expiry_date", Parse(Gemini, []byte(`{"expiry_date":"soon"}`), Expiry).Problem)
 }
