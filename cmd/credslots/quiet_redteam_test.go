@@ -163,8 +163,8 @@ sleep 4.5`
 // TestRedteamWatchRetriesADeferredHealWithoutTheCLIsLocks: a refresh lands
 // while a busy-signal stands (--lock-glob); watch retries the deferred heal
 // every --retry, and each retry that finds the signal still there must take
-// none of Claude Code's locks, which the busy CLI may need meanwhile. Once
-// the signal is gone, the heal is made.
+// none of Claude Code's locks, which the busy CLI may need meanwhile, and
+// print nothing new. Once the signal is gone, the heal is made.
 func TestRedteamWatchRetriesADeferredHealWithoutTheCLIsLocks(t *testing.T) {
 	dir, _ := homeWithAccounts(t)
 	flag := filepath.Join(t.TempDir(), "agent.busy")
@@ -177,6 +177,7 @@ func TestRedteamWatchRetriesADeferredHealWithoutTheCLIsLocks(t *testing.T) {
 	taken := creates(t, dir, ".oauth_refresh.lock", ".storage-write.lock")
 	time.Sleep(time.Second) // six retries or so
 	assert.Zero(t, taken(), "Claude Code's locks taken by retries of a heal still deferred")
+	assert.Equal(t, 1, strings.Count(w.stdout.String(), `"deferred"`), "a deferral that stands is said once: %s", w.stdout)
 
 	require.NoError(t, os.Remove(flag))
 	require.Eventually(t, func() bool { return strings.Contains(w.stdout.String(), `"healed"`) },

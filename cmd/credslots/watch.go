@@ -49,6 +49,10 @@ type watcher struct {
 	// the lock directories the finish made do not wake the watch into
 	// finishing, and taking the CLI's locks, again and again.
 	finished string
+	// refusal is the heal refusal last printed (the live file's key, the
+	// error word and the reason): a deferred heal tried again after
+	// --retry and refused for the same reason is not printed again.
+	refusal string
 	// flipErr is the error a flip was last not journaled with: said once,
 	// not on every check until the journal can be written.
 	flipErr string
@@ -244,7 +248,7 @@ func (w *watcher) heal(m *credslots.Manager) {
 		return
 	}
 	if drift == nil || !drift.Drift {
-		w.tried = ""
+		w.tried, w.refusal = "", ""
 		w.finish(m, drift)
 		return
 	}
@@ -270,7 +274,7 @@ func (w *watcher) heal(m *credslots.Manager) {
 	}
 	res, err := m.HealDrift()
 	if err == nil {
-		w.tried = ""
+		w.tried, w.refusal = "", ""
 		sub, _ := m.ActiveSubscription()
 		w.emit(watchEvent{Event: "healed", Sub: sub, From: res.From, Reason: res.Reason})
 		return
@@ -285,7 +289,7 @@ func (w *watcher) heal(m *credslots.Manager) {
 	}
 	if word == "no_drift" {
 		// Healed meanwhile by someone else.
-		w.tried = ""
+		w.tried, w.refusal = "", ""
 		return
 	}
 	if retried(word) {
@@ -300,7 +304,10 @@ func (w *watcher) heal(m *credslots.Manager) {
 	}
 	reason = clean(reason, err)
 	sub, _ := m.LastActive()
-	w.emit(watchEvent{Event: "heal_refused", Sub: sub, Error: word, Reason: reason})
+	if said := key + "\x00" + word + "\x00" + reason; said != w.refusal {
+		w.refusal = said
+		w.emit(watchEvent{Event: "heal_refused", Sub: sub, Error: word, Reason: reason})
+	}
 }
 
 // shownAccount is shownAccount(path), read again only when the file at
