@@ -6,6 +6,7 @@ package credslots
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -302,6 +303,19 @@ func (m *Manager) backupPath(name string) (string, bool) {
 // mark (see [Manager.MarkInvalid]) standing unless the restored login is a
 // new identity: neither a copy of sub's slot nor a login sub ever had.
 func (m *Manager) Restore(backup, sub string, opts ...SwitchOption) error {
+	return m.restore(context.Background(), backup, sub, opts...)
+}
+
+// RestoreContext is [Manager.Restore] whose waits for the locks end with
+// ctx: a done ctx changes nothing and returns an error wrapping ctx.Err().
+func (m *Manager) RestoreContext(ctx context.Context, backup, sub string, opts ...SwitchOption) error {
+	if err := notStarted(ctx); err != nil {
+		return err
+	}
+	return m.restore(ctx, backup, sub, opts...)
+}
+
+func (m *Manager) restore(ctx context.Context, backup, sub string, opts ...SwitchOption) error {
 	sc := applySwitchOptions(opts)
 	if !m.knows(sub) {
 		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
@@ -316,7 +330,7 @@ func (m *Manager) Restore(backup, sub string, opts ...SwitchOption) error {
 			return err
 		}
 	}
-	mu, err := m.beginMutation()
+	mu, err := m.beginMutationContext(ctx)
 	if err != nil {
 		return err
 	}

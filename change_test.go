@@ -3,6 +3,7 @@ package credslots
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"sync"
 	"testing"
@@ -181,6 +182,78 @@ func TestContextCancelledChangesNothing(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 10*time.Second, "did not wait for the lock timeout")
 	assert.Equal(t, ".credentials.json.bob", f2.readlink(t))
+}
+
+// TestContextVariantsOfEveryChange: each change that waits for a lock has
+// a Context variant; a done context is refused before any file is touched,
+// and a wait for the package's lock, held by another change, ends with the
+// context, not the lock timeout.
+func TestContextVariantsOfEveryChange(t *testing.T) {
+	setup := func(t *testing.T, opts ...Option) (*fixture, string) {
+		f := newFixture(t, opts...)
+		writeSlot(t, f.slot("bob"), testNow.Add(8*time.Hour), "rt-bob")
+		writeSlot(t, f.slot("alice"), testNow.Add(9*time.Hour), "rt-alice")
+		writeSlot(t, f.slot("erik"), testNow.Add(9*time.Hour), "rt-erik")
+		f.link(t, "bob")
+		_, err := f.m.SwitchTo("alice", "x")
+		require.NoError(t, err)
+		require.NoError(t, f.m.Remove("erik", "retired"))
+		backups, err := f.m.Backups()
+		require.NoError(t, err)
+		require.NotEmpty(t, backups)
+		// A flip by hand that RecordFlip would record.
+		f.link(t, "bob")
+		return f, backups[0].Name
+	}
+	limited := http.Header{"Retry-After": []string{"600"}}
+	calls := func(m *Manager, ctx context.Context, backup string) map[string]func() error {
+		return map[string]func() error{
+			"RestoreContext": func() error { return m.RestoreContext(ctx, backup, "erik") },
+			"RemoveContext":  func() error { return m.RemoveContext(ctx, "alice", "x") },
+			"RestContext":    func() error { return m.RestContext(ctx, "alice", testNow.Add(time.Hour), "x") },
+			"MarkInvalidContext": func() error {
+				return m.MarkInvalidContext(ctx, "alice", "x")
+			},
+			"CaptureSlotFingerprintContext": func() error {
+				_, err := m.CaptureSlotFingerprintContext(ctx, "alice")
+				return err
+			},
+			"RecordFlipContext": func() error {
+				_, ok, err := m.RecordFlipContext(ctx)
+				assert.False(t, ok)
+				return err
+			},
+			"ObserveContext": func() error {
+				obs, err := m.ObserveContext(ctx, "alice", http.StatusTooManyRequests, limited)
+				assert.Equal(t, OutcomeNothing, obs.Outcome)
+				return err
+			},
+		}
+	}
+
+	f, backup := setup(t)
+	before := snapshot(t, f.dir)
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for name, call := range calls(f.m, done, backup) {
+		assert.ErrorIs(t, call(), context.Canceled, name)
+		assert.Equal(t, before, snapshot(t, f.dir), name+" changed nothing")
+	}
+
+	f2, backup := setup(t, WithLockTimeout(time.Minute), WithCLILocks(false))
+	mu, err := f2.m.beginMutation()
+	require.NoError(t, err)
+	defer mu.end()
+	before = snapshot(t, f2.dir)
+	for name := range calls(f2.m, done, backup) {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		start := time.Now()
+		err := calls(f2.m, ctx, backup)[name]()
+		cancel()
+		assert.ErrorIs(t, err, context.DeadlineExceeded, name)
+		assert.Less(t, time.Since(start), 10*time.Second, name+" did not wait for the lock timeout")
+		assert.Equal(t, before, snapshot(t, f2.dir), name+" changed nothing")
+	}
 }
 
 func TestRemoveKeepsTheSlotAsABackup(t *testing.T) {

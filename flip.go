@@ -4,6 +4,7 @@ package credslots
 // symlink by hand.
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 )
@@ -20,12 +21,24 @@ import (
 // the credslots command's watch calls it on every change it sees. Without a
 // watcher a flip made by hand is not seen; a heal then goes by the journal
 // and by the account .claude.json shows.
-func (m *Manager) RecordFlip() (string, bool, error) {
+func (m *Manager) RecordFlip() (string, bool, error) { return m.recordFlip(context.Background()) }
+
+// RecordFlipContext is [Manager.RecordFlip] whose wait for the package's
+// lock ends with ctx: a done ctx records nothing and returns an error
+// wrapping ctx.Err().
+func (m *Manager) RecordFlipContext(ctx context.Context) (string, bool, error) {
+	if err := notStarted(ctx); err != nil {
+		return "", false, err
+	}
+	return m.recordFlip(ctx)
+}
+
+func (m *Manager) recordFlip(ctx context.Context) (string, bool, error) {
 	// A first look without locks; the answer that counts is the one under them.
 	if _, ok, err := m.unrecordedFlip(); err != nil || !ok {
 		return "", false, err
 	}
-	mu, err := m.beginOwnMutation() // only the journal changes
+	mu, err := m.beginOwnMutation(ctx) // only the journal changes
 	if err != nil {
 		return "", false, err
 	}

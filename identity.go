@@ -2,6 +2,7 @@ package credslots
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -187,6 +188,20 @@ func (m *Manager) readAt(path string, want credfile.Want) credential {
 // stays. [Manager.SwitchTo] and [Manager.HealDriftTo] capture the
 // fingerprint themselves after a successful change, and never clear a mark.
 func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
+	return m.captureSlotFingerprint(context.Background(), sub)
+}
+
+// CaptureSlotFingerprintContext is [Manager.CaptureSlotFingerprint] whose
+// wait for the package's lock ends with ctx: a done ctx records nothing and
+// returns an error wrapping ctx.Err().
+func (m *Manager) CaptureSlotFingerprintContext(ctx context.Context, sub string) (string, error) {
+	if err := notStarted(ctx); err != nil {
+		return "", err
+	}
+	return m.captureSlotFingerprint(ctx, sub)
+}
+
+func (m *Manager) captureSlotFingerprint(ctx context.Context, sub string) (string, error) {
 	if !m.knows(sub) {
 		return "", fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
 	}
@@ -197,7 +212,7 @@ func (m *Manager) CaptureSlotFingerprint(sub string) (string, error) {
 	if err != nil || m.cfg.format.parse(data).fingerprint == "" {
 		return "", nil // nothing to capture: not even the lock file is created
 	}
-	mu, err := m.beginOwnMutation() // only the package's files change
+	mu, err := m.beginOwnMutation(ctx) // only the package's files change
 	if err != nil {
 		return "", err
 	}

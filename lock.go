@@ -165,17 +165,30 @@ func (m *Manager) beginMutation() (*mutation, error) {
 // beginMutationContext is beginMutation whose waits for the locks end with
 // ctx; a ctx already done changes nothing, not even the private directory.
 func (m *Manager) beginMutationContext(ctx context.Context) (*mutation, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("credslots: change not started: %w", err)
+	if err := notStarted(ctx); err != nil {
+		return nil, err
 	}
 	return m.begin(ctx, m.cfg.cliLocks)
 }
 
+// notStarted is the error of a change whose ctx is done before it starts;
+// nil while ctx is not done.
+func notStarted(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("credslots: change not started: %w", err)
+	}
+	return nil
+}
+
 // beginOwnMutation serializes a change that writes only the package's own
 // files (state, journal, fingerprint sidecars): it takes the package's lock
-// and none of the CLI's, which guard the CLI's files.
-func (m *Manager) beginOwnMutation() (*mutation, error) {
-	return m.begin(context.Background(), false)
+// and none of the CLI's, which guard the CLI's files, waiting no longer than
+// ctx allows; a ctx already done changes nothing.
+func (m *Manager) beginOwnMutation(ctx context.Context) (*mutation, error) {
+	if err := notStarted(ctx); err != nil {
+		return nil, err
+	}
+	return m.begin(ctx, false)
 }
 
 // begin takes the package's lock and, when cli, the format's CLI locks,

@@ -99,7 +99,26 @@ type Observation struct {
 // file that cannot be read or written, or a lock not taken in time, returns
 // that error, with the observation made so far.
 func (m *Manager) Observe(sub string, status int, h http.Header) (Observation, error) {
-	obs := Observation{Sub: sub, Status: status, Outcome: OutcomeNothing, Windows: []UsageWindow{}, Ignored: []string{}}
+	return m.observe(context.Background(), sub, status, h)
+}
+
+// ObserveContext is [Manager.Observe] whose waits for the package's lock
+// end with ctx: a done ctx records nothing and returns an error wrapping
+// ctx.Err(), with the observation made so far.
+func (m *Manager) ObserveContext(ctx context.Context, sub string, status int, h http.Header) (Observation, error) {
+	if err := notStarted(ctx); err != nil {
+		return newObservation(sub, status), err
+	}
+	return m.observe(ctx, sub, status, h)
+}
+
+// newObservation is an observation of status for sub that found nothing yet.
+func newObservation(sub string, status int) Observation {
+	return Observation{Sub: sub, Status: status, Outcome: OutcomeNothing, Windows: []UsageWindow{}, Ignored: []string{}}
+}
+
+func (m *Manager) observe(ctx context.Context, sub string, status int, h http.Header) (Observation, error) {
+	obs := newObservation(sub, status)
 	if !m.knows(sub) {
 		return obs, fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
 	}
@@ -110,12 +129,12 @@ func (m *Manager) Observe(sub string, status int, h http.Header) (Observation, e
 		obs.Windows = lim.windows
 	}
 
-	if err := m.observeVerdict(sub, status, lim, now, &obs); err != nil {
+	if err := m.observeVerdict(ctx, sub, status, lim, now, &obs); err != nil {
 		return obs, err
 	}
 	var usage []UsageWindow
 	if seen := currentUsage(lim.windows, now); len(seen) > 0 {
-		err := m.changeState(sub, JournalEntry{}, func(st *subState) {
+		err := m.changeState(ctx, sub, JournalEntry{}, func(st *subState) {
 			st.Usage = mergeUsage(st.Usage, seen, now)
 			usage = st.Usage
 		})
@@ -141,10 +160,10 @@ func (m *Manager) Observe(sub string, status int, h http.Header) (Observation, e
 
 // observeVerdict decides whether the response rests or invalidates sub and
 // does it; otherwise it says in obs why not.
-func (m *Manager) observeVerdict(sub string, status int, lim responseLimits, now time.Time, obs *Observation) error {
+func (m *Manager) observeVerdict(ctx context.Context, sub string, status int, lim responseLimits, now time.Time, obs *Observation) error {
 	switch {
 	case status == http.StatusUnauthorized:
-		return m.observeUnauthorized(sub, now, obs)
+		return m.observeUnauthorized(ctx, sub, now, obs)
 	case lim.status == statusRejected:
 		what := "rate limit rejected"
 		if lim.claim != "" {
@@ -154,15 +173,15 @@ func (m *Manager) observeVerdict(sub string, status int, lim responseLimits, now
 			what += ", usage past it billed as overage"
 		}
 		if until, from, ok := lim.rejectedReset(); ok {
-			return m.observeRest(sub, what, until, from, now, obs)
+			return m.observeRest(ctx, sub, what, until, from, now, obs)
 		}
-		return m.restByRetryAfter(sub, what, lim, now, obs)
+		return m.restByRetryAfter(ctx, sub, what, lim, now, obs)
 	case status == http.StatusTooManyRequests:
 		what := "HTTP 429"
 		if until, from, ok := lim.codexExhausted(); ok {
-			return m.observeRest(sub, what+": usage limit reached", until, from, now, obs)
+			return m.observeRest(ctx, sub, what+": usage limit reached", until, from, now, obs)
 		}
-		return m.restByRetryAfter(sub, what, lim, now, obs)
+		return m.restByRetryAfter(ctx, sub, what, lim, now, obs)
 	}
 	switch {
 	case lim.status != "":
@@ -174,15 +193,15 @@ func (m *Manager) observeVerdict(sub string, status int, lim responseLimits, now
 }
 
 // restByRetryAfter rests sub for Retry-After, else for DefaultRetryAfter.
-func (m *Manager) restByRetryAfter(sub, what string, lim responseLimits, now time.Time, obs *Observation) error {
+func (m *Manager) restByRetryAfter(ctx context.Context, sub, what string, lim responseLimits, now time.Time, obs *Observation) error {
 	if lim.retry != nil {
-		return m.observeRest(sub, what, *lim.retry, lim.retryFrom, now, obs)
+		return m.observeRest(ctx, sub, what, *lim.retry, lim.retryFrom, now, obs)
 	}
-	return m.observeRest(sub, what, now.Add(DefaultRetryAfter), "no reset or Retry-After: the default", now, obs)
+	return m.observeRest(ctx, sub, what, now.Add(DefaultRetryAfter), "no reset or Retry-After: the default", now, obs)
 }
 
 // observeRest rests sub until until, unless that is not in the future.
-func (m *Manager) observeRest(sub, what string, until time.Time, from string, now time.Time, obs *Observation) error {
+func (m *Manager) observeRest(ctx context.Context, sub, what string, until time.Time, from string, now time.Time, obs *Observation) error {
 	if !until.After(now) {
 		obs.Reason = fmt.Sprintf("%s, but its reset %s (%s) is not in the future: not rested", what, formatTime(until), from)
 		return nil
@@ -203,7 +222,7 @@ func (m *Manager) observeRest(sub, what string, until time.Time, from string, no
 		obs.Reason = fmt.Sprintf("%s; already resting until %s", reason, formatTime(*st.RestUntil))
 		return nil
 	}
-	if err := m.Rest(sub, until, reason); err != nil {
+	if err := m.rest(ctx, sub, until, reason); err != nil {
 		return err
 	}
 	obs.Outcome, obs.RestUntil, obs.Reason = OutcomeRested, &until, reason
@@ -212,7 +231,7 @@ func (m *Manager) observeRest(sub, what string, until time.Time, from string, no
 
 // observeUnauthorized marks sub invalid when its slot's token had not
 // expired.
-func (m *Manager) observeUnauthorized(sub string, now time.Time, obs *Observation) error {
+func (m *Manager) observeUnauthorized(ctx context.Context, sub string, now time.Time, obs *Observation) error {
 	_, c, err := m.readCredential(m.slots[sub])
 	switch {
 	case err != nil || !c.hasExpiry():
@@ -224,7 +243,7 @@ func (m *Manager) observeUnauthorized(sub string, now time.Time, obs *Observatio
 		return nil
 	}
 	reason := fmt.Sprintf("the server rejected the token (HTTP 401) while it was valid until %s", formatTime(c.expiry))
-	if err := m.MarkInvalid(sub, reason); err != nil {
+	if err := m.markInvalid(ctx, sub, reason); err != nil {
 		return err
 	}
 	obs.Outcome, obs.Reason = OutcomeInvalidated, reason

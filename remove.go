@@ -1,6 +1,7 @@
 package credslots
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -22,6 +23,19 @@ var ErrActiveSub = errors.New("subscription is active")
 // nothing, an unknown sub ([ErrUnknownSubscription]), a sub whose slot does
 // not exist ([ErrSlotMissing]) and the active sub ([ErrActiveSub]).
 func (m *Manager) Remove(sub, reason string) error {
+	return m.remove(context.Background(), sub, reason)
+}
+
+// RemoveContext is [Manager.Remove] whose waits for the locks end with ctx:
+// a done ctx changes nothing and returns an error wrapping ctx.Err().
+func (m *Manager) RemoveContext(ctx context.Context, sub, reason string) error {
+	if err := notStarted(ctx); err != nil {
+		return err
+	}
+	return m.remove(ctx, sub, reason)
+}
+
+func (m *Manager) remove(ctx context.Context, sub, reason string) error {
 	if !m.knows(sub) {
 		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
 	}
@@ -49,7 +63,7 @@ func (m *Manager) Remove(sub, reason string) error {
 			return err
 		}
 	}
-	mu, err := m.beginMutation()
+	mu, err := m.beginMutationContext(ctx)
 	if err != nil {
 		return err
 	}

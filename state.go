@@ -97,11 +97,11 @@ const maxInvalidAlso = 16
 // changeState applies update to sub's state under the package's lock, writes
 // the state file atomically and journals the change as one done record (an
 // entry without an op, a usage reading, is not journaled).
-func (m *Manager) changeState(sub string, e JournalEntry, update func(*subState)) error {
+func (m *Manager) changeState(ctx context.Context, sub string, e JournalEntry, update func(*subState)) error {
 	if !m.knows(sub) {
 		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
 	}
-	mu, err := m.beginOwnMutation() // only the package's files change
+	mu, err := m.beginOwnMutation(ctx) // only the package's files change
 	if err != nil {
 		return err
 	}
@@ -166,8 +166,21 @@ func (m *Manager) keepMarkLocked(sub, from, to string) error {
 // is journaled, and [Manager.Status] and [Manager.Candidates] show it. An
 // unknown sub returns an error wrapping [ErrUnknownSubscription].
 func (m *Manager) Rest(sub string, until time.Time, reason string) error {
+	return m.rest(context.Background(), sub, until, reason)
+}
+
+// RestContext is [Manager.Rest] whose wait for the package's lock ends with
+// ctx: a done ctx records nothing and returns an error wrapping ctx.Err().
+func (m *Manager) RestContext(ctx context.Context, sub string, until time.Time, reason string) error {
+	if err := notStarted(ctx); err != nil {
+		return err
+	}
+	return m.rest(ctx, sub, until, reason)
+}
+
+func (m *Manager) rest(ctx context.Context, sub string, until time.Time, reason string) error {
 	until, reason = until.UTC(), clip(reason, maxStateReason)
-	return m.changeState(sub, JournalEntry{Op: opRest, Reason: reason, Until: &until}, func(st *subState) {
+	return m.changeState(ctx, sub, JournalEntry{Op: opRest, Reason: reason, Until: &until}, func(st *subState) {
 		st.RestUntil, st.RestReason = &until, reason
 	})
 }
@@ -182,6 +195,20 @@ func (m *Manager) Rest(sub string, until time.Time, reason string) error {
 // and [Manager.Status] and [Manager.Candidates] show it. An unknown sub
 // returns an error wrapping [ErrUnknownSubscription].
 func (m *Manager) MarkInvalid(sub, reason string) error {
+	return m.markInvalid(context.Background(), sub, reason)
+}
+
+// MarkInvalidContext is [Manager.MarkInvalid] whose wait for the package's
+// lock ends with ctx: a done ctx records nothing and returns an error
+// wrapping ctx.Err().
+func (m *Manager) MarkInvalidContext(ctx context.Context, sub, reason string) error {
+	if err := notStarted(ctx); err != nil {
+		return err
+	}
+	return m.markInvalid(ctx, sub, reason)
+}
+
+func (m *Manager) markInvalid(ctx context.Context, sub, reason string) error {
 	if !m.knows(sub) {
 		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
 	}
@@ -192,7 +219,7 @@ func (m *Manager) MarkInvalid(sub, reason string) error {
 		// is its refresh): the mark stands on it too.
 		also = []string{slot}
 	}
-	return m.changeState(sub, JournalEntry{Op: opInvalid, Reason: reason, Fingerprint: fp}, func(st *subState) {
+	return m.changeState(ctx, sub, JournalEntry{Op: opInvalid, Reason: reason, Fingerprint: fp}, func(st *subState) {
 		st.Invalid, st.InvalidFP, st.InvalidReason, st.InvalidAlso = true, fp, reason, also
 	})
 }
