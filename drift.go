@@ -184,7 +184,8 @@ const (
 // the reads are shared with up to maxReaders-1 more goroutines: one counter
 // hands each read to whichever goroutine is free, each result has its own
 // place, and the maps are filled on the caller's goroutine once all are
-// done.
+// done. A panic in a read is raised again on the caller's goroutine, as
+// when it reads alone.
 func (m *Manager) readSlotsAndSidecars(sidecars bool) (slotReads, []sidecarRead) {
 	n := len(m.subs)
 	data, perms, errs := make([][]byte, n), make([]fs.FileMode, n), make([]error, n)
@@ -207,12 +208,24 @@ func (m *Manager) readSlotsAndSidecars(sidecars bool) (slotReads, []sidecarRead)
 		}
 	}
 	var wg sync.WaitGroup
+	var panicked atomic.Pointer[any] // a reader's panic, raised again here
 	for i := 1; i < min(runtime.GOMAXPROCS(0), maxReaders, reads/parallelReads); i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); work() }()
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					panicked.CompareAndSwap(nil, &p)
+				}
+			}()
+			work()
+		}()
 	}
 	work()
 	wg.Wait()
+	if p := panicked.Load(); p != nil {
+		panic(*p)
+	}
 	r := slotReads{data: make(map[string][]byte, n), perms: make(map[string]fs.FileMode, n), errs: map[string]error{}}
 	for i, sub := range m.subs {
 		if errs[i] != nil {

@@ -185,7 +185,8 @@ type faultFS struct {
 	ops    map[string]bool // nil: every operation counts
 	log    []string        // operations seen, in order
 	// before, when set, runs before every operation: a concurrent writer
-	// acting at an exact step.
+	// acting at an exact step. It runs outside mu, and from several
+	// goroutines at once when reads are shared (see readSlotsAndSidecars).
 	before func(op, name string)
 	// noExchange makes the platform look like one without an atomic
 	// exchange, to exercise the portable fallback.

@@ -152,12 +152,6 @@ func (m *Manager) fingerprintAt(path string) string {
 	return m.readAt(path, credfile.Identity).fingerprint
 }
 
-// currentLogin reads sub's slot and returns its login: the hash of the
-// refresh token, which a second slot holding it too would lose.
-func (m *Manager) currentLogin(sub string) string {
-	return m.readAt(m.slots[sub], credfile.Login).login
-}
-
 // readAt reads the credential file at path into a pooled buffer and parses
 // only what want names; the zero credential when it cannot be read.
 func (m *Manager) readAt(path string, want credfile.Want) credential {
@@ -567,27 +561,36 @@ func copiedLogin(sub, other string) string {
 }
 
 // captureRefusal refuses a capture that would record another sub's login
-// as sub's. A refresh token is single-use, so a login another slot holds
-// too (a file copied over this one by hand) is never recorded as sub's;
-// nor is the live file's login the journal says is another sub's refresh
-// (copied into sub's slot by hand: nothing would then heal it into its
-// own). A login sub's sidecar already records is sub's (a rotation by
-// copy makes the live file a copy of a slot).
+// as sub's. A login sub's sidecar already records is sub's (a rotation by
+// copy makes the live file a copy of a slot; the original of a copy is its
+// own). A refresh token is single-use, so a login another slot holds too
+// (a file copied over this one by hand) is never recorded as sub's; nor,
+// where the identity is not the refresh token (Codex: the account), is
+// another login of the account another slot holds, since a heal files a
+// login by its account; nor is the live file's login the journal says is
+// another sub's refresh (copied into sub's slot by hand: nothing would then
+// heal it into its own).
 func (m *Manager) captureRefusal(sub string) error {
 	c := m.readAt(m.slots[sub], credfile.Identity|credfile.Login)
 	fp := c.fingerprint
 	if fp == "" {
 		return nil
 	}
-	if c.login != "" {
-		for _, other := range m.subs {
-			if other != sub && m.currentLogin(other) == c.login {
-				return fmt.Errorf("credslots: %s: %w", copiedLogin(sub, other), ErrIdentityDrift)
-			}
-		}
-	}
 	if stored, _ := m.storedFingerprint(sub); stored == fp {
 		return nil
+	}
+	for _, other := range m.subs {
+		if other == sub {
+			continue
+		}
+		o := m.readAt(m.slots[other], credfile.Identity|credfile.Login)
+		switch {
+		case c.login != "" && o.login == c.login:
+			return fmt.Errorf("credslots: %s: %w", copiedLogin(sub, other), ErrIdentityDrift)
+		case o.fingerprint == fp:
+			return fmt.Errorf("credslots: slot %s holds a login of the account %s's slot holds (the same %s): a sub is one account, and a heal files a login by its account; log in to %s's own account and capture it: %w",
+				sub, other, m.cfg.format.identityName(), sub, ErrIdentityDrift)
+		}
 	}
 	if other := m.liveRefreshOf(fp); other != "" && other != sub {
 		return fmt.Errorf("credslots: slot %s holds the live file's login, which the journal says is %s's refreshed login: log in to %s's account again and capture it, then heal the live file into %s (credslots heal %s): %w",

@@ -40,27 +40,49 @@ func TestOperatorCaptureRefusesAnotherSlotsLogin(t *testing.T) {
 	assert.NotEmpty(t, fp)
 }
 
-// A Codex login is known by its account, but what a refresh spends is its
-// refresh token: two logins of one account are two logins, and capture
-// records both; one refresh token in two slots is refused, as for Claude
-// Code.
-func TestOperatorCodexCaptureKnowsALoginByItsRefreshToken(t *testing.T) {
+// A Codex sub is known by its account, which a heal files a login by; what
+// a refresh spends is its refresh token. A second slot of one account is
+// refused, saying so; one refresh token in two slots is refused as a copy,
+// as for Claude Code; the original's own capture is not refused.
+func TestOperatorCodexCaptureRefusesASecondSlotOfOneAccount(t *testing.T) {
 	f := newFixture(t, WithFormat(CodexCLI))
-	login := func(refresh string) []byte {
-		return []byte(strings.Replace(string(codexDoc(fresh, "acct")), `"rt-acct"`, `"`+refresh+`"`, 1))
+	login := func(account, refresh string) []byte {
+		return []byte(strings.Replace(string(codexDoc(fresh, account)), `"rt-`+account+`"`, `"`+refresh+`"`, 1))
 	}
-	writeFile(t, f.slot("bob"), login("rt-1"))
-	writeFile(t, f.slot("alice"), login("rt-2"))
-	for _, sub := range []string{"bob", "alice"} {
-		fp, err := f.m.CaptureSlotFingerprint(sub)
-		require.NoError(t, err, sub)
-		assert.Equal(t, hashBytes([]byte("acct")), fp)
-	}
-	writeFile(t, f.slot("erik"), login("rt-1"))
-	_, err := f.m.CaptureSlotFingerprint("erik")
+	writeFile(t, f.slot("bob"), login("acct-1", "rt-1"))
+	fp, err := f.m.CaptureSlotFingerprint("bob")
+	require.NoError(t, err)
+	assert.Equal(t, hashBytes([]byte("acct-1")), fp)
+
+	writeFile(t, f.slot("alice"), login("acct-1", "rt-2"))
+	_, err = f.m.CaptureSlotFingerprint("alice")
 	require.ErrorIs(t, err, ErrIdentityDrift)
-	assert.Contains(t, err.Error(), "slot erik holds the same login as bob's slot")
+	assert.Contains(t, err.Error(), "slot alice holds a login of the account bob's slot holds (the same tokens.account_id)")
+	assert.NoFileExists(t, f.m.prints["alice"])
+
+	writeFile(t, f.slot("erik"), login("acct-1", "rt-1"))
+	_, err = f.m.CaptureSlotFingerprint("erik")
+	require.ErrorIs(t, err, ErrIdentityDrift)
+	assert.Contains(t, err.Error(), "slot erik holds the same login as bob's slot (a copy of it)")
 	assert.NoFileExists(t, f.m.prints["erik"])
+
+	_, err = f.m.CaptureSlotFingerprint("bob")
+	assert.NoError(t, err, "the original is its own")
+}
+
+// The original of a copy is captured as before, and never called the copy:
+// its sidecar records its login.
+func TestOperatorCaptureOfTheOriginalOfACopy(t *testing.T) {
+	f, _ := accountsFixture(t)
+	bob, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	writeFile(t, f.slot("alice"), bob)
+	fp, err := f.m.CaptureSlotFingerprint("bob")
+	require.NoError(t, err)
+	assert.NotEmpty(t, fp)
+	_, err = f.m.CaptureSlotFingerprint("alice")
+	require.ErrorIs(t, err, ErrIdentityDrift)
+	assert.Contains(t, err.Error(), "slot alice holds the same login as bob's slot")
 }
 
 // After a refresh, the live file is a regular file holding the active

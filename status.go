@@ -136,6 +136,7 @@ func (m *Manager) Status() (Status, error) {
 	noLeases := errors.Is(lerr, fs.ErrNotExist)
 	logins := make([]string, len(m.subs)) // each slot's login, for copies
 	owns := make([]bool, len(m.subs))     // its sidecar records its identity
+	verify := make([]int, len(m.subs))    // its "verify, then capture" problem, +1
 	for i, sub := range m.subs {
 		path := m.slots[sub]
 		ss := SlotStatus{Sub: sub, Path: path, Active: sub == st.Active}
@@ -163,6 +164,7 @@ func (m *Manager) Status() (Status, error) {
 			problem("slot %s: fingerprint unreadable: %v", sub, errors.Unwrap(ierr))
 		} else if id.Drift && id.CurrentFingerprint != "" {
 			problem("slot %s: identity drift: %s; verify the login, then credslots capture %s", sub, id.Reason, sub)
+			verify[i] = len(st.Problems)
 		} else if id.Drift {
 			problem("slot %s: identity drift: %s", sub, id.Reason)
 		}
@@ -205,7 +207,15 @@ func (m *Manager) Status() (Status, error) {
 		}
 		st.Slots = append(st.Slots, ss)
 	}
-	st.Problems = append(st.Problems, m.copiedLogins(logins, owns)...)
+	copies, copied := m.copiedLogins(logins, owns)
+	for i := range copied {
+		// Its login is another slot's: capture refuses it, so the copy's
+		// problem says what to do instead.
+		if at := verify[i] - 1; at >= 0 {
+			st.Problems[at] = fmt.Sprintf("slot %s: identity drift: %s", m.subs[i], st.Slots[i].Identity.Reason)
+		}
+	}
+	st.Problems = append(st.Problems, copies...)
 	st.Problems = append(st.Problems, m.strandedLogins()...)
 	if !anyFresh {
 		problem("no fresh slot: every configured slot is missing, unreadable, expired or within grace")
@@ -221,46 +231,47 @@ func (m *Manager) Status() (Status, error) {
 // refresh token, single-use, which a refresh through one slot ends in the
 // others. logins holds each configured sub's login ("" for none), owns
 // whether its sidecar records the identity it holds. When exactly one of
-// the slots is its login's by its sidecar, the others are its copies.
-func (m *Manager) copiedLogins(logins []string, owns []bool) []string {
-	first := make(map[string]int, len(logins))
-	var problems []string
+// the slots is its login's by its sidecar, the others are its copies. The
+// groups come in the order of their first slot; copied holds the index of
+// every slot a problem names but the original.
+func (m *Manager) copiedLogins(logins []string, owns []bool) (problems []string, copied map[int]bool) {
+	holders := make(map[string][]int, len(logins))
 	for i, login := range logins {
-		if login == "" {
+		if login != "" {
+			holders[login] = append(holders[login], i)
+		}
+	}
+	for i, login := range logins {
+		group := holders[login]
+		if login == "" || len(group) < 2 || group[0] != i {
 			continue
 		}
-		j, seen := first[login]
-		if !seen {
-			first[login] = i
-			continue
+		if copied == nil {
+			copied = map[int]bool{}
 		}
-		if j < 0 {
-			continue // the group is listed already
-		}
-		first[login] = -1
-		var group []string
-		owner, owners := "", 0
-		for k := j; k < len(logins); k++ {
-			if logins[k] != login {
-				continue
-			}
-			group = append(group, m.subs[k])
+		owner, owners, names := -1, 0, make([]string, len(group))
+		for n, k := range group {
+			names[n] = m.subs[k]
 			if owns[k] {
-				owner, owners = m.subs[k], owners+1
+				owner, owners = k, owners+1
 			}
 		}
 		if owners != 1 {
-			problems = append(problems, fmt.Sprintf("slots %s hold one login (the same refresh token): a refresh through one would end the others; find whose login it is (credslots backups lists each slot's earlier ones), then log in to the others' accounts again and capture them",
-				strings.Join(group, ", ")))
+			for _, k := range group {
+				copied[k] = true
+			}
+			problems = append(problems, fmt.Sprintf("slots %s hold one login (the same refresh token): a refresh through one would end the others; find whose login it is (credslots backups lists each slot's earlier ones), then log in to each other sub's own account and capture it",
+				strings.Join(names, ", ")))
 			continue
 		}
-		for _, sub := range group {
-			if sub != owner {
-				problems = append(problems, copiedLogin(sub, owner))
+		for _, k := range group {
+			if k != owner {
+				copied[k] = true
+				problems = append(problems, copiedLogin(m.subs[k], m.subs[owner]))
 			}
 		}
 	}
-	return problems
+	return problems, copied
 }
 
 // checkMode records a problem when a credential file is readable by group or

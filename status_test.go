@@ -174,7 +174,7 @@ func TestExportedStructsHaveSnakeCaseJSONTags(t *testing.T) {
 }
 
 // manySlotsFixture has n subs s00..s(n-1), each slot captured, and the live
-// symlink on s00; with Status's reads shared between two goroutines.
+// symlink on s00.
 func manySlotsFixture(t *testing.T, n int, opts ...Option) *fixture {
 	t.Helper()
 	subs := make([]string, n)
@@ -225,6 +225,36 @@ func TestStatusSharesItsReads(t *testing.T) {
 	assert.True(t, <-waited, "the last sidecar was read while the first slot's read waited")
 }
 
+// TestStatusRaisesASharedReadsPanicOnItsCaller: a panic in a read made on
+// another goroutine reaches Status's caller, as when it reads alone (a
+// server that recovers per request keeps running). The first slot's read
+// waits here until the last sidecar's read has panicked, which so happens
+// on the other goroutine.
+func TestStatusRaisesASharedReadsPanicOnItsCaller(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	n := parallelReads
+	ffs := &faultFS{inner: disk.OS{}, failAt: -1}
+	f := manySlotsFixture(t, n, withFS(ffs))
+	first, last := f.slot("s00"), f.m.prints[fmt.Sprintf("s%02d", n-1)]
+	lastRead := make(chan struct{})
+	var once, waited sync.Once
+	ffs.before = func(op, name string) {
+		switch {
+		case op == "read" && name == last:
+			once.Do(func() { close(lastRead) })
+			panic("a reader's bug")
+		case op == "read" && name == first:
+			waited.Do(func() {
+				select {
+				case <-lastRead:
+				case <-time.After(5 * time.Second):
+				}
+			})
+		}
+	}
+	assert.PanicsWithValue(t, "a reader's bug", func() { _, _ = f.m.Status() })
+}
+
 // TestStatusSharedReadsAgreeWithReadsInTurn: Status of many slots in every
 // state reads the same with its reads shared as read in turn, on one
 // processor.
@@ -242,9 +272,11 @@ func TestStatusSharedReadsAgreeWithReadsInTurn(t *testing.T) {
 	writeFile(t, f.slot("s30"), []byte("not json"))
 	f.refresh(t, claudeDoc(fresh, "rt-new"))
 
+	procs := runtime.GOMAXPROCS(4)
+	defer runtime.GOMAXPROCS(procs)
 	shared, err := f.m.Status()
 	require.NoError(t, err)
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	runtime.GOMAXPROCS(1)
 	inTurn, err := f.m.Status()
 	require.NoError(t, err)
 	assert.Equal(t, inTurn, shared)
@@ -260,56 +292,72 @@ func TestStatusSharedReadsAgreeWithReadsInTurn(t *testing.T) {
 
 // TestStatusNamesSlotsHoldingOneLogin: two slots with one refresh token lose
 // it on the first refresh through either, so Status lists them; the slot
-// whose sidecar records the login is the original, the others its copies.
+// whose sidecar records the login is the original, the others its copies,
+// whose identity drift no longer says to capture them (capture refuses).
 func TestStatusNamesSlotsHoldingOneLogin(t *testing.T) {
 	codexLogin := func(account, refresh string) []byte {
 		return []byte(strings.Replace(string(codexDoc(fresh, account)), `"rt-`+account+`"`, `"`+refresh+`"`, 1))
 	}
+	oneLogin := func(subs string) string {
+		return "slots " + subs + " hold one login (the same refresh token): a refresh through one would end the others; find whose login it is (credslots backups lists each slot's earlier ones), then log in to each other sub's own account and capture it"
+	}
+	copySidecar := func(t *testing.T, f *fixture, from, to string) {
+		data, err := os.ReadFile(f.m.prints[from])
+		require.NoError(t, err)
+		writeFile(t, f.m.prints[to], data)
+	}
 	for _, tc := range []struct {
 		name  string
 		opts  []Option
+		subs  []string
 		setup func(t *testing.T, f *fixture)
 		want  []string // the problems about copies, in order
 	}{
-		{"a copy over a captured slot", nil, func(t *testing.T, f *fixture) {
+		{"a copy over a captured slot", nil, nil, func(t *testing.T, f *fixture) {
 			writeSlot(t, f.slot("erik"), fresh, "rt-bob")
 		}, []string{copiedLogin("erik", "bob")}},
-		{"two copies of one slot", nil, func(t *testing.T, f *fixture) {
+		{"two copies of one slot", nil, nil, func(t *testing.T, f *fixture) {
 			writeSlot(t, f.slot("alice"), fresh, "rt-bob")
 			writeSlot(t, f.slot("erik"), fresh, "rt-bob")
 		}, []string{copiedLogin("alice", "bob"), copiedLogin("erik", "bob")}},
-		{"no sidecar says whose", nil, func(t *testing.T, f *fixture) {
+		{"no sidecar says whose", nil, nil, func(t *testing.T, f *fixture) {
 			for _, sub := range []string{"alice", "erik"} {
 				require.NoError(t, os.Remove(f.m.prints[sub]))
 				writeSlot(t, f.slot(sub), fresh, "rt-shared")
 			}
-		}, []string{"slots alice, erik hold one login (the same refresh token): a refresh through one would end the others; find whose login it is (credslots backups lists each slot's earlier ones), then log in to the others' accounts again and capture them"}},
-		{"two pairs", nil, func(t *testing.T, f *fixture) {
+		}, []string{oneLogin("alice, erik")}},
+		{"two sidecars say it is theirs", nil, nil, func(t *testing.T, f *fixture) {
 			writeSlot(t, f.slot("alice"), fresh, "rt-bob")
-			require.NoError(t, os.Remove(f.m.prints["erik"]))
-		}, []string{copiedLogin("alice", "bob")}},
-		{"codex: two logins of one account are two logins", []Option{WithFormat(CodexCLI)}, func(t *testing.T, f *fixture) {
-			writeFile(t, f.slot("alice"), codexLogin("acct", "rt-1"))
-			writeFile(t, f.slot("erik"), codexLogin("acct", "rt-2"))
+			copySidecar(t, f, "bob", "alice")
+		}, []string{oneLogin("bob, alice")}},
+		{"two groups, in the order of their first slot", nil, []string{"a", "b", "c", "d"}, func(t *testing.T, f *fixture) {
+			writeSlot(t, f.slot("d"), fresh, "rt-a")
+			writeSlot(t, f.slot("c"), fresh, "rt-b")
+		}, []string{copiedLogin("d", "a"), copiedLogin("c", "b")}},
+		{"codex: logins of two accounts", []Option{WithFormat(CodexCLI)}, nil, func(t *testing.T, f *fixture) {
+			writeFile(t, f.slot("alice"), codexLogin("acct-alice", "rt-alice-2"))
 		}, nil},
-		{"codex: one refresh token in two slots", []Option{WithFormat(CodexCLI)}, func(t *testing.T, f *fixture) {
-			writeFile(t, f.slot("alice"), codexLogin("acct", "rt-1"))
-			writeFile(t, f.slot("erik"), codexLogin("acct", "rt-1"))
-		}, []string{"slots alice, erik hold one login (the same refresh token): a refresh through one would end the others; find whose login it is (credslots backups lists each slot's earlier ones), then log in to the others' accounts again and capture them"}},
+		{"codex: one refresh token in two slots", []Option{WithFormat(CodexCLI)}, nil, func(t *testing.T, f *fixture) {
+			writeFile(t, f.slot("erik"), codexLogin("acct-bob", "rt-bob"))
+		}, []string{copiedLogin("erik", "bob")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, tc.opts...)
+			subs := tc.subs
+			if subs == nil {
+				subs = []string{"bob", "alice", "erik"}
+			}
+			f := newFixture(t, append([]Option{WithSubscriptions(subs...)}, tc.opts...)...)
 			require.NoError(t, os.Chmod(f.dir, 0o700))
-			for _, sub := range []string{"bob", "alice", "erik"} {
+			for _, sub := range subs {
 				if tc.opts != nil {
-					writeFile(t, f.slot(sub), codexLogin("acct", "rt-"+sub))
+					writeFile(t, f.slot(sub), codexLogin("acct-"+sub, "rt-"+sub))
 				} else {
 					writeSlot(t, f.slot(sub), fresh, "rt-"+sub)
 				}
 				_, err := f.m.CaptureSlotFingerprint(sub)
 				require.NoError(t, err)
 			}
-			f.link(t, "bob")
+			f.link(t, subs[0])
 			st, err := f.m.Status()
 			require.NoError(t, err)
 			require.True(t, st.Healthy, "%v", st.Problems)
@@ -321,9 +369,30 @@ func TestStatusNamesSlotsHoldingOneLogin(t *testing.T) {
 				if strings.Contains(p, "same login") || strings.Contains(p, "one login") {
 					copies = append(copies, p)
 				}
+				assert.NotContains(t, p, "then credslots capture", "a copy is not to be captured: %v", st.Problems)
 			}
 			assert.Equal(t, tc.want, copies, "all problems: %v", st.Problems)
 			assert.Equal(t, tc.want == nil, st.Healthy, "%v", st.Problems)
 		})
 	}
+}
+
+// TestHealReadsManySlotsShared: a heal among enough slots that its reading
+// of them is shared heals as one among few does.
+func TestHealReadsManySlotsShared(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	f := manySlotsFixture(t, 4*parallelReads)
+	refreshed := claudeDoc(fresh.Add(time.Hour), "rt-s00-2")
+	f.refresh(t, refreshed)
+	res, err := f.m.HealDriftTo("s00")
+	require.NoError(t, err)
+	assert.True(t, res.OK)
+	got, err := os.ReadFile(f.slot("s00"))
+	require.NoError(t, err)
+	assert.Equal(t, refreshed, got)
+	assert.Equal(t, f.m.symlinkTarget("s00"), f.readlink(t))
+	writeSlot(t, f.slot("s40"), fresh, "rt-s00-2") // a copy of the healed login
+	st, err := f.m.Status()
+	require.NoError(t, err)
+	assert.Contains(t, st.Problems, copiedLogin("s40", "s00"))
 }

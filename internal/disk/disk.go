@@ -31,7 +31,9 @@ var (
 
 // FS is the seam between credslots and the disk: every file-system call
 // the package makes goes through one value of it, which tests replace to
-// inject a fault at any single step. OS is the real one.
+// inject a fault at any single step. OS is the real one. Its methods may be
+// called from several goroutines at once: a reading of many slots shares
+// its reads among a few.
 type FS interface {
 	ReadFile(name string) ([]byte, error)
 	// ReadFileMode is ReadFile that also returns the file's permission bits.
