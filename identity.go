@@ -152,6 +152,26 @@ func (m *Manager) fingerprintAt(path string) string {
 	return m.readAt(path, credfile.Identity).fingerprint
 }
 
+// currentLogin reads sub's slot and returns its login: the hash of the
+// refresh token, which a second slot holding it too would lose.
+func (m *Manager) currentLogin(sub string) string {
+	return m.readAt(m.slots[sub], credfile.Login).login
+}
+
+// slotWithLogin returns the first configured sub other than except whose
+// slot holds login (a hash, as currentLogin returns); "" when none.
+func (m *Manager) slotWithLogin(login, except string) string {
+	if login == "" {
+		return ""
+	}
+	for _, sub := range m.subs {
+		if sub != except && m.currentLogin(sub) == login {
+			return sub
+		}
+	}
+	return ""
+}
+
 // readAt reads the credential file at path into a pooled buffer and parses
 // only what want names; the zero credential when it cannot be read.
 func (m *Manager) readAt(path string, want credfile.Want) credential {

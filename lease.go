@@ -625,7 +625,7 @@ func (l *Lease) sync() (seatReading, error) {
 		return seatReading{}, nil
 	case err == nil:
 		if slot, err := m.cfg.fs.ReadFile(m.slots[l.sub]); err == nil {
-			if v := m.seatVerdict(slot, pre, l.handed); !v.differs {
+			if v := m.seatVerdict(l.sub, slot, pre, l.handed); !v.differs {
 				return v, nil
 			}
 		}
@@ -650,7 +650,7 @@ func (l *Lease) sync() (seatReading, error) {
 	if err != nil {
 		return seatReading{}, fmt.Errorf("credslots: read slot %s: %w", m.slots[l.sub], err)
 	}
-	v := m.seatVerdict(slot, data, l.handed)
+	v := m.seatVerdict(l.sub, slot, data, l.handed)
 	if !v.newer {
 		if v.foreign {
 			return v, fmt.Errorf("credslots: seat %s of %s: %s: %w", l.seat, l.sub, v.why, ErrIdentityDrift)
@@ -670,7 +670,7 @@ func (l *Lease) sync() (seatReading, error) {
 	if err != nil {
 		return v, fmt.Errorf("credslots: read slot %s: %w", m.slots[l.sub], err)
 	}
-	if v = m.seatVerdict(slot, data, l.handed); !v.newer {
+	if v = m.seatVerdict(l.sub, slot, data, l.handed); !v.newer {
 		return v, nil
 	}
 	if err := m.takeBack(opSync, l.sub, l.seat, slot, data, "wrote back a newer login from the seat"); err != nil {
@@ -739,7 +739,7 @@ func (l *Lease) Release() error {
 		if err != nil && !isMissing(err) {
 			return fmt.Errorf("credslots: read slot %s: %w", m.slots[l.sub], err)
 		}
-		switch v := m.seatVerdict(slot, data, l.handed); {
+		switch v := m.seatVerdict(l.sub, slot, data, l.handed); {
 		case v.newer:
 			if err := m.takeBack(opSync, l.sub, l.seat, slot, data, "wrote back a newer login from the seat at release"); err != nil {
 				return err

@@ -77,7 +77,7 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord) error {
 			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(r.Seat), err)
 		}
 		slot, _ := m.cfg.fs.ReadFile(m.slots[r.Sub])
-		v := m.seatVerdict(slot, data, r.Handed)
+		v := m.seatVerdict(r.Sub, slot, data, r.Handed)
 		switch {
 		case v.newer:
 			// Fresh or not, its refresh token is the live one: the slot's

@@ -190,7 +190,7 @@ func (m *Manager) handOut(sub, seat string, slot []byte) error {
 		return fmt.Errorf("credslots: read seat %s: %w", path, err)
 	}
 	if cur != nil {
-		if v := m.seatVerdict(slot, cur, ""); v.differs && !v.blank && v.cred.problem == "" {
+		if v := m.seatVerdict(sub, slot, cur, ""); v.differs && !v.blank && v.cred.problem == "" {
 			if err := m.keepGeneration(m.slots[sub]+".seat", cur); err != nil {
 				return err
 			}
@@ -277,15 +277,16 @@ type seatReading struct {
 	why     string // why it may not replace the slot
 }
 
-// seatVerdict compares the login in a seat's file with sub's slot. handed
-// is the fingerprint of the login the lease handed to the seat ("" when
+// seatVerdict compares the login in a seat's file with sub's slot. A
+// login another slot holds (the same refresh token: a file copied into the
+// seat) is that slot's, never sub's newer one. handed is the fingerprint of the login the lease handed to the seat ("" when
 // unknown): for a format whose refresh token rotates, a seat login with a
 // refresh token never seen before (none the journal records), while the
 // slot still holds the handed login, is the seat's CLI's refresh of it,
 // newer whatever its expiry (a token endpoint may grant a shorter life than
 // the handed token had left), since the slot's refresh token is then used
 // up.
-func (m *Manager) seatVerdict(slot, seatData []byte, handed string) seatReading {
+func (m *Manager) seatVerdict(sub string, slot, seatData []byte, handed string) seatReading {
 	f := m.cfg.format
 	var v seatReading
 	if f.carriesState() {
@@ -305,6 +306,10 @@ func (m *Manager) seatVerdict(slot, seatData []byte, handed string) seatReading 
 	}
 	v.cred = f.parse(seatData)
 	slotCred := f.parse(slot)
+	other := ""
+	if v.cred.problem == "" && v.cred.blank == "" && v.cred.login != "" && v.cred.login != slotCred.login {
+		other = m.slotWithLogin(v.cred.login, sub)
+	}
 	switch {
 	case v.cred.problem != "":
 		v.why = "the seat's login: " + v.cred.problem
@@ -312,6 +317,12 @@ func (m *Manager) seatVerdict(slot, seatData []byte, handed string) seatReading 
 	case v.cred.blank != "":
 		v.blank = true
 		v.why = "the seat's login is blank: " + v.cred.blank + " is empty"
+		return v
+	case other != "":
+		// Written back, one refresh token would be in two slots: the
+		// first refresh through either ends the other.
+		v.foreign = true
+		v.why = "the seat's login is the one slot " + other + " holds (a copy of it), not a newer login of " + sub
 		return v
 	case f.stableIdentity() && slotCred.fingerprint != "" && v.cred.fingerprint != slotCred.fingerprint:
 		v.foreign = true
