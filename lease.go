@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gptme/credslots/internal/credfile"
 )
 
 const (
@@ -358,6 +360,13 @@ func (m *Manager) tryLease(ctx context.Context, seat string, lc leaseConfig) (*L
 			why = append(why, c.Sub+": "+c.PassedOver)
 			continue
 		}
+		// Home's login, and every held lease's, by refresh token: a copy
+		// of one (a slot copied by hand, a live file copied from a slot)
+		// is not handed out a second time.
+		if where := m.liveLogin(m.currentLogin(c.Sub), c.Sub); where != "" {
+			why = append(why, c.Sub+": its login is "+where)
+			continue
+		}
 		f, ok, err := m.takeLeaseLock(c.Sub)
 		if err != nil {
 			return nil, nil, err
@@ -528,6 +537,38 @@ func (m *Manager) homeSub() string {
 	if fi, err := m.cfg.fs.Lstat(m.live); err == nil && fi.Mode().IsRegular() {
 		sub, _ := m.LastActive()
 		return sub
+	}
+	return ""
+}
+
+// liveLogin says where login (see currentLogin) is live other than in
+// sub's own slot: "live at home" when the live path (through its symlink)
+// holds it, else as leasedLogin says; "" when nowhere.
+func (m *Manager) liveLogin(login, sub string) string {
+	if login == "" {
+		return ""
+	}
+	if m.readAt(m.live, credfile.Login).login == login {
+		return "live at home"
+	}
+	return m.leasedLogin(login, sub)
+}
+
+// leasedLogin says which held lease of a sub other than sub has login
+// live: "bob's, leased to SEAT (...)" when bob's slot or its seat holds it
+// (the seat's CLI may have refreshed it); "" when none.
+func (m *Manager) leasedLogin(login, sub string) string {
+	if login == "" || !m.leasesMayExist() {
+		return ""
+	}
+	for _, other := range m.subs {
+		if other == sub || !m.leaseHeld(other) {
+			continue
+		}
+		r, _ := m.leaseRecord(other)
+		if m.currentLogin(other) == login || (r.Seat != "" && m.readAt(m.seatFile(r.Seat), credfile.Login).login == login) {
+			return other + "'s login, " + leaseNote(r.info(true))
+		}
 	}
 	return ""
 }

@@ -83,3 +83,80 @@ func TestLeaseReleaseKeepsAnotherSlotsLoginOutOfItsSlot(t *testing.T) {
 		})
 	}
 }
+
+// copySlot copies from's slot over to's, as a person's cp would, and
+// removes to's sidecar (a slot set up by hand has none).
+func copySlot(t *testing.T, f *fixture, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(f.slot(from))
+	require.NoError(t, err)
+	writeFile(t, f.slot(to), data)
+	require.NoError(t, os.Remove(f.m.prints[to]))
+}
+
+// Lease skipped only the sub the live symlink (or the journal) names as
+// home's. A live file copied from another slot (a rotation by cp), or a
+// slot copied from home's, put home's refresh token in a seat too.
+func TestLeaseRefusesASubWhoseLoginIsLiveAtHome(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, f *fixture) string // the sub whose login is live at home
+	}{
+		{"the live file is a copy of its slot", func(t *testing.T, f *fixture) string {
+			_, err := f.m.SwitchTo("bob", "home")
+			require.NoError(t, err)
+			alice, err := os.ReadFile(f.slot("alice"))
+			require.NoError(t, err)
+			f.refresh(t, alice)
+			return "alice"
+		}},
+		{"its slot is a copy of home's", func(t *testing.T, f *fixture) string {
+			_, err := f.m.SwitchTo("bob", "home")
+			require.NoError(t, err)
+			copySlot(t, f, "bob", "alice")
+			return "alice"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := leaseFixture(t)
+			sub := tc.setup(t, f)
+			_, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub(sub))
+			require.ErrorIs(t, err, ErrNoFreeSub)
+			assert.Contains(t, err.Error(), sub+": its login is live at home")
+			l, err := f.m.Lease(context.Background(), seatDir(t))
+			require.NoError(t, err)
+			assert.NotEqual(t, sub, l.Sub())
+			assert.NotEqual(t, "bob", l.Sub())
+			require.NoError(t, l.Release())
+		})
+	}
+}
+
+// A slot copied from a leased sub's slot held the seat's refresh token:
+// a switch to it (forced or not) made it live at home too, and a lease of
+// it put it in a second seat.
+func TestLeasedLoginIsNotHandedOutAgainFromACopy(t *testing.T) {
+	f := leaseFixture(t)
+	seat := seatDir(t)
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	copySlot(t, f, "bob", "erik")
+	for _, opts := range [][]SwitchOption{nil, {Force()}} {
+		res, err := f.m.SwitchTo("erik", "x", opts...)
+		require.ErrorIs(t, err, ErrLeased)
+		assert.False(t, res.OK)
+		assert.Contains(t, res.Reason, "bob's login, leased to "+seat)
+	}
+	assert.Empty(t, f.readlink(t), "home holds nothing of it")
+	_, err = f.m.Lease(context.Background(), seatDir(t), LeaseSub("erik"))
+	require.ErrorIs(t, err, ErrNoFreeSub)
+	assert.Contains(t, err.Error(), "erik: its login is bob's login, leased to "+seat)
+
+	// The seat's CLI refreshed and the slot took it back: the copy now
+	// holds a spent token, no longer the seat's.
+	cliRefresh(t, seat, fresh.Add(20*time.Hour), "rt-bob-1")
+	require.NoError(t, l.Sync())
+	_, err = f.m.SwitchTo("erik", "x", Force())
+	require.NoError(t, err)
+	require.NoError(t, l.Release())
+}

@@ -221,6 +221,14 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig, leases bool) (switchP
 	if rerr == nil {
 		cred = m.cfg.format.parse(data)
 	}
+	if leases {
+		if where := m.leasedLogin(cred.login, sub); where != "" {
+			// Even forced, as for sub's own lease: the slot is a copy of
+			// a login live in a seat.
+			return switchPlan{}, &refusal{sentinel: ErrLeased,
+				reason: fmt.Sprintf("refusing to switch to %s: its login is %s", sub, where)}
+		}
+	}
 	var side sidecarRead
 	if fresh, why := freshnessOf(m.cfg.format, slot, cred, rerr, m.cfg.grace, m.cfg.now()); !fresh {
 		return switchPlan{}, &refusal{sentinel: ErrNotFresh, reason: fmt.Sprintf("refusing to switch to %s: %s", sub, why)}
