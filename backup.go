@@ -299,7 +299,10 @@ func (m *Manager) backupPath(name string) (string, bool) {
 // [Force], a backup that belonged to another configured sub
 // ([ErrIdentityDrift]): a copy of another sub's slot, a copy of the live file
 // the journal names another sub for, or a login whose fingerprint another
-// sub ever had (its sidecar or the journal). A restore keeps an invalid
+// sub ever had (its sidecar or the journal), or the login (the refresh
+// token) another slot holds now; for Codex CLI, whose identity is the
+// account, a backup of sub's own account is judged by that last alone
+// (two logins of one account are two logins). A restore keeps an invalid
 // mark (see [Manager.MarkInvalid]) standing unless the restored login is a
 // new identity: neither a copy of sub's slot nor a login sub ever had.
 func (m *Manager) Restore(backup, sub string, opts ...SwitchOption) error {
@@ -395,6 +398,8 @@ func (m *Manager) readBackup(backup, path, sub string, force bool) (data []byte,
 	default:
 		if other := m.storedOwner(cred.fingerprint, sub); other != "" {
 			owner, why = other, "holds the login captured for "+other
+		} else if other := m.slotWithLogin(cred.login, sub); other != "" {
+			owner, why = other, "holds the login slot "+other+" holds"
 		}
 	}
 	if owner != "" && !force {

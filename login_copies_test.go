@@ -160,3 +160,27 @@ func TestLeasedLoginIsNotHandedOutAgainFromACopy(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, l.Release())
 }
+
+// A backup holding the login another slot holds now, which neither the
+// journal nor a sidecar names (a slot set up by hand), was restored into
+// a second slot: one refresh token in two slots.
+func TestRestoreRefusesABackupOfAnotherSlotsLogin(t *testing.T) {
+	f := newFixture(t)
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	_, err := f.m.CaptureSlotFingerprint("bob")
+	require.NoError(t, err)
+	alice := writeSlot(t, f.slot("alice"), fresh.Add(time.Hour), "rt-alice")
+	writeFile(t, f.m.LivePath()+prevSuffix, alice)
+	err = f.m.Restore(filepath.Base(f.m.LivePath())+prevSuffix, "bob")
+	require.ErrorIs(t, err, ErrIdentityDrift)
+	assert.Contains(t, err.Error(), "alice")
+	assert.Equal(t, "rt-bob", refreshTokenOf(mustRead(t, f.slot("bob"))))
+	require.NoError(t, f.m.Restore(filepath.Base(f.m.LivePath())+prevSuffix, "bob", Force()), "Force overrides")
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return data
+}
