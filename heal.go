@@ -219,6 +219,11 @@ func (m *Manager) checkHeal(sub string, sc switchConfig, entries []JournalEntry)
 	case cred.blank != "":
 		return refuse(ErrUnhealable, fmt.Sprintf("live credential is blank: %s is empty (written after a failed refresh or a logout)", cred.blank))
 	}
+	if where := m.leasedLogin(cred.login, sub); where != "" {
+		// Even forced, as for sub's own lease: the live file is a copy of
+		// a login live in a seat, which sub's slot must not hold too.
+		return refuse(ErrLeased, fmt.Sprintf("refusing to heal into %s: the live file holds %s", sub, where))
+	}
 	var side sidecarRead
 	shown := m.shownAccount()
 	if !sc.force {

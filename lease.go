@@ -573,6 +573,43 @@ func (m *Manager) leasedLogin(login, sub string) string {
 	return ""
 }
 
+// leasedCopies lists, as problems, a held lease's login that is live in
+// a second place too: at home (a seat's file copied to the live path), or
+// in another held lease's seat. slots are Status's, each with its lease.
+func (m *Manager) leasedCopies(slots []SlotStatus) []string {
+	var problems []string
+	home := ""
+	seen := map[string]string{} // seat login -> the lease holding it
+	for _, ss := range slots {
+		if ss.Lease == nil || ss.Lease.Seat == "" {
+			continue
+		}
+		where := ss.Sub + "'s login, " + leaseNote(*ss.Lease)
+		if home == "" {
+			if home = m.readAt(m.live, credfile.Login).login; home == "" {
+				home = "-" // none: read once
+			}
+		}
+		logins := []string{m.currentLogin(ss.Sub)}
+		if seat := m.readAt(m.seatFile(ss.Lease.Seat), credfile.Login).login; seat != "" && seat != logins[0] {
+			logins = append(logins, seat)
+		}
+		for _, login := range logins {
+			if login == "" {
+				continue
+			}
+			if login == home {
+				problems = append(problems, fmt.Sprintf("the live file holds %s: a refresh through either ends the other; switch home to another sub (credslots switch SUB --force keeps the copy as a backup)", where))
+			}
+			if other, ok := seen[login]; ok && other != where {
+				problems = append(problems, fmt.Sprintf("%s and %s hold one login: a refresh through either ends the other; release one of them", other, where))
+			}
+			seen[login] = where
+		}
+	}
+	return problems
+}
+
 // grant hands sub's login to seat under the locks mu holds and the lease
 // lock f: recover what an earlier lease left, write the login into the
 // seat, write the record, journal it.

@@ -184,3 +184,57 @@ func mustRead(t *testing.T, path string) []byte {
 	require.NoError(t, err)
 	return data
 }
+
+// A seat's refreshed login copied home (cp from an agent's seat) was
+// healed into the sub the journal says is home's: that slot and home then
+// held the refresh token the seat's CLI holds, and Status said nothing.
+func TestHealRefusesALoginLiveInASeat(t *testing.T) {
+	f := leaseFixture(t)
+	_, err := f.m.SwitchTo("alice", "home")
+	require.NoError(t, err)
+	seat := seatDir(t)
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	cliRefresh(t, seat, fresh.Add(20*time.Hour), "rt-bob-1")
+	f.refreshAt(t, mustRead(t, filepath.Join(seat, DefaultLiveName)), later())
+
+	st, err := f.m.Status()
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(st.Problems, "\n"), "the live file holds bob's login, leased to "+seat)
+	for _, heal := range []func() (SwitchResult, error){
+		func() (SwitchResult, error) { return f.m.HealDrift() },
+		func() (SwitchResult, error) { return f.m.HealDriftTo("alice", Force()) },
+	} {
+		res, err := heal()
+		require.ErrorIs(t, err, ErrLeased)
+		assert.Contains(t, res.Reason, "bob's login, leased to "+seat)
+	}
+	assert.Equal(t, "rt-alice-0", refreshTokenOf(mustRead(t, f.slot("alice"))))
+	require.NoError(t, l.Release())
+}
+
+// One seat's refreshed login copied into another lease's seat was written
+// back into that lease's slot as its CLI's refresh (a refresh token never
+// seen before): two seats and a slot then held one refresh token.
+func TestSyncRefusesALoginLiveInAnotherSeat(t *testing.T) {
+	f := leaseFixture(t)
+	bobSeat, erikSeat := seatDir(t), seatDir(t)
+	bob, err := f.m.Lease(context.Background(), bobSeat, LeaseSub("bob"))
+	require.NoError(t, err)
+	erik, err := f.m.Lease(context.Background(), erikSeat, LeaseSub("erik"))
+	require.NoError(t, err)
+	cliRefresh(t, bobSeat, fresh.Add(20*time.Hour), "rt-bob-1")
+	writeFile(t, filepath.Join(erikSeat, DefaultLiveName), mustRead(t, filepath.Join(bobSeat, DefaultLiveName)))
+
+	st, err := f.m.Status()
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(st.Problems, "\n"), "bob's login, leased to "+bobSeat)
+	err = erik.Sync()
+	require.ErrorIs(t, err, ErrIdentityDrift)
+	assert.Contains(t, err.Error(), "bob's login, leased to "+bobSeat)
+	assert.Equal(t, "rt-erik-0", refreshTokenOf(mustRead(t, f.slot("erik"))))
+	require.NoError(t, erik.Release())
+	assert.Equal(t, "rt-erik-0", refreshTokenOf(mustRead(t, f.slot("erik"))))
+	require.NoError(t, bob.Release())
+	assert.Equal(t, "rt-bob-1", refreshTokenOf(mustRead(t, f.slot("bob"))))
+}

@@ -278,8 +278,8 @@ type seatReading struct {
 }
 
 // seatVerdict compares the login in a seat's file with sub's slot. A
-// login another slot holds (the same refresh token: a file copied into the
-// seat) is that slot's, never sub's newer one. handed is the fingerprint of the login the lease handed to the seat ("" when
+// login another slot or another held lease's seat holds (the same refresh
+// token: a file copied into the seat) is that one's, never sub's newer one. handed is the fingerprint of the login the lease handed to the seat ("" when
 // unknown): for a format whose refresh token rotates, a seat login with a
 // refresh token never seen before (none the journal records), while the
 // slot still holds the handed login, is the seat's CLI's refresh of it,
@@ -308,7 +308,11 @@ func (m *Manager) seatVerdict(sub string, slot, seatData []byte, handed string) 
 	slotCred := f.parse(slot)
 	other := ""
 	if v.cred.problem == "" && v.cred.blank == "" && v.cred.login != "" && v.cred.login != slotCred.login {
-		other = m.slotWithLogin(v.cred.login, sub)
+		if o := m.slotWithLogin(v.cred.login, sub); o != "" {
+			other = "the one slot " + o + " holds (a copy of it)"
+		} else {
+			other = m.leasedLogin(v.cred.login, sub) // a copy of another seat's
+		}
 	}
 	switch {
 	case v.cred.problem != "":
@@ -322,7 +326,7 @@ func (m *Manager) seatVerdict(sub string, slot, seatData []byte, handed string) 
 		// Written back, one refresh token would be in two slots: the
 		// first refresh through either ends the other.
 		v.foreign = true
-		v.why = "the seat's login is the one slot " + other + " holds (a copy of it), not a newer login of " + sub
+		v.why = "the seat's login is " + other + ", not a newer login of " + sub
 		return v
 	case f.stableIdentity() && slotCred.fingerprint != "" && v.cred.fingerprint != slotCred.fingerprint:
 		v.foreign = true

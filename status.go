@@ -217,6 +217,9 @@ func (m *Manager) Status() (Status, error) {
 	}
 	st.Problems = append(st.Problems, copies...)
 	st.Problems = append(st.Problems, m.strandedLogins()...)
+	if !noLeases {
+		st.Problems = append(st.Problems, m.leasedCopies(st.Slots)...)
+	}
 	if !anyFresh {
 		problem("no fresh slot: every configured slot is missing, unreadable, expired or within grace")
 	} else if p := rotationProblem(st.Active, usableOthers, passed); p != "" {
