@@ -25,6 +25,13 @@ type LoginInfo struct {
 	// Fingerprint is the sha256 hex of the format's identity key ("" when
 	// absent), as in the slot fingerprint sidecars.
 	Fingerprint string
+	// Login is the sha256 hex of the refresh token ("" when absent): the
+	// single-use secret a refresh spends, so two documents with one Login
+	// are one login, which a refresh through either ends in the other. It
+	// is Fingerprint where the identity key is the refresh token; for
+	// Codex CLI, whose identity is the account, two logins of one account
+	// have one Fingerprint and two Logins.
+	Login string
 	// Blank names a blanked token field ("" when none): what a CLI leaves
 	// after a failed refresh or a logout.
 	Blank string
@@ -37,7 +44,7 @@ type LoginInfo struct {
 // panics and keeps no token.
 func InspectLogin(f Format, data []byte) LoginInfo {
 	c := f.parse(data)
-	return LoginInfo{Expiry: c.expiry, HasExpiry: c.hasExpiry(), Fingerprint: c.fingerprint, Blank: c.blank, Problem: c.problem}
+	return LoginInfo{Expiry: c.expiry, HasExpiry: c.hasExpiry(), Fingerprint: c.fingerprint, Login: c.login, Blank: c.blank, Problem: c.problem}
 }
 
 // ReadCredentialFile reads the regular file at name with the package's one

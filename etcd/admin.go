@@ -150,10 +150,35 @@ func (p *Pool) freshness(info credslots.LoginInfo) (bool, string) {
 	return true, "valid until " + info.Expiry.UTC().Format(time.RFC3339)
 }
 
+// holderOf returns the sub other than sub whose stored login is the login
+// info describes: the same refresh token (for Codex CLI, not the account:
+// two logins of one account are two logins); "" when none.
+func holderOf(ls map[string]login, info credslots.LoginInfo, sub string) string {
+	if info.Login == "" {
+		return ""
+	}
+	for other, o := range ls {
+		if other != sub && o.info.Login == info.Login {
+			return other
+		}
+	}
+	return ""
+}
+
+// heldElsewhere returns the sub other than sub whose stored login is
+// login; "" when none.
+func (p *Pool) heldElsewhere(ctx context.Context, login []byte, sub string) (string, error) {
+	ls, _, err := p.logins(ctx)
+	if err != nil {
+		return "", err
+	}
+	return holderOf(ls, credslots.InspectLogin(p.format, login), sub), nil
+}
+
 // Import stores doc (a credential file as the CLI writes it) as sub's login.
 // For Claude Code only claudeAiOauth is stored. It refuses a document that is
-// not a login, a login another sub holds (the same identity, wrapping
-// [ErrDuplicate]), a login older (by expiry) than the one stored for sub
+// not a login, a login another sub holds (the same refresh token, wrapping
+// [ErrDuplicate]; two logins of one Codex account are two logins), a login older (by expiry) than the one stored for sub
 // (wrapping [ErrOlder]), and a sub leased right now (wrapping [ErrLeased]).
 func (p *Pool) Import(ctx context.Context, sub string, doc []byte) error {
 	if err := validSub(sub); err != nil {
@@ -171,12 +196,8 @@ func (p *Pool) Import(ctx context.Context, sub string, doc []byte) error {
 	if err != nil {
 		return err
 	}
-	if info.Fingerprint != "" {
-		for other, o := range ls {
-			if other != sub && o.info.Fingerprint == info.Fingerprint {
-				return fmt.Errorf("credslots-etcd: import %s: sub %s holds this login already: %w", sub, other, ErrDuplicate)
-			}
-		}
+	if other := holderOf(ls, info, sub); other != "" {
+		return fmt.Errorf("credslots-etcd: import %s: sub %s holds this login already: %w", sub, other, ErrDuplicate)
 	}
 	if o, ok := ls[sub]; ok && o.info.HasExpiry && info.Expiry.Before(o.info.Expiry) {
 		return fmt.Errorf("credslots-etcd: import %s: the stored login is newer (expires %s) than this one (expires %s): %w",

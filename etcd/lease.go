@@ -477,6 +477,16 @@ func (l *Lease) syncLocked() error {
 	if !p.worthKeeping(seatLogin) || !p.newer(seatLogin, l.stored) {
 		return nil
 	}
+	// A login another sub's key holds (a file copied into the seat) is
+	// that sub's, never this one's newer login: written back, two keys
+	// would hand one refresh token to two seats.
+	other, err := p.heldElsewhere(context.Background(), seatLogin, l.sub)
+	if err != nil {
+		return fmt.Errorf("credslots-etcd: write back %s: %w", l.sub, err)
+	}
+	if other != "" {
+		return fmt.Errorf("credslots-etcd: write back %s: the seat holds the login sub %s holds, not a newer login of %s: %w", l.sub, other, l.sub, ErrDuplicate)
+	}
 	sealed, err := p.seal.seal(p.loginKey(l.sub), seatLogin)
 	if err != nil {
 		return err
@@ -545,6 +555,8 @@ func (l *Lease) Release() error {
 		switch {
 		case err != nil:
 			out = err
+		case settled.Outcome == "backup" && errors.Is(serr, ErrDuplicate):
+			out = fmt.Errorf("%w; kept as backup %s", serr, settled.Key)
 		case settled.Outcome == "backup":
 			out = fmt.Errorf("credslots-etcd: the lease of %s was lost and the stored login changed since: the seat's login is kept as backup %s: %w", l.sub, settled.Key, ErrFenced)
 		}

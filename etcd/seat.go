@@ -261,12 +261,23 @@ func (p *Pool) worthKeeping(login []byte) bool {
 // revision is still rec.Revision and the sub is leased to nobody but rec's
 // own (ended) lease; otherwise it keeps login as a backup.
 func (p *Pool) writeBackLate(ctx context.Context, rec *seatRecord, login []byte) (*Settled, error) {
-	sealed, err := p.seal.seal(p.loginKey(rec.Sub), login)
+	other, err := p.heldElsewhere(ctx, login, rec.Sub)
 	if err != nil {
 		return nil, err
 	}
 	c, cancel := p.opCtx(ctx)
 	defer cancel()
+	if other != "" {
+		// Another sub's login (a copy): never written into rec's sub.
+		if rec.LeaseID != 0 {
+			p.endOldLease(ctx, rec)
+		}
+		return p.keepAside(c, rec.Sub, login, "the seat holds the login sub "+other+" holds")
+	}
+	sealed, err := p.seal.seal(p.loginKey(rec.Sub), login)
+	if err != nil {
+		return nil, err
+	}
 	unchanged := clientv3.Compare(clientv3.ModRevision(p.loginKey(rec.Sub)), "=", rec.Revision)
 	put := clientv3.OpPut(p.loginKey(rec.Sub), string(sealed))
 	if rec.LeaseID != 0 {
@@ -292,16 +303,22 @@ func (p *Pool) writeBackLate(ctx context.Context, rec *seatRecord, login []byte)
 	}
 	// The fence: the login changed (or is live elsewhere) since this seat
 	// got it. Never overwrite it; keep this one aside.
-	key := p.backupKey(rec.Sub)
+	return p.keepAside(c, rec.Sub, login, "the stored login changed since this seat got it")
+}
+
+// keepAside keeps a seat's login that is not written back as a sealed
+// backup of sub.
+func (p *Pool) keepAside(ctx context.Context, sub string, login []byte, reason string) (*Settled, error) {
+	key := p.backupKey(sub)
 	bsealed, err := p.seal.seal(key, login)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := p.cli.Put(c, key, string(bsealed)); err != nil {
+	if _, err := p.cli.Put(ctx, key, string(bsealed)); err != nil {
 		return nil, err
 	}
-	p.logger.Warn("kept as backup", "sub", rec.Sub, "key", key, "reason", "the stored login changed since this seat got it")
-	return &Settled{Sub: rec.Sub, Outcome: "backup", Key: key}, nil
+	p.logger.Warn("kept as backup", "sub", sub, "key", key, "reason", reason)
+	return &Settled{Sub: sub, Outcome: "backup", Key: key}, nil
 }
 
 // endOldLease revokes the ended lease rec names, so its sub is free now
