@@ -596,6 +596,10 @@ func (m *Manager) captureRefusal(sub string) error {
 	if fp == "" {
 		return nil
 	}
+	if where := m.leasedLogin(c.login, sub); where != "" {
+		return fmt.Errorf("credslots: slot %s holds %s (a copy of it); a refresh through one would end the other: log in to %s's account again and capture it: %w",
+			sub, where, sub, ErrIdentityDrift)
+	}
 	if stored, _ := m.storedFingerprint(sub); stored == fp {
 		return nil
 	}

@@ -238,3 +238,26 @@ func TestSyncRefusesALoginLiveInAnotherSeat(t *testing.T) {
 	require.NoError(t, bob.Release())
 	assert.Equal(t, "rt-bob-1", refreshTokenOf(mustRead(t, f.slot("bob"))))
 }
+
+// A refresh the seat's CLI made (a token never seen before) copied out of
+// the seat into another slot by hand: capture refuses to bless that slot's
+// copy of the leased login, and the lease's own write-back still takes
+// its refreshed login home (the other slot took a copy from the seat).
+func TestASeatsRefreshCopiedIntoAnotherSlotStaysTheLeasesLogin(t *testing.T) {
+	f := leaseFixture(t)
+	seat := seatDir(t)
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	cliRefresh(t, seat, fresh.Add(20*time.Hour), "rt-bob-1")
+	writeFile(t, f.slot("erik"), mustRead(t, filepath.Join(seat, DefaultLiveName)))
+
+	_, err = f.m.CaptureSlotFingerprint("erik")
+	require.ErrorIs(t, err, ErrIdentityDrift)
+	assert.Contains(t, err.Error(), "bob's login, leased to "+seat)
+	require.NoError(t, l.Sync())
+	assert.Equal(t, "rt-bob-1", refreshTokenOf(mustRead(t, f.slot("bob"))))
+	require.NoError(t, l.Release())
+	st, err := f.m.Status()
+	require.NoError(t, err)
+	assert.Contains(t, st.Problems, copiedLogin("erik", "bob"))
+}

@@ -277,15 +277,17 @@ type seatReading struct {
 	why     string // why it may not replace the slot
 }
 
-// seatVerdict compares the login in a seat's file with sub's slot. A
-// login another slot or another held lease's seat holds (the same refresh
-// token: a file copied into the seat) is that one's, never sub's newer one. handed is the fingerprint of the login the lease handed to the seat ("" when
+// seatVerdict compares the login in a seat's file with sub's slot. handed
+// is the fingerprint of the login the lease handed to the seat ("" when
 // unknown): for a format whose refresh token rotates, a seat login with a
 // refresh token never seen before (none the journal records), while the
 // slot still holds the handed login, is the seat's CLI's refresh of it,
 // newer whatever its expiry (a token endpoint may grant a shorter life than
 // the handed token had left), since the slot's refresh token is then used
-// up.
+// up; another slot holding that token took a copy of it from the seat. Any
+// other login that another slot holds, and any login another held lease's
+// seat holds (the same refresh token: a file copied into the seat), is
+// that one's, never sub's newer one.
 func (m *Manager) seatVerdict(sub string, slot, seatData []byte, handed string) seatReading {
 	f := m.cfg.format
 	var v seatReading
@@ -306,14 +308,6 @@ func (m *Manager) seatVerdict(sub string, slot, seatData []byte, handed string) 
 	}
 	v.cred = f.parse(seatData)
 	slotCred := f.parse(slot)
-	other := ""
-	if v.cred.problem == "" && v.cred.blank == "" && v.cred.login != "" && v.cred.login != slotCred.login {
-		if o := m.slotWithLogin(v.cred.login, sub); o != "" {
-			other = "the one slot " + o + " holds (a copy of it)"
-		} else {
-			other = m.leasedLogin(v.cred.login, sub) // a copy of another seat's
-		}
-	}
 	switch {
 	case v.cred.problem != "":
 		v.why = "the seat's login: " + v.cred.problem
@@ -322,18 +316,28 @@ func (m *Manager) seatVerdict(sub string, slot, seatData []byte, handed string) 
 		v.blank = true
 		v.why = "the seat's login is blank: " + v.cred.blank + " is empty"
 		return v
-	case other != "":
+	}
+	rotated := !f.stableIdentity() && handed != "" && slotCred.fingerprint == handed &&
+		v.cred.fingerprint != "" && v.cred.fingerprint != handed && m.loginOwners()[v.cred.fingerprint] == ""
+	copyOf := ""
+	if v.cred.login != "" && v.cred.login != slotCred.login {
+		copyOf = m.leasedLogin(v.cred.login, sub) // a copy of another seat's
+		if o := m.slotWithLogin(v.cred.login, sub); copyOf == "" && o != "" && !rotated {
+			copyOf = "the one slot " + o + " holds (a copy of it)"
+		}
+	}
+	switch {
+	case copyOf != "":
 		// Written back, one refresh token would be in two slots: the
 		// first refresh through either ends the other.
 		v.foreign = true
-		v.why = "the seat's login is " + other + ", not a newer login of " + sub
+		v.why = "the seat's login is " + copyOf + ", not a newer login of " + sub
 		return v
 	case f.stableIdentity() && slotCred.fingerprint != "" && v.cred.fingerprint != slotCred.fingerprint:
 		v.foreign = true
 		v.why = "the seat's login has another " + f.identityName()
 		return v
-	case !f.stableIdentity() && handed != "" && slotCred.fingerprint == handed &&
-		v.cred.fingerprint != "" && v.cred.fingerprint != handed && m.loginOwners()[v.cred.fingerprint] == "":
+	case rotated:
 		// Rotated by the seat's CLI from the handed login (a token never
 		// seen before, not an older copy put back): newer.
 	case slotCred.hasExpiry() && !v.cred.expiry.After(slotCred.expiry):
