@@ -346,6 +346,11 @@ func (m *Manager) restore(ctx context.Context, backup, sub string, opts ...Switc
 	if err != nil {
 		return err
 	}
+	if where := m.leasedLogin(m.cfg.format.parse(data).login, sub); where != "" {
+		// Even forced, as for sub's own lease: the backup is a copy of a
+		// login live in a seat.
+		return fmt.Errorf("credslots: refusing to restore into %s: backup %s holds %s: %w", sub, backup, where, ErrLeased)
+	}
 	slot := m.slots[sub]
 	if known {
 		// An older login of sub's own: a rejection of sub stands on it.

@@ -575,8 +575,10 @@ func (m *Manager) leasedLogin(login, sub string) string {
 
 // leasedCopies lists, as problems, a held lease's login that is live in
 // a second place too: at home (a seat's file copied to the live path), or
-// in another held lease's seat. slots are Status's, each with its lease.
-func (m *Manager) leasedCopies(slots []SlotStatus) []string {
+// in another held lease's seat, or that another slot holds (a seat's
+// refresh copied into it). slots are Status's, each with its lease, and
+// logins each configured sub's login, in order.
+func (m *Manager) leasedCopies(slots []SlotStatus, logins []string) []string {
 	var problems []string
 	home := ""
 	seen := map[string]string{} // seat login -> the lease holding it
@@ -590,11 +592,11 @@ func (m *Manager) leasedCopies(slots []SlotStatus) []string {
 				home = "-" // none: read once
 			}
 		}
-		logins := []string{m.currentLogin(ss.Sub)}
-		if seat := m.readAt(m.seatFile(ss.Lease.Seat), credfile.Login).login; seat != "" && seat != logins[0] {
-			logins = append(logins, seat)
+		held := []string{m.currentLogin(ss.Sub)}
+		if seat := m.readAt(m.seatFile(ss.Lease.Seat), credfile.Login).login; seat != "" && seat != held[0] {
+			held = append(held, seat)
 		}
-		for _, login := range logins {
+		for _, login := range held {
 			if login == "" {
 				continue
 			}
@@ -605,6 +607,11 @@ func (m *Manager) leasedCopies(slots []SlotStatus) []string {
 				problems = append(problems, fmt.Sprintf("%s and %s hold one login: a refresh through either ends the other; release one of them", other, where))
 			}
 			seen[login] = where
+			for i, l := range logins {
+				if l == login && m.subs[i] != ss.Sub {
+					problems = append(problems, fmt.Sprintf("slot %s holds %s (a copy of it): a refresh through one would end the other; log in to %s's account again and capture it", m.subs[i], where, m.subs[i]))
+				}
+			}
 		}
 	}
 	return problems

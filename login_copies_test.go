@@ -261,3 +261,28 @@ func TestASeatsRefreshCopiedIntoAnotherSlotStaysTheLeasesLogin(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, st.Problems, copiedLogin("erik", "bob"))
 }
+
+// A backup holding a seat's refreshed login (a copy of the seat's file,
+// put where backups are) was restored, even unforced, into another slot:
+// no record named the new token yet. The slot then held the refresh token
+// the seat's CLI holds, and Status said nothing until the seat wrote back.
+func TestRestoreRefusesALoginLiveInASeat(t *testing.T) {
+	f := leaseFixture(t)
+	seat := seatDir(t)
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	cliRefresh(t, seat, fresh.Add(20*time.Hour), "rt-bob-1")
+	writeFile(t, f.m.LivePath()+prevSuffix, mustRead(t, filepath.Join(seat, DefaultLiveName)))
+	for _, opts := range [][]SwitchOption{nil, {Force()}} {
+		err := f.m.Restore(filepath.Base(f.m.LivePath())+prevSuffix, "erik", opts...)
+		require.ErrorIs(t, err, ErrLeased)
+		assert.Contains(t, err.Error(), "bob's login, leased to "+seat)
+	}
+	assert.Equal(t, "rt-erik-0", refreshTokenOf(mustRead(t, f.slot("erik"))))
+
+	writeFile(t, f.slot("erik"), mustRead(t, filepath.Join(seat, DefaultLiveName)))
+	st, err := f.m.Status()
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(st.Problems, "\n"), "slot erik holds bob's login, leased to "+seat)
+	require.NoError(t, l.Release())
+}
