@@ -286,3 +286,20 @@ func TestRestoreRefusesALoginLiveInASeat(t *testing.T) {
 	assert.Contains(t, strings.Join(st.Problems, "\n"), "slot erik holds bob's login, leased to "+seat)
 	require.NoError(t, l.Release())
 }
+
+// Remove took a leased sub's slot away: its login, live in the seat, was
+// then the backup that restore offers for any slot (a second live place
+// once restored elsewhere), and the release wrote the seat's login into a
+// slot removed from the rotation.
+func TestRemoveRefusesALeasedSub(t *testing.T) {
+	f := leaseFixture(t)
+	seat := seatDir(t)
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	err = f.m.Remove("bob", "x")
+	require.ErrorIs(t, err, ErrLeased)
+	assert.Contains(t, err.Error(), "leased to "+seat)
+	assert.FileExists(t, f.slot("bob"))
+	require.NoError(t, l.Release())
+	require.NoError(t, f.m.Remove("bob", "x"))
+}

@@ -21,7 +21,8 @@ var ErrActiveSub = errors.New("subscription is active")
 // slot and its sidecar are removed, under the locks of every change, journaled. Discovery no longer
 // finds sub; [Manager.Restore] brings its login back. It refuses, changing
 // nothing, an unknown sub ([ErrUnknownSubscription]), a sub whose slot does
-// not exist ([ErrSlotMissing]) and the active sub ([ErrActiveSub]).
+// not exist ([ErrSlotMissing]), the active sub ([ErrActiveSub]) and a sub
+// leased to a seat ([ErrLeased]).
 func (m *Manager) Remove(sub, reason string) error {
 	return m.remove(context.Background(), sub, reason)
 }
@@ -42,6 +43,10 @@ func (m *Manager) remove(ctx context.Context, sub, reason string) error {
 	check := func() ([]byte, error) {
 		if active, ok := m.ActiveSubscription(); ok && active == sub {
 			return nil, fmt.Errorf("credslots: %s is the active sub; switch to another one first: %w", sub, ErrActiveSub)
+		}
+		if info, held := m.heldLease(sub); held {
+			// Its login is live in the seat: the release writes it back.
+			return nil, fmt.Errorf("credslots: refusing to remove %s: its login is %s; release it first: %w", sub, leaseNote(info), ErrLeased)
 		}
 		if why := m.liveCopyOf(sub); why != "" {
 			// The live file is sub's login: removing the slot would leave
