@@ -558,8 +558,11 @@ func (m *Manager) liveLogin(login, sub string) string {
 // live: "bob's, leased to SEAT (...)" when bob's slot or its seat holds it
 // (the seat's CLI may have refreshed it); "" when none.
 func (m *Manager) leasedLogin(login, sub string) string {
-	if login == "" || !m.leasesMayExist() {
+	if login == "" {
 		return ""
+	}
+	if _, err := m.cfg.fs.Lstat(m.leasesDir()); errors.Is(err, fs.ErrNotExist) {
+		return "" // never leased
 	}
 	for _, other := range m.subs {
 		if other == sub || !m.leaseHeld(other) {
