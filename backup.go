@@ -300,9 +300,7 @@ func (m *Manager) backupPath(name string) (string, bool) {
 // ([ErrIdentityDrift]): a copy of another sub's slot, a copy of the live file
 // the journal names another sub for, or a login whose fingerprint another
 // sub ever had (its sidecar or the journal), or the login (the refresh
-// token) another slot holds now; for Codex CLI, whose identity is the
-// account, a backup of sub's own account is judged by that last alone
-// (two logins of one account are two logins). A restore keeps an invalid
+// token) another slot holds now. A restore keeps an invalid
 // mark (see [Manager.MarkInvalid]) standing unless the restored login is a
 // new identity: neither a copy of sub's slot nor a login sub ever had.
 func (m *Manager) Restore(backup, sub string, opts ...SwitchOption) error {

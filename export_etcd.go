@@ -29,8 +29,7 @@ type LoginInfo struct {
 	// single-use secret a refresh spends, so two documents with one Login
 	// are one login, which a refresh through either ends in the other. It
 	// is Fingerprint where the identity key is the refresh token; for
-	// Codex CLI, whose identity is the account, two logins of one account
-	// have one Fingerprint and two Logins.
+	// Codex CLI, whose identity is the account, it is the refresh token's.
 	Login string
 	// Blank names a blanked token field ("" when none): what a CLI leaves
 	// after a failed refresh or a logout.

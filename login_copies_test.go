@@ -2,7 +2,7 @@ package credslots
 
 // Red-team replays of sequences that ended with one refresh token, a
 // single-use login, live in two places (two slots, a slot and a seat, two
-// seats), or that took two logins of one Codex account for one login.
+// seats).
 
 import (
 	"context"
@@ -39,9 +39,9 @@ func TestLeaseReleaseKeepsAnotherSlotsLoginOutOfItsSlot(t *testing.T) {
 				require.NoError(t, err)
 				writeFile(t, filepath.Join(seat, DefaultLiveName), alice)
 			}, DefaultLiveName},
-		{"codex, two logins of one account", []Option{WithFormat(CodexCLI)}, func(t *testing.T, f *fixture) {
+		{"codex", []Option{WithFormat(CodexCLI)}, func(t *testing.T, f *fixture) {
 			for i, sub := range []string{"erik", "bob", "alice"} {
-				writeFile(t, f.slot(sub), codexLogin(fresh.Add(time.Duration(i)*time.Hour), "acct", "rt-"+sub+"-0"))
+				writeFile(t, f.slot(sub), codexLogin(fresh.Add(time.Duration(i)*time.Hour), "acct-"+sub, "rt-"+sub+"-0"))
 				_, err := f.m.CaptureSlotFingerprint(sub)
 				require.NoError(t, err)
 			}

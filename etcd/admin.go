@@ -151,8 +151,7 @@ func (p *Pool) freshness(info credslots.LoginInfo) (bool, string) {
 }
 
 // holderOf returns the sub other than sub whose stored login is the login
-// info describes: the same refresh token (for Codex CLI, not the account:
-// two logins of one account are two logins); "" when none.
+// info describes: the same refresh token; "" when none.
 func holderOf(ls map[string]login, info credslots.LoginInfo, sub string) string {
 	if info.Login == "" {
 		return ""
@@ -177,8 +176,9 @@ func (p *Pool) heldElsewhere(ctx context.Context, login []byte, sub string) (str
 
 // Import stores doc (a credential file as the CLI writes it) as sub's login.
 // For Claude Code only claudeAiOauth is stored. It refuses a document that is
-// not a login, a login another sub holds (the same refresh token, wrapping
-// [ErrDuplicate]; two logins of one Codex account are two logins), a login older (by expiry) than the one stored for sub
+// not a login, a login another sub holds (the same refresh token, or the
+// same identity: for Codex CLI its account, since a sub is one account;
+// wrapping [ErrDuplicate]), a login older (by expiry) than the one stored for sub
 // (wrapping [ErrOlder]), and a sub leased right now (wrapping [ErrLeased]).
 func (p *Pool) Import(ctx context.Context, sub string, doc []byte) error {
 	if err := validSub(sub); err != nil {
@@ -198,6 +198,13 @@ func (p *Pool) Import(ctx context.Context, sub string, doc []byte) error {
 	}
 	if other := holderOf(ls, info, sub); other != "" {
 		return fmt.Errorf("credslots-etcd: import %s: sub %s holds this login already: %w", sub, other, ErrDuplicate)
+	}
+	if info.Fingerprint != "" {
+		for other, o := range ls {
+			if other != sub && o.info.Fingerprint == info.Fingerprint {
+				return fmt.Errorf("credslots-etcd: import %s: sub %s holds a login of this account already: %w", sub, other, ErrDuplicate)
+			}
+		}
 	}
 	if o, ok := ls[sub]; ok && o.info.HasExpiry && info.Expiry.Before(o.info.Expiry) {
 		return fmt.Errorf("credslots-etcd: import %s: the stored login is newer (expires %s) than this one (expires %s): %w",

@@ -273,6 +273,7 @@ func TestCodexMovesTheWholeFile(t *testing.T) {
 	doc := codexLogin("acct-1", later, "SECRET-a")
 	require.NoError(t, p.Import(ctx, "work", doc))
 	require.ErrorIs(t, p.Import(ctx, "home", codexLogin("acct-1", later, "SECRET-a")), etcd.ErrDuplicate, "work's refresh token")
+	require.ErrorIs(t, p.Import(ctx, "home", codexLogin("acct-1", later, "SECRET-b")), etcd.ErrDuplicate, "work's account: a sub is one account")
 	seat := t.TempDir()
 	l, err := p.Lease(ctx, seat)
 	require.NoError(t, err)
