@@ -2,7 +2,7 @@ package etcd_test
 
 // One refresh token, a single-use login, in two keys of the pool would be
 // handed to two seats (two hosts): the first refresh through either ends
-// the other. Two logins of one Codex account are two logins.
+// the other.
 
 import (
 	"context"
@@ -17,19 +17,23 @@ import (
 	"github.com/gptme/credslots/etcd"
 )
 
-// Import refused a second login of one Codex account (the same
-// tokens.account_id, another refresh token) as a login another sub holds;
-// it is the refresh token that one login alone may hold.
-func TestImportKnowsACodexLoginByItsRefreshToken(t *testing.T) {
+// Import compared Codex identities (the account) alone: the same refresh
+// token under another account_id went in as a second sub's login. It now
+// refuses one refresh token in two keys, and, a sub being one account, a
+// second login of an account another key holds.
+func TestImportRefusesOneRefreshTokenInTwoKeys(t *testing.T) {
 	c := sharedCluster(t)
 	p := newPool(t, newClient(t, c.endpoints()...), testPrefix(t), writeKey(t), etcd.WithFormat(credslots.CodexCLI))
 	ctx := context.Background()
 	require.NoError(t, p.Import(ctx, "work", codexLogin("acct-1", later, "SECRET-a")))
-	require.NoError(t, p.Import(ctx, "home", codexLogin("acct-1", later, "SECRET-b")), "a second login of the account")
-	err := p.Import(ctx, "spare", codexLogin("acct-1", later, "SECRET-a"))
+	err := p.Import(ctx, "spare", codexLogin("acct-2", later, "SECRET-a"))
 	require.ErrorIs(t, err, etcd.ErrDuplicate, "work's refresh token")
-	assert.Contains(t, err.Error(), "work")
+	assert.Contains(t, err.Error(), "sub work holds this login already")
 	assert.NotContains(t, err.Error(), marker)
+	err = p.Import(ctx, "spare", codexLogin("acct-1", later, "SECRET-b"))
+	require.ErrorIs(t, err, etcd.ErrDuplicate, "work's account")
+	assert.Contains(t, err.Error(), "sub work holds a login of this account already")
+	require.NoError(t, p.Import(ctx, "spare", codexLogin("acct-2", later, "SECRET-b")))
 }
 
 // A seat leased to bob into which alice's login was copied was written
