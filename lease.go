@@ -253,10 +253,13 @@ func (m *Manager) awaitSeat(ctx context.Context, seat string) error {
 // attempt may succeed: some sub (the one asked for) is not leased and not
 // live at home, and is usable or an ended lease left a login in its seat.
 func (m *Manager) leaseLooksPossible(lc leaseConfig) bool {
-	home := m.homeSub()
+	home, unknown := m.homeSubs()
+	if unknown != "" {
+		return false
+	}
 	var records []leaseRecord
 	for _, c := range m.Candidates() {
-		if lc.sub != "" && c.Sub != lc.sub || c.Lease != nil || c.Sub == home {
+		if lc.sub != "" && c.Sub != lc.sub || c.Lease != nil || home[c.Sub] {
 			continue
 		}
 		if c.Usable {
@@ -331,7 +334,10 @@ func (m *Manager) tryLease(ctx context.Context, seat string, lc leaseConfig) (*L
 	if err := m.recoverEnded(records); err != nil {
 		return nil, nil, err
 	}
-	home := m.homeSub()
+	home, unknown := m.homeSubs()
+	if unknown != "" {
+		return nil, nil, fmt.Errorf("credslots: no free sub: %s: %w", unknown, ErrNoFreeSub)
+	}
 	cands := m.Candidates()
 	drifted := map[string]string{}
 	for _, c := range cands {
@@ -353,7 +359,7 @@ func (m *Manager) tryLease(ctx context.Context, seat string, lc leaseConfig) (*L
 			why = append(why, fmt.Sprintf("%s: leased to %s (pid %d)", c.Sub, c.Lease.Seat, c.Lease.PID))
 			leased = true
 			continue
-		case c.Sub == home:
+		case home[c.Sub]:
 			why = append(why, c.Sub+": live at home")
 			continue
 		case !c.Usable:
@@ -527,18 +533,51 @@ func (m *Manager) Leases() ([]LeaseInfo, error) {
 	return out, nil
 }
 
-// homeSub is the sub whose login is live at home: the one the live symlink
-// points at, or, when the live path is a regular file (the CLI refreshed
-// it), the one the journal says was active.
-func (m *Manager) homeSub() string {
+// homeSubs returns the subs whose login may be live at home, which no seat
+// may be handed: the one the live symlink names; for a regular live file,
+// the one the journal's last change made live (the CLI may still hold its
+// login), and the one whose slot the file copies or the journal says it
+// belongs to, else every one that may hold it: the one whose identity it
+// holds (a format whose identity survives a refresh) and the one whose
+// remembered account .claude.json shows. unknown says why no sub may be
+// leased: the live file holds a login no record names, which may be any
+// sub's refresh, its slot's refresh token spent.
+func (m *Manager) homeSubs() (home map[string]bool, unknown string) {
 	if sub, ok := m.ActiveSubscription(); ok {
-		return sub
+		return map[string]bool{sub: true}, ""
 	}
-	if fi, err := m.cfg.fs.Lstat(m.live); err == nil && fi.Mode().IsRegular() {
-		sub, _ := m.LastActive()
-		return sub
+	live, err := inspect(m.cfg.fs, m.live)
+	if err != nil || live.Kind != kindFile {
+		return nil, ""
 	}
-	return ""
+	home = map[string]bool{}
+	if sub, ok := m.LastActive(); ok {
+		home[sub] = true
+	}
+	if sub, ok := m.slotWithHash(live.Hash); ok {
+		home[sub] = true
+		return home, ""
+	}
+	if sub, why := m.activeFor(live); why == "" {
+		home[sub] = true
+		return home, ""
+	}
+	cred := m.cfg.format.parse(live.Data)
+	if cred.login == "" {
+		return home, "" // no login at home
+	}
+	for _, sub := range m.subs {
+		if m.cfg.format.stableIdentity() && cred.fingerprint != "" && m.currentFingerprint(sub) == cred.fingerprint {
+			home[sub] = true
+		}
+	}
+	if sub := m.accountOwner(m.shownAccount(), ""); sub != "" {
+		home[sub] = true
+	}
+	if len(home) == 0 {
+		return nil, "the live file at home holds a login no record names (a refresh after a change credslots did not make), which may be any sub's: its slot's refresh token would be spent; heal it into its sub first (credslots heal SUB)"
+	}
+	return home, ""
 }
 
 // liveLogin says where login (see currentLogin) is live other than in

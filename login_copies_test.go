@@ -122,7 +122,8 @@ func TestLeaseRefusesASubWhoseLoginIsLiveAtHome(t *testing.T) {
 			sub := tc.setup(t, f)
 			_, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub(sub))
 			require.ErrorIs(t, err, ErrNoFreeSub)
-			assert.Contains(t, err.Error(), sub+": its login is live at home")
+			assert.Contains(t, err.Error(), sub+": ")
+			assert.Contains(t, err.Error(), "live at home")
 			l, err := f.m.Lease(context.Background(), seatDir(t))
 			require.NoError(t, err)
 			assert.NotEqual(t, sub, l.Sub())
@@ -302,4 +303,59 @@ func TestRemoveRefusesALeasedSub(t *testing.T) {
 	assert.FileExists(t, f.slot("bob"))
 	require.NoError(t, l.Release())
 	require.NoError(t, f.m.Remove("bob", "x"))
+}
+
+// A live file the CLI refreshed after a link made by hand (no change
+// recorded, so no journal names its sub) may be any sub's refresh: every
+// slot's refresh token may be the one it spent. Lease handed one out; it
+// now refuses, naming the way on, until the live file is healed into its
+// sub. Where the identity survives a refresh (Codex), the live file names
+// its sub, and only that one is kept back.
+func TestLeaseKeepsBackAnUnnamedLiveLogin(t *testing.T) {
+	t.Run("claude", func(t *testing.T) {
+		f := leaseFixture(t)
+		f.link(t, "bob")
+		f.refresh(t, claudeDoc(fresh.Add(2*time.Hour), "rt-bob-1"))
+		seat := seatDir(t)
+		_, err := f.m.Lease(context.Background(), seat)
+		require.ErrorIs(t, err, ErrNoFreeSub)
+		assert.Contains(t, err.Error(), "the live file at home holds a login no record names")
+		assert.NoFileExists(t, filepath.Join(seat, DefaultLiveName), "nothing handed out")
+
+		_, err = f.m.HealDriftTo("bob")
+		require.NoError(t, err)
+		l, err := f.m.Lease(context.Background(), seat)
+		require.NoError(t, err)
+		assert.NotEqual(t, "bob", l.Sub())
+		require.NoError(t, l.Release())
+	})
+	t.Run("claude, the account shown", func(t *testing.T) {
+		f, claudeJSONPath := homeFixture(t)
+		learnAccounts(t, f, claudeJSONPath) // no change journaled; the link on bob, .claude.json shows bob
+		f.refresh(t, claudeDoc(fresh.Add(2*time.Hour), "rt-bob-1"))
+		_, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub("bob"))
+		require.ErrorIs(t, err, ErrNoFreeSub)
+		assert.Contains(t, err.Error(), "bob: live at home")
+		l, err := f.m.Lease(context.Background(), seatDir(t))
+		require.NoError(t, err)
+		assert.Equal(t, "alice", l.Sub())
+		require.NoError(t, l.Release())
+	})
+	t.Run("codex", func(t *testing.T) {
+		f := newFixture(t, WithFormat(CodexCLI))
+		for _, sub := range []string{"bob", "alice"} {
+			writeFile(t, f.slot(sub), codexLogin(fresh, "acct-"+sub, "rt-"+sub+"-0"))
+			_, err := f.m.CaptureSlotFingerprint(sub)
+			require.NoError(t, err)
+		}
+		f.link(t, "bob")
+		f.refresh(t, codexLogin(fresh.Add(time.Hour), "acct-bob", "rt-bob-1"))
+		_, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub("bob"))
+		require.ErrorIs(t, err, ErrNoFreeSub)
+		assert.Contains(t, err.Error(), "bob: live at home")
+		l, err := f.m.Lease(context.Background(), seatDir(t))
+		require.NoError(t, err)
+		assert.Equal(t, "alice", l.Sub())
+		require.NoError(t, l.Release())
+	})
 }
