@@ -192,37 +192,57 @@ func manySlotsFixture(t *testing.T, n int, opts ...Option) *fixture {
 	return f
 }
 
+// firstWaitsForLast is a fixture of parallelReads slots whose first slot's
+// read waits (5 s at most) for the last sidecar's read, on two processors:
+// a Status that shares its reads gets past it at once, one reading in turn
+// only at the timeout. atLast runs at the last sidecar's read, once it is
+// let through; waited says whether the first read saw it.
+func firstWaitsForLast(t *testing.T, atLast func()) (f *fixture, waited func() bool) {
+	t.Helper()
+	procs := runtime.GOMAXPROCS(2)
+	t.Cleanup(func() { runtime.GOMAXPROCS(procs) })
+	ffs := &faultFS{inner: disk.OS{}, failAt: -1}
+	f = manySlotsFixture(t, parallelReads, withFS(ffs))
+	first, last := f.slot("s00"), f.m.prints[fmt.Sprintf("s%02d", parallelReads-1)]
+	lastRead := make(chan struct{})
+	var once, firstRead sync.Once
+	saw := make(chan bool, 1)
+	ffs.before = func(op, name string) {
+		switch {
+		case op == "read" && name == last:
+			once.Do(func() { close(lastRead) })
+			atLast()
+		case op == "read" && name == first:
+			firstRead.Do(func() {
+				select {
+				case <-lastRead:
+					saw <- true
+				case <-time.After(5 * time.Second):
+					saw <- false
+				}
+			})
+		}
+	}
+	return f, func() bool {
+		select {
+		case ok := <-saw:
+			return ok
+		default:
+			return false // the first slot was not read
+		}
+	}
+}
+
 // TestStatusSharesItsReads: from parallelReads slots on, the slots' and the
 // sidecars' reads are shared with a second goroutine. The first slot's read
 // here waits for the last sidecar's, which read in turn would come only
 // after it.
 func TestStatusSharesItsReads(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
-	n := parallelReads
-	ffs := &faultFS{inner: disk.OS{}, failAt: -1}
-	f := manySlotsFixture(t, n, withFS(ffs))
-	first, last := f.slot("s00"), f.m.prints[fmt.Sprintf("s%02d", n-1)]
-	lastRead := make(chan struct{})
-	var once sync.Once
-	waited := make(chan bool, 1)
-	ffs.before = func(op, name string) {
-		switch {
-		case op == "read" && name == last:
-			once.Do(func() { close(lastRead) })
-		case op == "read" && name == first && len(waited) == 0:
-			select {
-			case <-lastRead:
-				waited <- true
-			case <-time.After(5 * time.Second):
-				waited <- false
-			}
-		}
-	}
+	f, waited := firstWaitsForLast(t, func() {})
 	st, err := f.m.Status()
 	require.NoError(t, err)
 	assert.True(t, st.Healthy, "%v", st.Problems)
-	require.Len(t, waited, 1, "the first slot was read")
-	assert.True(t, <-waited, "the last sidecar was read while the first slot's read waited")
+	assert.True(t, waited(), "the last sidecar was read while the first slot's read waited")
 }
 
 // TestStatusRaisesASharedReadsPanicOnItsCaller: a panic in a read made on
@@ -231,28 +251,9 @@ func TestStatusSharesItsReads(t *testing.T) {
 // waits here until the last sidecar's read has panicked, which so happens
 // on the other goroutine.
 func TestStatusRaisesASharedReadsPanicOnItsCaller(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
-	n := parallelReads
-	ffs := &faultFS{inner: disk.OS{}, failAt: -1}
-	f := manySlotsFixture(t, n, withFS(ffs))
-	first, last := f.slot("s00"), f.m.prints[fmt.Sprintf("s%02d", n-1)]
-	lastRead := make(chan struct{})
-	var once, waited sync.Once
-	ffs.before = func(op, name string) {
-		switch {
-		case op == "read" && name == last:
-			once.Do(func() { close(lastRead) })
-			panic("a reader's bug")
-		case op == "read" && name == first:
-			waited.Do(func() {
-				select {
-				case <-lastRead:
-				case <-time.After(5 * time.Second):
-				}
-			})
-		}
-	}
+	f, waited := firstWaitsForLast(t, func() { panic("a reader's bug") })
 	assert.PanicsWithValue(t, "a reader's bug", func() { _, _ = f.m.Status() })
+	assert.True(t, waited(), "the panic was on the other goroutine")
 }
 
 // TestStatusSharedReadsAgreeWithReadsInTurn: Status of many slots in every
