@@ -251,7 +251,8 @@ func (m *Manager) awaitSeat(ctx context.Context, seat string) error {
 
 // leaseLooksPossible reports, without taking a lock, whether a lease
 // attempt may succeed: some sub (the one asked for) is not leased and not
-// live at home, and is usable or an ended lease left a login in its seat.
+// live at home, and is usable, its login live nowhere else, or an ended
+// lease left a login in its seat.
 func (m *Manager) leaseLooksPossible(lc leaseConfig) bool {
 	home, unknown := m.homeSubs()
 	if unknown != "" {
@@ -262,8 +263,8 @@ func (m *Manager) leaseLooksPossible(lc leaseConfig) bool {
 		if lc.sub != "" && c.Sub != lc.sub || c.Lease != nil || home[c.Sub] {
 			continue
 		}
-		if c.Usable {
-			return true
+		if c.Usable && m.liveLogin(m.currentLogin(c.Sub), c.Sub) == "" {
+			return true // not a copy of a login live at home or in a seat
 		}
 		if r, ok := m.leaseRecord(c.Sub); ok {
 			if records == nil {

@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -358,4 +360,37 @@ func TestLeaseKeepsBackAnUnnamedLiveLogin(t *testing.T) {
 		assert.Equal(t, "alice", l.Sub())
 		require.NoError(t, l.Release())
 	})
+}
+
+// A waiting Lease makes an attempt, under the locks, only when a sub looks
+// free; a slot copied from a leased sub's looked free, so every poll took
+// home's refresh lock only to be refused.
+func TestLeaseWaitingTakesNoLockForACopyOfALeasedLogin(t *testing.T) {
+	ffs := &faultFS{inner: disk.OS{}, failAt: -1}
+	f := leaseFixture(t, withFS(ffs))
+	for _, sub := range []string{"bob", "alice"} {
+		held, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub(sub))
+		require.NoError(t, err)
+		defer held.Release()
+	}
+	copySlot(t, f, "bob", "erik")
+
+	homeLock := filepath.Join(f.dir, claudeRefreshLock)
+	var mu sync.Mutex
+	taken := 0
+	ffs.before = func(op, name string) {
+		if op == "mkdir" && name == homeLock {
+			mu.Lock()
+			taken++
+			mu.Unlock()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	_, err := f.m.Lease(ctx, seatDir(t), LeaseWait())
+	require.ErrorIs(t, err, ErrNoFreeSub)
+	ffs.before = nil
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, 1, taken, "the refresh lock at home taken for the first attempt only, not on every poll")
 }
