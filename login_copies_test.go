@@ -265,6 +265,32 @@ func TestASeatsRefreshCopiedIntoAnotherSlotStaysTheLeasesLogin(t *testing.T) {
 	assert.Contains(t, st.Problems, copiedLogin("erik", "bob"))
 }
 
+// The same for Codex, whose identity (the account) survives the refresh:
+// the seat's refreshed login of bob's account is bob's, and the slot that
+// took a copy of it is the copy; the write-back was refused.
+func TestACodexSeatsRefreshCopiedIntoAnotherSlotStaysTheLeasesLogin(t *testing.T) {
+	f := newFixture(t, WithFormat(CodexCLI))
+	for _, sub := range []string{"erik", "bob"} {
+		writeFile(t, f.slot(sub), codexLogin(fresh, "acct-"+sub, "rt-"+sub+"-0"))
+		_, err := f.m.CaptureSlotFingerprint(sub)
+		require.NoError(t, err)
+	}
+	seat := seatDir(t)
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	refreshed := codexLogin(fresh.Add(time.Hour), "acct-bob", "rt-bob-1")
+	writeFile(t, filepath.Join(seat, "auth.json.tmp"), refreshed)
+	require.NoError(t, os.Rename(filepath.Join(seat, "auth.json.tmp"), filepath.Join(seat, "auth.json")))
+	writeFile(t, f.slot("erik"), refreshed)
+
+	require.NoError(t, l.Sync(), "bob's own refresh goes home")
+	assert.Equal(t, refreshed, mustRead(t, f.slot("bob")))
+	require.NoError(t, l.Release())
+	st, err := f.m.Status()
+	require.NoError(t, err)
+	assert.Contains(t, st.Problems, copiedLogin("erik", "bob"))
+}
+
 // A backup holding a seat's refreshed login (a copy of the seat's file,
 // put where backups are) was restored, even unforced, into another slot:
 // no record named the new token yet. The slot then held the refresh token

@@ -319,11 +319,17 @@ func (m *Manager) seatVerdict(sub string, slot, seatData []byte, handed string) 
 	}
 	rotated := !f.stableIdentity() && handed != "" && slotCred.fingerprint == handed &&
 		v.cred.fingerprint != "" && v.cred.fingerprint != handed && m.loginOwners()[v.cred.fingerprint] == ""
+	// Where the identity survives a refresh (Codex: the account), a seat
+	// login of the slot's own identity is sub's: a sub is one account.
+	ownIdentity := f.stableIdentity() && v.cred.fingerprint != "" && v.cred.fingerprint == slotCred.fingerprint
 	copyOf := ""
 	if v.cred.login != "" && v.cred.login != slotCred.login {
 		copyOf = m.leasedLogin(v.cred.login, sub) // a copy of another seat's
-		if o := m.slotWithLogin(v.cred.login, sub); copyOf == "" && o != "" && !rotated {
-			copyOf = "the one slot " + o + " holds (a copy of it)"
+		if copyOf == "" && !rotated && !ownIdentity {
+			// A slot holding the seat's own refresh took a copy of it.
+			if o := m.slotWithLogin(v.cred.login, sub); o != "" {
+				copyOf = "the one slot " + o + " holds (a copy of it)"
+			}
 		}
 	}
 	switch {
