@@ -441,11 +441,29 @@ func (m *Manager) loginOwners() map[string]string {
 		return owners
 	}
 	for _, e := range entries {
-		if e.Fingerprint != "" && e.Phase != phaseFailed {
+		if e.Fingerprint != "" && e.Phase != phaseFailed && e.Op != opContested {
 			owners[e.Fingerprint] = e.Sub
 		}
 	}
 	return owners
+}
+
+// contested reports whether the journal records login (see
+// credential.login) as found in two seats at once (see opContested).
+func (m *Manager) contested(login string) bool {
+	if login == "" {
+		return false
+	}
+	entries, err := m.readJournal()
+	if err != nil {
+		return false
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		if entries[i].Op == opContested && entries[i].Fingerprint == login {
+			return true
+		}
+	}
+	return false
 }
 
 // restoreLocked backs up the slot and writes data into it.

@@ -51,6 +51,11 @@ const (
 	opFlip = "flip"
 	// opKeep records whose login a kept backup of the live file holds.
 	opKeep = "keep"
+	// opContested records a login found in two held leases' seats at once,
+	// which no record names: which seat's is the original, and which a
+	// copy, cannot be told, so it is written back into neither slot. Its
+	// fingerprint is the login's (see credential.login).
+	opContested = "contested"
 
 	phaseIntent = "intent"
 	phaseDone   = "done"
@@ -64,9 +69,11 @@ const (
 type JournalEntry struct {
 	Time time.Time `json:"time"` // the Manager's clock, UTC
 	// Op is "switch", "heal", "adopt", "restore", "capture", "rest",
-	// "invalid", "flip" (a symlink flip no Manager made, observed by
-	// [Manager.RecordFlip]) or "keep" (whose login a kept backup of the live
-	// file holds).
+	// "invalid", "remove", "flip" (a symlink flip no Manager made, observed
+	// by [Manager.RecordFlip]), "keep" (whose login a kept backup of the
+	// live file holds), a lease's "lease", "sync", "release" or "recover",
+	// or "contested" (a login found in two held leases' seats at once,
+	// which neither slot is given; Fingerprint is its refresh token's).
 	Op string `json:"op"`
 	// Phase is "intent", "done" or "failed".
 	Phase string `json:"phase"`

@@ -873,10 +873,9 @@ func (l *Lease) Release() error {
 				return err
 			}
 		case v.differs && !v.blank && v.cred.problem == "":
-			if err := m.keepGeneration(m.slots[l.sub]+".seat", data); err != nil {
+			if err := m.keepSeatLogin(l.sub, l.seat, v, data, "kept a seat login that is not written back as a backup"); err != nil {
 				return err
 			}
-			m.cfg.logger.Warn("kept a seat login that is not written back as a backup", "sub", l.sub, "path", l.seat, "reason", v.why)
 		}
 		return m.clearSeat(l.seat)
 	})

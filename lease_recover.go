@@ -87,10 +87,9 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord) error {
 			}
 		case v.differs && !v.blank && v.cred.problem == "":
 			// Not written back (older, or another login): kept, never lost.
-			if err := m.keepGeneration(m.slots[r.Sub]+".seat", data); err != nil {
+			if err := m.keepSeatLogin(r.Sub, r.Seat, v, data, "kept an ended lease's seat login as a backup"); err != nil {
 				return err
 			}
-			m.cfg.logger.Warn("kept an ended lease's seat login as a backup", "sub", r.Sub, "path", r.Seat, "reason", v.why)
 		}
 		return m.clearSeat(r.Seat)
 	})

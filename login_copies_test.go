@@ -239,7 +239,8 @@ func TestSyncRefusesALoginLiveInAnotherSeat(t *testing.T) {
 	require.NoError(t, erik.Release())
 	assert.Equal(t, "rt-erik-0", refreshTokenOf(mustRead(t, f.slot("erik"))))
 	require.NoError(t, bob.Release())
-	assert.Equal(t, "rt-bob-1", refreshTokenOf(mustRead(t, f.slot("bob"))))
+	assert.Equal(t, "rt-bob-0", refreshTokenOf(mustRead(t, f.slot("bob"))),
+		"which seat's was the original cannot be told: neither slot gets it (see TestASeatsLoginCopiedIntoAnotherSeatIsWrittenBackIntoNeither)")
 }
 
 // A refresh the seat's CLI made (a token never seen before) copied out of
@@ -419,4 +420,48 @@ func TestLeaseWaitingTakesNoLockForACopyOfALeasedLogin(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, 1, taken, "the refresh lock at home taken for the first attempt only, not on every poll")
+}
+
+// One seat's refreshed login copied into another held lease's seat before
+// either wrote it back: which seat's is the original cannot be told from
+// the files. The first release kept it aside; the second then took it for
+// its own seat's refresh and wrote it into its slot, pushing that sub's
+// valid login out. Now the first release journals it as contested and
+// neither slot gets it, in either order; it stays in the backups.
+func TestASeatsLoginCopiedIntoAnotherSeatIsWrittenBackIntoNeither(t *testing.T) {
+	for _, first := range []string{"bob", "erik"} {
+		t.Run(first+" released first", func(t *testing.T) {
+			f := leaseFixture(t)
+			seats := map[string]string{"bob": seatDir(t), "erik": seatDir(t)}
+			leases := map[string]*Lease{}
+			for _, sub := range []string{"bob", "erik"} {
+				l, err := f.m.Lease(context.Background(), seats[sub], LeaseSub(sub))
+				require.NoError(t, err)
+				leases[sub] = l
+			}
+			cliRefresh(t, seats["bob"], fresh.Add(20*time.Hour), "rt-bob-1")
+			copied := filepath.Join(seats["erik"], DefaultLiveName)
+			writeFile(t, copied+".tmp", mustRead(t, filepath.Join(seats["bob"], DefaultLiveName)))
+			require.NoError(t, os.Rename(copied+".tmp", copied))
+
+			for _, sub := range []string{"bob", "erik"} {
+				require.ErrorIs(t, leases[sub].Sync(), ErrIdentityDrift, sub)
+			}
+			second := map[string]string{"bob": "erik", "erik": "bob"}[first]
+			require.NoError(t, leases[first].Release())
+			require.NoError(t, leases[second].Release())
+
+			assert.Equal(t, "rt-bob-0", refreshTokenOf(mustRead(t, f.slot("bob"))))
+			assert.Equal(t, "rt-erik-0", refreshTokenOf(mustRead(t, f.slot("erik"))), "erik's own login stays in its slot")
+			backups, err := f.m.Backups()
+			require.NoError(t, err)
+			kept := 0
+			for _, b := range backups {
+				if refreshTokenOf(mustRead(t, b.Path)) == "rt-bob-1" {
+					kept++
+				}
+			}
+			assert.Equal(t, 2, kept, "the login is kept, from each seat")
+		})
+	}
 }

@@ -273,8 +273,27 @@ type seatReading struct {
 	newer   bool // ... and may replace it: non-blank, same identity where it is stable, later expiry
 	blank   bool
 	foreign bool // another identity, for a format whose identity is stable
-	cred    credential
-	why     string // why it may not replace the slot
+	// contested: the seat's login, which no record names, is live in
+	// another held lease's seat too (see opContested).
+	contested bool
+	cred      credential
+	why       string // why it may not replace the slot
+}
+
+// keepSeatLogin keeps a seat's login that is not written back (older,
+// another's, contested) as a backup generation of sub's slot, never lost;
+// a contested one is journaled as such, once, so that no later write-back
+// of the other seat's copy takes it for a refresh. It runs under the
+// package's lock.
+func (m *Manager) keepSeatLogin(sub, seat string, v seatReading, data []byte, what string) error {
+	if err := m.keepGeneration(m.slots[sub]+".seat", data); err != nil {
+		return err
+	}
+	if v.contested && !m.contested(v.cred.login) {
+		m.journalLease(opContested, sub, seat, "found in another seat too; written back into neither slot", v.cred.login)
+	}
+	m.cfg.logger.Warn(what, "sub", sub, "path", seat, "reason", v.why)
+	return nil
 }
 
 // seatVerdict compares the login in a seat's file with sub's slot. handed
@@ -325,6 +344,15 @@ func (m *Manager) seatVerdict(sub string, slot, seatData []byte, handed string) 
 	copyOf := ""
 	if v.cred.login != "" && v.cred.login != slotCred.login {
 		copyOf = m.leasedLogin(v.cred.login, sub) // a copy of another seat's
+		if copyOf != "" && m.loginOwners()[v.cred.fingerprint] == "" {
+			// No record names it: this seat's may be the original as
+			// well as the copy.
+			v.contested = true
+			copyOf = "also in another seat (" + copyOf + "), and no record says whose: it is written back into neither slot"
+		}
+		if copyOf == "" && m.contested(v.cred.login) {
+			copyOf = "one found in two seats at once, whose original cannot be told (kept as a backup of each sub; restore it into its own: credslots backups)"
+		}
 		if copyOf == "" && !rotated && !ownIdentity {
 			// A slot holding the seat's own refresh took a copy of it.
 			if o := m.slotWithLogin(v.cred.login, sub); o != "" {
