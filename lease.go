@@ -337,7 +337,7 @@ func (m *Manager) tryLease(ctx context.Context, seat string, lc leaseConfig) (*L
 	}
 	home, unknown := m.homeSubs()
 	if unknown != "" {
-		return nil, nil, fmt.Errorf("credslots: no free sub: %s: %w", unknown, ErrNoFreeSub)
+		return nil, noFreeSub(false, []string{unknown}), nil
 	}
 	cands := m.Candidates()
 	drifted := map[string]string{}
@@ -539,10 +539,12 @@ func (m *Manager) Leases() ([]LeaseInfo, error) {
 // the one the journal's last change made live (the CLI may still hold its
 // login), and the one whose slot the file copies or the journal says it
 // belongs to, else every one that may hold it: the one whose identity it
-// holds (a format whose identity survives a refresh) and the one whose
-// remembered account .claude.json shows. unknown says why no sub may be
-// leased: the live file holds a login no record names, which may be any
-// sub's refresh, its slot's refresh token spent.
+// holds (a format whose identity survives a refresh), the one whose
+// remembered account .claude.json shows, and the one the last change
+// replaced. unknown says why no sub may be leased: the live file holds a
+// login no record names, which may be any sub's refresh, its slot's
+// refresh token spent. A login the live file shows to be a new one (an
+// identity, or an account, no slot has) is no sub's.
 func (m *Manager) homeSubs() (home map[string]bool, unknown string) {
 	if sub, ok := m.ActiveSubscription(); ok {
 		return map[string]bool{sub: true}, ""
@@ -552,33 +554,60 @@ func (m *Manager) homeSubs() (home map[string]bool, unknown string) {
 		return nil, ""
 	}
 	home = map[string]bool{}
-	if sub, ok := m.LastActive(); ok {
-		home[sub] = true
+	entries, _ := m.readJournal()
+	done, why := lastLiveChange(entries)
+	if why == "" {
+		home[done.Sub] = true
 	}
 	if sub, ok := m.slotWithHash(live.Hash); ok {
 		home[sub] = true
 		return home, ""
 	}
-	if sub, why := m.activeFor(live); why == "" {
+	if sub, why := m.activeIn(live, entries); why == "" {
 		home[sub] = true
 		return home, ""
+	}
+	if why == "" && done.From != "" {
+		home[done.From] = true // the live file may be older than the last change
 	}
 	cred := m.cfg.format.parse(live.Data)
 	if cred.login == "" {
 		return home, "" // no login at home
 	}
-	for _, sub := range m.subs {
-		if m.cfg.format.stableIdentity() && cred.fingerprint != "" && m.currentFingerprint(sub) == cred.fingerprint {
-			home[sub] = true
+	if m.cfg.format.stableIdentity() {
+		// The identity names the login's sub; none names a new login.
+		for _, sub := range m.subs {
+			if cred.fingerprint != "" && m.currentFingerprint(sub) == cred.fingerprint {
+				home[sub] = true
+			}
 		}
+		return home, ""
 	}
-	if sub := m.accountOwner(m.shownAccount(), ""); sub != "" {
+	shown := m.shownAccount()
+	if sub := m.accountOwner(shown, ""); sub != "" {
 		home[sub] = true
+	} else if shown != nil && m.everyAccountRemembered() {
+		return home, "" // an account no slot has: a new login
 	}
 	if len(home) == 0 {
 		return nil, "the live file at home holds a login no record names (a refresh after a change credslots did not make), which may be any sub's: its slot's refresh token would be spent; heal it into its sub first (credslots heal SUB)"
 	}
 	return home, ""
+}
+
+// everyAccountRemembered reports whether the sidecar of every sub with a
+// slot remembers its account, so that an account none of them has is none
+// of theirs (a sub with no slot has no refresh token to spend).
+func (m *Manager) everyAccountRemembered() bool {
+	for _, sub := range m.subs {
+		if _, err := m.cfg.fs.Lstat(m.slots[sub]); isMissing(err) {
+			continue
+		}
+		if _, acct, err := m.storedSidecar(sub); err != nil || acct == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // liveLogin says where login (see currentLogin) is live other than in
@@ -620,12 +649,16 @@ func (m *Manager) leasedLogin(login, sub string) string {
 // a second place too: at home (a seat's file copied to the live path), or
 // in another held lease's seat, or that another slot holds (a seat's
 // refresh copied into it). slots are Status's, each with its lease, and
-// logins each configured sub's login, in order.
-func (m *Manager) leasedCopies(slots []SlotStatus, logins []string) []string {
+// logins each configured sub's login, in order; liveIsFile says the live
+// path is a regular file (a symlink's slot is among the slots).
+func (m *Manager) leasedCopies(slots []SlotStatus, logins []string, liveIsFile bool) []string {
 	var problems []string
 	home := ""
+	if !liveIsFile {
+		home = "-" // a symlink: the slot it names is looked at below
+	}
 	seen := map[string]string{} // seat login -> the lease holding it
-	for _, ss := range slots {
+	for i, ss := range slots {
 		if ss.Lease == nil || ss.Lease.Seat == "" {
 			continue
 		}
@@ -635,7 +668,7 @@ func (m *Manager) leasedCopies(slots []SlotStatus, logins []string) []string {
 				home = "-" // none: read once
 			}
 		}
-		held := []string{m.currentLogin(ss.Sub)}
+		held := []string{logins[i]}
 		if seat := m.readAt(m.seatFile(ss.Lease.Seat), credfile.Login).login; seat != "" && seat != held[0] {
 			held = append(held, seat)
 		}
@@ -647,7 +680,7 @@ func (m *Manager) leasedCopies(slots []SlotStatus, logins []string) []string {
 				problems = append(problems, fmt.Sprintf("the live file holds %s: a refresh through either ends the other; switch home to another sub (credslots switch SUB --force keeps the copy as a backup)", where))
 			}
 			if other, ok := seen[login]; ok && other != where {
-				problems = append(problems, fmt.Sprintf("%s and %s hold one login: a refresh through either ends the other; release one of them", other, where))
+				problems = append(problems, fmt.Sprintf("%s and %s hold one login: a refresh through either ends the other; end one of the two (its credslots run, or Release)", other, where))
 			}
 			seen[login] = where
 			for i, l := range logins {

@@ -46,7 +46,7 @@ func (m *Manager) remove(ctx context.Context, sub, reason string) error {
 		}
 		if info, held := m.heldLease(sub); held {
 			// Its login is live in the seat: the release writes it back.
-			return nil, fmt.Errorf("credslots: refusing to remove %s: its login is %s; release it first: %w", sub, leaseNote(info), ErrLeased)
+			return nil, fmt.Errorf("credslots: refusing to remove %s: its login is %s; end that lease first (its credslots run, or Release): %w", sub, leaseNote(info), ErrLeased)
 		}
 		if why := m.liveCopyOf(sub); why != "" {
 			// The live file is sub's login: removing the slot would leave

@@ -218,7 +218,7 @@ func (m *Manager) Status() (Status, error) {
 	st.Problems = append(st.Problems, copies...)
 	st.Problems = append(st.Problems, m.strandedLogins()...)
 	if !noLeases {
-		st.Problems = append(st.Problems, m.leasedCopies(st.Slots, logins)...)
+		st.Problems = append(st.Problems, m.leasedCopies(st.Slots, logins, live.Kind == kindFile)...)
 	}
 	if !anyFresh {
 		problem("no fresh slot: every configured slot is missing, unreadable, expired or within grace")
