@@ -6,6 +6,7 @@ package credslots
 // live in two places.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -781,13 +782,15 @@ func (l *Lease) sync() (seatReading, error) {
 	// blank, or holding an older copy, would be looked at under the CLI's
 	// locks on every look for as long as the lease lasts.
 	pre, err := m.cfg.fs.ReadFile(m.seatFile(l.seat))
+	var first seatReading // the verdict on pre and slot0, when made
+	var slot0 []byte
 	switch {
 	case isMissing(err):
 		return seatReading{}, nil
 	case err == nil:
-		if slot, err := m.cfg.fs.ReadFile(m.slots[l.sub]); err == nil {
-			if v := m.seatVerdict(l.sub, slot, pre, l.handed); !v.differs {
-				return v, nil
+		if s, err := m.cfg.fs.ReadFile(m.slots[l.sub]); err == nil {
+			if first, slot0 = m.seatVerdict(l.sub, s, pre, l.handed), s; !first.differs {
+				return first, nil
 			}
 		}
 	}
@@ -811,7 +814,10 @@ func (l *Lease) sync() (seatReading, error) {
 	if err != nil {
 		return seatReading{}, fmt.Errorf("credslots: read slot %s: %w", m.slots[l.sub], err)
 	}
-	v := m.seatVerdict(l.sub, slot, data, l.handed)
+	v := first
+	if slot0 == nil || !bytes.Equal(data, pre) || !bytes.Equal(slot, slot0) {
+		v = m.seatVerdict(l.sub, slot, data, l.handed) // not the files the first look judged
+	}
 	if !v.newer {
 		if v.foreign {
 			return v, fmt.Errorf("credslots: seat %s of %s: %s: %w", l.seat, l.sub, v.why, ErrIdentityDrift)

@@ -497,3 +497,33 @@ func TestASeatsLoginCopiedIntoAnotherSeatIsWrittenBackIntoNeither(t *testing.T) 
 		})
 	}
 }
+
+// A seat stuck with another slot's login is judged once a Sync, not twice:
+// the look under the seat's locks finds the very bytes the first look
+// judged. Each judgement reads the journal and every other slot, on every
+// look for as long as the lease lasts.
+func TestSyncJudgesAStuckSeatOnce(t *testing.T) {
+	ffs := &faultFS{inner: disk.OS{}, failAt: -1}
+	f := leaseFixture(t, withFS(ffs))
+	seat := seatDir(t)
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	defer l.Release()
+	writeFile(t, filepath.Join(seat, DefaultLiveName), mustRead(t, f.slot("alice")))
+	require.ErrorIs(t, l.Sync(), ErrIdentityDrift)
+
+	reads := func() int {
+		ffs.mu.Lock()
+		defer ffs.mu.Unlock()
+		n := 0
+		for _, op := range ffs.log {
+			if op == "read "+filepath.Base(f.slot("alice")) {
+				n++
+			}
+		}
+		return n
+	}
+	before := reads()
+	require.ErrorIs(t, l.Sync(), ErrIdentityDrift)
+	assert.Equal(t, 1, reads()-before, "alice's slot read once: one judgement")
+}
