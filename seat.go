@@ -336,36 +336,45 @@ func (m *Manager) seatVerdict(sub string, slot, seatData []byte, handed string) 
 		v.why = "the seat's login is blank: " + v.cred.blank + " is empty"
 		return v
 	}
+	// unnamed: no journal record names the seat's login (read once).
+	named := -1
+	unnamed := func() bool {
+		if named < 0 {
+			named = 0
+			if m.loginOwners()[v.cred.fingerprint] != "" {
+				named = 1
+			}
+		}
+		return named == 0
+	}
 	rotated := !f.stableIdentity() && handed != "" && slotCred.fingerprint == handed &&
-		v.cred.fingerprint != "" && v.cred.fingerprint != handed && m.loginOwners()[v.cred.fingerprint] == ""
+		v.cred.fingerprint != "" && v.cred.fingerprint != handed && unnamed()
 	// Where the identity survives a refresh (Codex: the account), a seat
 	// login of the slot's own identity is sub's: a sub is one account.
 	ownIdentity := f.stableIdentity() && v.cred.fingerprint != "" && v.cred.fingerprint == slotCred.fingerprint
-	copyOf := ""
+	why := ""
 	if v.cred.login != "" && v.cred.login != slotCred.login {
-		copyOf = m.leasedLogin(v.cred.login, sub) // a copy of another seat's
-		if copyOf != "" && m.loginOwners()[v.cred.fingerprint] == "" {
-			// No record names it: this seat's may be the original as
-			// well as the copy.
+		switch where := m.leasedLogin(v.cred.login, sub); {
+		case where != "" && unnamed():
+			// This seat's may be the original as well as the copy.
 			v.contested = true
-			copyOf = "also in another seat (" + copyOf + "), and no record says whose: it is written back into neither slot"
-		}
-		if copyOf == "" && m.contested(v.cred.login) {
-			copyOf = "one found in two seats at once, whose original cannot be told (kept as a backup of each sub; restore it into its own: credslots backups)"
-		}
-		if copyOf == "" && !rotated && !ownIdentity {
+			why = "the seat's login is also in another seat (" + where + ") and no record says whose: it is written back into neither slot"
+		case where != "":
+			why = "the seat's login is " + where + ", not a newer login of " + sub
+		case m.contested(v.cred.login):
+			why = "the seat's login was found in two seats at once, and no record says whose: it is written back into neither slot (each seat's copy is a backup; restore it into its own sub: credslots backups)"
+		case !rotated && !ownIdentity:
 			// A slot holding the seat's own refresh took a copy of it.
 			if o := m.slotWithLogin(v.cred.login, sub); o != "" {
-				copyOf = "the one slot " + o + " holds (a copy of it)"
+				why = "the seat's login is the one slot " + o + " holds (a copy of it), not a newer login of " + sub
 			}
 		}
 	}
 	switch {
-	case copyOf != "":
+	case why != "":
 		// Written back, one refresh token would be in two slots: the
 		// first refresh through either ends the other.
-		v.foreign = true
-		v.why = "the seat's login is " + copyOf + ", not a newer login of " + sub
+		v.foreign, v.why = true, why
 		return v
 	case f.stableIdentity() && slotCred.fingerprint != "" && v.cred.fingerprint != slotCred.fingerprint:
 		v.foreign = true
