@@ -237,3 +237,19 @@ func codexCred(exp time.Time) []byte {
 	payload := base64.RawURLEncoding.EncodeToString([]byte(`{"exp":` + strconv.FormatInt(exp.Unix(), 10) + `}`))
 	return []byte(`{"tokens":{"access_token":"eyJhbGciOiJub25lIn0.` + payload + `.c2ln","refresh_token":"rt-a","account_id":"acct-a"}}`)
 }
+
+// TestRemoveOfALeasedSubSaysTheCommandsWay: remove refuses a sub leased to
+// a seat, and says how to end the lease in the command's own words (the
+// credslots run that holds it), not the library's.
+func TestRemoveOfALeasedSubSaysTheCommandsWay(t *testing.T) {
+	dir := poolDir(t, testNow)
+	m := poolManager(t, dir, testNow)
+	l, err := m.Lease(context.Background(), filepath.Join(t.TempDir(), "seat"), credslots.LeaseSub("erik"))
+	require.NoError(t, err)
+	defer l.Release()
+	r := run("--dir", dir, "--subs", "alice,bob,erik", "remove", "erik")
+	assert.Equal(t, 1, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "end that lease first (stop its credslots run)")
+	assert.NotContains(t, r.stderr, "Release")
+	assertCommandWords(t, r.stderr)
+}

@@ -257,6 +257,8 @@ var libraryWords = []struct {
 	{regexp.MustCompile(`\bAdopt\b`), "credslots add"},
 	{regexp.MustCompile(`\bRestore\b`), "credslots restore"},
 	{regexp.MustCompile(`\bMarkInvalid\b`), "credslots invalid"},
+	// A lease ends with its credslots run (the library's Release).
+	{regexp.MustCompile(`\(its credslots run, or Release\)`), "(stop its credslots run)"},
 	// A slot removed by hand while live: what is wrong, then the way on.
 	{regexp.MustCompile(`live symlink is broken: .+ does not exist or is not a readable file$`),
 		"${0}: switch to another sub (credslots switch --next), or bring its login back from a backup (credslots backups, then credslots restore BACKUP SUB)"},
