@@ -650,25 +650,16 @@ func (m *Manager) leasedLogin(login, sub string) string {
 // a second place too: at home (a seat's file copied to the live path), or
 // in another held lease's seat, or that another slot holds (a seat's
 // refresh copied into it). slots are Status's, each with its lease, and
-// logins each configured sub's login, in order; liveIsFile says the live
-// path is a regular file (a symlink's slot is among the slots).
-func (m *Manager) leasedCopies(slots []SlotStatus, logins []string, liveIsFile bool) []string {
+// logins each configured sub's login, in order; home is the login of a
+// regular live file ("" for none: a symlink's slot is among the slots).
+func (m *Manager) leasedCopies(slots []SlotStatus, logins []string, home string) []string {
 	var problems []string
-	home := ""
-	if !liveIsFile {
-		home = "-" // a symlink: the slot it names is looked at below
-	}
 	seen := map[string]string{} // seat login -> the lease holding it
 	for i, ss := range slots {
 		if ss.Lease == nil || ss.Lease.Seat == "" {
 			continue
 		}
 		where := ss.Sub + "'s login, " + leaseNote(*ss.Lease)
-		if home == "" {
-			if home = m.readAt(m.live, credfile.Login).login; home == "" {
-				home = "-" // none: read once
-			}
-		}
 		held := []string{logins[i]}
 		if seat := m.readAt(m.seatFile(ss.Lease.Seat), credfile.Login).login; seat != "" && seat != held[0] {
 			held = append(held, seat)
@@ -677,7 +668,7 @@ func (m *Manager) leasedCopies(slots []SlotStatus, logins []string, liveIsFile b
 			if login == "" {
 				continue
 			}
-			if login == home {
+			if home != "" && login == home {
 				problems = append(problems, fmt.Sprintf("the live file holds %s: a refresh through either ends the other; switch home to another sub (credslots switch SUB --force keeps the copy as a backup)", where))
 			}
 			if other, ok := seen[login]; ok && other != where {

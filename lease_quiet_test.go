@@ -98,6 +98,15 @@ func TestLeaseWaitingTakesNoLockForASeatWithNothingToRecover(t *testing.T) {
 		defer held.Release()
 	}
 
+	assert.Equal(t, 1, waitingLeaseTakesHomesLock(t, f, ffs), "the refresh lock at home taken for the first attempt only, not on every poll")
+}
+
+// waitingLeaseTakesHomesLock runs a Lease that waits 400 ms for a free sub
+// and finds none, and returns how often it took home's refresh lock (ffs
+// is f's fault seam): once for its first attempt, and once more for each
+// poll that looked worth an attempt.
+func waitingLeaseTakesHomesLock(t *testing.T, f *fixture, ffs *faultFS) int {
+	t.Helper()
 	homeLock := filepath.Join(f.dir, claudeRefreshLock)
 	var mu sync.Mutex
 	taken := 0
@@ -110,12 +119,21 @@ func TestLeaseWaitingTakesNoLockForASeatWithNothingToRecover(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 	defer cancel()
-	_, err = f.m.Lease(ctx, seatDir(t), LeaseWait())
+	_, err := f.m.Lease(ctx, seatDir(t), LeaseWait())
 	require.ErrorIs(t, err, ErrNoFreeSub)
 	ffs.before = nil
 	mu.Lock()
 	defer mu.Unlock()
-	assert.Equal(t, 1, taken, "the refresh lock at home taken for the first attempt only, not on every poll")
+	return taken
+}
+
+// assertHomeRefreshLockFree asserts that Claude Code at home could take its
+// refresh lock now, while the change that waits is stated in while.
+func assertHomeRefreshLockFree(t *testing.T, f *fixture, while string) {
+	t.Helper()
+	homeLock := filepath.Join(f.dir, claudeRefreshLock)
+	assert.NoError(t, os.Mkdir(homeLock, 0o755), "home's refresh lock is free while "+while)
+	_ = os.Remove(homeLock)
 }
 
 // TestLeaseReleaseWaitsForTheSeatsLockWithoutHoldingHomes: a release that
@@ -134,9 +152,7 @@ func TestLeaseReleaseWaitsForTheSeatsLockWithoutHoldingHomes(t *testing.T) {
 	go func() { released <- l.Release() }()
 
 	time.Sleep(150 * time.Millisecond)
-	homeLock := filepath.Join(f.dir, claudeRefreshLock)
-	assert.NoError(t, os.Mkdir(homeLock, 0o755), "home's refresh lock is free while the release waits for the seat's")
-	_ = os.Remove(homeLock)
+	assertHomeRefreshLockFree(t, f, "the release waits for the seat's")
 	assert.ErrorIs(t, <-released, ErrLockTimeout)
 	assert.FileExists(t, filepath.Join(seat, DefaultLiveName), "the login stays in the seat")
 
@@ -172,11 +188,7 @@ func TestLeaseWaitsForTheSeatsLockWithoutHoldingHomes(t *testing.T) {
 				leased <- err
 			}()
 
-			homeFree := func() {
-				homeLock := filepath.Join(f.dir, claudeRefreshLock)
-				assert.NoError(t, os.Mkdir(homeLock, 0o755), "home's refresh lock is free while the lease waits for the seat's")
-				_ = os.Remove(homeLock)
-			}
+			homeFree := func() { assertHomeRefreshLockFree(t, f, "the lease waits for the seat's") }
 			time.Sleep(150 * time.Millisecond)
 			homeFree()
 			if wait {
@@ -230,9 +242,7 @@ func TestLeaseWaitsForADeadSeatsLockWithoutHoldingHomes(t *testing.T) {
 		leased <- err
 	}()
 	time.Sleep(150 * time.Millisecond)
-	homeLock := filepath.Join(f.dir, claudeRefreshLock)
-	assert.NoError(t, os.Mkdir(homeLock, 0o755), "home's refresh lock is free while the lease waits for the dead seat's")
-	_ = os.Remove(homeLock)
+	assertHomeRefreshLockFree(t, f, "the lease waits for the dead seat's")
 	assert.ErrorIs(t, <-leased, ErrLockTimeout)
 	assert.FileExists(t, filepath.Join(dead, DefaultLiveName), "the dead seat's login waits for its recovery")
 
@@ -258,9 +268,7 @@ func TestSwitchWaitsForADeadSeatsLockWithoutHoldingHomes(t *testing.T) {
 		switched <- err
 	}()
 	time.Sleep(150 * time.Millisecond)
-	homeLock := filepath.Join(f.dir, claudeRefreshLock)
-	assert.NoError(t, os.Mkdir(homeLock, 0o755), "home's refresh lock is free while the switch waits for the dead seat's")
-	_ = os.Remove(homeLock)
+	assertHomeRefreshLockFree(t, f, "the switch waits for the dead seat's")
 	assert.ErrorIs(t, <-switched, ErrLockTimeout)
 
 	require.NoError(t, os.Remove(filepath.Join(dead, claudeRefreshLock)))

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -433,25 +432,7 @@ func TestLeaseWaitingTakesNoLockForACopyOfALeasedLogin(t *testing.T) {
 		defer held.Release()
 	}
 	copySlot(t, f, "bob", "erik")
-
-	homeLock := filepath.Join(f.dir, claudeRefreshLock)
-	var mu sync.Mutex
-	taken := 0
-	ffs.before = func(op, name string) {
-		if op == "mkdir" && name == homeLock {
-			mu.Lock()
-			taken++
-			mu.Unlock()
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
-	defer cancel()
-	_, err := f.m.Lease(ctx, seatDir(t), LeaseWait())
-	require.ErrorIs(t, err, ErrNoFreeSub)
-	ffs.before = nil
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, 1, taken, "the refresh lock at home taken for the first attempt only, not on every poll")
+	assert.Equal(t, 1, waitingLeaseTakesHomesLock(t, f, ffs), "the refresh lock at home taken for the first attempt only, not on every poll")
 }
 
 // One seat's refreshed login copied into another held lease's seat before

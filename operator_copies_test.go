@@ -5,7 +5,6 @@ package credslots
 
 import (
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -46,21 +45,18 @@ func TestOperatorCaptureRefusesAnotherSlotsLogin(t *testing.T) {
 // as for Claude Code; the original's own capture is not refused.
 func TestOperatorCodexCaptureRefusesASecondSlotOfOneAccount(t *testing.T) {
 	f := newFixture(t, WithFormat(CodexCLI))
-	login := func(account, refresh string) []byte {
-		return []byte(strings.Replace(string(codexDoc(fresh, account)), `"rt-`+account+`"`, `"`+refresh+`"`, 1))
-	}
-	writeFile(t, f.slot("bob"), login("acct-1", "rt-1"))
+	writeFile(t, f.slot("bob"), codexLogin(fresh, "acct-1", "rt-1"))
 	fp, err := f.m.CaptureSlotFingerprint("bob")
 	require.NoError(t, err)
 	assert.Equal(t, hashBytes([]byte("acct-1")), fp)
 
-	writeFile(t, f.slot("alice"), login("acct-1", "rt-2"))
+	writeFile(t, f.slot("alice"), codexLogin(fresh, "acct-1", "rt-2"))
 	_, err = f.m.CaptureSlotFingerprint("alice")
 	require.ErrorIs(t, err, ErrIdentityDrift)
 	assert.Contains(t, err.Error(), "slot alice holds a login of the account bob's slot holds (the same tokens.account_id)")
 	assert.NoFileExists(t, f.m.prints["alice"])
 
-	writeFile(t, f.slot("erik"), login("acct-1", "rt-1"))
+	writeFile(t, f.slot("erik"), codexLogin(fresh, "acct-1", "rt-1"))
 	_, err = f.m.CaptureSlotFingerprint("erik")
 	require.ErrorIs(t, err, ErrIdentityDrift)
 	assert.Contains(t, err.Error(), "slot erik holds the same login as bob's slot (a copy of it)")

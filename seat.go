@@ -336,26 +336,17 @@ func (m *Manager) seatVerdict(sub string, slot, seatData []byte, handed string) 
 		v.why = "the seat's login is blank: " + v.cred.blank + " is empty"
 		return v
 	}
-	// unnamed: no journal record names the seat's login (read once).
-	named := -1
-	unnamed := func() bool {
-		if named < 0 {
-			named = 0
-			if m.loginOwners()[v.cred.fingerprint] != "" {
-				named = 1
-			}
-		}
-		return named == 0
-	}
+	// No journal record names the seat's login: a token never seen.
+	unnamed := m.loginOwners()[v.cred.fingerprint] == ""
 	rotated := !f.stableIdentity() && handed != "" && slotCred.fingerprint == handed &&
-		v.cred.fingerprint != "" && v.cred.fingerprint != handed && unnamed()
+		v.cred.fingerprint != "" && v.cred.fingerprint != handed && unnamed
 	// Where the identity survives a refresh (Codex: the account), a seat
 	// login of the slot's own identity is sub's: a sub is one account.
 	ownIdentity := f.stableIdentity() && v.cred.fingerprint != "" && v.cred.fingerprint == slotCred.fingerprint
 	why := ""
 	if v.cred.login != "" && v.cred.login != slotCred.login {
 		switch where := m.leasedLogin(v.cred.login, sub); {
-		case where != "" && unnamed():
+		case where != "" && unnamed:
 			// This seat's may be the original as well as the copy.
 			v.contested = true
 			why = "the seat's login is also in another seat (" + where + ") and no record says whose: it is written back into neither slot"

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/gptme/credslots/internal/credfile"
 )
 
 // Status is a snapshot of one creds dir's health, for dashboards, cron checks
@@ -218,7 +220,11 @@ func (m *Manager) Status() (Status, error) {
 	st.Problems = append(st.Problems, copies...)
 	st.Problems = append(st.Problems, m.strandedLogins()...)
 	if !noLeases {
-		st.Problems = append(st.Problems, m.leasedCopies(st.Slots, logins, live.Kind == kindFile)...)
+		homeLogin := ""
+		if live.Kind == kindFile {
+			homeLogin = m.cfg.format.parseFor(live.Data, credfile.Login).login
+		}
+		st.Problems = append(st.Problems, m.leasedCopies(st.Slots, logins, homeLogin)...)
 	}
 	if !anyFresh {
 		problem("no fresh slot: every configured slot is missing, unreadable, expired or within grace")

@@ -296,9 +296,6 @@ func TestStatusSharedReadsAgreeWithReadsInTurn(t *testing.T) {
 // whose sidecar records the login is the original, the others its copies,
 // whose identity drift no longer says to capture them (capture refuses).
 func TestStatusNamesSlotsHoldingOneLogin(t *testing.T) {
-	codexLogin := func(account, refresh string) []byte {
-		return []byte(strings.Replace(string(codexDoc(fresh, account)), `"rt-`+account+`"`, `"`+refresh+`"`, 1))
-	}
 	oneLogin := func(subs string) string {
 		return "slots " + subs + " hold one login (the same refresh token): a refresh through one would end the others; find whose login it is (credslots backups lists each slot's earlier ones), then log in to each other sub's own account and capture it"
 	}
@@ -336,10 +333,10 @@ func TestStatusNamesSlotsHoldingOneLogin(t *testing.T) {
 			writeSlot(t, f.slot("c"), fresh, "rt-b")
 		}, []string{copiedLogin("d", "a"), copiedLogin("c", "b")}},
 		{"codex: logins of two accounts", []Option{WithFormat(CodexCLI)}, nil, func(t *testing.T, f *fixture) {
-			writeFile(t, f.slot("alice"), codexLogin("acct-alice", "rt-alice-2"))
+			writeFile(t, f.slot("alice"), codexLogin(fresh, "acct-alice", "rt-alice-2"))
 		}, nil},
 		{"codex: one refresh token in two slots", []Option{WithFormat(CodexCLI)}, nil, func(t *testing.T, f *fixture) {
-			writeFile(t, f.slot("erik"), codexLogin("acct-bob", "rt-bob"))
+			writeFile(t, f.slot("erik"), codexLogin(fresh, "acct-bob", "rt-bob"))
 		}, []string{copiedLogin("erik", "bob")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -351,7 +348,7 @@ func TestStatusNamesSlotsHoldingOneLogin(t *testing.T) {
 			require.NoError(t, os.Chmod(f.dir, 0o700))
 			for _, sub := range subs {
 				if tc.opts != nil {
-					writeFile(t, f.slot(sub), codexLogin("acct-"+sub, "rt-"+sub))
+					writeFile(t, f.slot(sub), codexLogin(fresh, "acct-"+sub, "rt-"+sub))
 				} else {
 					writeSlot(t, f.slot(sub), fresh, "rt-"+sub)
 				}

@@ -109,17 +109,9 @@ echo $! > "$PIDFILE"`
 // again and again, where CMD's refresh would find it held.
 func TestRedteamRunLeavesTheSeatsLocksAlone(t *testing.T) {
 	dir := poolDir(t, testNow)
-	seats := filepath.Join(dir, ".credslots", "seats")
 	ran := make(chan result, 1)
 	go func() { ran <- run("--dir", dir, "run", "--", "sleep", "3.8") }()
-	var seat string
-	require.Eventually(t, func() bool {
-		entries, err := os.ReadDir(seats)
-		if err == nil && len(entries) > 0 {
-			seat = filepath.Join(seats, entries[0].Name())
-		}
-		return seat != ""
-	}, 5*time.Second, time.Millisecond, "the seat is made")
+	seat := seatOf(t, dir)
 	count := creates(t, seat, ".oauth_refresh.lock")
 	time.Sleep(3500 * time.Millisecond)
 	taken := count()
