@@ -468,6 +468,10 @@ func (l *Lease) Sync() error {
 	return l.syncLocked()
 }
 
+// afterWriteBack runs between a write-back's transaction and the seat
+// record's update; tests stop a lessee there.
+var afterWriteBack = func() error { return nil }
+
 func (l *Lease) syncLocked() error {
 	p := l.p
 	_, seatLogin, err := p.readSeatLogin(l.seat)
@@ -491,6 +495,13 @@ func (l *Lease) syncLocked() error {
 	if err != nil {
 		return err
 	}
+	// The seat's record names the login before the transaction, so that a
+	// write-back that lands unnoted (a lessee killed, an answer lost) is
+	// known for this lease's own.
+	l.record.Pending = loginHash(seatLogin)
+	if err := writeRecord(l.seat, &l.record); err != nil {
+		return err
+	}
 	ctx, cancel := p.opCtx(context.Background())
 	defer cancel()
 	resp, err := p.cli.Txn(ctx).If(
@@ -500,12 +511,22 @@ func (l *Lease) syncLocked() error {
 	if err != nil {
 		return fmt.Errorf("credslots-etcd: write back %s: %w", l.sub, err)
 	}
-	if !resp.Succeeded {
-		l.lose("a write-back was fenced out")
-		return fmt.Errorf("credslots-etcd: write back %s: the lease was lost or the login changed: %w", l.sub, ErrFenced)
+	rev := resp.Header.Revision
+	if err := afterWriteBack(); err != nil {
+		return err
 	}
-	l.rev, l.stored = resp.Header.Revision, seatLogin
-	l.record.Revision, l.record.Written = l.rev, loginHash(seatLogin)
+	if !resp.Succeeded {
+		// An earlier write-back of this login may have landed with its
+		// answer lost: the pool holds it already, still under this lease.
+		hash, stored, held, serr := p.storedState(ctx, l.sub, int64(l.id))
+		if serr != nil || !held || hash != l.record.Pending {
+			l.lose("a write-back was fenced out")
+			return fmt.Errorf("credslots-etcd: write back %s: the lease was lost or the login changed: %w", l.sub, ErrFenced)
+		}
+		rev = stored
+	}
+	l.rev, l.stored = rev, seatLogin
+	l.record.Revision, l.record.Written, l.record.Pending = l.rev, loginHash(seatLogin), ""
 	if err := writeRecord(l.seat, &l.record); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package etcd_test
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -216,6 +217,86 @@ func TestLeftoverSeatIsWrittenBackWhenTheLoginIsUnchanged(t *testing.T) {
 	stored, err := p.Export(ctx, "alice")
 	require.NoError(t, err)
 	assert.Equal(t, marker+"-rt-alice-1", refreshToken(t, stored))
+}
+
+// A lessee that stops after its write-back landed and before it noted the
+// new revision leaves a seat whose login the pool already holds, or one its
+// CLI refreshed from it since: the next settle tells that write-back for the
+// seat's own, keeps nothing aside and frees the sub at once.
+func TestAWriteBackThatLandedUnnotedIsTheSeatsOwn(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		refreshed bool // the seat's CLI refreshed again after the write-back
+		outcome   string
+		stored    string
+	}{
+		{"the seat holds what landed", false, "unchanged", marker + "-rt-alice-1"},
+		{"the seat refreshed since", true, "written back", marker + "-rt-alice-2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := sharedCluster(t)
+			cli := newClient(t, c.endpoints()...)
+			p := newPool(t, cli, testPrefix(t), writeKey(t))
+			ctx := context.Background()
+			require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+			seat := t.TempDir()
+			a, err := p.Lease(ctx, seat)
+			require.NoError(t, err)
+			resume := etcd.StopAfterWriteBack(t, errors.New("stopped"))
+			require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"), claudeLogin("alice", 1, later.Add(time.Hour)), 0o600))
+			require.Error(t, a.Sync())
+			resume()
+			stored, err := p.Export(ctx, "alice")
+			require.ErrorIs(t, err, etcd.ErrLeased, "a's lease lives on: its lessee stopped, the cluster has not noticed")
+			assert.Nil(t, stored)
+			if tc.refreshed {
+				require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"), claudeLogin("alice", 2, later.Add(2*time.Hour)), 0o600))
+			}
+
+			settled, err := etcd.SettleSeat(ctx, p, seat)
+			require.NoError(t, err)
+			assert.Equal(t, tc.outcome, settled.Outcome)
+			stored, err = p.Export(ctx, "alice")
+			require.NoError(t, err, "the settle ended a's lease")
+			assert.Equal(t, tc.stored, refreshToken(t, stored))
+			st, err := p.Status(ctx)
+			require.NoError(t, err)
+			require.Len(t, st, 1)
+			assert.Zero(t, st[0].Backups, "nothing was kept aside")
+			_, err = os.Stat(filepath.Join(seat, ".credentials.json"))
+			assert.True(t, os.IsNotExist(err), "the seat was cleared")
+			require.NoError(t, a.Release(), "the seat is settled: a's Release leaves it be")
+		})
+	}
+}
+
+// A write-back whose answer was lost is known for the lease's own by the next
+// Sync, which does not call the lease lost.
+func TestAWriteBackWithItsAnswerLostIsNotFencedOut(t *testing.T) {
+	c := sharedCluster(t)
+	cli := newClient(t, c.endpoints()...)
+	p := newPool(t, cli, testPrefix(t), writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+	seat := t.TempDir()
+	a, err := p.Lease(ctx, seat)
+	require.NoError(t, err)
+	resume := etcd.StopAfterWriteBack(t, errors.New("no answer"))
+	require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"), claudeLogin("alice", 1, later.Add(time.Hour)), 0o600))
+	require.Error(t, a.Sync())
+	resume()
+	require.NoError(t, a.Sync())
+	require.NoError(t, a.Err(), "the lease is not lost")
+	require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"), claudeLogin("alice", 2, later.Add(2*time.Hour)), 0o600))
+	require.NoError(t, a.Sync(), "the next refresh is written back on the revision that landed")
+	require.NoError(t, a.Release())
+	stored, err := p.Export(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, marker+"-rt-alice-2", refreshToken(t, stored))
+	st, err := p.Status(ctx)
+	require.NoError(t, err)
+	require.Len(t, st, 1)
+	assert.Zero(t, st[0].Backups)
 }
 
 func TestWrongOrShortKey(t *testing.T) {

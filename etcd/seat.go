@@ -36,6 +36,11 @@ type seatRecord struct {
 	Host     string `json:"host"`
 	PID      int    `json:"pid"`
 	Written  string `json:"written"` // sha256 hex of the login as last written or written back
+	// Pending is the sha256 hex of a login being written back, noted before
+	// the transaction: a lessee that stops after the transaction and before
+	// it notes the new revision leaves the next settle able to tell its own
+	// write-back from another seat's.
+	Pending string `json:"pending,omitempty"`
 }
 
 func (p *Pool) seatFile(seat string) string { return filepath.Join(seat, p.format.DefaultLiveName()) }
@@ -278,32 +283,90 @@ func (p *Pool) writeBackLate(ctx context.Context, rec *seatRecord, login []byte)
 	if err != nil {
 		return nil, err
 	}
-	unchanged := clientv3.Compare(clientv3.ModRevision(p.loginKey(rec.Sub)), "=", rec.Revision)
-	put := clientv3.OpPut(p.loginKey(rec.Sub), string(sealed))
-	if rec.LeaseID != 0 {
-		resp, err := p.cli.Txn(c).If(unchanged,
-			clientv3.Compare(clientv3.LeaseValue(p.leaseKey(rec.Sub)), "=", rec.LeaseID),
-		).Then(put, clientv3.OpDelete(p.leaseKey(rec.Sub))).Commit()
+	for retried := false; ; retried = true {
+		written, err := p.putIfUnchanged(c, rec, sealed)
 		if err != nil {
 			return nil, err
 		}
-		if resp.Succeeded {
-			p.endOldLease(ctx, rec)
+		if written {
 			return &Settled{Sub: rec.Sub, Outcome: "written back"}, nil
 		}
+		hash, rev, _, err := p.storedState(c, rec.Sub, rec.LeaseID)
+		if err != nil {
+			return nil, err
+		}
+		if hash == loginHash(login) {
+			// The lessee's own write-back landed and it stopped before
+			// noting so: the pool holds the seat's login already.
+			if rec.LeaseID != 0 {
+				p.endOldLease(ctx, rec)
+			}
+			return &Settled{Sub: rec.Sub, Outcome: "unchanged"}, nil
+		}
+		if retried || rec.Pending == "" || hash != rec.Pending {
+			break
+		}
+		// The lessee's write-back of rec.Pending landed unnoted, and its
+		// CLI refreshed again since: the seat's login derives from the
+		// stored one, at the stored revision.
+		rec.Revision = rev
 	}
-	resp, err := p.cli.Txn(c).If(unchanged,
+	// The fence: the login changed (or is live elsewhere) since this seat
+	// got it. Never overwrite it; keep this one aside. The ended lease is
+	// ended now (its lessee is gone), not at its TTL.
+	if rec.LeaseID != 0 {
+		p.endOldLease(ctx, rec)
+	}
+	return p.keepAside(c, rec.Sub, login, "the stored login changed since this seat got it")
+}
+
+// putIfUnchanged writes sealed as rec's sub's login when the stored login's
+// revision is still rec.Revision and the sub is leased by rec's lease (that
+// lease then ends) or by nobody.
+func (p *Pool) putIfUnchanged(ctx context.Context, rec *seatRecord, sealed []byte) (bool, error) {
+	unchanged := clientv3.Compare(clientv3.ModRevision(p.loginKey(rec.Sub)), "=", rec.Revision)
+	put := clientv3.OpPut(p.loginKey(rec.Sub), string(sealed))
+	if rec.LeaseID != 0 {
+		resp, err := p.cli.Txn(ctx).If(unchanged,
+			clientv3.Compare(clientv3.LeaseValue(p.leaseKey(rec.Sub)), "=", rec.LeaseID),
+		).Then(put, clientv3.OpDelete(p.leaseKey(rec.Sub))).Commit()
+		if err != nil {
+			return false, err
+		}
+		if resp.Succeeded {
+			p.endOldLease(ctx, rec)
+			return true, nil
+		}
+	}
+	resp, err := p.cli.Txn(ctx).If(unchanged,
 		clientv3.Compare(clientv3.CreateRevision(p.leaseKey(rec.Sub)), "=", 0),
 	).Then(put).Commit()
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	if resp.Succeeded {
-		return &Settled{Sub: rec.Sub, Outcome: "written back"}, nil
+	return resp.Succeeded, nil
+}
+
+// storedState reads sub's stored login in one transaction: the sha256 hex
+// of its plain text ("" when there is none), its revision, and whether the
+// sub's lease key is still lease id's.
+func (p *Pool) storedState(ctx context.Context, sub string, id int64) (hash string, rev int64, held bool, err error) {
+	get := clientv3.OpGet(p.loginKey(sub))
+	resp, err := p.cli.Txn(ctx).If(
+		clientv3.Compare(clientv3.LeaseValue(p.leaseKey(sub)), "=", id),
+	).Then(get).Else(get).Commit()
+	if err != nil {
+		return "", 0, false, err
 	}
-	// The fence: the login changed (or is live elsewhere) since this seat
-	// got it. Never overwrite it; keep this one aside.
-	return p.keepAside(c, rec.Sub, login, "the stored login changed since this seat got it")
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		return "", 0, resp.Succeeded, nil
+	}
+	plain, err := p.seal.open(string(kvs[0].Key), kvs[0].Value)
+	if err != nil {
+		return "", 0, false, err
+	}
+	return loginHash(plain), kvs[0].ModRevision, resp.Succeeded, nil
 }
 
 // keepAside keeps a seat's login that is not written back as a sealed

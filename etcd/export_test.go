@@ -1,0 +1,27 @@
+package etcd
+
+import (
+	"context"
+	"testing"
+)
+
+// StopAfterWriteBack makes every Sync fail with err between its transaction
+// and the seat record's update, as a lessee killed there (or an answer
+// lost), until the returned func is called or the test ends.
+func StopAfterWriteBack(t testing.TB, err error) (resume func()) {
+	old := afterWriteBack
+	afterWriteBack = func() error { return err }
+	resume = func() { afterWriteBack = old }
+	t.Cleanup(resume)
+	return resume
+}
+
+// SettleSeat settles what seat holds as the next lease of it does once the
+// seat's lessee is gone, whether or not its lease has ended.
+func SettleSeat(ctx context.Context, p *Pool, seat string) (*Settled, error) {
+	rec, err := readRecord(seat)
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	return p.settle(ctx, seat, rec)
+}
