@@ -165,13 +165,21 @@ func holderOf(ls map[string]login, info credslots.LoginInfo, sub string) string 
 }
 
 // heldElsewhere returns the sub other than sub whose stored login is
-// login; "" when none.
-func (p *Pool) heldElsewhere(ctx context.Context, login []byte, sub string) (string, error) {
-	ls, _, err := p.logins(ctx)
+// login ("" when none) and the revision the logins were read at, for
+// [Pool.loginsUnchangedSince].
+func (p *Pool) heldElsewhere(ctx context.Context, login []byte, sub string) (string, int64, error) {
+	ls, seen, err := p.logins(ctx)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
-	return holderOf(ls, credslots.InspectLogin(p.format, login), sub), nil
+	return holderOf(ls, credslots.InspectLogin(p.format, login), sub), seen, nil
+}
+
+// loginsUnchangedSince holds when no stored login was written after
+// revision seen: the fence of a write that checked, at seen, that no other
+// sub holds its login.
+func (p *Pool) loginsUnchangedSince(seen int64) clientv3.Cmp {
+	return clientv3.Compare(clientv3.ModRevision(p.prefix+"logins/"), "<", seen+1).WithPrefix()
 }
 
 // Import stores doc (a credential file as the CLI writes it) as sub's login.
@@ -192,10 +200,63 @@ func (p *Pool) Import(ctx context.Context, sub string, doc []byte) error {
 	if info.Problem != "" || info.Blank != "" {
 		return fmt.Errorf("credslots-etcd: import %s: not a usable login: %s%s", sub, info.Problem, blankWord(info.Blank))
 	}
-	ls, _, err := p.logins(ctx)
+	sealed, err := p.seal.seal(p.loginKey(sub), l)
 	if err != nil {
 		return err
 	}
+	for attempt := 1; ; attempt++ {
+		ls, seen, err := p.logins(ctx)
+		if err != nil {
+			return err
+		}
+		if err := p.importable(ls, sub, info); err != nil {
+			return err
+		}
+		if err := poolHook("checked"); err != nil {
+			return err
+		}
+		// The login must not have changed since it was read, and the sub
+		// must not be leased: a lessee's write-back would be fenced out
+		// anyway, but its seat would then hold a login the pool no longer
+		// has. No other login may have been written since the check
+		// either (it may be this one, imported as another sub).
+		var rev int64
+		if o, ok := ls[sub]; ok {
+			rev = o.revision
+		}
+		c, cancel := p.opCtx(ctx)
+		resp, err := p.cli.Txn(c).If(
+			clientv3.Compare(clientv3.CreateRevision(p.leaseKey(sub)), "=", 0),
+			clientv3.Compare(clientv3.ModRevision(p.loginKey(sub)), "=", rev),
+			p.loginsUnchangedSince(seen),
+		).Then(clientv3.OpPut(p.loginKey(sub), string(sealed))).Else(
+			clientv3.OpGet(p.leaseKey(sub), clientv3.WithCountOnly()),
+			clientv3.OpGet(p.loginKey(sub), clientv3.WithKeysOnly()),
+		).Commit()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("credslots-etcd: import %s: %w", sub, err)
+		}
+		if resp.Succeeded {
+			p.logger.Info("imported", "sub", sub, "revision", resp.Header.Revision)
+			return nil
+		}
+		leased := resp.Responses[0].GetResponseRange().Count > 0
+		var now int64
+		if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
+			now = kvs[0].ModRevision
+		}
+		if leased || now != rev || attempt == fenceRetries {
+			return fmt.Errorf("credslots-etcd: import %s: the sub is leased or changed meanwhile: %w", sub, ErrLeased)
+		}
+		// Another sub's login was written meanwhile: check again.
+	}
+}
+
+// importable refuses, as [Pool.Import] does, a login info describes for sub
+// when the logins ls hold it, or its account, under another sub, or hold a
+// newer login of sub.
+func (p *Pool) importable(ls map[string]login, sub string, info credslots.LoginInfo) error {
 	if other := holderOf(ls, info, sub); other != "" {
 		return fmt.Errorf("credslots-etcd: import %s: sub %s holds this login already: %w", sub, other, ErrDuplicate)
 	}
@@ -210,30 +271,6 @@ func (p *Pool) Import(ctx context.Context, sub string, doc []byte) error {
 		return fmt.Errorf("credslots-etcd: import %s: the stored login is newer (expires %s) than this one (expires %s): %w",
 			sub, o.info.Expiry.UTC().Format(time.RFC3339), info.Expiry.UTC().Format(time.RFC3339), ErrOlder)
 	}
-	sealed, err := p.seal.seal(p.loginKey(sub), l)
-	if err != nil {
-		return err
-	}
-	// The login must not have changed since it was read, and the sub must
-	// not be leased: a lessee's write-back would be fenced out anyway, but
-	// its seat would then hold a login the pool no longer has.
-	var rev int64
-	if o, ok := ls[sub]; ok {
-		rev = o.revision
-	}
-	c, cancel := p.opCtx(ctx)
-	defer cancel()
-	resp, err := p.cli.Txn(c).If(
-		clientv3.Compare(clientv3.CreateRevision(p.leaseKey(sub)), "=", 0),
-		clientv3.Compare(clientv3.ModRevision(p.loginKey(sub)), "=", rev),
-	).Then(clientv3.OpPut(p.loginKey(sub), string(sealed))).Commit()
-	if err != nil {
-		return fmt.Errorf("credslots-etcd: import %s: %w", sub, err)
-	}
-	if !resp.Succeeded {
-		return fmt.Errorf("credslots-etcd: import %s: the sub is leased or changed meanwhile: %w", sub, ErrLeased)
-	}
-	p.logger.Info("imported", "sub", sub, "revision", resp.Header.Revision)
 	return nil
 }
 

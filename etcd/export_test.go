@@ -9,9 +9,21 @@ import (
 // and the seat record's update, as a lessee killed there (or an answer
 // lost), until the returned func is called or the test ends.
 func StopAfterWriteBack(t testing.TB, err error) (resume func()) {
-	old := afterWriteBack
-	afterWriteBack = func() error { return err }
-	resume = func() { afterWriteBack = old }
+	return OnPoolPoint(t, func(point string) error {
+		if point == "committed" {
+			return err
+		}
+		return nil
+	})
+}
+
+// OnPoolPoint makes f run at each named point of a write-back or an
+// import ("checked", "committed"; see poolHook), until the returned func
+// is called or the test ends.
+func OnPoolPoint(t testing.TB, f func(point string) error) (resume func()) {
+	old := poolHook
+	poolHook = f
+	resume = func() { poolHook = old }
 	t.Cleanup(resume)
 	return resume
 }

@@ -468,9 +468,15 @@ func (l *Lease) Sync() error {
 	return l.syncLocked()
 }
 
-// afterWriteBack runs between a write-back's transaction and the seat
-// record's update; tests stop a lessee there.
-var afterWriteBack = func() error { return nil }
+// poolHook runs at the named points of a write-back or an import: after its
+// check that no other sub holds the login ("checked") and after its
+// transaction ("committed"); tests stop or race a lessee there.
+var poolHook = func(point string) error { return nil }
+
+// fenceRetries bounds how often a write-back or an import checks again
+// because another sub's login was written between its check and its
+// transaction.
+const fenceRetries = 5
 
 func (l *Lease) syncLocked() error {
 	p := l.p
@@ -481,16 +487,6 @@ func (l *Lease) syncLocked() error {
 	if !p.worthKeeping(seatLogin) || !p.newer(seatLogin, l.stored) {
 		return nil
 	}
-	// A login another sub's key holds (a file copied into the seat) is
-	// that sub's, never this one's newer login: written back, two keys
-	// would hand one refresh token to two seats.
-	other, err := p.heldElsewhere(context.Background(), seatLogin, l.sub)
-	if err != nil {
-		return fmt.Errorf("credslots-etcd: write back %s: %w", l.sub, err)
-	}
-	if other != "" {
-		return fmt.Errorf("credslots-etcd: write back %s: the seat holds the login sub %s holds, not a newer login of %s: %w", l.sub, other, l.sub, ErrDuplicate)
-	}
 	sealed, err := p.seal.seal(p.loginKey(l.sub), seatLogin)
 	if err != nil {
 		return err
@@ -498,32 +494,59 @@ func (l *Lease) syncLocked() error {
 	// The seat's record names the login before the transaction, so that a
 	// write-back that lands unnoted (a lessee killed, an answer lost) is
 	// known for this lease's own.
-	l.record.Pending = loginHash(seatLogin)
-	if err := writeRecord(l.seat, &l.record); err != nil {
-		return err
+	if l.record.Pending != loginHash(seatLogin) {
+		l.record.Pending = loginHash(seatLogin)
+		if err := writeRecord(l.seat, &l.record); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := p.opCtx(context.Background())
 	defer cancel()
-	resp, err := p.cli.Txn(ctx).If(
-		clientv3.Compare(clientv3.LeaseValue(p.leaseKey(l.sub)), "=", int64(l.id)),
-		clientv3.Compare(clientv3.ModRevision(p.loginKey(l.sub)), "=", l.rev),
-	).Then(clientv3.OpPut(p.loginKey(l.sub), string(sealed))).Commit()
-	if err != nil {
-		return fmt.Errorf("credslots-etcd: write back %s: %w", l.sub, err)
-	}
-	rev := resp.Header.Revision
-	if err := afterWriteBack(); err != nil {
-		return err
-	}
-	if !resp.Succeeded {
-		// An earlier write-back of this login may have landed with its
-		// answer lost: the pool holds it already, still under this lease.
-		hash, stored, held, serr := p.storedState(ctx, l.sub, int64(l.id))
-		if serr != nil || !held || hash != l.record.Pending {
-			l.lose("a write-back was fenced out")
-			return fmt.Errorf("credslots-etcd: write back %s: the lease was lost or the login changed: %w", l.sub, ErrFenced)
+	var rev int64
+	for attempt := 1; ; attempt++ {
+		// A login another sub's key holds (a file copied into the seat) is
+		// that sub's, never this one's newer login: written back, two keys
+		// would hand one refresh token to two seats. The transaction is
+		// fenced by the logins read for this check, so that two seats
+		// holding one login, on two hosts, cannot both write it back.
+		other, seen, err := p.heldElsewhere(ctx, seatLogin, l.sub)
+		if err != nil {
+			return fmt.Errorf("credslots-etcd: write back %s: %w", l.sub, err)
 		}
-		rev = stored
+		if other != "" {
+			return fmt.Errorf("credslots-etcd: write back %s: the seat holds the login sub %s holds, not a newer login of %s: %w", l.sub, other, l.sub, ErrDuplicate)
+		}
+		if err := poolHook("checked"); err != nil {
+			return err
+		}
+		resp, err := p.cli.Txn(ctx).If(
+			clientv3.Compare(clientv3.LeaseValue(p.leaseKey(l.sub)), "=", int64(l.id)),
+			clientv3.Compare(clientv3.ModRevision(p.loginKey(l.sub)), "=", l.rev),
+			p.loginsUnchangedSince(seen),
+		).Then(clientv3.OpPut(p.loginKey(l.sub), string(sealed))).Commit()
+		if err != nil {
+			return fmt.Errorf("credslots-etcd: write back %s: %w", l.sub, err)
+		}
+		if err := poolHook("committed"); err != nil {
+			return err
+		}
+		if resp.Succeeded {
+			rev = resp.Header.Revision
+			break
+		}
+		hash, stored, lease, serr := p.storedState(ctx, l.sub)
+		held := lease == int64(l.id)
+		if serr == nil && held && hash == l.record.Pending {
+			// An earlier write-back of this login landed with its answer
+			// lost: the pool holds it already, still under this lease.
+			rev = stored
+			break
+		}
+		if serr == nil && held && stored == l.rev && attempt < fenceRetries {
+			continue // another sub's login was written meanwhile: check again
+		}
+		l.lose("a write-back was fenced out")
+		return fmt.Errorf("credslots-etcd: write back %s: the lease was lost or the login changed: %w", l.sub, ErrFenced)
 	}
 	l.rev, l.stored = rev, seatLogin
 	l.record.Revision, l.record.Written, l.record.Pending = l.rev, loginHash(seatLogin), ""

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -66,4 +67,127 @@ func TestWriteBackRefusesALoginAnotherSubHolds(t *testing.T) {
 		assert.NotContains(t, string(data), "claudeAiOauth", "the copy left the seat")
 	}
 	assertNoTokenStored(t, cli)
+}
+
+// Two seats holding one login (a file copied from one into the other, on two
+// hosts) wrote it back at once: each checked that no other sub held it
+// before the other's write landed, and both keys took it. The write is now
+// fenced by the logins its check read: the second to commit checks again
+// and is refused.
+func TestTwoSeatsWritingBackOneLoginAtOnceLeaveItInOneKey(t *testing.T) {
+	c := sharedCluster(t)
+	p := newPool(t, newClient(t, c.endpoints()...), testPrefix(t), writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+	require.NoError(t, p.Import(ctx, "bob", claudeLogin("bob", 0, later)))
+	seatA, seatB := t.TempDir(), t.TempDir()
+	a, err := p.Lease(ctx, seatA, etcd.LeaseSub("alice"))
+	require.NoError(t, err)
+	b, err := p.Lease(ctx, seatB, etcd.LeaseSub("bob"))
+	require.NoError(t, err)
+	refreshed := claudeLogin("alice", 1, later.Add(time.Hour))
+	require.NoError(t, os.WriteFile(filepath.Join(seatA, ".credentials.json"), refreshed, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(seatB, ".credentials.json"), refreshed, 0o600))
+
+	var raced bool
+	var bErr error
+	etcd.OnPoolPoint(t, func(point string) error {
+		if point == "checked" && !raced {
+			raced = true
+			bErr = b.Sync() // b's whole write-back between a's check and a's transaction
+		}
+		return nil
+	})
+	aErr := a.Sync()
+	require.True(t, raced)
+	require.NoError(t, bErr, "b wrote first")
+	require.ErrorIs(t, aErr, etcd.ErrDuplicate, "a checks again and finds the login b holds")
+	require.NoError(t, a.Err(), "a's lease is not lost for it")
+
+	sa := storedLogin(t, p, "alice", a)
+	sb := storedLogin(t, p, "bob", b)
+	assert.NotEqual(t, refreshToken(t, sa), refreshToken(t, sb), "one refresh token in two keys")
+}
+
+// Two imports of one login under two subs at once: each checked before the
+// other's landed. The second to commit now checks again and is refused.
+func TestTwoImportsOfOneLoginAtOnceLeaveItInOneKey(t *testing.T) {
+	c := sharedCluster(t)
+	p := newPool(t, newClient(t, c.endpoints()...), testPrefix(t), writeKey(t))
+	ctx := context.Background()
+	doc := claudeLogin("carol", 0, later)
+	var raced bool
+	var daveErr error
+	etcd.OnPoolPoint(t, func(point string) error {
+		if point == "checked" && !raced {
+			raced = true
+			daveErr = p.Import(ctx, "dave", doc)
+		}
+		return nil
+	})
+	carolErr := p.Import(ctx, "carol", doc)
+	require.True(t, raced)
+	require.NoError(t, daveErr)
+	require.ErrorIs(t, carolErr, etcd.ErrDuplicate)
+	st, err := p.Status(ctx)
+	require.NoError(t, err)
+	require.Len(t, st, 1, "one key holds the login")
+	assert.Equal(t, "dave", st[0].Sub)
+}
+
+// storedLogin releases l and returns sub's stored login.
+func storedLogin(t *testing.T, p *etcd.Pool, sub string, l *etcd.Lease) []byte {
+	t.Helper()
+	_ = l.Release()
+	doc, err := p.Export(context.Background(), sub)
+	require.NoError(t, err)
+	return doc
+}
+
+// Another sub's own login written between a write-back's check and its
+// transaction fails the fence too; the write-back checks again and goes
+// in, its lease kept, and so does an import.
+func TestAnotherSubsWriteBetweenCheckAndWriteIsCheckedAgain(t *testing.T) {
+	c := sharedCluster(t)
+	p := newPool(t, newClient(t, c.endpoints()...), testPrefix(t), writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+	require.NoError(t, p.Import(ctx, "bob", claudeLogin("bob", 0, later)))
+	seatA, seatB := t.TempDir(), t.TempDir()
+	a, err := p.Lease(ctx, seatA, etcd.LeaseSub("alice"))
+	require.NoError(t, err)
+	b, err := p.Lease(ctx, seatB, etcd.LeaseSub("bob"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(seatA, ".credentials.json"), claudeLogin("alice", 1, later.Add(time.Hour)), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(seatB, ".credentials.json"), claudeLogin("bob", 1, later.Add(time.Hour)), 0o600))
+	checks := 0
+	etcd.OnPoolPoint(t, func(point string) error {
+		if point == "checked" {
+			if checks++; checks == 1 {
+				require.NoError(t, b.Sync())
+			}
+		}
+		return nil
+	})
+	require.NoError(t, a.Sync())
+	assert.Equal(t, 3, checks, "a checked twice, b once")
+	require.NoError(t, a.Err())
+
+	checks = 0
+	require.NoError(t, p.Import(ctx, "carol", claudeLogin("carol", 0, later)), "bob's write is not carol's")
+	assert.Equal(t, 1, checks)
+	checks = 0
+	etcd.OnPoolPoint(t, func(point string) error {
+		if point == "checked" {
+			if checks++; checks == 1 {
+				require.NoError(t, p.Import(ctx, "erin", claudeLogin("erin", 0, later)))
+			}
+		}
+		return nil
+	})
+	require.NoError(t, p.Import(ctx, "dave", claudeLogin("dave", 0, later)))
+	assert.Equal(t, 3, checks, "dave checked twice, erin once")
+
+	assert.Equal(t, marker+"-rt-alice-1", refreshToken(t, storedLogin(t, p, "alice", a)))
+	assert.Equal(t, marker+"-rt-bob-1", refreshToken(t, storedLogin(t, p, "bob", b)))
 }

@@ -266,32 +266,32 @@ func (p *Pool) worthKeeping(login []byte) bool {
 // revision is still rec.Revision and the sub is leased to nobody but rec's
 // own (ended) lease; otherwise it keeps login as a backup.
 func (p *Pool) writeBackLate(ctx context.Context, rec *seatRecord, login []byte) (*Settled, error) {
-	other, err := p.heldElsewhere(ctx, login, rec.Sub)
-	if err != nil {
-		return nil, err
-	}
 	c, cancel := p.opCtx(ctx)
 	defer cancel()
-	if other != "" {
-		// Another sub's login (a copy): never written into rec's sub.
-		if rec.LeaseID != 0 {
-			p.endOldLease(ctx, rec)
-		}
-		return p.keepAside(c, rec.Sub, login, "the seat holds the login sub "+other+" holds")
-	}
 	sealed, err := p.seal.seal(p.loginKey(rec.Sub), login)
 	if err != nil {
 		return nil, err
 	}
-	for retried := false; ; retried = true {
-		written, err := p.putIfUnchanged(c, rec, sealed)
+	reason := "the stored login changed since this seat got it"
+	adopted := false
+	for attempt := 1; attempt <= fenceRetries; attempt++ {
+		other, seen, err := p.heldElsewhere(c, login, rec.Sub)
+		if err != nil {
+			return nil, err
+		}
+		if other != "" {
+			// Another sub's login (a copy): never written into rec's sub.
+			reason = "the seat holds the login sub " + other + " holds"
+			break
+		}
+		written, err := p.putIfUnchanged(c, rec, sealed, seen)
 		if err != nil {
 			return nil, err
 		}
 		if written {
 			return &Settled{Sub: rec.Sub, Outcome: "written back"}, nil
 		}
-		hash, rev, _, err := p.storedState(c, rec.Sub, rec.LeaseID)
+		hash, rev, lease, err := p.storedState(c, rec.Sub)
 		if err != nil {
 			return nil, err
 		}
@@ -303,31 +303,36 @@ func (p *Pool) writeBackLate(ctx context.Context, rec *seatRecord, login []byte)
 			}
 			return &Settled{Sub: rec.Sub, Outcome: "unchanged"}, nil
 		}
-		if retried || rec.Pending == "" || hash != rec.Pending {
+		if !adopted && rec.Pending != "" && hash == rec.Pending {
+			// The lessee's write-back of rec.Pending landed unnoted, and
+			// its CLI refreshed again since: the seat's login derives from
+			// the stored one, at the stored revision.
+			rec.Revision, adopted = rev, true
+			continue
+		}
+		if rev != rec.Revision || (lease != 0 && lease != rec.LeaseID) {
 			break
 		}
-		// The lessee's write-back of rec.Pending landed unnoted, and its
-		// CLI refreshed again since: the seat's login derives from the
-		// stored one, at the stored revision.
-		rec.Revision = rev
+		// Only another sub's login was written since the check: again.
 	}
 	// The fence: the login changed (or is live elsewhere) since this seat
-	// got it. Never overwrite it; keep this one aside. The ended lease is
-	// ended now (its lessee is gone), not at its TTL.
+	// got it, or it is another sub's. Never overwrite it; keep this one
+	// aside. The ended lease is ended now (its lessee is gone), not at its
+	// TTL.
 	if rec.LeaseID != 0 {
 		p.endOldLease(ctx, rec)
 	}
-	return p.keepAside(c, rec.Sub, login, "the stored login changed since this seat got it")
+	return p.keepAside(c, rec.Sub, login, reason)
 }
 
 // putIfUnchanged writes sealed as rec's sub's login when the stored login's
-// revision is still rec.Revision and the sub is leased by rec's lease (that
-// lease then ends) or by nobody.
-func (p *Pool) putIfUnchanged(ctx context.Context, rec *seatRecord, sealed []byte) (bool, error) {
+// revision is still rec.Revision, no login was written after seen, and the
+// sub is leased by rec's lease (that lease then ends) or by nobody.
+func (p *Pool) putIfUnchanged(ctx context.Context, rec *seatRecord, sealed []byte, seen int64) (bool, error) {
 	unchanged := clientv3.Compare(clientv3.ModRevision(p.loginKey(rec.Sub)), "=", rec.Revision)
 	put := clientv3.OpPut(p.loginKey(rec.Sub), string(sealed))
 	if rec.LeaseID != 0 {
-		resp, err := p.cli.Txn(ctx).If(unchanged,
+		resp, err := p.cli.Txn(ctx).If(unchanged, p.loginsUnchangedSince(seen),
 			clientv3.Compare(clientv3.LeaseValue(p.leaseKey(rec.Sub)), "=", rec.LeaseID),
 		).Then(put, clientv3.OpDelete(p.leaseKey(rec.Sub))).Commit()
 		if err != nil {
@@ -338,7 +343,7 @@ func (p *Pool) putIfUnchanged(ctx context.Context, rec *seatRecord, sealed []byt
 			return true, nil
 		}
 	}
-	resp, err := p.cli.Txn(ctx).If(unchanged,
+	resp, err := p.cli.Txn(ctx).If(unchanged, p.loginsUnchangedSince(seen),
 		clientv3.Compare(clientv3.CreateRevision(p.leaseKey(rec.Sub)), "=", 0),
 	).Then(put).Commit()
 	if err != nil {
@@ -347,26 +352,26 @@ func (p *Pool) putIfUnchanged(ctx context.Context, rec *seatRecord, sealed []byt
 	return resp.Succeeded, nil
 }
 
-// storedState reads sub's stored login in one transaction: the sha256 hex
-// of its plain text ("" when there is none), its revision, and whether the
-// sub's lease key is still lease id's.
-func (p *Pool) storedState(ctx context.Context, sub string, id int64) (hash string, rev int64, held bool, err error) {
-	get := clientv3.OpGet(p.loginKey(sub))
-	resp, err := p.cli.Txn(ctx).If(
-		clientv3.Compare(clientv3.LeaseValue(p.leaseKey(sub)), "=", id),
-	).Then(get).Else(get).Commit()
+// storedState reads, in one transaction, sub's stored login (the sha256
+// hex of its plain text, "" when there is none, and its revision) and the
+// etcd lease its lease key is bound to (0 when it is not leased).
+func (p *Pool) storedState(ctx context.Context, sub string) (hash string, rev, lease int64, err error) {
+	resp, err := p.cli.Txn(ctx).Then(clientv3.OpGet(p.loginKey(sub)), clientv3.OpGet(p.leaseKey(sub))).Commit()
 	if err != nil {
-		return "", 0, false, err
+		return "", 0, 0, err
+	}
+	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
+		lease = kvs[0].Lease
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
 	if len(kvs) == 0 {
-		return "", 0, resp.Succeeded, nil
+		return "", 0, lease, nil
 	}
 	plain, err := p.seal.open(string(kvs[0].Key), kvs[0].Value)
 	if err != nil {
-		return "", 0, false, err
+		return "", 0, 0, err
 	}
-	return loginHash(plain), kvs[0].ModRevision, resp.Succeeded, nil
+	return loginHash(plain), kvs[0].ModRevision, lease, nil
 }
 
 // keepAside keeps a seat's login that is not written back as a sealed
