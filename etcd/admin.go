@@ -246,8 +246,11 @@ func (p *Pool) Import(ctx context.Context, sub string, doc []byte) error {
 		if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
 			now = kvs[0].ModRevision
 		}
-		if leased || now != rev || attempt == fenceRetries {
+		if leased || now != rev {
 			return fmt.Errorf("credslots-etcd: import %s: the sub is leased or changed meanwhile: %w", sub, ErrLeased)
+		}
+		if attempt == fenceRetries {
+			return fmt.Errorf("credslots-etcd: import %s: %w", sub, errLoginsChanging)
 		}
 		// Another sub's login was written meanwhile: check again.
 	}

@@ -27,3 +27,8 @@ var (
 	// back yet.
 	ErrPending = errors.New("write-back pending")
 )
+
+// errLoginsChanging reports a write-back or an import that found, each time
+// it checked again, another sub's login written between its duplicate
+// check and its transaction: nothing was written, and nothing was lost.
+var errLoginsChanging = errors.New("other subs' logins kept changing between the check and the write; try again")

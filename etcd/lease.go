@@ -484,6 +484,20 @@ func (l *Lease) syncLocked() error {
 	if err != nil || seatLogin == nil || bytes.Equal(seatLogin, l.stored) {
 		return err
 	}
+	ctx, cancel := p.opCtx(context.Background())
+	defer cancel()
+	hash := loginHash(seatLogin)
+	if l.record.Pending != "" && l.record.Pending != hash {
+		// The CLI refreshed again since a write-back whose answer was
+		// lost: that one is settled first, or the seat's record would
+		// forget the login it may have stored.
+		if err := l.settlePending(ctx); err != nil {
+			return err
+		}
+		if bytes.Equal(seatLogin, l.stored) {
+			return nil
+		}
+	}
 	if !p.worthKeeping(seatLogin) || !p.newer(seatLogin, l.stored) {
 		return nil
 	}
@@ -494,16 +508,19 @@ func (l *Lease) syncLocked() error {
 	// The seat's record names the login before the transaction, so that a
 	// write-back that lands unnoted (a lessee killed, an answer lost) is
 	// known for this lease's own.
-	if l.record.Pending != loginHash(seatLogin) {
-		l.record.Pending = loginHash(seatLogin)
-		if err := writeRecord(l.seat, &l.record); err != nil {
+	if l.record.Pending != hash {
+		rec := l.record
+		rec.Pending = hash
+		if err := writeRecord(l.seat, &rec); err != nil {
 			return err
 		}
+		l.record = rec
 	}
-	ctx, cancel := p.opCtx(context.Background())
-	defer cancel()
 	var rev int64
 	for attempt := 1; ; attempt++ {
+		if attempt > fenceRetries {
+			return fmt.Errorf("credslots-etcd: write back %s: %w", l.sub, errLoginsChanging)
+		}
 		// A login another sub's key holds (a file copied into the seat) is
 		// that sub's, never this one's newer login: written back, two keys
 		// would hand one refresh token to two seats. The transaction is
@@ -534,26 +551,55 @@ func (l *Lease) syncLocked() error {
 			rev = resp.Header.Revision
 			break
 		}
-		hash, stored, lease, serr := p.storedState(ctx, l.sub)
+		stored, srev, lease, err := p.storedState(ctx, l.sub)
+		if err != nil {
+			return fmt.Errorf("credslots-etcd: write back %s: %w", l.sub, err)
+		}
 		held := lease == int64(l.id)
-		if serr == nil && held && hash == l.record.Pending {
+		if held && hashOf(stored) == hash {
 			// An earlier write-back of this login landed with its answer
 			// lost: the pool holds it already, still under this lease.
-			rev = stored
+			rev = srev
 			break
 		}
-		if serr == nil && held && stored == l.rev && attempt < fenceRetries {
+		if held && srev == l.rev {
 			continue // another sub's login was written meanwhile: check again
 		}
 		l.lose("a write-back was fenced out")
 		return fmt.Errorf("credslots-etcd: write back %s: the lease was lost or the login changed: %w", l.sub, ErrFenced)
 	}
+	rec := l.record
+	rec.Revision, rec.Written, rec.Pending = rev, hash, ""
 	l.rev, l.stored = rev, seatLogin
-	l.record.Revision, l.record.Written, l.record.Pending = l.rev, loginHash(seatLogin), ""
-	if err := writeRecord(l.seat, &l.record); err != nil {
+	if err := writeRecord(l.seat, &rec); err != nil {
 		return err
 	}
+	l.record = rec
 	p.logger.Info("wrote back", "sub", l.sub, "revision", l.rev)
+	return nil
+}
+
+// settlePending finds out whether the write-back the seat's record names as
+// pending landed, under this lease: then the stored login and its revision
+// are this lease's from now on. Either way the record forgets it.
+func (l *Lease) settlePending(ctx context.Context) error {
+	stored, rev, lease, err := l.p.storedState(ctx, l.sub)
+	if err != nil {
+		return fmt.Errorf("credslots-etcd: write back %s: %w", l.sub, err)
+	}
+	rec := l.record
+	landed := lease == int64(l.id) && stored != nil && loginHash(stored) == rec.Pending
+	if landed {
+		rec.Revision, rec.Written = rev, rec.Pending
+	}
+	rec.Pending = ""
+	if err := writeRecord(l.seat, &rec); err != nil {
+		return err
+	}
+	l.record = rec
+	if landed {
+		l.rev, l.stored = rev, stored
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ package etcd_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -190,4 +191,99 @@ func TestAnotherSubsWriteBetweenCheckAndWriteIsCheckedAgain(t *testing.T) {
 
 	assert.Equal(t, marker+"-rt-alice-1", refreshToken(t, storedLogin(t, p, "alice", a)))
 	assert.Equal(t, marker+"-rt-bob-1", refreshToken(t, storedLogin(t, p, "bob", b)))
+}
+
+// A write-back or an import that finds another sub's login written between
+// its check and its transaction every time it checks gives up saying so:
+// it writes nothing, its lease is not lost, and a settle leaves the login
+// in its seat, pending.
+func TestLoginsThatKeepChangingLeaveTheWriteForLater(t *testing.T) {
+	c := sharedCluster(t)
+	p := newPool(t, newClient(t, c.endpoints()...), testPrefix(t), writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+	seat := t.TempDir()
+	a, err := p.Lease(ctx, seat)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"), claudeLogin("alice", 1, later.Add(time.Hour)), 0o600))
+	busy, n := false, 0
+	etcd.OnPoolPoint(t, func(point string) error {
+		if point == "checked" && !busy {
+			busy, n = true, n+1
+			defer func() { busy = false }()
+			return p.Import(ctx, fmt.Sprintf("other%d", n), claudeLogin(fmt.Sprintf("other%d", n), 0, later))
+		}
+		return nil
+	})
+	err = a.Sync()
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, etcd.ErrFenced)
+	assert.Contains(t, err.Error(), "kept changing")
+	require.NoError(t, a.Err(), "the lease is not lost")
+
+	err = p.Import(ctx, "carol", claudeLogin("carol", 0, later))
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, etcd.ErrLeased)
+	assert.Contains(t, err.Error(), "kept changing")
+
+	_, err = etcd.SettleSeat(ctx, p, seat)
+	require.ErrorIs(t, err, etcd.ErrPending)
+	data, err := os.ReadFile(filepath.Join(seat, ".credentials.json"))
+	require.NoError(t, err, "the seat keeps its login")
+	assert.Equal(t, marker+"-rt-alice-1", refreshToken(t, data))
+
+	etcd.OnPoolPoint(t, func(string) error { return nil })
+	require.NoError(t, a.Sync())
+	require.NoError(t, a.Release())
+	stored, err := p.Export(ctx, "alice")
+	require.NoError(t, err)
+	assert.Equal(t, marker+"-rt-alice-1", refreshToken(t, stored))
+}
+
+// Two settles of seats holding one login (its lessees gone) at once: the
+// settle's write is fenced by the logins its check read, as a write-back's
+// is, so one key takes the login and the other seat's copy is kept aside;
+// and that fenced settle ends its dead lease at once.
+func TestTwoSettlesOfOneLoginLeaveItInOneKey(t *testing.T) {
+	c := sharedCluster(t)
+	p := newPool(t, newClient(t, c.endpoints()...), testPrefix(t), writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+	require.NoError(t, p.Import(ctx, "bob", claudeLogin("bob", 0, later)))
+	seatA, seatB := t.TempDir(), t.TempDir()
+	a, err := p.Lease(ctx, seatA, etcd.LeaseSub("alice"))
+	require.NoError(t, err)
+	b, err := p.Lease(ctx, seatB, etcd.LeaseSub("bob"))
+	require.NoError(t, err)
+	refreshed := claudeLogin("alice", 1, later.Add(time.Hour))
+	require.NoError(t, os.WriteFile(filepath.Join(seatA, ".credentials.json"), refreshed, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(seatB, ".credentials.json"), refreshed, 0o600))
+
+	var bSettled *etcd.Settled
+	var bErr error
+	raced := false
+	etcd.OnPoolPoint(t, func(point string) error {
+		if point == "checked" && !raced {
+			raced = true
+			bSettled, bErr = etcd.SettleSeat(ctx, p, seatB)
+		}
+		return nil
+	})
+	aSettled, err := etcd.SettleSeat(ctx, p, seatA)
+	require.NoError(t, err)
+	require.True(t, raced)
+	require.NoError(t, bErr)
+	assert.Equal(t, "written back", bSettled.Outcome, "b settled first")
+	assert.Equal(t, "backup", aSettled.Outcome, "a checks again and finds the login b's key holds")
+
+	l, err := p.Lease(ctx, t.TempDir(), etcd.LeaseSub("alice"))
+	require.NoError(t, err, "the fenced settle ended a's dead lease")
+	require.NoError(t, l.Release())
+	require.NoError(t, a.Release())
+	require.NoError(t, b.Release())
+	sa, err := p.Export(ctx, "alice")
+	require.NoError(t, err)
+	sb, err := p.Export(ctx, "bob")
+	require.NoError(t, err)
+	assert.NotEqual(t, refreshToken(t, sa), refreshToken(t, sb), "one refresh token in two keys")
 }

@@ -219,38 +219,58 @@ func TestLeftoverSeatIsWrittenBackWhenTheLoginIsUnchanged(t *testing.T) {
 	assert.Equal(t, marker+"-rt-alice-1", refreshToken(t, stored))
 }
 
+// errStopped stands for a lessee killed at a point of its write-back, or
+// an answer lost there.
+var errStopped = errors.New("stopped")
+
 // A lessee that stops after its write-back landed and before it noted the
 // new revision leaves a seat whose login the pool already holds, or one its
 // CLI refreshed from it since: the next settle tells that write-back for the
-// seat's own, keeps nothing aside and frees the sub at once.
+// seat's own, keeps nothing aside and frees the sub at once. So it does when
+// the lessee stopped again in the next write-back, before its transaction.
 func TestAWriteBackThatLandedUnnotedIsTheSeatsOwn(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		refreshed bool // the seat's CLI refreshed again after the write-back
+		again     bool // and the lessee stopped in the next write-back, before its transaction
 		outcome   string
 		stored    string
 	}{
-		{"the seat holds what landed", false, "unchanged", marker + "-rt-alice-1"},
-		{"the seat refreshed since", true, "written back", marker + "-rt-alice-2"},
+		{"the seat holds what landed", false, false, "unchanged", marker + "-rt-alice-1"},
+		{"the seat refreshed since", true, false, "written back", marker + "-rt-alice-2"},
+		{"the seat refreshed and the next write-back stopped", true, true, "written back", marker + "-rt-alice-2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := sharedCluster(t)
 			cli := newClient(t, c.endpoints()...)
-			p := newPool(t, cli, testPrefix(t), writeKey(t))
+			prefix := testPrefix(t)
+			p := newPool(t, cli, prefix, writeKey(t))
 			ctx := context.Background()
 			require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+			imported := loginModRevision(t, cli, prefix, "alice")
 			seat := t.TempDir()
 			a, err := p.Lease(ctx, seat)
 			require.NoError(t, err)
-			resume := etcd.StopAfterWriteBack(t, errors.New("stopped"))
+			resume := etcd.StopAfterWriteBack(t, errStopped)
 			require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"), claudeLogin("alice", 1, later.Add(time.Hour)), 0o600))
-			require.Error(t, a.Sync())
+			require.ErrorIs(t, a.Sync(), errStopped)
 			resume()
+			require.Greater(t, loginModRevision(t, cli, prefix, "alice"), imported, "the write-back landed")
 			stored, err := p.Export(ctx, "alice")
 			require.ErrorIs(t, err, etcd.ErrLeased, "a's lease lives on: its lessee stopped, the cluster has not noticed")
 			assert.Nil(t, stored)
 			if tc.refreshed {
 				require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"), claudeLogin("alice", 2, later.Add(2*time.Hour)), 0o600))
+			}
+			if tc.again {
+				etcd.OnPoolPoint(t, func(point string) error {
+					if point == "checked" {
+						return errStopped
+					}
+					return nil
+				})
+				require.ErrorIs(t, a.Sync(), errStopped)
+				etcd.OnPoolPoint(t, func(string) error { return nil })
 			}
 
 			settled, err := etcd.SettleSeat(ctx, p, seat)
@@ -271,32 +291,49 @@ func TestAWriteBackThatLandedUnnotedIsTheSeatsOwn(t *testing.T) {
 }
 
 // A write-back whose answer was lost is known for the lease's own by the next
-// Sync, which does not call the lease lost.
+// Sync, which does not call the lease lost: whether the seat still holds
+// that login or its CLI refreshed again since.
 func TestAWriteBackWithItsAnswerLostIsNotFencedOut(t *testing.T) {
-	c := sharedCluster(t)
-	cli := newClient(t, c.endpoints()...)
-	p := newPool(t, cli, testPrefix(t), writeKey(t))
-	ctx := context.Background()
-	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
-	seat := t.TempDir()
-	a, err := p.Lease(ctx, seat)
+	for _, refreshed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("refreshed=%v", refreshed), func(t *testing.T) {
+			c := sharedCluster(t)
+			cli := newClient(t, c.endpoints()...)
+			p := newPool(t, cli, testPrefix(t), writeKey(t))
+			ctx := context.Background()
+			require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+			seat := t.TempDir()
+			a, err := p.Lease(ctx, seat)
+			require.NoError(t, err)
+			resume := etcd.StopAfterWriteBack(t, errStopped)
+			require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"), claudeLogin("alice", 1, later.Add(time.Hour)), 0o600))
+			require.ErrorIs(t, a.Sync(), errStopped)
+			resume()
+			if !refreshed {
+				require.NoError(t, a.Sync())
+				require.NoError(t, a.Err(), "the lease is not lost")
+			}
+			require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"), claudeLogin("alice", 2, later.Add(2*time.Hour)), 0o600))
+			require.NoError(t, a.Sync(), "the next refresh is written back on the revision that landed")
+			require.NoError(t, a.Err(), "the lease is not lost")
+			require.NoError(t, a.Release())
+			stored, err := p.Export(ctx, "alice")
+			require.NoError(t, err)
+			assert.Equal(t, marker+"-rt-alice-2", refreshToken(t, stored))
+			st, err := p.Status(ctx)
+			require.NoError(t, err)
+			require.Len(t, st, 1)
+			assert.Zero(t, st[0].Backups)
+		})
+	}
+}
+
+// loginModRevision is the revision of sub's login key.
+func loginModRevision(t *testing.T, cli *clientv3.Client, prefix, sub string) int64 {
+	t.Helper()
+	resp, err := cli.Get(context.Background(), prefix+"logins/"+sub)
 	require.NoError(t, err)
-	resume := etcd.StopAfterWriteBack(t, errors.New("no answer"))
-	require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"), claudeLogin("alice", 1, later.Add(time.Hour)), 0o600))
-	require.Error(t, a.Sync())
-	resume()
-	require.NoError(t, a.Sync())
-	require.NoError(t, a.Err(), "the lease is not lost")
-	require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"), claudeLogin("alice", 2, later.Add(2*time.Hour)), 0o600))
-	require.NoError(t, a.Sync(), "the next refresh is written back on the revision that landed")
-	require.NoError(t, a.Release())
-	stored, err := p.Export(ctx, "alice")
-	require.NoError(t, err)
-	assert.Equal(t, marker+"-rt-alice-2", refreshToken(t, stored))
-	st, err := p.Status(ctx)
-	require.NoError(t, err)
-	require.Len(t, st, 1)
-	assert.Zero(t, st[0].Backups)
+	require.Len(t, resp.Kvs, 1)
+	return resp.Kvs[0].ModRevision
 }
 
 func TestWrongOrShortKey(t *testing.T) {

@@ -274,9 +274,15 @@ func (p *Pool) writeBackLate(ctx context.Context, rec *seatRecord, login []byte)
 	}
 	reason := "the stored login changed since this seat got it"
 	adopted := false
-	for attempt := 1; attempt <= fenceRetries; attempt++ {
+	for attempt := 1; ; attempt++ {
+		if attempt > fenceRetries {
+			return nil, errLoginsChanging
+		}
 		other, seen, err := p.heldElsewhere(c, login, rec.Sub)
 		if err != nil {
+			return nil, err
+		}
+		if err := poolHook("checked"); err != nil {
 			return nil, err
 		}
 		if other != "" {
@@ -291,10 +297,11 @@ func (p *Pool) writeBackLate(ctx context.Context, rec *seatRecord, login []byte)
 		if written {
 			return &Settled{Sub: rec.Sub, Outcome: "written back"}, nil
 		}
-		hash, rev, lease, err := p.storedState(c, rec.Sub)
+		stored, rev, lease, err := p.storedState(c, rec.Sub)
 		if err != nil {
 			return nil, err
 		}
+		hash := hashOf(stored)
 		if hash == loginHash(login) {
 			// The lessee's own write-back landed and it stopped before
 			// noting so: the pool holds the seat's login already.
@@ -352,26 +359,34 @@ func (p *Pool) putIfUnchanged(ctx context.Context, rec *seatRecord, sealed []byt
 	return resp.Succeeded, nil
 }
 
-// storedState reads, in one transaction, sub's stored login (the sha256
-// hex of its plain text, "" when there is none, and its revision) and the
-// etcd lease its lease key is bound to (0 when it is not leased).
-func (p *Pool) storedState(ctx context.Context, sub string) (hash string, rev, lease int64, err error) {
+// storedState reads, in one transaction, sub's stored login (its plain
+// text, nil when there is none, and its revision) and the etcd lease its
+// lease key is bound to (0 when it is not leased).
+func (p *Pool) storedState(ctx context.Context, sub string) (plain []byte, rev, lease int64, err error) {
 	resp, err := p.cli.Txn(ctx).Then(clientv3.OpGet(p.loginKey(sub)), clientv3.OpGet(p.leaseKey(sub))).Commit()
 	if err != nil {
-		return "", 0, 0, err
+		return nil, 0, 0, err
 	}
 	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
 		lease = kvs[0].Lease
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
 	if len(kvs) == 0 {
-		return "", 0, lease, nil
+		return nil, 0, lease, nil
 	}
-	plain, err := p.seal.open(string(kvs[0].Key), kvs[0].Value)
+	plain, err = p.seal.open(string(kvs[0].Key), kvs[0].Value)
 	if err != nil {
-		return "", 0, 0, err
+		return nil, 0, 0, err
 	}
-	return loginHash(plain), kvs[0].ModRevision, lease, nil
+	return plain, kvs[0].ModRevision, lease, nil
+}
+
+// hashOf is loginHash of a stored login, "" for none.
+func hashOf(plain []byte) string {
+	if plain == nil {
+		return ""
+	}
+	return loginHash(plain)
 }
 
 // keepAside keeps a seat's login that is not written back as a sealed
