@@ -264,7 +264,9 @@ func (p *Pool) worthKeeping(login []byte) bool {
 
 // writeBackLate writes login back for rec's sub when the stored login's
 // revision is still rec.Revision and the sub is leased to nobody but rec's
-// own (ended) lease; otherwise it keeps login as a backup.
+// own (ended) lease; otherwise it keeps login as a backup. When other subs'
+// logins kept changing between its check and its write, it writes nothing
+// and says so (the seat keeps the login, pending).
 func (p *Pool) writeBackLate(ctx context.Context, rec *seatRecord, login []byte) (*Settled, error) {
 	c, cancel := p.opCtx(ctx)
 	defer cancel()
