@@ -76,20 +76,7 @@ func TestWriteBackRefusesALoginAnotherSubHolds(t *testing.T) {
 // fenced by the logins its check read: the second to commit checks again
 // and is refused.
 func TestTwoSeatsWritingBackOneLoginAtOnceLeaveItInOneKey(t *testing.T) {
-	c := sharedCluster(t)
-	p := newPool(t, newClient(t, c.endpoints()...), testPrefix(t), writeKey(t))
-	ctx := context.Background()
-	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
-	require.NoError(t, p.Import(ctx, "bob", claudeLogin("bob", 0, later)))
-	seatA, seatB := t.TempDir(), t.TempDir()
-	a, err := p.Lease(ctx, seatA, etcd.LeaseSub("alice"))
-	require.NoError(t, err)
-	b, err := p.Lease(ctx, seatB, etcd.LeaseSub("bob"))
-	require.NoError(t, err)
-	refreshed := claudeLogin("alice", 1, later.Add(time.Hour))
-	require.NoError(t, os.WriteFile(filepath.Join(seatA, ".credentials.json"), refreshed, 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(seatB, ".credentials.json"), refreshed, 0o600))
-
+	p, a, b := oneLoginInTwoSeats(t)
 	var raced bool
 	var bErr error
 	etcd.OnPoolPoint(t, func(point string) error {
@@ -245,19 +232,8 @@ func TestLoginsThatKeepChangingLeaveTheWriteForLater(t *testing.T) {
 // is, so one key takes the login and the other seat's copy is kept aside;
 // and that fenced settle ends its dead lease at once.
 func TestTwoSettlesOfOneLoginLeaveItInOneKey(t *testing.T) {
-	c := sharedCluster(t)
-	p := newPool(t, newClient(t, c.endpoints()...), testPrefix(t), writeKey(t))
+	p, a, b := oneLoginInTwoSeats(t)
 	ctx := context.Background()
-	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
-	require.NoError(t, p.Import(ctx, "bob", claudeLogin("bob", 0, later)))
-	seatA, seatB := t.TempDir(), t.TempDir()
-	a, err := p.Lease(ctx, seatA, etcd.LeaseSub("alice"))
-	require.NoError(t, err)
-	b, err := p.Lease(ctx, seatB, etcd.LeaseSub("bob"))
-	require.NoError(t, err)
-	refreshed := claudeLogin("alice", 1, later.Add(time.Hour))
-	require.NoError(t, os.WriteFile(filepath.Join(seatA, ".credentials.json"), refreshed, 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(seatB, ".credentials.json"), refreshed, 0o600))
 
 	var bSettled *etcd.Settled
 	var bErr error
@@ -265,11 +241,11 @@ func TestTwoSettlesOfOneLoginLeaveItInOneKey(t *testing.T) {
 	etcd.OnPoolPoint(t, func(point string) error {
 		if point == "checked" && !raced {
 			raced = true
-			bSettled, bErr = etcd.SettleSeat(ctx, p, seatB)
+			bSettled, bErr = etcd.SettleSeat(ctx, p, b.Seat())
 		}
 		return nil
 	})
-	aSettled, err := etcd.SettleSeat(ctx, p, seatA)
+	aSettled, err := etcd.SettleSeat(ctx, p, a.Seat())
 	require.NoError(t, err)
 	require.True(t, raced)
 	require.NoError(t, bErr)
@@ -286,4 +262,25 @@ func TestTwoSettlesOfOneLoginLeaveItInOneKey(t *testing.T) {
 	sb, err := p.Export(ctx, "bob")
 	require.NoError(t, err)
 	assert.NotEqual(t, refreshToken(t, sa), refreshToken(t, sb), "one refresh token in two keys")
+}
+
+// oneLoginInTwoSeats leases alice and bob, each into a seat of its own, and
+// puts alice's refreshed login (rt-alice-1) into both seats, as a file
+// copied from one into the other.
+func oneLoginInTwoSeats(t *testing.T) (*etcd.Pool, *etcd.Lease, *etcd.Lease) {
+	t.Helper()
+	c := sharedCluster(t)
+	p := newPool(t, newClient(t, c.endpoints()...), testPrefix(t), writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+	require.NoError(t, p.Import(ctx, "bob", claudeLogin("bob", 0, later)))
+	a, err := p.Lease(ctx, t.TempDir(), etcd.LeaseSub("alice"))
+	require.NoError(t, err)
+	b, err := p.Lease(ctx, t.TempDir(), etcd.LeaseSub("bob"))
+	require.NoError(t, err)
+	refreshed := claudeLogin("alice", 1, later.Add(time.Hour))
+	for _, l := range []*etcd.Lease{a, b} {
+		require.NoError(t, os.WriteFile(filepath.Join(l.Seat(), ".credentials.json"), refreshed, 0o600))
+	}
+	return p, a, b
 }
