@@ -361,13 +361,7 @@ func TestLeaseKeepsBackAnUnnamedLiveLogin(t *testing.T) {
 		f, claudeJSONPath := homeFixture(t)
 		learnAccounts(t, f, claudeJSONPath) // no change journaled; the link on bob, .claude.json shows bob
 		f.refresh(t, claudeDoc(fresh.Add(2*time.Hour), "rt-bob-1"))
-		_, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub("bob"))
-		require.ErrorIs(t, err, ErrNoFreeSub)
-		assert.Contains(t, err.Error(), "bob: live at home")
-		l, err := f.m.Lease(context.Background(), seatDir(t))
-		require.NoError(t, err)
-		assert.Equal(t, "alice", l.Sub())
-		require.NoError(t, l.Release())
+		assertHomeKeepsBob(t, f)
 	})
 	t.Run("claude, a new login shown", func(t *testing.T) {
 		f, claudeJSONPath := homeFixture(t)
@@ -410,13 +404,7 @@ func TestLeaseKeepsBackAnUnnamedLiveLogin(t *testing.T) {
 		}
 		f.link(t, "bob")
 		f.refresh(t, codexLogin(fresh.Add(time.Hour), "acct-bob", "rt-bob-1"))
-		_, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub("bob"))
-		require.ErrorIs(t, err, ErrNoFreeSub)
-		assert.Contains(t, err.Error(), "bob: live at home")
-		l, err := f.m.Lease(context.Background(), seatDir(t))
-		require.NoError(t, err)
-		assert.Equal(t, "alice", l.Sub())
-		require.NoError(t, l.Release())
+		assertHomeKeepsBob(t, f)
 	})
 }
 
@@ -507,4 +495,17 @@ func TestSyncJudgesAStuckSeatOnce(t *testing.T) {
 	before := reads()
 	require.ErrorIs(t, l.Sync(), ErrIdentityDrift)
 	assert.Equal(t, 1, reads()-before, "alice's slot read once: one judgement")
+}
+
+// assertHomeKeepsBob checks that bob, live at home, is leased to no seat,
+// and that alice is.
+func assertHomeKeepsBob(t *testing.T, f *fixture) {
+	t.Helper()
+	_, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub("bob"))
+	require.ErrorIs(t, err, ErrNoFreeSub)
+	assert.Contains(t, err.Error(), "bob: live at home")
+	l, err := f.m.Lease(context.Background(), seatDir(t))
+	require.NoError(t, err)
+	assert.Equal(t, "alice", l.Sub())
+	require.NoError(t, l.Release())
 }

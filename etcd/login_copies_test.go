@@ -185,14 +185,8 @@ func TestAnotherSubsWriteBetweenCheckAndWriteIsCheckedAgain(t *testing.T) {
 // it writes nothing, its lease is not lost, and a settle leaves the login
 // in its seat, pending.
 func TestLoginsThatKeepChangingLeaveTheWriteForLater(t *testing.T) {
-	c := sharedCluster(t)
-	p := newPool(t, newClient(t, c.endpoints()...), testPrefix(t), writeKey(t))
-	ctx := context.Background()
-	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
-	seat := t.TempDir()
-	a, err := p.Lease(ctx, seat)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"), claudeLogin("alice", 1, later.Add(time.Hour)), 0o600))
+	p, _, _, a := aliceRefreshedInASeat(t)
+	ctx, seat := context.Background(), a.Seat()
 	busy, n := false, 0
 	etcd.OnPoolPoint(t, func(point string) error {
 		if point == "checked" && !busy {
@@ -202,7 +196,7 @@ func TestLoginsThatKeepChangingLeaveTheWriteForLater(t *testing.T) {
 		}
 		return nil
 	})
-	err = a.Sync()
+	err := a.Sync()
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, etcd.ErrFenced)
 	assert.Contains(t, err.Error(), "kept changing")

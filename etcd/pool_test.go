@@ -241,18 +241,10 @@ func TestAWriteBackThatLandedUnnotedIsTheSeatsOwn(t *testing.T) {
 		{"the seat refreshed and the next write-back stopped", true, true, "written back", marker + "-rt-alice-2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := sharedCluster(t)
-			cli := newClient(t, c.endpoints()...)
-			prefix := testPrefix(t)
-			p := newPool(t, cli, prefix, writeKey(t))
-			ctx := context.Background()
-			require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+			p, cli, prefix, a := aliceRefreshedInASeat(t)
+			ctx, seat := context.Background(), a.Seat()
 			imported := loginModRevision(t, cli, prefix, "alice")
-			seat := t.TempDir()
-			a, err := p.Lease(ctx, seat)
-			require.NoError(t, err)
 			resume := etcd.StopAfterWriteBack(t, errStopped)
-			require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"), claudeLogin("alice", 1, later.Add(time.Hour)), 0o600))
 			require.ErrorIs(t, a.Sync(), errStopped)
 			resume()
 			require.Greater(t, loginModRevision(t, cli, prefix, "alice"), imported, "the write-back landed")
@@ -296,16 +288,9 @@ func TestAWriteBackThatLandedUnnotedIsTheSeatsOwn(t *testing.T) {
 func TestAWriteBackWithItsAnswerLostIsNotFencedOut(t *testing.T) {
 	for _, refreshed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("refreshed=%v", refreshed), func(t *testing.T) {
-			c := sharedCluster(t)
-			cli := newClient(t, c.endpoints()...)
-			p := newPool(t, cli, testPrefix(t), writeKey(t))
-			ctx := context.Background()
-			require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
-			seat := t.TempDir()
-			a, err := p.Lease(ctx, seat)
-			require.NoError(t, err)
+			p, _, _, a := aliceRefreshedInASeat(t)
+			ctx, seat := context.Background(), a.Seat()
 			resume := etcd.StopAfterWriteBack(t, errStopped)
-			require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"), claudeLogin("alice", 1, later.Add(time.Hour)), 0o600))
 			require.ErrorIs(t, a.Sync(), errStopped)
 			resume()
 			if !refreshed {
@@ -325,6 +310,24 @@ func TestAWriteBackWithItsAnswerLostIsNotFencedOut(t *testing.T) {
 			assert.Zero(t, st[0].Backups)
 		})
 	}
+}
+
+// aliceRefreshedInASeat imports alice (rt-alice-0) into a pool of its own,
+// leases her into a seat and puts her refreshed login (rt-alice-1) there,
+// not yet written back. It returns the pool, its client and prefix, and
+// the lease.
+func aliceRefreshedInASeat(t *testing.T) (*etcd.Pool, *clientv3.Client, string, *etcd.Lease) {
+	t.Helper()
+	c := sharedCluster(t)
+	cli := newClient(t, c.endpoints()...)
+	prefix := testPrefix(t)
+	p := newPool(t, cli, prefix, writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+	a, err := p.Lease(ctx, t.TempDir())
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(a.Seat(), ".credentials.json"), claudeLogin("alice", 1, later.Add(time.Hour)), 0o600))
+	return p, cli, prefix, a
 }
 
 // loginModRevision is the revision of sub's login key.
