@@ -243,11 +243,11 @@ func TestAWriteBackThatLandedUnnotedIsTheSeatsOwn(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p, cli, prefix, a := aliceRefreshedInASeat(t)
 			ctx, seat := context.Background(), a.Seat()
-			imported := loginModRevision(t, cli, prefix, "alice")
+			imported := loginRevision(t, cli, prefix, "alice")
 			resume := etcd.StopAfterWriteBack(t, errStopped)
 			require.ErrorIs(t, a.Sync(), errStopped)
 			resume()
-			require.Greater(t, loginModRevision(t, cli, prefix, "alice"), imported, "the write-back landed")
+			require.Greater(t, loginRevision(t, cli, prefix, "alice"), imported, "the write-back landed")
 			stored, err := p.Export(ctx, "alice")
 			require.ErrorIs(t, err, etcd.ErrLeased, "a's lease lives on: its lessee stopped, the cluster has not noticed")
 			assert.Nil(t, stored)
@@ -328,15 +328,6 @@ func aliceRefreshedInASeat(t *testing.T) (*etcd.Pool, *clientv3.Client, string, 
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(a.Seat(), ".credentials.json"), claudeLogin("alice", 1, later.Add(time.Hour)), 0o600))
 	return p, cli, prefix, a
-}
-
-// loginModRevision is the revision of sub's login key.
-func loginModRevision(t *testing.T, cli *clientv3.Client, prefix, sub string) int64 {
-	t.Helper()
-	resp, err := cli.Get(context.Background(), prefix+"logins/"+sub)
-	require.NoError(t, err)
-	require.Len(t, resp.Kvs, 1)
-	return resp.Kvs[0].ModRevision
 }
 
 func TestWrongOrShortKey(t *testing.T) {
