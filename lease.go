@@ -184,7 +184,10 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 	var refusal error
 	for first := true; ; first = false {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			if first { // nothing tried: nothing to refuse
+				return nil, err
+			}
+			return nil, waitEnded(refusal, err)
 		}
 		// A waiting Lease takes the locks only when a sub looks free:
 		// polling them would hold up the CLI's own refresh at home.
@@ -211,13 +214,21 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			if refusal == nil { // every attempt found the lock busy
-				refusal = noFreeSub(false, []string{"the lock stayed busy (" + ErrLockTimeout.Error() + ")"})
-			}
-			return nil, fmt.Errorf("%w (%w)", refusal, ctx.Err())
+			return nil, waitEnded(refusal, ctx.Err())
 		case <-t.C:
 		}
 	}
+}
+
+// waitEnded is what a waiting Lease returns when its context ends (with
+// ctxErr): the last refusal it waited on, wrapping ctxErr too, however the
+// end was seen (its Done, or its Err at the top of a round that the poll
+// timer started as the deadline passed).
+func waitEnded(refusal, ctxErr error) error {
+	if refusal == nil { // every attempt found the lock busy
+		refusal = noFreeSub(false, []string{"the lock stayed busy (" + ErrLockTimeout.Error() + ")"})
+	}
+	return fmt.Errorf("%w (%w)", refusal, ctxErr)
 }
 
 // awaitSeat waits, holding no lock at home, until the CLI locks of seat,

@@ -386,6 +386,49 @@ func TestLeaseRefusals(t *testing.T) {
 	assert.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond)
 }
 
+// endedUnseen is a context that ends without its Done channel saying so:
+// its Err turns to DeadlineExceeded once end is closed, while Done never
+// closes. A waiting Lease then sees the end only at the top of a polling
+// round, as it does when its poll timer and the deadline fire together.
+type endedUnseen struct {
+	context.Context
+	end chan struct{}
+}
+
+func (c endedUnseen) Done() <-chan struct{} { return nil }
+
+func (c endedUnseen) Err() error {
+	select {
+	case <-c.end:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// TestLeaseWaitEndsWithItsRefusal: a waiting Lease whose context ends
+// returns the refusal it waited on, wrapping the context's error, however
+// the end is seen: not the bare context error.
+func TestLeaseWaitEndsWithItsRefusal(t *testing.T) {
+	f := leaseFixture(t)
+	held, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub("bob"))
+	require.NoError(t, err)
+	defer held.Release()
+
+	ctx := endedUnseen{Context: context.Background(), end: make(chan struct{})}
+	time.AfterFunc(leasePoll+leasePoll/2, func() { close(ctx.end) })
+	_, err = f.m.Lease(ctx, seatDir(t), LeaseSub("bob"), LeaseWait())
+	require.ErrorIs(t, err, ErrNoFreeSub)
+	assert.ErrorIs(t, err, ErrLeased)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "bob: leased to")
+
+	// A context already ended tries nothing: its error alone.
+	_, err = f.m.Lease(ctx, seatDir(t), LeaseSub("bob"), LeaseWait())
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.NotErrorIs(t, err, ErrNoFreeSub)
+}
+
 func TestLeasesBesideHome(t *testing.T) {
 	f := leaseFixture(t)
 	ctx := context.Background()
