@@ -17,9 +17,9 @@ func StopAfterWriteBack(t testing.TB, err error) (resume func()) {
 	})
 }
 
-// OnPoolPoint makes f run at each named point of a write-back or an
-// import ("checked", "committed"; see poolHook), until the returned func
-// is called or the test ends.
+// OnPoolPoint makes f run at each named point of a write-back, an import
+// or a waiting lease ("checked", "committed", "waiting"; see poolHook),
+// until the returned func is called or the test ends.
 func OnPoolPoint(t testing.TB, f func(point string) error) (resume func()) {
 	old := poolHook
 	poolHook = f

@@ -212,7 +212,18 @@ func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, e
 	if err != nil {
 		return login{}, err
 	}
+	// waited says a round has waited, on the refusal why: a context that
+	// ends in a later round, however that round sees it, ends the lease
+	// with that refusal, as the wait's own end does.
+	var why []string
+	waited := false
+	ended := func(err error) error {
+		return fmt.Errorf("credslots-etcd: waiting for a free sub (%s): %w: %w", strings.Join(why, "; "), err, ErrNoFreeSub)
+	}
 	for {
+		if err := ctx.Err(); err != nil && waited {
+			return login{}, ended(err)
+		}
 		var ls map[string]login
 		var rev int64
 		var leases []LeaseInfo
@@ -225,13 +236,17 @@ func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, e
 			return err
 		})
 		if err != nil {
+			if cerr := ctx.Err(); cerr != nil && waited {
+				return login{}, ended(cerr)
+			}
 			return login{}, err
 		}
 		leased := map[string]bool{}
 		for _, li := range leases {
 			leased[li.Sub] = true
 		}
-		cands, why := p.candidates(ls, leased, cfg.sub)
+		var cands []login
+		cands, why = p.candidates(ls, leased, cfg.sub)
 		for _, cand := range cands {
 			var resp *clientv3.TxnResponse
 			err := retry(ctx, func() error {
@@ -246,6 +261,9 @@ func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, e
 				return err
 			})
 			if err != nil {
+				if cerr := ctx.Err(); cerr != nil && waited {
+					return login{}, ended(cerr)
+				}
 				return login{}, fmt.Errorf("credslots-etcd: lease %s: %w", cand.sub, err)
 			}
 			if resp.Succeeded {
@@ -269,8 +287,10 @@ func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, e
 			}
 			return login{}, fmt.Errorf("credslots-etcd: %s: %w", strings.Join(why, "; "), ErrNoFreeSub)
 		}
+		waited = true
+		_ = poolHook("waiting")
 		if err := p.waitChange(ctx, rev); err != nil {
-			return login{}, fmt.Errorf("credslots-etcd: waiting for a free sub (%s): %w: %w", strings.Join(why, "; "), err, ErrNoFreeSub)
+			return login{}, ended(err)
 		}
 	}
 }
@@ -470,7 +490,8 @@ func (l *Lease) Sync() error {
 
 // poolHook runs at the named points of a write-back or an import: after its
 // check that no other sub holds the login ("checked") and after its
-// transaction ("committed"); tests stop or race a lessee there.
+// transaction ("committed"); and where a waiting lease starts to wait
+// ("waiting", its error ignored). Tests stop or race a lessee there.
 var poolHook = func(point string) error { return nil }
 
 // fenceRetries bounds how often a write-back or an import checks again

@@ -134,6 +134,75 @@ func TestLeasePicksTheFreshFreeSubThatLastsLongest(t *testing.T) {
 	require.NoError(t, b.Release())
 }
 
+// endedUnseen is a context that ends without its Done channel saying so:
+// its Err turns to DeadlineExceeded once end is closed, while Done never
+// closes. A waiting lease then sees the end only in the round after its
+// wait, as it does when a change it watched for and the deadline come
+// together.
+type endedUnseen struct {
+	context.Context
+	end chan struct{}
+}
+
+func (c endedUnseen) Done() <-chan struct{} { return nil }
+
+func (c endedUnseen) Err() error {
+	select {
+	case <-c.end:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// A waiting lease whose context ends returns the refusal it waited on,
+// wrapping the context's error, however the end is seen: the command
+// exits "no sub free", not with a usage error.
+func TestLeaseWaitEndsWithItsRefusal(t *testing.T) {
+	c := sharedCluster(t)
+	p := newPool(t, newClient(t, c.endpoints()...), testPrefix(t), writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+	a, err := p.Lease(ctx, t.TempDir())
+	require.NoError(t, err)
+	defer a.Release()
+
+	waiting := make(chan struct{}, 1)
+	etcd.OnPoolPoint(t, func(point string) error {
+		if point == "waiting" {
+			select {
+			case waiting <- struct{}{}:
+			default:
+			}
+		}
+		return nil
+	})
+	wctx := endedUnseen{Context: ctx, end: make(chan struct{})}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := p.Lease(wctx, t.TempDir(), etcd.LeaseSub("alice"), etcd.LeaseWait())
+		errc <- err
+	}()
+	select {
+	case <-waiting:
+	case err := <-errc:
+		t.Fatalf("the lease did not wait: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lease never waited")
+	}
+	close(wctx.end)
+	// A change the wait watches for ends it; the next round sees the end.
+	require.NoError(t, p.Import(ctx, "bob", claudeLogin("bob", 0, later)))
+	select {
+	case err := <-errc:
+		require.ErrorIs(t, err, etcd.ErrNoFreeSub)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Contains(t, err.Error(), "alice")
+	case <-time.After(testTTL + 5*time.Second):
+		t.Fatal("a waiting lease whose context ended kept waiting")
+	}
+}
+
 // A lessee whose lease was lost writes nothing back: the newer login that
 // the next lessee wrote stays, and the late one is kept as a backup.
 func TestLateWriteBackIsRefusedByTheFence(t *testing.T) {
