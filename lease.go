@@ -139,7 +139,8 @@ func (l *Lease) File() *os.File { return l.file }
 // [LeaseSub] only that sub is considered. When none is free it returns an
 // error wrapping [ErrNoFreeSub] saying why each sub was passed over (and
 // [ErrLeased] too when the named sub is leased), or with [LeaseWait] it
-// polls until ctx ends.
+// polls until ctx ends, and then returns the last such refusal, wrapping
+// ctx.Err() too.
 //
 // The lease is an exclusive flock on "<creds dir>/.credslots/leases/<sub>.lock"
 // (see [Lease.File]); a record beside it ("<sub>.json": seat, pid, host,
@@ -199,8 +200,10 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 				l, why, err = m.tryLease(ctx, seat, lc)
 			}
 			switch {
-			case err != nil && lc.wait && (errors.Is(err, ErrLockTimeout) || ctx.Err() != nil):
-				// Other lessees hold the lock: keep waiting, until ctx ends.
+			case err != nil && lc.wait && (errors.Is(err, ErrLockTimeout) || endedBy(ctx, err)):
+				// Other lessees hold the lock, or ctx ended the attempt:
+				// keep waiting, until ctx ends. Any other error is the
+				// attempt's answer, returned as it is.
 			case err != nil || l != nil:
 				return l, err
 			default:
@@ -218,6 +221,13 @@ func (m *Manager) Lease(ctx context.Context, seat string, opts ...LeaseOption) (
 		case <-t.C:
 		}
 	}
+}
+
+// endedBy reports whether err is ctx's own end (an error wrapping
+// ctx.Err()), not an answer that ctx happened to end beside.
+func endedBy(ctx context.Context, err error) bool {
+	cerr := ctx.Err()
+	return cerr != nil && errors.Is(err, cerr)
 }
 
 // waitEnded is what a waiting Lease returns when its context ends (with

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -415,8 +416,10 @@ func TestLeaseWaitEndsWithItsRefusal(t *testing.T) {
 	require.NoError(t, err)
 	defer held.Release()
 
+	// Ended after a few rounds: the first one, which makes the only
+	// attempt (bob looks held after it), is long done by then.
 	ctx := endedUnseen{Context: context.Background(), end: make(chan struct{})}
-	time.AfterFunc(leasePoll+leasePoll/2, func() { close(ctx.end) })
+	time.AfterFunc(4*leasePoll, func() { close(ctx.end) })
 	_, err = f.m.Lease(ctx, seatDir(t), LeaseSub("bob"), LeaseWait())
 	require.ErrorIs(t, err, ErrNoFreeSub)
 	assert.ErrorIs(t, err, ErrLeased)
@@ -427,6 +430,34 @@ func TestLeaseWaitEndsWithItsRefusal(t *testing.T) {
 	_, err = f.m.Lease(ctx, seatDir(t), LeaseSub("bob"), LeaseWait())
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.NotErrorIs(t, err, ErrNoFreeSub)
+}
+
+// TestLeaseWaitKeepsAnAttemptsOwnError: an attempt that fails on its own
+// (here a write) as the context ends returns that error, not a refusal
+// that would hide it behind "no free sub".
+func TestLeaseWaitKeepsAnAttemptsOwnError(t *testing.T) {
+	ffs := &faultFS{inner: disk.OS{}, failAt: -1, ops: map[string]bool{"create": true}}
+	f := leaseFixture(t, withFS(ffs))
+	ctx := endedUnseen{Context: context.Background(), end: make(chan struct{})}
+	ffs.mu.Lock()
+	ffs.failAt = ffs.n + 1 // the lease's first atomic write
+	ffs.mu.Unlock()
+	var once sync.Once
+	ffs.before = func(op, _ string) {
+		if op == "create" {
+			once.Do(func() { close(ctx.end) })
+		}
+	}
+	_, err := f.m.Lease(ctx, seatDir(t), LeaseSub("alice"), LeaseWait())
+	require.ErrorIs(t, err, errInjected)
+	assert.NotErrorIs(t, err, ErrNoFreeSub)
+	// The failed attempt left alice free and her login in her slot.
+	l, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub("alice"))
+	require.NoError(t, err)
+	seated, err := os.ReadFile(filepath.Join(l.Seat(), DefaultLiveName))
+	require.NoError(t, err)
+	assert.Equal(t, "rt-alice-0", refreshTokenOf(seated))
+	require.NoError(t, l.Release())
 }
 
 func TestLeasesBesideHome(t *testing.T) {

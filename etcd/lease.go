@@ -100,7 +100,8 @@ func (l *Lease) Expires() time.Time {
 // kept as a sealed backup. Without [LeaseSub] it picks the fresh free sub
 // whose login lasts longest. It fails wrapping [ErrLeased] for a sub leased
 // elsewhere and [ErrNoFreeSub] (saying why each was passed over) when none is
-// free, unless [LeaseWait] waits for one.
+// free, unless [LeaseWait] waits for one: then a context that ends returns
+// that refusal, wrapping the context's error too.
 func (p *Pool) Lease(ctx context.Context, seat string, opts ...LeaseOption) (*Lease, error) {
 	var cfg leaseConfig
 	for _, o := range opts {
@@ -212,18 +213,25 @@ func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, e
 	if err != nil {
 		return login{}, err
 	}
-	// waited says a round has waited, on the refusal why: a context that
-	// ends in a later round, however that round sees it, ends the lease
-	// with that refusal, as the wait's own end does.
+	// A waiting lease whose context ends, however a round sees it (at its
+	// start, or failing one of its requests), ends with the refusal it
+	// waited on, as the wait's own end does; an answer the cluster gave is
+	// returned as it is.
 	var why []string
-	waited := false
 	ended := func(err error) error {
+		if len(why) == 0 {
+			return fmt.Errorf("credslots-etcd: waiting for a free sub: %w: %w", err, ErrNoFreeSub)
+		}
 		return fmt.Errorf("credslots-etcd: waiting for a free sub (%s): %w: %w", strings.Join(why, "; "), err, ErrNoFreeSub)
 	}
+	endedBy := func(err error) bool {
+		return cfg.wait && ctx.Err() != nil && (transient(err) || errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled)
+	}
 	for {
-		if err := ctx.Err(); err != nil && waited {
+		if err := ctx.Err(); err != nil && cfg.wait {
 			return login{}, ended(err)
 		}
+		_ = poolHook("round")
 		var ls map[string]login
 		var rev int64
 		var leases []LeaseInfo
@@ -236,8 +244,8 @@ func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, e
 			return err
 		})
 		if err != nil {
-			if cerr := ctx.Err(); cerr != nil && waited {
-				return login{}, ended(cerr)
+			if endedBy(err) {
+				return login{}, ended(ctx.Err())
 			}
 			return login{}, err
 		}
@@ -261,8 +269,8 @@ func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, e
 				return err
 			})
 			if err != nil {
-				if cerr := ctx.Err(); cerr != nil && waited {
-					return login{}, ended(cerr)
+				if endedBy(err) {
+					return login{}, ended(ctx.Err())
 				}
 				return login{}, fmt.Errorf("credslots-etcd: lease %s: %w", cand.sub, err)
 			}
@@ -287,7 +295,6 @@ func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, e
 			}
 			return login{}, fmt.Errorf("credslots-etcd: %s: %w", strings.Join(why, "; "), ErrNoFreeSub)
 		}
-		waited = true
 		_ = poolHook("waiting")
 		if err := p.waitChange(ctx, rev); err != nil {
 			return login{}, ended(err)
@@ -490,8 +497,9 @@ func (l *Lease) Sync() error {
 
 // poolHook runs at the named points of a write-back or an import: after its
 // check that no other sub holds the login ("checked") and after its
-// transaction ("committed"); and where a waiting lease starts to wait
-// ("waiting", its error ignored). Tests stop or race a lessee there.
+// transaction ("committed"); and, for a lease, where each round of its
+// search starts ("round") and where a waiting one starts to wait
+// ("waiting"), their errors ignored. Tests stop or race a lessee there.
 var poolHook = func(point string) error { return nil }
 
 // fenceRetries bounds how often a write-back or an import checks again

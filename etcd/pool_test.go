@@ -203,6 +203,59 @@ func TestLeaseWaitEndsWithItsRefusal(t *testing.T) {
 	}
 }
 
+// A waiting lease whose context is canceled as a later round asks the
+// cluster again returns the refusal it waited on too, not the request's
+// bare error.
+func TestLeaseWaitCanceledMidRoundEndsWithItsRefusal(t *testing.T) {
+	c := sharedCluster(t)
+	p := newPool(t, newClient(t, c.endpoints()...), testPrefix(t), writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+	a, err := p.Lease(ctx, t.TempDir())
+	require.NoError(t, err)
+	defer a.Release()
+
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	waiting := make(chan struct{}, 1)
+	rounds := 0
+	etcd.OnPoolPoint(t, func(point string) error {
+		switch point {
+		case "waiting":
+			select {
+			case waiting <- struct{}{}:
+			default:
+			}
+		case "round":
+			if rounds++; rounds == 2 {
+				cancel() // past the round's check of ctx, before its requests
+			}
+		}
+		return nil
+	})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := p.Lease(wctx, t.TempDir(), etcd.LeaseSub("alice"), etcd.LeaseWait())
+		errc <- err
+	}()
+	select {
+	case <-waiting:
+	case err := <-errc:
+		t.Fatalf("the lease did not wait: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lease never waited")
+	}
+	require.NoError(t, p.Import(ctx, "bob", claudeLogin("bob", 0, later)))
+	select {
+	case err := <-errc:
+		require.ErrorIs(t, err, etcd.ErrNoFreeSub)
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Contains(t, err.Error(), "alice")
+	case <-time.After(testTTL + 5*time.Second):
+		t.Fatal("a waiting lease whose context ended kept waiting")
+	}
+}
+
 // A lessee whose lease was lost writes nothing back: the newer login that
 // the next lessee wrote stays, and the late one is kept as a backup.
 func TestLateWriteBackIsRefusedByTheFence(t *testing.T) {
