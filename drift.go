@@ -1,13 +1,10 @@
 package credslots
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -38,14 +35,16 @@ type DriftInfo struct {
 // nothing.
 func (m *Manager) DetectLiveSlotDrift() (*DriftInfo, error) {
 	// Every file is read into one pooled buffer and hashed at once; nothing
-	// of the bytes is kept, so the allocations do not grow with the number
-	// of slots but for the map's (see TestDetectLiveSlotDriftAllocs).
+	// of the bytes is kept. A file whose bytes were hashed before gets the
+	// hash it had (see hashOf): the allocations then do not grow with the
+	// number of slots but for the map's (see TestDetectLiveSlotDriftAllocs).
 	buf := disk.GetBuffer()
 	scratch := *buf
-	read := func(path string) (sum [sha256.Size]byte, err error) {
+	read := func(path string) (string, error) {
 		data, err := m.cfg.fs.ReadFileInto(path, scratch)
+		h := ""
 		if err == nil {
-			sum = sha256.Sum256(data)
+			h = m.hashOf(path, data)
 		} else {
 			clear(scratch[:cap(scratch)]) // a read that failed midway
 		}
@@ -53,13 +52,13 @@ func (m *Manager) DetectLiveSlotDrift() (*DriftInfo, error) {
 		if cap(data) > cap(scratch) {
 			scratch = data // a larger file: keep its buffer for the next
 		}
-		return sum, err
+		return h, err
 	}
 	defer func() {
 		*buf = scratch[:0] // every read was cleared as it was hashed
 		disk.PutBuffer(buf, *buf)
 	}()
-	liveSum, err := read(m.live)
+	liveHash, err := read(m.live)
 	hasLive := err == nil
 	switch {
 	case hasLive:
@@ -77,41 +76,16 @@ func (m *Manager) DetectLiveSlotDrift() (*DriftInfo, error) {
 	default:
 		return nil, fmt.Errorf("credslots: read live path %s: %w", m.live, err)
 	}
-	// The hex of every hash goes into one string: the live hash first, then
-	// each slot's, 64 zero bytes standing for a slot that could not be read.
-	const hexLen = 2 * sha256.Size
-	var hexes strings.Builder // String() takes its bytes without a copy
-	hexes.Grow(hexLen * (1 + len(m.subs)))
-	var h [hexLen]byte
-	if hasLive {
-		hex.Encode(h[:], liveSum[:])
-	}
-	hexes.Write(h[:])
-	match, readable := -1, 0
-	for i, sub := range m.subs {
-		sum, err := read(m.slots[sub])
-		h = [hexLen]byte{}
-		if err == nil {
-			readable++
-			hex.Encode(h[:], sum[:])
-			if hasLive && match < 0 && sum == liveSum {
-				match = i
-			}
+	info := &DriftInfo{LiveHash: liveHash, SlotHashes: make(map[string]string, len(m.subs))}
+	for _, sub := range m.subs {
+		h, err := read(m.slots[sub])
+		if err != nil {
+			continue
 		}
-		hexes.Write(h[:])
-	}
-	all := hexes.String()
-	info := &DriftInfo{SlotHashes: make(map[string]string, readable)}
-	if hasLive {
-		info.LiveHash = all[:hexLen]
-	}
-	for i, sub := range m.subs {
-		if h := all[hexLen*(1+i) : hexLen*(2+i)]; h[0] != 0 {
-			info.SlotHashes[sub] = h
+		info.SlotHashes[sub] = h
+		if hasLive && info.MatchingSlot == "" && h == liveHash {
+			info.MatchingSlot = sub
 		}
-	}
-	if match >= 0 {
-		info.MatchingSlot = m.subs[match]
 	}
 	info.Drift = info.MatchingSlot == ""
 	return info, nil

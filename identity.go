@@ -104,10 +104,11 @@ func (m *Manager) ReadStoredFingerprint(sub string) (string, bool) {
 // fingerprint is a copy, so nothing of the buffer outlives the call.
 func (m *Manager) storedFingerprint(sub string) (string, error) {
 	buf := disk.GetBuffer()
-	data, err := m.cfg.fs.ReadFileInto(m.prints[sub], *buf)
+	path := m.prints[sub]
+	data, err := m.cfg.fs.ReadFileInto(path, *buf)
 	fp := ""
 	if err == nil {
-		fp, _ = credfile.Sidecar(data)
+		fp = m.sidecarPrint(path, data)
 	}
 	disk.PutBuffer(buf, data)
 	return fp, sidecarReadErr(sub, err)
@@ -179,7 +180,7 @@ func (m *Manager) readAt(path string, want credfile.Want) credential {
 	data, err := m.cfg.fs.ReadFileInto(path, *buf)
 	var c credential
 	if err == nil {
-		c = m.cfg.format.parseFor(data, want)
+		c = m.parsed(path, data, want)
 	}
 	disk.PutBuffer(buf, data)
 	return c

@@ -39,6 +39,7 @@ type Manager struct {
 	prints   map[string]string          // sub -> fingerprint sidecar path
 	held     atomic.Pointer[LockHolder] // the CLI locks the change in progress holds
 	locks    lockCache                  // what the locks keep between changes (lock.go)
+	memo     memos                      // what the checks' reads found (memo.go)
 }
 
 // New builds a Manager from options. It touches no file. It returns an error
@@ -366,7 +367,11 @@ func (m *Manager) SlotIsFresh(sub string) (bool, string) {
 	// The bytes are parsed and forgotten before return: a pooled buffer.
 	buf := disk.GetBuffer()
 	data, err := m.cfg.fs.ReadFileInto(path, *buf)
-	fresh, why := freshness(m.cfg.format, path, data, err, m.cfg.grace, m.cfg.now())
+	var c credential
+	if err == nil {
+		c = m.parsed(path, data, credfile.Expiry)
+	}
+	fresh, why := freshnessOf(m.cfg.format, path, c, err, m.cfg.grace, m.cfg.now())
 	disk.PutBuffer(buf, data)
 	return fresh, why
 }
