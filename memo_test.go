@@ -2,78 +2,132 @@ package credslots
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/credfile"
 	"github.com/gptme/credslots/internal/readmemo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
+// memoDoc builds a credential of a format whose identity and login may
+// differ (Codex CLI: account_id and refresh_token), or are one (Claude
+// Code: the refresh token).
+type memoDoc func(expiry time.Time, account, refreshToken string) []byte
+
+func claudeMemoDoc(expiry time.Time, _, refreshToken string) []byte {
+	return claudeDoc(expiry, refreshToken)
+}
+
+func codexMemoDoc(expiry time.Time, account, refreshToken string) []byte {
+	return []byte(fmt.Sprintf(`{"OPENAI_API_KEY":null,"tokens":{"id_token":"x","access_token":%q,"refresh_token":%q,"account_id":%q},"last_refresh":"2026-01-01T00:00:00Z"}`,
+		testJWT(fmt.Sprintf(`{"exp":%d,"sub":"u"}`, expiry.Unix())), refreshToken, account))
+}
+
 // TestMemoAnswersAsAFreshRead: a Manager that has read its files before
-// answers every check as a new Manager, which remembers nothing, does,
-// through a run of rewrites in place (same size, same inode: what a
-// cache by stat would miss), returns to earlier bytes, and files that are
-// broken, expired or gone.
+// answers every check as the bytes now on disk do, parsed and hashed
+// afresh: through rewrites in place (same size, same inode: what a cache
+// by stat would miss), returns to earlier bytes, and files that are
+// broken, expired, another account's or gone.
 func TestMemoAnswersAsAFreshRead(t *testing.T) {
-	f := newFixture(t)
-	for _, sub := range []string{"bob", "alice", "erik"} {
-		writeSlot(t, f.slot(sub), fresh, "rt-"+sub+"-0")
-		_, err := f.m.CaptureSlotFingerprint(sub)
-		require.NoError(t, err)
+	for _, fc := range []struct {
+		name   string
+		format Format
+		doc    memoDoc
+	}{{"claude", ClaudeCode, claudeMemoDoc}, {"codex", CodexCLI, codexMemoDoc}} {
+		t.Run(fc.name, func(t *testing.T) {
+			f := newFixture(t, WithFormat(fc.format))
+			for _, sub := range []string{"bob", "alice", "erik"} {
+				writeFile(t, f.slot(sub), fc.doc(fresh, "acct-"+sub, "rt-"+sub+"-0"))
+				_, err := f.m.CaptureSlotFingerprint(sub)
+				require.NoError(t, err)
+			}
+			_, err := f.m.SwitchTo("bob", "start")
+			require.NoError(t, err)
+			slot, side := f.slot("bob"), f.m.FingerprintPath("bob")
+			bob0, side0 := readBytes(t, slot), readBytes(t, side)
+			steps := []struct {
+				name       string
+				slot, side []byte // nil: leave as it is
+				gone       bool   // remove the sidecar
+			}{
+				{name: "as captured"},
+				{name: "refreshed in place, same size", slot: fc.doc(fresh.Add(time.Hour), "acct-bob", "rt-bob-1")},
+				{name: "back to the first bytes", slot: bob0},
+				{name: "expired, same size", slot: fc.doc(stale, "acct-bob", "rt-bob-0")},
+				{name: "another account's login", slot: fc.doc(fresh, "acct-eve", "rt-eve-0")},
+				{name: "alice's copy", slot: readBytes(t, f.slot("alice"))},
+				{name: "the sidecar rewritten", side: []byte(`{"captured_at":"2026-01-01T00:00:00Z","refresh_token_sha256":"` + hashBytes([]byte("acct-eve")) + `","slot":"bob"}`)},
+				{name: "malformed", slot: []byte(`{"claudeAiOauth":`)},
+				{name: "first bytes again", slot: bob0, side: side0},
+				{name: "sidecar malformed", side: []byte(`{"refresh_token_sha256":`)},
+				{name: "sidecar gone", gone: true},
+				{name: "sidecar back", side: side0},
+			}
+			for _, step := range steps {
+				if step.slot != nil {
+					writeFile(t, slot, step.slot)
+				}
+				if step.side != nil {
+					writeFile(t, side, step.side)
+				}
+				if step.gone {
+					require.NoError(t, os.Remove(side))
+				}
+				for i := 0; i < 2; i++ { // the second time from the memo
+					assertAnswersOf(t, f.m, step.name)
+				}
+			}
+		})
 	}
-	_, err := f.m.SwitchTo("bob", "start")
-	require.NoError(t, err)
+}
 
-	bob0, err := os.ReadFile(f.slot("bob"))
-	require.NoError(t, err)
-	side0, err := os.ReadFile(f.m.FingerprintPath("bob"))
-	require.NoError(t, err)
-	steps := []struct {
-		name       string
-		slot, side []byte // nil: leave as it is
-	}{
-		{"as captured", nil, nil},
-		{"refreshed in place, same size", claudeDoc(fresh.Add(time.Hour), "rt-bob-1"), nil},
-		{"back to the first bytes", bob0, nil},
-		{"expired, same size", claudeDoc(stale, "rt-bob-0"), nil},
-		{"another account's login", claudeDoc(fresh, "rt-eve-0"), nil},
-		{"the sidecar rewritten for it", nil, []byte(`{"captured_at":"2026-01-01T00:00:00Z","refresh_token_sha256":"` + hashBytes([]byte("rt-eve-0")) + `","slot":"bob"}`)},
-		{"malformed", []byte(`{"claudeAiOauth":`), nil},
-		{"blank", claudeDoc(fresh, ""), side0},
-		{"first bytes again", bob0, nil},
-		{"sidecar malformed", nil, []byte(`{"refresh_token_sha256":`)},
-		{"sidecar back", nil, side0},
+// assertAnswersOf checks m's answers about bob against the bytes on disk,
+// parsed and hashed directly, with no memo on the way.
+func assertAnswersOf(t *testing.T, m *Manager, step string) {
+	t.Helper()
+	slot := m.SlotPath("bob")
+	data := readBytes(t, slot)
+	ok, why := m.SlotIsFresh("bob")
+	wantOK, wantWhy := freshness(m.cfg.format, slot, data, nil, m.cfg.grace, m.cfg.now())
+	assert.Equal(t, wantOK, ok, step)
+	assert.Equal(t, wantWhy, why, step)
+	exp, hasExp := m.SlotExpiry("bob")
+	want := m.cfg.format.parseFor(data, credfile.Expiry)
+	assert.Equal(t, want.hasExpiry(), hasExp, step)
+	assert.True(t, want.expiry.Equal(exp), step)
+
+	stored := ""
+	if side, err := os.ReadFile(m.FingerprintPath("bob")); err == nil {
+		stored, _ = credfile.Sidecar(side)
 	}
-	for _, step := range steps {
-		if step.slot != nil {
-			writeFile(t, f.slot("bob"), step.slot)
-		}
-		if step.side != nil {
-			writeFile(t, f.m.FingerprintPath("bob"), step.side)
-		}
-		again, err := New(WithCredsDir(f.dir), WithSubscriptions("bob", "alice", "erik"), WithClock(fixedClock))
-		require.NoError(t, err)
-		for i := 0; i < 2; i++ { // the second time from the memo
-			ok, why := f.m.SlotIsFresh("bob")
-			wantOK, wantWhy := again.SlotIsFresh("bob")
-			assert.Equal(t, wantOK, ok, step.name)
-			assert.Equal(t, wantWhy, why, step.name)
+	wantID, wantErr := m.verdictFrom("bob", m.cfg.format.parseFor(data, credfile.Identity).fingerprint, stored, nil)
+	id, err := m.DetectSlotIdentityDrift("bob")
+	assert.Equal(t, wantErr, err, step)
+	assert.Equal(t, wantID, id, step)
+	assert.Equal(t, m.cfg.format.parseFor(data, credfile.Login).login, m.currentLogin("bob"), step)
 
-			id, err := f.m.DetectSlotIdentityDrift("bob")
-			wantID, wantErr := again.DetectSlotIdentityDrift("bob")
-			assert.Equal(t, wantID, id, step.name)
-			assert.Equal(t, wantErr, err, step.name)
-
-			drift, err := f.m.DetectLiveSlotDrift()
-			wantDrift, wantErr := again.DetectLiveSlotDrift()
-			assert.Equal(t, wantDrift, drift, step.name)
-			assert.Equal(t, wantErr, err, step.name)
-
-			assert.Equal(t, again.currentLogin("bob"), f.m.currentLogin("bob"), step.name)
+	drift, err := m.DetectLiveSlotDrift()
+	require.NoError(t, err, step)
+	wantDrift := &DriftInfo{LiveHash: hashBytes(readBytes(t, m.LivePath())), SlotHashes: map[string]string{}}
+	for _, sub := range m.subs {
+		wantDrift.SlotHashes[sub] = hashBytes(readBytes(t, m.SlotPath(sub)))
+		if wantDrift.MatchingSlot == "" && wantDrift.SlotHashes[sub] == wantDrift.LiveHash {
+			wantDrift.MatchingSlot = sub
 		}
 	}
+	wantDrift.Drift = wantDrift.MatchingSlot == ""
+	assert.Equal(t, wantDrift, drift, step)
+}
+
+func readBytes(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return data
 }
 
 // TestMemoAnswersAreTheRemembered: the checks take the remembered answer
@@ -88,10 +142,7 @@ func TestMemoAnswersAreTheRemembered(t *testing.T) {
 	_, err = f.m.SwitchTo("bob", "start")
 	require.NoError(t, err)
 	slot, side := f.slot("bob"), f.m.FingerprintPath("bob")
-	data, err := os.ReadFile(slot)
-	require.NoError(t, err)
-	sideData, err := os.ReadFile(side)
-	require.NoError(t, err)
+	data, sideData := readBytes(t, slot), readBytes(t, side)
 	k, sk := readmemo.KeyOf(data), readmemo.KeyOf(sideData)
 
 	planted := fresh.Add(24 * time.Hour)

@@ -348,10 +348,11 @@ func (m *Manager) SlotExpiry(sub string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	buf := disk.GetBuffer()
-	data, err := m.cfg.fs.ReadFileInto(m.slots[sub], *buf)
+	path := m.slots[sub]
+	data, err := m.cfg.fs.ReadFileInto(path, *buf)
 	var c credential
 	if err == nil {
-		c = m.cfg.format.parseFor(data, credfile.Expiry)
+		c = m.parsed(path, data, credfile.Expiry)
 	}
 	disk.PutBuffer(buf, data)
 	return c.expiry, c.hasExpiry()

@@ -5,10 +5,12 @@
 //
 // What it guarantees:
 //   - A key is 128 bits of two keyed hashes of the bytes (hash/maphash,
-//     each with a seed drawn at random when the process starts, known to
-//     no one outside it): two different byte strings share a key with a
-//     chance of about 2^-128, whoever wrote them, since a seed is never
-//     shown.
+//     each with its own seed drawn at random when the process starts and
+//     never shown): two different byte strings not made to collide share
+//     a key with a chance of about 2^-128. maphash is not a cryptographic
+//     hash: bytes crafted to collide under any seed would be answered as
+//     the other bytes were, which only a writer of the file could do, who
+//     can put any answer in it anyway.
 //   - A Cell is safe for concurrent use: an answer is replaced whole, so a
 //     reader sees an old answer with its old key or a new one with its
 //     new key, never a mix.
