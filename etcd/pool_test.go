@@ -159,14 +159,52 @@ func (c endedUnseen) Err() error {
 // wrapping the context's error, however the end is seen: the command
 // exits "no sub free", not with a usage error.
 func TestLeaseWaitEndsWithItsRefusal(t *testing.T) {
+	p := aliceLeasedElsewhere(t)
+	wctx := endedUnseen{Context: context.Background(), end: make(chan struct{})}
+	errc := startWaitingLease(t, p, wctx, nil)
+	close(wctx.end)
+	// A change the wait watches for ends it; the next round sees the end.
+	require.NoError(t, p.Import(context.Background(), "bob", claudeLogin("bob", 0, later)))
+	assertWaitEnded(t, errc, context.DeadlineExceeded)
+}
+
+// A waiting lease whose context is canceled as a later round asks the
+// cluster again returns the refusal it waited on too, not the request's
+// bare error.
+func TestLeaseWaitCanceledMidRoundEndsWithItsRefusal(t *testing.T) {
+	p := aliceLeasedElsewhere(t)
+	wctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rounds := 0
+	errc := startWaitingLease(t, p, wctx, func(point string) {
+		if point == "round" {
+			if rounds++; rounds == 2 {
+				cancel() // past the round's check of ctx, before its requests
+			}
+		}
+	})
+	require.NoError(t, p.Import(context.Background(), "bob", claudeLogin("bob", 0, later)))
+	assertWaitEnded(t, errc, context.Canceled)
+}
+
+// aliceLeasedElsewhere is a pool whose one sub, alice, another seat holds
+// until the test ends.
+func aliceLeasedElsewhere(t *testing.T) *etcd.Pool {
+	t.Helper()
 	c := sharedCluster(t)
 	p := newPool(t, newClient(t, c.endpoints()...), testPrefix(t), writeKey(t))
-	ctx := context.Background()
-	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
-	a, err := p.Lease(ctx, t.TempDir())
+	require.NoError(t, p.Import(context.Background(), "alice", claudeLogin("alice", 0, later)))
+	a, err := p.Lease(context.Background(), t.TempDir())
 	require.NoError(t, err)
-	defer a.Release()
+	t.Cleanup(func() { _ = a.Release() })
+	return p
+}
 
+// startWaitingLease starts a waiting lease of alice on p with ctx and
+// returns once it waits; its error comes on the channel. onPoint, when
+// set, sees every pool point too.
+func startWaitingLease(t *testing.T, p *etcd.Pool, ctx context.Context, onPoint func(string)) <-chan error {
+	t.Helper()
 	waiting := make(chan struct{}, 1)
 	etcd.OnPoolPoint(t, func(point string) error {
 		if point == "waiting" {
@@ -175,67 +213,14 @@ func TestLeaseWaitEndsWithItsRefusal(t *testing.T) {
 			default:
 			}
 		}
-		return nil
-	})
-	wctx := endedUnseen{Context: ctx, end: make(chan struct{})}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := p.Lease(wctx, t.TempDir(), etcd.LeaseSub("alice"), etcd.LeaseWait())
-		errc <- err
-	}()
-	select {
-	case <-waiting:
-	case err := <-errc:
-		t.Fatalf("the lease did not wait: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("the lease never waited")
-	}
-	close(wctx.end)
-	// A change the wait watches for ends it; the next round sees the end.
-	require.NoError(t, p.Import(ctx, "bob", claudeLogin("bob", 0, later)))
-	select {
-	case err := <-errc:
-		require.ErrorIs(t, err, etcd.ErrNoFreeSub)
-		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.Contains(t, err.Error(), "alice")
-	case <-time.After(testTTL + 5*time.Second):
-		t.Fatal("a waiting lease whose context ended kept waiting")
-	}
-}
-
-// A waiting lease whose context is canceled as a later round asks the
-// cluster again returns the refusal it waited on too, not the request's
-// bare error.
-func TestLeaseWaitCanceledMidRoundEndsWithItsRefusal(t *testing.T) {
-	c := sharedCluster(t)
-	p := newPool(t, newClient(t, c.endpoints()...), testPrefix(t), writeKey(t))
-	ctx := context.Background()
-	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
-	a, err := p.Lease(ctx, t.TempDir())
-	require.NoError(t, err)
-	defer a.Release()
-
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	waiting := make(chan struct{}, 1)
-	rounds := 0
-	etcd.OnPoolPoint(t, func(point string) error {
-		switch point {
-		case "waiting":
-			select {
-			case waiting <- struct{}{}:
-			default:
-			}
-		case "round":
-			if rounds++; rounds == 2 {
-				cancel() // past the round's check of ctx, before its requests
-			}
+		if onPoint != nil {
+			onPoint(point)
 		}
 		return nil
 	})
 	errc := make(chan error, 1)
 	go func() {
-		_, err := p.Lease(wctx, t.TempDir(), etcd.LeaseSub("alice"), etcd.LeaseWait())
+		_, err := p.Lease(ctx, t.TempDir(), etcd.LeaseSub("alice"), etcd.LeaseWait())
 		errc <- err
 	}()
 	select {
@@ -245,11 +230,17 @@ func TestLeaseWaitCanceledMidRoundEndsWithItsRefusal(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the lease never waited")
 	}
-	require.NoError(t, p.Import(ctx, "bob", claudeLogin("bob", 0, later)))
+	return errc
+}
+
+// assertWaitEnded checks that the waiting lease ended with its refusal,
+// wrapping ctxErr.
+func assertWaitEnded(t *testing.T, errc <-chan error, ctxErr error) {
+	t.Helper()
 	select {
 	case err := <-errc:
 		require.ErrorIs(t, err, etcd.ErrNoFreeSub)
-		assert.ErrorIs(t, err, context.Canceled)
+		assert.ErrorIs(t, err, ctxErr)
 		assert.Contains(t, err.Error(), "alice")
 	case <-time.After(testTTL + 5*time.Second):
 		t.Fatal("a waiting lease whose context ended kept waiting")
