@@ -365,7 +365,8 @@ func (m *Manager) SlotIsFresh(sub string) (bool, string) {
 	if !ok {
 		return false, m.unknownSub(sub)
 	}
-	// The bytes are parsed and forgotten before return: a pooled buffer.
+	// The bytes are parsed (or known from a read before: see parsed) and
+	// forgotten before return: a pooled buffer.
 	buf := disk.GetBuffer()
 	data, err := m.cfg.fs.ReadFileInto(path, *buf)
 	var c credential
