@@ -55,47 +55,41 @@ func (m *Manager) parsed(path string, data []byte, want credfile.Want) credentia
 			cell = &fm.login
 		}
 	}
-	if cell == nil {
-		return m.cfg.format.parseFor(data, want)
-	}
-	k := readmemo.KeyOf(data)
-	if c, ok := cell.Get(k); ok {
-		return c
-	}
-	c := m.cfg.format.parseFor(data, want)
-	cell.Put(k, c)
-	return c
+	return remember(cell, data, func(data []byte) credential { return m.cfg.format.parseFor(data, want) })
 }
 
 // sidecarPrint is the fingerprint the sidecar bytes data, just read from
 // path, record ("" for none), remembered per file.
 func (m *Manager) sidecarPrint(path string, data []byte) string {
-	fm := m.memoOf(path)
-	if fm == nil {
-		fp, _ := credfile.Sidecar(data)
-		return fp
+	var cell *readmemo.Cell[string]
+	if fm := m.memoOf(path); fm != nil {
+		cell = &fm.sidecar
 	}
-	k := readmemo.KeyOf(data)
-	if fp, ok := fm.sidecar.Get(k); ok {
-		return fp
-	}
-	fp, _ := credfile.Sidecar(data)
-	fm.sidecar.Put(k, fp)
-	return fp
+	return remember(cell, data, func(data []byte) string { fp, _ := credfile.Sidecar(data); return fp })
 }
 
 // hashOf is the content hash of data (sha256, hex: see hashBytes), the
 // bytes just read from path, remembered per file.
 func (m *Manager) hashOf(path string, data []byte) string {
-	fm := m.memoOf(path)
-	if fm == nil {
-		return hashBytes(data)
+	var cell *readmemo.Cell[string]
+	if fm := m.memoOf(path); fm != nil {
+		cell = &fm.hash
+	}
+	return remember(cell, data, hashBytes)
+}
+
+// remember is compute(data): the answer cell holds when data are the bytes
+// it was computed from, else computed and kept there. A nil cell (a file
+// that is none of the Manager's) keeps nothing.
+func remember[V any](cell *readmemo.Cell[V], data []byte, compute func([]byte) V) V {
+	if cell == nil {
+		return compute(data)
 	}
 	k := readmemo.KeyOf(data)
-	if h, ok := fm.hash.Get(k); ok {
-		return h
+	if v, ok := cell.Get(k); ok {
+		return v
 	}
-	h := hashBytes(data)
-	fm.hash.Put(k, h)
-	return h
+	v := compute(data)
+	cell.Put(k, v)
+	return v
 }
