@@ -403,8 +403,8 @@ func TestSwitchSettleReadsAFileTakenOut(t *testing.T) {
 	assert.Equal(t, "rt-written-meanwhile", refreshTokenOf(data), "the newer file is back in place")
 }
 
-// TestSwitchPartAllocs pins the allocations of the journal's records and of
-// the swap, and of a whole switch.
+// TestSwitchPartAllocs pins the allocations of the journal's records, of
+// the swap, of a whole switch and of the lock stat a switch makes nine of.
 func TestSwitchPartAllocs(t *testing.T) {
 	dir := t.TempDir()
 	m, err := New(WithCredsDir(dir), WithSubscriptions("a", "b"), WithClock(fixedClock))
@@ -431,7 +431,11 @@ func TestSwitchPartAllocs(t *testing.T) {
 		i++
 		_, err := m.SwitchTo(subs[i%2], "r")
 		require.NoError(t, err)
-	}), 150.0, "a switch (its locks' allocations included, the owner record read back; 264, then 147 before)")
+	}), 118.0, "a switch (its locks' allocations included, the owner record read back; 264, 147, then 123 before)")
+	assertAllocs(t, testing.AllocsPerRun(50, func() {
+		_, err := disk.StatLock(dir)
+		require.NoError(t, err)
+	}), 1.0, "a lock's stat: its path's copy for the system call, its buffer on the stack (2 before)")
 	plain, err := New(WithCredsDir(dir), WithSubscriptions("a", "b"), WithClock(fixedClock), WithCLILocks(false))
 	require.NoError(t, err)
 	assertAllocs(t, testing.AllocsPerRun(20, func() {

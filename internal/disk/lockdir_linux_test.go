@@ -14,9 +14,8 @@ import (
 // every name, and restores the real one after the test.
 func withStatx(t *testing.T, errno unix.Errno) {
 	t.Helper()
-	real := statx
-	statx = func(int, string, int, int, *unix.Statx_t) error { return errno }
-	t.Cleanup(func() { statx = real; noStatx.Store(false) })
+	statxHook = func(int, string, int, int, *unix.Statx_t) error { return errno }
+	t.Cleanup(func() { statxHook = nil; noStatx.Store(false) })
 }
 
 func TestStatLockWithoutStatxFallsBackToLstat(t *testing.T) {
@@ -39,16 +38,15 @@ func TestStatLockWithoutStatxFallsBackToLstat(t *testing.T) {
 }
 
 func TestStatLockKeepsAnEPERMAboutTheName(t *testing.T) {
-	real := statx
 	// statx refuses this name only: the root still stats, so the refusal
 	// is the name's and is reported.
-	statx = func(dirfd int, path string, flags, mask int, st *unix.Statx_t) error {
+	statxHook = func(dirfd int, path string, flags, mask int, st *unix.Statx_t) error {
 		if path == "/" {
-			return real(dirfd, path, flags, mask, st)
+			return unix.Statx(dirfd, path, flags, mask, st)
 		}
 		return unix.EPERM
 	}
-	t.Cleanup(func() { statx = real; noStatx.Store(false) })
+	t.Cleanup(func() { statxHook = nil; noStatx.Store(false) })
 	_, err := StatLock(filepath.Join(t.TempDir(), "x"))
 	require.ErrorIs(t, err, unix.EPERM)
 	assert.False(t, noStatx.Load())
