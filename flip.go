@@ -35,14 +35,55 @@ func (m *Manager) RecordFlipContext(ctx context.Context) (string, bool, error) {
 
 func (m *Manager) recordFlip(ctx context.Context) (string, bool, error) {
 	// A first look without locks; the answer that counts is the one under them.
-	if _, ok, err := m.unrecordedFlip(); err != nil || !ok {
+	_, ok, err := m.unrecordedFlip()
+	if err != nil {
 		return "", false, err
 	}
-	mu, err := m.beginOwnMutation(ctx) // only the journal changes
+	// A heal or adopt that stopped half way leaves the journal unable to
+	// say whose login is live, so no flip shows against it; it is finished
+	// first (under the CLI's locks, as it may put the symlink back), and
+	// finishing it records a flip made since.
+	interrupted := !ok && m.interruptedChange()
+	if !ok && !interrupted {
+		return "", false, nil
+	}
+	begin := m.beginOwnMutation // only the journal changes
+	if interrupted {
+		begin = m.beginMutationContext
+	}
+	mu, err := begin(ctx)
 	if err != nil {
 		return "", false, err
 	}
 	defer mu.end()
+	if interrupted {
+		entries, err := m.readJournal()
+		if err != nil {
+			return "", false, err
+		}
+		_, flipped, err := m.finishInterrupted(entries)
+		if err != nil || flipped != "" {
+			return flipped, flipped != "", err
+		}
+	}
+	return m.recordFlipLocked()
+}
+
+// interruptedChange reports whether the journal's newest change is a heal
+// or adopt with no outcome.
+func (m *Manager) interruptedChange() bool {
+	entries, err := m.readJournal()
+	if err != nil {
+		return false
+	}
+	p, ok := pendingChange(entries)
+	return ok && (p.Op == opHeal || p.Op == opAdopt)
+}
+
+// recordFlipLocked records an unrecorded flip (see unrecordedFlip) under
+// the caller's locks: the sub the live path shows as live from the live
+// path's modification time on.
+func (m *Manager) recordFlipLocked() (string, bool, error) {
 	sub, ok, err := m.unrecordedFlip()
 	if err != nil || !ok {
 		return "", false, err

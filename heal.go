@@ -99,7 +99,7 @@ func (m *Manager) heal(ctx context.Context, sub string, sc switchConfig) (Switch
 	if err != nil {
 		return m.fail(sub, err)
 	}
-	if entries, err = m.finishInterrupted(entries); err != nil {
+	if entries, _, err = m.finishInterrupted(entries); err != nil {
 		return m.fail(sub, err)
 	}
 	plan, r := m.checkHeal(sub, sc, entries)
@@ -331,42 +331,55 @@ func (m *Manager) activeIn(live entry, entries []JournalEntry) (string, string) 
 // heal changed nothing and is recorded as failed. Either way the journal
 // again says whose login is live. It runs under the caller's locks.
 //
-// It returns the journal's records, read again when it added one.
-func (m *Manager) finishInterrupted(entries []JournalEntry) ([]JournalEntry, error) {
+// It returns the journal's records, read again when it added one, and the
+// sub of the flip it recorded ("" for none).
+func (m *Manager) finishInterrupted(entries []JournalEntry) ([]JournalEntry, string, error) {
 	p, ok := pendingChange(entries)
 	if !ok || (p.Op != opHeal && p.Op != opAdopt) || p.Fingerprint == "" || !m.knows(p.Sub) {
-		return entries, nil
+		return entries, "", nil
 	}
-	if err := m.finishHeal(p); err != nil {
-		return nil, err
+	flipped, err := m.finishHeal(p)
+	if err != nil {
+		return nil, "", err
 	}
-	return m.readJournal()
+	entries, err = m.readJournal()
+	return entries, flipped, err
 }
 
-// finishHeal completes the interrupted heal whose intent is p.
-func (m *Manager) finishHeal(p JournalEntry) error {
+// finishHeal completes the interrupted heal whose intent is p. When the
+// live symlink was pointed at another sub's slot since (a flip by hand,
+// which nothing could record while the heal had no outcome), it records
+// that flip after the heal and returns that sub.
+func (m *Manager) finishHeal(p JournalEntry) (string, error) {
 	c := &change{m: m, entry: p}
 	slot := m.slots[p.Sub]
 	data, err := m.cfg.fs.ReadFile(slot)
 	if err != nil || m.cfg.format.parse(data).fingerprint != p.Fingerprint {
 		_ = c.finish(errInterruptedEarly)
-		return nil
+		return "", nil
 	}
 	live, err := inspect(m.cfg.fs, m.live)
 	if err != nil {
-		return fmt.Errorf("credslots: read live path %s: %w", m.live, err)
+		return "", fmt.Errorf("credslots: read live path %s: %w", m.live, err)
 	}
 	if live.Kind == kindFile && bytes.Equal(live.Data, data) {
 		if err := swapInSymlink(m.cfg.fs, m.live, m.symlinkTarget(p.Sub), live, m.rescue); err != nil {
-			return err
+			return "", err
 		}
 		m.own(m.live)
 	}
-	placed := true
+	// What the heal placed is the live path only while the live symlink
+	// points at the sub's slot. A live file written since (a newer
+	// refresh) leaves the slot, written when the slot was; a symlink
+	// pointed elsewhere since leaves it too, and the sub it points at is
+	// live.
+	placed, flipped := true, false
 	if fi, err := m.cfg.fs.Lstat(m.live); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
-		// The live path moved on since (a newer refresh): what the heal
-		// placed is the slot, written when the slot was.
 		placed = false
+	} else if active, ok := m.ActiveSubscription(); !ok || active != p.Sub {
+		placed, flipped = false, ok
+	}
+	if !placed {
 		if sfi, serr := m.cfg.fs.Lstat(slot); serr == nil {
 			mt := sfi.ModTime().UTC()
 			c.entry.LiveMtime = &mt
@@ -378,16 +391,20 @@ func (m *Manager) finishHeal(p JournalEntry) error {
 		c.account = m.shownAccount()
 	}
 	if err := c.finish(nil); err != nil {
-		return err
+		return "", err
 	}
 	// An adopt captures the account .claude.json shows, as it would have,
 	// unless a newer write moved the live path on.
 	adopt := p.Op == opAdopt && placed
 	if _, err := m.captureKnown(p.Sub, p.Fingerprint, adopt, adopt); err != nil {
-		return err
+		return "", err
 	}
 	m.cfg.logger.Info("completed an interrupted heal", "sub", p.Sub, "path", slot)
-	return nil
+	if !flipped {
+		return "", nil
+	}
+	sub, _, err := m.recordFlipLocked()
+	return sub, err
 }
 
 // errInterruptedEarly is the outcome recorded for a heal that stopped

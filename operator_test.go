@@ -360,6 +360,56 @@ func TestAnInterruptedHealIsFinishedNotFlagged(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// TestAnInterruptedHealThenAFlipByHand: a heal into bob stopped between its
+// slot write and its swap; the operator then points the link at alice by
+// hand. Whether watch sees the flip (RecordFlip) or the next heal runs
+// first, finishing bob's heal records alice as live, so alice's next
+// refresh is healed into alice, never into bob.
+func TestAnInterruptedHealThenAFlipByHand(t *testing.T) {
+	for _, seen := range []string{"by watch", "by the next heal"} {
+		t.Run(seen, func(t *testing.T) {
+			f := newFixture(t)
+			writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+			writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+			_, err := f.m.SwitchTo("bob", "start")
+			require.NoError(t, err)
+			refreshed := claudeDoc(fresh.Add(time.Hour), "rt-bob-2")
+			f.refreshAt(t, refreshed, later())
+			appendJournal(t, f.m, JournalEntry{Time: testNow, Op: opHeal, Phase: phaseIntent, ID: "cut", Sub: "bob",
+				Reason: healHookReason, Fingerprint: hashBytes([]byte("rt-bob-2"))})
+			writeFile(t, f.slot("bob"), refreshed)
+			f.link(t, "alice") // ln -sfn .credentials.json.alice .credentials.json
+
+			if seen == "by watch" {
+				sub, ok, err := f.m.RecordFlip()
+				require.NoError(t, err)
+				assert.True(t, ok, "the flip is recorded once the heal is finished")
+				assert.Equal(t, "alice", sub)
+			} else {
+				_, err := f.m.HealDrift()
+				require.ErrorIs(t, err, ErrNoDrift)
+			}
+			assert.Equal(t, ".credentials.json.alice", f.readlink(t), "the operator's link is left alone")
+			active, ok := f.m.LastActive()
+			require.True(t, ok)
+			assert.Equal(t, "alice", active, "the journal says what the link says")
+			stored, ok := f.m.ReadStoredFingerprint("bob")
+			require.True(t, ok)
+			assert.Equal(t, hashBytes([]byte("rt-bob-2")), stored, "bob's heal is finished: its login captured")
+			sub, ok, err := f.m.RecordFlip()
+			require.NoError(t, err)
+			assert.False(t, ok, "nothing more to record: %q", sub)
+
+			f.refreshAt(t, claudeDoc(fresh.Add(2*time.Hour), "rt-alice-2"), later().Add(time.Minute))
+			res, err := f.m.HealDrift()
+			require.NoError(t, err)
+			assert.Equal(t, "alice", res.Sub)
+			assert.Equal(t, "rt-alice-2", refreshTokenOf(mustRead(t, f.slot("alice"))))
+			assert.Equal(t, string(refreshed), string(mustRead(t, f.slot("bob"))), "bob's slot keeps bob's login")
+		})
+	}
+}
+
 func TestARefreshInTheSameTickAsTheLastChangeIsHealed(t *testing.T) {
 	f := newFixture(t) // the CLI locks are on
 	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
