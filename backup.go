@@ -299,8 +299,11 @@ func (m *Manager) backupPath(name string) (string, bool) {
 // [Force], a backup that belonged to another configured sub
 // ([ErrIdentityDrift]): a copy of another sub's slot, a copy of the live file
 // the journal names another sub for, or a login whose fingerprint another
-// sub ever had (its sidecar or the journal), or the login (the refresh
-// token) another slot holds now. A restore keeps an invalid
+// sub ever had (its sidecar or the journal), the login (the refresh
+// token) or the identity (Codex CLI's account) another slot holds now; and,
+// where the identity survives a refresh, a login of another identity than
+// the one captured for sub, unless it is a copy of sub's own slot. A
+// restore keeps an invalid
 // mark (see [Manager.MarkInvalid]) standing unless the restored login is a
 // new identity: neither a copy of sub's slot nor a login sub ever had.
 func (m *Manager) Restore(backup, sub string, opts ...SwitchOption) error {
@@ -403,6 +406,10 @@ func (m *Manager) readBackup(backup, path, sub string, force bool) (data []byte,
 			owner, why = other, "holds the login captured for "+other
 		} else if other := m.slotWithLogin(cred.login, sub); other != "" {
 			owner, why = other, "holds the login slot "+other+" holds"
+		} else if other := m.slotWithIdentity(cred.fingerprint, sub); other != "" {
+			// Where the identity is not the login (Codex CLI's account_id),
+			// another login of the same account is that slot's too.
+			owner, why = other, "holds a login with the "+m.cfg.format.identityName()+" of slot "+other
 		}
 	}
 	if owner != "" && !force {
@@ -410,6 +417,12 @@ func (m *Manager) readBackup(backup, path, sub string, force bool) (data []byte,
 			backup, why, sub, owner, backup, owner, ErrIdentityDrift)
 	}
 	stored, _ := m.storedFingerprint(sub)
+	if m.cfg.format.stableIdentity() && of != sub && cred.fingerprint != "" && stored != "" && cred.fingerprint != stored && !force {
+		// The identity survives a refresh: a login with another one is
+		// another account's, whichever sub it is.
+		return nil, false, fmt.Errorf("credslots: backup %s holds a login whose %s differs from the one captured for %s: another account's; file it under a sub of its own (credslots add NAME), or Force: %w",
+			backup, m.cfg.format.identityName(), sub, ErrIdentityDrift)
+	}
 	known = of == sub || (cred.fingerprint != "" && (owners[cred.fingerprint] == sub || stored == cred.fingerprint))
 	return data, known, nil
 }

@@ -173,6 +173,20 @@ func (m *Manager) slotWithLogin(login, except string) string {
 	return ""
 }
 
+// slotWithIdentity returns the first configured sub other than except
+// whose slot's identity fingerprint is fp; "" when none.
+func (m *Manager) slotWithIdentity(fp, except string) string {
+	if fp == "" {
+		return ""
+	}
+	for _, sub := range m.subs {
+		if sub != except && m.currentFingerprint(sub) == fp {
+			return sub
+		}
+	}
+	return ""
+}
+
 // readAt reads the credential file at path into a pooled buffer and parses
 // only what want names; the zero credential when it cannot be read.
 func (m *Manager) readAt(path string, want credfile.Want) credential {

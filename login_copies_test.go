@@ -5,6 +5,7 @@ package credslots
 // seats).
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -178,6 +179,51 @@ func TestRestoreRefusesABackupOfAnotherSlotsLogin(t *testing.T) {
 	assert.Contains(t, err.Error(), "alice")
 	assert.Equal(t, "rt-bob", refreshTokenOf(mustRead(t, f.slot("bob"))))
 	require.NoError(t, f.m.Restore(filepath.Base(f.m.LivePath())+prevSuffix, "bob", Force()), "Force overrides")
+}
+
+// For Codex CLI the identity is the account (tokens.account_id), not the
+// login: a backup holding another login of alice's account is alice's, and
+// one of an account bob never had is not bob's, even when no slot holds
+// it. Restoring either into bob would file another account under bob and
+// capture it as bob's.
+func TestCodexRestoreRefusesABackupOfAnotherAccount(t *testing.T) {
+	withRefresh := func(doc []byte, rt string) []byte {
+		out := bytes.Replace(doc, []byte(`"refresh_token":"rt-`), []byte(`"refresh_token":"`+rt+`-`), 1)
+		require.NotEqual(t, doc, out)
+		return out
+	}
+	for _, c := range []struct{ name, account, says string }{
+		{"another login of another slot's account", "id-alice", "slot alice"},
+		{"a login of an account no slot has", "id-carol", "differs from the one captured for bob"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, WithFormat(CodexCLI))
+			bob := codexDoc(fresh, "id-bob")
+			writeFile(t, f.slot("bob"), bob)
+			_, err := f.m.CaptureSlotFingerprint("bob")
+			require.NoError(t, err)
+			writeFile(t, f.slot("alice"), codexDoc(fresh, "id-alice")) // by hand, never captured
+			backup := filepath.Base(f.m.LivePath()) + prevSuffix
+			writeFile(t, f.m.LivePath()+prevSuffix, withRefresh(codexDoc(fresh.Add(time.Hour), c.account), "rt-2"))
+
+			err = f.m.Restore(backup, "bob")
+			require.ErrorIs(t, err, ErrIdentityDrift)
+			assert.Contains(t, err.Error(), c.says)
+			assert.Equal(t, string(bob), string(mustRead(t, f.slot("bob"))), "bob's slot keeps bob's account")
+			stored, ok := f.m.ReadStoredFingerprint("bob")
+			require.True(t, ok)
+			assert.Equal(t, hashBytes([]byte("id-bob")), stored, "bob's captured identity is left alone")
+			require.NoError(t, f.m.Restore(backup, "bob", Force()), "Force overrides")
+		})
+	}
+	t.Run("another login of bob's own account", func(t *testing.T) {
+		f := newFixture(t, WithFormat(CodexCLI))
+		writeFile(t, f.slot("bob"), codexDoc(fresh, "id-bob"))
+		_, err := f.m.CaptureSlotFingerprint("bob")
+		require.NoError(t, err)
+		writeFile(t, f.m.LivePath()+prevSuffix, withRefresh(codexDoc(fresh.Add(time.Hour), "id-bob"), "rt-2"))
+		require.NoError(t, f.m.Restore(filepath.Base(f.m.LivePath())+prevSuffix, "bob"))
+	})
 }
 
 func mustRead(t *testing.T, path string) []byte {
