@@ -319,10 +319,12 @@ func TestLockFailureIsReturned(t *testing.T) {
 	assert.Equal(t, "", f.readlink(t))
 }
 
-// isRefusal reports whether err wraps one of the refusal sentinels.
+// isRefusal reports whether err wraps one of the refusal sentinels. A lease
+// lock that cannot be probed counts as held, so a fault there is refused
+// with ErrLeased.
 func isRefusal(err error) bool {
 	for _, s := range []error{ErrUnknownSubscription, ErrDeferred, ErrSlotMissing, ErrNotFresh,
-		ErrNoDrift, ErrUnhealable, ErrIdentityDrift, ErrLiveDrifted, ErrLiveChanged} {
+		ErrNoDrift, ErrUnhealable, ErrIdentityDrift, ErrLiveDrifted, ErrLiveChanged, ErrLeased} {
 		if errors.Is(err, s) {
 			return true
 		}

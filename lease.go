@@ -74,6 +74,10 @@ type LeaseInfo struct {
 	// Held is true while the lease's lock is held, by the lessee or a
 	// process that inherited it: the login is live in Seat.
 	Held bool `json:"held"`
+
+	// probe is why the lease lock could not be probed; a lock that cannot
+	// be probed counts as held.
+	probe error
 }
 
 // leaseRecord is the record file's content.
@@ -442,24 +446,38 @@ func (m *Manager) takeLeaseLock(sub string) (*os.File, bool, error) {
 	}
 }
 
-// leaseHeld reports whether sub's lease lock is held by any process. It
+// leaseProbe reports whether sub's lease lock is held by any process. It
 // never creates the lock file. Another reader's probe holds the lock for an
-// instant, so a busy lock is tried once more before it counts as held.
-func (m *Manager) leaseHeld(sub string) bool {
+// instant, so a busy lock is tried once more before it counts as held. err
+// is why the lock could not be probed: any error but a missing lock file
+// (no descriptor left, a permission, an I/O error).
+func (m *Manager) leaseProbe(sub string) (held bool, err error) {
 	for i := 0; ; i++ {
 		f, ok, err := m.cfg.fs.LockOpen(m.leaseLockPath(sub), false)
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil // no lock file: never leased
+		}
 		if err != nil {
-			return false // no lock file: never leased
+			m.cfg.logger.Warn("lease lock cannot be probed; it counts as held", "sub", sub, "reason", err.Error())
+			return false, err
 		}
 		if ok {
 			_ = f.Close()
-			return false
+			return false, nil
 		}
 		if i >= 1 {
-			return true
+			return true, nil
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// leaseHeld is leaseProbe where a lock that cannot be probed counts as
+// held: what asks then refuses, or leaves the lease alone, rather than put
+// its login live a second time.
+func (m *Manager) leaseHeld(sub string) bool {
+	held, err := m.leaseProbe(sub)
+	return held || err != nil
 }
 
 // leasesMayExist reports whether the leases directory may exist: false
@@ -523,12 +541,15 @@ func (m *Manager) leaseRecord(sub string) (leaseRecord, bool) {
 // missing (a holder that inherited the lock outlived a released record's
 // removal); the seat is then "".
 func (m *Manager) heldLease(sub string) (LeaseInfo, bool) {
-	if !m.leaseHeld(sub) {
+	held, err := m.leaseProbe(sub)
+	if !held && err == nil {
 		return LeaseInfo{}, false
 	}
 	r, _ := m.leaseRecord(sub)
 	r.Sub = sub
-	return r.info(true), true
+	info := r.info(true)
+	info.probe = err
+	return info, true
 }
 
 // Leases lists every sub's lease record in configured order, held or not:
@@ -947,6 +968,13 @@ func (l *Lease) Release() error {
 
 // leaseNote says, for a refusal, who holds sub's lease.
 func leaseNote(info LeaseInfo) string {
+	if info.probe != nil {
+		note := fmt.Sprintf("perhaps leased: its lease lock cannot be probed (%v)", info.probe)
+		if info.Seat != "" {
+			note += "; its lease record names " + info.Seat
+		}
+		return note
+	}
 	if info.Seat == "" {
 		return "held by a process that inherited its lock"
 	}

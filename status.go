@@ -194,6 +194,9 @@ func (m *Manager) Status() (Status, error) {
 		if !noLeases {
 			if info, held := m.heldLease(sub); held {
 				ss.Lease = &info
+				if info.probe != nil {
+					problem("sub %s: its lease lock cannot be probed (%v): it counts as leased", sub, info.probe)
+				}
 			}
 		}
 		if ss.Active && !ss.Fresh {
