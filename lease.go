@@ -876,15 +876,21 @@ func (l *Lease) sync() (seatReading, error) {
 	if err := m.takeBack(opSync, l.sub, l.seat, slot, data, "wrote back a newer login from the seat"); err != nil {
 		return v, err
 	}
-	// The slot now holds the seat's login: the next refresh rotates that.
+	return v, l.wroteBack(v)
+}
+
+// wroteBack records that the slot now holds the seat's login v: the next
+// refresh in the seat rotates that one, so it is what was handed. The
+// caller holds l.mu.
+func (l *Lease) wroteBack(v seatReading) error {
 	l.handed = v.cred.fingerprint
-	if r, ok := m.leaseRecord(l.sub); ok && r.Seat == l.seat {
+	if r, ok := l.m.leaseRecord(l.sub); ok && r.Seat == l.seat {
 		r.Handed = l.handed
-		if err := m.writeLeaseRecord(r); err != nil {
-			return v, err
+		if err := l.m.writeLeaseRecord(r); err != nil {
+			return err
 		}
 	}
-	return v, nil
+	return nil
 }
 
 // Release ends the lease. Under the Manager's locks and then the seat's CLI
@@ -942,6 +948,11 @@ func (l *Lease) Release() error {
 		switch v := m.seatVerdict(l.sub, slot, data, l.handed); {
 		case v.newer:
 			if err := m.takeBack(opSync, l.sub, l.seat, slot, data, "wrote back a newer login from the seat at release"); err != nil {
+				return err
+			}
+			// Should the seat fail to clear, the lease stays held with
+			// this login handed: its next refresh is written back too.
+			if err := l.wroteBack(v); err != nil {
 				return err
 			}
 		case v.differs && !v.blank && v.cred.problem == "":

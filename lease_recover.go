@@ -77,7 +77,7 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord) error {
 			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(r.Seat), err)
 		}
 		slot, _ := m.cfg.fs.ReadFile(m.slots[r.Sub])
-		v := m.seatVerdict(r.Sub, slot, data, r.Handed)
+		v := m.seatVerdict(r.Sub, slot, data, m.handedTo(r, slot))
 		switch {
 		case v.newer:
 			// Fresh or not, its refresh token is the live one: the slot's
@@ -98,6 +98,28 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord) error {
 	}
 	m.removePrivateSeat(r.Seat)
 	return nil
+}
+
+// handedTo is the login the ended lease r last handed to its seat: the one
+// its record names or, when the slot holds a login written back from that
+// seat during the lease (a write-back whose record update then failed),
+// that one. The seat's CLI holds a rotation of it.
+func (m *Manager) handedTo(r leaseRecord, slot []byte) string {
+	fp := m.cfg.format.parse(slot).fingerprint
+	if fp == "" || fp == r.Handed {
+		return r.Handed
+	}
+	entries, err := m.readJournal()
+	if err != nil {
+		return r.Handed
+	}
+	for i := len(entries) - 1; i >= 0 && !entries[i].Time.Before(r.Since); i-- {
+		e := entries[i]
+		if (e.Op == opSync || e.Op == opRecover) && e.Phase == phaseDone && e.Sub == r.Sub && e.Seat == r.Seat && e.Fingerprint == fp {
+			return fp
+		}
+	}
+	return r.Handed
 }
 
 // takeBack writes the seat's newer login into sub's slot under the lock the
