@@ -733,10 +733,28 @@ func (m *Manager) leasedCopies(slots []SlotStatus, logins []string, home string)
 func (m *Manager) grant(mu *mutation, f *os.File, sub, seat string, records []leaseRecord) (*Lease, error) {
 	// Whoever takes the lease lock recovers the sub's last seat first, so
 	// that no login is handed out while a newer one sits in a dead seat
-	// (recoverEnded may have found the lock busy for a reader's instant).
+	// (recoverEnded may have found the lock busy for a reader's instant);
+	// and so the seat it hands out to, when another sub's ended lease left
+	// its login there, under that sub's lease lock: the login about to
+	// land in the seat must not push that one out of it.
 	for _, r := range records {
-		if r.Sub == sub {
+		switch {
+		case r.Sub == sub:
 			if err := m.recoverSeat(r, records); err != nil {
+				return nil, err
+			}
+		case r.Seat == seat && r.Released == nil:
+			lf, ok, err := m.takeLeaseLock(r.Sub)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, fmt.Errorf("credslots: refusing seat %s: it is the seat of %s's lease (pid %d, since %s): %w",
+					seat, r.Sub, r.PID, formatTime(r.Since), ErrLeased)
+			}
+			err = m.recoverSeat(r, records)
+			_ = lf.Close()
+			if err != nil {
 				return nil, err
 			}
 		}

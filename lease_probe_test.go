@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -67,4 +69,60 @@ func TestALeaseLockThatCannotBeProbedCountsAsHeld(t *testing.T) {
 		assert.False(t, err == nil && res.OK, "lockopen fault %d: alice switched to at home while leased", k)
 		_ = l.Release()
 	}
+}
+
+// probeCollideFS plays a reader's probe of alice's lease lock that meets
+// the recovery of ended leases: from the moment, armed, that alice's lock
+// is taken, another open file holds its flock, until bob's lease lock is
+// taken.
+type probeCollideFS struct {
+	disk.FS
+	armed atomic.Bool
+	mu    sync.Mutex
+	probe *os.File
+}
+
+func (p *probeCollideFS) LockOpen(name string, create bool) (*os.File, bool, error) {
+	if create && p.armed.Load() {
+		p.mu.Lock()
+		switch base := filepath.Base(name); {
+		case base == "alice"+lockSuffix && p.probe == nil:
+			if f, ok, err := p.FS.LockOpen(name, false); err == nil && ok {
+				p.probe = f
+			}
+		case base == "bob"+lockSuffix && p.probe != nil:
+			_ = p.probe.Close()
+			p.probe = nil
+			p.armed.Store(false)
+		}
+		p.mu.Unlock()
+	}
+	return p.FS.LockOpen(name, create)
+}
+
+// Alice's lessee died with a refreshed login in its seat. When a reader's
+// probe made the recovery find alice's lock busy, a lease of bob to that
+// very seat handed bob's login over alice's, which ended as a backup of
+// bob's slot, and alice's next lease handed out her spent refresh token.
+func TestALeaseIntoADeadLeasesSeatRecoversItFirst(t *testing.T) {
+	pfs := &probeCollideFS{FS: disk.OS{}}
+	f := leaseFixture(t, withFS(pfs))
+	seat := seatDir(t)
+	la, err := f.m.Lease(context.Background(), seat, LeaseSub("alice"))
+	require.NoError(t, err)
+	cliRefresh(t, seat, fresh.Add(10*time.Hour), "rt-alice-1") // rt-alice-0 is spent
+	require.NoError(t, la.File().Close())                      // alice's lessee dies
+
+	pfs.armed.Store(true)
+	lb, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	assert.False(t, pfs.armed.Load(), "the probe met the recovery")
+	assert.Equal(t, "rt-alice-1", refreshTokenOf(mustRead(t, f.slot("alice"))), "alice's login is back in her slot")
+	require.NoError(t, lb.Release())
+
+	seat2 := seatDir(t)
+	la2, err := f.m.Lease(context.Background(), seat2, LeaseSub("alice"))
+	require.NoError(t, err)
+	defer func() { _ = la2.Release() }()
+	assert.Equal(t, "rt-alice-1", refreshTokenOf(mustRead(t, filepath.Join(seat2, DefaultLiveName))), "her live login is handed out, not the spent one")
 }
