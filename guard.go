@@ -72,7 +72,9 @@ func staleLockFile(path string) bool {
 // a valid sub, nor a file that is no slot: a copy by its name (".bak",
 // ".orig", ".swp", "~" and the like) or a JSON document that is not a
 // credential (of the format whose default slot template slotTemplate is,
-// else of any format). A file it cannot read or that is not JSON is
+// else of any format). A slot whose sidecar is beside it under the default
+// fingerprint name is listed whatever its name looks like: a sub may be
+// named old or backup. A file it cannot read or that is not JSON is
 // listed, and [Manager.Status] reports it when it is not a credential.
 // A template without "{sub}" in its file name returns an error
 // wrapping [ErrInvalidConfig]; an unreadable directory returns that error.
@@ -108,8 +110,15 @@ func DiscoverSubscriptions(dir, slotTemplate string) ([]string, error) {
 			continue
 		}
 		sub := name[len(prefix) : len(name)-len(suffix)]
-		// The cheap name checks first: half the entries are sidecars.
-		if !slotLike(name) || (!onePlaceholder && expand(tmplBase, sub) != name) || validateSubName(sub) != nil || copyName(name) {
+		if (!onePlaceholder && expand(tmplBase, sub) != name) || validateSubName(sub) != nil {
+			continue
+		}
+		// The cheap name checks first: half the entries are sidecars. A
+		// captured slot is a slot whatever its name looks like (a sub named
+		// old, backup or tmpwork, which init or add set up): the package
+		// writes a sidecar for a slot only, and a copy or a temporary has
+		// none of its own.
+		if !captured[name] && (!slotLike(name) || copyName(name)) {
 			continue
 		}
 		// The directory entry says what it is; only a symlink needs a stat.

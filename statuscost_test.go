@@ -41,6 +41,29 @@ func TestDiscoveryTrustsACapturedSlot(t *testing.T) {
 	assert.Equal(t, []string{"alice", "bob"}, subs, "without its sidecar, erik's content is judged again")
 }
 
+// TestDiscoveryKeepsACapturedSlotNamedLikeACopy: a captured slot named like
+// a copy or a temporary (sub old, tmpwork) is listed; the same names
+// without a sidecar are judged copies, as before.
+func TestDiscoveryKeepsACapturedSlotNamedLikeACopy(t *testing.T) {
+	f := newFixture(t, WithSubscriptions("bob", "old", "tmpwork"))
+	for _, sub := range []string{"bob", "old", "tmpwork"} {
+		writeSlot(t, f.slot(sub), testNow.Add(time.Hour), "rt-"+sub)
+	}
+	f.link(t, "bob")
+	writeFile(t, filepath.Join(f.dir, ".credentials.json.bob.bak"), mustRead(t, f.slot("bob")))
+	subs, err := DiscoverSubscriptions(f.dir, DefaultSlotTemplate)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"bob"}, subs, "uncaptured, old and tmpwork look like copies")
+
+	for _, sub := range []string{"old", "tmpwork"} {
+		_, err := f.m.CaptureSlotFingerprint(sub)
+		require.NoError(t, err)
+	}
+	subs, err = DiscoverSubscriptions(f.dir, DefaultSlotTemplate)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"bob", "old", "tmpwork"}, subs, "captured, they are slots; bob.bak is still a copy")
+}
+
 // TestNewDescribesDuplicates: the paths New derives are described, a sub's
 // quoted, only when two are the same.
 func TestNewDescribesDuplicates(t *testing.T) {
