@@ -70,14 +70,15 @@ func (m *Manager) recordFlip(ctx context.Context) (string, bool, error) {
 }
 
 // interruptedChange reports whether the journal's newest change is a heal
-// or adopt with no outcome.
+// or adopt with no outcome that finishInterrupted completes: one it cannot
+// complete takes no lock here.
 func (m *Manager) interruptedChange() bool {
 	entries, err := m.readJournal()
 	if err != nil {
 		return false
 	}
-	p, ok := pendingChange(entries)
-	return ok && (p.Op == opHeal || p.Op == opAdopt)
+	_, ok := m.finishable(entries)
+	return ok
 }
 
 // recordFlipLocked records an unrecorded flip (see unrecordedFlip) under

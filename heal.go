@@ -334,8 +334,8 @@ func (m *Manager) activeIn(live entry, entries []JournalEntry) (string, string) 
 // It returns the journal's records, read again when it added one, and the
 // sub of the flip it recorded ("" for none).
 func (m *Manager) finishInterrupted(entries []JournalEntry) ([]JournalEntry, string, error) {
-	p, ok := pendingChange(entries)
-	if !ok || (p.Op != opHeal && p.Op != opAdopt) || p.Fingerprint == "" || !m.knows(p.Sub) {
+	p, ok := m.finishable(entries)
+	if !ok {
 		return entries, "", nil
 	}
 	flipped, err := m.finishHeal(p)
@@ -344,6 +344,14 @@ func (m *Manager) finishInterrupted(entries []JournalEntry) ([]JournalEntry, str
 	}
 	entries, err = m.readJournal()
 	return entries, flipped, err
+}
+
+// finishable returns the intent of the interrupted heal or adopt that
+// finishInterrupted completes: the journal's newest change, with no
+// outcome, into a configured sub, with the fingerprint it was writing.
+func (m *Manager) finishable(entries []JournalEntry) (JournalEntry, bool) {
+	p, ok := pendingChange(entries)
+	return p, ok && (p.Op == opHeal || p.Op == opAdopt) && p.Fingerprint != "" && m.knows(p.Sub)
 }
 
 // finishHeal completes the interrupted heal whose intent is p. When the

@@ -6,6 +6,7 @@ package credslots
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -406,6 +407,34 @@ func TestAnInterruptedHealThenAFlipByHand(t *testing.T) {
 			assert.Equal(t, "alice", res.Sub)
 			assert.Equal(t, "rt-alice-2", refreshTokenOf(mustRead(t, f.slot("alice"))))
 			assert.Equal(t, string(refreshed), string(mustRead(t, f.slot("bob"))), "bob's slot keeps bob's login")
+		})
+	}
+}
+
+// An interrupted heal that cannot be finished (its sub no longer
+// configured, or an intent without the fingerprint it was writing) is no
+// reason for RecordFlip to take the CLI's locks: watch calls it on every
+// change, and the CLI may be refreshing at home meanwhile.
+func TestRecordFlipLeavesAnUnfinishableHealAlone(t *testing.T) {
+	for _, c := range []struct{ name, sub, fp string }{
+		{"a sub no longer configured", "carol", hashBytes([]byte("rt-carol-2"))},
+		{"no fingerprint", "bob", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, WithLockTimeout(300*time.Millisecond))
+			writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+			writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+			_, err := f.m.SwitchTo("bob", "start")
+			require.NoError(t, err)
+			appendJournal(t, f.m, JournalEntry{Time: testNow, Op: opHeal, Phase: phaseIntent, ID: "cut", Sub: c.sub,
+				Reason: healHookReason, Fingerprint: c.fp})
+			lock := filepath.Join(f.dir, claudeRefreshLock)
+			require.NoError(t, os.Mkdir(lock, 0o755)) // the CLI refreshes at home
+			defer os.Remove(lock)
+			sub, ok, err := f.m.RecordFlip()
+			require.NoError(t, err, "nothing to record: no wait for the CLI's lock")
+			assert.False(t, ok, "%q", sub)
+			assert.DirExists(t, lock, "the CLI's lock is left alone")
 		})
 	}
 }
