@@ -743,7 +743,9 @@ func (m *Manager) grant(mu *mutation, f *os.File, sub, seat string, records []le
 			if err := m.recoverSeat(r, records); err != nil {
 				return nil, err
 			}
-		case r.Seat == seat && r.Released == nil:
+		case r.Seat == seat:
+			// Released too: a process that inherited the lease's lock may
+			// have refreshed there after the release cleared the seat.
 			lf, ok, err := m.takeLeaseLock(r.Sub)
 			if err != nil {
 				return nil, err
@@ -969,9 +971,11 @@ func (l *Lease) Release() error {
 				return err
 			}
 			// Should the seat fail to clear, the lease stays held with
-			// this login handed: its next refresh is written back too.
+			// this login handed: its next refresh is written back too. A
+			// failed update of the record stops nothing: the release goes
+			// on, and a recovery finds the write-back in the journal.
 			if err := l.wroteBack(v); err != nil {
-				return err
+				m.cfg.logger.Warn("lease record update failed", "sub", l.sub, "reason", err.Error())
 			}
 		case v.differs && !v.blank && v.cred.problem == "":
 			if err := m.keepSeatLogin(l.sub, l.seat, v, data, "kept a seat login that is not written back as a backup"); err != nil {

@@ -126,3 +126,26 @@ func TestALeaseIntoADeadLeasesSeatRecoversItFirst(t *testing.T) {
 	defer func() { _ = la2.Release() }()
 	assert.Equal(t, "rt-alice-1", refreshTokenOf(mustRead(t, filepath.Join(seat2, DefaultLiveName))), "her live login is handed out, not the spent one")
 }
+
+// The same when alice's lease was released but a process that inherited
+// its lock refreshed in the seat afterwards, then exited.
+func TestALeaseIntoAReleasedSeatAnInheritorRefreshedRecoversItFirst(t *testing.T) {
+	pfs := &probeCollideFS{FS: disk.OS{}}
+	f := leaseFixture(t, withFS(pfs))
+	seat := seatDir(t)
+	la, err := f.m.Lease(context.Background(), seat, LeaseSub("alice"))
+	require.NoError(t, err)
+	child, err := syscall.Dup(int(la.File().Fd())) // CMD inherits the lease's lock
+	require.NoError(t, err)
+	require.NoError(t, la.Release())
+	require.True(t, f.m.leaseHeld("alice"), "the inheritor holds the lock")
+	cliRefresh(t, seat, fresh.Add(10*time.Hour), "rt-alice-1") // after the release: rt-alice-0 spent
+	require.NoError(t, syscall.Close(child))                   // and exits
+
+	pfs.armed.Store(true)
+	lb, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	defer func() { _ = lb.Release() }()
+	assert.False(t, pfs.armed.Load(), "the probe met the recovery")
+	assert.Equal(t, "rt-alice-1", refreshTokenOf(mustRead(t, f.slot("alice"))), "alice's live login is back in her slot")
+}

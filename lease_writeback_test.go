@@ -68,6 +68,25 @@ func TestAWriteBackMakesItsLoginTheHandedOne(t *testing.T) {
 		})
 	}
 
+	// The record's update after the write-back is bookkeeping: its failure
+	// does not keep the lease held, the login in the seat.
+	t.Run("a Release whose record update fails still ends", func(t *testing.T) {
+		ofs := &onceFailFS{FS: disk.OS{}, op: "rename"}
+		f := leaseFixture(t, withFS(ofs))
+		ofs.path = f.m.leaseRecordPath("bob")
+		seat := seatDir(t)
+		l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+		require.NoError(t, err)
+		cliRefresh(t, seat, fresh.Add(5*time.Hour), "rt-bob-1")
+		ofs.armed.Store(true)
+		require.NoError(t, l.Release())
+		assert.False(t, ofs.armed.Load(), "the record's update failed")
+		assert.Equal(t, "rt-bob-1", refreshTokenOf(mustRead(t, f.slot("bob"))), "written back")
+		assert.False(t, f.m.leaseHeld("bob"), "released")
+		left, _ := os.ReadFile(filepath.Join(seat, DefaultLiveName))
+		assert.NotContains(t, string(left), "rt-bob-1", "the seat is cleared")
+	})
+
 	// Sync writes the slot, then the record: when the record's update fails
 	// and the lessee dies, the recovery goes by the journal's write-back.
 	t.Run("a Sync whose record update failed, then a crash", func(t *testing.T) {
