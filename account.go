@@ -37,6 +37,22 @@ const (
 // ($CLAUDE_CONFIG_DIR/.claude.json, else ~/.claude.json); otherwise
 // "<creds dir>/.claude.json" when it exists, else ".claude.json" beside a
 // creds dir named .claude when that exists; "" when there is none.
+// loginSettle is how long after a write of .claude.json that left it with
+// no account a heal waits before it takes that for no evidence: a /login
+// writes the new account within milliseconds of the credentials.
+const loginSettle = 2 * time.Second
+
+// claudeJSONSettling reports whether .claude.json was written within
+// loginSettle.
+func (m *Manager) claudeJSONSettling() bool {
+	path := m.claudeJSONPath()
+	if path == "" {
+		return false
+	}
+	fi, err := m.cfg.fs.Lstat(path)
+	return err == nil && time.Since(fi.ModTime()) < loginSettle
+}
+
 func (m *Manager) claudeJSONPath() string {
 	if path := secureStorageClaudeJSON(m.dir); path != "" {
 		if fi, err := m.cfg.fs.Lstat(path); err == nil && fi.Mode().IsRegular() {

@@ -238,8 +238,11 @@ func (m *Manager) checkHeal(sub string, sc switchConfig, entries []JournalEntry)
 				verb = "adopt into"
 			}
 			sentinel := ErrIdentityDrift
-			if f.newLogin {
+			switch {
+			case f.newLogin:
 				sentinel = ErrNewLogin
+			case f.settling:
+				sentinel = ErrDeferred
 			}
 			return refuse(sentinel, fmt.Sprintf("refusing to %s %s: %s", verb, sub, f.why))
 		}

@@ -440,6 +440,7 @@ func (m *Manager) verdictFrom(sub, current, stored string, err error) (IdentityD
 type foreign struct {
 	why      string // "" when nothing says the login is another account's
 	newLogin bool   // an account no configured sub remembers
+	settling bool   // a login may be under way: too early to tell
 }
 
 // foreignLogin checks that the login cred, which the live entry live holds,
@@ -495,6 +496,14 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 	// baseline: the journal recorded what .claude.json showed after its
 	// last change, so a shown account can be told to be news or not.
 	baseline := lwhy == "" && last.Account != ""
+	if baseline && shown == nil && m.claudeJSONSettling() {
+		// The journal recorded an account, and .claude.json, written a
+		// moment ago, shows none: what a /login does between dropping the
+		// old account and writing the new one (Claude Code 2.1.332 writes
+		// the credentials in between). Too early to tell a login from a
+		// refresh.
+		return foreign{settling: true, why: fmt.Sprintf(".claude.json, written within the last %s, shows no account: a login may be under way; heal once it has settled", loginSettle)}, nil
+	}
 	if baseline && shown != nil && accountID(shown) == last.Account {
 		shown = nil // unchanged since the last change: no news of a login
 		if adopt {

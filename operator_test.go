@@ -93,6 +93,27 @@ func TestARefreshOfTheSameAccountIsStillHealed(t *testing.T) {
 	assert.Equal(t, refreshed, got)
 }
 
+// .claude.json without an account, written a moment ago, while the journal
+// recorded one: a /login between dropping the old account and writing the
+// new one. The heal defers; once that write is older than loginSettle, a
+// missing account is no evidence, as before.
+func TestAHealDefersWhileALoginDropsTheAccount(t *testing.T) {
+	f, claudeJSONPath := accountsFixture(t)
+	bobBefore := mustRead(t, f.slot("bob"))
+	writeFile(t, claudeJSONPath, []byte(`{"numStartups":3}`))
+	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-bob-2"), later())
+	_, err := f.m.HealDrift()
+	require.ErrorIs(t, err, ErrDeferred)
+	assert.Contains(t, err.Error(), "a login may be under way")
+	assert.Equal(t, bobBefore, mustRead(t, f.slot("bob")))
+
+	past := time.Now().Add(-2 * loginSettle)
+	require.NoError(t, os.Chtimes(claudeJSONPath, past, past))
+	res, err := f.m.HealDrift()
+	require.NoError(t, err, "settled: no account is no evidence")
+	assert.Equal(t, "bob", res.Sub)
+}
+
 func TestALoginShownAsAnotherSubsAccountIsThatSubs(t *testing.T) {
 	f, claudeJSONPath := accountsFixture(t)
 	writeFile(t, claudeJSONPath, claudeJSON(aliceAccount)) // a /login as alice

@@ -150,3 +150,31 @@ func TestHealRefusesAnOlderCopyWithItsOwnWord(t *testing.T) {
 	assert.Contains(t, doc["reason"], "credslots switch bob --force")
 	assert.Contains(t, mustRead(t, filepath.Join(dir, ".credentials.json.bob")), "rt-bob\"", "bob's newer login stays")
 }
+
+// A heal --auto from cron that lands inside a real /login (Claude Code
+// 2.1.332: the credentials {}, .claude.json without its account, the new
+// credentials, then the new account a moment later) saw no account and
+// healed the new login into bob's slot. It now defers, and the login,
+// once its account is written, is refused as new.
+func TestHealAutoInsideALoginDefers(t *testing.T) {
+	dir, claudeJSON := homeWithAccounts(t)
+	bobSlot := filepath.Join(dir, ".credentials.json.bob")
+	bobBefore := mustRead(t, bobSlot)
+	claudeRefresh(t, dir, []byte(`{}`))
+	write(t, claudeJSON, []byte("{\n  \"numStartups\": 3,\n  \"userID\": \"u\"\n}\n")) // the account dropped
+	claudeRefresh(t, dir, cred(testNow.Add(9*time.Hour), "rt-dave"))
+	r := run("--dir", dir, "--json", "heal", "--auto")
+	assert.Equal(t, exitRefused, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, `"deferred"`)
+	assert.Contains(t, r.stdout, "a login may be under way")
+	assert.Equal(t, bobBefore, mustRead(t, bobSlot), "bob's slot keeps bob's login")
+	fi, err := os.Lstat(filepath.Join(dir, ".credentials.json"))
+	require.NoError(t, err)
+	assert.True(t, fi.Mode().IsRegular(), "the login stays live")
+
+	write(t, claudeJSON, claudeState("dave@example.test", "uuid-dave"))
+	r = run("--dir", dir, "--json", "heal", "--auto")
+	assert.Equal(t, exitRefused, r.code)
+	assert.Contains(t, r.stdout, "a new login", "once its account is written, a new login")
+	assert.Equal(t, bobBefore, mustRead(t, bobSlot))
+}
