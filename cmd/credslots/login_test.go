@@ -178,3 +178,30 @@ func TestHealAutoInsideALoginDefers(t *testing.T) {
 	assert.Contains(t, r.stdout, "a new login", "once its account is written, a new login")
 	assert.Equal(t, bobBefore, mustRead(t, bobSlot))
 }
+
+// A sub may be named like a copy or a temporary (old, backup, tmpwork):
+// init and add set it up, captured, and discovery keeps it, where before
+// every later command found no slot, and init then refused as set up.
+func TestInitAndAddUnderACopyLikeName(t *testing.T) {
+	for _, name := range []string{"backup", "old", "copy", "tmpwork"} {
+		t.Run(name, func(t *testing.T) {
+			dir := plainLogin(t)
+			tr := &transcript{t: t, dir: dir}
+			tr.run(0, "init", name)
+			r := tr.run(0, "--json", "status")
+			assert.Contains(t, r.stdout, `"`+name+`"`, "the sub init set up is listed")
+			assert.NotContains(t, r.stdout, "matches no configured slot")
+			r = tr.run(1, "check")
+			assert.Contains(t, r.stdout, "no usable sub besides the active one ("+name+")", "one sub, set up")
+
+			write(t, filepath.Join(dir, ".claude.json"), []byte(`{"oauthAccount":{"accountUuid":"acc-dave","emailAddress":"dave@example.test"}}`))
+			claudeRefresh(t, dir, cred(testNow.Add(9*time.Hour), "rt-dave"))
+			tr.run(0, "add", name+"2")
+			r = tr.run(0, "--json", "status")
+			assert.Contains(t, r.stdout, `"`+name+`2"`, "the sub add filed is listed")
+			claudeRefresh(t, dir, cred(testNow.Add(10*time.Hour), "rt-dave-2"))
+			tr.run(0, "heal", "--auto")
+			assert.Contains(t, mustRead(t, filepath.Join(dir, ".credentials.json."+name+"2")), "rt-dave-2", "its refresh is healed into it")
+		})
+	}
+}
