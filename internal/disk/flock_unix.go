@@ -61,14 +61,13 @@ func openRetry(name string, flags int, mode uint32) (int, error) {
 
 // LockOpen is TryLock returning the locked file itself, which a child
 // process may inherit (a lease's lock): the flock lasts while any process
-// keeps the file open. With create false (a probe of the lock), the file
-// is opened read-only, which flock needs no more than, and a missing file
-// is an error wrapping fs.ErrNotExist.
+// keeps the file open. With create false, a missing file is an error
+// wrapping fs.ErrNotExist. The file is opened for writing even for a
+// probe: NFS (and CIFS) emulate flock with byte-range locks, whose
+// exclusive kind needs it, and a FIFO at the name opened read-only would
+// block until a writer came.
 func LockOpen(name string, create bool) (*os.File, bool, error) {
-	flags := os.O_RDONLY | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
-	if create {
-		flags = os.O_RDWR | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
-	}
+	const flags = os.O_RDWR | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
 	f, err := os.OpenFile(name, flags, 0)
 	if create && errors.Is(err, fs.ErrNotExist) {
 		f, err = os.OpenFile(name, flags|os.O_CREATE|os.O_EXCL, 0o600)
