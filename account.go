@@ -31,12 +31,6 @@ const (
 	maxClaudeJSON = credfile.MaxClaudeJSON
 )
 
-// claudeJSONPath returns Claude Code's .claude.json for this creds dir:
-// when the creds dir is $CLAUDE_SECURESTORAGE_CONFIG_DIR, where Claude Code
-// 2.1.220 and later keep only the credentials, the config dir's
-// ($CLAUDE_CONFIG_DIR/.claude.json, else ~/.claude.json); otherwise
-// "<creds dir>/.claude.json" when it exists, else ".claude.json" beside a
-// creds dir named .claude when that exists; "" when there is none.
 // loginSettle is how long after a write of .claude.json that left it with
 // no account a heal waits before it takes that for no evidence: a /login
 // writes the new account within milliseconds of the credentials.
@@ -50,9 +44,19 @@ func (m *Manager) claudeJSONSettling() bool {
 		return false
 	}
 	fi, err := m.cfg.fs.Lstat(path)
-	return err == nil && time.Since(fi.ModTime()) < loginSettle
+	if err != nil {
+		return false
+	}
+	age := time.Since(fi.ModTime())
+	return age >= 0 && age < loginSettle // a time ahead of the clock is no write just made
 }
 
+// claudeJSONPath returns Claude Code's .claude.json for this creds dir:
+// when the creds dir is $CLAUDE_SECURESTORAGE_CONFIG_DIR, where Claude Code
+// 2.1.220 and later keep only the credentials, the config dir's
+// ($CLAUDE_CONFIG_DIR/.claude.json, else ~/.claude.json); otherwise
+// "<creds dir>/.claude.json" when it exists, else ".claude.json" beside a
+// creds dir named .claude when that exists; "" when there is none.
 func (m *Manager) claudeJSONPath() string {
 	if path := secureStorageClaudeJSON(m.dir); path != "" {
 		if fi, err := m.cfg.fs.Lstat(path); err == nil && fi.Mode().IsRegular() {

@@ -17,8 +17,9 @@ var (
 	// ErrUnknownSubscription indicates that a sub is not one of the
 	// configured subscriptions.
 	ErrUnknownSubscription = errors.New("unknown subscription")
-	// ErrDeferred indicates that the lock guard reported busy-signals;
-	// retry later, or use [Force].
+	// ErrDeferred indicates that the lock guard reported busy-signals, or
+	// (for a heal) that a login's writes may not have settled yet; retry
+	// later, or use [Force].
 	ErrDeferred = errors.New("deferred by active locks")
 	// ErrSlotMissing indicates that the target slot file does not exist.
 	ErrSlotMissing = errors.New("slot missing")

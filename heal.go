@@ -242,7 +242,7 @@ func (m *Manager) checkHeal(sub string, sc switchConfig, entries []JournalEntry)
 			case f.newLogin:
 				sentinel = ErrNewLogin
 			case f.settling:
-				sentinel = ErrDeferred
+				sentinel = errLoginSettling
 			}
 			return refuse(sentinel, fmt.Sprintf("refusing to %s %s: %s", verb, sub, f.why))
 		}
@@ -417,6 +417,15 @@ func (m *Manager) finishHeal(p JournalEntry) (string, error) {
 	sub, _, err := m.recordFlipLocked()
 	return sub, err
 }
+
+// errLoginSettling is ErrDeferred for a heal that waits for a login's
+// writes to settle: no lock is involved, and its message says so.
+var errLoginSettling error = loginSettlingError{}
+
+type loginSettlingError struct{}
+
+func (loginSettlingError) Error() string        { return "deferred until the login settles" }
+func (loginSettlingError) Is(target error) bool { return target == ErrDeferred }
 
 // errInterruptedEarly is the outcome recorded for a heal that stopped
 // before it wrote the slot.

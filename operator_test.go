@@ -95,23 +95,40 @@ func TestARefreshOfTheSameAccountIsStillHealed(t *testing.T) {
 
 // .claude.json without an account, written a moment ago, while the journal
 // recorded one: a /login between dropping the old account and writing the
-// new one. The heal defers; once that write is older than loginSettle, a
-// missing account is no evidence, as before.
+// new one. The heal defers; once that write is older than loginSettle (or
+// its time is ahead of the clock), a missing account is no evidence, as
+// before.
 func TestAHealDefersWhileALoginDropsTheAccount(t *testing.T) {
-	f, claudeJSONPath := accountsFixture(t)
-	bobBefore := mustRead(t, f.slot("bob"))
-	writeFile(t, claudeJSONPath, []byte(`{"numStartups":3}`))
-	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-bob-2"), later())
-	_, err := f.m.HealDrift()
-	require.ErrorIs(t, err, ErrDeferred)
-	assert.Contains(t, err.Error(), "a login may be under way")
-	assert.Equal(t, bobBefore, mustRead(t, f.slot("bob")))
-
-	past := time.Now().Add(-2 * loginSettle)
-	require.NoError(t, os.Chtimes(claudeJSONPath, past, past))
-	res, err := f.m.HealDrift()
-	require.NoError(t, err, "settled: no account is no evidence")
-	assert.Equal(t, "bob", res.Sub)
+	for _, c := range []struct {
+		name    string
+		mtime   time.Duration // .claude.json's mtime, from now; 0 for just written
+		settles bool
+	}{
+		{"just written", 0, false},
+		{"written before the settle time", -2 * loginSettle, true},
+		{"a time ahead of the clock", time.Hour, true}, // a server's clock, or one stepped back
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f, claudeJSONPath := accountsFixture(t)
+			bobBefore := mustRead(t, f.slot("bob"))
+			writeFile(t, claudeJSONPath, []byte(`{"numStartups":3}`))
+			if c.mtime != 0 {
+				at := time.Now().Add(c.mtime)
+				require.NoError(t, os.Chtimes(claudeJSONPath, at, at))
+			}
+			f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-bob-2"), later())
+			res, err := f.m.HealDrift()
+			if !c.settles {
+				require.ErrorIs(t, err, ErrDeferred)
+				assert.Contains(t, err.Error(), "a login may be under way")
+				assert.NotContains(t, err.Error(), "locks", "no lock is involved")
+				assert.Equal(t, bobBefore, mustRead(t, f.slot("bob")))
+				return
+			}
+			require.NoError(t, err, "no account is no evidence")
+			assert.Equal(t, "bob", res.Sub)
+		})
+	}
 }
 
 func TestALoginShownAsAnotherSubsAccountIsThatSubs(t *testing.T) {
