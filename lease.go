@@ -358,7 +358,7 @@ func (m *Manager) tryLease(ctx context.Context, seat string, lc leaseConfig) (*L
 	}
 	// Recover every ended lease's seat first: a newer login there may be
 	// what makes its sub usable again.
-	if err := m.recoverEnded(records); err != nil {
+	if err := m.recoverEnded(records, seat); err != nil {
 		return nil, nil, err
 	}
 	home, unknown := m.homeSubs()
@@ -740,7 +740,7 @@ func (m *Manager) grant(mu *mutation, f *os.File, sub, seat string, records []le
 	for _, r := range records {
 		switch {
 		case r.Sub == sub:
-			if err := m.recoverSeat(r, records); err != nil {
+			if err := m.recoverSeat(r, records, seat); err != nil {
 				return nil, err
 			}
 		case r.Seat == seat:
@@ -754,7 +754,7 @@ func (m *Manager) grant(mu *mutation, f *os.File, sub, seat string, records []le
 				return nil, fmt.Errorf("credslots: refusing seat %s: it is the seat of %s's lease (pid %d, since %s): %w",
 					seat, r.Sub, r.PID, formatTime(r.Since), ErrLeased)
 			}
-			err = m.recoverSeat(r, records)
+			err = m.recoverSeat(r, records, seat)
 			_ = lf.Close()
 			if err != nil {
 				return nil, err

@@ -1,3 +1,5 @@
+//go:build unix
+
 package credslots
 
 import (
@@ -148,4 +150,29 @@ func TestALeaseIntoAReleasedSeatAnInheritorRefreshedRecoversItFirst(t *testing.T
 	defer func() { _ = lb.Release() }()
 	assert.False(t, pfs.armed.Load(), "the probe met the recovery")
 	assert.Equal(t, "rt-alice-1", refreshTokenOf(mustRead(t, f.slot("alice"))), "alice's live login is back in her slot")
+}
+
+// A FIFO at a lease lock's name never blocks a probe (SPEC 18: a hostile
+// file is never waited on): Leases and Status return.
+func TestALeaseProbeNeverBlocksOnAFIFO(t *testing.T) {
+	f := leaseFixture(t)
+	fifo := f.m.leaseLockPath("bob")
+	mkfifo(t, fifo)
+	within(t, "Leases", []string{fifo}, func() { _, _ = f.m.Leases() })
+	within(t, "Status", []string{fifo}, func() { _, _ = f.m.Status() })
+}
+
+// A private seat handed to a lease, released, then handed to another sub's
+// lease: the recovery of the released record does not remove the seat the
+// new lease is about to use.
+func TestAPrivateSeatReusedAfterARelease(t *testing.T) {
+	f := leaseFixture(t)
+	seat := filepath.Join(f.dir, privateDirName, SeatsDirName, "w1")
+	la, err := f.m.Lease(context.Background(), seat, LeaseSub("alice"))
+	require.NoError(t, err)
+	require.NoError(t, la.Release())
+	lb, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	require.FileExists(t, filepath.Join(seat, DefaultLiveName))
+	require.NoError(t, lb.Release())
 }

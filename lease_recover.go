@@ -30,14 +30,15 @@ func (m *Manager) strandedLogins() []string {
 
 // recoverEnded recovers the seat of every lease whose lock no process
 // holds, each under its lease lock, taken for the time of the recovery.
-// The caller holds the package's lock.
-func (m *Manager) recoverEnded(records []leaseRecord) error {
+// keep is a seat about to be handed out ("" for none): a private seat of
+// that name is not removed. The caller holds the package's lock.
+func (m *Manager) recoverEnded(records []leaseRecord, keep string) error {
 	for _, r := range records {
 		f, ok, err := m.takeLeaseLock(r.Sub)
 		if err != nil || !ok {
 			continue // held: its seat is live
 		}
-		err = m.recoverSeat(r, records)
+		err = m.recoverSeat(r, records, keep)
 		_ = f.Close()
 		if err != nil {
 			return err
@@ -50,8 +51,9 @@ func (m *Manager) recoverEnded(records []leaseRecord) error {
 // that seat has since been handed to another lease (a newer record names
 // it): a newer, non-blank login is written into the slot (keeping
 // the old slot as its backup); the login is then removed from the seat. A
-// private seat of the command is removed with it.
-func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord) error {
+// private seat of the command is removed with it, unless it is keep, the
+// seat about to be handed out.
+func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord, keep string) error {
 	for _, o := range records {
 		if o.Sub != r.Sub && o.Seat == r.Seat && (o.Since.After(r.Since) || m.leaseHeld(o.Sub)) {
 			return nil // the seat is another lease's now
@@ -60,7 +62,7 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord) error {
 	// A first look without the seat's locks: most ended seats hold no
 	// login any more (released, or recovered already).
 	if peek, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat)); err != nil || !m.holdsLogin(peek) {
-		if err == nil || isMissing(err) {
+		if (err == nil || isMissing(err)) && r.Seat != keep {
 			m.removePrivateSeat(r.Seat)
 		}
 		if err != nil && !isMissing(err) {
@@ -96,7 +98,9 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord) error {
 	if err != nil {
 		return err
 	}
-	m.removePrivateSeat(r.Seat)
+	if r.Seat != keep {
+		m.removePrivateSeat(r.Seat)
+	}
 	return nil
 }
 
@@ -223,5 +227,5 @@ func (m *Manager) recoverSub(sub string) error {
 		return err
 	}
 	defer func() { _ = f.Close() }()
-	return m.recoverSeat(r, m.leaseRecords())
+	return m.recoverSeat(r, m.leaseRecords(), "")
 }
