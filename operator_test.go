@@ -358,20 +358,27 @@ func TestAHealKeepsTheAccountTheSlotRemembers(t *testing.T) {
 	assert.JSONEq(t, bobAccount, string(accountIn(got)), "the switch still splices bob's account")
 }
 
-func TestAnInterruptedHealIsFinishedNotFlagged(t *testing.T) {
-	f := newFixture(t)
+// interruptedHeal is bob live, refreshed (rt-bob-2), and what a kill
+// between a heal's slot write and its swap leaves: the intent, the slot
+// holding the live bytes, the live file, the old sidecar. It returns the
+// refreshed login.
+func interruptedHeal(t *testing.T, f *fixture) []byte {
+	t.Helper()
 	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
 	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
 	_, err := f.m.SwitchTo("bob", "start")
 	require.NoError(t, err)
 	refreshed := claudeDoc(fresh.Add(time.Hour), "rt-bob-2")
 	f.refreshAt(t, refreshed, later())
-	// What a kill between the heal's slot write and its swap leaves: the
-	// intent, the slot holding the live bytes, the live file, the old
-	// sidecar.
 	appendJournal(t, f.m, JournalEntry{Time: testNow, Op: opHeal, Phase: phaseIntent, ID: "cut", Sub: "bob",
 		Reason: healHookReason, Fingerprint: hashBytes([]byte("rt-bob-2"))})
 	writeFile(t, f.slot("bob"), refreshed)
+	return refreshed
+}
+
+func TestAnInterruptedHealIsFinishedNotFlagged(t *testing.T) {
+	f := newFixture(t)
+	interruptedHeal(t, f)
 
 	info, err := f.m.DetectSlotIdentityDrift("bob")
 	require.NoError(t, err)
@@ -408,15 +415,7 @@ func TestAnInterruptedHealThenAFlipByHand(t *testing.T) {
 	for _, seen := range []string{"by watch", "by the next heal"} {
 		t.Run(seen, func(t *testing.T) {
 			f := newFixture(t)
-			writeSlot(t, f.slot("bob"), fresh, "rt-bob")
-			writeSlot(t, f.slot("alice"), fresh, "rt-alice")
-			_, err := f.m.SwitchTo("bob", "start")
-			require.NoError(t, err)
-			refreshed := claudeDoc(fresh.Add(time.Hour), "rt-bob-2")
-			f.refreshAt(t, refreshed, later())
-			appendJournal(t, f.m, JournalEntry{Time: testNow, Op: opHeal, Phase: phaseIntent, ID: "cut", Sub: "bob",
-				Reason: healHookReason, Fingerprint: hashBytes([]byte("rt-bob-2"))})
-			writeFile(t, f.slot("bob"), refreshed)
+			refreshed := interruptedHeal(t, f)
 			f.link(t, "alice") // ln -sfn .credentials.json.alice .credentials.json
 
 			if seen == "by watch" {
