@@ -17,8 +17,10 @@ import (
 // modification time on, so that [Manager.HealDrift] heals a later refresh
 // into the sub the link pointed at, not into the one switched to last. It
 // returns the sub it recorded and true, or "" and false when there was
-// nothing to record. It takes the package's locks only when it records;
-// the credslots command's watch calls it on every change it sees. Without a
+// nothing to record. It takes the package's locks only when it records,
+// and the CLI's locks too when it first finishes a heal that stopped half
+// way (as the next heal would), since that heal's missing outcome hides any
+// flip; the credslots command's watch calls it on every change it sees. Without a
 // watcher a flip made by hand is not seen; a heal then goes by the journal
 // and by the account .claude.json shows.
 func (m *Manager) RecordFlip() (string, bool, error) { return m.recordFlip(context.Background()) }
