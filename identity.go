@@ -162,25 +162,23 @@ func (m *Manager) currentLogin(sub string) string {
 // slotWithLogin returns the first configured sub other than except whose
 // slot holds login (a hash, as currentLogin returns); "" when none.
 func (m *Manager) slotWithLogin(login, except string) string {
-	if login == "" {
-		return ""
-	}
-	for _, sub := range m.subs {
-		if sub != except && m.currentLogin(sub) == login {
-			return sub
-		}
-	}
-	return ""
+	return m.slotHolding(login, except, m.currentLogin)
 }
 
 // slotWithIdentity returns the first configured sub other than except
 // whose slot's identity fingerprint is fp; "" when none.
 func (m *Manager) slotWithIdentity(fp, except string) string {
-	if fp == "" {
+	return m.slotHolding(fp, except, m.currentFingerprint)
+}
+
+// slotHolding returns the first configured sub other than except for
+// which of (a hash of its slot) is v; "" when none, or when v is "".
+func (m *Manager) slotHolding(v, except string, of func(sub string) string) string {
+	if v == "" {
 		return ""
 	}
 	for _, sub := range m.subs {
-		if sub != except && m.currentFingerprint(sub) == fp {
+		if sub != except && of(sub) == v {
 			return sub
 		}
 	}

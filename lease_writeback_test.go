@@ -36,6 +36,19 @@ func (o *onceFailFS) Rename(from, to string) error {
 	return o.FS.Rename(from, to)
 }
 
+// recordFailLease is bob leased to a seat of its own, over a file system
+// whose next rename onto bob's lease record fails once armed.
+func recordFailLease(t *testing.T) (*fixture, *onceFailFS, string, *Lease) {
+	t.Helper()
+	ofs := &onceFailFS{FS: disk.OS{}, op: "rename"}
+	f := leaseFixture(t, withFS(ofs))
+	ofs.path = f.m.leaseRecordPath("bob")
+	seat := seatDir(t)
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	return f, ofs, seat, l
+}
+
 // A write-back makes the written login the one handed out: the seat's CLI
 // rotates that one next. A Release whose write-back succeeded and whose
 // seat then failed to clear kept the old one as handed, so the next
@@ -71,12 +84,7 @@ func TestAWriteBackMakesItsLoginTheHandedOne(t *testing.T) {
 	// The record's update after the write-back is bookkeeping: its failure
 	// does not keep the lease held, the login in the seat.
 	t.Run("a Release whose record update fails still ends", func(t *testing.T) {
-		ofs := &onceFailFS{FS: disk.OS{}, op: "rename"}
-		f := leaseFixture(t, withFS(ofs))
-		ofs.path = f.m.leaseRecordPath("bob")
-		seat := seatDir(t)
-		l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
-		require.NoError(t, err)
+		f, ofs, seat, l := recordFailLease(t)
 		cliRefresh(t, seat, fresh.Add(5*time.Hour), "rt-bob-1")
 		ofs.armed.Store(true)
 		require.NoError(t, l.Release())
@@ -90,12 +98,7 @@ func TestAWriteBackMakesItsLoginTheHandedOne(t *testing.T) {
 	// Sync writes the slot, then the record: when the record's update fails
 	// and the lessee dies, the recovery goes by the journal's write-back.
 	t.Run("a Sync whose record update failed, then a crash", func(t *testing.T) {
-		ofs := &onceFailFS{FS: disk.OS{}, op: "rename"}
-		f := leaseFixture(t, withFS(ofs))
-		ofs.path = f.m.leaseRecordPath("bob")
-		seat := seatDir(t)
-		l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
-		require.NoError(t, err)
+		f, ofs, seat, l := recordFailLease(t)
 
 		cliRefresh(t, seat, testNow.Add(5*time.Hour), "rt-bob-short-1")
 		ofs.armed.Store(true)
