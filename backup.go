@@ -302,7 +302,10 @@ func (m *Manager) backupPath(name string) (string, bool) {
 // sub ever had (its sidecar or the journal), the login (the refresh
 // token) or the identity (Codex CLI's account) another slot holds now; and,
 // where the identity survives a refresh, a login of another identity than
-// the one captured for sub, unless it is a copy of sub's own slot. A
+// the one captured for sub, unless it is a copy of sub's own slot; and a
+// copy of the live file whose keep record names another account than the
+// one sub remembers (the account .claude.json showed when a forced switch
+// kept it), unless the login is sub's by other evidence. A
 // restore keeps an invalid
 // mark (see [Manager.MarkInvalid]) standing unless the restored login is a
 // new identity: neither a copy of sub's slot nor a login sub ever had.
@@ -424,6 +427,12 @@ func (m *Manager) readBackup(backup, path, sub string, force bool) (data []byte,
 			backup, m.cfg.format.identityName(), sub, ErrIdentityDrift)
 	}
 	known = of == sub || (cred.fingerprint != "" && (owners[cred.fingerprint] == sub || stored == cred.fingerprint))
+	if of == "" && !force {
+		// A copy of the live file: its file says nothing of its account.
+		if why := m.accountMismatch(backup, sub, cred, known); why != "" {
+			return nil, false, fmt.Errorf("credslots: backup %s %s: %w", backup, why, ErrIdentityDrift)
+		}
+	}
 	return data, known, nil
 }
 
@@ -454,11 +463,55 @@ func (m *Manager) loginOwners() map[string]string {
 		return owners
 	}
 	for _, e := range entries {
-		if e.Fingerprint != "" && e.Phase != phaseFailed && e.Op != opContested {
+		if e.Fingerprint != "" && e.Sub != "" && e.Phase != phaseFailed && e.Op != opContested {
 			owners[e.Fingerprint] = e.Sub
 		}
 	}
 	return owners
+}
+
+// keptAccount returns the account (its accountUuid) .claude.json showed
+// when the live file holding the login whose fingerprint is fp was last
+// kept by a forced switch (see recordKept); "" when the journal has none.
+func (m *Manager) keptAccount(fp string) string {
+	entries, err := m.readJournal()
+	if err != nil || fp == "" {
+		return ""
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		if e := entries[i]; e.Op == opKeep && e.Fingerprint == fp && e.Account != "" {
+			return e.Account
+		}
+	}
+	return ""
+}
+
+// accountMismatch returns why restoring the copy of the live file holding
+// cred into sub would file one account's login under another's sub, or "":
+// the account .claude.json showed when the file was kept (see recordKept)
+// is not the one sub remembers. A login that is sub's by other evidence
+// (its slot holds it now, or it is one sub had: known) is no mismatch.
+func (m *Manager) accountMismatch(backup, sub string, cred credential, known bool) string {
+	if known || !m.cfg.format.carriesState() || cred.login != "" && m.currentLogin(sub) == cred.login {
+		return ""
+	}
+	kept := m.keptAccount(cred.fingerprint)
+	if kept == "" {
+		return ""
+	}
+	_, mine, err := m.storedSidecar(sub)
+	if err != nil || mine == nil || accountID(mine) == kept {
+		return ""
+	}
+	advice := "restore it into a sub that remembers no account"
+	for _, other := range m.subs {
+		if _, acct, err := m.storedSidecar(other); other != sub && err == nil && acct != nil && accountID(acct) == kept {
+			advice = fmt.Sprintf("restore it into %s (credslots restore %s %s)", other, backup, other)
+			break
+		}
+	}
+	return fmt.Sprintf("holds a login of account %s (.claude.json showed it when the live file was kept), and %s remembers account %s: %s, or Force",
+		kept, sub, accountID(mine), advice)
 }
 
 // contested reports whether the journal records login (see

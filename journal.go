@@ -78,7 +78,10 @@ type JournalEntry struct {
 	// Phase is "intent", "done" or "failed".
 	Phase string `json:"phase"`
 	// ID pairs an intent with its done or failed record.
-	ID     string `json:"id,omitempty"`
+	ID string `json:"id,omitempty"`
+	// Sub is the sub the record is about; on a keep record "" when the
+	// journal could not tell whose login was kept (Account says whose
+	// account .claude.json showed).
 	Sub    string `json:"sub"`
 	From   string `json:"from,omitempty"` // the sub whose slot the live path held before
 	Reason string `json:"reason,omitempty"`
@@ -102,7 +105,8 @@ type JournalEntry struct {
 	Kept string `json:"kept,omitempty"`
 	// Account is, on a done switch, heal, adopt or flip, the account
 	// (accountUuid) .claude.json showed right after it: a later change of
-	// that account is a login, not a refresh.
+	// that account is a login, not a refresh. On a keep record it is the
+	// account .claude.json showed when the live file was kept.
 	Account string `json:"account,omitempty"`
 	// Seat is, on a lease, release, sync or recover record, the seat
 	// directory the sub's login was handed to.
@@ -172,7 +176,7 @@ func parseJournalLine(line []byte) (JournalEntry, bool) {
 	if len(line) > journalMaxLine || json.Unmarshal(line, &e) != nil {
 		return JournalEntry{}, false
 	}
-	if e.Op == "" || e.Phase == "" || e.Sub == "" {
+	if e.Op == "" || e.Phase == "" || e.Sub == "" && (e.Op != opKeep || e.Account == "") {
 		return JournalEntry{}, false
 	}
 	return e, true

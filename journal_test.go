@@ -1132,6 +1132,7 @@ func FuzzJournalLine(f *testing.F) {
 		{Time: testNow, Op: opHeal, Phase: phaseDone, ID: "x", Sub: "bob", Reason: healHookReason, LiveMtime: &mt},
 		{Time: testNow, Op: opSwitch, Phase: phaseFailed, ID: "y", Sub: "alice", Error: "exchange: injected fault"},
 		{Time: testNow, Op: opSwitch, Phase: phaseDone, Sub: "alice", Migrated: true},
+		{Time: testNow, Op: opKeep, Phase: phaseDone, Fingerprint: "fp", Account: "d-4", Kept: ".credentials.json.prev"},
 	} {
 		line, err := encodeJournalLine(e)
 		if err != nil {
@@ -1142,6 +1143,8 @@ func FuzzJournalLine(f *testing.F) {
 	f.Add([]byte(`{"op":"switch","phase":"done","sub":"b","time":"2026-01-01T10:00:00+05:30","live_mtime":null}`))
 	f.Add([]byte(`{"OP":"capture","Phase":"done","SUB":"\u00e9\ud800","reason":"<&>"}`))
 	f.Add([]byte(`{"op":"switch","phase":"done"}`))
+	f.Add([]byte(`{"op":"keep","phase":"done","sub":""}`))
+	f.Add([]byte(`{"op":"switch","phase":"done","sub":"","account":"d-4"}`))
 	f.Add([]byte(`{"op":1}`))
 	f.Add([]byte(""))
 	f.Fuzz(func(t *testing.T, line []byte) {
@@ -1149,8 +1152,8 @@ func FuzzJournalLine(f *testing.F) {
 		if !ok {
 			return
 		}
-		if e.Op == "" || e.Phase == "" || e.Sub == "" {
-			t.Fatalf("accepted a record without op, phase or sub: %+v", e)
+		if e.Op == "" || e.Phase == "" || e.Sub == "" && (e.Op != opKeep || e.Account == "") {
+			t.Fatalf("accepted a record without op, phase or sub (only a keep record naming an account may lack a sub): %+v", e)
 		}
 		if len(line) > journalMaxLine {
 			t.Fatalf("accepted a line of %d bytes", len(line))

@@ -494,3 +494,60 @@ func TestARefreshInTheSameTickAsTheLastChangeIsHealed(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "rt-bob-2", refreshTokenOf(got))
 }
+
+// A /login to dave, then a forced switch: the only copy of dave's login is
+// kept as the live backup. Its file does not say whose account it is, so
+// the keep record names the account .claude.json showed, and a restore of
+// it into a sub that remembers another account is refused: it would file
+// dave's login under bob (or alice). The live sub's own refresh, kept the
+// same way, still goes back into its sub.
+func TestAKeptNewLoginIsNotRestoredIntoAnotherAccountsSub(t *testing.T) {
+	f, claudeJSONPath := accountsFixture(t) // bob live, .claude.json shows bob
+	writeFile(t, claudeJSONPath, claudeJSON(daveAccount))
+	login := claudeDoc(fresh.Add(time.Hour), "rt-dave")
+	f.refreshAt(t, login, later())
+	_, err := f.m.SwitchTo("alice", "rotate", Force())
+	require.NoError(t, err)
+	kept := filepath.Base(f.m.LivePath()) + prevSuffix
+	got, err := os.ReadFile(filepath.Join(f.dir, kept))
+	require.NoError(t, err)
+	require.Equal(t, login, got, "dave's login is kept")
+
+	before := map[string][]byte{}
+	for _, sub := range []string{"alice", "bob"} {
+		before[sub], err = os.ReadFile(f.slot(sub))
+		require.NoError(t, err)
+		err := f.m.Restore(kept, sub)
+		require.ErrorIs(t, err, ErrIdentityDrift, sub)
+		assert.Contains(t, err.Error(), "d-4", "%s: the refusal names the kept login's account", sub)
+		assert.NotContains(t, err.Error(), "rt-dave", "no token material")
+	}
+	for sub, b := range before {
+		got, err := os.ReadFile(f.slot(sub))
+		require.NoError(t, err)
+		assert.Equal(t, b, got, "%s's slot keeps its own login", sub)
+	}
+
+	// A sub that remembers no account may take it; forced, any may.
+	require.NoError(t, f.m.Restore(kept, "erik"))
+	got, err = os.ReadFile(f.slot("erik"))
+	require.NoError(t, err)
+	assert.Equal(t, login, got)
+	require.NoError(t, f.m.Restore(kept, "bob", Force()), "forced, the operator's word stands")
+}
+
+// The live sub's own refresh, kept by a forced switch while .claude.json
+// shows its account, goes back into that sub.
+func TestAKeptRefreshIsRestoredIntoItsOwnSub(t *testing.T) {
+	f, _ := accountsFixture(t) // bob live, .claude.json shows bob
+	refresh := claudeDoc(fresh.Add(time.Hour), "rt-bob-2")
+	f.refreshAt(t, refresh, later())
+	_, err := f.m.SwitchTo("alice", "rotate", Force())
+	require.NoError(t, err)
+	kept := filepath.Base(f.m.LivePath()) + prevSuffix
+	require.ErrorIs(t, f.m.Restore(kept, "alice"), ErrIdentityDrift, "bob's login is not alice's")
+	require.NoError(t, f.m.Restore(kept, "bob"))
+	got, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	assert.Equal(t, refresh, got)
+}

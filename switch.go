@@ -359,15 +359,26 @@ func (m *Manager) switchLocked(mu *mutation, c *change, sub string, plan switchP
 }
 
 // recordKept journals whose login the drifted live file just kept as the
-// live backup holds, when the journal can tell (the sub live when it was
-// written), so that [Manager.Backups] names it. A failure is logged.
+// live backup holds: the sub, when the journal can tell (the sub live when
+// it was written), so that [Manager.Backups] names it; and the account
+// .claude.json shows, before the switch splices another in, so that a
+// restore of a new login is not filed under a sub of another account. A
+// failure is logged.
 func (m *Manager) recordKept(c *change, plan switchPlan) {
 	owner, fp := plan.liveOwner, m.cfg.format.parse(plan.live.Data).fingerprint
-	if owner == "" || fp == "" {
+	account := ""
+	if shown := m.shownAccount(); shown != nil {
+		account = accountID(shown)
+	}
+	if fp == "" || owner == "" && account == "" {
 		return
 	}
-	e := JournalEntry{Time: m.cfg.now(), Op: opKeep, Phase: phaseDone, Sub: owner, Fingerprint: fp,
-		Kept: m.rel(m.live + prevSuffix), Reason: "the drifted live file, " + owner + "'s login, kept before a forced switch"}
+	whose := owner + "'s login"
+	if owner == "" {
+		whose = "a login no slot holds"
+	}
+	e := JournalEntry{Time: m.cfg.now(), Op: opKeep, Phase: phaseDone, Sub: owner, Fingerprint: fp, Account: account,
+		Kept: m.rel(m.live + prevSuffix), Reason: "the drifted live file, " + whose + ", kept before a forced switch"}
 	if err := c.record(e); err != nil {
 		m.cfg.logger.Warn("journal record failed", "sub", owner, "op", opKeep, "reason", err.Error())
 	}

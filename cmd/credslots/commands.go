@@ -398,7 +398,11 @@ func printLog(w io.Writer, entries []credslots.JournalEntry) {
 		if e.Error != "" {
 			what = printable(e.Error)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), printable(e.Op), printable(e.Phase), printable(e.Sub), what)
+		sub := printable(e.Sub)
+		if sub == "" {
+			sub = "-" // a keep record of a login no slot holds
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), printable(e.Op), printable(e.Phase), sub, what)
 	}
 	_ = tw.Flush()
 }

@@ -562,3 +562,10 @@ func TestBinaryEndToEnd(t *testing.T) {
 	assert.Contains(t, r.stderr, "usage:")
 	assert.NotContains(t, r.stdout+r.stderr, "rt-")
 }
+
+// A keep record of a login no slot holds has no sub: its column says so.
+func TestLogPrintsAnOwnerlessKeepRecord(t *testing.T) {
+	var b strings.Builder
+	printLog(&b, []credslots.JournalEntry{{Time: testNow, Op: "keep", Phase: "done", Account: "d-4", Reason: "kept"}})
+	assert.Contains(t, b.String(), "keep  done  -  kept")
+}
