@@ -64,7 +64,7 @@ func (m *Manager) claudeJSONPath() string {
 		}
 		return ""
 	}
-	inside := filepath.Join(m.dir, claudeJSONName)
+	inside := m.claudeInside
 	if fi, err := m.cfg.fs.Lstat(inside); err == nil && fi.Mode().IsRegular() {
 		return inside
 	}

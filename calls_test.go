@@ -431,7 +431,7 @@ func TestSwitchPartAllocs(t *testing.T) {
 		i++
 		_, err := m.SwitchTo(subs[i%2], "r")
 		require.NoError(t, err)
-	}), 118.0, "a switch (its locks' allocations included, the owner record read back; 264, 147, then 123 before)")
+	}), 110.0, "a switch (its locks' allocations included, the owner record read back; 264, 147, 123, then 114 before)")
 	assertAllocs(t, testing.AllocsPerRun(50, func() {
 		_, err := disk.StatLock(dir)
 		require.NoError(t, err)

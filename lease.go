@@ -322,7 +322,7 @@ func (m *Manager) seatToRecover(r leaseRecord, records []leaseRecord) bool {
 }
 
 // leasesDir, leaseLockPath and leaseRecordPath name a sub's lease files.
-func (m *Manager) leasesDir() string { return filepath.Join(m.private, leasesDirName) }
+func (m *Manager) leasesDir() string { return m.leasesPath }
 
 func (m *Manager) leaseLockPath(sub string) string {
 	return filepath.Join(m.leasesDir(), sub+lockSuffix)

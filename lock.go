@@ -117,6 +117,11 @@ type realDir struct {
 type mutation struct {
 	release []func()
 	dirs    []*dirLock
+	// Room for what a change with every CLI lock holds, so that taking them
+	// grows no slice: the lock file, four locks, the owner record, the
+	// journal and the held marker; four lock directories.
+	releaseRoom [8]func()
+	dirsRoom    [4]*dirLock
 	// owners is what the change knows of its directories' owners, for the
 	// files it creates (see ownerMemo): &memo, or nil.
 	owners *ownerMemo
@@ -211,11 +216,8 @@ func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 		return nil, err
 	}
 	m.locks.lockSeen.Store(true)
-	// Room for what a change with every CLI lock holds, so that taking them
-	// grows no slice: the lock file, four locks, the owner record, the
-	// journal and the held marker.
-	mu := &mutation{release: make([]func(), 1, 8), dirs: make([]*dirLock, 0, 4), memo: ownerMemo{m: m, root: disk.RunningAsRoot()}}
-	mu.release[0] = unlock
+	mu := &mutation{memo: ownerMemo{m: m, root: disk.RunningAsRoot()}}
+	mu.release, mu.dirs = append(mu.releaseRoom[:0], unlock), mu.dirsRoom[:0]
 	owners := &mu.memo
 	mu.owners = owners
 	owners.seed(m.private, priv)
@@ -363,7 +365,7 @@ func heldBy(mu *mutation) *LockHolder {
 	if !ok || len(mu.dirs) == 0 {
 		return nil
 	}
-	marker := &LockHolder{PID: clilock.PID(), ProcStart: me.Start}
+	marker := &LockHolder{PID: clilock.PID(), ProcStart: me.Start, Locks: make([]HeldLock, 0, len(mu.dirs))}
 	for _, l := range mu.dirs {
 		h, ok := clilock.Identify(l.path, l.Stat())
 		if !ok {

@@ -430,3 +430,11 @@ func otherUserRoot(t *testing.T) (root, exe string) {
 	require.NoError(t, os.WriteFile(exe, data, 0o755))
 	return root, exe
 }
+
+// TestParentOf: for the clean paths the Manager joins, parentOf is
+// filepath.Dir.
+func TestParentOf(t *testing.T) {
+	for _, p := range []string{"/a/b/.credentials.json", "/x", "/", "rel/auth.json", "auth.json", "/a/b.c/d.lock"} {
+		assert.Equal(t, filepath.Dir(p), parentOf(p), p)
+	}
+}

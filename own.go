@@ -169,11 +169,23 @@ func (o *ownerMemo) own(path string) {
 	if !o.root {
 		return
 	}
-	dir := filepath.Dir(path)
+	dir := parentOf(path)
 	owner, seen := o.lookup(dir)
 	if !seen {
 		owner = o.m.dirOwner(dir)
 		o.remember(dir, owner)
 	}
 	o.m.ownAs(path, owner)
+}
+
+// parentOf is filepath.Dir of a path the Manager joined (so clean), without
+// cleaning it again; elsewhere than on a separator-only-slash system, or for
+// a path in the root, it is filepath.Dir.
+func parentOf(path string) string {
+	if filepath.Separator == '/' {
+		if i := strings.LastIndexByte(path, '/'); i > 0 {
+			return path[:i]
+		}
+	}
+	return filepath.Dir(path)
 }

@@ -27,19 +27,22 @@ import (
 // CLI's own token refresh. The zero Manager is not usable: build one with
 // [New].
 type Manager struct {
-	cfg      config
-	dir      string
-	live     string
-	private  string // "<creds dir>/.credslots": lock, journal, backups
-	lockPath string
-	subs     []string
-	slots    map[string]string          // sub -> slot path
-	bySlot   map[string]string          // slot path -> sub
-	byTarget map[string]string          // live symlink target, as the package writes it -> sub
-	prints   map[string]string          // sub -> fingerprint sidecar path
-	held     atomic.Pointer[LockHolder] // the CLI locks the change in progress holds
-	locks    lockCache                  // what the locks keep between changes (lock.go)
-	memo     memos                      // what the checks' reads found (memo.go)
+	cfg          config
+	dir          string
+	live         string
+	private      string // "<creds dir>/.credslots": lock, journal, backups
+	lockPath     string
+	statePath    string // the state file, joined once
+	leasesPath   string // the leases directory, joined once
+	claudeInside string // "<creds dir>/.claude.json", joined once
+	subs         []string
+	slots        map[string]string          // sub -> slot path
+	bySlot       map[string]string          // slot path -> sub
+	byTarget     map[string]string          // live symlink target, as the package writes it -> sub
+	prints       map[string]string          // sub -> fingerprint sidecar path
+	held         atomic.Pointer[LockHolder] // the CLI locks the change in progress holds
+	locks        lockCache                  // what the locks keep between changes (lock.go)
+	memo         memos                      // what the checks' reads found (memo.go)
 }
 
 // New builds a Manager from options. It touches no file. It returns an error
@@ -72,6 +75,9 @@ func New(opts ...Option) (*Manager, error) {
 	m.live = filepath.Join(m.dir, c.liveName)
 	m.private = filepath.Join(m.dir, privateDirName)
 	m.lockPath = filepath.Join(m.private, "lock")
+	m.statePath = filepath.Join(m.private, stateName)
+	m.leasesPath = filepath.Join(m.private, leasesDirName)
+	m.claudeInside = filepath.Join(m.dir, claudeJSONName)
 
 	locks := c.format.cliLocks(m.dir, m.dir)
 	all := make([]derived, 0, 4+2*len(locks)+3*len(m.subs))
@@ -270,6 +276,9 @@ func (m *Manager) ActiveSubscription() (string, bool) {
 // slotNamed returns the sub whose slot path a symlink target (relative to
 // the live path's directory, or absolute) names.
 func (m *Manager) slotNamed(link string) (string, bool) {
+	if sub, ok := m.byTarget[link]; ok {
+		return sub, true // the target as a switch writes it: that slot's path
+	}
 	if !filepath.IsAbs(link) {
 		link = filepath.Join(filepath.Dir(m.live), link)
 	}

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -42,7 +41,7 @@ type subState struct {
 // hold a rejection that must keep standing.
 func (m *Manager) readState() (map[string]subState, error) {
 	state := map[string]subState{}
-	data, err := m.cfg.fs.ReadFile(filepath.Join(m.private, stateName))
+	data, err := m.cfg.fs.ReadFile(m.statePath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return state, nil
@@ -50,7 +49,7 @@ func (m *Manager) readState() (map[string]subState, error) {
 		return nil, fmt.Errorf("credslots: read state file: %w", err)
 	}
 	if err := json.Unmarshal(data, &state); err != nil {
-		return nil, fmt.Errorf("credslots: state file %s is malformed; fix or remove it", filepath.Join(m.private, stateName))
+		return nil, fmt.Errorf("credslots: state file %s is malformed; fix or remove it", m.statePath)
 	}
 	return state, nil
 }
@@ -134,7 +133,7 @@ func (m *Manager) updateStateLocked(sub string, update func(*subState)) error {
 	if err != nil {
 		return fmt.Errorf("credslots: encode state: %w", err)
 	}
-	return m.writeFile(filepath.Join(m.private, stateName), append(data, '\n'))
+	return m.writeFile(m.statePath, append(data, '\n'))
 }
 
 // keepMarkLocked extends sub's invalid mark from the login with

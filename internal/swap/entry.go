@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -141,9 +142,9 @@ func IsMissing(err error) bool {
 // CreateTempSymlink creates a symlink to target under a fresh temporary
 // name beside dest and returns that name.
 func CreateTempSymlink(fsys disk.FS, dest, target string) (string, error) {
-	dir, base := filepath.Dir(dest), filepath.Base(dest)
+	prefix := tempLinkPrefix(dest)
 	for i := 0; ; i++ {
-		name := filepath.Join(dir, "."+base+TempLinkMarker+strconv.FormatUint(rand.Uint64(), 36))
+		name := prefix + strconv.FormatUint(rand.Uint64(), 36)
 		err := fsys.Symlink(target, name)
 		if err == nil {
 			return name, nil
@@ -152,4 +153,15 @@ func CreateTempSymlink(fsys disk.FS, dest, target string) (string, error) {
 			return "", fmt.Errorf("credslots: create temp symlink for %s: %w", dest, err)
 		}
 	}
+}
+
+// tempLinkPrefix is the start of a temporary symlink's name beside dest:
+// dest's directory, a dot, dest's base and the marker. Where the separator
+// is a slash it is cut from dest as spelled, without cleaning it again.
+func tempLinkPrefix(dest string) string {
+	if filepath.Separator == '/' {
+		i := strings.LastIndexByte(dest, '/') + 1
+		return dest[:i] + "." + dest[i:] + TempLinkMarker
+	}
+	return filepath.Join(filepath.Dir(dest), "."+filepath.Base(dest)+TempLinkMarker)
 }

@@ -246,3 +246,12 @@ func BenchmarkSymlink(b *testing.B) {
 		}
 	}
 }
+
+// TestTempLinkPrefix: the temporary's name is the one filepath would join
+// beside a clean destination.
+func TestTempLinkPrefix(t *testing.T) {
+	for _, dest := range []string{"/a/b/.credentials.json", "/x", "rel/auth.json", "auth.json", "/a/b.c/d"} {
+		want := filepath.Join(filepath.Dir(dest), "."+filepath.Base(dest)+TempLinkMarker)
+		assert.Equal(t, want, tempLinkPrefix(dest), dest)
+	}
+}
