@@ -65,7 +65,7 @@ type globals struct {
 // Main runs the command with args (without the program name) and returns
 // its exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
-	if os.Getenv(guardEnv) == "1" {
+	if os.Getenv(guardEnv) != "" {
 		return guardMain()
 	}
 	var g globals

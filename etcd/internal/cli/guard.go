@@ -5,8 +5,9 @@ package cli
 // otherwise leave the command running with a login the cluster is about
 // to hand to another host. The lessee sends the guard, every tick, how
 // long the command may still run; the guard, in a process group of its
-// own, SIGKILLs the command (through a pidfd, so never a reused pid) when
-// that time passes without a newer word, or when the lessee goes.
+// own, SIGKILLs the command (through a pidfd, so never a reused pid) and
+// its process group when that time passes without a newer word, or when
+// the lessee goes.
 
 import (
 	"encoding/binary"
@@ -14,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -53,7 +55,7 @@ func startGuard(pid int, stderr io.Writer) *guard {
 	}
 	defer r.Close()
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), guardEnv+"=1")
+	cmd.Env = append(os.Environ(), guardEnv+"="+strconv.Itoa(pid))
 	cmd.ExtraFiles = []*os.File{r, pfd} // fds 3 and 4
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &unix.SysProcAttr{Setpgid: true}
@@ -85,10 +87,17 @@ func (g *guard) stop() {
 }
 
 // guardMain runs the guard: fd 3 is the lessee's pipe, fd 4 the command's
-// pidfd.
+// pidfd, and guardEnv the command's pid, which leads its process group.
 func guardMain() int {
 	in := os.NewFile(3, "lessee")
 	pidfd := 4
+	pgid, _ := strconv.Atoi(os.Getenv(guardEnv))
+	kill := func() {
+		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		if pgid > 1 {
+			signalGroup(pgid, unix.SIGKILL) // what it started, in its group
+		}
+	}
 	words := make(chan time.Duration)
 	go func() {
 		defer close(words)
@@ -107,12 +116,12 @@ func guardMain() int {
 		case d, ok := <-words:
 			if !ok {
 				// The lessee is gone (or done, and so is the command).
-				_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+				kill()
 				return 0
 			}
 			deadline.Reset(d)
 		case <-deadline.C:
-			_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+			kill()
 			fmt.Fprintln(os.Stderr, "credslots-etcd: the lessee did not renew the command's time: killed it")
 			return 0
 		}

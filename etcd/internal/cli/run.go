@@ -131,15 +131,20 @@ func doRun(ctx context.Context, pool *etcd.Pool, format credslots.Format, o *run
 
 // supervise runs the command with the lease's seat, writes each refresh it
 // makes back, forwards signals, and stops it (SIGTERM, then SIGKILL before
-// the lease can expire) once the lease is lost. It returns the command's
-// exit status (128+N for a signal N).
+// the lease can expire) once the lease is lost. The command runs in a
+// process group of its own (see groupAttr): signals go to the whole group,
+// and whatever of it is left when the command exits is killed before the
+// lease is released. It returns the command's exit status (128+N for a
+// signal N).
 func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv []string, stderr io.Writer) int {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), envName+"="+lease.Seat(), "CREDSLOTS_SUB="+lease.Sub(), "CREDSLOTS_SEAT="+lease.Seat())
 	// The command dies with this process: a crashed lessee never leaves it
-	// running with a login whose lease nobody renews.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// running with a login whose lease nobody renews (what it started is
+	// the guard's to kill, by its group).
+	attr, restoreTTY := groupAttr()
+	cmd.SysProcAttr = attr
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -150,6 +155,7 @@ func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv 
 		fmt.Fprintln(stderr, "credslots-etcd: start:", err)
 		return 127
 	}
+	pgid := cmd.Process.Pid // the group's leader
 	g := startGuard(cmd.Process.Pid, stderr)
 	allowed := func() time.Duration { return time.Until(lease.Expires().Add(-lease.TTL() / 4)) }
 	g.allow(allowed())
@@ -181,14 +187,14 @@ func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv 
 		if errors.Is(lease.Err(), etcd.ErrLeaseLost) {
 			fmt.Fprintf(stderr, "credslots-etcd: %v; stopping the command\n", lease.Err())
 		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+		signalGroup(pgid, syscall.SIGTERM)
 		// SIGKILL a quarter TTL before the cluster may end the lease.
 		kill := time.NewTimer(max(allowed(), 0))
 		defer kill.Stop()
 		select {
 		case <-exited:
 		case <-kill.C:
-			_ = cmd.Process.Kill()
+			signalGroup(pgid, syscall.SIGKILL)
 		}
 	}()
 
@@ -201,7 +207,9 @@ func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv 
 		case <-exited:
 			running = false
 		case s := <-sigs:
-			_ = cmd.Process.Signal(s)
+			if sig, ok := s.(syscall.Signal); ok {
+				signalGroup(pgid, sig)
+			}
 		case <-poll.C:
 			if now := stamp(seatFile); now != last {
 				last = now
@@ -211,6 +219,12 @@ func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv 
 			}
 		}
 	}
+	// What the command left running in its group would hold the login past
+	// the release: asked to stop, then killed before the lease may end.
+	if stopGroup(pgid, min(max(allowed(), 0), groupGrace)) {
+		fmt.Fprintln(stderr, "credslots-etcd: the command left processes running in its group: killed them before the release")
+	}
+	restoreTTY()
 	var ee *exec.ExitError
 	switch {
 	case werr == nil:
