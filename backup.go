@@ -503,7 +503,7 @@ func (m *Manager) accountMismatch(backup, sub string, cred credential, known boo
 	if err != nil || mine == nil || accountID(mine) == kept {
 		return ""
 	}
-	advice := "restore it into a sub that remembers no account"
+	advice := "restore it into a sub that remembers no account (a new one: add it to the configured subs, --subs for the command)"
 	for _, other := range m.subs {
 		if _, acct, err := m.storedSidecar(other); other != sub && err == nil && acct != nil && accountID(acct) == kept {
 			advice = fmt.Sprintf("restore it into %s (credslots restore %s %s)", other, backup, other)

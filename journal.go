@@ -476,31 +476,53 @@ func (m *Manager) migrateOldSwitchLog() error {
 
 // rotateJournal rewrites the journal with its newest records, about
 // journalKeep bytes, and always the intent and done records of the last
-// completed switch or heal. A journal past the reader's bound is rotated
-// from its tail. Only the newest records are decoded, back to the last
-// completed change, and of the older lines only those that name its id:
-// every record of a change carries its id as written here.
+// completed switch or heal, and the newest keptRecords keep records that
+// name an account (a kept live file's backups outlive many rotations, and
+// its record is what says whose account it holds; see recordKept). A
+// journal past the reader's bound is rotated from its tail. Only the
+// newest records are decoded, back to the last completed change, and of
+// the older lines only those that name its id or are keep records: every
+// record of a change carries its id as written here.
 func (m *Manager) rotateJournal() error {
 	data, err := m.journalBytes()
 	if err != nil {
 		return fmt.Errorf("credslots: rotate journal: %w", err)
 	}
-	var keep func([]byte) bool
-	if done, why := lastCompletedChange(data); why == "" {
-		var id []byte
-		if done.ID != "" {
-			id = journal.AppendString(nil, done.ID)
+	var id []byte
+	done, why := lastCompletedChange(data)
+	if why == "" && done.ID != "" {
+		id = journal.AppendString(nil, done.ID)
+	}
+	// The oldest keep records past keptRecords go, first.
+	dropKept := bytes.Count(data, keepMarker) - keptRecords
+	keep := func(line []byte) bool {
+		kept := bytes.Contains(line, keepMarker)
+		if !kept && (why != "" || id != nil && !bytes.Contains(line, id)) {
+			return false // no record of that change: not decoded
 		}
-		keep = func(line []byte) bool {
-			if id != nil && !bytes.Contains(line, id) {
-				return false // no record of that change: not decoded
+		e, ok := parseJournalLine(bytes.TrimSpace(line))
+		switch {
+		case !ok:
+			return false
+		case e.Op == opKeep:
+			if e.Account == "" {
+				return false
 			}
-			e, ok := parseJournalLine(bytes.TrimSpace(line))
-			return ok && sameChange(e, done)
+			dropKept--
+			return dropKept < 0
 		}
+		return why == "" && sameChange(e, done)
 	}
 	return m.writeFile(m.journalPath(), journal.Keep(data, journalKeep, keep))
 }
+
+// keptRecords is how many keep records naming an account a rotation keeps,
+// beside the newest records: more than the backup generations of the live
+// file kept by default.
+const keptRecords = 64
+
+// keepMarker is how a keep record's op is written (see encodeJournalLine).
+var keepMarker = []byte(`"op":"keep"`)
 
 // lastCompletedChange is the newest completed switch or heal of the
 // journal's bytes, decoding its lines from the newest back only as far as

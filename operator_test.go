@@ -5,6 +5,8 @@ package credslots
 // account's login under another and never lose a mark.
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -550,4 +552,40 @@ func TestAKeptRefreshIsRestoredIntoItsOwnSub(t *testing.T) {
 	got, err := os.ReadFile(f.slot("bob"))
 	require.NoError(t, err)
 	assert.Equal(t, refresh, got)
+}
+
+// The keep record that says whose account a kept live file holds outlives
+// rotations of the journal (the backup does), up to keptRecords of them.
+func TestAKeepRecordOutlivesARotation(t *testing.T) {
+	f, claudeJSONPath := accountsFixture(t)
+	writeFile(t, claudeJSONPath, claudeJSON(daveAccount))
+	f.refreshAt(t, claudeDoc(fresh.Add(time.Hour), "rt-dave"), later())
+	_, err := f.m.SwitchTo("alice", "rotate", Force())
+	require.NoError(t, err)
+	kept := filepath.Base(f.m.LivePath()) + prevSuffix
+
+	// Older keep records, more than a rotation keeps, then enough records
+	// to rotate the journal twice over.
+	var old bytes.Buffer
+	for i := 0; i < keptRecords+6; i++ {
+		line, err := encodeJournalLine(JournalEntry{Time: testNow, Op: opKeep, Phase: phaseDone, Fingerprint: fmt.Sprint("fp-", i), Account: "x-1", Kept: kept})
+		require.NoError(t, err)
+		old.Write(line)
+	}
+	data := append(old.Bytes(), mustRead(t, f.m.journalPath())...)
+	writeFile(t, f.m.journalPath(), append(data, captureFill(t, 2*journalRotateAt)...))
+	_, err = f.m.CaptureSlotFingerprint("bob") // one more record: the journal rotates
+	require.NoError(t, err)
+	require.Less(t, len(mustRead(t, f.m.journalPath())), journalRotateAt, "rotated")
+
+	n, dave := 0, false
+	for _, e := range journalOf(t, f.m) {
+		if e.Op == opKeep {
+			n++
+			dave = dave || e.Account == "d-4"
+		}
+	}
+	assert.True(t, dave, "the newest keep record stays")
+	assert.Equal(t, keptRecords, n, "the oldest keep records past keptRecords go")
+	require.ErrorIs(t, f.m.Restore(kept, "bob"), ErrIdentityDrift, "dave's login is still not bob's")
 }
