@@ -420,7 +420,11 @@ func (m *Manager) readBackup(backup, path, sub string, force bool) (data []byte,
 			backup, why, sub, owner, backup, owner, ErrIdentityDrift)
 	}
 	stored, _ := m.storedFingerprint(sub)
-	if m.cfg.format.stableIdentity() && of != sub && cred.fingerprint != "" && stored != "" && cred.fingerprint != stored && !force {
+	ident := stored
+	if ident == "" && m.cfg.format.stableIdentity() {
+		ident = m.currentFingerprint(sub) // none captured yet: the slot's own stands for it
+	}
+	if m.cfg.format.stableIdentity() && of != sub && cred.fingerprint != "" && ident != "" && cred.fingerprint != ident && !force {
 		// The identity survives a refresh: a login with another one is
 		// another account's, whichever sub it is.
 		return nil, false, fmt.Errorf("credslots: backup %s holds a login whose %s differs from the one captured for %s: another account's; file it under a sub of its own (credslots add NAME), or Force: %w",

@@ -489,6 +489,13 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 		if data, ok := slots.data[sub]; ok && adopt && m.cfg.format.parse(data).fingerprint != fp {
 			return foreign{why: fmt.Sprintf("slot %s already holds a login with another %s: a refresh of it is healed (credslots heal %s); file a new login under a sub of its own (credslots add NAME), or replace it (credslots add %s --force)", sub, field, sub, sub)}, nil
 		}
+		if data, ok := slots.data[sub]; ok && !adopt && stored == "" && fp != "" {
+			// No identity captured yet (a slot made by hand): the one its
+			// slot holds stands for it.
+			if cur := m.cfg.format.parse(data).fingerprint; cur != "" && cur != fp {
+				return foreign{newLogin: true, why: fmt.Sprintf("the live file's %s differs from the one slot %s holds (none captured for it yet): a new login; file it under a sub of its own (credslots add NAME)", field, sub)}, nil
+			}
+		}
 	}
 	last, lwhy := lastLiveChange(entries)
 	// baseline: the journal recorded what .claude.json showed after its

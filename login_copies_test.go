@@ -7,6 +7,7 @@ package credslots
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -554,4 +555,74 @@ func assertHomeKeepsBob(t *testing.T, f *fixture) {
 	require.NoError(t, err)
 	assert.Equal(t, "alice", l.Sub())
 	require.NoError(t, l.Release())
+}
+
+// A slot made by hand (no identity captured) holds erik's account; a
+// rotation by copy makes erik live, and the CLI then logs in to carol.
+// Where the identity survives a refresh, the slot's own identity stands
+// for the captured one: carol's login is a new login, not erik's refresh,
+// whether the heal is named or not.
+func TestANewLoginIsNotHealedIntoAnUncapturedSlotOfAnotherAccount(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		format Format
+		doc    func(exp time.Time, who string) []byte
+	}{
+		{"codex", CodexCLI, func(exp time.Time, who string) []byte { return codexLogin(exp, "acct-"+who, "rt-"+who+"-0") }},
+		{"gemini", GeminiCLI, func(exp time.Time, who string) []byte { return geminiDoc(exp, "rt-"+who) }},
+	} {
+		for _, named := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/named=%v", tc.name, named), func(t *testing.T) {
+				f := newFixture(t, WithFormat(tc.format))
+				writeFile(t, f.slot("bob"), tc.doc(fresh, "bob"))
+				writeFile(t, f.slot("alice"), tc.doc(fresh, "alice"))
+				erik := tc.doc(fresh, "erik")
+				writeFile(t, f.slot("erik"), erik) // by hand, never captured
+				_, err := f.m.SwitchTo("alice", "start")
+				require.NoError(t, err)
+				_, err = f.m.SwitchTo("bob", "start")
+				require.NoError(t, err)
+				f.refreshAt(t, erik, time.Now().Add(time.Minute)) // cp <live>.erik <live>
+				sub, ok, err := f.m.RecordFlip()
+				require.NoError(t, err)
+				require.True(t, ok)
+				require.Equal(t, "erik", sub)
+				f.refreshAt(t, tc.doc(fresh.Add(2*time.Hour), "carol"), later()) // a login to carol
+				var res SwitchResult
+				if named {
+					res, err = f.m.HealDriftTo("erik")
+				} else {
+					res, err = f.m.HealDrift()
+				}
+				require.ErrorIs(t, err, ErrNewLogin, "carol's login healed into erik's slot: %s", res.Reason)
+				require.ErrorIs(t, err, ErrIdentityDrift)
+				assert.Contains(t, res.Reason, "credslots add NAME")
+				require.Equal(t, string(erik), string(mustRead(t, f.slot("erik"))), "erik's slot keeps erik's login")
+
+				// erik's own refresh (same identity) still heals.
+				f.refreshAt(t, tc.doc(fresh.Add(3*time.Hour), "erik"), later().Add(time.Minute))
+				_, err = f.m.HealDriftTo("erik")
+				require.NoError(t, err)
+			})
+		}
+	}
+}
+
+// Restore over a slot made by hand: where the identity survives a
+// refresh, the slot's own identity stands for the captured one, so
+// another account's login is refused.
+func TestCodexRestoreRefusesAnotherAccountOverAnUncapturedSlot(t *testing.T) {
+	f := newFixture(t, WithFormat(CodexCLI))
+	writeFile(t, f.slot("bob"), codexLogin(fresh, "acct-bob", "rt-bob-0"))
+	erik := codexLogin(fresh, "acct-erik", "rt-erik-0")
+	writeFile(t, f.slot("erik"), erik) // by hand, never captured
+	carol := codexLogin(fresh.Add(time.Hour), "acct-carol", "rt-carol-0")
+	writeFile(t, f.m.LivePath()+prevSuffix, carol)
+	kept := filepath.Base(f.m.LivePath()) + prevSuffix
+	err := f.m.Restore(kept, "erik")
+	require.ErrorIs(t, err, ErrIdentityDrift)
+	require.Equal(t, string(erik), string(mustRead(t, f.slot("erik"))))
+	// erik's own account's other login goes in.
+	writeFile(t, f.m.LivePath()+prevSuffix, codexLogin(fresh.Add(time.Hour), "acct-erik", "rt-erik-1"))
+	require.NoError(t, f.m.Restore(kept, "erik"))
 }
