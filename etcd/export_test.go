@@ -37,3 +37,14 @@ func SettleSeat(ctx context.Context, p *Pool, seat string) (*Settled, error) {
 	}
 	return p.settle(ctx, seat, rec)
 }
+
+// GoneFromSeat drops l's hold on its seat as the end of its process does
+// (its lock file closed), leaving the Lease otherwise as it is.
+func GoneFromSeat(l *Lease) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seatLock != nil {
+		_ = l.seatLock.Close()
+		l.seatLock = nil
+	}
+}

@@ -47,8 +47,9 @@ type Lease struct {
 	id   clientv3.LeaseID
 
 	mu       sync.Mutex
-	rev      int64  // the login's revision the seat's login derives from
-	stored   []byte // the login as stored at rev
+	seatLock *os.File // the seat's flock, held until the lease ends (see lockSeat)
+	rev      int64    // the login's revision the seat's login derives from
+	stored   []byte   // the login as stored at rev
 	record   seatRecord
 	released bool
 
@@ -124,6 +125,16 @@ func (p *Pool) Lease(ctx context.Context, seat string, opts ...LeaseOption) (*Le
 		ctx, cancel = context.WithTimeout(ctx, p.ttl)
 		defer cancel()
 	}
+	seatLock, err := lockSeat(seat)
+	if err != nil {
+		return nil, err
+	}
+	held := false // from the lease on, its end unlocks the seat
+	defer func() {
+		if !held {
+			_ = seatLock.Close()
+		}
+	}()
 	if err := retry(ctx, func() error { _, err := p.recoverSeat(ctx, seat); return err }); err != nil {
 		return nil, err
 	}
@@ -150,8 +161,9 @@ func (p *Pool) Lease(ctx context.Context, seat string, opts ...LeaseOption) (*Le
 		rcancel()
 		return nil, fmt.Errorf("credslots-etcd: start session: %w", err)
 	}
-	l := &Lease{p: p, seat: seat, sess: sess, id: sess.Lease(), lastRenew: granted,
+	l := &Lease{p: p, seat: seat, seatLock: seatLock, sess: sess, id: sess.Lease(), lastRenew: granted,
 		done: make(chan struct{}), stop: make(chan struct{})}
+	held = true
 	// Renewals are measured from now on, through a wait for a free sub.
 	l.wg.Add(1)
 	go l.renew()
@@ -196,12 +208,17 @@ func (l *Lease) abandon(ctx context.Context) {
 }
 
 // endSession stops the keep-alives and revokes the lease, waiting no longer
-// than one request may take (a lease that cannot be revoked expires).
+// than one request may take (a lease that cannot be revoked expires); then
+// the seat is another lease's to take.
 func (l *Lease) endSession() {
 	l.sess.Orphan()
 	ctx, cancel := l.p.opCtx(context.Background())
 	defer cancel()
 	_, _ = l.p.cli.Revoke(ctx, l.id)
+	if l.seatLock != nil {
+		_ = l.seatLock.Close()
+		l.seatLock = nil
+	}
 }
 
 // acquire creates a free sub's lease key, bound to the session, in a

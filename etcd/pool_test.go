@@ -309,10 +309,13 @@ func TestLeftoverSeatIsWrittenBackWhenTheLoginIsUnchanged(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(seat, ".credentials.json"), claudeLogin("alice", 1, later.Add(time.Hour)), 0o600))
 	// The lessee is gone without a word: its session ended, its
-	// write-back never made.
+	// write-back never made, its hold on the seat gone with its process.
 	_, err = cli.Revoke(ctx, clientv3.LeaseID(a.ID()))
 	require.NoError(t, err)
 	<-a.Done()
+	_, err = p.Lease(ctx, seat, etcd.LeaseSub("alice"))
+	require.ErrorIs(t, err, etcd.ErrLeased, "while its lessee runs, a lost lease's seat is its own until it is released")
+	etcd.GoneFromSeat(a)
 
 	// The next lease of that seat writes the leftover back first, then
 	// hands out the login it wrote.

@@ -22,6 +22,38 @@ import (
 // there; it holds no token.
 const recordName = ".credslots-etcd.json"
 
+// seatLockName is the file in a seat a lease holds an exclusive flock on
+// from before it looks at the seat until it is released: two leases of one
+// seat on a host (two runs waiting for a free sub) cannot both fill it. It
+// is never removed while a lease may hold it.
+const seatLockName = ".credslots-etcd.lock"
+
+// lockSeat takes the seat's lock without waiting; a seat another lease on
+// this host holds is refused with ErrLeased. The file is open (close-on-exec)
+// for as long as the lease holds it.
+func lockSeat(seat string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(seat, seatLockName), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("credslots-etcd: seat %s: %w", seat, err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	switch {
+	case err == nil:
+		return f, nil
+	case errors.Is(err, syscall.EWOULDBLOCK):
+		_ = f.Close()
+		return nil, fmt.Errorf("credslots-etcd: seat %s is held by another lease on this host: %w", seat, ErrLeased)
+	default:
+		_ = f.Close()
+		return nil, fmt.Errorf("credslots-etcd: lock seat %s: %w", seat, err)
+	}
+}
+
 // seatLockTimeout bounds the wait for the seat's CLI locks.
 const seatLockTimeout = 10 * time.Second
 
