@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 
 	"github.com/gptme/credslots/internal/credfile"
 	"github.com/gptme/credslots/internal/disk"
@@ -272,6 +273,14 @@ func (m *Manager) clearCarriedMarkLocked(sub, fp string) error {
 	if err != nil {
 		return err
 	}
+	if st := state[sub]; st.invalidAt(fp) && len(st.InvalidLogins) > 0 {
+		// The identity is not the login: the mark names the logins it was
+		// placed on, and the slot's is another one, a new login.
+		if cur := m.currentLogin(sub); cur != "" && !slices.Contains(st.InvalidLogins, cur) {
+			return m.clearMarkLocked(sub)
+		}
+		return nil
+	}
 	if st := state[sub]; !st.invalidAt(fp) || st.InvalidFP == fp {
 		return nil
 	}
@@ -295,8 +304,14 @@ func (m *Manager) clearCarriedMarkLocked(sub, fp string) error {
 	if !carried {
 		return nil
 	}
+	return m.clearMarkLocked(sub)
+}
+
+// clearMarkLocked clears sub's invalid mark, for a capture of a login the
+// server did not reject, and journals it.
+func (m *Manager) clearMarkLocked(sub string) error {
 	if err := m.updateStateLocked(sub, func(st *subState) {
-		st.Invalid, st.InvalidFP, st.InvalidAlso, st.InvalidReason = false, "", nil, ""
+		st.Invalid, st.InvalidFP, st.InvalidAlso, st.InvalidLogins, st.InvalidReason = false, "", nil, nil, ""
 	}); err != nil {
 		return err
 	}

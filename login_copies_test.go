@@ -626,3 +626,34 @@ func TestCodexRestoreRefusesAnotherAccountOverAnUncapturedSlot(t *testing.T) {
 	writeFile(t, f.m.LivePath()+prevSuffix, codexLogin(fresh.Add(time.Hour), "acct-erik", "rt-erik-1"))
 	require.NoError(t, f.m.Restore(kept, "erik"))
 }
+
+// Codex: every login of an account has its account_id, so a mark on the
+// identity stood on a new login of the same account too, and the capture
+// the refusal advises never cleared it. The mark also names the logins it
+// was placed on: a capture of another one (a new login) clears it, a
+// capture of the rejected one keeps it.
+func TestCodexARecaptureAfterANewLoginClearsTheMark(t *testing.T) {
+	f := newFixture(t, WithFormat(CodexCLI))
+	writeFile(t, f.slot("bob"), codexLogin(fresh, "acct-bob", "rt-bob-0"))
+	writeFile(t, f.slot("alice"), codexLogin(fresh, "acct-alice", "rt-alice-0"))
+	_, err := f.m.SwitchTo("alice", "start")
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("bob", "start")
+	require.NoError(t, err)
+	require.NoError(t, f.m.MarkInvalid("bob", "401"))
+	_, err = f.m.SwitchTo("alice", "away")
+	require.NoError(t, err)
+
+	_, err = f.m.CaptureSlotFingerprint("bob")
+	require.NoError(t, err)
+	_, err = f.m.SwitchTo("bob", "back")
+	require.ErrorIs(t, err, ErrInvalidated, "a capture of the rejected login keeps the mark")
+
+	writeFile(t, f.slot("bob"), codexLogin(fresh.Add(time.Hour), "acct-bob", "rt-bob-relogin"))
+	_, err = f.m.SwitchTo("bob", "back")
+	require.ErrorIs(t, err, ErrInvalidated, "until it is captured, the mark stands")
+	_, err = f.m.CaptureSlotFingerprint("bob")
+	require.NoError(t, err)
+	res, err := f.m.SwitchTo("bob", "back")
+	require.NoError(t, err, "a new login of bob's account, captured, is not the rejected one: %s", res.Reason)
+}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/gptme/credslots/internal/credfile"
 )
 
 // stateName is the state file's name in the private directory.
@@ -30,7 +32,13 @@ type subState struct {
 	// stands on, until a new login: the slot's older one when the live
 	// file's was rejected, and those heals and restores wrote since the
 	// rejection, newest last.
-	InvalidAlso   []string `json:"invalid_also,omitempty"`
+	InvalidAlso []string `json:"invalid_also,omitempty"`
+	// InvalidLogins are, where the identity is not the login (Codex CLI's
+	// account_id, which every login of the account has), the logins (see
+	// credential.login) the mark was placed on: the rejected one and the
+	// slot's then. A capture of any other, a new login of the same
+	// account, clears the mark.
+	InvalidLogins []string `json:"invalid_logins,omitempty"`
 	InvalidReason string   `json:"invalid_reason,omitempty"`
 	// Usage is the usage windows last observed (see [Manager.Observe]).
 	Usage []UsageWindow `json:"usage,omitempty"`
@@ -211,34 +219,43 @@ func (m *Manager) markInvalid(ctx context.Context, sub, reason string) error {
 	if !m.knows(sub) {
 		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
 	}
-	fp, reason := m.rejectedFingerprint(sub), clip(reason, maxStateReason)
+	rejected, reason := m.rejectedLogin(sub), clip(reason, maxStateReason)
+	fp := rejected.fingerprint
 	var also []string
 	if slot := m.currentFingerprint(sub); slot != "" && slot != fp {
 		// The slot holds the same account's older login (the live file
 		// is its refresh): the mark stands on it too.
 		also = []string{slot}
 	}
+	var logins []string
+	if rejected.login != "" && rejected.login != fp {
+		// The identity is not the login: the mark names the logins it
+		// stands on, so that a capture can tell a new login of the account.
+		logins = []string{rejected.login}
+		if slot := m.currentLogin(sub); slot != "" && slot != rejected.login {
+			logins = append(logins, slot)
+		}
+	}
 	return m.changeState(ctx, sub, JournalEntry{Op: opInvalid, Reason: reason, Fingerprint: fp}, func(st *subState) {
-		st.Invalid, st.InvalidFP, st.InvalidReason, st.InvalidAlso = true, fp, reason, also
+		st.Invalid, st.InvalidFP, st.InvalidReason, st.InvalidAlso, st.InvalidLogins = true, fp, reason, also, logins
 	})
 }
 
-// rejectedFingerprint is the fingerprint of the login of sub that the
-// server just rejected: the live file's, when the live file is sub's
-// drifted copy (the CLI refreshed and the journal says sub is live), else
-// the slot's.
-func (m *Manager) rejectedFingerprint(sub string) string {
+// rejectedLogin is the login of sub that the server just rejected: the
+// live file's, when the live file is sub's drifted copy (the CLI refreshed
+// and the journal says sub is live), else the slot's.
+func (m *Manager) rejectedLogin(sub string) credential {
 	live, err := inspect(m.cfg.fs, m.live)
 	if err == nil && live.Kind == kindFile {
 		if _, inSlot := m.slotWithHash(live.Hash); !inSlot {
 			if owner, why := m.activeFor(live); why == "" && owner == sub {
-				if fp := m.cfg.format.parse(live.Data).fingerprint; fp != "" {
-					return fp
+				if cred := m.cfg.format.parse(live.Data); cred.fingerprint != "" {
+					return cred
 				}
 			}
 		}
 	}
-	return m.currentFingerprint(sub)
+	return m.readAt(m.slots[sub], credfile.Identity|credfile.Login)
 }
 
 // Candidate is one configured sub as [Manager.SwitchNext] sees it.
