@@ -494,9 +494,10 @@ func (m *Manager) rotateJournal() error {
 		id = journal.AppendString(nil, done.ID)
 	}
 	// The oldest keep records past keptRecords go, first.
-	dropKept := bytes.Count(data, keepMarker) - keptRecords
+	nKept := bytes.Count(data, keepMarker)
+	dropKept := nKept - keptRecords
 	keep := func(line []byte) bool {
-		kept := bytes.Contains(line, keepMarker)
+		kept := nKept > 0 && bytes.Contains(line, keepMarker)
 		if !kept && (why != "" || id != nil && !bytes.Contains(line, id)) {
 			return false // no record of that change: not decoded
 		}
