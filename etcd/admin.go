@@ -18,7 +18,10 @@ type login struct {
 	sub      string
 	doc      []byte // the login document (for Claude Code: {"claudeAiOauth": ...})
 	revision int64  // the login key's ModRevision
-	info     credslots.LoginInfo
+	// keyRev is, on a login a lease acquired, the revision at which its
+	// lease key was made: the lease watches the key's events after it.
+	keyRev int64
+	info   credslots.LoginInfo
 }
 
 // LeaseInfo describes one lease: where a sub's login went.

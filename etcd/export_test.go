@@ -48,3 +48,15 @@ func GoneFromSeat(l *Lease) {
 		l.seatLock = nil
 	}
 }
+
+// WatchFrom is the revision l's watch of its lease key starts at (0: the
+// member's current one).
+func WatchFrom(l *Lease) int64 {
+	if l.keyRev == 0 {
+		return 0
+	}
+	return l.keyRev + 1
+}
+
+// LeaseKey is the key a lease of sub holds in p.
+func LeaseKey(p *Pool, sub string) string { return p.leaseKey(sub) }

@@ -49,6 +49,7 @@ type Lease struct {
 	mu       sync.Mutex
 	seatLock *os.File // the seat's flock, held until the lease ends (see lockSeat)
 	rev      int64    // the login's revision the seat's login derives from
+	keyRev   int64    // the revision at which the lease key was made
 	stored   []byte   // the login as stored at rev
 	record   seatRecord
 	released bool
@@ -177,7 +178,7 @@ func (p *Pool) Lease(ctx context.Context, seat string, opts ...LeaseOption) (*Le
 	l.stateMu.Lock() // the renewal loop may already report the lease lost
 	l.sub = got.sub
 	l.stateMu.Unlock()
-	l.rev, l.stored = got.revision, got.doc
+	l.rev, l.stored, l.keyRev = got.revision, got.doc, got.keyRev
 	l.record = seatRecord{Prefix: p.prefix, Sub: got.sub, Revision: got.revision, LeaseID: int64(l.id),
 		Host: host, PID: os.Getpid(), Written: loginHash(got.doc)}
 	if err := writeRecord(seat, &l.record); err != nil {
@@ -292,11 +293,13 @@ func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, e
 				return login{}, fmt.Errorf("credslots-etcd: lease %s: %w", cand.sub, err)
 			}
 			if resp.Succeeded {
+				cand.keyRev = resp.Header.Revision
 				return cand, nil
 			}
 			// A try that timed out may have created the key after all
 			// (its compares held then): the key is this session's.
 			if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 && kvs[0].Lease == int64(l.sess.Lease()) {
+				cand.keyRev = kvs[0].ModRevision
 				return cand, nil
 			}
 			why = append(why, cand.sub+": taken meanwhile")
@@ -447,7 +450,14 @@ func (l *Lease) watch() {
 	defer l.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	keyEvents := l.p.cli.Watch(ctx, l.p.leaseKey(l.sub))
+	// From just after the key was made: a member that lags (one resumed
+	// from a pause) would otherwise start the watch at its own older
+	// revision and replay the key's earlier holders' events as this one's.
+	var from []clientv3.OpOption
+	if l.keyRev > 0 {
+		from = append(from, clientv3.WithRev(l.keyRev+1))
+	}
+	keyEvents := l.p.cli.Watch(ctx, l.p.leaseKey(l.sub), from...)
 	sessionDone := l.sess.Done()
 	check := time.NewTicker(min(max(l.p.ttl/50, 10*time.Millisecond), 100*time.Millisecond))
 	defer check.Stop()

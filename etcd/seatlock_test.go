@@ -72,3 +72,30 @@ func TestASeatWaitedForByOneLeaseIsRefusedToAnother(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, l.Release())
 }
+
+// A lease watches its key from just after it made it: a member that lags
+// (one resumed from a pause) would otherwise start the watch at its own
+// older revision and replay the earlier holders' put and delete as this
+// lease's key removed.
+func TestALeaseWatchesItsKeyFromItsOwnRevision(t *testing.T) {
+	c := sharedCluster(t)
+	cli := newClient(t, c.endpoints()...)
+	p := newPool(t, cli, testPrefix(t), writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+	h, err := p.Lease(ctx, t.TempDir(), etcd.LeaseSub("alice"))
+	require.NoError(t, err)
+	require.NoError(t, h.Release()) // an earlier holder's put and delete
+	l, err := p.Lease(ctx, t.TempDir(), etcd.LeaseSub("alice"))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, l.Release()) }()
+	resp, err := cli.Get(ctx, etcd.LeaseKey(p, "alice"))
+	require.NoError(t, err)
+	require.Len(t, resp.Kvs, 1)
+	assert.Equal(t, resp.Kvs[0].ModRevision+1, etcd.WatchFrom(l), "the watch starts after the key's own put")
+	select {
+	case <-l.Done():
+		t.Fatalf("the lease was lost: %v", l.Err())
+	case <-time.After(300 * time.Millisecond):
+	}
+}
