@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"context"
+	"syscall"
 	"testing"
 )
 
@@ -60,3 +61,11 @@ func WatchFrom(l *Lease) int64 {
 
 // LeaseKey is the key a lease of sub holds in p.
 func LeaseKey(p *Pool, sub string) string { return p.leaseKey(sub) }
+
+// SeatsDoNotLock makes every seat's lock fail as on a file system without
+// locks, until the test ends.
+func SeatsDoNotLock(t testing.TB) {
+	old := flockSeat
+	flockSeat = func(int) error { return syscall.ENOLCK }
+	t.Cleanup(func() { flockSeat = old })
+}

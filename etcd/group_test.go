@@ -23,6 +23,9 @@ func lesseeViaWrapper(t *testing.T, env []string, globals []string, runArgs ...s
 	args = append(args, "--", "sh", "-c", `env `+roleEnv+`=agent "$0"; echo wrapper-done`, os.Args[0])
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = env
+	// Never a terminal's foreground job, even when the tests run in one:
+	// the command gets a group of its own.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// A file, not a pipe: a grandchild that outlived the lessee must not
 	// hold cmd.Wait up.
 	out, err := os.CreateTemp(t.TempDir(), "lessee-out")

@@ -28,6 +28,15 @@ const recordName = ".credslots-etcd.json"
 // is never removed while a lease may hold it.
 const seatLockName = ".credslots-etcd.lock"
 
+// flockSeat takes the exclusive flock of a seat's lock file without
+// waiting; a seam for tests.
+var flockSeat = func(fd int) error { return syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB) }
+
+// errNoSeatLock is lockSeat's answer where the file system has no locks
+// (an NFS mount without them): the lease goes on without the seat's lock,
+// with the record's checks alone, as before there was one.
+var errNoSeatLock = errors.New("credslots-etcd: the seat's file system does not lock files")
+
 // lockSeat takes the seat's lock without waiting; a seat another lease on
 // this host holds is refused with ErrLeased. The file is open (close-on-exec)
 // for as long as the lease holds it.
@@ -37,7 +46,7 @@ func lockSeat(seat string) (*os.File, error) {
 		return nil, fmt.Errorf("credslots-etcd: seat %s: %w", seat, err)
 	}
 	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err = flockSeat(int(f.Fd()))
 		if err != syscall.EINTR {
 			break
 		}
@@ -45,6 +54,9 @@ func lockSeat(seat string) (*os.File, error) {
 	switch {
 	case err == nil:
 		return f, nil
+	case errors.Is(err, syscall.ENOLCK) || errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOSYS):
+		_ = f.Close()
+		return nil, errNoSeatLock
 	case errors.Is(err, syscall.EWOULDBLOCK):
 		_ = f.Close()
 		return nil, fmt.Errorf("credslots-etcd: seat %s is held by another lease on this host: %w", seat, ErrLeased)

@@ -99,3 +99,17 @@ func TestALeaseWatchesItsKeyFromItsOwnRevision(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+// On a file system without locks a lease goes on without the seat's lock,
+// as before there was one, and says so.
+func TestALeaseOfASeatThatCannotBeLockedGoesOn(t *testing.T) {
+	c := sharedCluster(t)
+	cli := newClient(t, c.endpoints()...)
+	p := newPool(t, cli, testPrefix(t), writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+	etcd.SeatsDoNotLock(t)
+	l, err := p.Lease(ctx, t.TempDir(), etcd.LeaseSub("alice"))
+	require.NoError(t, err)
+	require.NoError(t, l.Release())
+}

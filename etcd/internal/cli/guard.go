@@ -33,9 +33,10 @@ type guard struct {
 	cmd *exec.Cmd
 }
 
-// startGuard starts the guard for the process pid. It returns nil, and
-// the command runs without a guard, where pidfds are not supported.
-func startGuard(pid int, stderr io.Writer) *guard {
+// startGuard starts the guard for the process pid, which leads the
+// process group pgid (0: it has none of its own). It returns nil, and the
+// command runs without a guard, where pidfds are not supported.
+func startGuard(pid, pgid int, stderr io.Writer) *guard {
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintln(stderr, "credslots-etcd: no guard:", err)
@@ -55,7 +56,7 @@ func startGuard(pid int, stderr io.Writer) *guard {
 	}
 	defer r.Close()
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), guardEnv+"="+strconv.Itoa(pid))
+	cmd.Env = append(os.Environ(), guardEnv+"="+strconv.Itoa(pgid))
 	cmd.ExtraFiles = []*os.File{r, pfd} // fds 3 and 4
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &unix.SysProcAttr{Setpgid: true}
@@ -87,7 +88,7 @@ func (g *guard) stop() {
 }
 
 // guardMain runs the guard: fd 3 is the lessee's pipe, fd 4 the command's
-// pidfd, and guardEnv the command's pid, which leads its process group.
+// pidfd, and guardEnv the command's process group ("0": none of its own).
 func guardMain() int {
 	in := os.NewFile(3, "lessee")
 	pidfd := 4

@@ -107,7 +107,7 @@ func doRun(ctx context.Context, pool *etcd.Pool, format credslots.Format, o *run
 	lease, err := pool.Lease(lctx, seat, lopts...)
 	if err != nil {
 		if private {
-			_ = os.Remove(seat)
+			_ = os.RemoveAll(seat) // this run's alone: at most its lock file
 		}
 		fmt.Fprintln(stderr, err)
 		if errors.Is(err, etcd.ErrNoFreeSub) || errors.Is(err, etcd.ErrLeased) {
@@ -131,11 +131,11 @@ func doRun(ctx context.Context, pool *etcd.Pool, format credslots.Format, o *run
 
 // supervise runs the command with the lease's seat, writes each refresh it
 // makes back, forwards signals, and stops it (SIGTERM, then SIGKILL before
-// the lease can expire) once the lease is lost. The command runs in a
-// process group of its own (see groupAttr): signals go to the whole group,
-// and whatever of it is left when the command exits is killed before the
-// lease is released. It returns the command's exit status (128+N for a
-// signal N).
+// the lease can expire) once the lease is lost. Unless run is the
+// terminal's foreground job, the command runs in a process group of its
+// own (see commandAttr): signals go to the whole group, and whatever of it
+// is left when the command exits is stopped before the lease is released.
+// It returns the command's exit status (128+N for a signal N).
 func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv []string, stderr io.Writer) int {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -143,7 +143,7 @@ func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv 
 	// The command dies with this process: a crashed lessee never leaves it
 	// running with a login whose lease nobody renews (what it started is
 	// the guard's to kill, by its group).
-	attr, restoreTTY := groupAttr()
+	attr, ownGroup := commandAttr()
 	cmd.SysProcAttr = attr
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -155,14 +155,26 @@ func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv 
 		fmt.Fprintln(stderr, "credslots-etcd: start:", err)
 		return 127
 	}
-	pgid := cmd.Process.Pid // the group's leader
-	g := startGuard(cmd.Process.Pid, stderr)
+	pid := cmd.Process.Pid
+	pgid := 0 // the command's own group, led by it; 0 for run's
+	if ownGroup {
+		pgid = pid
+	}
+	signalCommand := func(sig syscall.Signal) {
+		if pgid != 0 {
+			signalGroup(pgid, sig)
+		} else {
+			_ = cmd.Process.Signal(sig)
+		}
+	}
+	g := startGuard(pid, pgid, stderr)
 	allowed := func() time.Duration { return time.Until(lease.Expires().Add(-lease.TTL() / 4)) }
 	g.allow(allowed())
+	// The command is reaped only once its group is stopped and the guard
+	// is done (see waitExited): until then no signal can reach another
+	// process by its number.
 	exited := make(chan struct{})
-	var werr error
-	go func() { werr = cmd.Wait(); close(exited) }()
-	defer g.stop() // after the command exited: the loop below ends only then
+	go func() { waitExited(pid); close(exited) }()
 	go func() {
 		t := time.NewTicker(guardTick)
 		defer t.Stop()
@@ -187,14 +199,14 @@ func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv 
 		if errors.Is(lease.Err(), etcd.ErrLeaseLost) {
 			fmt.Fprintf(stderr, "credslots-etcd: %v; stopping the command\n", lease.Err())
 		}
-		signalGroup(pgid, syscall.SIGTERM)
+		signalCommand(syscall.SIGTERM)
 		// SIGKILL a quarter TTL before the cluster may end the lease.
 		kill := time.NewTimer(max(allowed(), 0))
 		defer kill.Stop()
 		select {
 		case <-exited:
 		case <-kill.C:
-			signalGroup(pgid, syscall.SIGKILL)
+			signalCommand(syscall.SIGKILL)
 		}
 	}()
 
@@ -208,7 +220,7 @@ func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv 
 			running = false
 		case s := <-sigs:
 			if sig, ok := s.(syscall.Signal); ok {
-				signalGroup(pgid, sig)
+				signalCommand(sig)
 			}
 		case <-poll.C:
 			if now := stamp(seatFile); now != last {
@@ -221,10 +233,11 @@ func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv 
 	}
 	// What the command left running in its group would hold the login past
 	// the release: asked to stop, then killed before the lease may end.
-	if stopGroup(pgid, min(max(allowed(), 0), groupGrace)) {
-		fmt.Fprintln(stderr, "credslots-etcd: the command left processes running in its group: killed them before the release")
+	if pgid != 0 && stopGroup(pgid, min(max(allowed(), 0), groupGrace)) {
+		fmt.Fprintln(stderr, "credslots-etcd: the command left processes running in its group: stopped them before the release")
 	}
-	restoreTTY()
+	g.stop()
+	werr := cmd.Wait()
 	var ee *exec.ExitError
 	switch {
 	case werr == nil:
