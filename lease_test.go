@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -802,4 +803,60 @@ func TestLeaseSyncOfAnUnchangedSeatTakesNoLock(t *testing.T) {
 	slot, err := os.ReadFile(f.slot("bob"))
 	require.NoError(t, err)
 	assert.Equal(t, "rt-bob-1", refreshTokenOf(slot))
+}
+
+// A 401 seen in a leased seat after its CLI refreshed: the login the
+// server rejected is the seat's, not the slot's older one. The release
+// writes it back, and the mark stands on it (a capture of it keeps it), for
+// Claude Code as for Codex CLI.
+func TestAMarkWhileLeasedStandsOnTheSeatsLogin(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		format Format
+		doc    func(exp time.Time, rt string) []byte
+		file   string
+	}{
+		{"claude", ClaudeCode, func(exp time.Time, rt string) []byte { return claudeDoc(exp, rt) }, ".credentials.json"},
+		{"codex", CodexCLI, func(exp time.Time, rt string) []byte { return codexLogin(exp, "acct-bob", rt) }, "auth.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, WithFormat(tc.format))
+			writeFile(t, f.slot("bob"), tc.doc(fresh, "rt-bob-0"))
+			_, err := f.m.CaptureSlotFingerprint("bob")
+			require.NoError(t, err)
+			seat := seatDir(t)
+			l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+			require.NoError(t, err)
+			p := filepath.Join(seat, tc.file)
+			require.NoError(t, os.WriteFile(p+".tmp", tc.doc(fresh.Add(time.Hour), "rt-bob-seat-1"), 0o600))
+			require.NoError(t, os.Rename(p+".tmp", p))
+			require.NoError(t, f.m.MarkInvalid("bob", "401 seen in the seat"))
+			require.NoError(t, l.Release())
+			_, err = f.m.SwitchTo("bob", "after")
+			require.ErrorIs(t, err, ErrInvalidated, "the written-back login is the rejected one")
+			_, err = f.m.CaptureSlotFingerprint("bob")
+			require.NoError(t, err)
+			_, err = f.m.SwitchTo("bob", "after")
+			require.ErrorIs(t, err, ErrInvalidated, "capturing the rejected login keeps the mark")
+		})
+	}
+}
+
+// A 401 seen in a leased seat whose CLI refreshed: the token in use is the
+// seat's, valid, though the slot's older one has expired: the sub is
+// marked invalid, not told that a refresh is due.
+func TestA401InASeatWeighsTheSeatsExpiry(t *testing.T) {
+	f := newFixture(t)
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob-0")
+	seat := seatDir(t)
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	defer func() { _ = l.Release() }()
+	writeSlot(t, f.slot("bob"), stale, "rt-bob-0") // the slot's access token has expired meanwhile
+	p := filepath.Join(seat, ".credentials.json")
+	require.NoError(t, os.WriteFile(p+".tmp", claudeDoc(fresh.Add(time.Hour), "rt-bob-seat-1"), 0o600))
+	require.NoError(t, os.Rename(p+".tmp", p))
+	obs, err := f.m.Observe("bob", http.StatusUnauthorized, nil)
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeInvalidated, obs.Outcome, obs.Reason)
 }

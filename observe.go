@@ -229,12 +229,13 @@ func (m *Manager) observeRest(ctx context.Context, sub, what string, until time.
 	return nil
 }
 
-// observeUnauthorized marks sub invalid when its slot's token had not
-// expired.
+// observeUnauthorized marks sub invalid when the token it was using had
+// not expired: its slot's, or, while the login is live in a leased seat or
+// a drifted live file the CLI refreshed, that one's (see rejectedLogin).
 func (m *Manager) observeUnauthorized(ctx context.Context, sub string, now time.Time, obs *Observation) error {
-	_, c, err := m.readCredential(m.slots[sub])
+	c := m.rejectedLogin(sub)
 	switch {
-	case err != nil || !c.hasExpiry():
+	case !c.hasExpiry():
 		_, why := m.SlotIsFresh(sub)
 		obs.Reason = fmt.Sprintf("HTTP 401, but the slot's expiry is unknown (%s): not marked invalid", why)
 		return nil

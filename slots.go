@@ -309,15 +309,6 @@ func (m *Manager) unknownSub(sub string) string {
 	return fmt.Sprintf("unknown subscription: %q (known: %s)", sub, strings.Join(m.subs, ", "))
 }
 
-// readCredential reads and parses path once with the Manager's format.
-func (m *Manager) readCredential(path string) ([]byte, credential, error) {
-	data, err := m.cfg.fs.ReadFile(path)
-	if err != nil {
-		return nil, credential{}, err
-	}
-	return data, m.cfg.format.parse(data), nil
-}
-
 // ReadSlotExpiry returns the access token's expiry (UTC) in a Claude Code
 // credential file. It reports false when the file is missing, unreadable,
 // not JSON, or has no numeric claudeAiOauth.expiresAt within the years 1 to

@@ -241,10 +241,16 @@ func (m *Manager) markInvalid(ctx context.Context, sub, reason string) error {
 	})
 }
 
-// rejectedLogin is the login of sub that the server just rejected: the
-// live file's, when the live file is sub's drifted copy (the CLI refreshed
-// and the journal says sub is live), else the slot's.
+// rejectedLogin is the login of sub that the server just rejected: its
+// seat's, while sub is leased (the login is live there); the live file's,
+// when the live file is sub's drifted copy (the CLI refreshed and the
+// journal says sub is live); else the slot's.
 func (m *Manager) rejectedLogin(sub string) credential {
+	if info, held := m.heldLease(sub); held && info.Seat != "" {
+		if cred := m.readAt(m.seatFile(info.Seat), credfile.All); cred.fingerprint != "" {
+			return cred
+		}
+	}
 	live, err := inspect(m.cfg.fs, m.live)
 	if err == nil && live.Kind == kindFile {
 		if _, inSlot := m.slotWithHash(live.Hash); !inSlot {
@@ -255,7 +261,7 @@ func (m *Manager) rejectedLogin(sub string) credential {
 			}
 		}
 	}
-	return m.readAt(m.slots[sub], credfile.Identity|credfile.Login)
+	return m.readAt(m.slots[sub], credfile.All)
 }
 
 // Candidate is one configured sub as [Manager.SwitchNext] sees it.
