@@ -358,8 +358,11 @@ func (m *Manager) tryLease(ctx context.Context, seat string, lc leaseConfig) (*L
 	}
 	// Recover every ended lease's seat first: a newer login there may be
 	// what makes its sub usable again.
-	if err := m.recoverEnded(records, seat); err != nil {
-		return nil, nil, err
+	failed := m.recoverEnded(records, seat)
+	for sub, u := range failed {
+		if u.seat == seat || sub == lc.sub {
+			return nil, nil, u.err // the seat asked for, or the sub: its login may be there
+		}
 	}
 	home, unknown := m.homeSubs()
 	if unknown != "" {
@@ -385,6 +388,9 @@ func (m *Manager) tryLease(ctx context.Context, seat string, lc leaseConfig) (*L
 		case c.Lease != nil:
 			why = append(why, fmt.Sprintf("%s: leased to %s (pid %d)", c.Sub, c.Lease.Seat, c.Lease.PID))
 			leased = true
+			continue
+		case failed[c.Sub].err != nil:
+			why = append(why, fmt.Sprintf("%s: its ended lease's seat %s could not be recovered (%v)", c.Sub, failed[c.Sub].seat, failed[c.Sub].err))
 			continue
 		case home[c.Sub]:
 			why = append(why, c.Sub+": live at home")

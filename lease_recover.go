@@ -32,7 +32,12 @@ func (m *Manager) strandedLogins() []string {
 // holds, each under its lease lock, taken for the time of the recovery.
 // keep is a seat about to be handed out ("" for none): a private seat of
 // that name is not removed. The caller holds the package's lock.
-func (m *Manager) recoverEnded(records []leaseRecord, keep string) error {
+//
+// A seat that could not be recovered (it cannot be read) stops no other
+// sub's recovery: it is returned, by its lease's sub, with why, and that
+// sub (whose login may be there) and that seat are not handed out.
+func (m *Manager) recoverEnded(records []leaseRecord, keep string) map[string]unrecovered {
+	var failed map[string]unrecovered
 	for _, r := range records {
 		f, ok, err := m.takeLeaseLock(r.Sub)
 		if err != nil || !ok {
@@ -41,10 +46,20 @@ func (m *Manager) recoverEnded(records []leaseRecord, keep string) error {
 		err = m.recoverSeat(r, records, keep)
 		_ = f.Close()
 		if err != nil {
-			return err
+			if failed == nil {
+				failed = map[string]unrecovered{}
+			}
+			failed[r.Sub] = unrecovered{seat: r.Seat, err: err}
+			m.cfg.logger.Warn("the seat of an ended lease could not be recovered", "sub", r.Sub, "seat", r.Seat, "reason", err.Error())
 		}
 	}
-	return nil
+	return failed
+}
+
+// unrecovered is an ended lease's seat that recoverEnded could not recover.
+type unrecovered struct {
+	seat string
+	err  error
 }
 
 // recoverSeat takes back what the ended lease r left in its seat, unless

@@ -860,3 +860,28 @@ func TestA401InASeatWeighsTheSeatsExpiry(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, OutcomeInvalidated, obs.Outcome, obs.Reason)
 }
+
+// A dead lease's seat that cannot be read (here its file is a directory)
+// keeps its sub out of every lease, since its login may be there, but no
+// longer fails the leases of the other subs.
+func TestAnUnreadableDeadSeatKeepsOnlyItsSubOut(t *testing.T) {
+	f := leaseFixture(t)
+	dead := seatDir(t)
+	l, err := f.m.Lease(context.Background(), dead, LeaseSub("bob"))
+	require.NoError(t, err)
+	require.NoError(t, l.File().Close()) // the lessee died
+	seatFile := filepath.Join(dead, DefaultLiveName)
+	require.NoError(t, os.Remove(seatFile))
+	require.NoError(t, os.Mkdir(seatFile, 0o700))
+	writeFile(t, filepath.Join(seatFile, "x"), []byte("{}")) // holds something: looks like a login
+
+	l2, err := f.m.Lease(context.Background(), seatDir(t))
+	require.NoError(t, err, "another sub is leased")
+	assert.NotEqual(t, "bob", l2.Sub())
+	require.NoError(t, l2.Release())
+	_, err = f.m.Lease(context.Background(), seatDir(t), LeaseSub("bob"))
+	require.Error(t, err, "bob's login may be in the seat that cannot be read")
+	assert.Contains(t, err.Error(), dead)
+	_, err = f.m.Lease(context.Background(), dead, LeaseSub("alice"))
+	require.Error(t, err, "nor is that seat handed out")
+}
