@@ -44,3 +44,21 @@ func TestStopGroupStopsWhatTheCommandLeft(t *testing.T) {
 	assert.True(t, stopGroup(stubborn.Process.Pid, 300*time.Millisecond))
 	assert.Eventually(t, func() bool { return !groupRuns(stubborn.Process.Pid) }, 2*time.Second, 20*time.Millisecond, "SIGKILL after the grace")
 }
+
+// Run interactively, run is a child subreaper: what the command orphans
+// is found below run and stopped, but for the guard's subtree.
+func TestStopDescendantsStopsWhatTheCommandOrphaned(t *testing.T) {
+	becomeSubreaper()
+	guard := exec.Command("sleep", "30")
+	require.NoError(t, guard.Start())
+	t.Cleanup(func() { _ = guard.Process.Kill(); _ = guard.Wait() })
+	cmd := exec.Command("sh", "-c", `sleep 30 & exit 0`)
+	require.NoError(t, cmd.Start())
+	waitExited(cmd.Process.Pid)
+	left := descendants(guard.Process.Pid)
+	require.Len(t, left, 1, "the orphaned sleep, not the guard nor the zombie command: %v", left)
+	assert.True(t, stopDescendants(guard.Process.Pid, 2*time.Second))
+	assert.Empty(t, descendants(guard.Process.Pid))
+	assert.NoError(t, syscall.Kill(guard.Process.Pid, 0), "the guard is left alone")
+	_ = cmd.Wait()
+}

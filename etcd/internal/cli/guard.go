@@ -78,6 +78,14 @@ func (g *guard) allow(d time.Duration) {
 	_, _ = g.w.Write(b[:])
 }
 
+// pid is the guard's process id (0 for none).
+func (g *guard) pid() int {
+	if g == nil {
+		return 0
+	}
+	return g.cmd.Process.Pid
+}
+
 // stop ends the guard once the command has exited.
 func (g *guard) stop() {
 	if g == nil {

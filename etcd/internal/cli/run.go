@@ -145,6 +145,9 @@ func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv 
 	// the guard's to kill, by its group).
 	attr, ownGroup := commandAttr()
 	cmd.SysProcAttr = attr
+	if !ownGroup {
+		becomeSubreaper() // what the command orphans stays below run
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -233,8 +236,9 @@ func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv 
 	}
 	// What the command left running in its group would hold the login past
 	// the release: asked to stop, then killed before the lease may end.
-	if pgid != 0 && stopGroup(pgid, min(max(allowed(), 0), groupGrace)) {
-		fmt.Fprintln(stderr, "credslots-etcd: the command left processes running in its group: stopped them before the release")
+	grace := min(max(allowed(), 0), groupGrace)
+	if pgid != 0 && stopGroup(pgid, grace) || pgid == 0 && stopDescendants(g.pid(), grace) {
+		fmt.Fprintln(stderr, "credslots-etcd: the command left processes running: stopped them before the release")
 	}
 	g.stop()
 	werr := cmd.Wait()
