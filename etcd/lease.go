@@ -465,6 +465,7 @@ func (l *Lease) watch() {
 	sessionDone := l.sess.Done()
 	check := time.NewTicker(min(max(l.p.ttl/50, 10*time.Millisecond), 100*time.Millisecond))
 	defer check.Stop()
+	var lastTry time.Time // the last read of the key after its watch ended
 	for {
 		select {
 		case <-l.stop:
@@ -477,8 +478,16 @@ func (l *Lease) watch() {
 			sessionDone = nil
 			l.p.logger.Info("session stream ended", "sub", l.sub)
 		case wr, ok := <-keyEvents:
-			if !ok {
-				keyEvents = nil
+			if !ok || wr.Canceled {
+				// The watch ended: a compaction past where it had to
+				// resume, or its stream gave up. The key itself says
+				// whether it is still this lease's; the watch starts again
+				// after what that read saw.
+				keyEvents, lastTry = nil, time.Now()
+				if l.rewatch(ctx, &keyEvents) {
+					l.lose("the lease key was removed")
+					return
+				}
 				continue
 			}
 			for _, ev := range wr.Events {
@@ -494,6 +503,13 @@ func (l *Lease) watch() {
 			if late {
 				l.lose(fmt.Sprintf("not renewed within half the TTL (%s)", l.p.ttl/2))
 				return
+			}
+			if keyEvents == nil && time.Since(lastTry) >= time.Second {
+				lastTry = time.Now()
+				if l.rewatch(ctx, &keyEvents) {
+					l.lose("the lease key was removed")
+					return
+				}
 			}
 		}
 	}
@@ -731,6 +747,25 @@ func (l *Lease) finish() {
 	_, _ = l.p.cli.Txn(ctx).If(clientv3.Compare(clientv3.LeaseValue(l.p.leaseKey(l.sub)), "=", int64(l.id))).
 		Then(clientv3.OpDelete(l.p.leaseKey(l.sub))).Commit()
 	l.endSession()
+}
+
+// rewatch reads the lease key and, when it is still this lease's, watches
+// it again from just after that read, into *events; it reports whether the
+// key is gone or another lease's. A read that fails leaves *events nil, for
+// a later try (the renewals meanwhile still say whether the lease lives).
+func (l *Lease) rewatch(ctx context.Context, events *clientv3.WatchChan) (lost bool) {
+	// Short: the loop that calls it also tells a late renewal.
+	c, cancel := context.WithTimeout(ctx, max(l.p.ttl/20, 200*time.Millisecond))
+	resp, err := l.p.cli.Get(c, l.p.leaseKey(l.sub))
+	cancel()
+	if err != nil {
+		return false
+	}
+	if len(resp.Kvs) == 0 || resp.Kvs[0].Lease != int64(l.id) {
+		return true
+	}
+	*events = l.p.cli.Watch(ctx, l.p.leaseKey(l.sub), clientv3.WithRev(resp.Header.Revision+1))
+	return false
 }
 
 func (l *Lease) stopWatch() {
