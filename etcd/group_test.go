@@ -36,7 +36,12 @@ func lesseeViaWrapper(t *testing.T, env []string, globals []string, runArgs ...s
 	return cmd
 }
 
-func TestAKilledLesseesGrandchildIsStoppedBeforeAnotherHostGetsTheLogin(t *testing.T) {
+// aliceThroughAWrapper leases alice to agent A, a grandchild of its run,
+// and waits until A is alive; then, by the time the next lessee, B, may
+// have alice (it waits for her), stop leaves A's lessee dead or paused,
+// and no two agents may have held her at once.
+func aliceThroughAWrapper(t *testing.T, stop func(a *exec.Cmd, waitB func())) {
+	t.Helper()
 	c := sharedCluster(t)
 	globals := []string{"--endpoints", c.endpointList(), "--key-file", writeKey(t), "--prefix", testPrefix(t)}
 	importAll(t, globals, "alice")
@@ -44,25 +49,26 @@ func TestAKilledLesseesGrandchildIsStoppedBeforeAnotherHostGetsTheLogin(t *testi
 	a := lesseeViaWrapper(t, agentEnv(log, "A", 20*time.Second, 0), globals,
 		"--seat", filepath.Join(t.TempDir(), "seatA"), "--sub", "alice")
 	waitFor(t, 10*time.Second, func() bool { return countEvents(t, log, "alive", "A") >= 2 })
-	require.NoError(t, a.Process.Kill())
-	_ = a.Wait()
-	b, bout := lessee(t, agentEnv(log, "B", 1500*time.Millisecond, 0), globals, "--sub", "alice", "--wait", "60s")
-	require.NoError(t, b.Wait(), "%s", bout)
+	stop(a, func() {
+		b, bout := lessee(t, agentEnv(log, "B", 1500*time.Millisecond, 0), globals, "--sub", "alice", "--wait", "60s")
+		require.NoError(t, b.Wait(), "%s", bout)
+	})
 	requireExclusive(t, readAgentLog(t, log))
 }
 
+func TestAKilledLesseesGrandchildIsStoppedBeforeAnotherHostGetsTheLogin(t *testing.T) {
+	aliceThroughAWrapper(t, func(a *exec.Cmd, waitB func()) {
+		require.NoError(t, a.Process.Kill())
+		_ = a.Wait()
+		waitB()
+	})
+}
+
 func TestAPausedLesseesGrandchildIsStoppedBeforeAnotherHostGetsTheLogin(t *testing.T) {
-	c := sharedCluster(t)
-	globals := []string{"--endpoints", c.endpointList(), "--key-file", writeKey(t), "--prefix", testPrefix(t)}
-	importAll(t, globals, "alice")
-	log := filepath.Join(t.TempDir(), "agents.log")
-	a := lesseeViaWrapper(t, agentEnv(log, "A", 20*time.Second, 0), globals,
-		"--seat", filepath.Join(t.TempDir(), "seatA"), "--sub", "alice")
-	waitFor(t, 10*time.Second, func() bool { return countEvents(t, log, "alive", "A") >= 2 })
-	b, bout := lessee(t, agentEnv(log, "B", 1500*time.Millisecond, 0), globals, "--sub", "alice", "--wait", "60s")
-	require.NoError(t, a.Process.Signal(syscall.SIGSTOP))
-	require.NoError(t, b.Wait(), "%s", bout)
-	require.NoError(t, a.Process.Signal(syscall.SIGCONT))
-	_ = a.Wait()
-	requireExclusive(t, readAgentLog(t, log))
+	aliceThroughAWrapper(t, func(a *exec.Cmd, waitB func()) {
+		require.NoError(t, a.Process.Signal(syscall.SIGSTOP))
+		waitB() // B waits for alice while A's lessee is paused past its TTL
+		require.NoError(t, a.Process.Signal(syscall.SIGCONT))
+		_ = a.Wait()
+	})
 }
