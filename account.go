@@ -172,7 +172,12 @@ func (m *Manager) accountOwner(acct []byte, except string) string {
 	if acct == nil {
 		return ""
 	}
-	id := accountID(acct)
+	return m.accountIDOwner(accountID(acct), except)
+}
+
+// accountIDOwner is accountOwner for an account known by its id (see
+// accountID).
+func (m *Manager) accountIDOwner(id, except string) string {
 	for _, sub := range m.subs {
 		if sub == except {
 			continue

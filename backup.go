@@ -508,11 +508,8 @@ func (m *Manager) accountMismatch(backup, sub string, cred credential, known boo
 		return ""
 	}
 	advice := "restore it into a sub that remembers no account (a new one: add it to the configured subs, --subs for the command)"
-	for _, other := range m.subs {
-		if _, acct, err := m.storedSidecar(other); other != sub && err == nil && acct != nil && accountID(acct) == kept {
-			advice = fmt.Sprintf("restore it into %s (credslots restore %s %s)", other, backup, other)
-			break
-		}
+	if other := m.accountIDOwner(kept, sub); other != "" {
+		advice = fmt.Sprintf("restore it into %s (credslots restore %s %s)", other, backup, other)
 	}
 	return fmt.Sprintf("holds a login of account %s (.claude.json showed it when the live file was kept), and %s remembers account %s: %s, or Force",
 		kept, sub, accountID(mine), advice)

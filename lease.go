@@ -289,16 +289,21 @@ func (m *Manager) leaseLooksPossible(lc leaseConfig) bool {
 		if lc.sub != "" && c.Sub != lc.sub || c.Lease != nil || home[c.Sub] {
 			continue
 		}
-		if c.Usable && m.liveLogin(m.currentLogin(c.Sub), c.Sub) == "" {
-			return true // not a copy of a login live at home or in a seat
-		}
-		if r, ok := m.leaseRecord(c.Sub); ok {
+		r, ended := m.leaseRecord(c.Sub)
+		holds, err := false, error(nil)
+		if ended {
 			if records == nil {
 				records = m.leaseRecords()
 			}
-			if m.seatToRecover(r, records) {
-				return true // an ended lease's seat holds a login to recover
-			}
+			holds, err = m.seatLook(r, records)
+		}
+		switch {
+		case err != nil:
+			continue // a seat that cannot be read keeps its sub out (see recoverEnded)
+		case c.Usable && m.liveLogin(m.currentLogin(c.Sub), c.Sub) == "":
+			return true // not a copy of a login live at home or in a seat
+		case holds:
+			return true // an ended lease's seat holds a login to recover
 		}
 	}
 	return false
@@ -312,13 +317,26 @@ func (m *Manager) leaseLooksPossible(lc leaseConfig) bool {
 // other seat worth an attempt would take the locks on every poll, and
 // recover nothing.
 func (m *Manager) seatToRecover(r leaseRecord, records []leaseRecord) bool {
+	holds, _ := m.seatLook(r, records)
+	return holds
+}
+
+// seatLook is seatToRecover with the error of a seat's file that cannot
+// be read (a missing one is none), which recoverSeat fails on too.
+func (m *Manager) seatLook(r leaseRecord, records []leaseRecord) (bool, error) {
 	for _, o := range records {
 		if o.Sub != r.Sub && o.Seat == r.Seat && (o.Since.After(r.Since) || m.leaseHeld(o.Sub)) {
-			return false
+			return false, nil
 		}
 	}
 	data, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat))
-	return err == nil && m.holdsLogin(data)
+	if err != nil {
+		if isMissing(err) {
+			err = nil
+		}
+		return false, err
+	}
+	return m.holdsLogin(data), nil
 }
 
 // leasesDir, leaseLockPath and leaseRecordPath name a sub's lease files.

@@ -309,3 +309,24 @@ func deadSeat(t *testing.T, f *fixture, sub string) string {
 	require.NoError(t, l.File().Close()) // its holders are gone, never released
 	return dead
 }
+
+// A waiting Lease whose only not-leased sub is kept out by a dead seat
+// that cannot be read takes home's locks once, not on every poll.
+func TestAWaitingLeaseDoesNotPollForAnUnreadableDeadSeat(t *testing.T) {
+	ffs := &faultFS{inner: disk.OS{}, failAt: -1}
+	f := leaseFixture(t, withFS(ffs))
+	dead := seatDir(t)
+	l, err := f.m.Lease(context.Background(), dead, LeaseSub("bob"))
+	require.NoError(t, err)
+	require.NoError(t, l.File().Close()) // the lessee died
+	seatFile := filepath.Join(dead, DefaultLiveName)
+	require.NoError(t, os.Remove(seatFile))
+	require.NoError(t, os.Mkdir(seatFile, 0o700))
+	writeFile(t, filepath.Join(seatFile, "x"), []byte("{}"))
+	for _, sub := range []string{"erik", "alice"} {
+		held, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub(sub))
+		require.NoError(t, err)
+		defer func() { require.NoError(t, held.Release()) }()
+	}
+	assert.Equal(t, 1, waitingLeaseTakesHomesLock(t, f, ffs), "home's refresh lock taken on every poll")
+}
