@@ -63,24 +63,12 @@ func becomeSubreaper() {
 // descendants lists the running processes below this one, by /proc, but
 // for the subtree of except (the guard): zombies do not count.
 func descendants(except int) []int {
-	procs, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	children := map[int][]int{}
 	running := map[int]bool{}
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
-		}
-		state, ppid, _, ok := procStat(pid)
-		if !ok {
-			continue
-		}
+	eachProc(func(pid int, state string, ppid, _ int) {
 		children[ppid] = append(children[ppid], pid)
-		running[pid] = state != "Z" && state != "X"
-	}
+		running[pid] = alive(state)
+	})
 	var out []int
 	for queue := children[os.Getpid()]; len(queue) > 0; queue = queue[1:] {
 		pid := queue[0]
@@ -96,26 +84,57 @@ func descendants(except int) []int {
 }
 
 // stopDescendants ends what is left below this process once the command
-// has exited, but for the guard's subtree: SIGTERM, then SIGKILL after
-// grace at the latest. It reports whether anything was left.
+// has exited, but for the guard's subtree (see stopWithin). It reports
+// whether anything was left.
 func stopDescendants(guard int, grace time.Duration) bool {
-	left := descendants(guard)
-	if len(left) == 0 {
+	return stopWithin(grace, func() bool { return len(descendants(guard)) > 0 }, func(sig syscall.Signal) {
+		for _, pid := range descendants(guard) {
+			_ = unix.Kill(pid, sig)
+		}
+	})
+}
+
+// stopWithin stops what runs reports running: signal(SIGTERM), then, after
+// grace at the latest, signal(SIGKILL) until nothing runs (a few tries, for
+// a process forked meanwhile). It reports whether anything ran.
+func stopWithin(grace time.Duration, runs func() bool, signal func(syscall.Signal)) bool {
+	if !runs() {
 		return false
 	}
-	for _, pid := range left {
-		_ = unix.Kill(pid, syscall.SIGTERM)
-	}
+	signal(syscall.SIGTERM)
 	for end := time.Now().Add(grace); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if left = descendants(guard); len(left) == 0 {
+		if !runs() {
 			return true
 		}
 	}
-	for _, pid := range descendants(guard) {
-		_ = unix.Kill(pid, syscall.SIGKILL)
+	for try := 0; try < 10 && runs(); try++ {
+		signal(syscall.SIGKILL)
+		time.Sleep(10 * time.Millisecond)
 	}
 	return true
 }
+
+// eachProc calls f with each process's pid, state, parent and process
+// group, by /proc.
+func eachProc(f func(pid int, state string, ppid, pgrp int)) {
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		if state, ppid, pgrp, ok := procStat(pid); ok {
+			f(pid, state, ppid, pgrp)
+		}
+	}
+}
+
+// alive reports whether a /proc state is a running process's: a zombie
+// (an unreaped one, such as the command's leader) or a dead one is not.
+func alive(state string) bool { return state != "Z" && state != "X" }
 
 // procStat reads a process's state, parent and process group from /proc.
 func procStat(pid int) (state string, ppid, pgrp int, ok bool) {
@@ -150,39 +169,23 @@ func signalGroup(pgid int, sig syscall.Signal) {
 const groupGrace = 5 * time.Second
 
 // stopGroup ends what is left of the command's process group once its
-// leader has exited (and before it is reaped): SIGTERM, then SIGKILL after
-// grace at the latest. It reports whether anything was left.
+// leader has exited (and before it is reaped; see stopWithin). It reports
+// whether anything was left.
 func stopGroup(pgid int, grace time.Duration) bool {
-	if !groupRuns(pgid) {
-		return false
-	}
-	signalGroup(pgid, syscall.SIGTERM)
-	for end := time.Now().Add(grace); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if !groupRuns(pgid) {
-			return true
-		}
-	}
-	signalGroup(pgid, syscall.SIGKILL)
-	return true
+	return stopWithin(grace, func() bool { return groupRuns(pgid) }, func(sig syscall.Signal) { signalGroup(pgid, sig) })
 }
 
-// groupRuns reports whether a process of the group pgid still runs: one
-// that is not a zombie (the unreaped leader is one), by /proc.
+// groupRuns reports whether a process of the group pgid still runs (see
+// alive), by /proc.
 func groupRuns(pgid int) bool {
-	procs, err := os.ReadDir("/proc")
-	if err != nil {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		return unix.Kill(-pgid, 0) == nil // no /proc: the leader counts
 	}
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
-		}
-		if state, _, pgrp, ok := procStat(pid); ok && state != "Z" && state != "X" && pgrp == pgid {
-			return true
-		}
-	}
-	return false
+	runs := false
+	eachProc(func(_ int, state string, _, pgrp int) {
+		runs = runs || pgrp == pgid && alive(state)
+	})
+	return runs
 }
 
 // waitExited waits until the process pid has exited, without reaping it:
