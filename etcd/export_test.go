@@ -4,6 +4,8 @@ import (
 	"context"
 	"syscall"
 	"testing"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // StopAfterWriteBack makes every Sync fail with err between its transaction
@@ -68,4 +70,18 @@ func SeatsDoNotLock(t testing.TB) {
 	old := flockSeat
 	flockSeat = func(int) error { return syscall.ENOLCK }
 	t.Cleanup(func() { flockSeat = old })
+}
+
+// HoldWatches makes every watch the pool opens from now on wait, unopened,
+// until its context ends, as when the member that would acknowledge it
+// stops answering; until the test ends.
+func HoldWatches(t testing.TB) {
+	old := openWatch
+	openWatch = func(ctx context.Context, _ *clientv3.Client, _ string, _ ...clientv3.OpOption) clientv3.WatchChan {
+		<-ctx.Done()
+		ch := make(chan clientv3.WatchResponse)
+		close(ch)
+		return ch
+	}
+	t.Cleanup(func() { openWatch = old })
 }

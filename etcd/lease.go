@@ -389,19 +389,16 @@ func (p *Pool) candidates(ls map[string]login, leased map[string]bool, only stri
 
 // waitChange blocks until a lease or login changes after revision rev.
 func (p *Pool) waitChange(ctx context.Context, rev int64) error {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	// The watch's own deadline is the recheck: its opening, which blocks
+	// until a member answers, cannot outlast it either.
+	wctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), p.ttl)
 	defer cancel()
-	wch := p.cli.Watch(wctx, p.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	recheck := time.NewTimer(p.ttl)
-	defer recheck.Stop()
+	wch := openWatch(wctx, p.cli, p.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
 	case <-wch:
-		return nil
-	case <-recheck.C:
-		return nil
 	}
+	return ctx.Err()
 }
 
 // renew sends a keep-alive every sixth of the TTL and remembers when the
@@ -453,7 +450,21 @@ func (l *Lease) probe() {
 func (l *Lease) watch() {
 	defer l.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
+	// A watch opens on its own: opening one blocks until a member answers,
+	// and the lateness check below must go on meanwhile.
+	var opening sync.WaitGroup
+	defer opening.Wait()
 	defer cancel()
+	opened := make(chan clientv3.WatchChan, 1)
+	pending := false // a watch is being opened
+	open := func(opts ...clientv3.OpOption) {
+		pending = true
+		opening.Add(1)
+		go func() {
+			defer opening.Done()
+			opened <- openWatch(ctx, l.p.cli, l.p.leaseKey(l.sub), opts...)
+		}()
+	}
 	// From just after the key was made: a member that lags (one resumed
 	// from a pause) would otherwise start the watch at its own older
 	// revision and replay the key's earlier holders' events as this one's.
@@ -461,7 +472,8 @@ func (l *Lease) watch() {
 	if l.keyRev > 0 {
 		from = append(from, clientv3.WithRev(l.keyRev+1))
 	}
-	keyEvents := l.p.cli.Watch(ctx, l.p.leaseKey(l.sub), from...)
+	open(from...)
+	var keyEvents clientv3.WatchChan // nil while none is open
 	sessionDone := l.sess.Done()
 	check := time.NewTicker(min(max(l.p.ttl/50, 10*time.Millisecond), 100*time.Millisecond))
 	defer check.Stop()
@@ -470,6 +482,8 @@ func (l *Lease) watch() {
 		select {
 		case <-l.stop:
 			return
+		case keyEvents = <-opened:
+			pending = false
 		case <-sessionDone:
 			// The session's own keep-alive stream gave up (a member
 			// paused or gone, past the client's deadline): that says
@@ -484,7 +498,7 @@ func (l *Lease) watch() {
 				// whether it is still this lease's; the watch starts again
 				// after what that read saw.
 				keyEvents, lastTry = nil, time.Now()
-				if l.rewatch(ctx, &keyEvents) {
+				if l.rewatch(open) {
 					l.lose("the lease key was removed")
 					return
 				}
@@ -504,9 +518,9 @@ func (l *Lease) watch() {
 				l.lose(fmt.Sprintf("not renewed within half the TTL (%s)", l.p.ttl/2))
 				return
 			}
-			if keyEvents == nil && time.Since(lastTry) >= time.Second {
+			if keyEvents == nil && !pending && time.Since(lastTry) >= time.Second {
 				lastTry = time.Now()
-				if l.rewatch(ctx, &keyEvents) {
+				if l.rewatch(open) {
 					l.lose("the lease key was removed")
 					return
 				}
@@ -749,13 +763,13 @@ func (l *Lease) finish() {
 	l.endSession()
 }
 
-// rewatch reads the lease key and, when it is still this lease's, watches
-// it again from just after that read, into *events; it reports whether the
-// key is gone or another lease's. A read that fails leaves *events nil, for
-// a later try (the renewals meanwhile still say whether the lease lives).
-func (l *Lease) rewatch(ctx context.Context, events *clientv3.WatchChan) (lost bool) {
+// rewatch reads the lease key and, when it is still this lease's, opens a
+// watch of it from just after that read; it reports whether the key is gone
+// or another lease's. A read that fails opens nothing, for a later try (the
+// renewals meanwhile still say whether the lease lives).
+func (l *Lease) rewatch(open func(...clientv3.OpOption)) (lost bool) {
 	// Short: the loop that calls it also tells a late renewal.
-	c, cancel := context.WithTimeout(ctx, max(l.p.ttl/20, 200*time.Millisecond))
+	c, cancel := context.WithTimeout(context.Background(), max(l.p.ttl/20, 200*time.Millisecond))
 	resp, err := l.p.cli.Get(c, l.p.leaseKey(l.sub))
 	cancel()
 	if err != nil {
@@ -764,8 +778,14 @@ func (l *Lease) rewatch(ctx context.Context, events *clientv3.WatchChan) (lost b
 	if len(resp.Kvs) == 0 || resp.Kvs[0].Lease != int64(l.id) {
 		return true
 	}
-	*events = l.p.cli.Watch(ctx, l.p.leaseKey(l.sub), clientv3.WithRev(resp.Header.Revision+1))
+	open(clientv3.WithRev(resp.Header.Revision + 1))
 	return false
+}
+
+// openWatch opens a watch; it blocks until a member acknowledges it or ctx
+// ends (a closed channel then). Tests replace it to hold the opening.
+var openWatch = func(ctx context.Context, cli *clientv3.Client, key string, opts ...clientv3.OpOption) clientv3.WatchChan {
+	return cli.Watch(ctx, key, opts...)
 }
 
 func (l *Lease) stopWatch() {
