@@ -56,6 +56,7 @@ type Lease struct {
 
 	stateMu   sync.Mutex
 	lastRenew time.Time // when the last acknowledged keep-alive was sent
+	endedAt   time.Time // when the lease was seen ended by the cluster (see lose)
 	lostErr   error
 	done      chan struct{}
 	stop      chan struct{}
@@ -87,11 +88,16 @@ func (l *Lease) Err() error {
 
 // Expires is the earliest time the cluster may end the lease: the TTL after
 // the last acknowledged renewal was sent. A holder must stop using the login
-// before then.
+// before then. Once the lease is seen ended by the cluster (revoked, its key
+// removed, a write-back fenced out), the login may be another's already:
+// Expires is then the time that was seen.
 func (l *Lease) Expires() time.Time {
 	l.stateMu.Lock()
 	defer l.stateMu.Unlock()
-	return l.lastRenew.Add(l.p.ttl)
+	if exp := l.lastRenew.Add(l.p.ttl); l.endedAt.IsZero() || exp.Before(l.endedAt) {
+		return exp
+	}
+	return l.endedAt
 }
 
 // Lease leases a sub's login for seat (a directory, created 0700 if
@@ -441,7 +447,7 @@ func (l *Lease) probe() {
 		}
 		l.stateMu.Unlock()
 	case errors.Is(err, rpctypes.ErrLeaseNotFound):
-		l.lose("the cluster ended the lease")
+		l.lose("the cluster ended the lease", true)
 	}
 }
 
@@ -499,14 +505,14 @@ func (l *Lease) watch() {
 				// after what that read saw.
 				keyEvents, lastTry = nil, time.Now()
 				if l.rewatch(open) {
-					l.lose("the lease key was removed")
+					l.lose("the lease key was removed", true)
 					return
 				}
 				continue
 			}
 			for _, ev := range wr.Events {
 				if ev.Type == clientv3.EventTypeDelete || ev.Kv.Lease != int64(l.id) {
-					l.lose("the lease key was removed")
+					l.lose("the lease key was removed", true)
 					return
 				}
 			}
@@ -515,13 +521,13 @@ func (l *Lease) watch() {
 			late := time.Since(l.lastRenew) > l.p.ttl/2
 			l.stateMu.Unlock()
 			if late {
-				l.lose(fmt.Sprintf("not renewed within half the TTL (%s)", l.p.ttl/2))
+				l.lose(fmt.Sprintf("not renewed within half the TTL (%s)", l.p.ttl/2), false)
 				return
 			}
 			if keyEvents == nil && !pending && time.Since(lastTry) >= time.Second {
 				lastTry = time.Now()
 				if l.rewatch(open) {
-					l.lose("the lease key was removed")
+					l.lose("the lease key was removed", true)
 					return
 				}
 			}
@@ -529,10 +535,14 @@ func (l *Lease) watch() {
 	}
 }
 
-// lose marks the lease lost, once.
-func (l *Lease) lose(reason string) {
+// lose marks the lease lost, once. ended says the cluster has ended it
+// already: the login may be leased to another seat from now on.
+func (l *Lease) lose(reason string, ended bool) {
 	l.stateMu.Lock()
 	defer l.stateMu.Unlock()
+	if ended && l.endedAt.IsZero() {
+		l.endedAt = time.Now()
+	}
 	if l.lostErr != nil {
 		return
 	}
@@ -655,7 +665,7 @@ func (l *Lease) syncLocked() error {
 		if held && srev == l.rev {
 			continue // another sub's login was written meanwhile: check again
 		}
-		l.lose("a write-back was fenced out")
+		l.lose("a write-back was fenced out", true)
 		return fmt.Errorf("credslots-etcd: write back %s: the lease was lost or the login changed: %w", l.sub, ErrFenced)
 	}
 	rec := l.record

@@ -131,7 +131,8 @@ func doRun(ctx context.Context, pool *etcd.Pool, format credslots.Format, o *run
 
 // supervise runs the command with the lease's seat, writes each refresh it
 // makes back, forwards signals, and stops it (SIGTERM, then SIGKILL before
-// the lease can expire) once the lease is lost. Unless run is the
+// the lease can expire, at once when the cluster ended it) once the lease
+// is lost. Unless run is the
 // terminal's foreground job, the command runs in a process group of its
 // own (see commandAttr): signals go to the whole group, and whatever of it
 // is left when the command exits is stopped before the lease is released.
@@ -203,7 +204,8 @@ func supervise(lease *etcd.Lease, format credslots.Format, envName string, argv 
 			fmt.Fprintf(stderr, "credslots-etcd: %v; stopping the command\n", lease.Err())
 		}
 		signalCommand(syscall.SIGTERM)
-		// SIGKILL a quarter TTL before the cluster may end the lease.
+		// SIGKILL a quarter TTL before the cluster may end the lease; at
+		// once when it has ended it already (see Lease.Expires).
 		kill := time.NewTimer(max(allowed(), 0))
 		defer kill.Stop()
 		select {
