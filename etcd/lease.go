@@ -573,16 +573,35 @@ func (l *Lease) Sync() error {
 // ("waiting"), their errors ignored. Tests stop or race a lessee there.
 var poolHook = func(point string) error { return nil }
 
+// releaseTries bounds how often Release clears the seat and finds a login
+// written since its last read, before it settles the seat instead.
+const releaseTries = 3
+
 // fenceRetries bounds how often a write-back or an import checks again
 // because another sub's login was written between its check and its
 // transaction.
 const fenceRetries = 5
 
 func (l *Lease) syncLocked() error {
+	_, err := l.syncSeen()
+	return err
+}
+
+// syncSeen is syncLocked, returning the seat's login it read (nil: none).
+func (l *Lease) syncSeen() (seen []byte, err error) {
+	_, seatLogin, err := l.p.readSeatLogin(l.seat)
+	if err != nil {
+		return nil, err
+	}
+	return seatLogin, l.writeBack(seatLogin)
+}
+
+// writeBack writes seatLogin, the seat's login just read, back into the
+// pool (see Sync).
+func (l *Lease) writeBack(seatLogin []byte) error {
 	p := l.p
-	_, seatLogin, err := p.readSeatLogin(l.seat)
-	if err != nil || seatLogin == nil || bytes.Equal(seatLogin, l.stored) {
-		return err
+	if seatLogin == nil || bytes.Equal(seatLogin, l.stored) {
+		return nil
 	}
 	ctx, cancel := p.opCtx(context.Background())
 	defer cancel()
@@ -711,7 +730,9 @@ func (p *Pool) newer(seat, stored []byte) bool {
 }
 
 // Release makes a final [Lease.Sync], takes the login out of the seat (for
-// Claude Code the seat's other keys stay) and ends the lease. When the lease
+// Claude Code the seat's other keys stay) and ends the lease; a login the
+// CLI writes after that final read is written back before the seat is
+// cleared, never cleared unread. When the lease
 // was lost, what the seat holds is written back only if the stored login is
 // unchanged, else kept as a sealed backup (reported in the error); when the
 // cluster cannot be reached the login stays in the seat, with its record,
@@ -731,15 +752,25 @@ func (l *Lease) Release() error {
 		l.finish()
 		return nil
 	}
-	serr := l.syncLocked()
+	seen, serr := l.syncSeen()
 	l.stopWatch()
-	if serr == nil && l.Err() == nil {
-		if err := l.p.clearSeatLogin(l.seat); err != nil {
-			out = err
-		} else if err := removeRecord(l.seat); err != nil {
-			out = err
+	cleared := false
+	for tries := 1; serr == nil && l.Err() == nil; tries++ {
+		if cleared, out = l.p.clearSeatLoginIf(l.seat, seen); cleared || out != nil {
+			break
 		}
-	} else {
+		if tries == releaseTries {
+			serr = fmt.Errorf("credslots-etcd: the login in seat %s kept changing while it was released", l.seat)
+			break
+		}
+		// The CLI wrote a login since that read: written back first.
+		seen, serr = l.syncSeen()
+	}
+	switch {
+	case out != nil:
+	case cleared:
+		out = removeRecord(l.seat)
+	default:
 		rec := l.record
 		settled, err := l.p.settle(context.Background(), l.seat, &rec)
 		switch {

@@ -1,6 +1,7 @@
 package etcd
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -192,25 +193,47 @@ func (p *Pool) writeSeatLogin(seat string, login []byte) error {
 // clearSeatLogin takes the login out of the seat: for Claude Code the other
 // keys stay, for the other formats the file goes.
 func (p *Pool) clearSeatLogin(seat string) error {
+	_, err := p.clearSeat(seat, nil, false)
+	return err
+}
+
+// clearSeatLoginIf is clearSeatLogin made only while the seat still holds
+// seen, the login an earlier read found there (nil: none), checked under the
+// same hold of the CLI's locks: a login the CLI wrote since stays, and
+// cleared is false.
+func (p *Pool) clearSeatLoginIf(seat string, seen []byte) (cleared bool, err error) {
+	return p.clearSeat(seat, seen, true)
+}
+
+func (p *Pool) clearSeat(seat string, seen []byte, check bool) (cleared bool, err error) {
 	release, err := credslots.LockCLI(p.format, seat, seatLockTimeout)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer release()
 	old, err := credslots.ReadCredentialFile(p.seatFile(seat))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return true, nil
 	}
 	if err != nil {
-		return fmt.Errorf("credslots-etcd: read seat %s: %w", seat, err)
+		return false, fmt.Errorf("credslots-etcd: read seat %s: %w", seat, err)
+	}
+	if check {
+		login, lerr := credslots.LoginOf(p.format, old)
+		if lerr != nil {
+			login = nil // as readSeatLogin has it
+		}
+		if !bytes.Equal(login, seen) {
+			return false, nil
+		}
 	}
 	if rest, ok := credslots.WithoutLogin(p.format, old); ok {
-		return credslots.WriteCredentialFile(p.seatFile(seat), rest)
+		return true, credslots.WriteCredentialFile(p.seatFile(seat), rest)
 	}
 	if err := os.Remove(p.seatFile(seat)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+		return false, err
 	}
-	return nil
+	return true, nil
 }
 
 // processAlive reports whether pid runs on this host.
@@ -278,7 +301,9 @@ func (p *Pool) recoverSeat(ctx context.Context, seat string) (*Settled, error) {
 func (p *Pool) settle(ctx context.Context, seat string, rec *seatRecord) (*Settled, error) {
 	_, login, err := p.readSeatLogin(seat)
 	if err != nil {
-		return nil, err
+		// Unread (a CLI's lock still held, say), it may be the only copy
+		// of the newest login: it stays, for a later lease of the seat.
+		return nil, fmt.Errorf("credslots-etcd: the login of %s stays in seat %s: %v: %w", rec.Sub, seat, err, ErrPending)
 	}
 	out := &Settled{Sub: rec.Sub, Outcome: "unchanged"}
 	if login != nil && loginHash(login) != rec.Written && p.worthKeeping(login) {
@@ -289,8 +314,24 @@ func (p *Pool) settle(ctx context.Context, seat string, rec *seatRecord) (*Settl
 	} else if rec.LeaseID != 0 {
 		p.endOldLease(ctx, rec)
 	}
-	if err := p.clearSeatLogin(seat); err != nil {
+	cleared, err := p.clearSeatLoginIf(seat, login)
+	if err != nil {
 		return out, err
+	}
+	if !cleared {
+		// The CLI wrote since the read: the newer login stays. When the
+		// pool now holds the one read, the record names it, so that the
+		// next settle writes the newer one back over it (see
+		// writeBackLate).
+		if login != nil && out.Outcome != "backup" && rec.Pending != loginHash(login) {
+			r := *rec
+			r.Pending = loginHash(login)
+			if err := writeRecord(seat, &r); err != nil {
+				return out, err
+			}
+			*rec = r
+		}
+		return out, fmt.Errorf("credslots-etcd: the login of %s stays in seat %s: it changed while it was settled: %w", rec.Sub, seat, ErrPending)
 	}
 	if err := removeRecord(seat); err != nil {
 		return out, err
