@@ -63,9 +63,16 @@ func New(opts ...Option) (*Manager, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
+	// Absolute, once: a relative creds dir would compare unequal to the
+	// absolute paths seats and locks are checked as, and would follow the
+	// process's working directory.
+	dir, err := filepath.Abs(c.credsDir)
+	if err != nil {
+		return nil, fmt.Errorf("credslots: creds dir %q: %v: %w", c.credsDir, err, ErrInvalidConfig)
+	}
 	m := &Manager{
 		cfg:      c,
-		dir:      filepath.Clean(c.credsDir),
+		dir:      dir,
 		subs:     append([]string(nil), c.subs...),
 		slots:    make(map[string]string, len(c.subs)),
 		bySlot:   make(map[string]string, len(c.subs)),
