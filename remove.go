@@ -68,11 +68,26 @@ func (m *Manager) remove(ctx context.Context, sub, reason string) error {
 			return err
 		}
 	}
+	if m.locks.leasesSeen.Load() {
+		// A seat to recover first (see [Manager.SwitchTo]).
+		if err := m.awaitLeftSeat(ctx, sub); err != nil {
+			return err
+		}
+	}
 	mu, err := m.beginMutationContext(ctx)
 	if err != nil {
 		return err
 	}
 	defer mu.end()
+	// An ended lease's seat may hold sub's newest login (its CLI refreshed
+	// there): it comes back into the slot before the slot becomes the
+	// backup, or the backup would be the spent login and the newest one
+	// stranded in a seat no configured sub leads to.
+	if m.leasesMayExist() {
+		if err := m.recoverSub(sub); err != nil {
+			return err
+		}
+	}
 	data, err := check()
 	if err != nil {
 		return err
