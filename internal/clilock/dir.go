@@ -58,6 +58,22 @@ func Unwritable(err error) bool {
 	return errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EROFS)
 }
 
+// skippable reports whether spec's lock may be gone without on err, as
+// Claude Code goes without it: an optional lock on Unwritable; the legacy
+// lock also where its path cannot be made at all (ENOENT, ENOTDIR, ELOOP,
+// ENAMETOOLONG: "legacy-lock acquire failed" in 2.1.197 and 2.1.332 alike).
+func skippable(spec Spec, err error) bool {
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return false
+	case spec.Legacy:
+		return Unwritable(err) || errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) ||
+			errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.ENAMETOOLONG)
+	default:
+		return spec.Optional && Unwritable(err)
+	}
+}
+
 // Take creates the lock directory of spec, waiting until deadline while
 // another holder keeps it fresh or while its owner record names a live
 // process; it takes it over once stale, and at once when the owner record
@@ -86,7 +102,7 @@ func Take(ctx context.Context, fsys disk.FS, spec Spec, start, deadline time.Tim
 				d.st = st
 				return true, nil
 			}
-			if (spec.Legacy || spec.Optional) && !errors.Is(err, fs.ErrExist) && Unwritable(err) {
+			if skippable(spec, err) {
 				skipped = true
 				return true, nil
 			}
@@ -135,7 +151,7 @@ func Take(ctx context.Context, fsys disk.FS, spec Spec, start, deadline time.Tim
 				continue
 			}
 			if err := fsys.Rmdir(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				if (spec.Legacy || spec.Optional) && Unwritable(err) {
+				if skippable(spec, err) {
 					skipped = true // Claude Code, failing the same rmdir, goes on without it
 					return true, nil
 				}
