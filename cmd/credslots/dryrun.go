@@ -14,8 +14,8 @@ import (
 )
 
 // dryRunHeal runs the heal (into pos[0], or --auto when pos is empty) with
-// every check on a private copy of the live path, slots, sidecars and
-// journal, in a 0700 directory inside the creds dir that is removed
+// every check on a private copy of the live path, slots, sidecars, journal
+// and Claude Code's .claude.json, in a 0700 directory inside the creds dir that is removed
 // afterwards, and reports what the heal would do. The real files are not
 // touched.
 func (a *app) dryRunHeal(pos []string, opts []credslots.SwitchOption) int {
@@ -41,6 +41,14 @@ func (a *app) dryRunHeal(pos []string, opts []credslots.SwitchOption) int {
 	}
 	for _, p := range paths {
 		if err := copyEntry(m.CredsDir(), shadowDir, p); err != nil {
+			return a.fail(err)
+		}
+	}
+	// The account Claude Code is logged in to, wherever the creds dir has
+	// it, goes inside the copy, where the shadow finds it: the heal's
+	// account checks (a new login among them) see what the real one sees.
+	if p := m.ClaudeJSONPath(); p != "" {
+		if err := copyTo(p, filepath.Join(shadowDir, ".claude.json")); err != nil {
 			return a.fail(err)
 		}
 	}
@@ -80,7 +88,11 @@ func copyEntry(dir, shadow, path string) error {
 	if err != nil {
 		return err
 	}
-	dst := filepath.Join(shadow, rel)
+	return copyTo(path, filepath.Join(shadow, rel))
+}
+
+// copyTo is copyEntry of path to dst.
+func copyTo(path, dst string) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

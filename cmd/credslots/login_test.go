@@ -205,3 +205,22 @@ func TestInitAndAddUnderACopyLikeName(t *testing.T) {
 		})
 	}
 }
+
+// A dry run of a heal sees the account the real heal sees: over a /login to
+// another account both refuse, and the dry run leaves bob's slot alone.
+func TestHealDryRunRefusesANewLoginAsTheHealDoes(t *testing.T) {
+	dir, claudeJSON := homeWithAccounts(t)
+	write(t, claudeJSON, claudeState("dave@example.test", "uuid-dave"))
+	claudeRefresh(t, dir, cred(testNow.Add(9*time.Hour), "rt-dave"))
+	bob := mustRead(t, filepath.Join(dir, ".credentials.json.bob"))
+
+	for _, args := range [][]string{{"heal", "bob", "--dry-run"}, {"heal", "--auto", "--dry-run"}, {"heal", "bob"}} {
+		r := run(append([]string{"--dir", dir}, args...)...)
+		assert.Equal(t, 1, r.code, "%v refuses: stdout %q stderr %q", args, r.stdout, r.stderr)
+		assert.Contains(t, r.stderr, "new login", "%v", args)
+	}
+	assert.Equal(t, bob, mustRead(t, filepath.Join(dir, ".credentials.json.bob")))
+	left, err := filepath.Glob(filepath.Join(dir, ".*dryrun-*"))
+	require.NoError(t, err)
+	assert.Empty(t, left, "the dry runs' copies are removed")
+}
