@@ -885,3 +885,34 @@ func TestAnUnreadableDeadSeatKeepsOnlyItsSubOut(t *testing.T) {
 	_, err = f.m.Lease(context.Background(), dead, LeaseSub("alice"))
 	require.Error(t, err, "nor is that seat handed out")
 }
+
+// The CLI refreshes in the seat between Observe's weighing of a 401 and
+// its mark: the mark stands on the login the server rejected, read once,
+// not on the refresh that came after it.
+func TestA401MarksTheSeatsLoginItWeighed(t *testing.T) {
+	m, ffs, subs := countingFixture(t, 3)
+	sub := subs[0]
+	seat := seatDir(t)
+	l, err := m.Lease(context.Background(), seat, LeaseSub(sub))
+	require.NoError(t, err)
+	defer func() { _ = l.Release() }()
+	cliRefresh(t, seat, fresh.Add(time.Hour), "rt-seat-1")
+	seatFile := filepath.Join(seat, DefaultLiveName)
+	var once sync.Once
+	read := false
+	ffs.before = func(op, name string) {
+		if read {
+			once.Do(func() { cliRefresh(t, seat, fresh.Add(2*time.Hour), "rt-seat-2") })
+		}
+		if op == "read" && name == seatFile {
+			read = true
+		}
+	}
+	obs, err := m.Observe(sub, http.StatusUnauthorized, nil)
+	ffs.before = nil
+	require.NoError(t, err)
+	require.Equal(t, OutcomeInvalidated, obs.Outcome, obs.Reason)
+	state, err := m.readState()
+	require.NoError(t, err)
+	assert.Equal(t, hashBytes([]byte("rt-seat-1")), state[sub].InvalidFP, "the login the server rejected is the one marked")
+}

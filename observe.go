@@ -244,7 +244,7 @@ func (m *Manager) observeUnauthorized(ctx context.Context, sub string, now time.
 		return nil
 	}
 	reason := fmt.Sprintf("the server rejected the token (HTTP 401) while it was valid until %s", formatTime(c.expiry))
-	if err := m.markInvalid(ctx, sub, reason); err != nil {
+	if err := m.markRejected(ctx, sub, c, reason); err != nil {
 		return err
 	}
 	obs.Outcome, obs.Reason = OutcomeInvalidated, reason

@@ -219,7 +219,14 @@ func (m *Manager) markInvalid(ctx context.Context, sub, reason string) error {
 	if !m.knows(sub) {
 		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
 	}
-	rejected, reason := m.rejectedLogin(sub), clip(reason, maxStateReason)
+	return m.markRejected(ctx, sub, m.rejectedLogin(sub), reason)
+}
+
+// markRejected marks rejected, sub's login the server rejected (see
+// rejectedLogin), invalid: read once by the caller, so that a refresh
+// since cannot move the mark onto a login the server never saw.
+func (m *Manager) markRejected(ctx context.Context, sub string, rejected credential, reason string) error {
+	reason = clip(reason, maxStateReason)
 	fp := rejected.fingerprint
 	var also []string
 	if slot := m.currentFingerprint(sub); slot != "" && slot != fp {
