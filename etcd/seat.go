@@ -303,7 +303,7 @@ func (p *Pool) settle(ctx context.Context, seat string, rec *seatRecord) (*Settl
 	if err != nil {
 		// Unread (a CLI's lock still held, say), it may be the only copy
 		// of the newest login: it stays, for a later lease of the seat.
-		return nil, fmt.Errorf("credslots-etcd: the login of %s stays in seat %s: %v: %w", rec.Sub, seat, err, ErrPending)
+		return nil, fmt.Errorf("credslots-etcd: the login of %s stays in seat %s: %w: %w", rec.Sub, seat, err, ErrPending)
 	}
 	out := &Settled{Sub: rec.Sub, Outcome: "unchanged"}
 	if login != nil && loginHash(login) != rec.Written && p.worthKeeping(login) {

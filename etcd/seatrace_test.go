@@ -104,3 +104,19 @@ func TestAPrivateSeatReleaseCouldNotReadIsKept(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	assert.Equal(t, marker+"-rt-alice-1", storedRefreshToken(t, globals, "alice"))
 }
+
+// A settle that cannot read the seat (a CLI's lock still held) leaves the
+// login there, pending, and its error still says why.
+func TestASettleThatCannotReadTheSeatIsPending(t *testing.T) {
+	p, _, _, a := aliceRefreshedInASeat(t)
+	defer func() { _ = a.Release() }()
+	lock := filepath.Join(a.Seat(), ".oauth_refresh.lock")
+	require.NoError(t, os.Mkdir(lock, 0o700)) // a killed CLI's, fresh
+	_, err := etcd.SettleSeat(context.Background(), p, a.Seat())
+	require.ErrorIs(t, err, etcd.ErrPending)
+	require.ErrorIs(t, err, credslots.ErrLockTimeout)
+	data, err := os.ReadFile(filepath.Join(a.Seat(), ".credentials.json"))
+	require.NoError(t, err)
+	assert.Equal(t, marker+"-rt-alice-1", refreshToken(t, data))
+	require.NoError(t, os.Remove(lock))
+}

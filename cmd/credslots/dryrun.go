@@ -11,6 +11,7 @@ import (
 
 	"github.com/gptme/credslots"
 	"github.com/gptme/credslots/internal/atomicfile"
+	"github.com/gptme/credslots/internal/credfile"
 )
 
 // dryRunHeal runs the heal (into pos[0], or --auto when pos is empty) with
@@ -48,7 +49,7 @@ func (a *app) dryRunHeal(pos []string, opts []credslots.SwitchOption) int {
 	// it, goes inside the copy, where the shadow finds it: the heal's
 	// account checks (a new login among them) see what the real one sees.
 	if p := m.ClaudeJSONPath(); p != "" {
-		if err := copyTo(p, filepath.Join(shadowDir, ".claude.json")); err != nil {
+		if err := copyTo(p, filepath.Join(shadowDir, ".claude.json"), credfile.MaxClaudeJSON); err != nil {
 			return a.fail(err)
 		}
 	}
@@ -77,7 +78,8 @@ func (a *app) dryRunHeal(pos []string, opts []credslots.SwitchOption) int {
 const dryRunPrefix = "dry run, nothing changed: "
 
 // maxCopy is the most the dry run copies of one file: the library reads no
-// credential, sidecar or journal larger than that.
+// credential, sidecar or journal larger than that (nor a .claude.json
+// larger than credfile.MaxClaudeJSON, its own bound).
 const maxCopy = 1 << 20
 
 // copyEntry copies path (relative to dir) into shadow: a symlink as a
@@ -88,11 +90,11 @@ func copyEntry(dir, shadow, path string) error {
 	if err != nil {
 		return err
 	}
-	return copyTo(path, filepath.Join(shadow, rel))
+	return copyTo(path, filepath.Join(shadow, rel), maxCopy)
 }
 
-// copyTo is copyEntry of path to dst.
-func copyTo(path, dst string) error {
+// copyTo is copyEntry of path to dst, refusing a file larger than limit.
+func copyTo(path, dst string, limit int64) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -115,20 +117,20 @@ func copyTo(path, dst string) error {
 	}
 	// Bounded as the library's reads are: a giant (or sparse) file is what
 	// the library would refuse, so the copy refuses it too.
-	if fi.Size() > maxCopy {
-		return fmt.Errorf("%s is larger than %d bytes: %w", path, maxCopy, credslots.ErrTooLarge)
+	if fi.Size() > limit {
+		return fmt.Errorf("%s is larger than %d bytes: %w", path, limit, credslots.ErrTooLarge)
 	}
 	src, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	data, err := io.ReadAll(io.LimitReader(src, maxCopy+1))
+	data, err := io.ReadAll(io.LimitReader(src, limit+1))
 	src.Close()
 	if err != nil {
 		return err
 	}
-	if len(data) > maxCopy {
-		return fmt.Errorf("%s is larger than %d bytes: %w", path, maxCopy, credslots.ErrTooLarge)
+	if int64(len(data)) > limit {
+		return fmt.Errorf("%s is larger than %d bytes: %w", path, limit, credslots.ErrTooLarge)
 	}
 	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {

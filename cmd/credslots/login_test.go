@@ -224,3 +224,18 @@ func TestHealDryRunRefusesANewLoginAsTheHealDoes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, left, "the dry runs' copies are removed")
 }
+
+// A .claude.json of a few MB (its project history grows it) is one the
+// library reads: the dry run copies it too, and agrees with the heal.
+func TestHealDryRunCopiesALargeClaudeJSON(t *testing.T) {
+	dir, claudeJSON := homeWithAccounts(t)
+	state := strings.Replace(string(claudeState("bob@example.test", "uuid-bob")), `"userID"`,
+		`"projects": "`+strings.Repeat("x", 2<<20)+`", "userID"`, 1)
+	write(t, claudeJSON, []byte(state))
+	claudeRefresh(t, dir, cred(testNow.Add(9*time.Hour), "rt-bob-2"))
+	dry := run("--dir", dir, "heal", "bob", "--dry-run")
+	require.Equal(t, 0, dry.code, "stdout %q stderr %q", dry.stdout, dry.stderr)
+	assert.Contains(t, dry.stdout, "would have healed")
+	real := run("--dir", dir, "heal", "bob")
+	require.Equal(t, 0, real.code, real.stderr)
+}
