@@ -916,3 +916,35 @@ func TestA401MarksTheSeatsLoginItWeighed(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, hashBytes([]byte("rt-seat-1")), state[sub].InvalidFP, "the login the server rejected is the one marked")
 }
+
+// A lease's write-back lands in the slot between Observe's weighing of a
+// 401 and its mark: that newer login, which the server never saw, is not
+// marked along with the rejected one.
+func TestA401DoesNotMarkALoginWrittenBackSince(t *testing.T) {
+	m, ffs, subs := countingFixture(t, 3)
+	sub := subs[0]
+	seat := seatDir(t)
+	l, err := m.Lease(context.Background(), seat, LeaseSub(sub))
+	require.NoError(t, err)
+	defer func() { _ = l.Release() }()
+	cliRefresh(t, seat, fresh.Add(time.Hour), "rt-seat-1")
+	seatFile := filepath.Join(seat, DefaultLiveName)
+	var once sync.Once
+	read := false
+	ffs.before = func(op, name string) {
+		if read {
+			once.Do(func() { writeSlot(t, m.SlotPath(sub), fresh.Add(2*time.Hour), "rt-seat-2") })
+		}
+		if op == "read" && name == seatFile {
+			read = true
+		}
+	}
+	obs, err := m.Observe(sub, http.StatusUnauthorized, nil)
+	ffs.before = nil
+	require.NoError(t, err)
+	require.Equal(t, OutcomeInvalidated, obs.Outcome, obs.Reason)
+	state, err := m.readState()
+	require.NoError(t, err)
+	assert.Equal(t, hashBytes([]byte("rt-seat-1")), state[sub].InvalidFP)
+	assert.NotContains(t, state[sub].InvalidAlso, hashBytes([]byte("rt-seat-2")), "the written-back login is not marked")
+}

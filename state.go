@@ -228,19 +228,26 @@ func (m *Manager) markInvalid(ctx context.Context, sub, reason string) error {
 func (m *Manager) markRejected(ctx context.Context, sub string, rejected credential, reason string) error {
 	reason = clip(reason, maxStateReason)
 	fp := rejected.fingerprint
+	// The slot, read once. A login in it that outlasts the rejected one
+	// was written back since (a lease's refresh): the server never saw it,
+	// and the mark does not stand on it.
+	slot := m.readAt(m.slots[sub], credfile.All)
+	if rejected.hasExpiry() && slot.hasExpiry() && slot.expiry.After(rejected.expiry) {
+		slot = credential{}
+	}
 	var also []string
-	if slot := m.currentFingerprint(sub); slot != "" && slot != fp {
+	if slot.fingerprint != "" && slot.fingerprint != fp {
 		// The slot holds the same account's older login (the live file
 		// is its refresh): the mark stands on it too.
-		also = []string{slot}
+		also = []string{slot.fingerprint}
 	}
 	var logins []string
 	if rejected.login != "" && rejected.login != fp {
 		// The identity is not the login: the mark names the logins it
 		// stands on, so that a capture can tell a new login of the account.
 		logins = []string{rejected.login}
-		if slot := m.currentLogin(sub); slot != "" && slot != rejected.login {
-			logins = append(logins, slot)
+		if slot.login != "" && slot.login != rejected.login {
+			logins = append(logins, slot.login)
 		}
 	}
 	return m.changeState(ctx, sub, JournalEntry{Op: opInvalid, Reason: reason, Fingerprint: fp}, func(st *subState) {
