@@ -886,10 +886,11 @@ func TestAnUnreadableDeadSeatKeepsOnlyItsSubOut(t *testing.T) {
 	require.Error(t, err, "nor is that seat handed out")
 }
 
-// The CLI refreshes in the seat between Observe's weighing of a 401 and
-// its mark: the mark stands on the login the server rejected, read once,
-// not on the refresh that came after it.
-func TestA401MarksTheSeatsLoginItWeighed(t *testing.T) {
+// observe401Around observes a 401 for a sub leased to a seat whose login
+// is rt-seat-1, with between run once right after Observe's read of the
+// seat, and returns the sub's state afterwards.
+func observe401Around(t *testing.T, between func(m *Manager, sub, seat string)) subState {
+	t.Helper()
 	m, ffs, subs := countingFixture(t, 3)
 	sub := subs[0]
 	seat := seatDir(t)
@@ -902,7 +903,7 @@ func TestA401MarksTheSeatsLoginItWeighed(t *testing.T) {
 	read := false
 	ffs.before = func(op, name string) {
 		if read {
-			once.Do(func() { cliRefresh(t, seat, fresh.Add(2*time.Hour), "rt-seat-2") })
+			once.Do(func() { between(m, sub, seat) })
 		}
 		if op == "read" && name == seatFile {
 			read = true
@@ -914,37 +915,26 @@ func TestA401MarksTheSeatsLoginItWeighed(t *testing.T) {
 	require.Equal(t, OutcomeInvalidated, obs.Outcome, obs.Reason)
 	state, err := m.readState()
 	require.NoError(t, err)
-	assert.Equal(t, hashBytes([]byte("rt-seat-1")), state[sub].InvalidFP, "the login the server rejected is the one marked")
+	return state[sub]
+}
+
+// The CLI refreshes in the seat between Observe's weighing of a 401 and
+// its mark: the mark stands on the login the server rejected, read once,
+// not on the refresh that came after it.
+func TestA401MarksTheSeatsLoginItWeighed(t *testing.T) {
+	st := observe401Around(t, func(_ *Manager, _, seat string) {
+		cliRefresh(t, seat, fresh.Add(2*time.Hour), "rt-seat-2")
+	})
+	assert.Equal(t, hashBytes([]byte("rt-seat-1")), st.InvalidFP, "the login the server rejected is the one marked")
 }
 
 // A lease's write-back lands in the slot between Observe's weighing of a
 // 401 and its mark: that newer login, which the server never saw, is not
 // marked along with the rejected one.
 func TestA401DoesNotMarkALoginWrittenBackSince(t *testing.T) {
-	m, ffs, subs := countingFixture(t, 3)
-	sub := subs[0]
-	seat := seatDir(t)
-	l, err := m.Lease(context.Background(), seat, LeaseSub(sub))
-	require.NoError(t, err)
-	defer func() { _ = l.Release() }()
-	cliRefresh(t, seat, fresh.Add(time.Hour), "rt-seat-1")
-	seatFile := filepath.Join(seat, DefaultLiveName)
-	var once sync.Once
-	read := false
-	ffs.before = func(op, name string) {
-		if read {
-			once.Do(func() { writeSlot(t, m.SlotPath(sub), fresh.Add(2*time.Hour), "rt-seat-2") })
-		}
-		if op == "read" && name == seatFile {
-			read = true
-		}
-	}
-	obs, err := m.Observe(sub, http.StatusUnauthorized, nil)
-	ffs.before = nil
-	require.NoError(t, err)
-	require.Equal(t, OutcomeInvalidated, obs.Outcome, obs.Reason)
-	state, err := m.readState()
-	require.NoError(t, err)
-	assert.Equal(t, hashBytes([]byte("rt-seat-1")), state[sub].InvalidFP)
-	assert.NotContains(t, state[sub].InvalidAlso, hashBytes([]byte("rt-seat-2")), "the written-back login is not marked")
+	st := observe401Around(t, func(m *Manager, sub, _ string) {
+		writeSlot(t, m.SlotPath(sub), fresh.Add(2*time.Hour), "rt-seat-2")
+	})
+	assert.Equal(t, hashBytes([]byte("rt-seat-1")), st.InvalidFP)
+	assert.NotContains(t, st.InvalidAlso, hashBytes([]byte("rt-seat-2")), "the written-back login is not marked")
 }

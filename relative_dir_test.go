@@ -16,15 +16,8 @@ import (
 // a seat inside <D> (other than home and ... private seats)").
 func TestARelativeCredsDirItselfIsRefusedAsASeat(t *testing.T) {
 	root := t.TempDir()
-	chdirFor(t, root)
 	// No CLI locks (section 16: "a creds dir no CLI uses"; Gemini CLI has none).
-	m, err := New(WithCredsDir("creds"), WithSubscriptions("bob", "alice"), WithClock(fixedClock), WithCLILocks(false))
-	require.NoError(t, err)
-	for i, sub := range []string{"bob", "alice"} {
-		writeSlot(t, m.SlotPath(sub), fresh.Add(time.Duration(i)*time.Hour), "rt-"+sub+"-0")
-		_, err := m.CaptureSlotFingerprint(sub)
-		require.NoError(t, err)
-	}
+	m := relativeManager(t, root, WithCredsDir("creds"), WithCLILocks(false))
 	// home: the live symlink points at bob.
 	require.NoError(t, os.Symlink(m.symlinkTarget("bob"), m.LivePath()))
 
@@ -44,14 +37,7 @@ func TestARelativeCredsDirItselfIsRefusedAsASeat(t *testing.T) {
 // The same with a seat inside the creds dir, outside the private seats.
 func TestASeatInsideARelativeCredsDirIsRefused(t *testing.T) {
 	root := t.TempDir()
-	chdirFor(t, root)
-	m, err := New(WithCredsDir("creds"), WithSubscriptions("bob", "alice"), WithClock(fixedClock))
-	require.NoError(t, err)
-	for i, sub := range []string{"bob", "alice"} {
-		writeSlot(t, m.SlotPath(sub), fresh.Add(time.Duration(i)*time.Hour), "rt-"+sub+"-0")
-		_, err := m.CaptureSlotFingerprint(sub)
-		require.NoError(t, err)
-	}
+	m := relativeManager(t, root, WithCredsDir("creds"))
 	l, err := m.Lease(context.Background(), filepath.Join("creds", ".credslots"))
 	if l != nil {
 		defer l.Release()
@@ -64,14 +50,7 @@ func TestASeatInsideARelativeCredsDirIsRefused(t *testing.T) {
 // live symlink stays.
 func TestGeminiARelativeCredsDirItselfIsRefusedAsASeat(t *testing.T) {
 	root := t.TempDir()
-	chdirFor(t, root)
-	m, err := New(WithCredsDir(".gemini"), WithFormat(GeminiCLI), WithSubscriptions("bob", "alice"), WithClock(fixedClock))
-	require.NoError(t, err)
-	for i, sub := range []string{"bob", "alice"} {
-		writeFile(t, m.SlotPath(sub), geminiDoc(fresh.Add(time.Duration(i)*time.Hour), "rt-"+sub+"-0"))
-		_, err := m.CaptureSlotFingerprint(sub)
-		require.NoError(t, err)
-	}
+	m := relativeManager(t, root, WithCredsDir(".gemini"), WithFormat(GeminiCLI))
 	require.NoError(t, os.Symlink(m.symlinkTarget("bob"), m.LivePath()))
 
 	l, err := m.Lease(context.Background(), filepath.Join(root, ".gemini"))
@@ -90,14 +69,7 @@ func TestGeminiARelativeCredsDirItselfIsRefusedAsASeat(t *testing.T) {
 // seats are "removed afterwards").
 func TestARelativeCredsDirsDeadPrivateSeatIsRemoved(t *testing.T) {
 	root := t.TempDir()
-	chdirFor(t, root)
-	m, err := New(WithCredsDir("creds"), WithSubscriptions("bob", "alice"), WithClock(fixedClock))
-	require.NoError(t, err)
-	for i, sub := range []string{"bob", "alice"} {
-		writeSlot(t, m.SlotPath(sub), fresh.Add(time.Duration(i)*time.Hour), "rt-"+sub+"-0")
-		_, err := m.CaptureSlotFingerprint(sub)
-		require.NoError(t, err)
-	}
+	m := relativeManager(t, root, WithCredsDir("creds"))
 	private := filepath.Join("creds", privateDirName, SeatsDirName, "123-abc")
 	l, err := m.Lease(context.Background(), private, LeaseSub("bob"))
 	require.NoError(t, err)
@@ -107,6 +79,28 @@ func TestARelativeCredsDirsDeadPrivateSeatIsRemoved(t *testing.T) {
 	defer l2.Release()
 	_, err = os.Lstat(private)
 	assert.True(t, os.IsNotExist(err), "the dead private seat is removed once recovered")
+}
+
+// relativeManager is a Manager of bob and alice, made in root (the working
+// directory from now on) with opts, which name a relative creds dir: each
+// slot written in the format's shape and captured, alice's login lasting
+// an hour longer.
+func relativeManager(t *testing.T, root string, opts ...Option) *Manager {
+	t.Helper()
+	chdirFor(t, root)
+	m, err := New(append([]Option{WithSubscriptions("bob", "alice"), WithClock(fixedClock)}, opts...)...)
+	require.NoError(t, err)
+	for i, sub := range []string{"bob", "alice"} {
+		expiry, rt := fresh.Add(time.Duration(i)*time.Hour), "rt-"+sub+"-0"
+		if m.cfg.format == GeminiCLI {
+			writeFile(t, m.SlotPath(sub), geminiDoc(expiry, rt))
+		} else {
+			writeSlot(t, m.SlotPath(sub), expiry, rt)
+		}
+		_, err := m.CaptureSlotFingerprint(sub)
+		require.NoError(t, err)
+	}
+	return m
 }
 
 // chdirFor changes the working directory for the test (the module is

@@ -164,11 +164,17 @@ func (p *Pool) readSeatLogin(seat string) (doc, login []byte, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("credslots-etcd: read seat %s: %w", seat, err)
 	}
-	login, lerr := credslots.LoginOf(p.format, doc)
-	if lerr != nil {
-		return doc, nil, nil
+	return doc, p.loginIn(doc), nil
+}
+
+// loginIn is the login in a seat document, nil when it holds none that
+// reads.
+func (p *Pool) loginIn(doc []byte) []byte {
+	login, err := credslots.LoginOf(p.format, doc)
+	if err != nil {
+		return nil
 	}
-	return doc, login, nil
+	return login
 }
 
 // writeSeatLogin puts login into the seat, keeping (Claude Code) the
@@ -218,14 +224,8 @@ func (p *Pool) clearSeat(seat string, seen []byte, check bool) (cleared bool, er
 	if err != nil {
 		return false, fmt.Errorf("credslots-etcd: read seat %s: %w", seat, err)
 	}
-	if check {
-		login, lerr := credslots.LoginOf(p.format, old)
-		if lerr != nil {
-			login = nil // as readSeatLogin has it
-		}
-		if !bytes.Equal(login, seen) {
-			return false, nil
-		}
+	if check && !bytes.Equal(p.loginIn(old), seen) {
+		return false, nil
 	}
 	if rest, ok := credslots.WithoutLogin(p.format, old); ok {
 		return true, credslots.WriteCredentialFile(p.seatFile(seat), rest)
