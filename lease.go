@@ -1001,7 +1001,7 @@ func (l *Lease) Release() error {
 			if err := l.wroteBack(v); err != nil {
 				m.cfg.logger.Warn("lease record update failed", "sub", l.sub, "reason", err.Error())
 			}
-		case v.differs && !v.blank && v.cred.problem == "":
+		case v.keep:
 			if err := m.keepSeatLogin(l.sub, l.seat, v, data, "kept a seat login that is not written back as a backup"); err != nil {
 				return err
 			}

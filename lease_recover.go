@@ -102,7 +102,7 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord, keep string)
 			if err := m.takeBack(opRecover, r.Sub, r.Seat, slot, data, "recovered a newer login from the seat of an ended lease"); err != nil {
 				return err
 			}
-		case v.differs && !v.blank && v.cred.problem == "":
+		case v.keep:
 			// Not written back (older, or another login): kept, never lost.
 			if err := m.keepSeatLogin(r.Sub, r.Seat, v, data, "kept an ended lease's seat login as a backup"); err != nil {
 				return err

@@ -276,8 +276,14 @@ type seatReading struct {
 	// contested: the seat's login, which no record names, is live in
 	// another held lease's seat too (see opContested).
 	contested bool
-	cred      credential
-	why       string // why it may not replace the slot
+	// keep: not written back, the seat's login is kept as a backup before
+	// the seat is cleared. So is every whole login but the slot's, and
+	// any other file (an unreadable expiry, an emptied access token) that
+	// holds a refresh token the slot does not: it may be the only copy of
+	// the newest one.
+	keep bool
+	cred credential
+	why  string // why it may not replace the slot
 }
 
 // keepSeatLogin keeps a seat's login that is not written back (older,
@@ -330,10 +336,12 @@ func (m *Manager) seatVerdict(sub string, slot, seatData []byte, handed string) 
 	switch {
 	case v.cred.problem != "":
 		v.why = "the seat's login: " + v.cred.problem
+		v.keep = v.cred.login != "" && v.cred.login != slotCred.login
 		return v
 	case v.cred.blank != "":
 		v.blank = true
 		v.why = "the seat's login is blank: " + v.cred.blank + " is empty"
+		v.keep = v.cred.login != "" && v.cred.login != slotCred.login
 		return v
 	}
 	// No journal record names the seat's login: a token never seen.
@@ -365,17 +373,17 @@ func (m *Manager) seatVerdict(sub string, slot, seatData []byte, handed string) 
 	case why != "":
 		// Written back, one refresh token would be in two slots: the
 		// first refresh through either ends the other.
-		v.foreign, v.why = true, why
+		v.foreign, v.why, v.keep = true, why, true
 		return v
 	case f.stableIdentity() && slotCred.fingerprint != "" && v.cred.fingerprint != slotCred.fingerprint:
-		v.foreign = true
+		v.foreign, v.keep = true, true
 		v.why = "the seat's login has another " + f.identityName()
 		return v
 	case rotated:
 		// Rotated by the seat's CLI from the handed login (a token never
 		// seen before, not an older copy put back): newer.
 	case slotCred.hasExpiry() && !v.cred.expiry.After(slotCred.expiry):
-		v.why = "the seat's login is not newer than the slot's"
+		v.why, v.keep = "the seat's login is not newer than the slot's", true
 		return v
 	}
 	v.newer = true
