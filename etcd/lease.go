@@ -732,7 +732,9 @@ func (p *Pool) newer(seat, stored []byte) bool {
 // Release makes a final [Lease.Sync], takes the login out of the seat (for
 // Claude Code the seat's other keys stay) and ends the lease; a login the
 // CLI writes after that final read is written back before the seat is
-// cleared, never cleared unread. When the lease
+// cleared, never cleared unread; a seat login that is not written back (it
+// cannot be weighed, or is older) but holds a refresh token the pool's does
+// not is kept as a sealed backup before the seat is cleared. When the lease
 // was lost, what the seat holds is written back only if the stored login is
 // unchanged, else kept as a sealed backup (reported in the error); when the
 // cluster cannot be reached the login stays in the seat, with its record,
@@ -756,6 +758,13 @@ func (l *Lease) Release() error {
 	l.stopWatch()
 	cleared := false
 	for tries := 1; serr == nil && l.Err() == nil; tries++ {
+		if seen != nil && !bytes.Equal(seen, l.stored) && l.p.holdsOtherToken(seen, l.stored) {
+			// Not written back (it cannot be weighed, or is not newer),
+			// yet it may be the only copy of the newest refresh token.
+			if _, out = l.p.keepAside(context.Background(), l.sub, seen, "the seat's login was not written back and holds another refresh token"); out != nil {
+				break
+			}
+		}
 		if cleared, out = l.p.clearSeatLoginIf(l.seat, seen); cleared || out != nil {
 			break
 		}

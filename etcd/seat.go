@@ -311,8 +311,15 @@ func (p *Pool) settle(ctx context.Context, seat string, rec *seatRecord) (*Settl
 		if err != nil {
 			return nil, fmt.Errorf("credslots-etcd: the login of %s stays in seat %s: %v: %w", rec.Sub, seat, err, ErrPending)
 		}
-	} else if rec.LeaseID != 0 {
-		p.endOldLease(ctx, rec)
+	} else {
+		if login != nil && loginHash(login) != rec.Written {
+			if err := p.keepIfOtherToken(ctx, rec.Sub, login); err != nil {
+				return nil, fmt.Errorf("credslots-etcd: the login of %s stays in seat %s: %v: %w", rec.Sub, seat, err, ErrPending)
+			}
+		}
+		if rec.LeaseID != 0 {
+			p.endOldLease(ctx, rec)
+		}
 	}
 	cleared, err := p.clearSeatLoginIf(seat, login)
 	if err != nil {
@@ -345,6 +352,30 @@ func (p *Pool) settle(ctx context.Context, seat string, rec *seatRecord) (*Settl
 func (p *Pool) worthKeeping(login []byte) bool {
 	info := credslots.InspectLogin(p.format, login)
 	return info.Problem == "" && info.Blank == ""
+}
+
+// holdsOtherToken reports whether login holds a refresh token and stored
+// (the pool's login, nil for none) does not hold the same one.
+func (p *Pool) holdsOtherToken(login, stored []byte) bool {
+	a := credslots.InspectLogin(p.format, login).Login
+	return a != "" && (stored == nil || a != credslots.InspectLogin(p.format, stored).Login)
+}
+
+// keepIfOtherToken keeps a seat's login that settle cannot write back (it
+// cannot be weighed) as a sealed backup of sub when it holds a refresh
+// token the stored login does not: it may be the only copy of the newest.
+func (p *Pool) keepIfOtherToken(ctx context.Context, sub string, login []byte) error {
+	c, cancel := p.opCtx(ctx)
+	defer cancel()
+	stored, _, _, err := p.storedState(c, sub)
+	if err != nil {
+		return err
+	}
+	if !p.holdsOtherToken(login, stored) {
+		return nil
+	}
+	_, err = p.keepAside(c, sub, login, "the seat's login cannot be weighed and holds another refresh token")
+	return err
 }
 
 // writeBackLate writes login back for rec's sub when the stored login's
