@@ -149,36 +149,26 @@ func (p *Pool) Lease(ctx context.Context, seat string, opts ...LeaseOption) (*Le
 	if err := retry(ctx, func() error { _, err := p.recoverSeat(ctx, seat); return err }); err != nil {
 		return nil, err
 	}
-	// The grant is sent after this instant: the cluster cannot end the
-	// lease before it plus the TTL.
-	var granted time.Time
-	var grant *clientv3.LeaseGrantResponse
-	err = retry(ctx, func() error {
-		granted = time.Now()
-		gctx, gcancel := p.opCtx(ctx)
-		defer gcancel()
-		var err error
-		grant, err = p.cli.Grant(gctx, int64(p.ttlSeconds()))
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("credslots-etcd: grant a lease: %w", err)
+	var l *Lease
+	var got login
+	for {
+		l, err = p.startSession(ctx, seat)
+		if err != nil {
+			return nil, err
+		}
+		l.seatLock, held = seatLock, true
+		got, err = p.acquire(ctx, l, cfg)
+		if !errors.Is(err, errSessionEnded) {
+			break
+		}
+		// The etcd lease ended while it waited (renewals through a paused
+		// member, a revoke): it held no sub, so another is granted and
+		// the wait goes on. The seat stays locked throughout.
+		l.stopWatch()
+		l.seatLock, held = nil, false
+		l.endSession()
+		p.logger.Warn("the etcd lease ended before a sub was leased: granting another", "seat", seat)
 	}
-	sess, err := concurrency.NewSession(p.cli, concurrency.WithTTL(p.ttlSeconds()),
-		concurrency.WithLease(grant.ID), concurrency.WithContext(context.Background()))
-	if err != nil {
-		rctx, rcancel := p.opCtx(context.Background())
-		_, _ = p.cli.Revoke(rctx, grant.ID)
-		rcancel()
-		return nil, fmt.Errorf("credslots-etcd: start session: %w", err)
-	}
-	l := &Lease{p: p, seat: seat, seatLock: seatLock, sess: sess, id: sess.Lease(), lastRenew: granted,
-		done: make(chan struct{}), stop: make(chan struct{})}
-	held = true
-	// Renewals are measured from now on, through a wait for a free sub.
-	l.wg.Add(1)
-	go l.renew()
-	got, err := p.acquire(ctx, l, cfg)
 	if err != nil {
 		l.stopWatch()
 		l.endSession()
@@ -206,6 +196,44 @@ func (p *Pool) Lease(ctx context.Context, seat string, opts ...LeaseOption) (*Le
 	l.wg.Add(1)
 	go l.watch()
 	p.logger.Info("leased", "sub", l.sub, "seat", seat, "lease", int64(l.id))
+	return l, nil
+}
+
+// errSessionEnded is acquire's answer when the etcd lease it would bind a
+// sub to ended before it could: nothing was leased, Lease grants another.
+var errSessionEnded = errors.New("credslots-etcd: the etcd lease ended before a sub was leased")
+
+// startSession grants an etcd lease, keeps it alive in a session and starts
+// measuring its renewals.
+func (p *Pool) startSession(ctx context.Context, seat string) (*Lease, error) {
+	// The grant is sent after this instant: the cluster cannot end the
+	// lease before it plus the TTL.
+	var granted time.Time
+	var grant *clientv3.LeaseGrantResponse
+	err := retry(ctx, func() error {
+		granted = time.Now()
+		gctx, gcancel := p.opCtx(ctx)
+		defer gcancel()
+		var err error
+		grant, err = p.cli.Grant(gctx, int64(p.ttlSeconds()))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("credslots-etcd: grant a lease: %w", err)
+	}
+	sess, err := concurrency.NewSession(p.cli, concurrency.WithTTL(p.ttlSeconds()),
+		concurrency.WithLease(grant.ID), concurrency.WithContext(context.Background()))
+	if err != nil {
+		rctx, rcancel := p.opCtx(context.Background())
+		_, _ = p.cli.Revoke(rctx, grant.ID)
+		rcancel()
+		return nil, fmt.Errorf("credslots-etcd: start session: %w", err)
+	}
+	l := &Lease{p: p, seat: seat, sess: sess, id: sess.Lease(), lastRenew: granted,
+		done: make(chan struct{}), stop: make(chan struct{})}
+	// Renewals are measured from now on, through a wait for a free sub.
+	l.wg.Add(1)
+	go l.renew()
 	return l, nil
 }
 
@@ -284,6 +312,11 @@ func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, e
 		var cands []login
 		cands, why = p.candidates(ls, leased, cfg.sub)
 		for _, cand := range cands {
+			if l.Err() != nil {
+				// Lost while it waited: bound to it, the sub would be
+				// handed over lost.
+				return login{}, errSessionEnded
+			}
 			var resp *clientv3.TxnResponse
 			err := retry(ctx, func() error {
 				c, cancel := p.opCtx(ctx)
@@ -296,6 +329,9 @@ func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, e
 					Else(clientv3.OpGet(p.leaseKey(cand.sub))).Commit()
 				return err
 			})
+			if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+				return login{}, errSessionEnded
+			}
 			if err != nil {
 				if endedBy(err) {
 					return login{}, ended(ctx.Err())
@@ -548,6 +584,9 @@ func (l *Lease) lose(reason string, ended bool) {
 	}
 	l.lostErr = fmt.Errorf("credslots-etcd: lease of %s: %s: %w", l.sub, reason, ErrLeaseLost)
 	close(l.done)
+	if l.sub == "" {
+		return // no sub was leased yet: Lease grants another (see acquire)
+	}
 	l.p.logger.Warn("lease lost", "sub", l.sub, "reason", reason)
 }
 
