@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/gptme/credslots"
 	"github.com/gptme/credslots/internal/atomicfile"
@@ -17,8 +18,9 @@ import (
 // dryRunHeal runs the heal (into pos[0], or --auto when pos is empty) with
 // every check on a private copy of the live path, slots, sidecars, journal
 // and Claude Code's .claude.json, in a 0700 directory inside the creds dir that is removed
-// afterwards, and reports what the heal would do. The real files are not
-// touched.
+// afterwards, and reports what the heal would do; a heal the copy would
+// make is checked against the real creds dir's leases too (see
+// leaseRefusal). The real files are not touched.
 func (a *app) dryRunHeal(pos []string, opts []credslots.SwitchOption) int {
 	m, err := a.manager("")
 	if err != nil {
@@ -69,9 +71,53 @@ func (a *app) dryRunHeal(pos []string, opts []credslots.SwitchOption) int {
 	}
 	res.Reason = strings.ReplaceAll(res.Reason, shadowDir, m.CredsDir())
 	if err == nil {
+		if lerr := a.leaseRefusal(m, sub); lerr != nil {
+			return a.report("heal", sub, credslots.SwitchResult{From: res.From}, lerr)
+		}
 		res.Reason = dryRunPrefix + "would have " + res.Reason
 	}
 	return a.report("heal", sub, res, err)
+}
+
+// leaseRefusal is what the real heal into sub refuses for a lease, which
+// the copy cannot see (it holds no lease records: copied without their
+// locks they would be worse than none): sub's login live in a seat, or the
+// live file holding another held lease's login. nil when neither.
+func (a *app) leaseRefusal(m *credslots.Manager, sub string) error {
+	leases, err := m.Leases()
+	if err != nil {
+		return err
+	}
+	login := ""
+	if data, err := credslots.ReadCredentialFile(m.LivePath()); err == nil {
+		login = credslots.InspectLogin(a.tool, data).Login
+	}
+	loginAt := func(path string) string {
+		data, err := credslots.ReadCredentialFile(path)
+		if err != nil {
+			return ""
+		}
+		return credslots.InspectLogin(a.tool, data).Login
+	}
+	for _, l := range leases {
+		if !l.Held {
+			continue
+		}
+		where := "held by a process that inherited its lock"
+		if l.Seat != "" {
+			where = fmt.Sprintf("leased to %s (pid %d, since %s)", l.Seat, l.PID, l.Since.UTC().Format(time.RFC3339))
+		}
+		if l.Sub == sub {
+			return fmt.Errorf("refusing to heal into %s: its login is %s: %w", sub, where, credslots.ErrLeased)
+		}
+		if login == "" {
+			continue
+		}
+		if loginAt(m.SlotPath(l.Sub)) == login || (l.Seat != "" && loginAt(filepath.Join(l.Seat, filepath.Base(m.LivePath()))) == login) {
+			return fmt.Errorf("refusing to heal into %s: the live file holds %s's login, %s: %w", sub, l.Sub, where, credslots.ErrLeased)
+		}
+	}
+	return nil
 }
 
 // dryRunPrefix starts the reason of a dry run that passed every check.
