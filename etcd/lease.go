@@ -32,7 +32,9 @@ type leaseConfig struct {
 // LeaseSub leases this sub; without it Lease picks the best usable free one.
 func LeaseSub(sub string) LeaseOption { return func(c *leaseConfig) { c.sub = sub } }
 
-// LeaseWait waits, bounded by the context, until a sub is free.
+// LeaseWait waits, bounded by the context, until a sub is free. An etcd
+// lease that ends during the wait (it holds no sub yet) is replaced by a
+// new one, and the wait goes on.
 func LeaseWait() LeaseOption { return func(c *leaseConfig) { c.wait = true } }
 
 // Lease is one sub's login, live in one seat. Its key in etcd is bound to a
