@@ -802,7 +802,11 @@ func (l *Lease) Release() error {
 		if seen != nil && !bytes.Equal(seen, l.stored) && l.p.holdsOtherToken(seen, l.stored) {
 			// Not written back (it cannot be weighed, or is not newer),
 			// yet it may be the only copy of the newest refresh token.
-			if _, out = l.p.keepAside(context.Background(), l.sub, seen, "the seat's login was not written back and holds another refresh token"); out != nil {
+			c, cancel := l.p.opCtx(context.Background())
+			_, err := l.p.keepAside(c, l.sub, seen, "the seat's login was not written back and holds another refresh token")
+			cancel()
+			if err != nil {
+				out = fmt.Errorf("credslots-etcd: the login of %s stays in seat %s: %v: %w", l.sub, l.seat, err, ErrPending)
 				break
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -61,4 +62,32 @@ func TestASeatLoginThatCannotBeWeighedIsKeptAside(t *testing.T) {
 			})
 		}
 	}
+}
+
+// A release that cannot reach the cluster to keep such a login aside ends
+// in time, wrapping ErrPending, and the seat keeps the login: the next
+// lease of the seat settles it (run keeps a private seat only then).
+func TestAReleaseThatCannotKeepAnUnweighedLoginAsideLeavesItPending(t *testing.T) {
+	c := sharedCluster(t)
+	px := newProxy(t, c.endpoints()[0])
+	p := newPool(t, newClient(t, px.URL()), testPrefix(t), writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+	a, err := p.Lease(ctx, t.TempDir())
+	require.NoError(t, err)
+	seatFile := filepath.Join(a.Seat(), ".credentials.json")
+	doc := `{"claudeAiOauth":{"accessToken":"at-x","refreshToken":"` + marker + `-rt-alice-9","expiresAt":null}}`
+	require.NoError(t, os.WriteFile(seatFile, []byte(doc), 0o600))
+	px.Cut()
+	done := make(chan error, 1)
+	go func() { done <- a.Release() }()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, etcd.ErrPending)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the release still waits on an unreachable cluster")
+	}
+	data, err := os.ReadFile(seatFile)
+	require.NoError(t, err, "the seat keeps the login")
+	assert.Equal(t, marker+"-rt-alice-9", refreshToken(t, data))
 }
