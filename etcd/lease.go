@@ -160,6 +160,17 @@ func (p *Pool) Lease(ctx context.Context, seat string, opts ...LeaseOption) (*Le
 		}
 		l.seatLock, held = seatLock, true
 		got, err = p.acquire(ctx, l, cfg)
+		if err == nil {
+			l.stateMu.Lock() // the renewal loop may already report the lease lost
+			l.sub = got.sub
+			lost := l.lostErr != nil
+			l.stateMu.Unlock()
+			if lost {
+				// Only the cluster ends it before its watch starts: the
+				// lease key went with it, and the seat holds nothing yet.
+				err = errSessionEnded
+			}
+		}
 		if !errors.Is(err, errSessionEnded) {
 			break
 		}
@@ -177,9 +188,6 @@ func (p *Pool) Lease(ctx context.Context, seat string, opts ...LeaseOption) (*Le
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	l.stateMu.Lock() // the renewal loop may already report the lease lost
-	l.sub = got.sub
-	l.stateMu.Unlock()
 	l.rev, l.stored, l.keyRev = got.revision, got.doc, got.keyRev
 	l.record = seatRecord{Prefix: p.prefix, Sub: got.sub, Revision: got.revision, LeaseID: int64(l.id),
 		Host: host, PID: os.Getpid(), Written: loginHash(got.doc)}
@@ -342,6 +350,7 @@ func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, e
 			}
 			if resp.Succeeded {
 				cand.keyRev = resp.Header.Revision
+				_ = poolHook("acquired")
 				return cand, nil
 			}
 			// A try that timed out may have created the key after all
@@ -587,7 +596,7 @@ func (l *Lease) lose(reason string, ended bool) {
 	l.lostErr = fmt.Errorf("credslots-etcd: lease of %s: %s: %w", l.sub, reason, ErrLeaseLost)
 	close(l.done)
 	if l.sub == "" {
-		return // no sub was leased yet: Lease grants another (see acquire)
+		return // no sub was leased yet: Lease grants another
 	}
 	l.p.logger.Warn("lease lost", "sub", l.sub, "reason", reason)
 }
@@ -610,8 +619,9 @@ func (l *Lease) Sync() error {
 // poolHook runs at the named points of a write-back or an import: after its
 // check that no other sub holds the login ("checked") and after its
 // transaction ("committed"); and, for a lease, where each round of its
-// search starts ("round") and where a waiting one starts to wait
-// ("waiting"), their errors ignored. Tests stop or race a lessee there.
+// search starts ("round"), where a waiting one starts to wait
+// ("waiting") and where its lease key was made ("acquired"), their errors
+// ignored. Tests stop or race a lessee there.
 var poolHook = func(point string) error { return nil }
 
 // releaseTries bounds how often Release clears the seat and finds a login

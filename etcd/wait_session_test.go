@@ -101,3 +101,41 @@ func etcdLeases(t *testing.T, cli *clientv3.Client) map[clientv3.LeaseID]bool {
 	}
 	return out
 }
+
+// An etcd lease the cluster ends right after the lease key was made, before
+// the seat holds anything, takes the key with it: the lease grants another
+// and tries again, rather than hand back a lease already lost.
+func TestALeaseWhoseEtcdLeaseEndsAsItsKeyIsMadeTakesAnother(t *testing.T) {
+	c := sharedCluster(t)
+	cli := newClient(t, c.endpoints()...)
+	p := newPool(t, cli, testPrefix(t), writeKey(t))
+	ctx := context.Background()
+	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
+	before := etcdLeases(t, cli)
+	var ended []clientv3.LeaseID
+	etcd.OnPoolPoint(t, func(point string) error {
+		if point != "acquired" || len(ended) > 0 {
+			return nil
+		}
+		for id := range etcdLeases(t, cli) {
+			if !before[id] {
+				_, err := cli.Revoke(ctx, id)
+				require.NoError(t, err)
+				ended = append(ended, id)
+			}
+		}
+		time.Sleep(testTTL / 2) // its renewals see it ended
+		return nil
+	})
+	seat := t.TempDir()
+	l, err := p.Lease(ctx, seat)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Release() })
+	require.Len(t, ended, 1)
+	assert.NotEqual(t, int64(ended[0]), l.ID(), "a new etcd lease")
+	assert.NoError(t, l.Err(), "the lease holds")
+	assert.Equal(t, "alice", l.Sub())
+	data, err := os.ReadFile(filepath.Join(seat, ".credentials.json"))
+	require.NoError(t, err)
+	assert.Equal(t, marker+"-rt-alice-0", refreshToken(t, data))
+}
