@@ -477,8 +477,9 @@ func (m *Manager) migrateOldSwitchLog() error {
 // rotateJournal rewrites the journal with its newest records, about
 // journalKeep bytes, and always the intent and done records of the last
 // completed switch or heal, and the newest keptRecords keep records that
-// name an account (a kept live file's backups outlive many rotations, and
-// its record is what says whose account it holds; see recordKept). A
+// name a sub or an account (a kept live file's backups outlive many
+// rotations, and its record is what says whose login it holds; see
+// recordKept). A
 // journal past the reader's bound is rotated from its tail. Only the
 // newest records are decoded, back to the last completed change, and of
 // the older lines only those that name its id or are keep records: every
@@ -494,7 +495,7 @@ func (m *Manager) rotateJournal() error {
 		id = journal.AppendString(nil, done.ID)
 	}
 	// The oldest keep records past keptRecords go, first.
-	nKept := bytes.Count(data, keepMarker)
+	nKept := countKeptRecords(data)
 	dropKept := nKept - keptRecords
 	keep := func(line []byte) bool {
 		kept := nKept > 0 && bytes.Contains(line, keepMarker)
@@ -506,7 +507,7 @@ func (m *Manager) rotateJournal() error {
 		case !ok:
 			return false
 		case e.Op == opKeep:
-			if e.Account == "" {
+			if !keptRecordNames(e) {
 				return false
 			}
 			dropKept--
@@ -517,10 +518,36 @@ func (m *Manager) rotateJournal() error {
 	return m.writeFile(m.journalPath(), journal.Keep(data, journalKeep, keep))
 }
 
-// keptRecords is how many keep records naming an account a rotation keeps,
-// beside the newest records: more than the backup generations of the live
-// file kept by default.
+// keptRecords is how many keep records naming a sub or an account a
+// rotation keeps, beside the newest records: more than the backup
+// generations of the live file kept by default.
 const keptRecords = 64
+
+// keptRecordNames reports whether keep record e says whose login the kept
+// file holds: the sub (restore's check of another sub's login needs it)
+// or the account .claude.json showed. One naming neither says nothing.
+func keptRecordNames(e JournalEntry) bool { return e.Sub != "" || e.Account != "" }
+
+// countKeptRecords counts the keep records in data that a rotation keeps
+// (see keptRecordNames), decoding only the lines that are keep records.
+func countKeptRecords(data []byte) int {
+	n := 0
+	for rest := data; ; {
+		i := bytes.Index(rest, keepMarker)
+		if i < 0 {
+			return n
+		}
+		start := bytes.LastIndexByte(rest[:i], '\n') + 1
+		end := len(rest)
+		if j := bytes.IndexByte(rest[i:], '\n'); j >= 0 {
+			end = i + j
+		}
+		if e, ok := parseJournalLine(bytes.TrimSpace(rest[start:end])); ok && e.Op == opKeep && keptRecordNames(e) {
+			n++
+		}
+		rest = rest[end:]
+	}
+}
 
 // keepMarker is how a keep record's op is written (see encodeJournalLine).
 var keepMarker = []byte(`"op":"keep"`)
