@@ -30,6 +30,11 @@ type Format interface {
 	DefaultLiveName() string
 	// DefaultSlotTemplate is the slot template New uses with this format.
 	DefaultSlotTemplate() string
+	// LoginWritesThrough reports whether the CLI's login writes through
+	// the live symlink, over the slot it points at (Codex CLI, Gemini
+	// CLI), where Claude Code's replaces the link with a regular file: a
+	// further login is kept only once the link is gone.
+	LoginWritesThrough() bool
 
 	// expiryField names the expiry in reasons ("expiresAt").
 	expiryField() string
@@ -118,6 +123,7 @@ func (f *jsonFormat) identityName() string        { return f.id }
 func (f *jsonFormat) stableIdentity() bool        { return f.stable }
 func (f *jsonFormat) needsRealDir() bool          { return f.name == "claude" }
 func (f *jsonFormat) carriesState() bool          { return f.name == "claude" }
+func (f *jsonFormat) LoginWritesThrough() bool    { return f.name != "claude" }
 
 func (f *jsonFormat) cliLocks(dir, real string) []cliLock {
 	if f.locks == nil {

@@ -107,9 +107,21 @@ func passedOver(ss SlotStatus, ierr, serr error) string {
 	return ""
 }
 
+// addAdvice is how to keep a further login with credslots add: where the
+// CLI's login writes through the live symlink (see
+// [Format.LoginWritesThrough]), the link must go first, or the login
+// overwrites the slot it points at.
+func (m *Manager) addAdvice() string {
+	if !m.cfg.format.LoginWritesThrough() {
+		return "log in to another account and run credslots add NAME"
+	}
+	return "remove the live link first (rm " + m.live + ": only the link goes, the slot keeps its login; a login through the link would overwrite that slot), then log in to another account and run credslots add NAME"
+}
+
 // rotationProblem is the problem when no sub but the active one is usable
-// (why lists, per other sub, why not); "" when another is.
-func rotationProblem(active string, usable int, why []string) string {
+// (why lists, per other sub, why not); "" when another is. advice is how
+// to add a login (see addAdvice).
+func rotationProblem(active string, usable int, why []string, advice string) string {
 	if usable > 0 {
 		return ""
 	}
@@ -118,7 +130,7 @@ func rotationProblem(active string, usable int, why []string) string {
 		besides = "no usable sub besides the active one (" + active + ")"
 	}
 	if len(why) == 0 {
-		return besides + ": it is the only sub; log in to another account and run credslots add NAME"
+		return besides + ": it is the only sub; " + advice
 	}
 	return besides + ": " + strings.Join(why, "; ")
 }

@@ -231,7 +231,7 @@ func (m *Manager) Status() (Status, error) {
 	}
 	if !anyFresh {
 		problem("no fresh slot: every configured slot is missing, unreadable, expired or within grace")
-	} else if p := rotationProblem(st.Active, usableOthers, passed); p != "" {
+	} else if p := rotationProblem(st.Active, usableOthers, passed, m.addAdvice()); p != "" {
 		problem("%s", p)
 	}
 	m.changeProblems(&st)

@@ -307,7 +307,17 @@ func (a *app) cmdAdd(o *opts, pos []string) int {
 	res, err := m.AdoptContext(a.ctx, pos[0], sw...)
 	withFrom(m, &res, err)
 	if errors.Is(err, credslots.ErrNoDrift) {
-		res.Reason = "no new login to add: the live file is already a slot's; log in to the other account with the CLI first, then run credslots add " + pos[0]
+		res.Reason = "no new login to add: the live file is already a slot's; " +
+			a.addAdvice(m, "log in to the other account with the CLI, then run credslots add "+pos[0])
+		if active, ok := m.ActiveSubscription(); ok && a.tool.LoginWritesThrough() {
+			if d, derr := m.DetectSlotIdentityDrift(active); derr == nil && d.Drift && d.CurrentFingerprint != "" {
+				// The slot the link points at holds another login than
+				// the one captured for it: a login wrote through the link.
+				res.Reason = fmt.Sprintf("no new login to add: slot %s holds another login than the one captured for it: a login wrote through the live link, over %s's own; "+
+					"to keep it as %s, move it out of the slot (rm %s; mv %s %s), then run credslots add %s (log in to %s again later, the link removed first, and run credslots add %s)",
+					active, active, pos[0], m.LivePath(), m.SlotPath(active), m.LivePath(), pos[0], active, active)
+			}
+		}
 	}
 	return a.report("add", pos[0], res, err)
 }

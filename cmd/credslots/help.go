@@ -115,7 +115,9 @@ func init() {
 			about: "After a /login, the live path is a regular file holding a login that is in\n" +
 				"no slot yet: writes it to SUB's slot (a new sub, or one whose slot holds\n" +
 				"the same identity), records its identity and restores the symlink.\n" +
-				"SUB need not be in --subs or have a slot file yet.",
+				"SUB need not be in --subs or have a slot file yet. Codex CLI and Gemini\n" +
+				"CLI write a login through the live symlink, over its slot: remove the\n" +
+				"link (rm LIVE; the slot keeps its login) before logging in.",
 			exit: "0 added, 1 refused or deferred, 2 error",
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.BoolVar(&o.force, "force", false, "override busy-signals and the identity checks (the login is another slot's, or SUB's slot holds another login)")

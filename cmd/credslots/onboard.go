@@ -150,8 +150,8 @@ func (a *app) cmdInit(_ *opts, pos []string) int {
 	if err != nil {
 		return a.refuse(err, res.Reason, extra)
 	}
-	reason := fmt.Sprintf("set up: your login is slot %s (%s), and %s points at it; log in to another account and run credslots add NAME to rotate",
-		name, filepath.Base(m.SlotPath(name)), filepath.Base(m.LivePath()))
+	reason := fmt.Sprintf("set up: your login is slot %s (%s), and %s points at it; %s to rotate",
+		name, filepath.Base(m.SlotPath(name)), filepath.Base(m.LivePath()), a.addAdvice(m, "log in to another account and run credslots add NAME"))
 	if a.json {
 		a.printJSON(map[string]any{"ok": true, "action": "init", "sub": name, "from": "", "changed": true, "reason": reason})
 		return exitOK
@@ -309,4 +309,16 @@ func (a *app) printHelp(text string) int {
 	}
 	fmt.Fprint(a.stdout, text)
 	return exitOK
+}
+
+// addAdvice is how to keep a further login: then, where a login replaces
+// the live symlink with a regular file (Claude Code), which add files.
+// Where the CLI's login writes through the link, over the slot it points
+// at (Codex CLI, Gemini CLI), the link must go first.
+func (a *app) addAdvice(m *credslots.Manager, then string) string {
+	if !a.tool.LoginWritesThrough() {
+		return then
+	}
+	return fmt.Sprintf("remove the live link first (rm %s: only the link goes, the slot keeps its login; a login through the link would overwrite that slot), then %s",
+		m.LivePath(), then)
 }
