@@ -190,7 +190,9 @@ func (m *Manager) handOut(sub, seat string, slot []byte) error {
 		return fmt.Errorf("credslots: read seat %s: %w", path, err)
 	}
 	if cur != nil {
-		if v := m.seatVerdict(sub, slot, cur, ""); v.differs && !v.blank && v.cred.problem == "" {
+		// Whatever a verdict would keep (see seatVerdict), or count newer,
+		// goes into a backup before the hand-out overwrites it.
+		if v := m.seatVerdict(sub, slot, cur, ""); v.differs && (v.newer || v.keep) {
 			if err := m.keepGeneration(m.slots[sub]+".seat", cur); err != nil {
 				return err
 			}
