@@ -92,6 +92,24 @@ type leaseRecord struct {
 	// a seat login with another one, while the slot still holds it, is the
 	// seat's CLI's refresh of it (see seatVerdict).
 	Handed string `json:"handed,omitempty"`
+	// Prior is the login (see credential.login) the seat held before the
+	// hand-out: found there still, the hand-out never landed, and it is
+	// not the lease's (see seatHoldsLease).
+	Prior string `json:"prior,omitempty"`
+	// Vacated says that at release, the lease's lock closed, no process
+	// held it any more (none had inherited it): the seat holds nothing of
+	// the lease from then on.
+	Vacated bool `json:"vacated,omitempty"`
+}
+
+// seatHoldsLease reports whether data, the seat's file, may hold a login
+// of the ended lease r: not when r vacated the seat at its release, nor
+// when the seat still holds the login it held before the hand-out.
+func (m *Manager) seatHoldsLease(r leaseRecord, data []byte) bool {
+	if r.Vacated {
+		return false
+	}
+	return r.Prior == "" || m.cfg.format.parseFor(data, credfile.Login).login != r.Prior
 }
 
 func (r leaseRecord) info(held bool) LeaseInfo {
@@ -797,6 +815,9 @@ func (m *Manager) grant(mu *mutation, f *os.File, sub, seat string, records []le
 	host, _ := os.Hostname()
 	handed := m.cfg.format.parse(slot).fingerprint
 	rec := leaseRecord{Sub: sub, Seat: seat, PID: os.Getpid(), Host: host, Since: m.cfg.now().UTC(), Handed: handed}
+	if cur, err := m.cfg.fs.ReadFile(m.seatFile(seat)); err == nil && m.holdsLogin(cur) {
+		rec.Prior = m.cfg.format.parseFor(cur, credfile.Login).login
+	}
 	if err := m.writeLeaseRecord(rec); err != nil {
 		return nil, err
 	}
@@ -946,6 +967,8 @@ func (l *Lease) wroteBack(v seatReading) error {
 // keys stay). The record is marked released, the release journaled, and
 // the lease's lock closed. A process that inherited [Lease.File] keeps the
 // lock held until it exits; the next lease then recovers the seat again.
+// Released with no such process, the seat is vacated: a login put there
+// later (the directory reused by hand) is never taken for the lease's.
 // The seat's CLI locks are first waited for alone, so that a seat lock
 // held for long (up to the lock timeout: an error wrapping
 // [ErrLockTimeout]) never holds up a refresh at home.
@@ -1012,15 +1035,20 @@ func (l *Lease) Release() error {
 		return err
 	}
 	l.released = true
+	// The lock closed first, so that the record can say whether another
+	// process (one that inherited it) still holds it; the package's lock,
+	// held, keeps every recovery out meanwhile.
+	cerr := l.file.Close()
 	var rerr error
 	if r, ok := m.leaseRecord(l.sub); ok && r.Seat == l.seat {
 		now := m.cfg.now().UTC()
 		r.Released = &now
+		r.Vacated = cerr == nil && !m.leaseHeld(l.sub)
 		rerr = m.writeLeaseRecord(r)
 	}
 	m.journalLease(opRelease, l.sub, l.seat, "released from "+l.seat, "")
 	m.cfg.logger.Info("released", "sub", l.sub, "path", l.seat)
-	return errors.Join(rerr, l.file.Close())
+	return errors.Join(rerr, cerr)
 }
 
 // leaseNote says, for a refusal, who holds sub's lease.

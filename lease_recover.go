@@ -20,7 +20,7 @@ func (m *Manager) strandedLogins() []string {
 			continue
 		}
 		data, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat))
-		if err != nil || !m.holdsLogin(data) {
+		if err != nil || !m.holdsLogin(data) || !m.seatHoldsLease(r, data) {
 			continue
 		}
 		out = append(out, fmt.Sprintf("sub %s: the lease to %s ended without a release and left its login there; the next lease writes it back", r.Sub, r.Seat))
@@ -76,7 +76,8 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord, keep string)
 	}
 	// A first look without the seat's locks: most ended seats hold no
 	// login any more (released, or recovered already).
-	if peek, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat)); err != nil || !m.holdsLogin(peek) {
+	peek, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat))
+	if err != nil || !m.holdsLogin(peek) {
 		if (err == nil || isMissing(err)) && r.Seat != keep {
 			m.removePrivateSeat(r.Seat)
 		}
@@ -85,13 +86,20 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord, keep string)
 		}
 		return nil
 	}
-	err := m.withSeatLocks(r.Seat, func() error {
+	if !m.seatHoldsLease(r, peek) {
+		// Put there after the release vacated it, or there before a
+		// hand-out that never landed: not the lease's, and not touched.
+		return nil
+	}
+	err = m.withSeatLocks(r.Seat, func() error {
 		data, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat))
 		switch {
 		case isMissing(err):
 			return nil
 		case err != nil:
 			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(r.Seat), err)
+		case !m.seatHoldsLease(r, data):
+			return nil
 		}
 		slot, _ := m.cfg.fs.ReadFile(m.slots[r.Sub])
 		v := m.seatVerdict(r.Sub, slot, data, m.handedTo(r, slot))
