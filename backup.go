@@ -355,6 +355,16 @@ func (m *Manager) restore(ctx context.Context, backup, sub string, opts ...Switc
 		// login live in a seat.
 		return fmt.Errorf("credslots: refusing to restore into %s: backup %s holds %s: %w", sub, backup, where, ErrLeased)
 	}
+	// An ended lease's seat may hold sub's newest login: it comes back
+	// into the slot now, so that the restore keeps it as the slot's
+	// backup, and no later recovery puts it over the login restored. The
+	// backup was read first: the recovery's own backup of the slot may
+	// take its name.
+	if m.leasesMayExist() {
+		if err := m.recoverSub(sub); err != nil {
+			return err
+		}
+	}
 	slot := m.slots[sub]
 	if known {
 		// An older login of sub's own: a rejection of sub stands on it.

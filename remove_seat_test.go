@@ -32,3 +32,35 @@ func TestRemoveRecoversTheNewestLoginFromADeadSeatFirst(t *testing.T) {
 	_, err = os.Stat(filepath.Join(seat, DefaultLiveName))
 	assert.ErrorIs(t, err, os.ErrNotExist, "and the seat no longer holds it")
 }
+
+// Restore, like Remove and SwitchTo, recovers the sub's ended lease's seat
+// first: the seat's newest login comes back (and is kept as the backup the
+// restore makes of the slot) before the restored login goes in, so that a
+// later recovery does not put the seat's login over the operator's choice.
+func TestRestoreRecoversADeadSeatFirst(t *testing.T) {
+	f := leaseFixture(t)
+	seat := seatDir(t)
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("alice"))
+	require.NoError(t, err)
+	cliRefresh(t, seat, fresh.Add(30*time.Hour), "rt-alice-1") // spends rt-alice-0
+	require.NoError(t, l.File().Close())                       // the lessee died
+	writeFile(t, f.slot("alice")+prevSuffix, claudeDoc(fresh.Add(20*time.Hour), "rt-alice-x"))
+
+	require.NoError(t, f.m.Restore(filepath.Base(f.slot("alice"))+prevSuffix, "alice"))
+	assert.Equal(t, "rt-alice-x", refreshTokenOf(mustRead(t, f.slot("alice"))), "the restored login")
+	_, err = os.Stat(filepath.Join(seat, DefaultLiveName))
+	assert.ErrorIs(t, err, os.ErrNotExist, "the seat no longer holds the login")
+
+	l2, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub("bob"))
+	require.NoError(t, err)
+	defer func() { _ = l2.Release() }()
+	assert.Equal(t, "rt-alice-x", refreshTokenOf(mustRead(t, f.slot("alice"))), "a later recovery leaves the restored login")
+	backups, err := f.m.Backups()
+	require.NoError(t, err)
+	found := false
+	for _, b := range backups {
+		data, err := os.ReadFile(filepath.Join(f.m.CredsDir(), b.Name))
+		found = found || err == nil && refreshTokenOf(data) == "rt-alice-1"
+	}
+	assert.True(t, found, "the seat's newest login is kept")
+}
