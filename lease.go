@@ -816,7 +816,11 @@ func (m *Manager) grant(mu *mutation, f *os.File, sub, seat string, records []le
 	handed := m.cfg.format.parse(slot).fingerprint
 	rec := leaseRecord{Sub: sub, Seat: seat, PID: os.Getpid(), Host: host, Since: m.cfg.now().UTC(), Handed: handed}
 	if cur, err := m.cfg.fs.ReadFile(m.seatFile(seat)); err == nil && m.holdsLogin(cur) {
-		rec.Prior = m.cfg.format.parseFor(cur, credfile.Login).login
+		// A seat holding the slot's own login already is told from its
+		// hand-out by nothing: it is the lease's, recovered as such.
+		if prior := m.cfg.format.parseFor(cur, credfile.Login).login; prior != m.cfg.format.parseFor(slot, credfile.Login).login {
+			rec.Prior = prior
+		}
 	}
 	if err := m.writeLeaseRecord(rec); err != nil {
 		return nil, err

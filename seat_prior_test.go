@@ -2,6 +2,7 @@ package credslots
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,4 +97,22 @@ func TestAnUnweighedLoginASeatHeldBeforeTheLeaseIsKept(t *testing.T) {
 			assert.True(t, kept, "the login the seat held before is kept as a backup")
 		})
 	}
+}
+
+// A seat that held the slot's own login before the hand-out (a stale copy)
+// is the lease's once handed out: its recovery clears it as any other, so
+// that no copy of the login stays in a dead seat.
+func TestASeatThatHeldTheSlotsLoginBeforeIsClearedByItsRecovery(t *testing.T) {
+	f := leaseFixture(t)
+	seat := seatDir(t)
+	seatFile := filepath.Join(seat, DefaultLiveName)
+	writeFile(t, seatFile, mustRead(t, f.slot("bob")))
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	require.NoError(t, l.File().Close()) // the lessee died
+	l2, err := f.m.Lease(context.Background(), seatDir(t), LeaseSub("alice"))
+	require.NoError(t, err)
+	defer func() { _ = l2.Release() }()
+	_, err = os.Stat(seatFile)
+	assert.ErrorIs(t, err, os.ErrNotExist, "the dead seat no longer holds bob's login")
 }
