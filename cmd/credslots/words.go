@@ -234,7 +234,8 @@ var libraryWords = []struct {
 	with string
 }{
 	{regexp.MustCompile(`heal it into its slot first \(HealDriftTo\) or Force to keep it as`),
-		"heal it into its slot first (credslots heal SUB, or heal --auto) or pass --force to keep it as"},
+		// The switch's target is not the sub the live file belongs to.
+		"heal it into its slot first (credslots heal --auto, or credslots heal NAME with the sub it belongs to) or pass --force to keep it as"},
 	{regexp.MustCompile(`verify the login, then CaptureSlotFingerprint \(or Force\)`),
 		"verify the login, then run credslots capture SUB (or pass --force)"},
 	{regexp.MustCompile(`log in again, then capture \(or Force\)`),
