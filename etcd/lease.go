@@ -750,15 +750,19 @@ func (l *Lease) writeBack(seatLogin []byte) error {
 }
 
 // settlePending finds out whether the write-back the seat's record names as
-// pending landed, under this lease: then the stored login and its revision
-// are this lease's from now on. Either way the record forgets it.
+// pending landed: the pool holds it (no other seat's write can have put
+// that login there, see heldElsewhere), whether or not the lease lives on.
+// Then the stored login and its revision are this lease's from now on, and
+// a login the CLI refreshed from it since is written back from there (or,
+// the lease ended, settled from there: see writeBackLate). Either way the
+// record forgets it.
 func (l *Lease) settlePending(ctx context.Context) error {
-	stored, rev, lease, err := l.p.storedState(ctx, l.sub)
+	stored, rev, _, err := l.p.storedState(ctx, l.sub)
 	if err != nil {
 		return fmt.Errorf("credslots-etcd: write back %s: %w", l.sub, err)
 	}
 	rec := l.record
-	landed := lease == int64(l.id) && stored != nil && loginHash(stored) == rec.Pending
+	landed := stored != nil && loginHash(stored) == rec.Pending
 	if landed {
 		rec.Revision, rec.Written = rev, rec.Pending
 	}
