@@ -276,8 +276,7 @@ func (p *Pool) recoverSeat(ctx context.Context, seat string) (*Settled, error) {
 	if rec.Prefix != p.prefix {
 		return nil, fmt.Errorf("credslots-etcd: seat %s holds a login of the pool %s", seat, rec.Prefix)
 	}
-	host, _ := os.Hostname()
-	if rec.Host != host || rec.PID == os.Getpid() || processAlive(rec.PID) {
+	if rec.Host != p.host || rec.PID == os.Getpid() || processAlive(rec.PID) {
 		// Its lessee may still run (here, or on another host sharing the
 		// directory): the seat is that lease's while its key lives.
 		c, cancel := p.opCtx(ctx)
@@ -331,12 +330,17 @@ func (p *Pool) settle(ctx context.Context, seat string, rec *seatRecord) (*Settl
 		// next settle writes the newer one back over it (see
 		// writeBackLate).
 		if login != nil && out.Outcome != "backup" && rec.Pending != loginHash(login) {
-			r := *rec
-			r.Pending = loginHash(login)
-			if err := writeRecord(seat, &r); err != nil {
-				return out, err
+			// Only over the record settled: another host sharing the
+			// seat (its file system without locks) may have settled it
+			// and leased it meanwhile, and its record is its lease's.
+			if cur, err := readRecord(seat); err == nil && cur != nil && cur.LeaseID == rec.LeaseID && cur.Sub == rec.Sub {
+				r := *rec
+				r.Pending = loginHash(login)
+				if err := writeRecord(seat, &r); err != nil {
+					return out, err
+				}
+				*rec = r
 			}
-			*rec = r
 		}
 		return out, fmt.Errorf("credslots-etcd: the login of %s stays in seat %s: it changed while it was settled: %w", rec.Sub, seat, ErrPending)
 	}
