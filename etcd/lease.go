@@ -187,10 +187,9 @@ func (p *Pool) Lease(ctx context.Context, seat string, opts ...LeaseOption) (*Le
 		l.endSession()
 		return nil, err
 	}
-	host, _ := os.Hostname()
 	l.rev, l.stored, l.keyRev = got.revision, got.doc, got.keyRev
 	l.record = seatRecord{Prefix: p.prefix, Sub: got.sub, Revision: got.revision, LeaseID: int64(l.id),
-		Host: host, PID: os.Getpid(), Written: loginHash(got.doc)}
+		Host: p.host, PID: os.Getpid(), Written: loginHash(got.doc)}
 	if err := writeRecord(seat, &l.record); err != nil {
 		l.stopWatch()
 		l.abandon(ctx)
@@ -274,8 +273,7 @@ func (l *Lease) endSession() {
 // transaction that succeeds only if the key is absent and the login is the
 // one just read.
 func (p *Pool) acquire(ctx context.Context, l *Lease, cfg leaseConfig) (login, error) {
-	host, _ := os.Hostname()
-	record, err := json.Marshal(LeaseInfo{Seat: l.seat, Host: host, PID: os.Getpid(), Since: time.Now().UTC()})
+	record, err := json.Marshal(LeaseInfo{Seat: l.seat, Host: p.host, PID: os.Getpid(), Since: time.Now().UTC()})
 	if err != nil {
 		return login{}, err
 	}
