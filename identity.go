@@ -524,6 +524,11 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 		// refresh.
 		return foreign{settling: true, why: fmt.Sprintf(".claude.json, written within the last %s, shows no account: a login may be under way; heal once it has settled", loginSettle)}, nil
 	}
+	if shown != nil && m.shownBySeat(shown, last.Time, lwhy == "") {
+		// A seat's Claude Code (the account of a sub leased since the last
+		// change) may have written it: .claude.json is shared with home.
+		shown = nil
+	}
 	if baseline && shown != nil && accountID(shown) == last.Account {
 		shown = nil // unchanged since the last change: no news of a login
 		if adopt {
