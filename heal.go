@@ -243,6 +243,8 @@ func (m *Manager) checkHeal(sub string, sc switchConfig, entries []JournalEntry)
 				sentinel = ErrNewLogin
 			case f.settling:
 				sentinel = errLoginSettling
+			case f.ambiguous:
+				sentinel = ErrAmbiguous
 			}
 			return refuse(sentinel, fmt.Sprintf("refusing to %s %s: %s", verb, sub, f.why))
 		}

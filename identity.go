@@ -451,9 +451,10 @@ func (m *Manager) verdictFrom(sub, current, stored string, err error) (IdentityD
 
 // foreign is why a login must not be written into a sub's slot.
 type foreign struct {
-	why      string // "" when nothing says the login is another account's
-	newLogin bool   // an account no configured sub remembers
-	settling bool   // a login may be under way: too early to tell
+	why       string // "" when nothing says the login is another account's
+	newLogin  bool   // an account no configured sub remembers
+	settling  bool   // a login may be under way: too early to tell
+	ambiguous bool   // the evidence to tell is out of sight
 }
 
 // foreignLogin checks that the login cred, which the live entry live holds,
@@ -516,6 +517,13 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 	// baseline: the journal recorded what .claude.json showed after its
 	// last change, so a shown account can be told to be news or not.
 	baseline := lwhy == "" && last.Account != ""
+	if baseline && m.claudeJSONPath() == "" {
+		// The journal recorded the account .claude.json showed, and none
+		// is found now: looked for in the wrong place (a job run without
+		// the variables the CLI has), a refresh and a new login look alike.
+		return foreign{ambiguous: true, why: "the journal recorded the account .claude.json showed at the last change, and no .claude.json is found for this creds dir now: " +
+			"set $CLAUDE_SECURESTORAGE_CONFIG_DIR (or $CLAUDE_CONFIG_DIR) as the CLI has it, so that a refresh can be told from a new login; if .claude.json is gone for good, Force the heal"}, nil
+	}
 	if baseline && shown == nil && m.claudeJSONSettling() {
 		// The journal recorded an account, and .claude.json, written a
 		// moment ago, shows none: what a /login does between dropping the

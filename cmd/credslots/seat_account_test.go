@@ -3,6 +3,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -34,4 +35,44 @@ func TestAnAccountASeatWroteIsNoEvidenceAboutHome(t *testing.T) {
 	require.Equal(t, 0, auto.code, "stdout %q stderr %q", auto.stdout, auto.stderr)
 	assert.Contains(t, mustRead(t, filepath.Join(dir, ".credentials.json.bob")), "rt-bob-2", "bob's refresh is bob's")
 	assert.Equal(t, aliceBefore, mustRead(t, filepath.Join(dir, ".credentials.json.alice")), "alice's slot keeps alice's login")
+}
+
+// A secure-storage creds dir set up with $CLAUDE_SECURESTORAGE_CONFIG_DIR,
+// healed by a job that runs without it, finds no .claude.json: the journal
+// recorded an account at the last change, so the heal cannot tell a refresh
+// from a new login and refuses, saying what to set, rather than heal a new
+// login into the active slot.
+func TestAHealThatCannotFindTheAccountTheJournalRecordedRefuses(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	dir := filepath.Join(home, "agent-creds")
+	claudeJSON := filepath.Join(home, ".claude.json")
+	t.Setenv("CLAUDE_SECURESTORAGE_CONFIG_DIR", dir)
+	write(t, filepath.Join(dir, ".credentials.json.bob"), cred(testNow.Add(8*time.Hour), "rt-bob"))
+	write(t, filepath.Join(dir, ".credentials.json.alice"), cred(testNow.Add(8*time.Hour), "rt-alice"))
+	live := filepath.Join(dir, ".credentials.json")
+	for _, who := range []string{"alice", "bob"} {
+		_ = os.Remove(live)
+		require.NoError(t, os.Symlink(".credentials.json."+who, live))
+		write(t, claudeJSON, claudeState(who+"@example.test", "uuid-"+who))
+		require.Equal(t, 0, run("--dir", dir, "capture", who).code)
+	}
+	require.Equal(t, 0, run("--dir", dir, "switch", "alice").code)
+	require.Equal(t, 0, run("--dir", dir, "switch", "bob").code)
+	bob := filepath.Join(dir, ".credentials.json.bob")
+	bobBefore := mustRead(t, bob)
+	write(t, claudeJSON, claudeState("dave@example.test", "uuid-dave"))
+	claudeRefresh(t, dir, cred(testNow.Add(9*time.Hour), "rt-dave")) // a /login to dave
+
+	require.NoError(t, os.Unsetenv("CLAUDE_SECURESTORAGE_CONFIG_DIR")) // the job's environment
+	r := run("--dir", dir, "heal", "--auto")
+	assert.Equal(t, 1, r.code, "stdout %q stderr %q", r.stdout, r.stderr)
+	assert.Contains(t, r.stderr, "CLAUDE_SECURESTORAGE_CONFIG_DIR")
+	assert.Equal(t, bobBefore, mustRead(t, bob))
+
+	t.Setenv("CLAUDE_SECURESTORAGE_CONFIG_DIR", dir) // as the refusal says
+	r = run("--dir", dir, "heal", "--auto")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "new login")
+	assert.Equal(t, bobBefore, mustRead(t, bob))
 }
