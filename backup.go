@@ -337,6 +337,12 @@ func (m *Manager) restore(ctx context.Context, backup, sub string, opts ...Switc
 			return err
 		}
 	}
+	if m.locks.leasesSeen.Load() {
+		// A seat to recover first (see [Manager.SwitchTo]).
+		if err := m.awaitLeftSeat(ctx, sub); err != nil {
+			return err
+		}
+	}
 	mu, err := m.beginMutationContext(ctx)
 	if err != nil {
 		return err

@@ -64,3 +64,23 @@ func TestRestoreRecoversADeadSeatFirst(t *testing.T) {
 	}
 	assert.True(t, found, "the seat's newest login is kept")
 }
+
+// A dead seat's CLI lock (a CLI killed mid-refresh) is waited for before
+// the restore takes any lock at home, as a switch does: home's refresh is
+// never held up by it.
+func TestRestoreWaitsForADeadSeatsLockWithoutHoldingHomes(t *testing.T) {
+	f := leaseFixture(t, WithLockTimeout(300*time.Millisecond))
+	writeSlot(t, f.slot("bob")+prevSuffix, fresh.Add(-time.Hour), "rt-bob-old")
+	dead := seatDir(t)
+	l, err := f.m.Lease(context.Background(), dead, LeaseSub("bob"))
+	require.NoError(t, err)
+	require.NoError(t, os.Mkdir(filepath.Join(dead, claudeRefreshLock), 0o755))
+	require.NoError(t, l.File().Close())
+	done := make(chan error, 1)
+	go func() { done <- f.m.Restore(DefaultLiveName+".bob"+prevSuffix, "bob", Force()) }()
+	time.Sleep(150 * time.Millisecond)
+	homeLock := filepath.Join(f.dir, claudeRefreshLock)
+	assert.NoError(t, os.Mkdir(homeLock, 0o755), "home's refresh lock is free while the restore waits")
+	_ = os.Remove(homeLock)
+	<-done
+}
