@@ -178,10 +178,10 @@ func (m *Manager) accountOwner(acct []byte, except string) string {
 // shownBySeat reports whether .claude.json may show acct because a seat's
 // Claude Code wrote it there, not home's: acct is the account a sub
 // remembers whose lease may have been live since the journal's last change
-// at since (known says there was one): held now, taken or released since,
-// or ended without a release. A seat (its own $CLAUDE_SECURESTORAGE_CONFIG_DIR)
-// keeps Claude Code's config dir, and with it .claude.json, shared with
-// home's.
+// at since (known says there was one): held now, or released or found
+// ended since, or ended at a time not known yet. A seat (its own
+// $CLAUDE_SECURESTORAGE_CONFIG_DIR) keeps Claude Code's config dir, and with
+// it .claude.json, shared with home's.
 func (m *Manager) shownBySeat(acct []byte, since time.Time, known bool) bool {
 	if acct == nil || !m.leasesMayExist() {
 		return false
@@ -191,7 +191,11 @@ func (m *Manager) shownBySeat(acct []byte, since time.Time, known bool) bool {
 		if _, a, err := m.storedSidecar(r.Sub); err != nil || a == nil || accountID(a) != id {
 			continue
 		}
-		if !known || r.Released == nil || !r.Released.Before(since) || !r.Since.Before(since) || m.leaseHeld(r.Sub) {
+		end := r.Released
+		if end == nil {
+			end = r.Ended
+		}
+		if !known || end == nil || !end.Before(since) || m.leaseHeld(r.Sub) {
 			return true
 		}
 	}

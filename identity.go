@@ -532,10 +532,17 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 		// refresh.
 		return foreign{settling: true, why: fmt.Sprintf(".claude.json, written within the last %s, shows no account: a login may be under way; heal once it has settled", loginSettle)}, nil
 	}
-	if shown != nil && m.shownBySeat(shown, last.Time, lwhy == "") {
+	if shown != nil && !(baseline && accountID(shown) == last.Account) && m.shownBySeat(shown, last.Time, lwhy == "") {
 		// A seat's Claude Code (the account of a sub leased since the last
 		// change) may have written it: .claude.json is shared with home.
-		shown = nil
+		// That write and a /login at home look alike.
+		owner := m.accountOwner(shown, "")
+		refresh := "if the live file is the refresh of the sub that was live, credslots heal SUB --force"
+		if lw, why := m.activeIn(live, entries); why == "" {
+			refresh = fmt.Sprintf("if the live file is %s's refresh, credslots heal %s --force", lw, lw)
+		}
+		return foreign{ambiguous: true, why: fmt.Sprintf(".claude.json shows %s, the account %s remembers, and %s was leased since the last change: its seat's Claude Code writes its account into the .claude.json home shares, which looks like a /login as %s at home; %s; after a /login as %s at home, credslots heal %s --force",
+			accountLabel(shown), owner, owner, owner, refresh, owner, owner)}, nil
 	}
 	if baseline && shown != nil && accountID(shown) == last.Account {
 		shown = nil // unchanged since the last change: no news of a login

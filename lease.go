@@ -100,6 +100,9 @@ type leaseRecord struct {
 	// held it any more (none had inherited it): the seat holds nothing of
 	// the lease from then on.
 	Vacated bool `json:"vacated,omitempty"`
+	// Ended is, for a lease never released (its holders died), when a
+	// recovery first found its lock free: it had ended by then.
+	Ended *time.Time `json:"ended,omitempty"`
 }
 
 // seatHoldsLease reports whether data, the seat's file, may hold a login

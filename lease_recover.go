@@ -74,6 +74,15 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord, keep string)
 			return nil // the seat is another lease's now
 		}
 	}
+	if r.Released == nil && r.Ended == nil {
+		// Its lock is free (the caller holds it): the lease has ended by
+		// now, which the record keeps (see shownBySeat).
+		now := m.cfg.now().UTC()
+		r.Ended = &now
+		if err := m.writeLeaseRecord(r); err != nil {
+			m.cfg.logger.Warn("lease record update failed", "sub", r.Sub, "reason", err.Error())
+		}
+	}
 	// A first look without the seat's locks: most ended seats hold no
 	// login any more (released, or recovered already).
 	peek, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat))

@@ -14,27 +14,45 @@ import (
 
 // A seat's Claude Code keeps its config dir at home (only its credentials
 // are in the seat), so it writes its own account into the .claude.json
-// home shares. That account, of a sub leased since the last change, is no
-// evidence about home's live file: bob's refresh at home is healed into
-// bob, and a heal into alice is refused, not advised.
-func TestAnAccountASeatWroteIsNoEvidenceAboutHome(t *testing.T) {
-	dir, claudeJSON := homeWithAccounts(t)
-	t.Setenv("HOME", filepath.Dir(dir))
-	t.Setenv("NEWSTATE", string(claudeState("alice@example.test", "uuid-alice")))
-	r := run("--dir", dir, "run", "--sub", "alice", "--", "sh", "-c",
-		`printf '%s' "$NEWSTATE" > "$HOME/.claude.json.tmp" && mv "$HOME/.claude.json.tmp" "$HOME/.claude.json"`)
-	require.Equal(t, 0, r.code, r.stderr)
-	require.Contains(t, mustRead(t, claudeJSON), "alice@example.test", "the seat's CLI wrote its account")
-	aliceBefore := mustRead(t, filepath.Join(dir, ".credentials.json.alice"))
-	time.Sleep(20 * time.Millisecond)
-	claudeRefresh(t, dir, cred(testNow.Add(9*time.Hour), "rt-bob-2")) // home: bob's refresh
+// home shares. That account, of a sub leased since the last change, looks
+// like a /login at home: a heal refuses as ambiguous, and names both ways
+// out, rather than file bob's refresh under alice (or alice's new login
+// under bob).
+func TestAnAccountASeatMayHaveWrittenIsNotTakenForHomesLogin(t *testing.T) {
+	for _, what := range []string{"bob's refresh", "a /login as alice"} {
+		t.Run(what, func(t *testing.T) {
+			dir, claudeJSON := homeWithAccounts(t)
+			t.Setenv("HOME", filepath.Dir(dir))
+			t.Setenv("NEWSTATE", string(claudeState("alice@example.test", "uuid-alice")))
+			r := run("--dir", dir, "run", "--sub", "alice", "--", "sh", "-c",
+				`printf '%s' "$NEWSTATE" > "$HOME/.claude.json.tmp" && mv "$HOME/.claude.json.tmp" "$HOME/.claude.json"`)
+			require.Equal(t, 0, r.code, r.stderr)
+			require.Contains(t, mustRead(t, claudeJSON), "alice@example.test", "the seat's CLI wrote its account")
+			alice, bob := filepath.Join(dir, ".credentials.json.alice"), filepath.Join(dir, ".credentials.json.bob")
+			aliceBefore, bobBefore := mustRead(t, alice), mustRead(t, bob)
+			time.Sleep(20 * time.Millisecond)
+			token, owner := "rt-bob-2", "bob"
+			if what != "bob's refresh" {
+				write(t, claudeJSON, claudeState("alice@example.test", "uuid-alice"))
+				token, owner = "rt-alice-new", "alice"
+			}
+			claudeRefresh(t, dir, cred(testNow.Add(9*time.Hour), token))
 
-	named := run("--dir", dir, "heal", "alice")
-	assert.Equal(t, 1, named.code, "stdout %q stderr %q", named.stdout, named.stderr)
-	auto := run("--dir", dir, "heal", "--auto")
-	require.Equal(t, 0, auto.code, "stdout %q stderr %q", auto.stdout, auto.stderr)
-	assert.Contains(t, mustRead(t, filepath.Join(dir, ".credentials.json.bob")), "rt-bob-2", "bob's refresh is bob's")
-	assert.Equal(t, aliceBefore, mustRead(t, filepath.Join(dir, ".credentials.json.alice")), "alice's slot keeps alice's login")
+			for _, args := range [][]string{{"heal", "--auto"}, {"heal", "alice"}, {"heal", "bob"}} {
+				r := run(append([]string{"--dir", dir}, args...)...)
+				assert.Equal(t, 1, r.code, "%v: stdout %q stderr %q", args, r.stdout, r.stderr)
+			}
+			assert.Equal(t, aliceBefore, mustRead(t, alice))
+			assert.Equal(t, bobBefore, mustRead(t, bob))
+			r = run("--dir", dir, "heal", "--auto")
+			assert.Contains(t, r.stderr, "(ambiguous)")
+			assert.Contains(t, r.stderr, "credslots heal "+owner+" --force", "the way out for this case is named")
+
+			forced := run("--dir", dir, "heal", owner, "--force")
+			require.Equal(t, 0, forced.code, forced.stderr)
+			assert.Contains(t, mustRead(t, filepath.Join(dir, ".credentials.json."+owner)), token)
+		})
+	}
 }
 
 // A secure-storage creds dir set up with $CLAUDE_SECURESTORAGE_CONFIG_DIR,
