@@ -314,7 +314,7 @@ func (a *app) cmdAdd(o *opts, pos []string) int {
 				// The slot the link points at holds another login than
 				// the one captured for it: a login wrote through the link.
 				res.Reason = fmt.Sprintf("no new login to add: slot %s holds another login than the one captured for it: a login wrote through the live link, over %s's own; "+
-					"to keep it as %s, move it out of the slot (rm %s; mv %s %s), then run credslots add %s (log in to %s again later, the link removed first, and run credslots add %s)",
+					"to keep it as %s, move it out of the slot (rm %s; mv %s %s), then run credslots add %s (log in to %s again later, the link removed first, and run credslots add %s --force: what was captured for it is the login overwritten)",
 					active, active, pos[0], m.LivePath(), m.SlotPath(active), m.LivePath(), pos[0], active, active)
 			}
 		}

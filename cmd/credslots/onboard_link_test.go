@@ -109,6 +109,14 @@ func TestAddExplainsALoginThatWroteThroughTheLink(t *testing.T) {
 			r = run("--tool", tool.name, "--dir", dir, "add", "home")
 			require.Equal(t, 0, r.code, "stdout %q stderr %q", r.stdout, r.stderr)
 			assert.Equal(t, before, mustRead(t, filepath.Join(dir, tool.slot+"home")))
+
+			// And work's login again, as the refusal said, link removed first.
+			require.NoError(t, os.Remove(live))
+			tool.login(t, dir, tool.doc("work2"))
+			r = run("--tool", tool.name, "--dir", dir, "add", "work", "--force")
+			require.Equal(t, 0, r.code, "stdout %q stderr %q", r.stdout, r.stderr)
+			assert.Contains(t, mustRead(t, filepath.Join(dir, tool.slot+"work")), "rt-work2")
+			assert.Equal(t, before, mustRead(t, filepath.Join(dir, tool.slot+"home")), "home keeps its login")
 		})
 	}
 }
