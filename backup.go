@@ -251,9 +251,22 @@ func (m *Manager) Backups() ([]Backup, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("credslots: list backups: %w", err)
 	}
+	newestGen := map[string]time.Time{}
 	for _, de := range ents {
 		if of, at, ok := parseGeneration(de.Name()); ok && de.Type().IsRegular() {
 			add(privateDirName+"/"+backupsDirName+"/"+de.Name(), filepath.Join(m.backupsDir(), de.Name()), of, at)
+			if at.After(newestGen[of]) {
+				newestGen[of] = at
+			}
+		}
+	}
+	// A slot's generations are its earlier .prev files, each archived just
+	// before the next .prev was written: that one is the newer, though the
+	// file system's clock (coarser than the one naming generations) may
+	// stamp it a moment earlier.
+	for i, b := range out {
+		if b.Of != m.rel(m.live) && b.Name == b.Of+prevSuffix && newestGen[b.Of].After(b.Time) {
+			out[i].Time = newestGen[b.Of].Add(time.Nanosecond).UTC()
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

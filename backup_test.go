@@ -397,3 +397,24 @@ func TestRescuedEntryIsNeverPrunedFirst(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "rt-only-copy", refreshTokenOf(data), "the rescued token is the one kept")
 }
+
+// A slot's .prev is written right after its earlier .prev was archived as a
+// generation; the file system's clock, coarser than the one naming
+// generations, may stamp it a moment earlier. Backups still lists the .prev
+// as the slot's newest.
+func TestASlotsPrevIsListedBeforeTheGenerationArchivedJustBeforeIt(t *testing.T) {
+	f := newFixture(t)
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+	at := time.Now()
+	dir := filepath.Join(f.m.CredsDir(), privateDirName, backupsDirName)
+	require.NoError(t, os.MkdirAll(dir, 0o700))
+	writeFile(t, filepath.Join(dir, generationName(f.m.rel(f.slot("bob")), at)), claudeDoc(fresh, "rt-bob-old"))
+	prev := f.slot("bob") + prevSuffix
+	writeFile(t, prev, claudeDoc(fresh, "rt-bob-prev"))
+	stamp := at.Add(-time.Millisecond)
+	require.NoError(t, os.Chtimes(prev, stamp, stamp))
+	backups, err := f.m.Backups()
+	require.NoError(t, err)
+	require.Len(t, backups, 2)
+	assert.Equal(t, filepath.Base(prev), backups[0].Name)
+}
