@@ -180,6 +180,13 @@ func (m *Manager) takeBack(op, sub, seat string, slot, seatData []byte, reason s
 		next = spliced
 	}
 	fp := m.cfg.format.parse(next).fingerprint
+	if slot != nil {
+		// The seat's CLI's refresh of the slot's login, as a heal of a
+		// refresh at home: a rejection of the server stands on it.
+		if err := m.keepMarkLocked(sub, m.cfg.format.parse(slot).fingerprint, fp); err != nil {
+			return err
+		}
+	}
 	e := JournalEntry{Time: m.cfg.now(), Op: op, Phase: phaseIntent, ID: newChangeID(), Sub: sub, Seat: seat, Reason: reason, Fingerprint: fp}
 	if err := m.record(e); err != nil {
 		return err

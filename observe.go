@@ -211,19 +211,28 @@ func (m *Manager) observeRest(ctx context.Context, sub, what string, until time.
 	}
 	until = until.UTC()
 	reason := fmt.Sprintf("%s until %s (%s)", what, formatTime(until), from)
-	state, err := m.readState()
+	// A standing rest is never shortened: a 429 with Retry-After: 60 on a
+	// login whose week is spent does not bring it back in a minute. It is
+	// weighed under the package's lock, against the rest another process
+	// may have written a moment ago.
+	var standing *time.Time
+	clipped := clip(reason, maxStateReason)
+	changed, err := m.changeStateIf(ctx, sub, JournalEntry{Op: opRest, Reason: clipped, Until: &until},
+		func(st subState) bool {
+			if st.resting(now) && !st.RestUntil.Before(until) {
+				standing = st.RestUntil
+				return true
+			}
+			return false
+		},
+		func(st *subState) { st.RestUntil, st.RestReason = &until, clipped })
 	if err != nil {
 		return err
 	}
-	if st := state[sub]; st.resting(now) && !st.RestUntil.Before(until) {
-		// A standing rest is never shortened: a 429 with Retry-After: 60 on
-		// a login whose week is spent does not bring it back in a minute.
-		obs.Outcome, obs.RestUntil = OutcomeRested, st.RestUntil
-		obs.Reason = fmt.Sprintf("%s; already resting until %s", reason, formatTime(*st.RestUntil))
+	if !changed {
+		obs.Outcome, obs.RestUntil = OutcomeRested, standing
+		obs.Reason = fmt.Sprintf("%s; already resting until %s", reason, formatTime(*standing))
 		return nil
-	}
-	if err := m.rest(ctx, sub, until, reason); err != nil {
-		return err
 	}
 	obs.Outcome, obs.RestUntil, obs.Reason = OutcomeRested, &until, reason
 	return nil

@@ -105,26 +105,42 @@ const maxInvalidAlso = 16
 // the state file atomically and journals the change as one done record (an
 // entry without an op, a usage reading, is not journaled).
 func (m *Manager) changeState(ctx context.Context, sub string, e JournalEntry, update func(*subState)) error {
+	_, err := m.changeStateIf(ctx, sub, e, nil, update)
+	return err
+}
+
+// changeStateIf is changeState made only when keep, given sub's state as
+// read under the package's lock, is false: changed reports whether it was.
+func (m *Manager) changeStateIf(ctx context.Context, sub string, e JournalEntry, keep func(subState) bool, update func(*subState)) (changed bool, err error) {
 	if !m.knows(sub) {
-		return fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
+		return false, fmt.Errorf("credslots: %s: %w", m.unknownSub(sub), ErrUnknownSubscription)
 	}
 	mu, err := m.beginOwnMutation(ctx) // only the package's files change
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer mu.end()
+	if keep != nil {
+		state, err := m.readState()
+		if err != nil {
+			return false, err
+		}
+		if keep(state[sub]) {
+			return false, nil
+		}
+	}
 	if err := m.updateStateLocked(sub, update); err != nil {
-		return err
+		return false, err
 	}
 	if e.Op == "" {
-		return nil // usage readings are kept, not journaled
+		return true, nil // usage readings are kept, not journaled
 	}
 	e.Time, e.Phase, e.Sub = m.cfg.now(), phaseDone, sub
 	if err := m.record(e); err != nil {
-		return err
+		return true, err
 	}
 	m.announce(mu, Change{Op: e.Op, Sub: sub, Reason: e.Reason})
-	return nil
+	return true, nil
 }
 
 // updateStateLocked applies update to sub's state and writes the state
@@ -196,7 +212,9 @@ func (m *Manager) rest(ctx context.Context, sub string, until time.Time, reason 
 // while its expiry was still in the future). The login marked is the one
 // the server saw: the live file's, when the live file is sub's drifted copy
 // (the CLI refreshed since the journal's last change to sub), and then the
-// slot's older login of the same account too; else the slot's. Heals and restores of the same account's login carry the mark;
+// slot's older login of the same account too; else the slot's. Heals,
+// restores and a lease's write-backs of the same account's login carry the
+// mark;
 // until a new login replaces it, [Manager.SwitchTo] refuses it with
 // [ErrInvalidated] and [Manager.SwitchNext] passes it over. It is journaled,
 // and [Manager.Status] and [Manager.Candidates] show it. An unknown sub
