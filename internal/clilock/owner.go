@@ -57,29 +57,52 @@ type Owner struct {
 
 // ParseOwner decodes a record the way Claude Code validates it: pid an
 // integer, procStart at most 64 characters, pidDomain and pidSpace at most
-// 512, the birthtimes positive. Anything else is no record.
+// 512, the birthtimes positive. Its keys are matched exactly, as
+// JavaScript's are (a "PID" is no pid), and an optional field that is
+// null makes no record, as Claude Code's schema rejects it. Anything else
+// is no record.
 func ParseOwner(data []byte) (Owner, bool) {
-	var raw struct {
-		PID                   *float64 `json:"pid"`
-		ProcStart             *string  `json:"procStart"`
-		PIDDomain             *string  `json:"pidDomain"`
-		PIDSpace              *string  `json:"pidSpace"`
-		LockBirthtimeMs       *float64 `json:"lockBirthtimeMs"`
-		LegacyLockBirthtimeMs *float64 `json:"legacyLockBirthtimeMs"`
-	}
-	if len(data) > maxOwnerRecord || json.Unmarshal(data, &raw) != nil {
+	var fields map[string]json.RawMessage
+	if len(data) > maxOwnerRecord || json.Unmarshal(data, &fields) != nil || fields == nil {
 		return Owner{}, false
 	}
-	if raw.PID == nil || *raw.PID != math.Trunc(*raw.PID) || math.Abs(*raw.PID) > math.MaxInt32 ||
-		raw.PIDDomain == nil || len(*raw.PIDDomain) > 512 || raw.PIDSpace == nil || len(*raw.PIDSpace) > 512 ||
-		raw.LockBirthtimeMs == nil || !(*raw.LockBirthtimeMs > 0) ||
-		(raw.ProcStart != nil && len(*raw.ProcStart) > 64) ||
-		(raw.LegacyLockBirthtimeMs != nil && !(*raw.LegacyLockBirthtimeMs > 0)) {
+	bad := false
+	num := func(key string) *float64 {
+		v, ok := fields[key]
+		if !ok {
+			return nil
+		}
+		var f float64
+		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) || json.Unmarshal(v, &f) != nil {
+			bad = true
+			return nil
+		}
+		return &f
+	}
+	str := func(key string) *string {
+		v, ok := fields[key]
+		if !ok {
+			return nil
+		}
+		var s string
+		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) || json.Unmarshal(v, &s) != nil {
+			bad = true
+			return nil
+		}
+		return &s
+	}
+	pid, procStart, pidDomain, pidSpace := num("pid"), str("procStart"), str("pidDomain"), str("pidSpace")
+	lockBirth, legacyBirth := num("lockBirthtimeMs"), num("legacyLockBirthtimeMs")
+	if bad || pid == nil || *pid != math.Trunc(*pid) || math.Abs(*pid) > math.MaxInt32 ||
+		pidDomain == nil || len(*pidDomain) > 512 || pidSpace == nil || len(*pidSpace) > 512 ||
+		lockBirth == nil || !(*lockBirth > 0) ||
+		(procStart != nil && len(*procStart) > 64) ||
+		(legacyBirth != nil && !(*legacyBirth > 0)) {
 		return Owner{}, false
 	}
 	return Owner{
-		PID: int(*raw.PID), ProcStart: raw.ProcStart, PIDDomain: *raw.PIDDomain, PIDSpace: *raw.PIDSpace,
-		LockBirthtimeMs: *raw.LockBirthtimeMs, LegacyLockBirthtimeMs: raw.LegacyLockBirthtimeMs,
+		PID: int(*pid), ProcStart: procStart, PIDDomain: *pidDomain, PIDSpace: *pidSpace,
+		LockBirthtimeMs: *lockBirth, LegacyLockBirthtimeMs: legacyBirth,
 	}, true
 }
 

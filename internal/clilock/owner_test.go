@@ -30,6 +30,18 @@ func TestOwnerRecordIsReadAsClaudeCodeValidatesIt(t *testing.T) {
 		{`{"pid":12,"procStart":"` + strings.Repeat("9", 65) + `","pidDomain":"d","pidSpace":"s","lockBirthtimeMs":1}`, false},
 		{`{"pid":12,"pidDomain":"` + strings.Repeat("d", 513) + `","pidSpace":"s","lockBirthtimeMs":1}`, false},
 		{`not json`, false},
+		{`[1]`, false},
+		{`null`, false},
+		// Keys match exactly, as in JavaScript: a "PID" is no pid.
+		{`{"PID":12,"pidDomain":"d","pidSpace":"s","lockBirthtimeMs":1}`, false},
+		{`{"pid":12,"PidDomain":"d","pidSpace":"s","lockBirthtimeMs":1}`, false},
+		// An optional field that is null: Claude Code's schema rejects it.
+		{`{"pid":12,"procStart":null,"pidDomain":"d","pidSpace":"s","lockBirthtimeMs":1}`, false},
+		{`{"pid":12,"pidDomain":"d","pidSpace":"s","lockBirthtimeMs":1,"legacyLockBirthtimeMs":null}`, false},
+		{`{"pid":null,"pidDomain":"d","pidSpace":"s","lockBirthtimeMs":1}`, false},
+		{`{"pid":"12","pidDomain":"d","pidSpace":"s","lockBirthtimeMs":1}`, false},
+		// Fields it does not know are no matter.
+		{`{"pid":12,"pidDomain":"d","pidSpace":"s","lockBirthtimeMs":1,"extra":[1,{"a":null}]}`, true},
 	}
 	for _, tc := range cases {
 		rec, ok := ParseOwner([]byte(tc.doc))
