@@ -216,16 +216,13 @@ func (m *Manager) observeRest(ctx context.Context, sub, what string, until time.
 	// weighed under the package's lock, against the rest another process
 	// may have written a moment ago.
 	var standing *time.Time
-	clipped := clip(reason, maxStateReason)
-	changed, err := m.changeStateIf(ctx, sub, JournalEntry{Op: opRest, Reason: clipped, Until: &until},
-		func(st subState) bool {
-			if st.resting(now) && !st.RestUntil.Before(until) {
-				standing = st.RestUntil
-				return true
-			}
-			return false
-		},
-		func(st *subState) { st.RestUntil, st.RestReason = &until, clipped })
+	changed, err := m.restUnless(ctx, sub, until, reason, func(st subState) bool {
+		if st.resting(now) && !st.RestUntil.Before(until) {
+			standing = st.RestUntil
+			return true
+		}
+		return false
+	})
 	if err != nil {
 		return err
 	}

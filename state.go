@@ -202,8 +202,15 @@ func (m *Manager) RestContext(ctx context.Context, sub string, until time.Time, 
 }
 
 func (m *Manager) rest(ctx context.Context, sub string, until time.Time, reason string) error {
+	_, err := m.restUnless(ctx, sub, until, reason, nil)
+	return err
+}
+
+// restUnless is rest made only when keep (nil: always), given sub's state
+// under the package's lock, is false; rested reports whether it was.
+func (m *Manager) restUnless(ctx context.Context, sub string, until time.Time, reason string, keep func(subState) bool) (rested bool, err error) {
 	until, reason = until.UTC(), clip(reason, maxStateReason)
-	return m.changeState(ctx, sub, JournalEntry{Op: opRest, Reason: reason, Until: &until}, func(st *subState) {
+	return m.changeStateIf(ctx, sub, JournalEntry{Op: opRest, Reason: reason, Until: &until}, keep, func(st *subState) {
 		st.RestUntil, st.RestReason = &until, reason
 	})
 }

@@ -67,30 +67,8 @@ func ParseOwner(data []byte) (Owner, bool) {
 		return Owner{}, false
 	}
 	bad := false
-	num := func(key string) *float64 {
-		v, ok := fields[key]
-		if !ok {
-			return nil
-		}
-		var f float64
-		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) || json.Unmarshal(v, &f) != nil {
-			bad = true
-			return nil
-		}
-		return &f
-	}
-	str := func(key string) *string {
-		v, ok := fields[key]
-		if !ok {
-			return nil
-		}
-		var s string
-		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) || json.Unmarshal(v, &s) != nil {
-			bad = true
-			return nil
-		}
-		return &s
-	}
+	num := func(key string) *float64 { return ownerField[float64](fields, key, &bad) }
+	str := func(key string) *string { return ownerField[string](fields, key, &bad) }
 	pid, procStart, pidDomain, pidSpace := num("pid"), str("procStart"), str("pidDomain"), str("pidSpace")
 	lockBirth, legacyBirth := num("lockBirthtimeMs"), num("legacyLockBirthtimeMs")
 	if bad || pid == nil || *pid != math.Trunc(*pid) || math.Abs(*pid) > math.MaxInt32 ||
@@ -104,6 +82,21 @@ func ParseOwner(data []byte) (Owner, bool) {
 		PID: int(*pid), ProcStart: procStart, PIDDomain: *pidDomain, PIDSpace: *pidSpace,
 		LockBirthtimeMs: *lockBirth, LegacyLockBirthtimeMs: legacyBirth,
 	}, true
+}
+
+// ownerField decodes the record's member key as a T: nil when it is
+// absent; nil, and *bad set, when it is null or not a T.
+func ownerField[T any](fields map[string]json.RawMessage, key string, bad *bool) *T {
+	v, ok := fields[key]
+	if !ok {
+		return nil
+	}
+	var t T
+	if bytes.Equal(bytes.TrimSpace(v), []byte("null")) || json.Unmarshal(v, &t) != nil {
+		*bad = true
+		return nil
+	}
+	return &t
 }
 
 // ReadOwner reads and validates the owner record at path.
