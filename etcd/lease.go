@@ -811,13 +811,10 @@ func (l *Lease) Release() error {
 	l.stopWatch()
 	cleared := false
 	for tries := 1; serr == nil && l.Err() == nil; tries++ {
-		if seen != nil && !bytes.Equal(seen, l.stored) && l.p.holdsOtherToken(seen, l.stored) {
+		if seen != nil && !bytes.Equal(seen, l.stored) {
 			// Not written back (it cannot be weighed, or is not newer),
 			// yet it may be the only copy of the newest refresh token.
-			c, cancel := l.p.opCtx(context.Background())
-			_, err := l.p.keepAside(c, l.sub, seen, "the seat's login was not written back and holds another refresh token")
-			cancel()
-			if err != nil {
+			if err := l.p.keepIfOtherToken(context.Background(), l.sub, seen, l.stored); err != nil {
 				out = fmt.Errorf("credslots-etcd: the login of %s stays in seat %s: %v: %w", l.sub, l.seat, err, ErrPending)
 				break
 			}

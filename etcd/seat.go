@@ -312,7 +312,13 @@ func (p *Pool) settle(ctx context.Context, seat string, rec *seatRecord) (*Settl
 		}
 	} else {
 		if login != nil && loginHash(login) != rec.Written {
-			if err := p.keepIfOtherToken(ctx, rec.Sub, login); err != nil {
+			c, cancel := p.opCtx(ctx)
+			stored, _, _, err := p.storedState(c, rec.Sub)
+			cancel()
+			if err == nil {
+				err = p.keepIfOtherToken(ctx, rec.Sub, login, stored)
+			}
+			if err != nil {
 				return nil, fmt.Errorf("credslots-etcd: the login of %s stays in seat %s: %v: %w", rec.Sub, seat, err, ErrPending)
 			}
 		}
@@ -365,20 +371,17 @@ func (p *Pool) holdsOtherToken(login, stored []byte) bool {
 	return a != "" && (stored == nil || a != credslots.InspectLogin(p.format, stored).Login)
 }
 
-// keepIfOtherToken keeps a seat's login that settle cannot write back (it
-// cannot be weighed) as a sealed backup of sub when it holds a refresh
-// token the stored login does not: it may be the only copy of the newest.
-func (p *Pool) keepIfOtherToken(ctx context.Context, sub string, login []byte) error {
-	c, cancel := p.opCtx(ctx)
-	defer cancel()
-	stored, _, _, err := p.storedState(c, sub)
-	if err != nil {
-		return err
-	}
+// keepIfOtherToken keeps a seat's login that is not written back (it
+// cannot be weighed, or is not newer) as a sealed backup of sub when it
+// holds a refresh token stored, the pool's login, does not: it may be the
+// only copy of the newest.
+func (p *Pool) keepIfOtherToken(ctx context.Context, sub string, login, stored []byte) error {
 	if !p.holdsOtherToken(login, stored) {
 		return nil
 	}
-	_, err = p.keepAside(c, sub, login, "the seat's login cannot be weighed and holds another refresh token")
+	c, cancel := p.opCtx(ctx)
+	defer cancel()
+	_, err := p.keepAside(c, sub, login, "the seat's login is not written back and holds another refresh token")
 	return err
 }
 
