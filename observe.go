@@ -85,7 +85,9 @@ type Observation struct {
 //     more), else retry-after-ms, else Retry-After (seconds or an HTTP
 //     date), else [DefaultRetryAfter].
 //
-// A reset that is not after now rests nothing; a rest longer than 31 days is
+// A reset that is not after now is passed over for Retry-After, else
+// [DefaultRetryAfter]: the response says the limit holds now. A Retry-After
+// that is not after now rests nothing. A rest longer than 31 days is
 // cut to 31 days; a standing rest that ends later is kept, never shortened. Every response's usage windows (Anthropic's
 // anthropic-ratelimit-unified-{5h,7d,7d_oi,overage}-{utilization,reset,status}
 // and Codex CLI's x-codex-{primary,secondary}-{used-percent,window-minutes,reset-at})
@@ -172,16 +174,15 @@ func (m *Manager) observeVerdict(ctx context.Context, sub string, status int, li
 		if lim.overage == "allowed" || lim.overage == "allowed_warning" {
 			what += ", usage past it billed as overage"
 		}
-		if until, from, ok := lim.rejectedReset(); ok {
-			return m.observeRest(ctx, sub, what, until, from, now, obs)
-		}
-		return m.restByRetryAfter(ctx, sub, what, lim, now, obs)
+		until, from, ok := lim.rejectedReset()
+		return m.restByReset(ctx, sub, what, until, from, ok, lim, now, obs)
 	case status == http.StatusTooManyRequests:
 		what := "HTTP 429"
-		if until, from, ok := lim.codexExhausted(); ok {
-			return m.observeRest(ctx, sub, what+": usage limit reached", until, from, now, obs)
+		until, from, ok := lim.codexExhausted()
+		if ok {
+			what += ": usage limit reached"
 		}
-		return m.restByRetryAfter(ctx, sub, what, lim, now, obs)
+		return m.restByReset(ctx, sub, what, until, from, ok, lim, now, obs)
 	}
 	switch {
 	case lim.status != "":
@@ -190,6 +191,20 @@ func (m *Manager) observeVerdict(ctx context.Context, sub string, status int, li
 		obs.Reason = fmt.Sprintf("HTTP %d: nothing to act on", status)
 	}
 	return nil
+}
+
+// restByReset rests sub until the reset the response named (ok), when that
+// is in the future; else as restByRetryAfter. A reset already past, on a
+// response that says the limit holds now, is the two clocks disagreeing,
+// not the limit lifted: it is said in the reason and passed over.
+func (m *Manager) restByReset(ctx context.Context, sub, what string, until time.Time, from string, ok bool, lim responseLimits, now time.Time, obs *Observation) error {
+	if ok && until.After(now) {
+		return m.observeRest(ctx, sub, what, until, from, now, obs)
+	}
+	if ok {
+		what += fmt.Sprintf(" (its reset %s, %s, already past)", formatTime(until), from)
+	}
+	return m.restByRetryAfter(ctx, sub, what, lim, now, obs)
 }
 
 // restByRetryAfter rests sub for Retry-After, else for DefaultRetryAfter.

@@ -61,6 +61,7 @@ func TestObserveHeaders(t *testing.T) {
 		headroom *float64
 		ignored  []string // substrings of Ignored, in order
 		reason   string   // substring of Reason
+		over     bool     // the windows reported are all over: none recorded
 	}{
 		{
 			name: "rejected rests until the unified reset", status: 429, h: hdr(rejected5h...),
@@ -134,14 +135,20 @@ func TestObserveHeaders(t *testing.T) {
 			outcome: OutcomeRested, until: in3h.Add(time.Second),
 		},
 		{
-			name: "a reset in the past does not rest", status: 429,
+			name: "a reset in the past falls back to Retry-After", status: 429,
 			h:       hdr("anthropic-ratelimit-unified-status", "rejected", "anthropic-ratelimit-unified-reset", epoch(testNow.Add(-time.Hour)), "retry-after", "60"),
-			outcome: OutcomeNothing, reason: "is not in the future: not rested",
+			outcome: OutcomeRested, until: testNow.Add(time.Minute),
+			reason: "rate limit rejected (its reset 2026-01-01T11:00:00Z, anthropic-ratelimit-unified-reset, already past) until 2026-01-01T12:01:00Z (retry-after)",
 		},
 		{
-			name: "a reset at exactly now does not rest", status: 429,
+			name: "a reset at exactly now falls back to the default", status: 429,
 			h:       hdr("anthropic-ratelimit-unified-status", "rejected", "anthropic-ratelimit-unified-reset", epoch(testNow)),
-			outcome: OutcomeNothing,
+			outcome: OutcomeRested, until: testNow.Add(DefaultRetryAfter), reason: "already past",
+		},
+		{
+			name: "a Retry-After of zero rests nothing", status: 429,
+			h:       hdr("anthropic-ratelimit-unified-status", "rejected", "anthropic-ratelimit-unified-reset", epoch(testNow), "retry-after", "0"),
+			outcome: OutcomeNothing, reason: "is not in the future: not rested",
 		},
 		{
 			name: "a malformed reset falls back to Retry-After", status: 429,
@@ -248,6 +255,14 @@ func TestObserveHeaders(t *testing.T) {
 			windows: map[string]float64{"codex_primary": 1, "codex_secondary": 0.4}, headroom: pf(0),
 		},
 		{
+			name: "Codex CLI 429 whose used-up window's reset is past: Retry-After", status: 429,
+			h: hdr("x-codex-primary-used-percent", "100", "x-codex-primary-reset-at", epoch(testNow.Add(-time.Minute)),
+				"retry-after", "5"),
+			outcome: OutcomeRested, until: testNow.Add(5 * time.Second),
+			reason:  "HTTP 429: usage limit reached (its reset 2026-01-01T11:59:00Z, x-codex-primary-reset-at, already past) until 2026-01-01T12:00:05Z (retry-after)",
+			windows: map[string]float64{"codex_primary": 1}, over: true,
+		},
+		{
 			name: "a Codex window that says nothing is dropped, as Codex CLI drops it", status: 200,
 			h:       hdr("x-codex-primary-used-percent", "0"),
 			outcome: OutcomeNothing,
@@ -314,7 +329,7 @@ func TestObserveHeaders(t *testing.T) {
 				tt.windows = map[string]float64{}
 			}
 			assert.Equal(t, tt.windows, got)
-			assert.Equal(t, len(tt.windows) > 0, obs.Recorded)
+			assert.Equal(t, len(tt.windows) > 0 && !tt.over, obs.Recorded)
 			assert.Equal(t, tt.headroom, obs.Headroom)
 			assert.Equal(t, tt.headroom, c.Headroom, "Candidates shows the kept headroom")
 			require.Len(t, obs.Ignored, len(tt.ignored), "%q", obs.Ignored)
