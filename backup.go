@@ -322,6 +322,9 @@ func (m *Manager) backupPath(name string) (string, bool) {
 // restore keeps an invalid
 // mark (see [Manager.MarkInvalid]) standing unless the restored login is a
 // new identity: neither a copy of sub's slot nor a login sub ever had.
+// Into the active slot, with state carried (see [WithCarryState]), the
+// restored login keeps the live file's account-independent state, as a
+// switch's target does; the slot's whole content is its backup.
 func (m *Manager) Restore(backup, sub string, opts ...SwitchOption) error {
 	return m.restore(context.Background(), backup, sub, opts...)
 }
@@ -395,7 +398,7 @@ func (m *Manager) restore(ctx context.Context, backup, sub string, opts ...Switc
 	if err != nil {
 		return err
 	}
-	if err := c.finish(m.restoreLocked(mu, slot, data)); err != nil {
+	if err := c.finish(m.restoreLocked(mu, sub, data)); err != nil {
 		return err
 	}
 	if _, err := m.captureWith(sub, "", m.sidecarAfterRemove(sub), false, false); err != nil {
@@ -562,16 +565,28 @@ func (m *Manager) contested(login string) bool {
 	return false
 }
 
-// restoreLocked backs up the slot and writes data into it.
-func (m *Manager) restoreLocked(mu *mutation, slot string, data []byte) error {
+// restoreLocked backs up sub's slot and writes data into it. Into the
+// active slot, whose file is the live one, the restored login takes the
+// live file's account-independent state, as a switch's target does
+// (section 19): MCP refresh tokens may be single-use, and the backup's
+// are older.
+func (m *Manager) restoreLocked(mu *mutation, sub string, data []byte) error {
 	if err := mu.verify(); err != nil {
 		return err
 	}
+	slot := m.slots[sub]
 	cur, err := m.cfg.fs.ReadFile(slot)
 	switch {
 	case err == nil:
 		if err := m.keepBackup(slot, cur); err != nil {
 			return err
+		}
+		if m.cfg.carryState && m.cfg.format.carriesState() {
+			if active, ok := m.ActiveSubscription(); ok && active == sub {
+				if next, ok := carriedSlot(data, cur); ok {
+					data = next
+				}
+			}
 		}
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("credslots: read slot %s before backup: %w", slot, err)

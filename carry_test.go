@@ -204,3 +204,65 @@ func TestHealKeepsExactBytesWithState(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, written, got, "what Claude Code wrote, byte for byte")
 }
+
+// TestRestoreIntoTheActiveSlotKeepsTheLiveState restores an older login
+// into the active slot, whose file is the live one: the login comes back,
+// the account-independent state stays the newest (MCP refresh tokens may
+// be single-use). Into a slot that is not live, or with carrying off, the
+// backup's bytes come back exactly.
+func TestRestoreIntoTheActiveSlotKeepsTheLiveState(t *testing.T) {
+	old := claudeStateDoc(fresh, "rt-bob-0", "mcp-old", `,"trustedDeviceToken":"tdt-old","oldOnly":"kept"`)
+	newer := claudeStateDoc(fresh.Add(time.Hour), "rt-bob-1", "mcp-new", `,"trustedDeviceToken":"tdt-new","futureKey":{"v":2}`)
+	setup := func(t *testing.T, opts ...Option) *fixture {
+		f := newFixture(t, opts...)
+		writeFile(t, f.slot("bob"), old)
+		writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+		f.link(t, "bob")
+		_, err := f.m.SwitchTo("bob", "capture")
+		require.NoError(t, err)
+		f.refresh(t, newer)
+		_, err = f.m.HealDriftTo("bob")
+		require.NoError(t, err)
+		got, err := os.ReadFile(f.slot("bob"))
+		require.NoError(t, err)
+		require.Equal(t, newer, got, "the heal took the refreshed file")
+		return f
+	}
+	backup := ".credentials.json.bob" + prevSuffix
+
+	t.Run("active", func(t *testing.T) {
+		f := setup(t)
+		require.NoError(t, f.m.Restore(backup, "bob"))
+		slot, err := os.ReadFile(f.slot("bob"))
+		require.NoError(t, err)
+		got, was, now := topLevel(t, slot), topLevel(t, old), topLevel(t, newer)
+		assert.Equal(t, string(was["claudeAiOauth"]), string(got["claudeAiOauth"]), "the backup's login, byte for byte")
+		for _, key := range []string{"mcpOAuth", "pluginSecrets", "futureKey", "trustedDeviceToken"} {
+			assert.Equal(t, string(now[key]), string(got[key]), "%s keeps its newest value", key)
+		}
+		assert.Equal(t, `"kept"`, string(got["oldOnly"]), "a key only the backup has is kept")
+		prev, err := os.ReadFile(f.slot("bob") + prevSuffix)
+		require.NoError(t, err)
+		assert.Equal(t, newer, prev, "the replaced content is kept whole")
+		fp, ok := f.m.ReadStoredFingerprint("bob")
+		require.True(t, ok)
+		assert.Equal(t, hashBytes([]byte("rt-bob-0")), fp)
+		assert.Empty(t, tempLeftovers(t, f.dir))
+	})
+	t.Run("not active", func(t *testing.T) {
+		f := setup(t)
+		_, err := f.m.SwitchTo("alice", "rotate")
+		require.NoError(t, err)
+		require.NoError(t, f.m.Restore(backup, "bob"))
+		slot, err := os.ReadFile(f.slot("bob"))
+		require.NoError(t, err)
+		assert.Equal(t, old, slot, "a slot that is not live takes the live state at its next switch")
+	})
+	t.Run("carrying off", func(t *testing.T) {
+		f := setup(t, WithCarryState(false))
+		require.NoError(t, f.m.Restore(backup, "bob"))
+		slot, err := os.ReadFile(f.slot("bob"))
+		require.NoError(t, err)
+		assert.Equal(t, old, slot)
+	})
+}
