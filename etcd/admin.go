@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -309,4 +310,101 @@ func (p *Pool) Export(ctx context.Context, sub string) ([]byte, error) {
 		return nil, fmt.Errorf("credslots-etcd: export %s: %w", sub, ErrUnknownSub)
 	}
 	return p.seal.open(string(kvs[0].Key), kvs[0].Value)
+}
+
+// Backup is one sealed backup: a seat's login that the fence kept from
+// being written back (see [Lease.Release]). It holds no token.
+type Backup struct {
+	// Name is the backup's key under the prefix's backups/, SUB/NANOS:
+	// what [Pool.ExportBackup] takes.
+	Name   string     `json:"name"`
+	Sub    string     `json:"sub"`
+	Time   time.Time  `json:"time"` // when it was kept
+	Expiry *time.Time `json:"expiry,omitempty"`
+	Fresh  bool       `json:"fresh"`
+	// Reason says how fresh it is, or why it cannot be read (a value that
+	// does not open with the pool's key).
+	Reason string `json:"reason"`
+}
+
+// Backups lists the pool's sealed backups of sub (of every sub when sub is
+// ""), newest first. A backup that does not open with the pool's key is
+// listed with why, not fatal: the others stay readable.
+func (p *Pool) Backups(ctx context.Context, sub string) ([]Backup, error) {
+	from := p.prefix + "backups/"
+	if sub != "" {
+		if err := validSub(sub); err != nil {
+			return nil, err
+		}
+		from += sub + "/"
+	}
+	c, cancel := p.opCtx(ctx)
+	defer cancel()
+	resp, err := p.cli.Get(c, from, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("credslots-etcd: list backups: %w", err)
+	}
+	out := make([]Backup, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		name := strings.TrimPrefix(string(kv.Key), p.prefix+"backups/")
+		bsub, at, ok := parseBackupName(name)
+		if !ok {
+			continue // not a key this package writes
+		}
+		b := Backup{Name: name, Sub: bsub, Time: at}
+		doc, err := p.seal.open(string(kv.Key), kv.Value)
+		if err != nil {
+			b.Reason = err.Error()
+		} else {
+			info := credslots.InspectLogin(p.format, doc)
+			b.Fresh, b.Reason = p.freshness(info)
+			if info.HasExpiry {
+				e := info.Expiry
+				b.Expiry = &e
+			}
+		}
+		out = append(out, b)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.After(out[j].Time)
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}
+
+// ExportBackup returns the login document of the backup named name (a
+// [Backup]'s Name), to be written into a seat or a slot by hand, or
+// imported again with [Pool.Import]. It changes nothing: the backup stays.
+// A name that is not a backup's returns an error wrapping [ErrNoBackup].
+func (p *Pool) ExportBackup(ctx context.Context, name string) ([]byte, error) {
+	if _, _, ok := parseBackupName(name); !ok {
+		return nil, fmt.Errorf("credslots-etcd: %q is not a backup's name (SUB/NANOS, as backups lists them): %w", name, ErrNoBackup)
+	}
+	key := p.prefix + "backups/" + name
+	c, cancel := p.opCtx(ctx)
+	defer cancel()
+	resp, err := p.cli.Get(c, key)
+	if err != nil {
+		return nil, fmt.Errorf("credslots-etcd: export backup %s: %w", name, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, fmt.Errorf("credslots-etcd: no backup %s: %w", name, ErrNoBackup)
+	}
+	return p.seal.open(key, resp.Kvs[0].Value)
+}
+
+// parseBackupName splits a backup's name, SUB/NANOS as [Pool.backupKey]
+// makes it, into its sub and time.
+func parseBackupName(name string) (string, time.Time, bool) {
+	i := strings.LastIndexByte(name, '/')
+	if i <= 0 || validSub(name[:i]) != nil || len(name)-i-1 != 20 {
+		return "", time.Time{}, false
+	}
+	ns, err := strconv.ParseInt(name[i+1:], 10, 64)
+	if err != nil || ns < 0 {
+		return "", time.Time{}, false
+	}
+	return name[:i], time.Unix(0, ns).UTC(), true
 }

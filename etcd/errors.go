@@ -23,6 +23,8 @@ var (
 	// ErrOlder reports a login older than the one the pool holds: it is
 	// never written over it.
 	ErrOlder = errors.New("older than the stored login")
+	// ErrNoBackup reports a name that is not one of the pool's backups.
+	ErrNoBackup = errors.New("no such backup")
 	// ErrPending reports a login left in a seat that could not be written
 	// back yet.
 	ErrPending = errors.New("write-back pending")

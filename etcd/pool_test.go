@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -252,7 +253,8 @@ func assertWaitEnded(t *testing.T, errc <-chan error, ctxErr error) {
 func TestLateWriteBackIsRefusedByTheFence(t *testing.T) {
 	c := sharedCluster(t)
 	cli := newClient(t, c.endpoints()...)
-	p := newPool(t, cli, testPrefix(t), writeKey(t))
+	keyFile := writeKey(t)
+	p := newPool(t, cli, testPrefix(t), keyFile)
 	ctx := context.Background()
 	require.NoError(t, p.Import(ctx, "alice", claudeLogin("alice", 0, later)))
 	seatA, seatB := t.TempDir(), t.TempDir()
@@ -293,6 +295,48 @@ func TestLateWriteBackIsRefusedByTheFence(t *testing.T) {
 	_, err = os.Stat(filepath.Join(seatA, ".credentials.json"))
 	assert.True(t, os.IsNotExist(err), "the late login left seat a")
 	assertNoTokenStored(t, cli)
+
+	// The backup reads back: listed, then exported, by the library and by
+	// the command.
+	bs, err := p.Backups(ctx, "")
+	require.NoError(t, err)
+	require.Len(t, bs, 1)
+	assert.Equal(t, "alice", bs[0].Sub)
+	assert.True(t, bs[0].Fresh, bs[0].Reason)
+	require.NotNil(t, bs[0].Expiry)
+	assert.True(t, bs[0].Expiry.Equal(later.Add(2*time.Hour).Truncate(time.Millisecond)))
+	assert.WithinDuration(t, time.Now(), bs[0].Time, time.Minute)
+	doc, err := p.ExportBackup(ctx, bs[0].Name)
+	require.NoError(t, err)
+	assert.Equal(t, marker+"-rt-alice-7", refreshToken(t, doc), "the late login, whole")
+	other, err := p.Backups(ctx, "bob")
+	require.NoError(t, err)
+	assert.Empty(t, other)
+	for _, bad := range []string{"alice", "alice/1", "../logins/alice", "alice/" + strings.Repeat("9", 20) + "/x", "alice/" + strings.Repeat("0", 20)} {
+		_, err := p.ExportBackup(ctx, bad)
+		assert.ErrorIs(t, err, etcd.ErrNoBackup, bad)
+	}
+
+	globals := []string{"--endpoints", c.endpointList(), "--prefix", testPrefix(t), "--key-file", keyFile}
+	out, stderr, code := runCLI(t, append(globals, "backups", "alice")...)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, bs[0].Name)
+	assert.NotContains(t, out, marker)
+	file := filepath.Join(t.TempDir(), "back.json")
+	out, stderr, code = runCLI(t, append(globals, "export-backup", bs[0].Name, file)...)
+	require.Equal(t, 0, code, stderr)
+	assert.NotContains(t, out+stderr, marker)
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	assert.Equal(t, doc, data)
+	fi, err := os.Stat(file)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	_, stderr, code = runCLI(t, append(globals, "export-backup", "alice/nope", file)...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "not a backup's name")
+	_, _, code = runCLI(t, append(globals, "backups", "alice", "bob")...)
+	assert.Equal(t, 2, code)
 }
 
 // A seat an ended lease left behind is settled before the next lease: its

@@ -54,6 +54,9 @@ Commands:
                         lease a sub for a seat, run CMD with it, write its refreshes back
   leases                list the leases
   status                each sub's login (expiry, freshness), lease and backups
+  backups [SUB]         the backups the fence kept (of SUB), newest first
+  export-backup NAME FILE
+                        write the backup NAME (as backups lists it) to FILE
 `
 
 type globals struct {
@@ -98,6 +101,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "import", "export":
 		if len(cargs) != 2 {
 			return usageError(stderr, cmd+" takes SUB FILE")
+		}
+	case "export-backup":
+		if len(cargs) != 2 {
+			return usageError(stderr, cmd+" takes NAME FILE")
+		}
+	case "backups":
+		if len(cargs) > 1 {
+			return usageError(stderr, cmd+" takes at most a SUB")
 		}
 	case "leases", "status":
 		if len(cargs) != 0 {
@@ -152,6 +163,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return doImport(ctx, pool, cargs[0], cargs[1], stdout, stderr, g.json)
 	case "export":
 		return doExport(ctx, pool, cargs[0], cargs[1], stdout, stderr, g.json)
+	case "export-backup":
+		return doExportBackup(ctx, pool, cargs[0], cargs[1], stdout, stderr, g.json)
+	case "backups":
+		sub := ""
+		if len(cargs) == 1 {
+			sub = cargs[0]
+		}
+		return doBackups(ctx, pool, sub, stdout, stderr, g.json)
 	case "leases":
 		return doLeases(ctx, pool, stdout, stderr, g.json)
 	case "status":
@@ -230,6 +249,34 @@ func doExport(ctx context.Context, pool *etcd.Pool, sub, file string, stdout, st
 		return failed(stderr, err)
 	}
 	return report(stdout, asJSON, map[string]string{"sub": sub, "exported": file}, "exported "+sub+" to "+file)
+}
+
+func doExportBackup(ctx context.Context, pool *etcd.Pool, name, file string, stdout, stderr io.Writer, asJSON bool) int {
+	data, err := pool.ExportBackup(ctx, name)
+	if err != nil {
+		return failed(stderr, err)
+	}
+	if err := credslots.WriteCredentialFile(file, data); err != nil {
+		return failed(stderr, err)
+	}
+	return report(stdout, asJSON, map[string]string{"backup": name, "exported": file}, "exported backup "+name+" to "+file)
+}
+
+func doBackups(ctx context.Context, pool *etcd.Pool, sub string, stdout, stderr io.Writer, asJSON bool) int {
+	bs, err := pool.Backups(ctx, sub)
+	if err != nil {
+		return failed(stderr, err)
+	}
+	if asJSON {
+		return report(stdout, true, bs, "")
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSUB\tKEPT\tFRESH\tREASON")
+	for _, b := range bs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\n", b.Name, b.Sub, b.Time.Format(time.RFC3339), b.Fresh, b.Reason)
+	}
+	_ = tw.Flush()
+	return exitOK
 }
 
 func report(stdout io.Writer, asJSON bool, v any, text string) int {
