@@ -199,7 +199,7 @@ func (m *Manager) checkHeal(sub string, sc switchConfig, entries []JournalEntry)
 	if sub == "" {
 		var why string
 		if sub, why = m.activeIn(live, entries); why != "" {
-			return refuse(ErrAmbiguous, "cannot tell whose token the live file holds: "+why+"; name the sub it belongs to (credslots heal SUB)")
+			return refuse(ErrAmbiguous, "cannot tell whose token the live file holds: "+why+"; name the sub it belongs to (credslots heal NAME)")
 		}
 	}
 	if info, held := m.heldLease(sub); held {

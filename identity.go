@@ -537,7 +537,7 @@ func (m *Manager) foreignLogin(sub string, live entry, cred credential, slots sl
 		// change) may have written it: .claude.json is shared with home.
 		// That write and a /login at home look alike.
 		owner := m.accountOwner(shown, "")
-		refresh := "if the live file is the refresh of the sub that was live, credslots heal SUB --force"
+		refresh := "if the live file is the refresh of the sub that was live, credslots heal NAME --force"
 		if lw, why := m.activeIn(live, entries); why == "" {
 			refresh = fmt.Sprintf("if the live file is %s's refresh, credslots heal %s --force", lw, lw)
 		}

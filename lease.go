@@ -678,7 +678,7 @@ func (m *Manager) homeSubs() (home map[string]bool, unknown string) {
 		return home, "" // an account no slot has: a new login
 	}
 	if len(home) == 0 {
-		return nil, "the live file at home holds a login no record names (a refresh after a change credslots did not make), which may be any sub's: its slot's refresh token would be spent; heal it into its sub first (credslots heal SUB)"
+		return nil, "the live file at home holds a login no record names (a refresh after a change credslots did not make), which may be any sub's: its slot's refresh token would be spent; heal it into its sub first (credslots heal NAME)"
 	}
 	return home, ""
 }
@@ -756,7 +756,7 @@ func (m *Manager) leasedCopies(slots []SlotStatus, logins []string, home string)
 				continue
 			}
 			if home != "" && login == home {
-				problems = append(problems, fmt.Sprintf("the live file holds %s: a refresh through either ends the other; switch home to another sub (credslots switch SUB --force keeps the copy as a backup)", where))
+				problems = append(problems, fmt.Sprintf("the live file holds %s: a refresh through either ends the other; switch home to another sub (credslots switch NAME --force keeps the copy as a backup)", where))
 			}
 			if other, ok := seen[login]; ok && other != where {
 				problems = append(problems, fmt.Sprintf("%s and %s hold one login: a refresh through either ends the other; end one of the two (its credslots run, or Release)", other, where))

@@ -162,7 +162,7 @@ func (m *Manager) SwitchToContext(ctx context.Context, sub, reason string, opts 
 		// The only copy of the drifted live file's login: say where it went.
 		kept, owner := m.rel(m.live+prevSuffix), plan.liveOwner
 		if owner == "" {
-			owner = "SUB" // whose login it is, the journal cannot tell
+			owner = "NAME" // whose login it is, the journal cannot tell: the operator names it
 		}
 		done += fmt.Sprintf("; the live file matched no slot: its login is kept as %s (restore it into its sub's slot: credslots restore %s %s)",
 			kept, kept, owner)

@@ -107,3 +107,36 @@ func TestOperatorForcedSwitchThenRestoreOfThePrev(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Equal(t, string(refreshed), mustRead(t, filepath.Join(dir, ".credentials.json.bob")))
 }
+
+// Where credslots cannot tell whose login the live file holds, its advice
+// leaves the sub for the operator to name (NAME), never the sub of the
+// command that was refused or that ran: that sub is the guess the advice
+// says may be wrong.
+func TestOperatorAdviceNeverFillsInAGuessedSub(t *testing.T) {
+	t.Run("heal --auto, ambiguous", func(t *testing.T) {
+		dir, _ := homeWithAccounts(t) // bob active
+		r := run("--dir", dir, "switch", "alice")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		switched := time.Now()
+		// bob's refresh, written just before the switch to alice ended.
+		claudeRefresh(t, dir, cred(testNow.Add(9*time.Hour), "rt-bob-2"))
+		at := switched.Add(-500 * time.Millisecond)
+		require.NoError(t, os.Chtimes(filepath.Join(dir, ".credentials.json"), at, at))
+		r = run("--dir", dir, "heal", "--auto")
+		assert.Equal(t, exitRefused, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "ambiguous")
+		assert.Contains(t, r.stderr, "credslots heal NAME")
+		assert.NotContains(t, r.stderr, "credslots heal alice", "alice is the guess in doubt")
+	})
+	t.Run("forced switch over a new login", func(t *testing.T) {
+		dir, claudeJSON := homeWithAccounts(t) // bob active
+		live := filepath.Join(dir, ".credentials.json")
+		require.NoError(t, os.Remove(live))
+		write(t, live, cred(testNow.Add(8*time.Hour), "rt-carol"))
+		write(t, claudeJSON, claudeState("carol@example.test", "uuid-carol"))
+		r := run("--dir", dir, "switch", "alice", "--force")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		assert.Contains(t, r.stdout, "credslots restore .credentials.json.prev NAME")
+		assert.NotContains(t, r.stdout, "credslots restore .credentials.json.prev alice", "the switch's target is not carol's sub")
+	})
+}

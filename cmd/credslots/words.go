@@ -228,7 +228,9 @@ func editDistance(a, b string) int {
 
 // libraryWords turn the library's reasons, written for Go callers, into
 // the command's: its commands and flags instead of method and option
-// names. SUB stands for the sub the message is about. Applied in order.
+// names. SUB stands for the sub the message is about, and is replaced by
+// it; NAME for a sub the operator must name (whose login it is, which
+// credslots cannot tell), and is never filled in. Applied in order.
 var libraryWords = []struct {
 	re   *regexp.Regexp
 	with string
@@ -242,16 +244,16 @@ var libraryWords = []struct {
 		"log in again and run credslots add SUB (or pass --force)"},
 	{regexp.MustCompile(`call CaptureSlotFingerprint after a fresh login`),
 		"run credslots capture SUB after a fresh login"},
-	{regexp.MustCompile(`name the sub \(HealDriftTo\)`), "name the sub: credslots heal SUB"},
-	{regexp.MustCompile(`heal it into the slot that was active(?: \(credslots heal --auto, or credslots heal SUB\))?`),
-		"heal it into the slot that was active (credslots heal --auto, or credslots heal SUB)"},
+	{regexp.MustCompile(`name the sub \(HealDriftTo\)`), "name the sub: credslots heal NAME"},
+	{regexp.MustCompile(`heal it into the slot that was active(?: \(credslots heal --auto, or credslots heal NAME\))?`),
+		"heal it into the slot that was active (credslots heal --auto, or credslots heal NAME)"},
 	{regexp.MustCompile(`\((?:or )?Force\)`), "(or pass --force)"},
 	{regexp.MustCompile(`\bForce the heal\b`), "pass --force"},
 	{regexp.MustCompile(`\bor Force\b`), "or pass --force"},
 	{regexp.MustCompile(`\bunless Force\b`), "unless --force"},
 	{regexp.MustCompile(`\bForce\b`), "--force"},
 	{regexp.MustCompile(`\bCaptureSlotFingerprint\b`), "credslots capture"},
-	{regexp.MustCompile(`\bHealDriftTo\b`), "credslots heal SUB"},
+	{regexp.MustCompile(`\bHealDriftTo\b`), "credslots heal NAME"},
 	{regexp.MustCompile(`\bHealDrift\b`), "credslots heal --auto"},
 	{regexp.MustCompile(`\bSwitchNext\b`), "credslots switch --next"},
 	{regexp.MustCompile(`\bSwitchTo\b`), "credslots switch"},
@@ -262,7 +264,7 @@ var libraryWords = []struct {
 	{regexp.MustCompile(`\(its credslots run, or Release\)`), "(stop its credslots run)"},
 	// A slot removed by hand while live: what is wrong, then the way on.
 	{regexp.MustCompile(`live symlink is broken: .+ does not exist or is not a readable file$`),
-		"${0}: switch to another sub (credslots switch --next), or bring its login back from a backup (credslots backups, then credslots restore BACKUP SUB)"},
+		"${0}: switch to another sub (credslots switch --next), or bring its login back from a backup (credslots backups, then credslots restore BACKUP NAME)"},
 	// Durations the library writes in minutes, in days, hours, minutes.
 	{regexp.MustCompile(`\bexpired (\d+)m ago\b`), "expired ${m} ago"},
 }
