@@ -322,8 +322,12 @@ func (m *Manager) activeIn(live entry, entries []JournalEntry) (string, string) 
 	// a live file with the placed symlink's very mtime (the same timestamp
 	// tick) was still written after it.
 	if !live.Mtime.After(ref) && !(done.CLILocks && done.LiveMtime != nil && live.Mtime.Equal(ref)) {
-		return "", fmt.Sprintf("the live file was written at %s, not after the %s to %s completed at %s, so it may hold the previous sub's token",
-			live.Mtime.UTC().Format(time.RFC3339Nano), done.Op, done.Sub, ref.UTC().Format(time.RFC3339Nano))
+		previous := "the previous sub's"
+		if done.From != "" && done.From != done.Sub && m.knows(done.From) {
+			previous = "the previous sub's (" + done.From + "'s)"
+		}
+		return "", fmt.Sprintf("the live file was written at %s, not after the %s to %s completed at %s, so it may hold %s token",
+			live.Mtime.UTC().Format(time.RFC3339Nano), done.Op, done.Sub, ref.UTC().Format(time.RFC3339Nano), previous)
 	}
 	return done.Sub, ""
 }

@@ -126,6 +126,7 @@ func TestOperatorAdviceNeverFillsInAGuessedSub(t *testing.T) {
 		assert.Equal(t, exitRefused, r.code, r.stderr)
 		assert.Contains(t, r.stderr, "ambiguous")
 		assert.Contains(t, r.stderr, "credslots heal NAME")
+		assert.Contains(t, r.stderr, "may hold the previous sub's (bob's) token")
 		assert.NotContains(t, r.stderr, "credslots heal alice", "alice is the guess in doubt")
 	})
 	t.Run("forced switch over a new login", func(t *testing.T) {
