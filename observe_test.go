@@ -163,6 +163,27 @@ func TestObserveHeaders(t *testing.T) {
 			ignored: []string{"is not a Unix time in seconds"}, reason: "the default",
 		},
 		{
+			name: "an RFC 3339 reset past the year 9999 is ignored, not fatal", status: 200,
+			h: hdr("anthropic-ratelimit-unified-status", "allowed", "anthropic-ratelimit-unified-5h-utilization", "0.5",
+				"anthropic-ratelimit-unified-5h-reset", "9999-12-31T23:59:59-01:00"),
+			outcome: OutcomeRecorded, windows: map[string]float64{"five_hour": 0.5}, headroom: pf(0.5),
+			ignored: []string{`anthropic-ratelimit-unified-5h-reset: "9999-12-31T23:59:59-01:00" is not between the years 1970 and 9999`},
+		},
+		{
+			name: "Go's wider number syntax is not a number", status: 200,
+			h: hdr("anthropic-ratelimit-unified-5h-utilization", "1_0", "anthropic-ratelimit-unified-7d-utilization", "0x1p-2",
+				"anthropic-ratelimit-unified-7d_oi-utilization", "Inf", "anthropic-ratelimit-unified-overage-utilization", ".5",
+				"anthropic-ratelimit-unified-reset", "1_767_272_400"),
+			outcome: OutcomeNothing,
+			ignored: []string{`"1_767_272_400" is neither Unix seconds nor an RFC 3339 time`,
+				`"1_0" is not a number`, `"0x1p-2" is not a number`, `"Inf" is not a number`, `".5" is not a number`},
+		},
+		{
+			name: "an exponent is a number", status: 200,
+			h:       hdr("anthropic-ratelimit-unified-5h-utilization", "1e-05", "anthropic-ratelimit-unified-5h-reset", epoch(in2h)+"e0"),
+			outcome: OutcomeRecorded, windows: map[string]float64{"five_hour": 0.00001}, headroom: pf(1),
+		},
+		{
 			name: "a reset beyond 31 days is cut", status: 429,
 			h:       hdr("anthropic-ratelimit-unified-status", "rejected", "anthropic-ratelimit-unified-reset", epoch(testNow.Add(400*24*time.Hour))),
 			outcome: OutcomeRested, until: testNow.Add(maxObservedRest), reason: "cut to 31 days",
@@ -367,6 +388,26 @@ func TestObserveNeverShortensARest(t *testing.T) {
 	obs, err = f.m.Observe("bob", 429, hdr("anthropic-ratelimit-unified-status", "rejected", "anthropic-ratelimit-unified-reset", epoch(longer)))
 	require.NoError(t, err)
 	assert.Equal(t, longer, *obs.RestUntil, "a longer rest extends it")
+}
+
+// A window whose reset is far away (garbage, or past any published
+// window) stops counting 31 days after it was observed, as a rest would.
+func TestObserveUsageWindowLastsAtMost31Days(t *testing.T) {
+	c := &clock{now: testNow}
+	f := newFixture(t, WithClock(c.get))
+	writeSlot(t, f.slot("bob"), fresh.Add(90*24*time.Hour), "rt-bob")
+	obs, err := f.m.Observe("bob", 200, hdr("anthropic-ratelimit-unified-5h-utilization", "1.0",
+		"anthropic-ratelimit-unified-5h-reset", "253402300799"))
+	require.NoError(t, err)
+	require.True(t, obs.Recorded)
+	require.NotNil(t, obs.Headroom)
+	assert.Zero(t, *obs.Headroom)
+	c.now = testNow.Add(maxObservedRest - time.Minute)
+	require.NotNil(t, f.m.Candidates()[0].Headroom, "still counts within 31 days")
+	c.now = testNow.Add(maxObservedRest)
+	for _, cand := range f.m.Candidates() {
+		assert.Nil(t, cand.Headroom, "%s: the window no longer counts", cand.Sub)
+	}
 }
 
 func TestObserveUsageAlreadyOver(t *testing.T) {

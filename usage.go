@@ -99,10 +99,15 @@ func windowOrder(name string) int {
 const unknownResetSpan = time.Hour
 
 // end is when the window stops counting: its reset, else its length after
-// it was observed, else unknownResetSpan after.
+// it was observed, else unknownResetSpan after; never more than
+// maxObservedRest after it was observed (no published window is longer: a
+// reset past that is cut, as a rest is).
 func (w UsageWindow) end() time.Time {
 	switch {
 	case w.ResetsAt != nil:
+		if limit := w.ObservedAt.Add(maxObservedRest); w.ResetsAt.After(limit) {
+			return limit
+		}
 		return *w.ResetsAt
 	case w.Minutes > 0 && w.Minutes < int64(maxObservedRest/time.Minute):
 		return w.ObservedAt.Add(time.Duration(w.Minutes) * time.Minute)
@@ -260,18 +265,60 @@ func (r headerReader) reset(name string) (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		if math.IsNaN(f) || f < 0 || f > maxUnix {
+	if decimalNumber(v) {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > maxUnix {
 			r.ignore(name, v, "is not a Unix time in seconds")
 			return time.Time{}, false
 		}
 		return time.Unix(int64(math.Round(f)), 0).UTC(), true
 	}
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		if t.Unix() < 0 || t.Unix() > maxUnix {
+			// The state file keeps times of the years 1970 to 9999 only.
+			r.ignore(name, v, "is not between the years 1970 and 9999")
+			return time.Time{}, false
+		}
 		return t.UTC(), true
 	}
 	r.ignore(name, v, "is neither Unix seconds nor an RFC 3339 time")
 	return time.Time{}, false
+}
+
+// decimalNumber reports whether v is a number as JSON writes one (leading
+// zeros allowed): digits with an optional sign, fraction and exponent, not
+// Go's wider syntax (underscores, hexadecimal, Inf, NaN).
+func decimalNumber(v string) bool {
+	i, digits := 0, func(i int) int {
+		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+			i++
+		}
+		return i
+	}
+	if i < len(v) && v[i] == '-' {
+		i++
+	}
+	j := digits(i)
+	if j == i {
+		return false
+	}
+	if i = j; i < len(v) && v[i] == '.' {
+		if j = digits(i + 1); j == i+1 {
+			return false
+		}
+		i = j
+	}
+	if i < len(v) && (v[i] == 'e' || v[i] == 'E') {
+		i++
+		if i < len(v) && (v[i] == '+' || v[i] == '-') {
+			i++
+		}
+		if j = digits(i); j == i {
+			return false
+		}
+		i = j
+	}
+	return i == len(v)
 }
 
 // fraction reads a utilization; scale is 1 for a fraction, 100 for a
@@ -284,7 +331,7 @@ func (r headerReader) fraction(name string, scale float64) (float64, bool) {
 	}
 	f, err := strconv.ParseFloat(v, 64)
 	switch {
-	case err != nil || math.IsNaN(f) || math.IsInf(f, 0):
+	case !decimalNumber(v) || err != nil || math.IsInf(f, 0):
 		r.ignore(name, v, "is not a number")
 		return 0, false
 	case f < 0:
