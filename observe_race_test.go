@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gptme/credslots/internal/disk"
@@ -71,4 +72,60 @@ func TestALeaseWriteBackCarriesTheInvalidMark(t *testing.T) {
 			require.True(t, c.Invalid, "the server's rejection stands: %+v", c)
 		}
 	}
+}
+
+// SwitchNext ranks the subs without the package's lock: a rest another
+// process writes between the ranking and the switch is seen under the
+// lock, and the next candidate taken.
+func TestSwitchNextSeesARestWrittenAfterTheRanking(t *testing.T) {
+	dir := t.TempDir()
+	writeSlot(t, filepath.Join(dir, ".credentials.json.bob"), fresh, "rt-bob")
+	writeSlot(t, filepath.Join(dir, ".credentials.json.alice"), fresh.Add(time.Hour), "rt-alice")
+	writeSlot(t, filepath.Join(dir, ".credentials.json.erik"), fresh, "rt-erik")
+	subs := WithSubscriptions("bob", "alice", "erik")
+	other, err := New(WithCredsDir(dir), subs, WithClock(fixedClock))
+	require.NoError(t, err)
+	_, err = other.SwitchTo("bob", "start")
+	require.NoError(t, err)
+	week := testNow.Add(7 * 24 * time.Hour)
+	var once sync.Once
+	ffs := &faultFS{inner: disk.OS{}, failAt: -1}
+	ffs.before = func(op, name string) {
+		if (op == "lock" || op == "lockopen") && filepath.Base(name) == "lock" {
+			once.Do(func() {
+				obs, err := other.Observe("alice", 429, hdr("anthropic-ratelimit-unified-status", "rejected",
+					"anthropic-ratelimit-unified-reset", epoch(week)))
+				require.NoError(t, err)
+				require.Equal(t, OutcomeRested, obs.Outcome)
+			})
+		}
+	}
+	m, err := New(WithCredsDir(dir), subs, WithClock(fixedClock), withFS(ffs))
+	require.NoError(t, err)
+	first := ""
+	for _, c := range m.Candidates() {
+		if first == "" && c.Usable && !c.Active {
+			first = c.Sub
+		}
+	}
+	require.Equal(t, "alice", first, "alice ranks first of the others: latest expiry")
+
+	res, err := m.SwitchNext("bob spent")
+	require.NoError(t, err)
+	assert.Equal(t, "erik", res.Sub, "alice was rested before the switch took the lock")
+	sub, _ := m.ActiveSubscription()
+	assert.Equal(t, "erik", sub)
+
+	// bob, the one candidate left, rested by the time of the switch: none
+	// is left.
+	once = sync.Once{}
+	ffs.before = func(op, name string) {
+		if (op == "lock" || op == "lockopen") && filepath.Base(name) == "lock" {
+			once.Do(func() {
+				require.NoError(t, other.Rest("bob", week, "spent"))
+			})
+		}
+	}
+	_, err = m.SwitchNext("erik spent")
+	assert.ErrorIs(t, err, ErrNoCandidate)
 }

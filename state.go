@@ -423,8 +423,9 @@ func headroomOr1(h *float64) float64 {
 
 // SwitchNext switches to the best usable sub other than the active one, in
 // the order of [Manager.Candidates], with [Manager.SwitchTo]'s checks. A
-// candidate that SwitchTo refuses for a reason of its own (it went stale or
-// drifted meanwhile) is passed over for the next; a refusal that is not the
+// candidate that SwitchTo refuses for a reason of its own (it went stale,
+// drifted, or was rested meanwhile: a rest is checked again under the
+// package's lock) is passed over for the next; a refusal that is not the
 // candidate's (busy-signals, a drifted live file, a lock) is returned as is.
 // When no candidate is left it refuses with [ErrNoCandidate], the reason
 // listing why each sub was passed over.
@@ -446,7 +447,7 @@ func (m *Manager) switchNext(ctx context.Context, reason string, opts ...SwitchO
 			why = append(why, c.Sub+": "+c.PassedOver)
 			continue
 		}
-		res, err := m.SwitchToContext(ctx, c.Sub, reason, opts...)
+		res, err := m.SwitchToContext(ctx, c.Sub, reason, append(opts[:len(opts):len(opts)], asNext)...)
 		if err == nil || !candidateRefusal(err) {
 			return res, err
 		}
@@ -457,10 +458,13 @@ func (m *Manager) switchNext(ctx context.Context, reason string, opts ...SwitchO
 	return res, err
 }
 
+// asNext marks a switch as SwitchNext's (switchConfig.next).
+func asNext(c *switchConfig) { c.next = true }
+
 // candidateRefusal reports whether SwitchTo refused because of the target
 // itself, so that the next candidate may do.
 func candidateRefusal(err error) bool {
-	for _, e := range []error{ErrSlotMissing, ErrNotFresh, ErrIdentityDrift, ErrInvalidated, ErrLeased} {
+	for _, e := range []error{ErrSlotMissing, ErrNotFresh, ErrIdentityDrift, ErrInvalidated, ErrLeased, errResting} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -2,6 +2,7 @@ package credslots
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -30,7 +31,12 @@ type SwitchResult struct {
 type switchConfig struct {
 	force bool
 	adopt bool // set by Adopt: a new login, checked against every slot's identity
+	next  bool // set by SwitchNext: a rest is a refusal too, checked under the lock
 }
+
+// errResting is SwitchNext's refusal of a candidate rested since it was
+// ranked (by another process, a moment ago): the next candidate may do.
+var errResting = errors.New("resting")
 
 // SwitchOption modifies one [Manager.SwitchTo] or [Manager.HealDriftTo] call.
 type SwitchOption func(*switchConfig)
@@ -232,6 +238,18 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig, leases bool) (switchP
 	var side sidecarRead
 	if fresh, why := freshnessOf(m.cfg.format, slot, cred, rerr, m.cfg.grace, m.cfg.now()); !fresh {
 		return switchPlan{}, &refusal{sentinel: ErrNotFresh, reason: fmt.Sprintf("refusing to switch to %s: %s", sub, why)}
+	}
+	if sc.next {
+		// The ranking read the state file without the lock: a rest written
+		// since is seen here, before the change.
+		state, err := m.readState()
+		if err != nil {
+			return switchPlan{}, &refusal{err: err}
+		}
+		if st := state[sub]; st.resting(m.cfg.now()) {
+			return switchPlan{}, &refusal{sentinel: errResting,
+				reason: fmt.Sprintf("resting until %s: %s", formatTime(*st.RestUntil), st.RestReason)}
+		}
 	}
 	if !sc.force {
 		why, err := m.invalidation(sub, cred.fingerprint)
