@@ -23,7 +23,7 @@ func (a *app) cmdObserve(_ *opts, pos []string) int {
 	extra := fields{"action": "observe", "sub": sub}
 	in := a.stdin
 	if in == nil {
-		if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && !isDevNull(fi) {
 			return a.usageError(errors.New("observe: stdin is a terminal; pipe in what curl -sD - prints"))
 		}
 		in = os.Stdin
@@ -67,6 +67,13 @@ func (a *app) cmdObserve(_ *opts, pos []string) int {
 	return code
 }
 
+// isDevNull reports whether fi is the null device, a character device that
+// is no terminal (a job run with < /dev/null).
+func isDevNull(fi os.FileInfo) bool {
+	null, err := os.Stat(os.DevNull)
+	return err == nil && os.SameFile(fi, null)
+}
+
 // readResponseHead reads what `curl -sD -` (or `curl -i`) prints for one
 // request: one or more response heads, each a status line ("HTTP/1.1 429
 // Too Many Requests", "HTTP/2 429"), header lines and a blank line, CRLF or
@@ -98,6 +105,9 @@ func readResponseHead(r io.Reader) (int, http.Header, error) {
 				continue
 			case strings.HasPrefix(text, "HTTP/"):
 				code, err := parseStatusLine(text)
+				if err != nil && h != nil {
+					return status, h, nil // a body that begins with "HTTP/"
+				}
 				if err != nil {
 					return 0, nil, fmt.Errorf("line %d: %w", lineNum, err)
 				}

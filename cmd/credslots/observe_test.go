@@ -134,6 +134,21 @@ func TestObserveCurlOutput(t *testing.T) {
 	}
 }
 
+// A body after the final head is skipped, even one whose first line begins
+// as a status line would.
+func TestObserveCommandSkipsABodyThatLooksLikeAHead(t *testing.T) {
+	dir := credsDir(t, testNow)
+	in := "HTTP/2 429\r\nretry-after: 60\r\n\r\nHTTP/1.1 bad gateway from upstream\r\nmore body\r\n"
+	r := runIn(strings.NewReader(in), "--dir", dir, "observe", "bob")
+	require.Equal(t, exitRefused, r.code, r.stderr)
+	assert.Equal(t, "bob rested: HTTP 429 until 2026-01-01T12:01:00Z (retry-after)\n", r.stdout)
+	// A second head after the first is still read as the final one.
+	in = "HTTP/1.1 301 Moved\r\nlocation: /x\r\n\r\nHTTP/1.1 200 OK\r\nanthropic-ratelimit-unified-status: allowed\r\n\r\n"
+	r = runIn(strings.NewReader(in), "--dir", dir, "observe", "bob")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "bob nothing: HTTP 200: rate limit allowed\n", r.stdout)
+}
+
 func TestObserveCommandReportsIgnoredHeaders(t *testing.T) {
 	dir := credsDir(t, testNow)
 	r := runIn(fixture(t, "headers-only-lf.txt"), "--dir", dir, "observe", "bob")
@@ -170,6 +185,18 @@ func TestObserveCommandBadInput(t *testing.T) {
 			assert.Equal(t, before, snapshotDir(t, dir), "bad input changes nothing")
 		})
 	}
+	t.Run("stdin from /dev/null", func(t *testing.T) {
+		null, err := os.Open(os.DevNull)
+		require.NoError(t, err)
+		defer null.Close()
+		saved := os.Stdin
+		os.Stdin = null
+		defer func() { os.Stdin = saved }()
+		r := run("--dir", dir, "observe", "bob")
+		assert.Equal(t, 2, r.code)
+		assert.Contains(t, r.stderr, "no HTTP status line")
+		assert.NotContains(t, r.stderr, "terminal", "/dev/null is no terminal")
+	})
 	t.Run("an unknown sub", func(t *testing.T) {
 		r := runIn(fixture(t, "http2-rejected.txt"), "--dir", dir, "--json", "observe", "zed")
 		assert.Equal(t, 1, r.code)
