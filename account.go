@@ -291,7 +291,7 @@ func (m *Manager) spliceAccount(mu *mutation, sub string, side sidecarRead) ([]b
 	}
 	// The backup is the member that changes, not a whole copy of a file
 	// that may be tens of MB.
-	if err := m.keepGeneration(path, memberBackup(data, accountMember)); err != nil {
+	if _, err := m.keepGeneration(path, memberBackup(data, accountMember)); err != nil {
 		return nil, err
 	}
 	if again, err := fsys.Lstat(path); err != nil || !again.ModTime().Equal(before.ModTime()) || again.Size() != before.Size() {
@@ -341,20 +341,20 @@ func concat(parts ...[]byte) []byte {
 
 // keepGeneration keeps data, the old content of the file at path (outside
 // the slots), as a backup generation in the private directory.
-func (m *Manager) keepGeneration(path string, data []byte) error {
+func (m *Manager) keepGeneration(path string, data []byte) (string, error) {
 	if err := m.ensurePrivateDir(m.private); err != nil {
-		return err
+		return "", err
 	}
 	if err := m.ensurePrivateDir(m.backupsDir()); err != nil {
-		return err
+		return "", err
 	}
 	rel := m.rel(path)
-	dest := filepath.Join(m.backupsDir(), generationName(rel, time.Now()))
-	if err := m.writeFile(dest, data); err != nil {
-		return err
+	gen := generationName(rel, time.Now())
+	if err := m.writeFile(filepath.Join(m.backupsDir(), gen), data); err != nil {
+		return "", err
 	}
 	m.prune(rel)
-	return nil
+	return privateDirName + "/" + backupsDirName + "/" + gen, nil
 }
 
 // memberBackup is what a splice keeps of .claude.json: a JSON object with

@@ -130,6 +130,8 @@ type Lease struct {
 	file *os.File
 	// handed is the fingerprint of the login handed to the seat.
 	handed string
+	// kept is the backup the hand-out kept the seat's earlier login in.
+	kept string
 
 	mu       sync.Mutex
 	released bool
@@ -145,6 +147,13 @@ func (l *Lease) Sub() string { return l.sub }
 
 // Seat returns the seat directory, absolute and cleaned.
 func (l *Lease) Seat() string { return l.seat }
+
+// Kept names the backup (as [Manager.Backups] lists it) that holds the
+// login the seat held before the hand-out, which was not the sub's own
+// (a seat logged in by hand, another sub's copy); "" when the seat held
+// none or only an older copy of the sub's. That login exists nowhere
+// else: restore it into its own sub ([Manager.Restore]).
+func (l *Lease) Kept() string { return l.kept }
 
 // File returns the lease's lock, an open file holding an exclusive flock on
 // "<creds dir>/.credslots/leases/<sub>.lock". A child process that inherits
@@ -828,12 +837,13 @@ func (m *Manager) grant(mu *mutation, f *os.File, sub, seat string, records []le
 	if err := m.writeLeaseRecord(rec); err != nil {
 		return nil, err
 	}
-	if err := m.withSeatLocks(seat, func() error { return m.handOut(sub, seat, slot) }); err != nil {
+	var kept string
+	if err := m.withSeatLocks(seat, func() (err error) { kept, err = m.handOut(sub, seat, slot); return err }); err != nil {
 		return nil, err
 	}
 	m.journalLease(opLease, sub, seat, "leased to "+seat, handed)
 	m.cfg.logger.Info("leased", "sub", sub, "path", seat)
-	return &Lease{m: m, sub: sub, seat: seat, file: f, handed: handed}, nil
+	return &Lease{m: m, sub: sub, seat: seat, file: f, handed: handed, kept: kept}, nil
 }
 
 // writeLeaseRecord writes a lease record atomically.

@@ -152,12 +152,24 @@ func TestLeaseMovesOnlyTheAccountMember(t *testing.T) {
 	require.NoError(t, err)
 	var kept bool
 	for _, b := range backups {
-		kept = kept || strings.Contains(b.Name, ".credentials.json.alice.seat")
+		if strings.Contains(b.Name, ".credentials.json.alice.seat") {
+			kept = true
+			assert.Equal(t, b.Name, l.Kept(), "the lease names where the seat's login went")
+			data, err := os.ReadFile(b.Path)
+			require.NoError(t, err)
+			assert.Equal(t, "rt-old", refreshTokenOf(data))
+		}
 	}
 	assert.True(t, kept, "the login the seat held before is kept as a backup")
 	require.NoError(t, l.Release())
 	doc = readJSONFile(t, seatFile)
 	assert.NotContains(t, doc, accountKey, "the login left the seat")
+
+	// Into the seat again, now holding no login: nothing kept.
+	l, err = f.m.Lease(context.Background(), seat, LeaseSub("alice"))
+	require.NoError(t, err)
+	assert.Empty(t, l.Kept())
+	require.NoError(t, l.Release())
 	assert.Equal(t, map[string]any{"seat": "mcp-seat"}, doc["mcpOAuth"], "the seat's other keys stay")
 	slot := readJSONFile(t, f.slot("alice"))
 	assert.Equal(t, map[string]any{"home": "mcp-home"}, slot["mcpOAuth"], "the slot's other keys never move")

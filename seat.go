@@ -178,46 +178,47 @@ func (m *Manager) writeSeat(seat string, data []byte) error {
 
 // handOut writes sub's slot login into the seat. A login already there
 // that is not the slot's (a seat the caller logged in by hand) is kept as a
-// backup generation first, never lost. The caller holds the package's lock
-// and the seat's CLI locks.
-func (m *Manager) handOut(sub, seat string, slot []byte) error {
+// backup generation first, never lost: kept is its name, as
+// [Manager.Backups] lists it ("" when nothing was kept). The caller holds
+// the package's lock and the seat's CLI locks.
+func (m *Manager) handOut(sub, seat string, slot []byte) (kept string, err error) {
 	path := m.seatFile(seat)
 	cur, err := m.cfg.fs.ReadFile(path)
 	switch {
 	case isMissing(err):
 		cur = nil
 	case err != nil:
-		return fmt.Errorf("credslots: read seat %s: %w", path, err)
+		return "", fmt.Errorf("credslots: read seat %s: %w", path, err)
 	}
 	if cur != nil {
 		// Whatever a verdict would keep (see seatVerdict), or count newer,
 		// goes into a backup before the hand-out overwrites it.
 		if v := m.seatVerdict(sub, slot, cur, ""); v.differs && (v.newer || v.keep) {
-			if err := m.keepGeneration(m.slots[sub]+".seat", cur); err != nil {
-				return err
+			if kept, err = m.keepGeneration(m.slots[sub]+".seat", cur); err != nil {
+				return "", err
 			}
-			m.cfg.logger.Warn("kept the login a seat held before the lease as a backup", "sub", sub, "path", seat)
+			m.cfg.logger.Warn("kept the login a seat held before the lease as a backup", "sub", sub, "path", seat, "backup", kept)
 		}
 	}
 	if !m.cfg.format.carriesState() {
-		return m.writeSeat(seat, slot)
+		return kept, m.writeSeat(seat, slot)
 	}
 	login, ok := accountMemberOf(slot)
 	if !ok {
-		return fmt.Errorf("credslots: slot has no %s object to hand out: %w", accountKey, ErrUnhealable)
+		return kept, fmt.Errorf("credslots: slot has no %s object to hand out: %w", accountKey, ErrUnhealable)
 	}
 	if cur == nil {
-		return m.writeSeat(seat, concat([]byte(`{"`+accountKey+`":`), login, []byte("}")))
+		return kept, m.writeSeat(seat, concat([]byte(`{"`+accountKey+`":`), login, []byte("}")))
 	}
 	doc, problem := jsonscan.Document(cur)
 	if problem != "" {
-		return fmt.Errorf("credslots: seat file %s is not JSON (%s); not overwritten", path, problem)
+		return kept, fmt.Errorf("credslots: seat file %s is not JSON (%s); not overwritten", path, problem)
 	}
 	next, ok := spliceMember(cur, doc, accountKey, login)
 	if !ok {
-		return fmt.Errorf("credslots: seat file %s is not a JSON object; not overwritten", path)
+		return kept, fmt.Errorf("credslots: seat file %s is not a JSON object; not overwritten", path)
 	}
-	return m.writeSeat(seat, next)
+	return kept, m.writeSeat(seat, next)
 }
 
 // clearSeat removes the login from the seat: for Claude Code only the
@@ -294,7 +295,7 @@ type seatReading struct {
 // of the other seat's copy takes it for a refresh. It runs under the
 // package's lock.
 func (m *Manager) keepSeatLogin(sub, seat string, v seatReading, data []byte, what string) error {
-	if err := m.keepGeneration(m.slots[sub]+".seat", data); err != nil {
+	if _, err := m.keepGeneration(m.slots[sub]+".seat", data); err != nil {
 		return err
 	}
 	if v.contested && !m.contested(v.cred.login) {

@@ -117,6 +117,11 @@ func (a *app) cmdRun(o *opts, pos []string) int {
 	case err != nil:
 		return a.setupError(err)
 	}
+	if kept := l.Kept(); kept != "" {
+		// The only copy of a login the seat held: say where it went.
+		fmt.Fprintf(a.stderr, "credslots: run: %s held a login that is not %s's before the lease; it is kept as %s (credslots backups; restore it into its own sub: credslots restore %s NAME)\n",
+			printable(l.Seat()), printable(l.Sub()), printable(kept), printable(kept))
+	}
 	code := a.runLeased(l, filepath.Base(m.LivePath()), env, home, pos)
 	if err := l.Release(); err != nil {
 		keepSeat = true // the next lease of the sub recovers it

@@ -253,3 +253,34 @@ func TestRemoveOfALeasedSubSaysTheCommandsWay(t *testing.T) {
 	assert.NotContains(t, r.stderr, "Release")
 	assertCommandWords(t, r.stderr)
 }
+
+// run --seat DIR into a seat that already holds a login of its own (one
+// made there by hand): the login is kept as a backup, and run says where,
+// not only in a log.
+func TestRunSaysWhereASeatsEarlierLoginWent(t *testing.T) {
+	dir := poolDir(t, testNow)
+	seat := t.TempDir()
+	write(t, filepath.Join(seat, ".credentials.json"), cred(testNow.Add(5*time.Hour), "rt-zoe"))
+	r := run("--dir", dir, "run", "--seat", seat, "--", "true")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stderr, seat+" held a login that is not ")
+	assert.Contains(t, r.stderr, "it is kept as .credslots/backups/")
+	assert.NotContains(t, r.stderr, "rt-zoe")
+	r = run("--dir", dir, "--json", "backups")
+	require.Equal(t, 0, r.code, r.stderr)
+	found := false
+	for _, b := range r.json(t)["backups"].([]any) {
+		name := b.(map[string]any)["name"].(string)
+		if strings.Contains(name, ".seat.") {
+			found = true
+			path := filepath.Join(dir, filepath.FromSlash(name))
+			assert.Equal(t, "rt-zoe", refreshTokenIn(t, path), "the seat's own login, whole")
+		}
+	}
+	assert.True(t, found, r.stdout)
+
+	// An empty seat: nothing to say.
+	r = run("--dir", dir, "run", "--seat", seat, "--", "true")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.NotContains(t, r.stderr, "held a login")
+}
