@@ -302,6 +302,14 @@ func TestParseDurationAndNearest(t *testing.T) {
 		_, err := parseDuration(bad)
 		assert.Error(t, err, bad)
 	}
+	for _, long := range []string{"100000d200000h", "-100000d200000h"} {
+		_, err := parseDuration(long)
+		assert.ErrorIs(t, err, errTooLong, long)
+	}
+	r := run("--grace", "100000d200000h", "status")
+	assert.Equal(t, exitError, r.code)
+	assert.Contains(t, r.stderr, "too long a duration")
+	assert.NotContains(t, r.stderr, "negative")
 	names := []string{"status", "switch", "heal", "add", "init", "remove", "rest"}
 	for in, want := range map[string]string{"statsu": "status", "swich": "switch", "Heal": "heal", "ad": "add",
 		"remvoe": "remove", "xyz": "", "inti": "init", "rset": "rest"} {

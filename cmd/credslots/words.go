@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"regexp"
 	"regexp/syntax"
 	"strconv"
@@ -76,6 +77,9 @@ func parseDuration(s string) (time.Duration, error) {
 	} else if days == 0 {
 		return 0, errNotDuration
 	}
+	if rest > math.MaxInt64-days {
+		return 0, errTooLong
+	}
 	d := days + rest
 	if neg {
 		d = -d
@@ -84,6 +88,10 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 var errNotDuration = errors.New("not a duration: write it with a unit, such as 90m, 5h, 1d or 3d4h")
+
+// errTooLong is a duration past what a time.Duration holds (about 292
+// years), which would otherwise wrap round to a negative one.
+var errTooLong = errors.New("too long a duration: at most about 292 years")
 
 // durationValue is a flag.Value for a duration the command's way.
 type durationValue struct{ d *time.Duration }
