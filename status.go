@@ -164,6 +164,12 @@ func (m *Manager) Status() (Status, error) {
 		ss.Identity, ss.Email = id, emailOf(acct)
 		if ierr != nil {
 			problem("slot %s: fingerprint unreadable: %v", sub, errors.Unwrap(ierr))
+		} else if id.Drift && id.CurrentFingerprint != "" && ss.Active && live.Kind == kindSymlink && m.cfg.format.LoginWritesThrough() {
+			// The CLI's login writes through the link, over the slot it
+			// points at: a capture would file that login as sub's.
+			problem("slot %s: identity drift: %s: a login wrote through the live link, over %s's own; if it is %s's own account logged in again, credslots capture %s; else, to keep it as a sub of its own, move it out of the slot (rm %s; mv %s %s), then credslots add NAME, and log in to %s again later, the link removed first, and run credslots add %s --force",
+				sub, id.Reason, sub, sub, sub, m.live, path, m.live, sub, sub)
+			verify[i] = len(st.Problems)
 		} else if id.Drift && id.CurrentFingerprint != "" {
 			problem("slot %s: identity drift: %s; verify the login, then credslots capture %s", sub, id.Reason, sub)
 			verify[i] = len(st.Problems)

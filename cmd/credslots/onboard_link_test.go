@@ -95,6 +95,14 @@ func TestAddExplainsALoginThatWroteThroughTheLink(t *testing.T) {
 			tool.login(t, dir, tool.doc("home"))
 			slot := filepath.Join(dir, tool.slot+"work")
 			before := mustRead(t, slot)
+			// status and check say so too, and what to do: not a capture
+			// of the other account's login as work's.
+			for _, cmd := range []string{"status", "check"} {
+				st := run("--tool", tool.name, "--dir", dir, cmd)
+				assert.Contains(t, st.stdout, "a login wrote through the live link, over work's own", cmd)
+				assert.Contains(t, st.stdout, "rm "+filepath.Join(dir, tool.live)+"; mv "+slot+" "+filepath.Join(dir, tool.live), cmd)
+				assert.NotContains(t, st.stdout, "verify the login, then credslots capture work", cmd)
+			}
 			r := run("--tool", tool.name, "--dir", dir, "add", "home")
 			assert.Equal(t, 1, r.code, "stdout %q stderr %q", r.stdout, r.stderr)
 			assert.Contains(t, r.stderr, "wrote through the live link")
