@@ -29,3 +29,31 @@ func (m *Manager) newLoginShown() string {
 func newLoginAdvice(shown string) string {
 	return fmt.Sprintf("the live file holds a new login (.claude.json shows %s, which no slot remembers): file it under a sub of its own (credslots add NAME)", shown)
 }
+
+// newIdentityLogin reports whether the drifted live file data holds, for a
+// format whose identity survives a refresh (Codex CLI's account), a login
+// of an identity no configured slot holds or had captured: a new login,
+// which no heal takes, not a refresh.
+func (m *Manager) newIdentityLogin(data []byte) bool {
+	if !m.cfg.format.stableIdentity() {
+		return false
+	}
+	fp := m.cfg.format.parse(data).fingerprint
+	if fp == "" {
+		return false
+	}
+	for _, sub := range m.subs {
+		if stored, _ := m.storedFingerprint(sub); stored == fp {
+			return false
+		}
+		if slot, err := m.cfg.fs.ReadFile(m.slots[sub]); err == nil && m.cfg.format.parse(slot).fingerprint == fp {
+			return false
+		}
+	}
+	return true
+}
+
+// newIdentityAdvice is newLoginAdvice for a login newIdentityLogin finds.
+func (m *Manager) newIdentityAdvice() string {
+	return fmt.Sprintf("the live file holds a new login (its %s is no slot's): file it under a sub of its own (credslots add NAME)", m.cfg.format.identityName())
+}

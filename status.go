@@ -115,6 +115,8 @@ func (m *Manager) Status() (Status, error) {
 		problem("live symlink is broken: %s does not exist or is not a readable file", st.Live.Target)
 	case drift.Drift && live.Kind == kindFile && m.newLoginShown() != "":
 		problem("%s", newLoginAdvice(m.newLoginShown()))
+	case drift.Drift && live.Kind == kindFile && m.newIdentityLogin(live.Data):
+		problem("%s", m.newIdentityAdvice())
 	case drift.Drift && live.Kind == kindFile:
 		problem("live file matches no slot (drift, typically after the CLI refreshed its token): heal it into the slot that was active")
 	case drift.Drift:

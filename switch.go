@@ -294,6 +294,11 @@ func (m *Manager) checkSwitch(sub string, sc switchConfig, leases bool) (switchP
 				reason: fmt.Sprintf("refusing to switch to %s: %s; or Force to keep it as %s",
 					sub, newLoginAdvice(shown), filepath.Base(m.live+prevSuffix))}
 		}
+		if m.newIdentityLogin(live.Data) {
+			return switchPlan{}, &refusal{sentinel: ErrLiveDrifted,
+				reason: fmt.Sprintf("refusing to switch to %s: %s; or Force to keep it as %s",
+					sub, m.newIdentityAdvice(), filepath.Base(m.live+prevSuffix))}
+		}
 		return switchPlan{}, &refusal{sentinel: ErrLiveDrifted,
 			reason: fmt.Sprintf("refusing to switch to %s: live file %s matches no slot and would be lost; heal it into its slot first (HealDriftTo) or Force to keep it as %s",
 				sub, filepath.Base(m.live), filepath.Base(m.live+prevSuffix))}

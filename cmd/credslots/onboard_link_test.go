@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,4 +140,39 @@ func TestStatusOfTheOnlySubSaysToRemoveTheLinkFirst(t *testing.T) {
 			assert.Contains(t, r.stdout+r.stderr, "rm "+filepath.Join(dir, tool.live))
 		})
 	}
+}
+
+// Codex CLI, live link removed first, then a login: the live file holds an
+// account no slot has. status and a switch call it a new login to add, not
+// a refresh to heal (a heal refuses it); a refresh of the active account
+// is still a heal.
+func TestANewCodexAccountIsAnAddNotAHeal(t *testing.T) {
+	tool := throughLinkTools()[0]
+	dir, _ := initWork(t, tool)
+	live := filepath.Join(dir, tool.live)
+	require.NoError(t, os.Remove(live))
+	tool.login(t, dir, tool.doc("home"))
+	r := run("--tool", tool.name, "--dir", dir, "add", "home")
+	require.Equal(t, 0, r.code, r.stderr)
+
+	require.NoError(t, os.Remove(live))
+	tool.login(t, dir, tool.doc("carol"))
+	for _, cmd := range []string{"status", "check"} {
+		st := run("--tool", tool.name, "--dir", dir, cmd)
+		assert.Contains(t, st.stdout, "the live file holds a new login (its tokens.account_id is no slot's): file it under a sub of its own (credslots add NAME)", cmd)
+		assert.NotContains(t, st.stdout, "heal it into the slot that was active", cmd)
+	}
+	r = run("--tool", tool.name, "--dir", dir, "switch", "work")
+	assert.Equal(t, exitRefused, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "holds a new login")
+	assert.NotContains(t, r.stderr, "heal it into its slot first")
+	r = run("--tool", tool.name, "--dir", dir, "add", "carol")
+	require.Equal(t, 0, r.code, r.stderr)
+
+	// A refresh of carol's login, the link replaced by a file: a heal.
+	require.NoError(t, os.Remove(live))
+	write(t, live, []byte(strings.Replace(string(tool.doc("carol")), "rt-carol", "rt-carol-2", 1)))
+	st := run("--tool", tool.name, "--dir", dir, "status")
+	assert.Contains(t, st.stdout, "heal it into the slot that was active")
+	assert.NotContains(t, st.stdout, "holds a new login")
 }
