@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gptme/credslots/internal/credfile"
+	"github.com/gptme/credslots/internal/swap"
 )
 
 // Status is a snapshot of one creds dir's health, for dashboards, cron checks
@@ -220,6 +221,9 @@ func (m *Manager) Status() (Status, error) {
 		}
 		st.Slots = append(st.Slots, ss)
 	}
+	if p := m.unfiledLogin(live.Kind, st.Active, sidecars); p != "" {
+		problem("%s", p)
+	}
 	copies, copied := m.copiedLogins(logins, owns)
 	for i := range copied {
 		// Its login is another slot's: capture refuses it, so the copy's
@@ -316,4 +320,33 @@ func octal4(perm fs.FileMode) string {
 		perm >>= 3
 	}
 	return string(b[:])
+}
+
+// unfiledLogin is the problem when, the live link in place on the active
+// sub's slot, .claude.json shows an account no slot remembers, and not the
+// one the active sub remembers: a /login whose credentials a heal filed
+// under the active sub (its account reached .claude.json only later), or
+// whose credentials are still to come. "" otherwise. sidecars are the
+// subs' sidecars, in configured order.
+func (m *Manager) unfiledLogin(kind swap.Kind, active string, sidecars []sidecarRead) string {
+	if kind != kindSymlink || active == "" || !m.cfg.format.carriesState() {
+		return ""
+	}
+	var mine []byte
+	for i, sub := range m.subs {
+		if sub == active {
+			mine = sidecars[i].account
+		}
+	}
+	if mine == nil {
+		return "" // nothing remembered to tell a new account from
+	}
+	shown := m.shownAccount()
+	if shown == nil || sameAccount(shown, mine) || m.accountOwner(shown, "") != "" {
+		return ""
+	}
+	return fmt.Sprintf(".claude.json shows %s, which no slot remembers, while the live link points at %s, which remembers %s: "+
+		"a /login to %s was filed under %s by a heal (its account reached .claude.json only later), or its credentials are still to come; "+
+		"if %s's slot holds that login, its own earlier one is its newest backup (credslots backups %s)",
+		accountLabel(shown), active, accountLabel(mine), accountLabel(shown), active, active, active)
 }

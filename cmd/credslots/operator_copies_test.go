@@ -141,3 +141,31 @@ func TestOperatorAdviceNeverFillsInAGuessedSub(t *testing.T) {
 		assert.NotContains(t, r.stdout, "credslots restore .credentials.json.prev alice", "the switch's target is not carol's sub")
 	})
 }
+
+// A /login whose account reached .claude.json only after a heal filed its
+// credentials under the active sub: status and check say so, where before
+// they said all was well.
+func TestOperatorALoginHealedBeforeItsAccountArrivedIsAProblem(t *testing.T) {
+	dir, claudeJSON := homeWithAccounts(t) // bob active
+	r := run("--dir", dir, "check")
+	require.Equal(t, exitOK, r.code, r.stdout)
+	time.Sleep(20 * time.Millisecond)
+	claudeRefresh(t, dir, cred(testNow.Add(9*time.Hour), "rt-carol"))
+	r = run("--dir", dir, "heal", "--auto")
+	require.Equal(t, exitOK, r.code, "no account news yet: a refresh, to all appearances: %s", r.stderr)
+	write(t, claudeJSON, claudeState("carol@example.test", "uuid-carol"))
+	for _, cmd := range []string{"status", "check"} {
+		r = run("--dir", dir, cmd)
+		assert.Contains(t, r.stdout, ".claude.json shows carol@example.test, which no slot remembers, while the live link points at bob, which remembers bob@example.test", cmd)
+		assert.Contains(t, r.stdout, "credslots backups bob", cmd)
+	}
+	assert.Equal(t, exitRefused, r.code, "check fails")
+
+	// .claude.json showing the account the active sub remembers, or one
+	// another slot remembers, is no such problem.
+	for _, who := range []string{"bob", "alice"} {
+		write(t, claudeJSON, claudeState(who+"@example.test", "uuid-"+who))
+		r = run("--dir", dir, "check")
+		assert.NotContains(t, r.stdout, "which no slot remembers", who)
+	}
+}
