@@ -219,6 +219,18 @@ func relative(at, now time.Time) string {
 	return "expired " + human(-d) + " ago"
 }
 
+// ago says how long before now at was, for a time in the past (a lease's
+// start): "5m ago"; a time not before now (another host's clock) is "now".
+func ago(at, now time.Time) string {
+	if !at.Before(now) {
+		return "now"
+	}
+	if secs := now.Unix() - at.Unix(); secs > 100*365*86400 {
+		return fmt.Sprintf("%dd ago", secs/86400)
+	}
+	return human(now.Sub(at)) + " ago"
+}
+
 func (a *app) cmdSwitch(o *opts, pos []string) int {
 	if o.next == (len(pos) == 1) {
 		if !o.next {

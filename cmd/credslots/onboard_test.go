@@ -315,6 +315,9 @@ func TestParseDurationAndNearest(t *testing.T) {
 		"remvoe": "remove", "xyz": "", "inti": "init", "rset": "rest"} {
 		assert.Equal(t, want, nearest(in, names), in)
 	}
+	assert.Equal(t, "5m ago", ago(testNow.Add(-5*time.Minute), testNow))
+	assert.Equal(t, "now", ago(testNow.Add(time.Minute), testNow), "another host's clock")
+	assert.Equal(t, "36600d ago", ago(testNow.Add(-36600*24*time.Hour), testNow))
 	assert.Equal(t, "3d4h", human(76*time.Hour+30*time.Minute))
 	assert.Equal(t, "20d", human(20*24*time.Hour))
 	assert.Equal(t, "expired 20767d14h ago (at x)", speak("expired 29905364m ago (at x)", ""))

@@ -338,7 +338,7 @@ func (a *app) cmdLeases(_ *opts, _ []string) int {
 		}
 		since := "-"
 		if !l.Since.IsZero() {
-			since = relative(l.Since, now)
+			since = ago(l.Since, now)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", printable(l.Sub), state, printable(dash(l.Seat)), l.PID, printable(dash(l.Host)), since)
 	}

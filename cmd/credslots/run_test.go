@@ -91,6 +91,8 @@ exit 3`
 	assert.Equal(t, false, leases[0].(map[string]any)["held"])
 	r = run("--dir", dir, "leases")
 	assert.Contains(t, r.stdout, "released")
+	assert.NotContains(t, r.stdout, "expired", "a lease's start is no expiry")
+	assert.Regexp(t, `(now|\d+\w* ago)\n`, r.stdout)
 }
 
 func TestRunExitCodes(t *testing.T) {
