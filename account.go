@@ -225,6 +225,10 @@ func accountID(acct []byte) string {
 	return string(compactJSON(acct))
 }
 
+// spliceLockWait bounds how long a splice waits for .claude.json.lock
+// while its change holds the CLI's other locks.
+const spliceLockWait = 2 * time.Second
+
 // spliceAccount writes the oauthAccount remembered for sub into
 // .claude.json, replacing only that member's value (adding it when absent)
 // and leaving every other byte as it was; the old file is kept as a backup
@@ -257,7 +261,15 @@ func (m *Manager) spliceAccount(mu *mutation, sub string, side sidecarRead) ([]b
 	// The change holds it already when it took the CLI's locks.
 	verify := mu.verify
 	if !mu.holds(path + lockSuffix) {
-		lock, err := takeDirLock(context.Background(), fsys, path+lockSuffix, time.Duration(float64(claudeConfigStale)*m.cfg.staleScale), time.Now().Add(m.cfg.lockTimeout))
+		// The change holds Claude Code's storage-write lock meanwhile, on
+		// which every credentials write of Claude Code (an MCP token saved
+		// after its refresh) gives up after about 7.5 s: the wait is
+		// bounded well inside that.
+		wait := m.cfg.lockTimeout
+		if wait > spliceLockWait {
+			wait = spliceLockWait
+		}
+		lock, err := takeDirLock(context.Background(), fsys, path+lockSuffix, time.Duration(float64(claudeConfigStale)*m.cfg.staleScale), time.Now().Add(wait))
 		if err != nil {
 			return nil, err
 		}

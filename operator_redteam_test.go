@@ -339,3 +339,27 @@ func TestRedteamAnInterruptedAdoptStillLearnsItsAccount(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, daveAccount, string(acct), "erik remembers dave's account")
 }
+
+// A .claude.json.lock Claude Code left (killed while saving) makes the
+// splice wait, while the switch holds the storage-write lock on which
+// Claude Code's own credentials writes give up after about 7.5 s: the wait
+// is bounded well inside that, whatever the lock timeout.
+func TestRedteamASpliceWaitNeverOutlastsClaudeCodesStorageWrites(t *testing.T) {
+	f, claudeJSONPath := homeFixture(t) // the default lock timeout, 10 s
+	learnAccounts(t, f, claudeJSONPath)
+	_, err := f.m.SwitchTo("bob", "start")
+	require.NoError(t, err)
+	require.NoError(t, os.Mkdir(claudeJSONPath+".lock", 0o700))
+	start := time.Now()
+	_, err = f.m.SwitchTo("alice", "rotate")
+	require.NoError(t, err, "the switch is made; only the splice gives up")
+	took := time.Since(start)
+	assert.GreaterOrEqual(t, took, spliceLockWait, "the splice waited for the lock")
+	assert.Less(t, took, spliceLockWait+3*time.Second, "and no longer than its bound")
+	assert.Less(t, spliceLockWait, 7*time.Second)
+	got, err := os.ReadFile(claudeJSONPath)
+	require.NoError(t, err)
+	assert.JSONEq(t, bobAccount, string(accountIn(got)), "the splice gave up")
+	sub, _ := f.m.ActiveSubscription()
+	assert.Equal(t, "alice", sub)
+}
