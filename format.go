@@ -115,7 +115,7 @@ type jsonFormat struct {
 
 func (f *jsonFormat) Name() string                { return f.name }
 func (f *jsonFormat) String() string              { return f.name }
-func (f *jsonFormat) DefaultDir() string          { return f.cliDir(os.Getenv, os.UserHomeDir) }
+func (f *jsonFormat) DefaultDir() string          { return f.cliDir(os.LookupEnv, os.UserHomeDir) }
 func (f *jsonFormat) DefaultLiveName() string     { return f.live }
 func (f *jsonFormat) DefaultSlotTemplate() string { return f.live + "." + subPlaceholder }
 func (f *jsonFormat) expiryField() string         { return f.field }

@@ -17,10 +17,12 @@ var (
 // its creds dir is "$GEMINI_CLI_HOME/.gemini".
 const geminiHomeVar = "GEMINI_CLI_HOME"
 
-// cliDir resolves the format's creds dir from the environment (getenv) and
+// cliDir resolves the format's creds dir from the environment (lookup) and
 // the home directory (home), the way its CLI does. An empty variable counts
-// as unset, as the CLIs treat it.
-func (f *jsonFormat) cliDir(getenv func(string) string, home func() (string, error)) string {
+// as unset, but for $CLAUDE_SECURESTORAGE_CONFIG_DIR: Claude Code
+// (2.1.332) reads that one, set but empty, as ~/.claude, whatever
+// $CLAUDE_CONFIG_DIR says.
+func (f *jsonFormat) cliDir(lookup func(string) (string, bool), home func() (string, error)) string {
 	var vars []string
 	switch f.name {
 	case "claude":
@@ -29,13 +31,17 @@ func (f *jsonFormat) cliDir(getenv func(string) string, home func() (string, err
 		vars = codexDirVars
 	}
 	for _, v := range vars {
-		if d := getenv(v); d != "" {
+		d, set := lookup(v)
+		if d != "" {
 			return filepath.Clean(d)
+		}
+		if set && v == claudeDirVars[0] {
+			break // set but empty: the home directory's
 		}
 	}
 	base, err := "", error(nil)
 	if f.name == "gemini" {
-		base = getenv(geminiHomeVar)
+		base, _ = lookup(geminiHomeVar)
 	}
 	if base == "" {
 		base, err = home()

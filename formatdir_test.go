@@ -2,14 +2,16 @@ package credslots
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
-func noEnv(string) string     { return "" }
-func noHome() (string, error) { return "", errors.New("no home") }
+func noEnv(string) (string, bool) { return "", false }
+func noHome() (string, error)     { return "", errors.New("no home") }
 func homeAt(h string) func() (string, error) {
 	return func() (string, error) { return h, nil }
 }
@@ -29,6 +31,8 @@ func TestDefaultDirFollowsTheCLI(t *testing.T) {
 		{"claude secure storage wins", ClaudeCode,
 			map[string]string{"CLAUDE_CONFIG_DIR": "/cfg", "CLAUDE_SECURESTORAGE_CONFIG_DIR": "/agent1/"}, "/agent1"},
 		{"claude empty variable is unset", ClaudeCode, map[string]string{"CLAUDE_CONFIG_DIR": ""}, filepath.Join(home, ".claude")},
+		{"claude secure storage set but empty is the home's, as Claude Code 2.1.332 reads it", ClaudeCode,
+			map[string]string{"CLAUDE_CONFIG_DIR": "/cfg", "CLAUDE_SECURESTORAGE_CONFIG_DIR": ""}, filepath.Join(home, ".claude")},
 		{"claude ignores codex", ClaudeCode, map[string]string{"CODEX_HOME": "/cx"}, filepath.Join(home, ".claude")},
 		{"codex default", CodexCLI, nil, filepath.Join(home, ".codex")},
 		{"codex home", CodexCLI, map[string]string{"CODEX_HOME": "/cx"}, "/cx"},
@@ -38,8 +42,8 @@ func TestDefaultDirFollowsTheCLI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			getenv := func(k string) string { return tt.env[k] }
-			got := tt.f.(*jsonFormat).cliDir(getenv, homeAt(home))
+			lookup := func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
+			got := tt.f.(*jsonFormat).cliDir(lookup, homeAt(home))
 			assert.Equal(t, filepath.FromSlash(tt.want), got)
 		})
 	}
@@ -50,6 +54,10 @@ func TestDefaultDirFollowsTheCLI(t *testing.T) {
 func TestDefaultDirReadsTheEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("CLAUDE_SECURESTORAGE_CONFIG_DIR", "")
+	home, err := os.UserHomeDir()
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(home, ".claude"), ClaudeCode.DefaultDir(), "set but empty: the home directory's")
+	require.NoError(t, os.Unsetenv("CLAUDE_SECURESTORAGE_CONFIG_DIR"))
 	t.Setenv("CLAUDE_CONFIG_DIR", dir)
 	t.Setenv("CODEX_HOME", filepath.Join(dir, "cx"))
 	t.Setenv("GEMINI_CLI_HOME", dir)

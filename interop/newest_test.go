@@ -242,6 +242,20 @@ func TestClaudeAuthStatusWithSecureStorageDir(t *testing.T) {
 		for _, l := range []string{".oauth_refresh.lock", ".storage-write.lock"} {
 			assert.NoDirExists(t, filepath.Join(store, l))
 		}
+
+		// Set but empty, the variable names the home directory's .claude,
+		// whatever CLAUDE_CONFIG_DIR says: where Claude Code reads the
+		// login is where credslots finds the creds dir.
+		homeDir := filepath.Join(home, ".claude")
+		require.NoError(t, os.MkdirAll(homeDir, 0o700))
+		writeFile0600(t, filepath.Join(homeDir, ".credentials.json"), cred("carol", "team"))
+		env = []string{"CLAUDE_SECURESTORAGE_CONFIG_DIR=", "CLAUDE_CONFIG_DIR=" + cfg}
+		doc := status()
+		assert.Equal(t, "team", doc["subscriptionType"], "Claude Code read the home directory's login: %v", doc)
+		r := runCredslotsEnv(t, home, env, "--json", "status")
+		var st map[string]any
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &st), "%s", r)
+		assert.Equal(t, homeDir, st["creds_dir"])
 	})
 }
 

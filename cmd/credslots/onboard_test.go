@@ -140,7 +140,8 @@ func TestCredsDirFromTheCLIsVariables(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("HOME", home)
 	for _, v := range []string{"CLAUDE_SECURESTORAGE_CONFIG_DIR", "CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME"} {
-		t.Setenv(v, "")
+		t.Setenv(v, "") // restored afterwards
+		require.NoError(t, os.Unsetenv(v))
 	}
 	claude := plainLogin(t)
 	t.Setenv("CLAUDE_CONFIG_DIR", claude)
