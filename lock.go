@@ -261,7 +261,7 @@ func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 		}
 		if skipped {
 			if _, seen := loggedOnce.LoadOrStore("legacy:"+cl.path, true); !seen {
-				m.cfg.logger.Warn("legacy lock skipped: its parent directory is not writable; going on without it, as Claude Code does",
+				m.cfg.logger.Warn("legacy lock skipped: its parent directory is not writable, or a stale entry that is no lock directory is in its place; going on without it, as Claude Code does",
 					"path", cl.path)
 			}
 		} else {

@@ -3,6 +3,7 @@ package credslots
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -182,6 +183,23 @@ func TestClaudeCodeLocks(t *testing.T) {
 		_, err := f.m.SwitchTo("bob", "r")
 		require.ErrorIs(t, err, ErrLockTimeout)
 		assert.DirExists(t, d)
+	})
+	t.Run("a stale file at the legacy lock's path is gone without, as Claude Code does", func(t *testing.T) {
+		f := newFixture(t, WithLockTimeout(time.Second))
+		writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+		legacy := claudeLockDirs(t, f)[1]
+		writeFile(t, legacy, nil)
+		old := time.Now().Add(-time.Hour)
+		require.NoError(t, os.Chtimes(legacy, old, old))
+		st, err := f.m.Status()
+		require.NoError(t, err)
+		assert.NotContains(t, strings.Join(st.Problems, "\n"), "changes cannot be made")
+		res, err := f.m.SwitchTo("bob", "r")
+		require.NoError(t, err)
+		assert.True(t, res.OK)
+		fi, err := os.Lstat(legacy)
+		require.NoError(t, err)
+		assert.True(t, fi.Mode().IsRegular(), "left as it was")
 	})
 	t.Run("a non-directory at a lock path is an error", func(t *testing.T) {
 		f := newFixture(t, WithLockTimeout(time.Second))

@@ -38,8 +38,9 @@ func (m *Manager) changeProblems(st *Status) {
 		if locks, err := m.cliLockPaths(); err == nil {
 			for _, cl := range locks {
 				// A lock directory's path holding anything else fails
-				// every change (takeCLIDir refuses it).
-				if fi, err := m.cfg.fs.Lstat(cl.path); cl.stale != 0 && err == nil && !fi.IsDir() {
+				// every change (takeCLIDir refuses it), but for the legacy
+				// lock, which Claude Code and credslots go on without.
+				if fi, err := m.cfg.fs.Lstat(cl.path); cl.stale != 0 && err == nil && !fi.IsDir() && !cl.legacy {
 					problem("changes cannot be made: " + cl.path + " is not a lock directory")
 				}
 			}

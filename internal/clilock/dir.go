@@ -115,6 +115,17 @@ func Take(ctx context.Context, fsys disk.FS, spec Spec, start, deadline time.Tim
 				continue // released meanwhile: try again at once
 			case err != nil:
 				return false, err
+			case !st.IsDir() && spec.Legacy:
+				// Claude Code's proper-lockfile counts any entry there as
+				// its lock: held while fresh; once stale, its rmdir fails
+				// (ENOTDIR) and it goes on without the legacy lock.
+				if age := time.Since(st.Mtime); age <= spec.Stale {
+					held = fmt.Sprintf("%s is not a lock directory, and Claude Code counts it as held until it is %s old (it is %s old)",
+						filepath.Base(path), spec.Stale, age.Round(time.Millisecond))
+					return false, nil
+				}
+				skipped = true
+				return true, nil
 			case !st.IsDir():
 				return false, fmt.Errorf("%s exists and is not a lock directory", path)
 			}

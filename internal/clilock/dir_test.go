@@ -160,6 +160,23 @@ func TestStaleAndFreshLocks(t *testing.T) {
 		assert.NotErrorIs(t, err, ErrTimeout)
 		assert.Contains(t, err.Error(), "not a lock directory")
 	})
+	t.Run("a file at the legacy lock's path: held while fresh, then gone without", func(t *testing.T) {
+		fsys := &countFS{}
+		s := spec(t.TempDir(), "x.lock", time.Minute, time.Second)
+		s.Legacy = true
+		require.NoError(t, os.WriteFile(s.Path, []byte("x"), 0o600))
+		_, err := take(t, fsys, s, 300*time.Millisecond)
+		require.ErrorIs(t, err, ErrTimeout, "fresh: Claude Code counts it as held")
+		assert.Contains(t, err.Error(), "is not a lock directory, and Claude Code counts it as held")
+		old := time.Now().Add(-61 * time.Second)
+		require.NoError(t, os.Chtimes(s.Path, old, old))
+		start := time.Now()
+		d, skipped, err := Take(context.Background(), fsys, s, start, start.Add(time.Second), nil)
+		require.NoError(t, err)
+		assert.True(t, skipped, "stale: Claude Code's rmdir fails, and it goes on without it")
+		assert.Nil(t, d)
+		assert.FileExists(t, s.Path, "left as it is")
+	})
 	t.Run("taken back at once when the caller proves it", func(t *testing.T) {
 		fsys := &countFS{}
 		s := spec(t.TempDir(), "x.lock", time.Minute, time.Second)
