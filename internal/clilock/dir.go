@@ -249,10 +249,21 @@ func (d *Dir) heartbeat() {
 	if d.done {
 		return
 	}
-	if d.ours() && d.touch() == nil {
+	if !d.ours() {
+		return
+	}
+	if err := d.touch(); err == nil {
 		d.timer.Reset(d.beat)
+	} else if !d.lost {
+		// A refresh that failed (a transient I/O error) is tried again
+		// soon, as proper-lockfile retries its own: a lock left to go
+		// stale would be taken over while held.
+		d.timer.Reset(min(d.beat, retryBeat))
 	}
 }
+
+// retryBeat is how soon a failed refresh of a held lock is tried again.
+const retryBeat = time.Second
 
 // Verify returns an error wrapping ErrLost when the lock is no longer this
 // holder's, with one stat. No stale time makes the stat unnecessary: a

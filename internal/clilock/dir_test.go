@@ -113,6 +113,25 @@ func TestHeartbeatIsATimer(t *testing.T) {
 	assert.NoDirExists(t, s.Path)
 }
 
+// A refresh that fails once is tried again: the lock never goes stale
+// while held.
+func TestHeartbeatRetriesAFailedRefresh(t *testing.T) {
+	fsys := &countFS{chtimesFails: 1}
+	s := spec(t.TempDir(), "x.lock", time.Minute, 20*time.Millisecond)
+	d, err := take(t, fsys, s, time.Second)
+	require.NoError(t, err)
+	defer d.Release()
+	first := d.Stat().Mtime
+	deadline := time.Now().Add(retryBeat + 2*time.Second)
+	for !d.Stat().Mtime.After(first) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	fi, err := os.Stat(s.Path)
+	require.NoError(t, err)
+	assert.True(t, fi.ModTime().After(first), "refreshed again after the failed refresh")
+	require.NoError(t, d.Verify())
+}
+
 func TestHeartbeatStopsOnATakeover(t *testing.T) {
 	fsys := &countFS{}
 	s := spec(t.TempDir(), "x.lock", time.Second, 10*time.Millisecond)

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gptme/credslots/internal/disk"
@@ -15,6 +16,8 @@ type countFS struct {
 	disk.OS
 	mu  sync.Mutex
 	log []string
+	// chtimesFails is how many Chtimes calls to come fail (EIO).
+	chtimesFails int
 }
 
 func (c *countFS) note(op, name string) {
@@ -49,6 +52,15 @@ func (c *countFS) Rmdir(name string) error {
 
 func (c *countFS) Chtimes(name string, a, m time.Time) error {
 	c.note("chtimes", name)
+	c.mu.Lock()
+	fail := c.chtimesFails > 0
+	if fail {
+		c.chtimesFails--
+	}
+	c.mu.Unlock()
+	if fail {
+		return &fs.PathError{Op: "chtimes", Path: name, Err: syscall.EIO}
+	}
 	return c.OS.Chtimes(name, a, m)
 }
 
