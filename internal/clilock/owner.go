@@ -120,7 +120,9 @@ const (
 
 // Judge tells whether the record's process is alive, as Claude Code would
 // judge it from here. A record from another pid namespace or machine names
-// a process this one cannot see: it counts as alive, never as gone.
+// a process this one cannot see: it counts as alive, never as gone. Nor is
+// any holder gone where Claude Code distrusts the pid view (see
+// pidViewTrusted): the stale time decides there.
 func (r Owner) Judge() Holder {
 	me, ok := Self()
 	if !ok {
@@ -140,15 +142,14 @@ func (r Owner) Judge() Holder {
 		return HolderSelf
 	}
 	start, state, exists := ProcStat(r.PID)
+	gone := !exists || state == "Z" || state == "X" || r.ProcStart != nil && start != "" && start != *r.ProcStart
 	switch {
-	case !exists:
-		return HolderGone
-	case state == "Z" || state == "X":
-		return HolderGone
-	case r.ProcStart != nil && start != "" && start != *r.ProcStart:
-		return HolderGone
+	case !gone:
+		return HolderAlive
+	case !pidViewTrusted():
+		return HolderUnknown // as Claude Code: pid_view_untrusted
 	}
-	return HolderAlive
+	return HolderGone
 }
 
 // Mine reports whether r is this process's record for a lock of birth time bt.

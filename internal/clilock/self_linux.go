@@ -62,3 +62,40 @@ func ProcStat(pid int) (start, state string, exists bool) {
 	}
 	return strings.TrimSpace(fields[19]), fields[0], true
 }
+
+// procRoot is where the process table is read; a test points it elsewhere.
+var procRoot = "/proc"
+
+// minProcEntries is how many processes Claude Code wants /proc to list
+// before it trusts what /proc says of a pid.
+const minProcEntries = 16
+
+// pidViewTrusted is Claude Code's own test (2.1.332) before it calls a
+// holder gone: /proc/self names this very process (a /proc of another pid
+// namespace does not), and /proc lists at least 16 processes (a sandboxed
+// or hidden process table does not). Without it no record proves a holder
+// gone: the stale time decides.
+func pidViewTrusted() bool {
+	self, err := os.Readlink(procRoot + "/self")
+	if err != nil || self != strconv.Itoa(selfPID) {
+		return false
+	}
+	f, err := os.Open(procRoot)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	n := 0
+	for n < minProcEntries {
+		names, err := f.Readdirnames(64)
+		for _, name := range names {
+			if name != "" && strings.Trim(name, "0123456789") == "" {
+				n++
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	return n >= minProcEntries
+}

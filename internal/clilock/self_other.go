@@ -9,3 +9,7 @@ func Self() (Identity, bool) { return Identity{}, false }
 
 // ProcStat knows only whether the process exists.
 func ProcStat(pid int) (start, state string, exists bool) { return "", "", ProcessExists(pid) }
+
+// pidViewTrusted: Claude Code trusts the pid view off Linux (and no record
+// proves a holder gone here anyway).
+func pidViewTrusted() bool { return true }
