@@ -90,6 +90,7 @@ func readResponseHead(r io.Reader) (int, http.Header, error) {
 		status  int
 		h       http.Header
 		inHead  bool
+		final   bool   // the head read is a final response's: what follows it is body
 		last    string // the header the previous line added
 		lineNum int
 	)
@@ -103,6 +104,8 @@ func readResponseHead(r io.Reader) (int, http.Header, error) {
 			switch {
 			case text == "":
 				continue
+			case final:
+				return status, h, nil // the body begins, whatever it looks like
 			case strings.HasPrefix(text, "HTTP/"):
 				code, err := parseStatusLine(text)
 				if err != nil && h != nil {
@@ -112,6 +115,10 @@ func readResponseHead(r io.Reader) (int, http.Header, error) {
 					return 0, nil, fmt.Errorf("line %d: %w", lineNum, err)
 				}
 				status, h, inHead, last = code, http.Header{}, true, ""
+				// Another head may follow only an interim response (1xx),
+				// a redirect curl -L follows, or a proxy's answer to
+				// CONNECT ("200 Connection established").
+				final = code >= 200 && (code < 300 || code >= 400) && !strings.Contains(strings.ToLower(text), "connection established")
 				continue
 			case h == nil:
 				return 0, nil, fmt.Errorf("line %d: no HTTP status line (pipe in what curl -sD - prints)", lineNum)

@@ -142,7 +142,13 @@ func TestObserveCommandSkipsABodyThatLooksLikeAHead(t *testing.T) {
 	r := runIn(strings.NewReader(in), "--dir", dir, "observe", "bob")
 	require.Equal(t, exitRefused, r.code, r.stderr)
 	assert.Equal(t, "bob rested: HTTP 429 until 2026-01-01T12:01:00Z (retry-after)\n", r.stdout)
-	// A second head after the first is still read as the final one.
+	// Even one that is a whole status line: a final response's head is
+	// the last.
+	in = "HTTP/2 429\r\nretry-after: 60\r\n\r\nHTTP/1.1 502 bad gateway from upstream\r\n"
+	r = runIn(strings.NewReader(in), "--dir", credsDir(t, testNow), "observe", "bob")
+	require.Equal(t, exitRefused, r.code, r.stderr)
+	assert.Equal(t, "bob rested: HTTP 429 until 2026-01-01T12:01:00Z (retry-after)\n", r.stdout)
+	// A head after a redirect's is read as the final one.
 	in = "HTTP/1.1 301 Moved\r\nlocation: /x\r\n\r\nHTTP/1.1 200 OK\r\nanthropic-ratelimit-unified-status: allowed\r\n\r\n"
 	r = runIn(strings.NewReader(in), "--dir", dir, "observe", "bob")
 	require.Equal(t, exitOK, r.code, r.stderr)
