@@ -221,7 +221,7 @@ func (m *Manager) Status() (Status, error) {
 		}
 		st.Slots = append(st.Slots, ss)
 	}
-	if p := m.unfiledLogin(live.Kind, st.Active, sidecars); p != "" {
+	if p := m.unfiledLogin(live.Kind, st.Active, sidecars, noLeases); p != "" {
 		problem("%s", p)
 	}
 	copies, copied := m.copiedLogins(logins, owns)
@@ -322,31 +322,41 @@ func octal4(perm fs.FileMode) string {
 	return string(b[:])
 }
 
-// unfiledLogin is the problem when, the live link in place on the active
-// sub's slot, .claude.json shows an account no slot remembers, and not the
-// one the active sub remembers: a /login whose credentials a heal filed
-// under the active sub (its account reached .claude.json only later), or
-// whose credentials are still to come. "" otherwise. sidecars are the
-// subs' sidecars, in configured order.
-func (m *Manager) unfiledLogin(kind swap.Kind, active string, sidecars []sidecarRead) string {
-	if kind != kindSymlink || active == "" || !m.cfg.format.carriesState() {
+// unfiledLogin is the problem when a heal filed a /login under the active
+// sub: the journal's newest change is a heal into the active sub, the link
+// is back on its slot, and .claude.json now shows an account no slot
+// remembers, not the one the active sub remembers (its account reached
+// .claude.json only after the heal). It holds only where that account can
+// be no configured sub's: every sub remembers its account, and no sub is
+// leased (a seat's Claude Code writes its account into the .claude.json
+// home shares). "" otherwise. sidecars are the subs' sidecars, in
+// configured order.
+func (m *Manager) unfiledLogin(kind swap.Kind, active string, sidecars []sidecarRead, noLeases bool) string {
+	if kind != kindSymlink || active == "" || !noLeases || !m.cfg.format.carriesState() {
 		return ""
 	}
 	var mine []byte
 	for i, sub := range m.subs {
+		if sidecars[i].account == nil {
+			return "" // an account no slot remembers may be this sub's
+		}
 		if sub == active {
 			mine = sidecars[i].account
 		}
 	}
-	if mine == nil {
-		return "" // nothing remembered to tell a new account from
+	entries, err := m.readJournal()
+	if err != nil {
+		return ""
+	}
+	if last, why := lastLiveChange(entries); why != "" || last.Op != opHeal || last.Sub != active {
+		return ""
 	}
 	shown := m.shownAccount()
 	if shown == nil || sameAccount(shown, mine) || m.accountOwner(shown, "") != "" {
 		return ""
 	}
-	return fmt.Sprintf(".claude.json shows %s, which no slot remembers, while the live link points at %s, which remembers %s: "+
-		"a /login to %s was filed under %s by a heal (its account reached .claude.json only later), or its credentials are still to come; "+
-		"if %s's slot holds that login, its own earlier one is its newest backup (credslots backups %s)",
-		accountLabel(shown), active, accountLabel(mine), accountLabel(shown), active, active, active)
+	return fmt.Sprintf(".claude.json shows %s, which no slot remembers, while the live link points at %s, which remembers %s, and a heal into %s was the last change: "+
+		"a /login to %s may have been filed under %s (its account reached .claude.json only after the heal); "+
+		"if %s's slot holds that login, %s's own earlier one is among its backups (credslots backups %s)",
+		accountLabel(shown), active, accountLabel(mine), active, accountLabel(shown), active, active, active, active)
 }

@@ -161,6 +161,19 @@ func TestOperatorALoginHealedBeforeItsAccountArrivedIsAProblem(t *testing.T) {
 	}
 	assert.Equal(t, exitRefused, r.code, "check fails")
 
+	// A sub that remembers no account may be the one shown (its seat's
+	// Claude Code writes the .claude.json home shares): no such problem.
+	write(t, filepath.Join(dir, ".credentials.json.carol"), cred(testNow.Add(8*time.Hour), "rt-carol-seat"))
+	r = run("--dir", dir, "--subs", "bob,alice", "check")
+	assert.Contains(t, r.stdout, "which no slot remembers", "carol is not configured")
+	write(t, claudeJSON, []byte(`{}`)) // no account to remember
+	r = run("--dir", dir, "--subs", "bob,alice,carol", "capture", "carol")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	write(t, claudeJSON, claudeState("carol@example.test", "uuid-carol"))
+	r = run("--dir", dir, "--subs", "bob,alice,carol", "check")
+	assert.NotContains(t, r.stdout, "which no slot remembers", "carol remembers no account")
+	require.NoError(t, os.Remove(filepath.Join(dir, ".credentials.json.carol")))
+
 	// .claude.json showing the account the active sub remembers, or one
 	// another slot remembers, is no such problem.
 	for _, who := range []string{"bob", "alice"} {
