@@ -956,6 +956,9 @@ func (l *Lease) sync() (seatReading, error) {
 		return v, nil
 	}
 	if err := m.takeBack(opSync, l.sub, l.seat, slot, data, "wrote back a newer login from the seat"); err != nil {
+		if landed(err) {
+			_ = l.wroteBack(v) // the seat's CLI rotates the login now in the slot
+		}
 		return v, err
 	}
 	return v, l.wroteBack(v)
@@ -1032,6 +1035,9 @@ func (l *Lease) Release() error {
 		switch v := m.seatVerdict(l.sub, slot, data, l.handed); {
 		case v.newer:
 			if err := m.takeBack(opSync, l.sub, l.seat, slot, data, "wrote back a newer login from the seat at release"); err != nil {
+				if landed(err) {
+					_ = l.wroteBack(v)
+				}
 				return err
 			}
 			// Should the seat fail to clear, the lease stays held with

@@ -5,6 +5,8 @@ package credslots
 // write-backs a crash interrupted.
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 
 	"github.com/gptme/credslots/internal/jsonscan"
@@ -151,11 +153,27 @@ func (m *Manager) handedTo(r leaseRecord, slot []byte) string {
 	}
 	for i := len(entries) - 1; i >= 0 && !entries[i].Time.Before(r.Since); i-- {
 		e := entries[i]
-		if (e.Op == opSync || e.Op == opRecover) && e.Phase == phaseDone && e.Sub == r.Sub && e.Seat == r.Seat && e.Fingerprint == fp {
+		// An intent too: a write-back killed after its slot write left
+		// no done record, and the slot holding its very login proves it
+		// landed.
+		if (e.Op == opSync || e.Op == opRecover) && (e.Phase == phaseDone || e.Phase == phaseIntent) && e.Sub == r.Sub && e.Seat == r.Seat && e.Fingerprint == fp {
 			return fp
 		}
 	}
 	return r.Handed
+}
+
+// landedError is a write-back's error after its slot write landed (the
+// directory's sync failed, say): the slot holds the seat's login.
+type landedError struct{ err error }
+
+func (e *landedError) Error() string { return e.err.Error() }
+func (e *landedError) Unwrap() error { return e.err }
+
+// landed reports whether err is a write-back's whose slot write landed.
+func landed(err error) bool {
+	var l *landedError
+	return errors.As(err, &l)
 }
 
 // takeBack writes the seat's newer login into sub's slot under the lock the
@@ -202,9 +220,17 @@ func (m *Manager) takeBack(op, sub, seat string, slot, seatData []byte, reason s
 	}()
 	e.Time, e.Phase = m.cfg.now(), phaseDone
 	if err != nil {
-		e.Phase, e.Error = phaseFailed, err.Error()
+		if cur, rerr := m.cfg.fs.ReadFile(path); rerr == nil && bytes.Equal(cur, next) {
+			// The slot holds the seat's login all the same (its
+			// directory's sync failed, say): the slot's old refresh
+			// token is spent, and the seat's CLI rotates this one.
+			e.Error = "written: " + err.Error()
+			err = &landedError{err}
+		} else {
+			e.Phase, e.Error = phaseFailed, err.Error()
+		}
 	}
-	if err == nil {
+	if err == nil || landed(err) {
 		if _, cerr := m.captureKnown(sub, fp, false, false); cerr != nil {
 			m.cfg.logger.Warn("fingerprint capture failed after change", "sub", sub, "path", m.prints[sub], "reason", cerr.Error())
 		}
