@@ -126,6 +126,15 @@ func (m *Manager) heal(ctx context.Context, sub string, sc switchConfig) (Switch
 	}
 	c.account = plan.shown
 	if err := c.finish(m.healLocked(mu, plan)); err != nil {
+		if cur, rerr := m.cfg.fs.ReadFile(m.slots[sub]); rerr == nil && bytes.Equal(cur, plan.live.Data) {
+			// The slot holds the login all the same (a step after its
+			// write failed): its identity is captured, so that the slot
+			// reads as sub's login, not as drift, and an adopted sub's
+			// account is remembered.
+			if _, cerr := m.captureWith(sub, plan.cred.fingerprint, plan.side, sc.adopt, sc.adopt); cerr != nil {
+				_ = m.captureFailed(sub, "", cerr)
+			}
+		}
 		return m.fail(sub, err)
 	}
 	if sc.adopt {

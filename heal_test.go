@@ -2,9 +2,12 @@ package credslots
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -189,4 +192,53 @@ func TestHealDriftToUnreadableLiveIsAnError(t *testing.T) {
 	res, err := f.m.HealDriftTo("bob")
 	require.Error(t, err)
 	assert.False(t, res.OK)
+}
+
+// A heal or adopt whose slot write lands and whose swap then fails: the
+// slot holds the login, and its identity is captured, so that it reads as
+// the sub's, not as drift; the next change puts the link back.
+func TestAHealWhoseSwapFailedAfterTheSlotWriteCapturesTheLogin(t *testing.T) {
+	for _, adopt := range []bool{false, true} {
+		name := map[bool]string{false: "heal", true: "adopt"}[adopt]
+		t.Run(name, func(t *testing.T) {
+			ffs := &faultFS{inner: disk.OS{}, failAt: -1, ops: map[string]bool{"symlink": true}}
+			f := newFixture(t, withFS(ffs))
+			writeSlot(t, f.slot("bob"), fresh, "rt-bob")
+			writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+			f.link(t, "bob")
+			_, err := f.m.SwitchTo("bob", "capture")
+			require.NoError(t, err)
+			time.Sleep(10 * time.Millisecond)
+			login := claudeDoc(fresh.Add(time.Hour), "rt-new")
+			f.refresh(t, login)
+			ffs.mu.Lock()
+			ffs.n, ffs.failAt = 0, 1 // the swap's temporary link
+			ffs.mu.Unlock()
+			sub := "bob"
+			if adopt {
+				sub = "erik"
+				_, err = f.m.Adopt(sub, Force())
+			} else {
+				_, err = f.m.HealDriftTo(sub)
+			}
+			require.ErrorIs(t, err, errInjected)
+			ffs.mu.Lock()
+			ffs.failAt = -1
+			ffs.mu.Unlock()
+			got, err := os.ReadFile(f.slot(sub))
+			require.NoError(t, err)
+			require.Equal(t, login, got, "the slot write landed")
+			fp, ok := f.m.ReadStoredFingerprint(sub)
+			require.True(t, ok)
+			assert.Equal(t, hashBytes([]byte("rt-new")), fp, "and its identity is captured")
+			st, err := f.m.Status()
+			require.NoError(t, err)
+			assert.NotContains(t, strings.Join(st.Problems, "\n"), "slot "+sub+": identity drift")
+			res, err := f.m.SwitchTo(sub, "again")
+			require.NoError(t, err, res.Reason)
+			target, err := os.Readlink(f.m.LivePath())
+			require.NoError(t, err)
+			assert.Equal(t, filepath.Base(f.slot(sub)), target)
+		})
+	}
 }
