@@ -399,6 +399,13 @@ func (m *Manager) restore(ctx context.Context, backup, sub string, opts ...Switc
 		return err
 	}
 	if err := c.finish(m.restoreLocked(mu, sub, data)); err != nil {
+		if cur, rerr := m.cfg.fs.ReadFile(slot); rerr == nil && m.cfg.format.parse(cur).fingerprint == m.cfg.format.parse(data).fingerprint {
+			// The slot holds the restored login all the same (a step
+			// after its write failed): captured, it reads as sub's.
+			if _, cerr := m.captureWith(sub, "", m.sidecarAfterRemove(sub), false, false); cerr != nil {
+				m.cfg.logger.Warn("fingerprint capture failed after change", "sub", sub, "reason", cerr.Error())
+			}
+		}
 		return err
 	}
 	if _, err := m.captureWith(sub, "", m.sidecarAfterRemove(sub), false, false); err != nil {

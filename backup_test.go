@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gptme/credslots/internal/disk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -417,4 +418,47 @@ func TestASlotsPrevIsListedBeforeTheGenerationArchivedJustBeforeIt(t *testing.T)
 	require.NoError(t, err)
 	require.Len(t, backups, 2)
 	assert.Equal(t, filepath.Base(prev), backups[0].Name)
+}
+
+// A restore whose slot write lands and whose directory sync then fails:
+// the restored login is captured all the same, and the next switch to the
+// sub is no identity drift.
+func TestARestoreWhoseSyncFailedAfterTheSlotWriteCapturesTheLogin(t *testing.T) {
+	ffs := &faultFS{inner: disk.OS{}, failAt: -1}
+	f := newFixture(t, withFS(ffs))
+	writeSlot(t, f.slot("bob"), fresh, "rt-bob-0")
+	writeSlot(t, f.slot("alice"), fresh, "rt-alice")
+	f.link(t, "alice")
+	_, err := f.m.SwitchTo("alice", "start")
+	require.NoError(t, err)
+	_, err = f.m.CaptureSlotFingerprint("bob")
+	require.NoError(t, err)
+	writeSlot(t, f.slot("bob"), fresh.Add(time.Hour), "rt-bob-1")
+	_, err = f.m.CaptureSlotFingerprint("bob")
+	require.NoError(t, err)
+	// bob's earlier login as a backup generation of its slot.
+	require.NoError(t, f.m.keepBackup(f.slot("bob"), claudeDoc(fresh, "rt-bob-0")))
+	armed := false
+	ffs.before = func(op, name string) {
+		switch {
+		case op == "rename" && strings.HasSuffix(name, ".credentials.json.bob"):
+			armed = true
+		case armed && op == "syncdir":
+			armed = false
+			ffs.mu.Lock()
+			ffs.failAt = ffs.n + 1
+			ffs.mu.Unlock()
+		}
+	}
+	err = f.m.Restore(".credentials.json.bob.prev", "bob")
+	require.ErrorIs(t, err, errInjected)
+	ffs.before = nil
+	got, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	require.Equal(t, "rt-bob-0", refreshTokenOf(got), "the restore's slot write landed")
+	fp, ok := f.m.ReadStoredFingerprint("bob")
+	require.True(t, ok)
+	assert.Equal(t, hashBytes([]byte("rt-bob-0")), fp)
+	_, err = f.m.SwitchTo("bob", "rotate")
+	require.NoError(t, err)
 }
