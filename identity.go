@@ -24,12 +24,12 @@ const (
 	reasonFingerprOK = "fingerprint matches"
 	// reasonInterrupted is no drift: a heal or restore wrote the slot and
 	// stopped before it captured the fingerprint.
-	reasonInterrupted = "an interrupted heal or restore wrote this login into the slot; the next heal or switch completes it"
+	reasonInterrupted = "an interrupted heal, restore or lease write-back wrote this login into the slot; the next heal or switch completes it"
 )
 
-// interruptedHealWrote reports whether the journal holds a heal, adopt or
-// restore into sub that wrote the login with fingerprint fp and then
-// stopped before the capture (its intent has no outcome, or it is done):
+// interruptedHealWrote reports whether the journal holds a heal, adopt,
+// restore or lease write-back into sub that wrote the login with
+// fingerprint fp and then stopped before the capture (its intent has no outcome, or it is done):
 // the slot holds the login that change wrote, not another's.
 func (m *Manager) interruptedHealWrote(sub, fp string) bool {
 	entries, err := m.readJournal()
@@ -42,7 +42,7 @@ func (m *Manager) interruptedHealWrote(sub, fp string) bool {
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
 		switch {
-		case e.Sub != sub || (e.Op != opHeal && e.Op != opAdopt && e.Op != opRestore):
+		case e.Sub != sub || (e.Op != opHeal && e.Op != opAdopt && e.Op != opRestore && e.Op != opSync && e.Op != opRecover):
 		case e.Phase == phaseFailed:
 			failed[e.ID] = true
 		case e.Phase == phaseDone || !failed[e.ID]:

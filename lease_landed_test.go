@@ -144,3 +144,39 @@ func mustStoredFingerprint(t *testing.T, m *Manager, sub string) string {
 	require.True(t, ok)
 	return fp
 }
+
+// A release whose write-back lands and whose capture of the sidecar then
+// fails: the slot reads as the write-back's login, not as identity drift,
+// and the next switch to the sub captures it.
+func TestAWriteBackWhoseCaptureFailedIsNoDrift(t *testing.T) {
+	ffs := &faultFS{inner: disk.OS{}, failAt: -1}
+	f := leaseFixture(t, withFS(ffs), WithCLILocks(false))
+	seat := seatDir(t)
+	l, err := f.m.Lease(context.Background(), seat, LeaseSub("bob"))
+	require.NoError(t, err)
+	cliRefresh(t, seat, fresh.Add(20*time.Hour), "rt-bob-1")
+	ffs.before = func(op, name string) {
+		if strings.Contains(name, ".credentials.json.bob.fingerprint.json") && op != "readfile" && op != "lstat" && op != "stat" {
+			ffs.mu.Lock()
+			ffs.failAt = ffs.n + 1
+			ffs.mu.Unlock()
+		}
+	}
+	require.NoError(t, l.Release())
+	ffs.before = nil
+	ffs.mu.Lock()
+	ffs.failAt = -1
+	ffs.mu.Unlock()
+	slot, err := os.ReadFile(f.slot("bob"))
+	require.NoError(t, err)
+	require.Equal(t, "rt-bob-1", refreshTokenOf(slot), "written back")
+	fp, _ := f.m.ReadStoredFingerprint("bob")
+	require.NotEqual(t, hashBytes([]byte("rt-bob-1")), fp, "the capture failed")
+
+	info, err := f.m.DetectSlotIdentityDrift("bob")
+	require.NoError(t, err)
+	assert.False(t, info.Drift, info.Reason)
+	res, err := f.m.SwitchTo("bob", "rotate")
+	require.NoError(t, err, res.Reason)
+	assert.Equal(t, hashBytes([]byte("rt-bob-1")), mustStoredFingerprint(t, f.m, "bob"), "captured by the switch")
+}
