@@ -149,10 +149,12 @@ func (l *Lease) Sub() string { return l.sub }
 func (l *Lease) Seat() string { return l.seat }
 
 // Kept names the backup (as [Manager.Backups] lists it) that holds the
-// login the seat held before the hand-out, which was not the sub's own
-// (a seat logged in by hand, another sub's copy); "" when the seat held
-// none or only an older copy of the sub's. That login exists nowhere
-// else: restore it into its own sub ([Manager.Restore]).
+// login the seat held before the hand-out, when it was not the login
+// handed out and could not be dropped (a seat logged in by hand, another
+// sub's copy, an older login of the sub's whose refresh token may still
+// be good); "" when the seat held none, or nothing worth keeping. It may
+// exist nowhere else: [Manager.Backups] says whose it is, and
+// [Manager.Restore] brings it back.
 func (l *Lease) Kept() string { return l.kept }
 
 // File returns the lease's lock, an open file holding an exclusive flock on

@@ -200,7 +200,9 @@ func init() {
 				"slot, keeping the slot's current content as a backup first. Refuses a\n" +
 				"backup that belonged to another sub (a copy of its slot, or a login the\n" +
 				"journal or its sidecar records for it). An invalid mark stays unless the\n" +
-				"restored login is a new one.",
+				"restored login is a new one. Into the active slot (Claude Code), the\n" +
+				"restored login keeps the live file's MCP logins and other state, as a\n" +
+				"switch does; the slot's whole content is kept as its backup.",
 			exit: "0 restored, 1 refused, 2 error",
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.BoolVar(&o.force, "force", false, "restore a backup that belonged to another sub")

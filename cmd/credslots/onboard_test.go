@@ -303,7 +303,7 @@ func TestParseDurationAndNearest(t *testing.T) {
 		_, err := parseDuration(bad)
 		assert.Error(t, err, bad)
 	}
-	for _, long := range []string{"100000d200000h", "-100000d200000h"} {
+	for _, long := range []string{"100000d200000h", "-100000d200000h", "3000000h", "200000d", "110000d", "99999999999999999999d"} {
 		_, err := parseDuration(long)
 		assert.ErrorIs(t, err, errTooLong, long)
 	}

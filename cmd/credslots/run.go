@@ -119,7 +119,7 @@ func (a *app) cmdRun(o *opts, pos []string) int {
 	}
 	if kept := l.Kept(); kept != "" {
 		// The only copy of a login the seat held: say where it went.
-		fmt.Fprintf(a.stderr, "credslots: run: %s held a login that is not %s's before the lease; it is kept as %s (credslots backups; restore it into its own sub: credslots restore %s NAME)\n",
+		fmt.Fprintf(a.stderr, "credslots: run: %s held another login than the one %s's slot handed out; it is kept as %s (credslots backups says whose it is; credslots restore %s NAME brings it back)\n",
 			printable(l.Seat()), printable(l.Sub()), printable(kept), printable(kept))
 	}
 	code := a.runLeased(l, filepath.Base(m.LivePath()), env, home, pos)

@@ -265,7 +265,7 @@ func TestRunSaysWhereASeatsEarlierLoginWent(t *testing.T) {
 	write(t, filepath.Join(seat, ".credentials.json"), cred(testNow.Add(5*time.Hour), "rt-zoe"))
 	r := run("--dir", dir, "run", "--seat", seat, "--", "true")
 	require.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stderr, seat+" held a login that is not ")
+	assert.Contains(t, r.stderr, seat+" held another login than the one ")
 	assert.Contains(t, r.stderr, "it is kept as .credslots/backups/")
 	assert.NotContains(t, r.stderr, "rt-zoe")
 	r = run("--dir", dir, "--json", "backups")
@@ -284,5 +284,5 @@ func TestRunSaysWhereASeatsEarlierLoginWent(t *testing.T) {
 	// An empty seat: nothing to say.
 	r = run("--dir", dir, "run", "--seat", seat, "--", "true")
 	require.Equal(t, 0, r.code, r.stderr)
-	assert.NotContains(t, r.stderr, "held a login")
+	assert.NotContains(t, r.stderr, "held another login")
 }

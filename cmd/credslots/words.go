@@ -60,9 +60,9 @@ func parseDuration(s string) (time.Duration, error) {
 	in = strings.TrimPrefix(in, "-")
 	var days time.Duration
 	if m := daysPart.FindStringSubmatch(in); m != nil {
-		n, err := strconv.ParseInt(m[1], 10, 32)
+		n, err := strconv.ParseInt(m[1], 10, 64)
 		if err != nil || n > 100000 {
-			return 0, errNotDuration
+			return 0, errTooLong // the digits are a count of days
 		}
 		days = time.Duration(n) * 24 * time.Hour
 		in = in[len(m[0]):]
@@ -70,6 +70,9 @@ func parseDuration(s string) (time.Duration, error) {
 	var rest time.Duration
 	if in != "" {
 		d, err := time.ParseDuration(in)
+		if err != nil && wellFormedDuration.MatchString(in) {
+			return 0, errTooLong // past what a time.Duration holds
+		}
 		if err != nil || strings.HasPrefix(in, "-") || strings.HasPrefix(in, "+") {
 			return 0, errNotDuration
 		}
@@ -86,6 +89,10 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// wellFormedDuration is what time.ParseDuration reads, unsigned: a
+// well-formed one it refuses is too long.
+var wellFormedDuration = regexp.MustCompile(`^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$`)
 
 var errNotDuration = errors.New("not a duration: write it with a unit, such as 90m, 5h, 1d or 3d4h")
 
