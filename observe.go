@@ -80,7 +80,8 @@ type Observation struct {
 //   - anthropic-ratelimit-unified-status "rejected" (whatever the HTTP
 //     status): [Manager.Rest] until anthropic-ratelimit-unified-reset, else
 //     the representative window's reset, else the latest reset of a rejected
-//     window, else Retry-After, else [DefaultRetryAfter].
+//     window (each passed over when already past), else Retry-After, else
+//     [DefaultRetryAfter].
 //   - 429: until the latest reset of a Codex CLI window used up (100% or
 //     more), else retry-after-ms, else Retry-After (seconds or an HTTP
 //     date), else [DefaultRetryAfter].
@@ -174,7 +175,7 @@ func (m *Manager) observeVerdict(ctx context.Context, sub string, status int, li
 		if lim.overage == "allowed" || lim.overage == "allowed_warning" {
 			what += ", usage past it billed as overage"
 		}
-		until, from, ok := lim.rejectedReset()
+		until, from, ok := lim.rejectedReset(now)
 		return m.restByReset(ctx, sub, what, until, from, ok, lim, now, obs)
 	case status == http.StatusTooManyRequests:
 		what := "HTTP 429"

@@ -141,6 +141,13 @@ func TestObserveHeaders(t *testing.T) {
 			reason: "rate limit rejected (its reset 2026-01-01T11:00:00Z, anthropic-ratelimit-unified-reset, already past) until 2026-01-01T12:01:00Z (retry-after)",
 		},
 		{
+			name: "a past unified reset is passed over for the claim's window", status: 429,
+			h: hdr("anthropic-ratelimit-unified-status", "rejected", "anthropic-ratelimit-unified-reset", epoch(testNow.Add(-time.Hour)),
+				"anthropic-ratelimit-unified-representative-claim", "seven_day", "anthropic-ratelimit-unified-7d-reset", epoch(in3d),
+				"retry-after", "60"),
+			outcome: OutcomeRested, until: in3d, reason: "(anthropic-ratelimit-unified-7d-reset)",
+		},
+		{
 			name: "a reset at exactly now falls back to the default", status: 429,
 			h:       hdr("anthropic-ratelimit-unified-status", "rejected", "anthropic-ratelimit-unified-reset", epoch(testNow)),
 			outcome: OutcomeRested, until: testNow.Add(DefaultRetryAfter), reason: "already past",

@@ -465,16 +465,28 @@ func readLimits(h http.Header, now time.Time) responseLimits {
 }
 
 // rejectedReset is when a unified rejection ends, and which header said
-// so: the unified reset, else the representative window's reset, else the
-// latest reset of a window that was itself rejected (the limits all apply
-// at once, so the last to reopen decides).
-func (lim responseLimits) rejectedReset() (time.Time, string, bool) {
-	if lim.reset != nil {
+// so: -unified-reset, else the representative window's reset, else the
+// latest reset of a rejected window; a source whose reset is not after now
+// is passed over for the next. When every source is past, the first one,
+// so that the caller can say so.
+func (lim responseLimits) rejectedReset(now time.Time) (time.Time, string, bool) {
+	var past time.Time
+	pastFrom := ""
+	future := func(t time.Time, from string) bool {
+		if t.After(now) {
+			return true
+		}
+		if pastFrom == "" {
+			past, pastFrom = t, from
+		}
+		return false
+	}
+	if lim.reset != nil && future(*lim.reset, hdrReset) {
 		return *lim.reset, hdrReset, true
 	}
 	for _, uw := range unifiedWindows {
 		if uw.name == lim.claim {
-			if t, ok := lim.resets[uw.name]; ok {
+			if t, ok := lim.resets[uw.name]; ok && future(t, hdrUnified+uw.abbr+"-reset") {
 				return t, hdrUnified + uw.abbr + "-reset", true
 			}
 		}
@@ -486,7 +498,10 @@ func (lim responseLimits) rejectedReset() (time.Time, string, bool) {
 			latest, from = t, hdrUnified+uw.abbr+"-reset"
 		}
 	}
-	return latest, from, from != ""
+	if from != "" && future(latest, from) {
+		return latest, from, true
+	}
+	return past, pastFrom, pastFrom != ""
 }
 
 // codexExhausted is the latest reset of a Codex window used up (100% or

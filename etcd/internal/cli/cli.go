@@ -240,7 +240,19 @@ func doImport(ctx context.Context, pool *etcd.Pool, sub, file string, stdout, st
 	return report(stdout, asJSON, map[string]string{"sub": sub, "imported": file}, "imported "+sub)
 }
 
+// notOverwritten refuses an export into a file that exists: it may be the
+// only copy of a login (a seat's, a slot's).
+func notOverwritten(file string) error {
+	if _, err := os.Lstat(file); err == nil {
+		return fmt.Errorf("credslots-etcd: %s exists: not overwritten (it may hold a login; remove it or name a new file)", file)
+	}
+	return nil
+}
+
 func doExport(ctx context.Context, pool *etcd.Pool, sub, file string, stdout, stderr io.Writer, asJSON bool) int {
+	if err := notOverwritten(file); err != nil {
+		return failed(stderr, err)
+	}
 	data, err := pool.Export(ctx, sub)
 	if err != nil {
 		return failed(stderr, err)
@@ -252,6 +264,9 @@ func doExport(ctx context.Context, pool *etcd.Pool, sub, file string, stdout, st
 }
 
 func doExportBackup(ctx context.Context, pool *etcd.Pool, name, file string, stdout, stderr io.Writer, asJSON bool) int {
+	if err := notOverwritten(file); err != nil {
+		return failed(stderr, err)
+	}
 	data, err := pool.ExportBackup(ctx, name)
 	if err != nil {
 		return failed(stderr, err)
