@@ -39,18 +39,7 @@ func (m *Manager) newIdentityLogin(data []byte) bool {
 		return false
 	}
 	fp := m.cfg.format.parse(data).fingerprint
-	if fp == "" {
-		return false
-	}
-	for _, sub := range m.subs {
-		if stored, _ := m.storedFingerprint(sub); stored == fp {
-			return false
-		}
-		if slot, err := m.cfg.fs.ReadFile(m.slots[sub]); err == nil && m.cfg.format.parse(slot).fingerprint == fp {
-			return false
-		}
-	}
-	return true
+	return fp != "" && m.storedOwner(fp, "") == "" && m.slotWithIdentity(fp, "") == ""
 }
 
 // newIdentityAdvice is newLoginAdvice for a login newIdentityLogin finds.
