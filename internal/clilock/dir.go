@@ -216,6 +216,10 @@ func (d *Dir) touch() error {
 	if err := d.fsys.Chtimes(d.path, now, now); err != nil {
 		return err
 	}
+	// The directory carries now from here on: a stat that fails below
+	// must not make the next look (ours) take the new mtime for another
+	// holder's.
+	d.st.Mtime = now
 	st, err := d.fsys.StatLock(d.path)
 	if err != nil {
 		return err

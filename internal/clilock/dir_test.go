@@ -132,6 +132,22 @@ func TestHeartbeatRetriesAFailedRefresh(t *testing.T) {
 	require.NoError(t, d.Verify())
 }
 
+// A refresh whose touch lands and whose stat after it fails: the lock is
+// still this holder's, refreshed again, and removed at its release.
+func TestHeartbeatKeepsALockWhoseStatFailedAfterItsTouch(t *testing.T) {
+	fsys := &countFS{}
+	s := spec(t.TempDir(), "x.lock", time.Minute, 20*time.Millisecond)
+	d, err := take(t, fsys, s, time.Second)
+	require.NoError(t, err)
+	fsys.mu.Lock()
+	fsys.statAfterChtimesFails = 1
+	fsys.mu.Unlock()
+	time.Sleep(retryBeat + 500*time.Millisecond)
+	require.NoError(t, d.Verify(), "its own touch is no takeover")
+	d.Release()
+	assert.NoDirExists(t, s.Path, "released: removed")
+}
+
 func TestHeartbeatStopsOnATakeover(t *testing.T) {
 	fsys := &countFS{}
 	s := spec(t.TempDir(), "x.lock", time.Second, 10*time.Millisecond)

@@ -18,6 +18,10 @@ type countFS struct {
 	log []string
 	// chtimesFails is how many Chtimes calls to come fail (EIO).
 	chtimesFails int
+	// statAfterChtimesFails makes the StatLock right after each of that
+	// many Chtimes calls fail (EIO).
+	statAfterChtimesFails int
+	statFailNext          bool
 }
 
 func (c *countFS) note(op, name string) {
@@ -42,6 +46,13 @@ func (c *countFS) Mkdir(name string, perm fs.FileMode) error {
 
 func (c *countFS) StatLock(name string) (disk.LockStat, error) {
 	c.note("statlock", name)
+	c.mu.Lock()
+	fail := c.statFailNext
+	c.statFailNext = false
+	c.mu.Unlock()
+	if fail {
+		return disk.LockStat{}, &fs.PathError{Op: "statlock", Path: name, Err: syscall.EIO}
+	}
 	return c.OS.StatLock(name)
 }
 
@@ -61,6 +72,12 @@ func (c *countFS) Chtimes(name string, a, m time.Time) error {
 	if fail {
 		return &fs.PathError{Op: "chtimes", Path: name, Err: syscall.EIO}
 	}
+	c.mu.Lock()
+	if c.statAfterChtimesFails > 0 {
+		c.statAfterChtimesFails--
+		c.statFailNext = true
+	}
+	c.mu.Unlock()
 	return c.OS.Chtimes(name, a, m)
 }
 
