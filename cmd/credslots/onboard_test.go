@@ -307,6 +307,9 @@ func TestParseDurationAndNearest(t *testing.T) {
 		_, err := parseDuration(long)
 		assert.ErrorIs(t, err, errTooLong, long)
 	}
+	got, err := parseDuration("106751d")
+	require.NoError(t, err, "the longest whole number of days a duration holds")
+	assert.Equal(t, 106751*24*time.Hour, got)
 	r := run("--grace", "100000d200000h", "status")
 	assert.Equal(t, exitError, r.code)
 	assert.Contains(t, r.stderr, "too long a duration")

@@ -61,7 +61,7 @@ func parseDuration(s string) (time.Duration, error) {
 	var days time.Duration
 	if m := daysPart.FindStringSubmatch(in); m != nil {
 		n, err := strconv.ParseInt(m[1], 10, 64)
-		if err != nil || n > 100000 {
+		if err != nil || n > math.MaxInt64/int64(24*time.Hour) {
 			return 0, errTooLong // the digits are a count of days
 		}
 		days = time.Duration(n) * 24 * time.Hour
