@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -171,13 +172,33 @@ func removeSeat(seat string) {
 	}
 }
 
+// childEnviron is run's environment for CMD before the seat goes in: for
+// Claude Code with the seat in another variable (--seat-env
+// CLAUDE_CONFIG_DIR), an inherited CLAUDE_SECURESTORAGE_CONFIG_DIR is
+// dropped, since 2.1.220 and later read the credentials there, set or
+// empty (~/.claude), not in the seat: CMD would run on another login than
+// the lease's.
+func childEnviron(tool credslots.Format, env string) []string {
+	all := os.Environ()
+	if tool.Name() != "claude" || env == seatVar(tool) {
+		return all
+	}
+	out := all[:0:0]
+	for _, kv := range all {
+		if !strings.HasPrefix(kv, seatVar(tool)+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 // runLeased starts CMD with the seat in its environment and the lease's
 // lock inherited, forwards signals, writes back each refresh as it lands,
 // and returns CMD's exit status.
 func (a *app) runLeased(l *credslots.Lease, file, env, home string, argv []string) int {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, a.stdout, a.stderr
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(childEnviron(a.tool, env),
 		env+"="+home,
 		"CREDSLOTS_SUB="+l.Sub(),
 		"CREDSLOTS_SEAT="+l.Seat(),

@@ -234,6 +234,21 @@ func TestRunGivesEachCLIItsSeatVariable(t *testing.T) {
 	}
 }
 
+// With the seat in CLAUDE_CONFIG_DIR, an inherited
+// CLAUDE_SECURESTORAGE_CONFIG_DIR (set, or set but empty: ~/.claude) would
+// make Claude Code 2.1.220 and later read another login than the seat's:
+// CMD never sees it.
+func TestRunDropsAnInheritedSecureStorageDirWhenTheSeatIsTheConfigDir(t *testing.T) {
+	for _, inherited := range []string{"", "/elsewhere"} {
+		dir := t.TempDir()
+		write(t, filepath.Join(dir, ".credentials.json.a"), cred(testNow.Add(time.Hour), "rt-a"))
+		t.Setenv("CLAUDE_SECURESTORAGE_CONFIG_DIR", inherited)
+		check := `test -z "${CLAUDE_SECURESTORAGE_CONFIG_DIR+set}" && test -f "$CLAUDE_CONFIG_DIR/.credentials.json" && test "$CLAUDE_CONFIG_DIR" = "$CREDSLOTS_SEAT"`
+		r := run("--dir", dir, "run", "--seat-env", "CLAUDE_CONFIG_DIR", "--", "sh", "-c", check)
+		assert.Equal(t, 0, r.code, "inherited %q: %s", inherited, r.stderr)
+	}
+}
+
 // codexCred is a Codex CLI login whose access token expires at exp.
 func codexCred(exp time.Time) []byte {
 	payload := base64.RawURLEncoding.EncodeToString([]byte(`{"exp":` + strconv.FormatInt(exp.Unix(), 10) + `}`))
