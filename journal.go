@@ -164,6 +164,11 @@ func (m *Manager) parseJournal(data []byte) []JournalEntry {
 			m.cfg.logger.Warn("skipped a malformed journal line", "path", m.journalPath(), "line", n)
 			return
 		}
+		if e.Holder != nil {
+			for i := range e.Holder.Locks {
+				e.Holder.Locks[i].Path = resolveLockPath(m.dir, e.Holder.Locks[i].Path)
+			}
+		}
 		entries = append(entries, e)
 	})
 	return entries

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -278,7 +279,7 @@ func (m *Manager) begin(ctx context.Context, cli bool) (*mutation, error) {
 			legacyDone = false
 		}
 	}
-	m.held.Store(heldBy(mu))
+	m.held.Store(m.heldBy(mu))
 	mu.release = append(mu.release, func() { m.held.Store(nil) })
 	return mu, nil
 }
@@ -343,7 +344,10 @@ type LockHolder struct {
 }
 
 // HeldLock identifies one lock directory a change held: a directory that
-// was removed and made again has another birthtime.
+// was removed and made again has another birthtime. [Manager.Journal]
+// gives Path absolute; the journal's line holds it relative to the creds
+// dir when the lock is in it or beside it (Claude Code's legacy lock), so
+// that the intent a switch fsyncs is short.
 type HeldLock struct {
 	Path      string `json:"path"`
 	Inode     uint64 `json:"inode"`
@@ -359,8 +363,8 @@ func heldLock(h clilock.Held) HeldLock {
 // heldBy describes the CLI lock directories mu holds, for the intent
 // record of the change made under them, from what taking them read (no
 // system call); nil where a birthtime is unknown (then leftovers wait for
-// their stale time).
-func heldBy(mu *mutation) *LockHolder {
+// their stale time). Paths are as the journal holds them (lockPathIn).
+func (m *Manager) heldBy(mu *mutation) *LockHolder {
 	me, ok := clilock.Self()
 	if !ok || len(mu.dirs) == 0 {
 		return nil
@@ -371,9 +375,53 @@ func heldBy(mu *mutation) *LockHolder {
 		if !ok {
 			return nil
 		}
-		marker.Locks = append(marker.Locks, heldLock(h))
+		l := heldLock(h)
+		l.Path = lockPathIn(m.dir, l.Path)
+		marker.Locks = append(marker.Locks, l)
 	}
 	return marker
+}
+
+// lockPathIn is path, a lock directory's, as an intent record holds it:
+// relative to the creds dir dir when it names an entry of dir or of dir's
+// parent ("../<name>", the legacy lock), absolute otherwise; in each case
+// resolveLockPath gives path back. dir is clean and absolute.
+func lockPathIn(dir, path string) string {
+	if name, ok := entryOf(dir, path); ok {
+		return name // a substring: no allocation
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if name, ok := entryOf(parent, path); ok {
+			return ".." + string(filepath.Separator) + name
+		}
+	}
+	return path
+}
+
+// entryOf is the name of path's entry in the clean directory dir, when
+// path is exactly dir's entry of a plain name.
+func entryOf(dir, path string) (string, bool) {
+	prefix := len(dir)
+	if !strings.HasSuffix(dir, string(filepath.Separator)) {
+		prefix++
+	}
+	if len(path) <= prefix || !strings.HasPrefix(path, dir) || !os.IsPathSeparator(path[prefix-1]) {
+		return "", false
+	}
+	name := path[prefix:]
+	if name == "." || name == ".." || strings.ContainsRune(name, filepath.Separator) || strings.ContainsRune(name, '/') {
+		return "", false
+	}
+	return name, true
+}
+
+// resolveLockPath is the absolute path of a lock directory an intent record
+// names (lockPathIn): a relative one is the creds dir dir's.
+func resolveLockPath(dir, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
 }
 
 // leftoverLocks returns the test that a lock directory was left by a

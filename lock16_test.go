@@ -4,6 +4,7 @@ package credslots
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -268,24 +269,78 @@ func TestLocksOfAKilledChangeAreTakenBackAtOnce(t *testing.T) {
 		t.Log("leftovers are proven by birthtime: Linux only")
 		return
 	}
-	dir := t.TempDir()
-	writeSlot(t, filepath.Join(dir, ".credentials.json.bob"), fresh, "rt-bob")
-	writeSlot(t, filepath.Join(dir, ".credentials.json.alice"), fresh, "rt-alice")
-	killLockHolder(t, dir)
-	for _, lock := range []string{".oauth_refresh.lock", ".storage-write.lock"} {
-		require.DirExists(t, filepath.Join(dir, lock), "the killed change left its locks")
-	}
+	// The intent names the held locks relative to the creds dir; a journal
+	// of an earlier version names them absolute, and is read the same.
+	for _, absolute := range []bool{false, true} {
+		t.Run(fmt.Sprintf("absolute=%v", absolute), func(t *testing.T) {
+			dir := t.TempDir()
+			writeSlot(t, filepath.Join(dir, ".credentials.json.bob"), fresh, "rt-bob")
+			writeSlot(t, filepath.Join(dir, ".credentials.json.alice"), fresh, "rt-alice")
+			killLockHolder(t, dir)
+			for _, lock := range []string{".oauth_refresh.lock", ".storage-write.lock"} {
+				require.DirExists(t, filepath.Join(dir, lock), "the killed change left its locks")
+			}
+			journalPath := filepath.Join(dir, privateDirName, journalName)
+			data, err := os.ReadFile(journalPath)
+			require.NoError(t, err)
+			require.Contains(t, string(data), `"path":".oauth_refresh.lock"`)
+			require.Contains(t, string(data), `"path":"../`+filepath.Base(dir)+`.lock"`, "the legacy lock, beside the creds dir")
+			require.NotContains(t, string(data), dir+string(filepath.Separator), "no absolute lock path")
+			if absolute {
+				data = bytes.ReplaceAll(data, []byte(`"path":"../`), []byte(`"path":"`+filepath.Dir(dir)+`/`))
+				data = bytes.ReplaceAll(data, []byte(`"path":".`), []byte(`"path":"`+dir+`/.`))
+				require.NoError(t, os.WriteFile(journalPath, data, 0o600))
+			}
 
-	m, err := New(WithCredsDir(dir), WithSubscriptions("bob", "alice"), WithClock(fixedClock), WithLockTimeout(3*time.Second))
-	require.NoError(t, err)
-	start := time.Now()
-	_, err = m.SwitchTo("alice", "r")
-	require.NoError(t, err, "the killed change's locks are ours to take back")
-	assert.Less(t, time.Since(start), 2*time.Second, "taken back at once, not after the stale time")
-	for _, lock := range []string{".oauth_refresh.lock", ".oauth_refresh.lock.owner", ".storage-write.lock"} {
-		assert.NoFileExists(t, filepath.Join(dir, lock))
-		assert.NoDirExists(t, filepath.Join(dir, lock))
+			m, err := New(WithCredsDir(dir), WithSubscriptions("bob", "alice"), WithClock(fixedClock), WithLockTimeout(3*time.Second))
+			require.NoError(t, err)
+			entries, err := m.Journal()
+			require.NoError(t, err)
+			var paths []string
+			for _, e := range entries {
+				if e.Holder != nil {
+					for _, l := range e.Holder.Locks {
+						paths = append(paths, l.Path)
+					}
+				}
+			}
+			assert.Contains(t, paths, filepath.Join(dir, ".oauth_refresh.lock"), "Journal gives the paths absolute")
+			assert.Contains(t, paths, dir+".lock")
+			start := time.Now()
+			_, err = m.SwitchTo("alice", "r")
+			require.NoError(t, err, "the killed change's locks are ours to take back")
+			assert.Less(t, time.Since(start), 2*time.Second, "taken back at once, not after the stale time")
+			for _, lock := range []string{".oauth_refresh.lock", ".oauth_refresh.lock.owner", ".storage-write.lock", "../" + filepath.Base(dir) + ".lock"} {
+				assert.NoFileExists(t, filepath.Join(dir, lock))
+				assert.NoDirExists(t, filepath.Join(dir, lock))
+			}
+		})
 	}
+}
+
+// TestLockPathIn: an intent's lock paths are relative to the creds dir
+// where they are its entries or its parent's, and always resolve back.
+func TestLockPathIn(t *testing.T) {
+	for _, c := range []struct{ dir, path, want string }{
+		{"/h/.claude", "/h/.claude/.oauth_refresh.lock", ".oauth_refresh.lock"},
+		{"/h/.claude", "/h/.claude.lock", "../.claude.lock"},
+		{"/h/.claude", "/h/.claudex/.lock", "/h/.claudex/.lock"},
+		{"/h/.claude", "/h/.claudex.lock/a", "/h/.claudex.lock/a"},
+		{"/h/.claude", "/h/.claude/sub/.lock", "/h/.claude/sub/.lock"},
+		{"/h/.claude", "/other/.storage-write.lock", "/other/.storage-write.lock"},
+		{"/h/.claude", "/h/.claude", "../.claude"},
+		{"/h/.claude", "/h/.claude/", "/h/.claude/"},
+		{"/h/.claude", "/h/.claude/..", "/h/.claude/.."},
+		{"/h/.claude", "/h/.claude.lock/", "/h/.claude.lock/"},
+		{"/.claude", "/.claude.lock", "../.claude.lock"},
+		{"/", "/.lock", ".lock"},
+		{"/", "/a/.lock", "/a/.lock"},
+	} {
+		got := lockPathIn(c.dir, c.path)
+		assert.Equal(t, c.want, got, "%s in %s", c.path, c.dir)
+		assert.Equal(t, filepath.Clean(c.path), filepath.Clean(resolveLockPath(c.dir, got)), "%s resolves back", c.path)
+	}
+	assert.Equal(t, "", resolveLockPath("/h", ""))
 }
 
 func TestOwnFilesTakeOnlyThePackagesLock(t *testing.T) {
