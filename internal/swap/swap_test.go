@@ -255,3 +255,48 @@ func TestTempLinkPrefix(t *testing.T) {
 		assert.Equal(t, want, tempLinkPrefix(dest), dest)
 	}
 }
+
+// TestTempLinkNameIsReusedAndNeverTaken: every swap tries the same
+// temporary name first (removed by the swap before it, so free again); a
+// name already taken, a killed swap's leftover that may hold the only copy
+// of a login, is left as it is and a random name is used.
+func TestTempLinkNameIsReusedAndNeverTaken(t *testing.T) {
+	dir := t.TempDir()
+	live := filepath.Join(dir, ".live")
+	require.NoError(t, os.Symlink("a", live))
+	fixed := tempLinkPrefix(live) + "0"
+	var names []string
+	fsys := &nameFS{FS: disk.OS{}, made: &names}
+	for _, target := range []string{"b", "a"} {
+		require.NoError(t, Symlink(fsys, live, target, Entry{Kind: KindSymlink}, func(string) { t.Fatal("nothing to rescue") }))
+	}
+	assert.Equal(t, []string{fixed, fixed}, names, "the same name each time")
+	assert.Empty(t, leftovers(t, dir))
+
+	leftover := []byte(`{"only":"copy"}`)
+	require.NoError(t, os.WriteFile(fixed, leftover, 0o600))
+	names = nil
+	require.NoError(t, Symlink(fsys, live, "b", Entry{Kind: KindSymlink}, func(string) { t.Fatal("nothing to rescue") }))
+	require.Len(t, names, 2)
+	assert.Equal(t, fixed, names[0])
+	assert.NotEqual(t, fixed, names[1], "a random name when the fixed one is taken")
+	assert.True(t, strings.HasPrefix(names[1], tempLinkPrefix(live)), names[1])
+	got, err := os.ReadFile(fixed)
+	require.NoError(t, err)
+	assert.Equal(t, leftover, got, "the leftover is untouched")
+	target, err := os.Readlink(live)
+	require.NoError(t, err)
+	assert.Equal(t, "b", target)
+	assert.Equal(t, []string{filepath.Base(fixed)}, leftovers(t, dir), "only the leftover remains")
+}
+
+// nameFS records the names symlinks are made at, made or not.
+type nameFS struct {
+	disk.FS
+	made *[]string
+}
+
+func (f *nameFS) Symlink(target, name string) error {
+	*f.made = append(*f.made, name)
+	return f.FS.Symlink(target, name)
+}
