@@ -401,12 +401,23 @@ func secureStorageClaudeJSON(dir string) string {
 		return ""
 	}
 	if c := os.Getenv("CLAUDE_CONFIG_DIR"); c != "" {
-		return filepath.Join(c, claudeJSONName)
+		return absPath(filepath.Join(c, claudeJSONName))
 	}
 	if home == "" {
 		return ""
 	}
-	return filepath.Join(home, claudeJSONName)
+	return absPath(filepath.Join(home, claudeJSONName))
+}
+
+// absPath is path made absolute against the working directory now, as
+// every path a change holds a lock at is (the intent record names them
+// relative to the creds dir, see lockPathIn); path itself when the working
+// directory cannot be read.
+func absPath(path string) string {
+	if a, err := filepath.Abs(path); err == nil {
+		return a
+	}
+	return path
 }
 
 // sameDir reports whether a and b name the same directory.

@@ -384,9 +384,14 @@ func (m *Manager) heldBy(mu *mutation) *LockHolder {
 
 // lockPathIn is path, a lock directory's, as an intent record holds it:
 // relative to the creds dir dir when it names an entry of dir or of dir's
-// parent ("../<name>", the legacy lock), absolute otherwise; in each case
-// resolveLockPath gives path back. dir is clean and absolute.
+// parent ("../<name>", the legacy lock), as it is otherwise; in each case
+// resolveLockPath gives path back. dir is clean and absolute; so is every
+// lock path (a relative one is kept as it is, and resolves to itself
+// unless it has one of the two relative forms).
 func lockPathIn(dir, path string) string {
+	if !filepath.IsAbs(path) {
+		return path
+	}
 	if name, ok := entryOf(dir, path); ok {
 		return name // a substring: no allocation
 	}
@@ -415,10 +420,12 @@ func entryOf(dir, path string) (string, bool) {
 	return name, true
 }
 
-// resolveLockPath is the absolute path of a lock directory an intent record
-// names (lockPathIn): a relative one is the creds dir dir's.
+// resolveLockPath is the path of a lock directory an intent record names
+// (lockPathIn): a name, or ".." and a name, is the creds dir dir's; any
+// other path is as written.
 func resolveLockPath(dir, path string) string {
-	if path == "" || filepath.IsAbs(path) {
+	rel := strings.TrimPrefix(path, ".."+string(filepath.Separator))
+	if path == "" || rel == "." || rel == ".." || strings.ContainsRune(rel, filepath.Separator) || strings.ContainsRune(rel, '/') || filepath.IsAbs(path) || filepath.VolumeName(path) != "" {
 		return path
 	}
 	return filepath.Join(dir, path)

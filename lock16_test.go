@@ -318,6 +318,44 @@ func TestLocksOfAKilledChangeAreTakenBackAtOnce(t *testing.T) {
 	}
 }
 
+// TestLocksOfAKilledChangeUnderARelativeConfigDirAreTakenBack: with the
+// creds dir $CLAUDE_SECURESTORAGE_CONFIG_DIR and a relative
+// $CLAUDE_CONFIG_DIR, the .claude.json lock is held at an absolute path,
+// so that the intent names it as the next change finds it.
+func TestLocksOfAKilledChangeUnderARelativeConfigDirAreTakenBack(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Log("leftovers are proven by birthtime: Linux only")
+		return
+	}
+	// "." would be held as a bare name, which an intent's relative form
+	// would read as the creds dir's.
+	for _, c := range []struct{ cwd, configDir string }{{"", "cfg"}, {"cfg", "."}} {
+		t.Run(c.configDir, func(t *testing.T) {
+			base := t.TempDir()
+			dir := filepath.Join(base, "creds")
+			require.NoError(t, os.Mkdir(dir, 0o700))
+			require.NoError(t, os.Mkdir(filepath.Join(base, "cfg"), 0o700))
+			chdirFor(t, filepath.Join(base, c.cwd))
+			writeFile(t, filepath.Join(base, "cfg", claudeJSONName), claudeJSON(aliceAccount))
+			t.Setenv("CLAUDE_SECURESTORAGE_CONFIG_DIR", dir)
+			t.Setenv("CLAUDE_CONFIG_DIR", c.configDir)
+			writeSlot(t, filepath.Join(dir, ".credentials.json.bob"), fresh, "rt-bob")
+			writeSlot(t, filepath.Join(dir, ".credentials.json.alice"), fresh, "rt-alice")
+			killLockHolder(t, dir)
+			lock := filepath.Join(base, "cfg", claudeJSONName+lockSuffix)
+			require.DirExists(t, lock, "the killed change held the .claude.json lock")
+
+			m, err := New(WithCredsDir(dir), WithSubscriptions("bob", "alice"), WithClock(fixedClock), WithLockTimeout(3*time.Second))
+			require.NoError(t, err)
+			start := time.Now()
+			_, err = m.SwitchTo("alice", "r")
+			require.NoError(t, err)
+			assert.Less(t, time.Since(start), 2*time.Second, "taken back at once, not after the stale time")
+			assert.NoDirExists(t, lock, "the killed change's .claude.json lock is taken back")
+		})
+	}
+}
+
 // TestLockPathIn: an intent's lock paths are relative to the creds dir
 // where they are its entries or its parent's, and always resolve back.
 func TestLockPathIn(t *testing.T) {
@@ -335,10 +373,13 @@ func TestLockPathIn(t *testing.T) {
 		{"/.claude", "/.claude.lock", "../.claude.lock"},
 		{"/", "/.lock", ".lock"},
 		{"/", "/a/.lock", "/a/.lock"},
+		// Never given (every lock path is absolute), kept as written.
+		{"/h/.claude", "cfg/.claude.json.lock", "cfg/.claude.json.lock"},
+		{"/h/.claude", "../cfg/.claude.json.lock", "../cfg/.claude.json.lock"},
 	} {
 		got := lockPathIn(c.dir, c.path)
 		assert.Equal(t, c.want, got, "%s in %s", c.path, c.dir)
-		assert.Equal(t, filepath.Clean(c.path), filepath.Clean(resolveLockPath(c.dir, got)), "%s resolves back", c.path)
+		assert.Equal(t, c.path, resolveLockPath(c.dir, got), "%s resolves back", c.path)
 	}
 	assert.Equal(t, "", resolveLockPath("/h", ""))
 }
