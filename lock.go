@@ -414,18 +414,21 @@ func entryOf(dir, path string) (string, bool) {
 		return "", false
 	}
 	name := path[prefix:]
-	if name == "." || name == ".." || strings.ContainsRune(name, filepath.Separator) || strings.ContainsRune(name, '/') {
-		return "", false
-	}
-	return name, true
+	return name, plainName(name)
+}
+
+// plainName reports whether name names one directory entry: not empty, "."
+// or "..", and without a separator.
+func plainName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsRune(name, filepath.Separator) && !strings.ContainsRune(name, '/')
 }
 
 // resolveLockPath is the path of a lock directory an intent record names
 // (lockPathIn): a name, or ".." and a name, is the creds dir dir's; any
 // other path is as written.
 func resolveLockPath(dir, path string) string {
-	rel := strings.TrimPrefix(path, ".."+string(filepath.Separator))
-	if path == "" || rel == "." || rel == ".." || strings.ContainsRune(rel, filepath.Separator) || strings.ContainsRune(rel, '/') || filepath.IsAbs(path) || filepath.VolumeName(path) != "" {
+	name := strings.TrimPrefix(path, ".."+string(filepath.Separator))
+	if !plainName(name) || filepath.IsAbs(path) || filepath.VolumeName(path) != "" {
 		return path
 	}
 	return filepath.Join(dir, path)
