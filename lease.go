@@ -401,9 +401,22 @@ func (m *Manager) tryLease(ctx context.Context, seat string, lc leaseConfig) (*L
 	defer mu.end()
 	records := m.leaseRecords()
 	for _, r := range records {
-		if r.Seat == seat && m.leaseHeld(r.Sub) {
-			return nil, nil, fmt.Errorf("credslots: refusing seat %s: it is the seat of %s's lease (pid %d, since %s): %w",
-				seat, r.Sub, r.PID, formatTime(r.Since), ErrLeased)
+		var what string
+		switch {
+		case r.Seat == seat:
+			what = "it is"
+		case isBelow(seat, r.Seat):
+			what = "it is inside"
+		case isBelow(r.Seat, seat):
+			what = "it holds"
+		default:
+			continue
+		}
+		if m.leaseHeld(r.Sub) {
+			// A seat inside another would be removed with it (a private
+			// seat's directory), or hold its CLI's files.
+			return nil, nil, fmt.Errorf("credslots: refusing seat %s: %s the seat of %s's lease (pid %d, since %s): %w",
+				seat, what, r.Sub, r.PID, formatTime(r.Since), ErrLeased)
 		}
 	}
 	// Recover every ended lease's seat first: a newer login there may be

@@ -68,8 +68,8 @@ type unrecovered struct {
 // that seat has since been handed to another lease (a newer record names
 // it): a newer, non-blank login is written into the slot (keeping
 // the old slot as its backup); the login is then removed from the seat. A
-// private seat of the command is removed with it, unless it is keep, the
-// seat about to be handed out.
+// private seat of the command is removed with it, unless it holds keep,
+// the seat about to be handed out, or another lease's seat.
 func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord, keep string) error {
 	for _, o := range records {
 		if o.Sub != r.Sub && o.Seat == r.Seat && (o.Since.After(r.Since) || m.leaseHeld(o.Sub)) {
@@ -85,12 +85,27 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord, keep string)
 			m.cfg.logger.Warn("lease record update failed", "sub", r.Sub, "reason", err.Error())
 		}
 	}
+	// vacate records that the ended lease's seat holds nothing of it: its
+	// lock is free, so no process of the lease is left to put its login
+	// there, and whatever is put there later (the directory reused by
+	// hand) is never taken for the lease's (see seatHoldsLease), as after
+	// a release.
+	vacate := func() {
+		if r.Vacated {
+			return
+		}
+		r.Vacated = true
+		if err := m.writeLeaseRecord(r); err != nil {
+			m.cfg.logger.Warn("lease record update failed", "sub", r.Sub, "reason", err.Error())
+		}
+	}
 	// A first look without the seat's locks: most ended seats hold no
 	// login any more (released, or recovered already).
 	peek, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat))
 	if err != nil || !m.holdsLogin(peek) {
-		if (err == nil || isMissing(err)) && r.Seat != keep {
-			m.removePrivateSeat(r.Seat)
+		if err == nil || isMissing(err) {
+			vacate()
+			m.removePrivateSeat(r.Seat, r.Sub, keep, records)
 		}
 		if err != nil && !isMissing(err) {
 			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(r.Seat), err)
@@ -100,16 +115,19 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord, keep string)
 	if !m.seatHoldsLease(r, peek) {
 		// Put there after the release vacated it, or there before a
 		// hand-out that never landed: not the lease's, and not touched.
+		vacate()
 		return nil
 	}
 	err = m.withSeatLocks(r.Seat, func() error {
 		data, err := m.cfg.fs.ReadFile(m.seatFile(r.Seat))
 		switch {
 		case isMissing(err):
+			vacate()
 			return nil
 		case err != nil:
 			return fmt.Errorf("credslots: read seat %s: %w", m.seatFile(r.Seat), err)
 		case !m.seatHoldsLease(r, data):
+			vacate()
 			return nil
 		}
 		slot, _ := m.cfg.fs.ReadFile(m.slots[r.Sub])
@@ -127,14 +145,16 @@ func (m *Manager) recoverSeat(r leaseRecord, records []leaseRecord, keep string)
 				return err
 			}
 		}
-		return m.clearSeat(r.Seat)
+		if err := m.clearSeat(r.Seat); err != nil {
+			return err
+		}
+		vacate()
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if r.Seat != keep {
-		m.removePrivateSeat(r.Seat)
-	}
+	m.removePrivateSeat(r.Seat, r.Sub, keep, records)
 	return nil
 }
 

@@ -107,8 +107,11 @@ func (m *Manager) holdsLogin(data []byte) bool {
 // removePrivateSeat removes the command's private seat that seat is (or is
 // inside: Gemini CLI's seat is the .gemini directory of one) under
 // "<creds dir>/.credslots/seats/", with the legacy lock directory Claude
-// Code makes beside it. Any other seat is left alone.
-func (m *Manager) removePrivateSeat(seat string) {
+// Code makes beside it. Any other seat is left alone, and so is a private
+// seat's directory that holds keep (the seat about to be handed out) or
+// another lease's seat, unless that lease vacated it: records are the
+// lease records, sub the ended lease's.
+func (m *Manager) removePrivateSeat(seat, sub, keep string, records []leaseRecord) {
 	dirs := []string{m.seatsDir()}
 	if real, err := m.cfg.fs.EvalSymlinks(m.dir); err == nil {
 		dirs = append(dirs, filepath.Join(filepath.Clean(real), privateDirName, SeatsDirName))
@@ -119,6 +122,15 @@ func (m *Manager) removePrivateSeat(seat string) {
 		}
 		rel, _ := filepath.Rel(d, seat)
 		top := filepath.Join(d, strings.Split(rel, string(filepath.Separator))[0])
+		within := func(p string) bool { return p == top || isBelow(p, top) }
+		if keep != "" && within(keep) {
+			return
+		}
+		for _, o := range records {
+			if o.Sub != sub && !o.Vacated && within(o.Seat) {
+				return // another lease's seat is in it: its login may be there
+			}
+		}
 		_ = m.cfg.fs.RemoveAll(top)
 		if fi, err := m.cfg.fs.Lstat(top + lockSuffix); err == nil && fi.IsDir() {
 			_ = m.cfg.fs.Remove(top + lockSuffix)
