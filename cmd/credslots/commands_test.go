@@ -264,7 +264,11 @@ func TestEveryErrorPathJSON(t *testing.T) {
 		{"rest unknown", nil, []string{"rest", "zed", "--for", "1h"}, 1, "unknown_subscription"},
 		{"invalid unknown", nil, []string{"invalid", "zed"}, 1, "unknown_subscription"},
 		{"backups unknown", nil, []string{"backups", "zed"}, 1, "unknown_subscription"},
-		{"restore unknown sub", nil, []string{"restore", ".credentials.json.bob.prev", "zed"}, 1, "unknown_subscription"},
+		{"restore into a new sub, no backup", nil, []string{"restore", ".credentials.json.bob.prev", "zed"}, 1, "no_such_backup"},
+		{"restore another's login into a new sub", func(t *testing.T, dir string) {
+			captureAll(t, dir)
+			write(t, filepath.Join(dir, ".credentials.json.erik.prev"), cred(testNow.Add(time.Hour), "rt-bob"))
+		}, []string{"restore", ".credentials.json.erik.prev", "zed"}, 1, "identity_drift"},
 		{"restore no backup", nil, []string{"restore", ".credentials.json.bob.prev", "bob"}, 1, "no_such_backup"},
 		{"restore another's login", func(t *testing.T, dir string) {
 			captureAll(t, dir)

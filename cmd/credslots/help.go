@@ -202,7 +202,10 @@ func init() {
 				"journal or its sidecar records for it). An invalid mark stays unless the\n" +
 				"restored login is a new one. Into the active slot (Claude Code), the\n" +
 				"restored login keeps the live file's MCP logins and other state, as a\n" +
-				"switch does; the slot's whole content is kept as its backup.",
+				"switch does; the slot's whole content is kept as its backup. SUB need\n" +
+				"not be in --subs or have a slot yet: a login kept from the live path\n" +
+				"(.credentials.json.prev after a forced switch) that no slot holds goes\n" +
+				"into a new sub's slot.",
 			exit: "0 restored, 1 refused, 2 error",
 			flags: func(fs *flag.FlagSet, o *opts) {
 				fs.BoolVar(&o.force, "force", false, "restore a backup that belonged to another sub")

@@ -370,3 +370,42 @@ func TestInitGeminiAndSubsFlag(t *testing.T) {
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "already_set_up")
 }
+
+// A /login to a second account after init, switched away from with
+// --force: the forced switch's advice, followed literally with a new
+// name, files that login under a new sub, which then switches in. A
+// restore of that login into work, whose account it is not, is refused.
+func TestAForcedSwitchsKeptLoginGoesIntoANewSub(t *testing.T) {
+	dir := plainLogin(t)
+	require.Equal(t, 0, run("--dir", dir, "init", "work").code)
+	live := filepath.Join(dir, ".credentials.json")
+	tmp := filepath.Join(dir, ".tmp")
+	write(t, tmp, cred(testNow.Add(7*time.Hour), "rt-home"))
+	require.NoError(t, os.Rename(tmp, live)) // /login: Claude Code replaces the link
+	claudeJSON := filepath.Join(dir, ".claude.json")
+	write(t, claudeJSON, []byte(`{"numStartups":3,"oauthAccount":{"accountUuid":"acc-home","emailAddress":"me@home.example","organizationUuid":"org-2"}}`))
+
+	r := run("--dir", dir, "switch", "work")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "--force to keep it as .credentials.json.prev")
+	r = run("--dir", dir, "switch", "work", "--force")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "credslots restore .credentials.json.prev NAME")
+
+	r = run("--dir", dir, "restore", ".credentials.json.prev", "work")
+	assert.Equal(t, 1, r.code, "the new login is not work's: %s", r.stdout)
+	r = run("--dir", dir, "restore", ".credentials.json.prev", "home")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "restored .credentials.json.prev into home's slot")
+	assert.Contains(t, string(mustRead(t, filepath.Join(dir, ".credentials.json.home"))), `"refreshToken":"rt-home"`)
+	assert.NotContains(t, r.stdout+r.stderr, "rt-")
+
+	r = run("--dir", dir, "switch", "home")
+	require.Equal(t, 0, r.code, r.stderr)
+	target, err := os.Readlink(live)
+	require.NoError(t, err)
+	assert.Equal(t, ".credentials.json.home", target)
+	r = run("--dir", dir, "switch", "work")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, string(mustRead(t, claudeJSON)), "me@work.example")
+}

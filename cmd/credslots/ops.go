@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -163,13 +162,12 @@ func slotBackupName(m *credslots.Manager, sub string) string {
 
 func (a *app) cmdRestore(o *opts, pos []string) int {
 	name, sub := pos[0], pos[1]
-	// A sub taken out of the rotation (remove) comes back from a backup
-	// of its own slot; any other sub must be configured.
-	add := ""
-	if strings.HasPrefix(path.Base(name), a.tool.DefaultLiveName()+"."+sub+".") {
-		add = sub
-	}
-	m, err := a.manager(add)
+	// SUB need not be configured, as for add: a sub taken out of the
+	// rotation (remove) comes back from a backup of its own slot, and a
+	// login kept from the live path (a forced switch's .prev) that no
+	// slot holds goes into a new sub's slot. The identity checks of
+	// Restore still refuse another sub's login.
+	m, err := a.manager(sub)
 	if err != nil {
 		return a.fail(err)
 	}
