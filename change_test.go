@@ -292,3 +292,31 @@ func TestRemoveKeepsTheSlotAsABackup(t *testing.T) {
 	assert.Equal(t, bob, got)
 	assert.False(t, errors.Is(err, ErrSlotMissing))
 }
+
+// The active sub's refusal to be removed names what to do with the live
+// regular file: heal a refresh of its login, add a login of a new identity
+// (Codex CLI: an account_id no slot holds), which no heal takes.
+func TestRemoveOfTheActiveSubAdvisesHealOrAdd(t *testing.T) {
+	for _, c := range []struct {
+		name, account, want string
+	}{{"refresh", "acct-alice", "credslots heal alice"}, {"new account", "acct-new", "credslots add NAME"}} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, WithFormat(CodexCLI))
+			writeFile(t, f.slot("alice"), codexDoc(testNow.Add(9*time.Hour), "acct-alice"))
+			writeFile(t, f.slot("bob"), codexDoc(testNow.Add(8*time.Hour), "acct-bob"))
+			for _, sub := range []string{"alice", "bob"} {
+				_, err := f.m.CaptureSlotFingerprint(sub)
+				require.NoError(t, err)
+			}
+			_, err := f.m.SwitchTo("alice", "r")
+			require.NoError(t, err)
+			// The CLI replaced the link with a regular file.
+			live := f.m.LivePath()
+			require.NoError(t, os.Remove(live))
+			writeFile(t, live, codexDoc(testNow.Add(10*time.Hour), c.account))
+			err = f.m.Remove("alice", "x")
+			require.ErrorIs(t, err, ErrActiveSub)
+			assert.Contains(t, err.Error(), c.want)
+		})
+	}
+}

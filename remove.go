@@ -131,7 +131,8 @@ func (m *Manager) removeLocked(mu *mutation, sub string, data []byte) error {
 
 // liveCopyOf tells, for a live regular file that is sub's login, what to
 // do first: a copy of sub's slot (a rotation by cp), or a file matching no
-// slot that the journal says is sub's (the CLI refreshed sub's login).
+// slot that the journal says is sub's (the CLI refreshed sub's login, or
+// logged in to a new account: then it is filed under a sub of its own).
 // It returns "" when the live file is not sub's regular file.
 func (m *Manager) liveCopyOf(sub string) string {
 	live, err := inspect(m.cfg.fs, m.live)
@@ -145,6 +146,14 @@ func (m *Manager) liveCopyOf(sub string) string {
 		return ""
 	}
 	if owner, why := m.activeFor(live); why == "" && owner == sub {
+		// A login to a new account is no refresh, and no heal takes it:
+		// the same advice as status and a switch refusal give.
+		if shown := m.newLoginShown(); shown != "" {
+			return newLoginAdvice(shown)
+		}
+		if m.newIdentityLogin(live.Data) {
+			return m.newIdentityAdvice()
+		}
 		return fmt.Sprintf("the live file holds its refreshed login; heal it into its slot (credslots heal %s), then switch to another sub first", sub)
 	}
 	return ""

@@ -409,3 +409,26 @@ func TestAForcedSwitchsKeptLoginGoesIntoANewSub(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, string(mustRead(t, claudeJSON)), "me@work.example")
 }
+
+// remove of the sub the journal says was active, while the live file holds
+// a login to a new account: the refusal's advice is add, as status's, and
+// following it lets the remove through.
+func TestRemoveAfterALoginToANewAccountAdvisesAdd(t *testing.T) {
+	dir := plainLogin(t)
+	require.Equal(t, 0, run("--dir", dir, "init", "work").code)
+	live := filepath.Join(dir, ".credentials.json")
+	tmp := filepath.Join(dir, ".tmp")
+	write(t, tmp, cred(testNow.Add(7*time.Hour), "rt-home"))
+	require.NoError(t, os.Rename(tmp, live))
+	write(t, filepath.Join(dir, ".claude.json"), []byte(`{"numStartups":3,"oauthAccount":{"accountUuid":"acc-home","emailAddress":"me@home.example","organizationUuid":"org-2"}}`))
+
+	r := run("--dir", dir, "remove", "work")
+	require.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "credslots add NAME")
+	assert.NotContains(t, r.stderr, "credslots heal work")
+	assert.Equal(t, 1, run("--dir", dir, "heal", "work").code, "no heal takes a new login")
+	require.Equal(t, 0, run("--dir", dir, "add", "home").code)
+	r = run("--dir", dir, "remove", "work")
+	assert.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, string(mustRead(t, filepath.Join(dir, ".credentials.json.home"))), `"refreshToken":"rt-home"`)
+}
