@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -318,7 +320,11 @@ func (a *app) cmdAdd(o *opts, pos []string) int {
 	}
 	res, err := m.AdoptContext(a.ctx, pos[0], sw...)
 	withFrom(m, &res, err)
-	if errors.Is(err, credslots.ErrNoDrift) {
+	if _, lerr := os.Lstat(m.LivePath()); errors.Is(err, credslots.ErrNoDrift) && errors.Is(lerr, fs.ErrNotExist) {
+		// Nothing to remove first: the CLI's login lands at the live path.
+		res.Reason = fmt.Sprintf("no new login to add: nothing is at the live path %s; log in with the CLI (its login lands there), then run credslots add %s",
+			m.LivePath(), pos[0])
+	} else if errors.Is(err, credslots.ErrNoDrift) {
 		res.Reason = "no new login to add: the live file is already a slot's; " +
 			a.addAdvice(m, "log in to the other account with the CLI, then run credslots add "+pos[0])
 		if active, ok := m.ActiveSubscription(); ok && a.tool.LoginWritesThrough() {

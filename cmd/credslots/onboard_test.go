@@ -432,3 +432,27 @@ func TestRemoveAfterALoginToANewAccountAdvisesAdd(t *testing.T) {
 	assert.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, string(mustRead(t, filepath.Join(dir, ".credentials.json.home"))), `"refreshToken":"rt-home"`)
 }
+
+// add with nothing at the live path (the link removed before a login that
+// has not happened yet): the refusal says to log in, not to remove a link
+// that is not there.
+func TestAddWithNoLiveFileSaysToLogIn(t *testing.T) {
+	for _, c := range []struct {
+		tool, live, slot string
+		login            []byte
+	}{
+		{"codex", "auth.json", "auth.json.work", codexCred(testNow.Add(7 * time.Hour))},
+		{"claude", ".credentials.json", ".credentials.json.work", cred(testNow.Add(7*time.Hour), "rt-work")},
+	} {
+		t.Run(c.tool, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, c.slot), c.login)
+			r := run("--tool", c.tool, "--dir", dir, "add", "third")
+			require.Equal(t, 1, r.code, r.stdout+r.stderr)
+			assert.Contains(t, r.stderr, "nothing is at the live path "+filepath.Join(dir, c.live))
+			assert.Contains(t, r.stderr, "then run credslots add third")
+			assert.NotContains(t, r.stderr, "rm ")
+			assert.NoFileExists(t, filepath.Join(dir, c.live+".third"))
+		})
+	}
+}
