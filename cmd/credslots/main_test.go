@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +52,12 @@ var testNow = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 func cred(expiry time.Time, refreshToken string) []byte {
 	return []byte(fmt.Sprintf(`{"claudeAiOauth":{"accessToken":"at-%s","refreshToken":%q,"expiresAt":%d}}`,
 		refreshToken, refreshToken, expiry.UnixMilli()))
+}
+
+// codexCred is a Codex CLI login whose access token expires at exp.
+func codexCred(exp time.Time) []byte {
+	payload := base64.RawURLEncoding.EncodeToString([]byte(`{"exp":` + strconv.FormatInt(exp.Unix(), 10) + `}`))
+	return []byte(`{"tokens":{"access_token":"eyJhbGciOiJub25lIn0.` + payload + `.c2ln","refresh_token":"rt-a","account_id":"acct-a"}}`)
 }
 
 func write(t *testing.T, path string, data []byte) {

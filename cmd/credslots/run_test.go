@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -247,12 +246,6 @@ func TestRunDropsAnInheritedSecureStorageDirWhenTheSeatIsTheConfigDir(t *testing
 		r := run("--dir", dir, "run", "--seat-env", "CLAUDE_CONFIG_DIR", "--", "sh", "-c", check)
 		assert.Equal(t, 0, r.code, "inherited %q: %s", inherited, r.stderr)
 	}
-}
-
-// codexCred is a Codex CLI login whose access token expires at exp.
-func codexCred(exp time.Time) []byte {
-	payload := base64.RawURLEncoding.EncodeToString([]byte(`{"exp":` + strconv.FormatInt(exp.Unix(), 10) + `}`))
-	return []byte(`{"tokens":{"access_token":"eyJhbGciOiJub25lIn0.` + payload + `.c2ln","refresh_token":"rt-a","account_id":"acct-a"}}`)
 }
 
 // TestRemoveOfALeasedSubSaysTheCommandsWay: remove refuses a sub leased to
