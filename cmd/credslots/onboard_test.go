@@ -456,3 +456,28 @@ func TestAddWithNoLiveFileSaysToLogIn(t *testing.T) {
 		})
 	}
 }
+
+// The backup a remove kept of a sub's slot is that sub's: restored into
+// another sub it is refused as that sub's login (not "no backup named"),
+// goes through with --force, and into its own sub brings the sub back.
+func TestARemovedSubsBackupIsFoundForAnyTarget(t *testing.T) {
+	dir := t.TempDir()
+	for _, sub := range []string{"work", "home", "third"} {
+		write(t, filepath.Join(dir, ".credentials.json."+sub), cred(testNow.Add(7*time.Hour), "rt-"+sub))
+	}
+	require.NoError(t, os.Symlink(".credentials.json.third", filepath.Join(dir, ".credentials.json")))
+	for _, sub := range []string{"work", "home", "third"} {
+		require.Equal(t, 0, run("--dir", dir, "capture", sub).code)
+	}
+	r := run("--dir", dir, "remove", "home")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, ".credentials.json.home.prev")
+
+	r = run("--dir", dir, "--json", "restore", ".credentials.json.home.prev", "work")
+	require.Equal(t, 1, r.code, r.stdout)
+	assert.Equal(t, "identity_drift", r.json(t)["error"], r.stdout)
+	assert.Contains(t, string(mustRead(t, filepath.Join(dir, ".credentials.json.work"))), `"rt-work"`, "work keeps its login")
+	r = run("--dir", dir, "restore", ".credentials.json.home.prev", "home")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, string(mustRead(t, filepath.Join(dir, ".credentials.json.home"))), `"rt-home"`)
+}

@@ -166,8 +166,20 @@ func (a *app) cmdRestore(o *opts, pos []string) int {
 	// rotation (remove) comes back from a backup of its own slot, and a
 	// login kept from the live path (a forced switch's .prev) that no
 	// slot holds goes into a new sub's slot. The identity checks of
-	// Restore still refuse another sub's login.
-	m, err := a.manager(sub)
+	// Restore still refuse another sub's login. The sub whose slot's
+	// backup <live>.<sub>.prev is (a removed one's, say) is known too, so
+	// that the backup is found and judged as that sub's.
+	configure := []string{sub}
+	base := filepath.Base(filepath.FromSlash(name))
+	if owner, ok := strings.CutPrefix(base, a.tool.DefaultLiveName()+"."); ok {
+		if owner, ok = strings.CutSuffix(owner, ".prev"); ok && owner != "" && owner != sub {
+			configure = append(configure, owner)
+		}
+	}
+	m, err := a.managerWith(configure)
+	if err != nil && len(configure) > 1 && errors.Is(err, credslots.ErrInvalidConfig) {
+		m, err = a.manager(sub) // not a sub's name after all
+	}
 	if err != nil {
 		return a.fail(err)
 	}
