@@ -371,19 +371,28 @@ func TestInitGeminiAndSubsFlag(t *testing.T) {
 	assert.Contains(t, r.stderr, "already_set_up")
 }
 
+// initThenANewLogin is plainLogin set up as sub work (init), then a
+// /login to a second account: Claude Code replaces the live link with a
+// regular file and .claude.json shows the new account.
+func initThenANewLogin(t *testing.T) (dir, live, claudeJSON string) {
+	t.Helper()
+	dir = plainLogin(t)
+	require.Equal(t, 0, run("--dir", dir, "init", "work").code)
+	live = filepath.Join(dir, ".credentials.json")
+	tmp := filepath.Join(dir, ".tmp")
+	write(t, tmp, cred(testNow.Add(7*time.Hour), "rt-home"))
+	require.NoError(t, os.Rename(tmp, live))
+	claudeJSON = filepath.Join(dir, ".claude.json")
+	write(t, claudeJSON, []byte(`{"numStartups":3,"oauthAccount":{"accountUuid":"acc-home","emailAddress":"me@home.example","organizationUuid":"org-2"}}`))
+	return dir, live, claudeJSON
+}
+
 // A /login to a second account after init, switched away from with
 // --force: the forced switch's advice, followed literally with a new
 // name, files that login under a new sub, which then switches in. A
 // restore of that login into work, whose account it is not, is refused.
 func TestAForcedSwitchsKeptLoginGoesIntoANewSub(t *testing.T) {
-	dir := plainLogin(t)
-	require.Equal(t, 0, run("--dir", dir, "init", "work").code)
-	live := filepath.Join(dir, ".credentials.json")
-	tmp := filepath.Join(dir, ".tmp")
-	write(t, tmp, cred(testNow.Add(7*time.Hour), "rt-home"))
-	require.NoError(t, os.Rename(tmp, live)) // /login: Claude Code replaces the link
-	claudeJSON := filepath.Join(dir, ".claude.json")
-	write(t, claudeJSON, []byte(`{"numStartups":3,"oauthAccount":{"accountUuid":"acc-home","emailAddress":"me@home.example","organizationUuid":"org-2"}}`))
+	dir, live, claudeJSON := initThenANewLogin(t)
 
 	r := run("--dir", dir, "switch", "work")
 	require.Equal(t, 1, r.code)
@@ -414,13 +423,7 @@ func TestAForcedSwitchsKeptLoginGoesIntoANewSub(t *testing.T) {
 // a login to a new account: the refusal's advice is add, as status's, and
 // following it lets the remove through.
 func TestRemoveAfterALoginToANewAccountAdvisesAdd(t *testing.T) {
-	dir := plainLogin(t)
-	require.Equal(t, 0, run("--dir", dir, "init", "work").code)
-	live := filepath.Join(dir, ".credentials.json")
-	tmp := filepath.Join(dir, ".tmp")
-	write(t, tmp, cred(testNow.Add(7*time.Hour), "rt-home"))
-	require.NoError(t, os.Rename(tmp, live))
-	write(t, filepath.Join(dir, ".claude.json"), []byte(`{"numStartups":3,"oauthAccount":{"accountUuid":"acc-home","emailAddress":"me@home.example","organizationUuid":"org-2"}}`))
+	dir, _, _ := initThenANewLogin(t)
 
 	r := run("--dir", dir, "remove", "work")
 	require.Equal(t, 1, r.code)
